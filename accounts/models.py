@@ -1,0 +1,84 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from .roles import SITE_ROLES, STUDY_WIDE_ROLES, Role
+
+import zoneinfo
+
+
+def validate_time_zone(value):
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError("Unknown time zone: %(value)s.", code="invalid_time_zone",
+                              params={"value": value})
+
+
+class Site(models.Model):
+    """A recruiting centre. Its code prefixes its patients' subject ids."""
+
+    code = models.CharField(
+        max_length=2,
+        unique=True,
+        validators=[RegexValidator(r"^\d{2}$", "A site code is two digits, e.g. 01.")],
+        help_text="Two digits; prefixes the subject ids of this site's patients (01-001).",
+    )
+    name = models.CharField(max_length=200)
+    time_zone = models.CharField(
+        max_length=64, default="Europe/Paris", validators=[validate_time_zone],
+        help_text="Dates and times are shown in this zone to the site's staff.",
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+
+class Membership(models.Model):
+    """A user's role, at a site (clinician, investigator) or study-wide."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, related_name="memberships", null=True, blank=True,
+        help_text="Required for clinicians and investigators; empty for study-wide roles.",
+    )
+    role = models.CharField(max_length=20, choices=Role.choices)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["user__username", "role"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "site", "role"], name="membership_unique"),
+            models.UniqueConstraint(
+                fields=["user", "role"], condition=Q(site__isnull=True),
+                name="membership_unique_study_wide",
+            ),
+            models.CheckConstraint(
+                condition=~Q(role__in=[r.value for r in SITE_ROLES]) | Q(site__isnull=False),
+                name="membership_site_role_has_site",
+            ),
+        ]
+
+    def clean(self):
+        if self.role in SITE_ROLES and self.site_id is None:
+            raise ValidationError(
+                {"site": ValidationError("A %(role)s belongs to a site.", code="site_required",
+                                         params={"role": self.get_role_display().lower()})}
+            )
+        if self.role in STUDY_WIDE_ROLES and self.site_id is not None:
+            raise ValidationError(
+                {"site": ValidationError("A %(role)s is study-wide: leave the site empty.",
+                                         code="site_not_allowed",
+                                         params={"role": self.get_role_display().lower()})}
+            )
+
+    def __str__(self):
+        where = self.site.code if self.site_id else "all sites"
+        return f"{self.user} – {self.get_role_display()} ({where})"

@@ -1,0 +1,64 @@
+"""The study's roles, as plain data (no ORM): names, scope and permissions.
+
+A role is a Django ``Group`` of the same name (created by a data migration);
+a user holds a role through a :class:`accounts.models.Membership`, at one site
+(clinician, investigator) or study-wide (coordinator, monitor, admin).
+Each capture app grants its own models' permissions to the roles in a data
+migration with :func:`grant_permissions`, so this module knows no clinical
+model.
+"""
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    CLINICIAN = "clinician", "Clinician"
+    INVESTIGATOR = "investigator", "Investigator"
+    COORDINATOR = "coordinator", "Coordinator"
+    MONITOR = "monitor", "Monitor"
+    ADMIN = "admin", "Administrator"
+
+
+#: Roles that see every site's patients.
+STUDY_WIDE_ROLES = frozenset({Role.COORDINATOR, Role.MONITOR, Role.ADMIN})
+#: Roles that enter data, and so must belong to a site.
+SITE_ROLES = frozenset({Role.CLINICIAN, Role.INVESTIGATOR})
+
+
+def is_study_wide(role):
+    return role in STUDY_WIDE_ROLES
+
+
+def create_role_groups(apps, schema_editor):
+    """Data migration: one Group per role."""
+    Group = apps.get_model("auth", "Group")
+    for role in Role:
+        Group.objects.get_or_create(name=role.value)
+
+
+def grant_permissions(apps, app_label, matrix):
+    """Data-migration helper: give roles the permissions of ``app_label``.
+
+    ``matrix`` maps a role name to ``{model_name: ("view", "add", ...)}``.
+    Permissions are created first (Django only creates them after
+    ``migrate`` has finished, too late for a data migration).
+    """
+    from django.contrib.auth.management import create_permissions
+
+    app_config = apps.get_app_config(app_label)
+    app_config.models_module = True
+    create_permissions(app_config, apps=apps, verbosity=0)
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role_name, models_actions in matrix.items():
+        group, _ = Group.objects.get_or_create(name=role_name)
+        for model_name, actions in models_actions.items():
+            codenames = [f"{action}_{model_name}" for action in actions]
+            perms = Permission.objects.filter(
+                content_type__app_label=app_label, codename__in=codenames
+            )
+            missing = set(codenames) - set(perms.values_list("codename", flat=True))
+            if missing:
+                raise RuntimeError(f"Unknown permissions for {app_label}: {sorted(missing)}")
+            group.permissions.add(*perms)

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """Shared plumbing for the capture apps: the clinical-record base model,
+    reason-for-change forms, optimistic concurrency and the change log.
+    It holds no clinical model and no clinical rule."""
+
+    name = "core"
+    verbose_name = "Core"

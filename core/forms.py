@@ -1,0 +1,143 @@
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Submit
+from django import forms
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
+
+from .services import StaleRecordError, record_save
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("format", "%Y-%m-%d")
+        super().__init__(**kwargs)
+
+
+class ClinicalRecordForm(forms.ModelForm):
+    """ModelForm for a clinical record.
+
+    - On edit, a reason for change is required; it becomes the history
+      row's change reason.
+    - The record's version travels in a hidden field; a stale submit (the
+      record was saved by someone else meanwhile) is refused with a message
+      and overwrites nothing.
+    - An edit that changes nothing is refused rather than writing an empty
+      history row.
+    """
+
+    change_reason = forms.CharField(
+        label="Reason for change",
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required when correcting a saved record; kept in the audit trail.",
+        error_messages={"required": "Give a reason for changing a saved record."},
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    BOOKKEEPING = ("change_reason", "version")
+    submit_label = "Save"
+
+    def __init__(self, *args, user=None, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+        if self.is_edit:
+            self.fields["change_reason"].required = True
+            self.fields["version"].initial = self.instance.version
+        else:
+            del self.fields["change_reason"]
+            del self.fields["version"]
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("submit", self.submit_label))
+
+    def bookkeeping_layout(self):
+        """Layout items for the reason for change and the version (edit only)."""
+        return [name for name in self.BOOKKEEPING if name in self.fields]
+
+    @property
+    def is_edit(self):
+        return self.instance.pk is not None
+
+    def clean_change_reason(self):
+        reason = (self.cleaned_data.get("change_reason") or "").strip()
+        if self.is_edit and not reason:
+            raise forms.ValidationError(
+                "Give a reason for changing a saved record.", code="reason_required"
+            )
+        return reason
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.is_edit:
+            data_changed = [f for f in self.changed_data if f not in self.BOOKKEEPING]
+            if not data_changed and not self.errors:
+                raise forms.ValidationError("Nothing was changed.", code="no_change")
+            submitted = cleaned.get("version")
+            if submitted is not None and submitted != self._stored_version():
+                self.add_stale_error()
+        return cleaned
+
+    def _stored_version(self):
+        model = type(self.instance)
+        return model.objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
+
+    def add_stale_error(self):
+        stored = type(self.instance).objects.filter(pk=self.instance.pk).first()
+        when = ""
+        if stored is not None:
+            when = " on " + date_format(localtime(stored.updated_at), "DATETIME_FORMAT")
+        self.add_error(
+            None,
+            forms.ValidationError(
+                "Someone else saved this record%(when)s after you opened it. "
+                "Nothing was overwritten: reload the page to see their change, then "
+                "enter yours again.",
+                code="stale",
+                params={"when": when},
+            ),
+        )
+
+    def save(self, commit=True):
+        instance = super().save(commit=False)
+        if not commit:
+            return instance
+        expected = self.cleaned_data.get("version") if self.is_edit else None
+        record_save(
+            instance=instance,
+            reason=self.cleaned_data.get("change_reason", "") if self.is_edit else "",
+            expected_version=expected,
+        )
+        self.save_m2m()
+        return instance
+
+    def save_or_report_conflict(self):
+        """Save; on a lost-update race return None with the conflict on the form."""
+        try:
+            return self.save()
+        except StaleRecordError:
+            self.add_stale_error()
+            return None
+
+
+def add_validation_error(form, error):
+    """Put a model ValidationError on a form, field by field where the form has
+    the field, else as a form-wide error."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+class ReasonForm(forms.Form):
+    """A plain form for an action that needs only a reason (void, unlock...)."""
+
+    submit_label = "Confirm"
+    submit_class = "btn-primary"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("submit", self.submit_label, css_class=self.submit_class))

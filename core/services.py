@@ -1,0 +1,43 @@
+from django.db import transaction
+from django.db.models import F
+
+
+class StaleRecordError(Exception):
+    """The record changed since the editor loaded it."""
+
+    def __init__(self, instance, stored_version):
+        self.instance = instance
+        self.stored_version = stored_version
+        super().__init__(
+            f"{instance._meta.verbose_name} {instance.pk} is at version {stored_version}, "
+            f"not {instance.version}"
+        )
+
+
+def record_save(*, instance, reason="", expected_version=None, user=None):
+    """Create or update a clinical record with its history row, in one transaction.
+
+    An update needs a reason for change (stored on the history row) and is a
+    compare-and-swap on ``version``: if somebody else saved since
+    ``expected_version`` was read, :class:`StaleRecordError` is raised and
+    nothing is written.
+    """
+    instance.full_clean()
+    if user is not None:
+        instance._history_user = user
+    instance._change_reason = reason or None
+    with transaction.atomic():
+        if instance.pk is not None:
+            if not reason or not reason.strip():
+                raise ValueError("An edit after first entry needs a reason for change.")
+            model = type(instance)
+            expected = instance.version if expected_version is None else expected_version
+            claimed = model.objects.filter(pk=instance.pk, version=expected).update(
+                version=F("version") + 1
+            )
+            if not claimed:
+                stored = model.objects.filter(pk=instance.pk).values_list("version", flat=True).first()
+                raise StaleRecordError(instance, stored)
+            instance.version = expected + 1
+        instance.save()
+    return instance

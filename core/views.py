@@ -1,0 +1,112 @@
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.views.generic import FormView
+from django.views.generic.edit import ModelFormMixin, ProcessFormView
+from django.views.generic.detail import SingleObjectTemplateResponseMixin
+
+from .forms import add_validation_error
+from .services import StaleRecordError
+
+
+class RecordFormView(PermissionRequiredMixin, SingleObjectTemplateResponseMixin, ModelFormMixin,
+                     ProcessFormView):
+    """Create or edit one clinical record through a ClinicalRecordForm.
+
+    Subclasses give ``model``, ``form_class``, ``permission_required`` and
+    ``get_object()`` (scoped by a selector; return None to create).
+    Permission is checked before the object is looked up, so a read-only
+    role gets 403 and another site's record 404.
+    """
+
+    template_name = "core/record_form.html"
+    raise_exception = True
+    title = ""
+    success_message = "Saved."
+
+    def get(self, request, *args, **kwargs):
+        self.object = self.get_object()
+        return self._refuse() or super().get(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        self.object = self.get_object()
+        return self._refuse() or super().post(request, *args, **kwargs)
+
+    def refusal(self):
+        """A message when this record may not be edited now (voided, locked...)."""
+        return None
+
+    def _refuse(self):
+        message = self.refusal() if self.object is not None else None
+        if message:
+            messages.error(self.request, message)
+            return redirect(self.get_success_url())
+        return None
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["user"] = self.request.user
+        return kwargs
+
+    def form_valid(self, form):
+        self.object = form.save_or_report_conflict()
+        if self.object is None:
+            return self.form_invalid(form)
+        messages.success(self.request, self.success_message)
+        return redirect(self.get_success_url())
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["title"] = self.get_title()
+        context["cancel_url"] = self.get_cancel_url()
+        return context
+
+    def get_title(self):
+        return self.title
+
+    def get_cancel_url(self):
+        return self.get_success_url()
+
+
+class ActionFormView(PermissionRequiredMixin, FormView):
+    """A confirmation form that calls one service (withdraw, void...).
+
+    ``perform(form)`` calls the service; a ValidationError lands on the form
+    field by field, a stale version as a form-wide conflict message.
+    """
+
+    template_name = "core/record_form.html"
+    raise_exception = True
+    title = ""
+    success_message = "Done."
+
+    def dispatch(self, request, *args, **kwargs):
+        if not self.has_permission():
+            return self.handle_no_permission()
+        self.object = self.get_object()
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_initial(self):
+        return {"version": self.object.version}
+
+    def form_valid(self, form):
+        try:
+            self.perform(form)
+        except ValidationError as exc:
+            add_validation_error(form, exc)
+            return self.form_invalid(form)
+        except StaleRecordError:
+            form.add_error(None, ValidationError(
+                "Someone else saved this record after you opened it; nothing was changed. "
+                "Reload the page and try again.", code="stale"))
+            return self.form_invalid(form)
+        messages.success(self.request, self.success_message)
+        return redirect(self.get_success_url())
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["title"] = self.title
+        context["object"] = self.object
+        context["cancel_url"] = self.get_success_url()
+        return context

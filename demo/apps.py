@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class DemoConfig(AppConfig):
+    """The demo study (sites, one user per role, an 11-patient cohort shaped like
+    the reference publication). Depends on every capture app; nothing depends on it."""
+
+    name = "demo"
+    verbose_name = "Demo study"

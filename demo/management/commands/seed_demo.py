@@ -1,0 +1,102 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from accounts.models import Membership, Site
+from core.services import record_save
+from demo import cohort
+from patients import rules
+from patients.models import Diagnosis, MalignancyHistory, Patient
+
+
+def _birth_year_for(age, on):
+    """A year of birth that gives ``age`` on ``on`` (mid-year imputation)."""
+    for year in (on.year - age, on.year - age - 1, on.year - age + 1):
+        if rules.age_at(on, year) == age:
+            return year
+    raise ValueError(age)
+
+
+class Command(BaseCommand):
+    help = ("Create the demo study: 2 sites, one user per role (password DEMO_PASSWORD) and "
+            "an 11-patient cohort shaped like the reference study. Idempotent.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--force", action="store_true",
+                            help="Allow seeding demo users when DEBUG is off.")
+
+    def handle(self, *args, force=False, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError("Refusing to create demo users with known passwords while DEBUG "
+                               "is off. Use --force if this really is a demo server.")
+        with transaction.atomic():
+            sites = self._sites()
+            users = self._users(sites)
+            created = self._patients(sites, users["admin"])
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo study ready: {len(sites)} sites, {len(users)} users, "
+            f"{Patient.objects.count()} patients ({created} new)."))
+        self.stdout.write("Demo logins (password: %s):" % settings.DEMO_PASSWORD)
+        for username, (role, site, *_rest) in cohort.USERS.items():
+            where = f"site {site}" if site else "all sites"
+            self.stdout.write(f"  {username:<13} {role:<13} {where}")
+
+    def _sites(self):
+        sites = {}
+        for code, name, zone in cohort.SITES:
+            site, _ = Site.objects.get_or_create(code=code, defaults={"name": name, "time_zone": zone})
+            sites[code] = site
+        return sites
+
+    def _users(self, sites):
+        users = {}
+        for username, (role, site_code, first, last) in cohort.USERS.items():
+            user, _ = User.objects.get_or_create(username=username)
+            user.first_name, user.last_name = first, last
+            user.email = f"{username}@example.org"
+            user.is_staff = user.is_superuser = role == "admin"
+            user.set_password(settings.DEMO_PASSWORD)
+            user.save()
+            Membership.objects.get_or_create(user=user, role=role,
+                                             site=sites[site_code] if site_code else None)
+            users[username] = user
+        return users
+
+    def _patients(self, sites, author):
+        created = 0
+        for p in cohort.PATIENTS:
+            if Patient.objects.filter(subject_id=p.subject_id).exists():
+                continue
+            onset = cohort.onset_for(p)
+            patient = record_save(user=author, instance=Patient(
+                subject_id=p.subject_id, site=sites[p.subject_id[:2]], sex=p.sex,
+                birth_year=_birth_year_for(p.age, p.enrolment), race="WHITE",
+                consent_date=p.enrolment - timedelta(days=7),
+                enrolment_date=p.enrolment, symptom_onset_date=onset,
+                active_myopathy=True, ctd_associated=False,
+                suspected_cause=p.cause, suspected_cause_detail=p.cause_detail,
+                status="on_study",
+            ))
+            weakness, biopsy, enzymes, emg = p.bp
+            diagnosis = Diagnosis(
+                patient=patient, kind=p.kind,
+                diagnosis_date=onset + (p.enrolment - onset) * 3 // 4,
+                bp_weakness=weakness, bp_biopsy=biopsy, bp_enzymes=enzymes, bp_emg=emg,
+                biopsy_performed=biopsy,
+                biopsy_perimysial_infiltrate=biopsy and p.kind == "DM",
+                biopsy_perifascicular_atrophy=biopsy and p.kind == "DM",
+                biopsy_endomysial_infiltrate=biopsy and p.kind == "PM",
+                **{name: True for name in p.signs},
+            )
+            record_save(user=author, instance=diagnosis)
+            for m in p.malignancies:
+                record_save(user=author, instance=MalignancyHistory(
+                    patient=patient, malignancy_type=m.malignancy_type,
+                    diagnosis_date=p.enrolment + timedelta(days=m.diagnosed_offset_days),
+                    status=m.status, certainty=m.certainty, notes=m.notes,
+                ))
+            created += 1
+        return created

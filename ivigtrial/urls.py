@@ -1,0 +1,14 @@
+"""Root URLconf: wires the apps together; nothing clinical lives here."""
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "IVIG myositis trial EDC: administration"
+admin.site.site_title = "IVIG trial EDC admin"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="patients:patient_list"), name="home"),
+    path("accounts/", include("accounts.urls")),
+    path("patients/", include("patients.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,134 @@
+from crispy_forms.layout import HTML, Div, Fieldset, Layout
+from django import forms
+
+from accounts.scoping import sites_for_data_entry
+from core.forms import ClinicalRecordForm, DateInput, ReasonForm
+
+from . import rules
+from .models import Diagnosis, MalignancyHistory, Patient, PatientStatus
+
+
+class PatientForm(ClinicalRecordForm):
+    class Meta:
+        model = Patient
+        fields = [
+            "subject_id", "site", "sex", "birth_year", "birth_date", "race",
+            "consent_date", "enrolment_date", "symptom_onset_date",
+            "active_myopathy", "ctd_associated", "steroid_contraindication",
+            "suspected_cause", "suspected_cause_detail", "status",
+        ]
+        widgets = {
+            "birth_date": DateInput(),
+            "consent_date": DateInput(),
+            "enrolment_date": DateInput(),
+            "symptom_onset_date": DateInput(),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = sites_for_data_entry(self.user)
+        if self.is_edit:
+            # Withdrawal has its own page (date and reason); offer the moves allowed from here.
+            current = rules.Status(self.instance.status)
+            allowed = {current} | rules.STATUS_TRANSITIONS[current]
+            allowed.discard(rules.Status.WITHDRAWN)
+            if current == rules.Status.WITHDRAWN:
+                allowed = {current}
+        else:
+            allowed = {rules.Status.SCREENING, rules.Status.ON_STUDY}
+        self.fields["status"].choices = [
+            (value, label) for value, label in PatientStatus.choices if rules.Status(value) in allowed
+        ]
+        self.helper.layout = Layout(
+            Fieldset("Identification", Div("subject_id", "site", css_class="col-md-6")),
+            Fieldset("Demographics", "sex", "birth_year", "birth_date", "race"),
+            Fieldset("Enrolment and eligibility", "consent_date", "enrolment_date",
+                     "symptom_onset_date", "active_myopathy", "ctd_associated",
+                     "steroid_contraindication"),
+            Fieldset("Suspected cause", "suspected_cause", "suspected_cause_detail"),
+            Fieldset("Status", "status"),
+            *self.bookkeeping_layout(),
+        )
+
+
+class WithdrawForm(ReasonForm):
+    """Withdraw a patient; the reason is also the history row's reason for change."""
+
+    submit_label = "Withdraw patient"
+    submit_class = "btn-danger"
+
+    withdrawal_date = forms.DateField(widget=DateInput())
+    withdrawal_reason = forms.CharField(max_length=1000, widget=forms.Textarea(attrs={"rows": 3}))
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class DiagnosisForm(ClinicalRecordForm):
+    class Meta:
+        model = Diagnosis
+        fields = [
+            "kind", "diagnosis_date",
+            "bp_weakness", "bp_biopsy", "bp_enzymes", "bp_emg",
+            "heliotrope_rash", "gottron_papules", "gottron_sign",
+            "upper_limb_weakness", "lower_limb_weakness", "neck_flexors_weaker",
+            "legs_proximal_weaker", "dysphagia", "anti_jo1",
+            "biopsy_performed", "biopsy_endomysial_infiltrate", "biopsy_perimysial_infiltrate",
+            "biopsy_perifascicular_atrophy", "biopsy_rimmed_vacuoles",
+        ]
+        widgets = {"diagnosis_date": DateInput()}
+
+    def __init__(self, *args, patient=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if patient is not None:
+            self.instance.patient = patient
+        self.helper.layout = Layout(
+            Fieldset("Diagnosis", "kind", "diagnosis_date"),
+            Fieldset("Bohan & Peter criteria", "bp_weakness", "bp_biopsy", "bp_enzymes", "bp_emg",
+                     HTML('<p class="form-text">Criterion 5, the typical rash, is any of the three '
+                          'skin signs below.</p>')),
+            Fieldset("Skin signs (criterion 5 and EULAR/ACR)", "heliotrope_rash",
+                     "gottron_papules", "gottron_sign"),
+            Fieldset("2017 EULAR/ACR variables", "upper_limb_weakness", "lower_limb_weakness",
+                     "neck_flexors_weaker", "legs_proximal_weaker", "dysphagia", "anti_jo1",
+                     HTML('<p class="form-text">Age at first symptom comes from the patient\'s '
+                          'dates; raised enzymes from criterion 3.</p>')),
+            Fieldset("Muscle biopsy", "biopsy_performed", "biopsy_endomysial_infiltrate",
+                     "biopsy_perimysial_infiltrate", "biopsy_perifascicular_atrophy",
+                     "biopsy_rimmed_vacuoles"),
+            *self.bookkeeping_layout(),
+        )
+
+
+class MalignancyForm(ClinicalRecordForm):
+    class Meta:
+        model = MalignancyHistory
+        fields = ["malignancy_type", "diagnosis_date", "status", "certainty", "notes"]
+        widgets = {"diagnosis_date": DateInput(), "notes": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, patient=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if patient is not None:
+            self.instance.patient = patient
+
+
+class MalignancyVoidForm(ReasonForm):
+    """Void a malignancy entered in error: it is kept, struck through, with the reason."""
+
+    submit_label = "Void entry"
+    submit_class = "btn-danger"
+
+    void_reason = forms.CharField(label="Reason for voiding", max_length=1000,
+                                  widget=forms.Textarea(attrs={"rows": 2}))
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class PatientFilterForm(forms.Form):
+    search = forms.CharField(label="Subject id", required=False)
+    site = forms.ModelChoiceField(queryset=None, required=False, empty_label="All sites")
+    status = forms.ChoiceField(choices=[("", "Any status")] + PatientStatus.choices, required=False)
+    diagnosis = forms.ChoiceField(
+        choices=[("", "Any diagnosis"), ("PM", "PM"), ("DM", "DM"), ("none", "Not recorded")],
+        required=False)
+
+    def __init__(self, *args, sites, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = sites

@@ -1,0 +1,345 @@
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from accounts.models import Site
+from core.models import ClinicalRecord
+from core.validation import raise_violations
+
+from . import rules
+
+
+class Sex(models.TextChoices):
+    FEMALE = "F", "Female"
+    MALE = "M", "Male"
+
+
+class Race(models.TextChoices):
+    """CDISC SDTM RACE codelist (C74457), as collected and exported."""
+
+    WHITE = "WHITE", "White"
+    BLACK = "BLACK OR AFRICAN AMERICAN", "Black or African American"
+    ASIAN = "ASIAN", "Asian"
+    AMERICAN_INDIAN = "AMERICAN INDIAN OR ALASKA NATIVE", "American Indian or Alaska Native"
+    PACIFIC = "NATIVE HAWAIIAN OR OTHER PACIFIC ISLANDER", "Native Hawaiian or other Pacific Islander"
+    MULTIPLE = "MULTIPLE", "Multiple"
+    OTHER = "OTHER", "Other"
+    NOT_REPORTED = "NOT REPORTED", "Not reported"
+
+
+class SuspectedCause(models.TextChoices):
+    NONE = "none", "None suspected"
+    VIRAL = "viral", "Viral infection"
+    DRUG = "drug", "Drug-induced"
+    OTHER = "other", "Other"
+
+
+class PatientStatus(models.TextChoices):
+    SCREENING = rules.Status.SCREENING.value, "Screening"
+    ON_STUDY = rules.Status.ON_STUDY.value, "On study"
+    COMPLETED = rules.Status.COMPLETED.value, "Completed"
+    WITHDRAWN = rules.Status.WITHDRAWN.value, "Withdrawn"
+
+
+subject_id_validator = RegexValidator(
+    r"^\d{2}-\d{3}$", "A subject id is the site code, a hyphen and three digits, e.g. 01-001.",
+    code="subject_id_format",
+)
+
+
+class StatusChangeError(Exception):
+    """A status change the allowed-transitions map forbids."""
+
+
+class PatientQuerySet(models.QuerySet):
+    def with_related(self):
+        """What list and detail pages show, in one query."""
+        return self.select_related("site", "diagnosis")
+
+
+class Patient(ClinicalRecord):
+    """A study subject. The subject id is the only identifier in exports."""
+
+    subject_id = models.CharField(
+        "subject id", max_length=6, unique=True, validators=[subject_id_validator],
+        help_text="Site code, hyphen, three digits: 01-001.",
+    )
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
+    sex = models.CharField(max_length=1, choices=Sex.choices)
+    birth_year = models.PositiveSmallIntegerField(
+        "year of birth", validators=[MinValueValidator(1900)],
+    )
+    birth_date = models.DateField(
+        "date of birth", null=True, blank=True,
+        help_text="Optional; never exported. Without it, age is derived from the year.",
+    )
+    race = models.CharField(max_length=41, choices=Race.choices, default=Race.NOT_REPORTED)
+    consent_date = models.DateField("date of informed consent")
+    enrolment_date = models.DateField("enrolment date")
+    symptom_onset_date = models.DateField(
+        "myopathy symptom onset", help_text="First symptom of the myopathy (month precision is enough).",
+    )
+    active_myopathy = models.BooleanField(
+        "active, recent inflammatory myopathy", default=False,
+        help_text="Eligibility: the myopathy is clinically active.",
+    )
+    ctd_associated = models.BooleanField(
+        "connective-tissue-disease-associated myositis", default=False,
+        help_text="Exclusion criterion (overlap with lupus, scleroderma, etc.).",
+    )
+    steroid_contraindication = models.BooleanField("contraindication to corticosteroids", default=False)
+    suspected_cause = models.CharField(max_length=10, choices=SuspectedCause.choices,
+                                       default=SuspectedCause.NONE)
+    suspected_cause_detail = models.CharField(
+        "suspected cause, detail", max_length=200, blank=True,
+        help_text="E.g. acute coxsackie B infection; the suspected drug.",
+    )
+    status = models.CharField(max_length=10, choices=PatientStatus.choices,
+                              default=PatientStatus.SCREENING)
+    withdrawal_date = models.DateField(null=True, blank=True)
+    withdrawal_reason = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+    objects = PatientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["subject_id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(consent_date__lte=models.F("enrolment_date")),
+                                   name="patient_consent_not_after_enrolment"),
+            models.CheckConstraint(condition=Q(symptom_onset_date__lte=models.F("enrolment_date")),
+                                   name="patient_onset_not_after_enrolment"),
+            models.CheckConstraint(
+                condition=~Q(status="withdrawn") | (Q(withdrawal_date__isnull=False) & ~Q(withdrawal_reason="")),
+                name="patient_withdrawn_has_reason",
+            ),
+        ]
+        indexes = [models.Index(fields=["site", "status"])]
+
+    def __str__(self):
+        return self.subject_id
+
+    def get_absolute_url(self):
+        return reverse("patients:patient_detail", args=[self.pk])
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_status = instance.__dict__.get("status")
+        return instance
+
+    def clean(self):
+        violations = rules.patient_violations(
+            today=timezone.localdate(),
+            birth_year=self.birth_year,
+            birth_date=self.birth_date,
+            consent_date=self.consent_date,
+            enrolment_date=self.enrolment_date,
+            symptom_onset_date=self.symptom_onset_date,
+            active_myopathy=self.active_myopathy,
+            ctd_associated=self.ctd_associated,
+            status=self.status,
+            previous_status=getattr(self, "_loaded_status", None),
+            withdrawal_date=self.withdrawal_date,
+            withdrawal_reason=self.withdrawal_reason,
+        )
+        if self.subject_id and self.site_id and not any(v.field == "subject_id" for v in violations):
+            site_code = Site.objects.filter(pk=self.site_id).values_list("code", flat=True).first()
+            if site_code and not self.subject_id.startswith(f"{site_code}-"):
+                violations.append(rules.Violation(
+                    "subject_id", "site_prefix",
+                    f"A subject id at site {site_code} starts with {site_code}- (e.g. {site_code}-001).",
+                ))
+        raise_violations(violations)
+
+    # Derived values --------------------------------------------------------
+    @property
+    def age_at_enrolment(self):
+        return rules.age_at(self.enrolment_date, self.birth_year, self.birth_date)
+
+    @property
+    def age_at_onset(self):
+        return rules.age_at(self.symptom_onset_date, self.birth_year, self.birth_date)
+
+    @property
+    def first_infusion_date(self):
+        """Date of the first IVIG infusion; None until one is recorded.
+
+        Set by the visits app (annotation ``first_infusion``) once infusions
+        exist."""
+        return getattr(self, "first_infusion", None)
+
+    @property
+    def treatment_end_date(self):
+        return getattr(self, "treatment_end", None)
+
+    @property
+    def disease_duration_before_ivig_months(self):
+        if self.first_infusion_date is None:
+            return None
+        return rules.disease_duration_months(self.symptom_onset_date, self.first_infusion_date)
+
+    @property
+    def disease_duration_at_enrolment_months(self):
+        return rules.months_between(self.symptom_onset_date, self.enrolment_date)
+
+    def withdraw(self, *, on, reason):
+        """Guarded status change: only a screening or on-study patient can be withdrawn."""
+        if self.status == PatientStatus.WITHDRAWN or not rules.status_change_allowed(
+                self.status, rules.Status.WITHDRAWN):
+            raise StatusChangeError(
+                f"A {self.get_status_display().lower()} patient cannot be withdrawn.")
+        self.status = PatientStatus.WITHDRAWN
+        self.withdrawal_date = on
+        self.withdrawal_reason = reason
+
+
+class Diagnosis(ClinicalRecord):
+    """PM or DM with the Bohan & Peter criteria and the 2017 EULAR/ACR variables.
+
+    Certainty, score and class are derived, never stored: they follow the
+    recorded criteria.
+    """
+
+    patient = models.OneToOneField(Patient, on_delete=models.PROTECT, related_name="diagnosis")
+    kind = models.CharField("diagnosis", max_length=2,
+                            choices=[("PM", "Polymyositis (PM)"), ("DM", "Dermatomyositis (DM)")])
+    diagnosis_date = models.DateField()
+
+    # Bohan & Peter criteria 1-4 (criterion 5, the rash, comes from the signs below).
+    bp_weakness = models.BooleanField(
+        "1. symmetric proximal limb-girdle and anterior neck flexor weakness", default=False)
+    bp_biopsy = models.BooleanField("2. muscle biopsy evidence of myositis", default=False)
+    bp_enzymes = models.BooleanField(
+        "3. raised skeletal-muscle enzymes (CK, LDH, AST or ALT above the upper limit)", default=False)
+    bp_emg = models.BooleanField("4. myopathic EMG", default=False)
+
+    # 2017 EULAR/ACR clinical variables.
+    upper_limb_weakness = models.BooleanField("objective symmetric proximal upper-limb weakness", default=False)
+    lower_limb_weakness = models.BooleanField("objective symmetric proximal lower-limb weakness", default=False)
+    neck_flexors_weaker = models.BooleanField("neck flexors weaker than neck extensors", default=False)
+    legs_proximal_weaker = models.BooleanField("in the legs, proximal weaker than distal", default=False)
+    heliotrope_rash = models.BooleanField("heliotrope rash", default=False)
+    gottron_papules = models.BooleanField("Gottron's papules", default=False)
+    gottron_sign = models.BooleanField("Gottron's sign", default=False)
+    dysphagia = models.BooleanField("dysphagia or oesophageal dysmotility", default=False)
+    anti_jo1 = models.BooleanField("anti-Jo-1 antibody present", default=False)
+
+    # Muscle biopsy.
+    biopsy_performed = models.BooleanField("muscle biopsy performed", default=False)
+    biopsy_endomysial_infiltrate = models.BooleanField(
+        "endomysial mononuclear infiltrate surrounding, not invading, fibres", default=False)
+    biopsy_perimysial_infiltrate = models.BooleanField("perimysial and/or perivascular infiltrate", default=False)
+    biopsy_perifascicular_atrophy = models.BooleanField("perifascicular atrophy", default=False)
+    biopsy_rimmed_vacuoles = models.BooleanField("rimmed vacuoles", default=False)
+
+    history = HistoricalRecords()
+    CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
+
+    class Meta:
+        verbose_name_plural = "diagnoses"
+
+    def __str__(self):
+        return f"{self.patient_id and self.patient.subject_id}: {self.kind}"
+
+    # Derived ----------------------------------------------------------------
+    @property
+    def rash(self):
+        return rules.typical_dm_rash(heliotrope_rash=self.heliotrope_rash,
+                                     gottron_papules=self.gottron_papules,
+                                     gottron_sign=self.gottron_sign)
+
+    @property
+    def certainty(self):
+        return rules.bohan_peter_certainty(
+            self.kind, weakness=self.bp_weakness, biopsy=self.bp_biopsy,
+            enzymes=self.bp_enzymes, emg=self.bp_emg, rash=self.rash)
+
+    @property
+    def eular_acr_score(self):
+        names = rules.EULAR_ACR_CLINICAL_VARIABLES + rules.EULAR_ACR_BIOPSY_VARIABLES
+        findings = [n for n in names if n != "enzymes_raised" and getattr(self, n)]
+        if self.bp_enzymes:
+            findings.append("enzymes_raised")
+        return rules.eular_acr_score(age_at_onset=self.patient.age_at_onset,
+                                     biopsy=self.biopsy_performed, findings=findings)
+
+    @property
+    def eular_acr_class(self):
+        return rules.eular_acr_class(self.eular_acr_score, biopsy=self.biopsy_performed)
+
+    def clean(self):
+        if not self.kind:
+            return  # the required-field error says it
+        symptom_onset = self.patient.symptom_onset_date if self.patient_id else None
+        raise_violations(rules.diagnosis_violations(
+            today=timezone.localdate(),
+            kind=self.kind,
+            certainty=self.certainty,
+            rash=self.rash,
+            biopsy_performed=self.biopsy_performed,
+            biopsy_myositis=self.bp_biopsy,
+            biopsy_findings=[n for n in rules.EULAR_ACR_BIOPSY_VARIABLES if getattr(self, n)],
+            diagnosis_date=self.diagnosis_date,
+            symptom_onset_date=symptom_onset,
+        ))
+
+
+class MalignancyStatus(models.TextChoices):
+    REMISSION = "remission", "Remission"
+    ACTIVE = "active", "Active"
+    RELAPSE = "relapse", "Relapse"
+
+
+class MalignancyCertainty(models.TextChoices):
+    CONFIRMED = "confirmed", "Confirmed"
+    PROBABLE = "probable", "Probable"
+
+
+class MalignancyHistoryQuerySet(models.QuerySet):
+    def current(self):
+        return self.filter(voided_at__isnull=True)
+
+
+class MalignancyHistory(ClinicalRecord):
+    """A malignancy in the patient's history; voided (with a reason), never deleted."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="malignancies")
+    malignancy_type = models.CharField(
+        "type / site", max_length=200, help_text="E.g. non-Hodgkin lymphoma, breast carcinoma.")
+    diagnosis_date = models.DateField()
+    status = models.CharField(max_length=10, choices=MalignancyStatus.choices)
+    certainty = models.CharField(max_length=10, choices=MalignancyCertainty.choices,
+                                 default=MalignancyCertainty.CONFIRMED)
+    notes = models.TextField(blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    void_reason = models.TextField(blank=True, editable=False)
+
+    history = HistoricalRecords()
+    objects = MalignancyHistoryQuerySet.as_manager()
+    CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
+
+    class Meta:
+        ordering = ["diagnosis_date", "pk"]
+        verbose_name = "malignancy history"
+        verbose_name_plural = "malignancy histories"
+
+    def __str__(self):
+        return f"{self.malignancy_type} ({self.diagnosis_date})"
+
+    @property
+    def is_voided(self):
+        return self.voided_at is not None
+
+    def timing(self, patient=None):
+        patient = patient or self.patient
+        return rules.malignancy_timing(self.diagnosis_date, patient.first_infusion_date,
+                                       patient.treatment_end_date)
+
+    def clean(self):
+        birth_year = self.patient.birth_year if self.patient_id else None
+        raise_violations(rules.malignancy_violations(
+            today=timezone.localdate(), diagnosis_date=self.diagnosis_date, birth_year=birth_year))

@@ -1,0 +1,210 @@
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.generic import DetailView, ListView
+
+from accounts.models import Site
+from accounts.scoping import scope_to_user_sites
+from core.views import ActionFormView, RecordFormView
+
+from . import selectors, services
+from .forms import (DiagnosisForm, MalignancyForm, MalignancyVoidForm, PatientFilterForm,
+                    PatientForm, WithdrawForm)
+from .models import Diagnosis, MalignancyHistory, Patient
+
+
+class PatientListView(PermissionRequiredMixin, ListView):
+    permission_required = "patients.view_patient"
+    raise_exception = True
+    template_name = "patients/patient_list.html"
+    context_object_name = "patients"
+    paginate_by = 50
+
+    def get_queryset(self):
+        self.filter_form = PatientFilterForm(
+            self.request.GET or None,
+            sites=scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk"),
+        )
+        filters = self.filter_form.cleaned_data if self.filter_form.is_valid() else {}
+        return selectors.patient_list(
+            user=self.request.user,
+            site=filters.get("site"),
+            status=filters.get("status"),
+            diagnosis=filters.get("diagnosis"),
+            search=filters.get("search"),
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["filter_form"] = self.filter_form
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context["query_string"] = query.urlencode()
+        return context
+
+
+class PatientDetailView(PermissionRequiredMixin, DetailView):
+    permission_required = "patients.view_patient"
+    raise_exception = True
+    template_name = "patients/patient_detail.html"
+    context_object_name = "patient"
+
+    def get_object(self, queryset=None):
+        return selectors.patient_get(user=self.request.user, pk=self.kwargs["pk"])
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        patient = self.object
+        malignancies = selectors.patient_malignancies(patient)
+        for m in malignancies:
+            m.timing_label = m.timing(patient).value
+        context.update(
+            diagnosis=selectors.patient_diagnosis(patient),
+            malignancies=malignancies,
+            change_log=selectors.patient_change_log(patient),
+            can_edit=self.request.user.has_perm("patients.change_patient"),
+        )
+        return context
+
+
+class PatientCreateView(RecordFormView):
+    model = Patient
+    form_class = PatientForm
+    permission_required = "patients.add_patient"
+    title = "Enrol a patient"
+    success_message = "Patient enrolled."
+
+    def get_object(self):
+        return None
+
+    def get_success_url(self):
+        if self.object:
+            return self.object.get_absolute_url()
+        return reverse("patients:patient_list")
+
+
+class PatientUpdateView(RecordFormView):
+    model = Patient
+    form_class = PatientForm
+    permission_required = "patients.change_patient"
+    success_message = "Patient record corrected."
+
+    def get_object(self):
+        return selectors.patient_get(user=self.request.user, pk=self.kwargs["pk"])
+
+    def get_title(self):
+        return f"Edit patient {self.object.subject_id}"
+
+    def get_success_url(self):
+        return self.object.get_absolute_url()
+
+
+class PatientWithdrawView(ActionFormView):
+    form_class = WithdrawForm
+    permission_required = "patients.change_patient"
+    title = "Withdraw patient"
+    success_message = "Patient withdrawn."
+
+    def get_object(self):
+        return selectors.patient_get(user=self.request.user, pk=self.kwargs["pk"])
+
+    def perform(self, form):
+        services.patient_withdraw(
+            patient=self.object, on=form.cleaned_data["withdrawal_date"],
+            reason=form.cleaned_data["withdrawal_reason"],
+            expected_version=form.cleaned_data["version"],
+        )
+
+    def get_success_url(self):
+        return self.object.get_absolute_url()
+
+
+class PatientChildMixin:
+    """For records that hang off a patient: the patient comes from the URL, scoped."""
+
+    def get_patient(self):
+        if not hasattr(self, "_patient"):
+            self._patient = selectors.patient_get(user=self.request.user, pk=self.kwargs["patient_pk"])
+        return self._patient
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["patient"] = self.get_patient()
+        return kwargs
+
+    def get_success_url(self):
+        return self.get_patient().get_absolute_url()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["patient"] = self.get_patient()
+        return context
+
+
+class DiagnosisEditView(PatientChildMixin, RecordFormView):
+    """Record the diagnosis (first time) or correct it (with a reason)."""
+
+    model = Diagnosis
+    form_class = DiagnosisForm
+    success_message = "Diagnosis saved."
+
+    def get_permission_required(self):
+        return ["patients.add_diagnosis", "patients.change_diagnosis"]
+
+    def get_object(self):
+        return selectors.patient_diagnosis(self.get_patient())
+
+    def get_title(self):
+        verb = "Correct" if self.object else "Record"
+        return f"{verb} the diagnosis of {self.get_patient().subject_id}"
+
+
+class MalignancyCreateView(PatientChildMixin, RecordFormView):
+    model = MalignancyHistory
+    form_class = MalignancyForm
+    permission_required = "patients.add_malignancyhistory"
+    success_message = "Malignancy history added."
+
+    def get_object(self):
+        return None
+
+    def get_title(self):
+        return f"Add a malignancy to the history of {self.get_patient().subject_id}"
+
+
+class MalignancyUpdateView(PatientChildMixin, RecordFormView):
+    model = MalignancyHistory
+    form_class = MalignancyForm
+    permission_required = "patients.change_malignancyhistory"
+    success_message = "Malignancy history corrected."
+
+    def get_object(self):
+        return selectors.malignancy_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
+                                        pk=self.kwargs["pk"])
+
+    def refusal(self):
+        if self.object.is_voided:
+            return "A voided entry cannot be edited."
+        return None
+
+    def get_title(self):
+        return f"Correct a malignancy of {self.get_patient().subject_id}"
+
+
+class MalignancyVoidView(ActionFormView):
+    form_class = MalignancyVoidForm
+    permission_required = "patients.change_malignancyhistory"
+    title = "Void a malignancy entry"
+    success_message = "Entry voided; it stays in the record, struck through."
+
+    def get_object(self):
+        return selectors.malignancy_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
+                                        pk=self.kwargs["pk"])
+
+    def perform(self, form):
+        services.malignancy_void(malignancy=self.object, reason=form.cleaned_data["void_reason"],
+                                 expected_version=form.cleaned_data["version"])
+
+    def get_success_url(self):
+        return self.object.patient.get_absolute_url()

@@ -1,0 +1,79 @@
+import pytest
+from django.conf import settings
+
+from tests.accounts.factories import MembershipFactory, SiteFactory, UserFactory
+
+
+def pytest_configure(config):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests render templates without running collectstatic first.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def site_a(db):
+    return SiteFactory(code="01", name="Site A")
+
+
+@pytest.fixture
+def site_b(db):
+    return SiteFactory(code="02", name="Site B")
+
+
+def _user_with_role(role, site=None, username=None):
+    user = UserFactory(username=username or f"{role}-{site.code if site else 'all'}")
+    MembershipFactory(user=user, role=role, site=site)
+    return user
+
+
+@pytest.fixture
+def make_user(db):
+    return _user_with_role
+
+
+@pytest.fixture
+def clinician(site_a):
+    return _user_with_role("clinician", site_a)
+
+
+@pytest.fixture
+def clinician_b(site_b):
+    return _user_with_role("clinician", site_b)
+
+
+@pytest.fixture
+def investigator(site_a):
+    return _user_with_role("investigator", site_a)
+
+
+@pytest.fixture
+def coordinator(db):
+    return _user_with_role("coordinator")
+
+
+@pytest.fixture
+def monitor(db):
+    return _user_with_role("monitor")
+
+
+@pytest.fixture
+def admin_user(db):
+    user = _user_with_role("admin")
+    user.is_staff = True
+    user.is_superuser = True
+    user.save()
+    return user
+
+
+@pytest.fixture
+def client_for(client):
+    """Log the test client in as a user (force_login: no password round trip)."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
