@@ -10,6 +10,12 @@ class ClinicalRecordAdmin(SimpleHistoryAdmin):
 
     form = ClinicalRecordForm
 
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None:  # first entry: no reason for change, no version yet
+            fields = [f for f in fields if f not in ClinicalRecordForm.BOOKKEEPING]
+        return fields
+
     def has_delete_permission(self, request, obj=None):
         return False
 
@@ -22,6 +28,6 @@ class ClinicalRecordAdmin(SimpleHistoryAdmin):
         record_save(
             instance=obj,
             reason=form.cleaned_data.get("change_reason", "") if change else "",
-            expected_version=form.cleaned_data.get("version") if change else None,
+            expected_version=form.cleaned_data.get("expected_version") if change else None,
             user=request.user,
         )

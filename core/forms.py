@@ -35,9 +35,9 @@ class ClinicalRecordForm(forms.ModelForm):
         help_text="Required when correcting a saved record; kept in the audit trail.",
         error_messages={"required": "Give a reason for changing a saved record."},
     )
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
-    BOOKKEEPING = ("change_reason", "version")
+    BOOKKEEPING = ("change_reason", "expected_version")
     submit_label = "Save"
 
     def __init__(self, *args, user=None, **kwargs):
@@ -45,10 +45,11 @@ class ClinicalRecordForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.is_edit:
             self.fields["change_reason"].required = True
-            self.fields["version"].initial = self.instance.version
+            self.fields["expected_version"].required = True
+            self.fields["expected_version"].initial = self.instance.version
         else:
             del self.fields["change_reason"]
-            del self.fields["version"]
+            del self.fields["expected_version"]
         self.helper = FormHelper()
         self.helper.add_input(Submit("submit", self.submit_label))
 
@@ -74,7 +75,7 @@ class ClinicalRecordForm(forms.ModelForm):
             data_changed = [f for f in self.changed_data if f not in self.BOOKKEEPING]
             if not data_changed and not self.errors:
                 raise forms.ValidationError("Nothing was changed.", code="no_change")
-            submitted = cleaned.get("version")
+            submitted = cleaned.get("expected_version")
             if submitted is not None and submitted != self._stored_version():
                 self.add_stale_error()
         return cleaned
@@ -103,7 +104,7 @@ class ClinicalRecordForm(forms.ModelForm):
         instance = super().save(commit=False)
         if not commit:
             return instance
-        expected = self.cleaned_data.get("version") if self.is_edit else None
+        expected = self.cleaned_data.get("expected_version") if self.is_edit else None
         record_save(
             instance=instance,
             reason=self.cleaned_data.get("change_reason", "") if self.is_edit else "",

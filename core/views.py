@@ -88,7 +88,7 @@ class ActionFormView(PermissionRequiredMixin, FormView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_initial(self):
-        return {"version": self.object.version}
+        return {"expected_version": self.object.version}
 
     def form_valid(self, form):
         try:

@@ -59,7 +59,7 @@ class WithdrawForm(ReasonForm):
 
     withdrawal_date = forms.DateField(widget=DateInput())
     withdrawal_reason = forms.CharField(max_length=1000, widget=forms.Textarea(attrs={"rows": 3}))
-    version = forms.IntegerField(widget=forms.HiddenInput)
+    expected_version = forms.IntegerField(widget=forms.HiddenInput)
 
 
 class DiagnosisForm(ClinicalRecordForm):
@@ -118,7 +118,7 @@ class MalignancyVoidForm(ReasonForm):
 
     void_reason = forms.CharField(label="Reason for voiding", max_length=1000,
                                   widget=forms.Textarea(attrs={"rows": 2}))
-    version = forms.IntegerField(widget=forms.HiddenInput)
+    expected_version = forms.IntegerField(widget=forms.HiddenInput)
 
 
 class PatientFilterForm(forms.Form):

@@ -113,7 +113,7 @@ class PatientWithdrawView(ActionFormView):
         services.patient_withdraw(
             patient=self.object, on=form.cleaned_data["withdrawal_date"],
             reason=form.cleaned_data["withdrawal_reason"],
-            expected_version=form.cleaned_data["version"],
+            expected_version=form.cleaned_data["expected_version"],
         )
 
     def get_success_url(self):
@@ -204,7 +204,7 @@ class MalignancyVoidView(ActionFormView):
 
     def perform(self, form):
         services.malignancy_void(malignancy=self.object, reason=form.cleaned_data["void_reason"],
-                                 expected_version=form.cleaned_data["version"])
+                                 expected_version=form.cleaned_data["expected_version"])
 
     def get_success_url(self):
         return self.object.patient.get_absolute_url()

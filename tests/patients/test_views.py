@@ -59,7 +59,7 @@ def test_coordinator_cannot_edit(client_for, coordinator, site_a):
     assert client.get(patient.get_absolute_url()).status_code == 200
     response = client.post(reverse("patients:patient_update", args=[patient.pk]),
                            patient_post(subject_id=patient.subject_id, site=site_a.pk,
-                                        sex="M", change_reason="x", version="1"))
+                                        sex="M", change_reason="x", expected_version="1"))
     assert response.status_code == 403
     assert Patient.objects.get(pk=patient.pk).sex == "F"
     assert client.post(reverse("patients:patient_create"), patient_post(site=site_a.pk)).status_code == 403
@@ -192,7 +192,7 @@ def test_duplicate_subject_id(client_for, clinician, site_a):
 
 def edit_data(patient, **overrides):
     data = patient_post(subject_id=patient.subject_id, site=patient.site_id, status=patient.status,
-                        version=str(patient.version), change_reason="Wrong date on the CRF")
+                        expected_version=str(patient.version), change_reason="Wrong date on the CRF")
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -267,20 +267,20 @@ def test_withdraw(client_for, clinician, site_a):
     client = client_for(clinician)
     url = reverse("patients:patient_withdraw", args=[patient.pk])
     response = client.post(url, {"withdrawal_date": "2025-05-01", "withdrawal_reason": "",
-                                 "version": patient.version})
+                                 "expected_version": patient.version})
     assert "withdrawal_reason" in response.context["form"].errors
     response = client.post(url, {"withdrawal_date": "2025-03-01", "withdrawal_reason": "Moved away",
-                                 "version": patient.version})
+                                 "expected_version": patient.version})
     assert response.context["form"].errors["withdrawal_date"] == ["Withdrawal cannot be before enrolment."]
     response = client.post(url, {"withdrawal_date": "2025-05-01", "withdrawal_reason": "Moved away",
-                                 "version": patient.version})
+                                 "expected_version": patient.version})
     assert response.status_code == 302
     stored = Patient.objects.get(pk=patient.pk)
     assert (stored.status, stored.withdrawal_reason) == ("withdrawn", "Moved away")
     assert stored.history.latest().history_change_reason == "Withdrawn: Moved away"
     # Nothing was deleted; withdrawing twice is refused.
     response = client.post(url, {"withdrawal_date": "2025-05-02", "withdrawal_reason": "again",
-                                 "version": stored.version})
+                                 "expected_version": stored.version})
     assert response.status_code == 200
     assert "cannot be withdrawn" in str(response.context["form"].errors)
 
@@ -324,9 +324,9 @@ def test_correct_diagnosis_needs_reason(client_for, clinician, site_a):
     dx = DiagnosisFactory(patient=PatientFactory(site=site_a, subject_id="01-101"))
     client = client_for(clinician)
     url = reverse("patients:diagnosis_edit", args=[dx.patient.pk])
-    response = client.post(url, dx_post(bp_biopsy="on", biopsy_performed="on", version=dx.version))
+    response = client.post(url, dx_post(bp_biopsy="on", biopsy_performed="on", expected_version=dx.version))
     assert "change_reason" in response.context["form"].errors
-    response = client.post(url, dx_post(bp_biopsy="on", biopsy_performed="on", version=dx.version,
+    response = client.post(url, dx_post(bp_biopsy="on", biopsy_performed="on", expected_version=dx.version,
                                         change_reason="Biopsy report received"))
     assert response.status_code == 302
     assert Diagnosis.objects.get(pk=dx.pk).bp_biopsy is True
@@ -349,9 +349,9 @@ def test_add_edit_and_void_malignancy(client_for, clinician, site_a):
     m = MalignancyHistory.objects.get()
 
     void = reverse("patients:malignancy_void", args=[patient.pk, m.pk])
-    assert client.post(void, {"void_reason": "", "version": m.version}).status_code == 200
+    assert client.post(void, {"void_reason": "", "expected_version": m.version}).status_code == 200
     assert client.post(void, {"void_reason": "Entered for the wrong patient",
-                              "version": m.version}).status_code == 302
+                              "expected_version": m.version}).status_code == 302
     m.refresh_from_db()
     assert m.is_voided and m.void_reason == "Entered for the wrong patient"
     assert MalignancyHistory.objects.count() == 1  # kept, never deleted

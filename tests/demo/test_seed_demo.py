@@ -1,0 +1,58 @@
+import statistics
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+from django.test import RequestFactory
+
+from accounts.models import Membership
+from patients.models import MalignancyHistory, Patient
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def seeded(settings):
+    settings.DEBUG = True
+    call_command("seed_demo", verbosity=0)
+
+
+def test_cohort_is_shaped_like_the_reference_study(seeded):
+    patients = list(Patient.objects.with_related())
+    assert len(patients) == 11
+    assert sum(p.sex == "F" for p in patients) == 6
+    assert sum(p.diagnosis.kind == "PM" for p in patients) == 5
+    assert sum(p.diagnosis.kind == "DM" for p in patients) == 6
+    ages = [p.age_at_enrolment for p in patients]
+    assert round(statistics.mean(ages), 1) == 55.6
+    durations = [float(p.disease_duration_at_enrolment_months) for p in patients]
+    assert round(statistics.mean(durations), 1) == 9.6
+    assert min(durations) == 1.0 and max(durations) == 36.0
+    assert MalignancyHistory.objects.count() == 4
+    assert Patient.objects.filter(suspected_cause="viral", suspected_cause_detail__icontains="coxsackie").count() == 1
+    assert Patient.objects.filter(suspected_cause="drug").count() == 1
+    for p in patients:  # every record passes the same rules as the forms
+        p.full_clean()
+        p.diagnosis.full_clean()
+
+
+def test_seed_is_idempotent_and_users_can_log_in(seeded, settings):
+    call_command("seed_demo", verbosity=0)
+    assert Patient.objects.count() == 11
+    assert Membership.objects.count() == 5
+    request = RequestFactory().post("/accounts/login/")
+    for username in ("clinician", "investigator", "coordinator", "monitor", "admin"):
+        assert authenticate(request, username=username, password=settings.DEMO_PASSWORD)
+
+
+def test_history_rows_name_the_seeding_user(seeded):
+    row = Patient.history.filter(subject_id="01-001").get()
+    assert row.history_user.username == "admin"
+
+
+def test_refused_when_debug_is_off(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG"):
+        call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", "--force", verbosity=0)
+    assert Patient.objects.count() == 11
