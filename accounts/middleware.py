@@ -21,4 +21,7 @@ class SiteTimezoneMiddleware:
             timezone.activate(zoneinfo.ZoneInfo(access.time_zone))
         else:
             timezone.deactivate()
-        return self.get_response(request)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

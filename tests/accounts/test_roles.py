@@ -2,7 +2,6 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.models import Membership
 from accounts.scoping import access_for, scope_to_user_sites, sites_for_data_entry
@@ -85,7 +84,14 @@ def test_inactive_user_has_no_access(site_a, clinician):
 def test_times_are_shown_in_the_site_zone(client_for, site_a, clinician):
     site_a.time_zone = "America/New_York"
     site_a.save()
-    PatientFactory(site=site_a)
-    response = client_for(clinician).get(reverse("patients:patient_list"))
-    assert response.status_code == 200
-    assert str(timezone.get_current_timezone()) == "America/New_York"
+    patient = PatientFactory(site=site_a)
+    response = client_for(clinician).get(patient.get_absolute_url())
+    assert "Times shown in America/New_York" in response.content.decode()
+
+
+def test_study_wide_users_see_the_study_zone(client_for, site_a, monitor, settings):
+    site_a.time_zone = "America/New_York"
+    site_a.save()
+    patient = PatientFactory(site=site_a)
+    response = client_for(monitor).get(patient.get_absolute_url())
+    assert f"Times shown in {settings.TIME_ZONE}" in response.content.decode()
