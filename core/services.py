@@ -41,3 +41,23 @@ def record_save(*, instance, reason="", expected_version=None, user=None):
             instance.version = expected + 1
         instance.save()
     return instance
+
+
+def record_void(*, instance, reason, expected_version):
+    """Void a record entered in error: it stays, marked void with the reason.
+
+    The model has ``voided_at`` and ``void_reason``; nothing is deleted.
+    """
+    from django.core.exceptions import ValidationError
+    from django.utils import timezone
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"void_reason": ValidationError("Give the reason for voiding.",
+                                                              code="required")})
+    if instance.voided_at is not None:
+        raise ValidationError("This entry is already voided.", code="already_voided")
+    instance.voided_at = timezone.now()
+    instance.void_reason = reason
+    return record_save(instance=instance, reason=f"Voided: {reason}",
+                       expected_version=expected_version)

@@ -65,7 +65,7 @@ PATIENTS = [
                 malignancies=(Malignancy("Lung carcinoma", -30, "active", "probable",
                                          "Suspicious lesion on chest CT; not biopsied."),)),
     DemoPatient("02-001", "F", 59, "DM", 7, date(2025, 5, 19), ALL4, DM_SIGNS,
-                malignancies=(Malignancy("Ovarian carcinoma", 120, "active", "confirmed",
+                malignancies=(Malignancy("Ovarian carcinoma", 75, "active", "confirmed",
                                          "Diagnosed a few months after IVIG began."),)),
     DemoPatient("02-002", "M", 61, "PM", 8, date(2025, 6, 9), NO_EMG, PM_SIGNS,
                 cause="drug", cause_detail="Possible statin-induced myopathy (simvastatin)"),
@@ -77,3 +77,50 @@ PATIENTS = [
 
 def onset_for(p: DemoPatient) -> date:
     return p.enrolment - timedelta(days=round(p.duration_months * 30.4375))
+
+
+# --- Treatment (issue 3) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoCourse:
+    """One patient's course: cycles, weight, CK and MMT-8 from baseline to the
+    last assessment, and whether the course ended with an end-of-treatment visit."""
+
+    cycles: int
+    weight_kg: str
+    ck_baseline: int
+    ck_last: int
+    mmt_baseline: int
+    mmt_last: int
+    end_visit: bool = True
+    thrombotic_risk: bool = False
+
+
+#: subject id -> course. 8 of 11 have a CK fall > 50 % (baseline to last
+#: assessment); 3 of 11 gain >= 20 % on the MMT-8 total; 44 cycles (mean 4).
+COURSES = {
+    "01-001": DemoCourse(4, "62.0", 4200, 380, 50, 62),      # CK -91 %, MMT +24 %
+    "01-002": DemoCourse(4, "81.5", 3100, 900, 58, 61),      # CK -71 %
+    "01-003": DemoCourse(3, "58.0", 2600, 700, 55, 57),      # CK -73 %
+    "01-004": DemoCourse(5, "77.0", 1800, 1500, 60, 58),     # CK -17 % (viral myositis)
+    "01-005": DemoCourse(6, "66.5", 5200, 420, 48, 60),      # CK -92 %, MMT +25 %
+    "01-006": DemoCourse(2, "84.0", 2200, 950, 61, 63),      # CK -57 %
+    "02-001": DemoCourse(4, "70.0", 3600, 800, 54, 57),      # CK -78 %
+    "02-002": DemoCourse(4, "88.0", 1500, 1100, 62, 62),     # CK -27 % (drug-induced)
+    "02-003": DemoCourse(3, "59.5", 6100, 1300, 52, 64),     # CK -79 %, MMT +23 %
+    "02-004": DemoCourse(5, "64.0", 2900, 1200, 57, 59, end_visit=False),  # CK -59 %
+    "02-005": DemoCourse(4, "79.0", 1200, 1150, 63, 61, end_visit=False,
+                         thrombotic_risk=True),              # CK -4 %; age 70
+}
+
+#: Deliberate protocol deviations: (subject id, cycle, what).
+DEVIATIONS = {
+    ("01-002", 2): "underdose_day2",   # 85 % of the prescribed dose on day 2
+    ("02-002", 3): "late",              # 40 days after the previous cycle
+    ("02-005", 2): "fast",              # 0.035 mL/kg/min at thrombotic risk (limit 0.03)
+    ("01-006", 2): "no_day2",           # day 2 not given
+}
+
+#: The one minor side effect of the reference study: (subject id, cycle, day).
+INFUSION_REACTION = ("01-003", 2, 1)

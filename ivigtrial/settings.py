@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "core",
     "accounts",
     "patients",
+    "visits",
+    "safety",
     "demo",
 ]
 
@@ -83,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.roles",
+                "safety.context_processors.sae_banner",
             ],
         },
     },

@@ -10,5 +10,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="patients:patient_list"), name="home"),
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
+    path("", include("visits.urls")),
+    path("safety/", include("safety.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -15,6 +15,7 @@ class PatientForm(ClinicalRecordForm):
             "subject_id", "site", "sex", "birth_year", "birth_date", "race",
             "consent_date", "enrolment_date", "symptom_onset_date",
             "active_myopathy", "ctd_associated", "steroid_contraindication",
+            "renal_risk", "thrombotic_risk",
             "suspected_cause", "suspected_cause_detail", "status",
         ]
         widgets = {
@@ -45,6 +46,7 @@ class PatientForm(ClinicalRecordForm):
             Fieldset("Enrolment and eligibility", "consent_date", "enrolment_date",
                      "symptom_onset_date", "active_myopathy", "ctd_associated",
                      "steroid_contraindication"),
+            Fieldset("IVIG safety screen", "renal_risk", "thrombotic_risk"),
             Fieldset("Suspected cause", "suspected_cause", "suspected_cause_detail"),
             Fieldset("Status", "status"),
             *self.bookkeeping_layout(),

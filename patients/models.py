@@ -57,7 +57,14 @@ class StatusChangeError(Exception):
 class PatientQuerySet(models.QuerySet):
     def with_related(self):
         """What list and detail pages show, in one query."""
-        return self.select_related("site", "diagnosis")
+        return self.select_related("site", "diagnosis").with_treatment_dates()
+
+    def with_treatment_dates(self):
+        """Annotate the first and last infusion dates (the visits app's infusions,
+        reached through the reverse relation name so patients imports nothing
+        from visits)."""
+        return self.annotate(first_infusion=models.Min("cycles__infusions__infusion_date"),
+                             last_infusion=models.Max("cycles__infusions__infusion_date"))
 
 
 class Patient(ClinicalRecord):
@@ -91,6 +98,13 @@ class Patient(ClinicalRecord):
         help_text="Exclusion criterion (overlap with lupus, scleroderma, etc.).",
     )
     steroid_contraindication = models.BooleanField("contraindication to corticosteroids", default=False)
+    renal_risk = models.BooleanField(
+        "renal risk", default=False,
+        help_text="Pre-infusion screen: impaired renal function. Caps the IVIG rate at 0.03 mL/kg/min.")
+    thrombotic_risk = models.BooleanField(
+        "thrombotic risk", default=False,
+        help_text="Age > 65, diabetes, immobility, prior thrombosis or oestrogens. Caps the IVIG "
+                  "rate at 0.03 mL/kg/min.")
     suspected_cause = models.CharField(max_length=10, choices=SuspectedCause.choices,
                                        default=SuspectedCause.NONE)
     suspected_cause_detail = models.CharField(
@@ -131,6 +145,10 @@ class Patient(ClinicalRecord):
         instance._loaded_status = instance.__dict__.get("status")
         return instance
 
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        self._loaded_status = self.status  # the stored status, for the next transition check
+
     def clean(self):
         violations = rules.patient_violations(
             today=timezone.localdate(),
@@ -157,6 +175,11 @@ class Patient(ClinicalRecord):
 
     # Derived values --------------------------------------------------------
     @property
+    def infusion_risk(self):
+        """Renal or thrombotic risk: the lower IVIG rate limit applies."""
+        return self.renal_risk or self.thrombotic_risk
+
+    @property
     def age_at_enrolment(self):
         return rules.age_at(self.enrolment_date, self.birth_year, self.birth_date)
 
@@ -166,15 +189,19 @@ class Patient(ClinicalRecord):
 
     @property
     def first_infusion_date(self):
-        """Date of the first IVIG infusion; None until one is recorded.
+        """Date of the first IVIG infusion; None until one is given.
 
-        Set by the visits app (annotation ``first_infusion``) once infusions
-        exist."""
+        Comes from the ``first_infusion`` annotation
+        (``PatientQuerySet.with_treatment_dates``)."""
         return getattr(self, "first_infusion", None)
 
     @property
     def treatment_end_date(self):
-        return getattr(self, "treatment_end", None)
+        """Last infusion of a patient whose treatment is over (completed or
+        withdrawn); None while treatment goes on."""
+        if self.status in (PatientStatus.COMPLETED, PatientStatus.WITHDRAWN):
+            return getattr(self, "last_infusion", None)
+        return None
 
     @property
     def disease_duration_before_ivig_months(self):

@@ -6,6 +6,7 @@ from django.views.generic import DetailView, ListView
 
 from accounts.models import Site
 from accounts.scoping import scope_to_user_sites
+from core.services import record_void
 from core.views import ActionFormView, RecordFormView
 
 from . import selectors, services
@@ -203,8 +204,8 @@ class MalignancyVoidView(ActionFormView):
                                         pk=self.kwargs["pk"])
 
     def perform(self, form):
-        services.malignancy_void(malignancy=self.object, reason=form.cleaned_data["void_reason"],
-                                 expected_version=form.cleaned_data["expected_version"])
+        record_void(instance=self.object, reason=form.cleaned_data["void_reason"],
+                    expected_version=form.cleaned_data["expected_version"])
 
     def get_success_url(self):
         return self.object.patient.get_absolute_url()

@@ -46,7 +46,7 @@ def test_seed_is_idempotent_and_users_can_log_in(seeded, settings):
 
 
 def test_history_rows_name_the_seeding_user(seeded):
-    row = Patient.history.filter(subject_id="01-001").get()
+    row = Patient.history.filter(subject_id="01-001").earliest()
     assert row.history_user.username == "admin"
 
 

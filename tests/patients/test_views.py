@@ -109,8 +109,9 @@ def test_list_runs_a_constant_number_of_queries(client_for, monitor, site_a, n, 
     for i in range(1, n + 1):
         DiagnosisFactory(patient=PatientFactory(site=site_a, subject_id=f"01-{i:03d}"))
     client = client_for(monitor)
-    # session, user, memberships, user and role permissions, count, site filter choices, page
-    with django_assert_num_queries(8):
+    # session, user, memberships, user and role permissions, the monitor's SAE banner, count,
+    # site filter choices, page
+    with django_assert_num_queries(9):
         assert client.get(reverse("patients:patient_list")).status_code == 200
 
 

@@ -8,8 +8,10 @@ from django.db import transaction
 from accounts.models import Membership, Site
 from core.services import record_save
 from demo import cohort
+from demo.treatment import build_course
 from patients import rules
 from patients.models import Diagnosis, MalignancyHistory, Patient
+from visits.models import TreatmentCycle
 
 
 def _birth_year_for(age, on):
@@ -38,7 +40,8 @@ class Command(BaseCommand):
             created = self._patients(sites, users["admin"])
         self.stdout.write(self.style.SUCCESS(
             f"Demo study ready: {len(sites)} sites, {len(users)} users, "
-            f"{Patient.objects.count()} patients ({created} new)."))
+            f"{Patient.objects.count()} patients ({created} new), "
+            f"{TreatmentCycle.objects.count()} treatment cycles."))
         self.stdout.write("Demo logins (password: %s):" % settings.DEMO_PASSWORD)
         for username, (role, site, *_rest) in cohort.USERS.items():
             where = f"site {site}" if site else "all sites"
@@ -71,6 +74,7 @@ class Command(BaseCommand):
             if Patient.objects.filter(subject_id=p.subject_id).exists():
                 continue
             onset = cohort.onset_for(p)
+            course = cohort.COURSES[p.subject_id]
             patient = record_save(user=author, instance=Patient(
                 subject_id=p.subject_id, site=sites[p.subject_id[:2]], sex=p.sex,
                 birth_year=_birth_year_for(p.age, p.enrolment), race="WHITE",
@@ -78,7 +82,7 @@ class Command(BaseCommand):
                 enrolment_date=p.enrolment, symptom_onset_date=onset,
                 active_myopathy=True, ctd_associated=False,
                 suspected_cause=p.cause, suspected_cause_detail=p.cause_detail,
-                status="on_study",
+                thrombotic_risk=course.thrombotic_risk, status="on_study",
             ))
             weakness, biopsy, enzymes, emg = p.bp
             diagnosis = Diagnosis(
@@ -98,5 +102,6 @@ class Command(BaseCommand):
                     diagnosis_date=p.enrolment + timedelta(days=m.diagnosed_offset_days),
                     status=m.status, certainty=m.certainty, notes=m.notes,
                 ))
+            build_course(patient, course, author)
             created += 1
         return created

@@ -1,0 +1,114 @@
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.urls import reverse
+from django.views.generic import ListView
+
+from accounts.models import Site
+from accounts.scoping import scope_to_user_sites
+from core.services import record_void
+from core.views import ActionFormView, RecordFormView
+from patients import selectors as patient_selectors
+
+from . import selectors
+from .forms import AdverseEventForm, VoidForm
+from .models import AdverseEvent
+
+
+class PatientAEMixin:
+    def get_patient(self):
+        if not hasattr(self, "_patient"):
+            self._patient = patient_selectors.patient_get(user=self.request.user,
+                                                          pk=self.kwargs["patient_pk"])
+        return self._patient
+
+    def get_success_url(self):
+        return reverse("visits:timeline", args=[self.get_patient().pk])
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["patient"] = self.get_patient()
+        return context
+
+
+class AdverseEventCreateView(PatientAEMixin, RecordFormView):
+    model = AdverseEvent
+    form_class = AdverseEventForm
+    permission_required = "safety.add_adverseevent"
+    success_message = "Adverse event recorded."
+
+    def get_object(self):
+        return None
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["patient"] = self.get_patient()
+        return kwargs
+
+    def get_title(self):
+        return f"Report an adverse event for {self.get_patient().subject_id}"
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        if self.object is not None and self.object.serious:
+            from django.contrib import messages
+            messages.warning(self.request, "Serious adverse event: flagged for expedited review "
+                                           "within 24 hours.")
+        return response
+
+
+class AdverseEventUpdateView(PatientAEMixin, RecordFormView):
+    model = AdverseEvent
+    form_class = AdverseEventForm
+    permission_required = "safety.change_adverseevent"
+    success_message = "Adverse event corrected."
+
+    def get_object(self):
+        return selectors.adverse_event_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
+                                           pk=self.kwargs["pk"])
+
+    def refusal(self):
+        return "A voided entry cannot be edited." if self.object.voided_at else None
+
+    def get_title(self):
+        return f"Adverse event of {self.get_patient().subject_id}: {self.object.term}"
+
+
+class AdverseEventVoidView(PatientAEMixin, ActionFormView):
+    form_class = VoidForm
+    permission_required = "safety.change_adverseevent"
+    title = "Void an adverse event entered in error"
+    success_message = "Adverse event voided; it stays in the record."
+
+    def get_object(self):
+        return selectors.adverse_event_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
+                                           pk=self.kwargs["pk"])
+
+    def perform(self, form):
+        record_void(instance=self.object, reason=form.cleaned_data["void_reason"],
+                    expected_version=form.cleaned_data["expected_version"])
+
+
+class AdverseEventListView(PermissionRequiredMixin, ListView):
+    """Study-wide AE list, scoped to the user's sites; ``?serious=1`` gives the SAE list."""
+
+    permission_required = "safety.view_adverseevent"
+    raise_exception = True
+    template_name = "safety/adverseevent_list.html"
+    context_object_name = "adverse_events"
+    paginate_by = 50
+
+    def get_queryset(self):
+        g = self.request.GET
+        self.sites = scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk")
+        site = self.sites.filter(pk=g.get("site")).first() if g.get("site", "").isdigit() else None
+        grade = int(g["grade"]) if g.get("grade", "") in {"1", "2", "3", "4", "5"} else None
+        return selectors.adverse_event_list(
+            user=self.request.user, serious=True if g.get("serious") == "1" else None,
+            grade=grade, site=site, awaiting_review=g.get("review") == "1")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(sites=self.sites, selected=self.request.GET, query_string=query.urlencode(),
+                       grades=[1, 2, 3, 4, 5])
+        return context

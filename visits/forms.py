@@ -1,0 +1,197 @@
+from django import forms
+
+from core.forms import ClinicalRecordForm, DateInput, add_validation_error
+
+from .models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
+from .services import CycleParts, CyclePartError, cycle_save
+
+GRADE_FIELDS = list(Assessment.GRADE_FIELDS)
+LAB_FIELDS = [
+    "ck_u_per_l", "ck_lln_u_per_l", "ck_uln_u_per_l",
+    "aldolase_u_per_l", "aldolase_uln_u_per_l", "ldh_u_per_l", "ldh_uln_u_per_l",
+    "ast_u_per_l", "ast_uln_u_per_l", "alt_u_per_l", "alt_uln_u_per_l",
+]
+SCORE_FIELDS = ["physician_global", "patient_global", "extramuscular_global", "haq"]
+
+
+class PartForm(forms.ModelForm):
+    """One part of the record-cycle page: its version travels with it; the
+    page has one reason for change for all its parts."""
+
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["expected_version"].initial = self.instance.version
+            self.fields["expected_version"].required = True
+        for name, field in self.fields.items():
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput):
+                widget.attrs.setdefault("class", "form-check-input")
+            elif isinstance(widget, forms.Select):
+                widget.attrs.setdefault("class", "form-select form-select-sm")
+            elif not isinstance(widget, forms.HiddenInput):
+                widget.attrs.setdefault("class", "form-control form-control-sm")
+
+    @property
+    def data_changed(self):
+        return [f for f in self.changed_data if f != "expected_version"]
+
+
+class CycleForm(PartForm):
+    class Meta:
+        model = TreatmentCycle
+        fields = ["start_date", "weight_kg", "height_cm", "dosing_basis"]
+        widgets = {"start_date": DateInput()}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["weight_kg"].widget.attrs.update({"step": "0.1", "data-role": "weight"})
+        self.fields["height_cm"].widget.attrs.update({"step": "0.1", "data-role": "height"})
+        self.fields["dosing_basis"].widget.attrs["data-role"] = "basis"
+
+
+class AssessmentForm(PartForm):
+    class Meta:
+        model = Assessment
+        fields = ["assessment_date", "mmt_scale", *GRADE_FIELDS, *LAB_FIELDS, *SCORE_FIELDS]
+        widgets = {"assessment_date": DateInput()}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in GRADE_FIELDS:
+            self.fields[name].widget.attrs.update({"min": 0, "max": 10, "data-role": "grade"})
+
+
+class InfusionForm(PartForm):
+    class Meta:
+        model = Infusion
+        fields = ["infusion_date", "start_time", "end_time", "product", "lot", "concentration_pct",
+                  "volume_ml", "dose_g", "max_rate_ml_per_h"]
+        widgets = {
+            "infusion_date": DateInput(),
+            "start_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "end_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dose_g"].widget.attrs.update({"step": "0.1", "data-role": "dose"})
+        self.fields["max_rate_ml_per_h"].widget.attrs.update({"data-role": "rate"})
+
+
+class CycleEntry:
+    """The record-cycle page: the cycle (weight), its pre-treatment assessment
+    and both infusion days, validated together and saved in one transaction
+    by ``visits.services.cycle_save``.
+
+    On a new cycle, day 2 may be left empty (it then becomes a 'missing day'
+    deviation); on an edit, a reason for change is required when anything
+    changed.
+    """
+
+    PARTS = ("cycle", "assessment", "day1", "day2")
+
+    def __init__(self, data=None, *, patient, cycle=None, user=None):
+        self.patient, self.user = patient, user
+        self.is_edit = cycle is not None
+        cycle = cycle or TreatmentCycle(patient=patient)
+        self.cycle = cycle
+        existing = {i.day: i for i in cycle.infusions.all()} if cycle.pk else {}
+        try:
+            assessment = cycle.assessment if cycle.pk else None
+        except Assessment.DoesNotExist:
+            assessment = None
+        self.forms = {
+            "cycle": CycleForm(data, prefix="cycle", instance=cycle),
+            "assessment": AssessmentForm(
+                data, prefix="assessment",
+                instance=assessment or Assessment(patient=patient, cycle=cycle,
+                                                  timepoint=AssessmentTimepoint.PRE_CYCLE)),
+        }
+        for day in (1, 2):
+            instance = existing.get(day) or Infusion(cycle=cycle, day=day)
+            self.forms[f"day{day}"] = InfusionForm(
+                data, prefix=f"day{day}", instance=instance,
+                # A day not yet recorded may stay empty (a missing-day deviation).
+                empty_permitted=instance.pk is None and (day == 2 or self.is_edit),
+                use_required_attribute=not (instance.pk is None and day == 2),
+            )
+        self.reason = forms.CharField(
+            label="Reason for change", required=False, max_length=500,
+            widget=forms.Textarea(attrs={"rows": 2, "class": "form-control"}),
+        )
+        self.data = data
+        self.reason_errors = []
+        self.non_field_errors = []
+
+    def __getitem__(self, part):
+        return self.forms[part]
+
+    @property
+    def reason_value(self):
+        return ((self.data or {}).get("change_reason") or "").strip()
+
+    def changed_parts(self):
+        return [p for p, f in self.forms.items() if f.data_changed]
+
+    def is_valid(self):
+        # The cycle first: the other parts' rules read its (unsaved) start date.
+        valid = all([self.forms[p].is_valid() for p in self.PARTS])
+        if self.is_edit:
+            if not self.changed_parts():
+                self.non_field_errors.append("Nothing was changed.")
+                valid = False
+            elif not self.reason_value:
+                self.reason_errors.append("Give a reason for changing a saved record.")
+                valid = False
+        return valid
+
+    def save(self):
+        """Save through the service; on a rule or version failure, put the error
+        on the right part and return None."""
+        from core.services import StaleRecordError
+
+        changed = set(self.changed_parts()) if self.is_edit else set(self.PARTS)
+        parts = CycleParts(cycle=self.forms["cycle"].instance)
+        for part in self.PARTS:
+            form = self.forms[part]
+            if part == "cycle":
+                if self.is_edit and "cycle" in changed:
+                    parts.expected_versions["cycle"] = form.cleaned_data.get("expected_version")
+                continue
+            if part not in changed or (form.empty_permitted and not form.has_changed()):
+                continue
+            instance = form.instance
+            if part == "assessment":
+                parts.assessment = instance
+            else:
+                parts.infusions[int(part[-1])] = instance
+            if instance.pk:
+                parts.expected_versions[part] = form.cleaned_data.get("expected_version")
+        try:
+            self.deviations = cycle_save(parts=parts, reason=self.reason_value, user=self.user)
+        except CyclePartError as exc:
+            add_validation_error(self.forms[exc.part], exc.error)
+            return None
+        except StaleRecordError:
+            self.non_field_errors.append(
+                "Someone else saved this cycle after you opened it. Nothing was overwritten: "
+                "reload the page to see their change, then enter yours again.")
+            return None
+        return parts.cycle
+
+
+class EndOfTreatmentForm(ClinicalRecordForm):
+    class Meta:
+        model = Assessment
+        fields = ["assessment_date", "mmt_scale", *GRADE_FIELDS, *LAB_FIELDS, *SCORE_FIELDS]
+        widgets = {"assessment_date": DateInput()}
+
+    def __init__(self, *args, patient=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if patient is not None:
+            self.instance.patient = patient
+            self.instance.timepoint = AssessmentTimepoint.END_OF_TREATMENT
+            self.instance.cycle = None

@@ -1,0 +1,360 @@
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from core.models import ClinicalRecord
+from core.validation import raise_violations
+from patients.models import Patient
+
+from . import rules
+
+
+class DosingBasis(models.TextChoices):
+    ACTUAL = rules.DosingBasis.ACTUAL.value, "Actual body weight"
+    ADJUSTED = rules.DosingBasis.ADJUSTED.value, "Adjusted body weight (Devine IBW)"
+
+
+class CycleStatus(models.TextChoices):
+    DONE = "done", "Done"
+
+
+class TreatmentCycle(ClinicalRecord):
+    """One monthly treatment period: the visit (weight, pre-treatment assessment)
+    and its two infusion days."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="cycles")
+    number = models.PositiveSmallIntegerField("cycle", validators=[MinValueValidator(1)])
+    start_date = models.DateField("start date (day 1)")
+    weight_kg = models.DecimalField("weight (kg)", max_digits=5, decimal_places=1,
+                                    help_text="Measured at this visit.")
+    height_cm = models.DecimalField("height (cm)", max_digits=4, decimal_places=1, null=True,
+                                    blank=True, help_text="Needed for adjusted body weight.")
+    dosing_basis = models.CharField(max_length=10, choices=DosingBasis.choices,
+                                    default=DosingBasis.ACTUAL)
+    status = models.CharField(max_length=10, choices=CycleStatus.choices, default=CycleStatus.DONE)
+
+    history = HistoricalRecords()
+    CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
+
+    class Meta:
+        ordering = ["patient", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "number"], name="cycle_unique_number"),
+            models.CheckConstraint(condition=Q(weight_kg__gt=0) & Q(weight_kg__lte=350),
+                                   name="cycle_weight_plausible"),
+            models.CheckConstraint(condition=Q(height_cm__isnull=True) |
+                                   (Q(height_cm__gte=100) & Q(height_cm__lte=250)),
+                                   name="cycle_height_plausible"),
+        ]
+
+    def __str__(self):
+        return f"{self.patient_id and self.patient.subject_id} cycle {self.number}"
+
+    def get_absolute_url(self):
+        return reverse("visits:cycle_update", args=[self.patient_id, self.number])
+
+    # Derived ----------------------------------------------------------------
+    @property
+    def dosing_weight_kg(self):
+        if self.weight_kg is None:
+            return None
+        if self.dosing_basis == DosingBasis.ADJUSTED and self.height_cm is None:
+            return None
+        return rules.dosing_weight_kg(self.dosing_basis, weight_kg=self.weight_kg,
+                                      height_cm=self.height_cm, sex=self.patient.sex)
+
+    @property
+    def prescribed_daily_dose_g(self):
+        weight = self.dosing_weight_kg
+        return None if weight is None else rules.prescribed_daily_dose_g(weight)
+
+    @property
+    def prescribed_cycle_dose_g(self):
+        daily = self.prescribed_daily_dose_g
+        return None if daily is None else daily * rules.INFUSION_DAYS_PER_CYCLE
+
+    @property
+    def max_rate_ml_per_h(self):
+        return rules.max_rate_ml_per_h(self.weight_kg, self.patient.infusion_risk)
+
+    def _neighbour_starts(self):
+        siblings = TreatmentCycle.objects.filter(patient_id=self.patient_id)
+        if self.pk:
+            siblings = siblings.exclude(pk=self.pk)
+        previous = siblings.filter(number__lt=self.number).order_by("-number").values_list(
+            "start_date", flat=True).first()
+        following = siblings.filter(number__gt=self.number).order_by("number").values_list(
+            "start_date", flat=True).first()
+        return previous, following
+
+    def clean(self):
+        if not self.patient_id or self.number is None:
+            return
+        previous, following = self._neighbour_starts()
+        raise_violations(rules.cycle_violations(
+            today=timezone.localdate(), start_date=self.start_date, weight_kg=self.weight_kg,
+            height_cm=self.height_cm, dosing_basis=self.dosing_basis,
+            enrolment_date=self.patient.enrolment_date, withdrawal_date=self.patient.withdrawal_date,
+            previous_start=previous, next_start=following,
+        ))
+
+
+class AssessmentTimepoint(models.TextChoices):
+    PRE_CYCLE = "pre_cycle", "Before the cycle's first infusion"
+    END_OF_TREATMENT = "end", "End of treatment"
+
+
+class MMTScale(models.TextChoices):
+    KENDALL = rules.MMTScale.KENDALL.value, "Kendall 0-10 (MMT-8 total 0-80)"
+    MRC = rules.MMTScale.MRC.value, "MRC 0-5 (total 0-40)"
+
+
+def _grade_field(label):
+    return models.PositiveSmallIntegerField(label, null=True, blank=True,
+                                            validators=[MaxValueValidator(10)])
+
+
+def _lab_field(label):
+    return models.DecimalField(label, max_digits=8, decimal_places=1, null=True, blank=True)
+
+
+class AssessmentQuerySet(models.QuerySet):
+    def current(self):
+        return self.filter(voided_at__isnull=True)
+
+
+class Assessment(ClinicalRecord):
+    """Muscle power and muscle enzymes before a cycle's first infusion, or at
+    the end-of-treatment visit. Each laboratory value carries that
+    laboratory's reference range (U/L)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="assessments")
+    cycle = models.OneToOneField(TreatmentCycle, on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="assessment")
+    timepoint = models.CharField(max_length=10, choices=AssessmentTimepoint.choices,
+                                 default=AssessmentTimepoint.PRE_CYCLE)
+    assessment_date = models.DateField()
+
+    mmt_scale = models.CharField("muscle testing scale", max_length=10, choices=MMTScale.choices,
+                                 default=MMTScale.KENDALL)
+    mmt_neck_flexors = _grade_field("neck flexors")
+    mmt_deltoid = _grade_field("deltoid (middle)")
+    mmt_biceps = _grade_field("biceps")
+    mmt_wrist_extensors = _grade_field("wrist extensors")
+    mmt_gluteus_maximus = _grade_field("gluteus maximus")
+    mmt_gluteus_medius = _grade_field("gluteus medius")
+    mmt_quadriceps = _grade_field("quadriceps")
+    mmt_ankle_dorsiflexors = _grade_field("ankle dorsiflexors")
+    mmt_total = models.PositiveSmallIntegerField("MMT-8 total", null=True, blank=True,
+                                                 editable=False,
+                                                 help_text="Derived: sum of the eight grades.")
+
+    ck_u_per_l = _lab_field("CK (U/L)")
+    ck_lln_u_per_l = _lab_field("CK lower limit (U/L)")
+    ck_uln_u_per_l = _lab_field("CK upper limit (U/L)")
+    aldolase_u_per_l = _lab_field("aldolase (U/L)")
+    aldolase_uln_u_per_l = _lab_field("aldolase upper limit (U/L)")
+    ldh_u_per_l = _lab_field("LDH (U/L)")
+    ldh_uln_u_per_l = _lab_field("LDH upper limit (U/L)")
+    ast_u_per_l = _lab_field("AST (U/L)")
+    ast_uln_u_per_l = _lab_field("AST upper limit (U/L)")
+    alt_u_per_l = _lab_field("ALT (U/L)")
+    alt_uln_u_per_l = _lab_field("ALT upper limit (U/L)")
+
+    physician_global = models.DecimalField("physician global activity (0-10)", max_digits=3,
+                                           decimal_places=1, null=True, blank=True)
+    patient_global = models.DecimalField("patient global activity (0-10)", max_digits=3,
+                                         decimal_places=1, null=True, blank=True)
+    extramuscular_global = models.DecimalField("extramuscular activity (0-10)", max_digits=3,
+                                               decimal_places=1, null=True, blank=True)
+    haq = models.DecimalField("HAQ disability index (0-3)", max_digits=4, decimal_places=3,
+                              null=True, blank=True)
+
+    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    void_reason = models.TextField(blank=True, editable=False)
+
+    history = HistoricalRecords()
+    objects = AssessmentQuerySet.as_manager()
+    CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient", "cycle")
+
+    GRADE_FIELDS = tuple(name for name, _ in rules.MMT8_GROUPS)
+
+    class Meta:
+        ordering = ["patient", "assessment_date"]
+        constraints = [
+            models.UniqueConstraint(fields=["patient"], condition=Q(timepoint="end", voided_at__isnull=True),
+                                    name="assessment_one_end_of_treatment"),
+            models.CheckConstraint(condition=Q(timepoint="end", cycle__isnull=True) |
+                                   Q(timepoint="pre_cycle", cycle__isnull=False),
+                                   name="assessment_timepoint_matches_cycle"),
+            models.CheckConstraint(condition=Q(ck_u_per_l__isnull=True) | Q(ck_u_per_l__gte=0),
+                                   name="assessment_ck_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_timepoint_display()} {self.assessment_date}"
+
+    @property
+    def grades(self):
+        return [getattr(self, name) for name in self.GRADE_FIELDS]
+
+    @property
+    def mmt_max_total(self):
+        return rules.mmt_max_total(self.mmt_scale)
+
+    def labs(self):
+        return [
+            rules.Lab("CK", "ck_u_per_l", self.ck_u_per_l, "ck_uln_u_per_l", self.ck_uln_u_per_l,
+                      "ck_lln_u_per_l", self.ck_lln_u_per_l),
+            rules.Lab("aldolase", "aldolase_u_per_l", self.aldolase_u_per_l,
+                      "aldolase_uln_u_per_l", self.aldolase_uln_u_per_l),
+            rules.Lab("LDH", "ldh_u_per_l", self.ldh_u_per_l, "ldh_uln_u_per_l", self.ldh_uln_u_per_l),
+            rules.Lab("AST", "ast_u_per_l", self.ast_u_per_l, "ast_uln_u_per_l", self.ast_uln_u_per_l),
+            rules.Lab("ALT", "alt_u_per_l", self.alt_u_per_l, "alt_uln_u_per_l", self.alt_uln_u_per_l),
+        ]
+
+    def clean(self):
+        if not self.patient_id:
+            return
+        is_end = self.timepoint == AssessmentTimepoint.END_OF_TREATMENT
+        last_start = None
+        if is_end:
+            last_start = (TreatmentCycle.objects.filter(patient_id=self.patient_id)
+                          .order_by("-number").values_list("start_date", flat=True).first())
+        raise_violations(rules.assessment_violations(
+            today=timezone.localdate(), assessment_date=self.assessment_date,
+            cycle_start=self.cycle.start_date if self.cycle else None,
+            is_end_of_treatment=is_end, last_cycle_start=last_start,
+            enrolment_date=self.patient.enrolment_date, scale=self.mmt_scale,
+            grades={name: getattr(self, name) for name in self.GRADE_FIELDS},
+            labs=self.labs(),
+            globals_={"physician_global": self.physician_global,
+                      "patient_global": self.patient_global,
+                      "extramuscular_global": self.extramuscular_global},
+            haq=self.haq,
+        ))
+
+    def save(self, *args, **kwargs):
+        self.mmt_total = rules.mmt_total(self.grades)  # derived, never typed
+        if self.cycle is not None:
+            self.patient_id = self.cycle.patient_id
+        super().save(*args, **kwargs)
+
+
+class InfusionDay(models.IntegerChoices):
+    DAY_1 = 1, "Day 1"
+    DAY_2 = 2, "Day 2"
+
+
+class Infusion(ClinicalRecord):
+    """One IVIG infusion day. The prescribed dose is derived from the cycle's
+    dosing weight; the deviations are in the protocol-deviation log."""
+
+    cycle = models.ForeignKey(TreatmentCycle, on_delete=models.PROTECT, related_name="infusions")
+    day = models.PositiveSmallIntegerField(choices=InfusionDay.choices)
+    infusion_date = models.DateField()
+    start_time = models.TimeField(null=True, blank=True)
+    end_time = models.TimeField(null=True, blank=True)
+    product = models.CharField(max_length=100, default="Polyvalent IVIG 10 %")
+    lot = models.CharField("lot number", max_length=50)
+    concentration_pct = models.DecimalField("concentration (%)", max_digits=4, decimal_places=1,
+                                            default=Decimal("10"))
+    volume_ml = models.DecimalField("volume (mL)", max_digits=6, decimal_places=1)
+    dose_g = models.DecimalField("dose given (g)", max_digits=5, decimal_places=1)
+    max_rate_ml_per_h = models.DecimalField("maximum rate (mL/h)", max_digits=6, decimal_places=1)
+
+    history = HistoricalRecords()
+    CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("cycle",)
+
+    class Meta:
+        ordering = ["cycle", "day"]
+        constraints = [
+            models.UniqueConstraint(fields=["cycle", "day"], name="infusion_unique_day"),
+            models.CheckConstraint(condition=Q(dose_g__gt=0), name="infusion_dose_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.cycle} day {self.day}"
+
+    @property
+    def prescribed_dose_g(self):
+        return self.cycle.prescribed_daily_dose_g
+
+    @property
+    def rate_ml_per_kg_min(self):
+        if self.max_rate_ml_per_h is None or not self.cycle.weight_kg:
+            return None
+        return rules.rate_ml_per_kg_min(self.max_rate_ml_per_h, self.cycle.weight_kg)
+
+    def clean(self):
+        try:
+            cycle = self.cycle
+        except TreatmentCycle.DoesNotExist:
+            cycle = None
+        patient = cycle.patient if cycle else None
+        raise_violations(rules.infusion_violations(
+            today=timezone.localdate(), day=self.day, infusion_date=self.infusion_date,
+            cycle_start=cycle.start_date if cycle else None,
+            enrolment_date=patient.enrolment_date if patient else None,
+            withdrawal_date=patient.withdrawal_date if patient else None,
+            start_time=self.start_time, end_time=self.end_time, dose_g=self.dose_g,
+            volume_ml=self.volume_ml, concentration_pct=self.concentration_pct,
+            max_rate_ml_per_h=self.max_rate_ml_per_h,
+        ))
+
+
+class DeviationKind(models.TextChoices):
+    UNDERDOSE = rules.DeviationKind.UNDERDOSE.value, "Under-dose"
+    OVERDOSE = rules.DeviationKind.OVERDOSE.value, "Over-dose"
+    MISSING_DAY = rules.DeviationKind.MISSING_DAY.value, "Missing infusion day"
+    NON_CONSECUTIVE = rules.DeviationKind.NON_CONSECUTIVE.value, "Days not consecutive"
+    WINDOW = rules.DeviationKind.WINDOW.value, "Outside the visit window"
+    RATE = rules.DeviationKind.RATE.value, "Infusion rate above the limit"
+
+
+class DeviationQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(resolved_at__isnull=True)
+
+
+class ProtocolDeviation(ClinicalRecord):
+    """A protocol deviation found by the rules in ``visits/rules.py``.
+
+    Never deleted: when a correction removes the cause, the deviation is
+    marked resolved with the reason for that correction.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="deviations")
+    cycle = models.ForeignKey(TreatmentCycle, on_delete=models.PROTECT, related_name="deviations")
+    day = models.PositiveSmallIntegerField(
+        default=0, choices=[(0, "Whole cycle")] + InfusionDay.choices,
+        help_text="The infusion day concerned; 0 for the whole cycle (e.g. the visit window).")
+    kind = models.CharField(max_length=20, choices=DeviationKind.choices)
+    description = models.TextField()
+    detected_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+    objects = DeviationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-detected_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["cycle", "kind", "day"],
+                                    condition=Q(resolved_at__isnull=True),
+                                    name="deviation_one_open_per_cause"),
+        ]
+        indexes = [models.Index(fields=["patient", "resolved_at"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.description}"
+
+    @property
+    def is_open(self):
+        return self.resolved_at is None

@@ -1,0 +1,377 @@
+"""Clinical rules for treatment cycles, assessments and infusions.
+
+Pure functions with named constants and Decimal arithmetic; no Django. Sources:
+../shared/DOMAIN.md sections 3 (muscle power), 5 (laboratory) and 6 (IVIG
+dosing and safety). ``Model.clean()`` turns hard violations into field errors;
+protocol deviations (a dose off target, a late cycle, a fast rate, a missing
+or non-consecutive day 2) are recorded, never refused and never silent.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from enum import Enum
+
+from core.rules import Violation, future_date
+
+# --- Dosing ------------------------------------------------------------------
+
+#: 1 g/kg on each of 2 consecutive days: 2 g/kg per cycle.
+DOSE_G_PER_KG_PER_DAY = Decimal("1")
+INFUSION_DAYS_PER_CYCLE = 2
+#: A given dose more than this fraction away from the prescription is a deviation.
+DOSE_TOLERANCE = Decimal("0.05")
+#: Maximum infusion rate (mL/kg/min, on actual body weight); lower at renal or
+#: thrombotic risk (DOMAIN.md section 6).
+MAX_RATE_ML_PER_KG_MIN = Decimal("0.04")
+MAX_RATE_AT_RISK_ML_PER_KG_MIN = Decimal("0.03")
+
+# --- Schedule ----------------------------------------------------------------
+
+CYCLE_INTERVAL_DAYS = 28
+CYCLE_WINDOW_DAYS = 7
+
+# --- Plausibility ------------------------------------------------------------
+
+WEIGHT_MAX_KG = Decimal("350")
+HEIGHT_MIN_CM = Decimal("100")
+HEIGHT_MAX_CM = Decimal("250")
+GLOBAL_MAX = Decimal("10")  # physician / patient / extramuscular global activity, 0-10
+HAQ_MAX = Decimal("3")
+
+# --- Devine ideal body weight ------------------------------------------------
+
+CM_PER_INCH = Decimal("2.54")
+IBW_BASE_KG = {"M": Decimal("50"), "F": Decimal("45.5")}
+IBW_KG_PER_INCH_OVER_5_FEET = Decimal("2.3")
+ADJUSTED_WEIGHT_FACTOR = Decimal("0.4")
+
+ONE_DECIMAL = Decimal("0.1")
+
+
+def q1(value: Decimal) -> Decimal:
+    return value.quantize(ONE_DECIMAL, rounding=ROUND_HALF_UP)
+
+
+class DosingBasis(str, Enum):
+    ACTUAL = "actual"
+    ADJUSTED = "adjusted"
+
+
+def devine_ibw_kg(sex: str, height_cm: Decimal) -> Decimal:
+    """Devine ideal body weight: 50 kg (men) / 45.5 kg (women) + 2.3 kg per inch over 60."""
+    inches = Decimal(height_cm) / CM_PER_INCH
+    return IBW_BASE_KG[sex] + IBW_KG_PER_INCH_OVER_5_FEET * (inches - 60)
+
+
+def adjusted_body_weight_kg(actual_kg: Decimal, ibw_kg: Decimal) -> Decimal:
+    """IBW + 0.4 x (actual - IBW). Below IBW the actual weight is used (no
+    adjustment upwards): the study doses on the lower of the two."""
+    if actual_kg <= ibw_kg:
+        return Decimal(actual_kg)
+    return ibw_kg + ADJUSTED_WEIGHT_FACTOR * (Decimal(actual_kg) - ibw_kg)
+
+
+def dosing_weight_kg(basis, *, weight_kg, height_cm=None, sex=None) -> Decimal:
+    """The weight the dose is prescribed on, to 0.1 kg."""
+    if DosingBasis(basis) == DosingBasis.ADJUSTED:
+        return q1(adjusted_body_weight_kg(Decimal(weight_kg), devine_ibw_kg(sex, Decimal(height_cm))))
+    return q1(Decimal(weight_kg))
+
+
+def prescribed_daily_dose_g(dosing_weight: Decimal) -> Decimal:
+    """1 g/kg x dosing weight, to 0.1 g."""
+    return q1(DOSE_G_PER_KG_PER_DAY * Decimal(dosing_weight))
+
+
+def prescribed_cycle_dose_g(dosing_weight: Decimal) -> Decimal:
+    return prescribed_daily_dose_g(dosing_weight) * INFUSION_DAYS_PER_CYCLE
+
+
+def rate_ml_per_kg_min(rate_ml_per_h: Decimal, weight_kg: Decimal) -> Decimal:
+    """mL/h = kg x mL/kg/min x 60, so mL/kg/min = mL/h / 60 / kg (3 decimals)."""
+    return (Decimal(rate_ml_per_h) / 60 / Decimal(weight_kg)).quantize(Decimal("0.001"),
+                                                                         rounding=ROUND_HALF_UP)
+
+
+def max_rate_ml_per_h(weight_kg: Decimal, at_risk: bool) -> Decimal:
+    limit = MAX_RATE_AT_RISK_ML_PER_KG_MIN if at_risk else MAX_RATE_ML_PER_KG_MIN
+    return q1(limit * Decimal(weight_kg) * 60)
+
+
+# --- Deviations --------------------------------------------------------------
+
+class DeviationKind(str, Enum):
+    UNDERDOSE = "underdose"
+    OVERDOSE = "overdose"
+    MISSING_DAY = "missing_day"
+    NON_CONSECUTIVE = "non_consecutive"
+    WINDOW = "window"
+    RATE = "rate"
+
+
+@dataclass(frozen=True)
+class Deviation:
+    kind: DeviationKind
+    day: int  # infusion day it concerns; 0 for the whole cycle
+    description: str
+
+
+def dose_deviation(*, day: int, given_g: Decimal, prescribed_g: Decimal,
+                   tolerance: Decimal = DOSE_TOLERANCE) -> Deviation | None:
+    """An under- or over-dose when the given dose is more than ``tolerance``
+    away from the prescription (exactly at the tolerance is within)."""
+    if prescribed_g is None or given_g is None or prescribed_g <= 0:
+        return None
+    difference = (Decimal(given_g) - Decimal(prescribed_g)) / Decimal(prescribed_g)
+    if abs(difference) <= tolerance:
+        return None
+    kind = DeviationKind.UNDERDOSE if difference < 0 else DeviationKind.OVERDOSE
+    percent = q1(difference * 100)
+    return Deviation(kind, day, f"Day {day}: {given_g} g given, {prescribed_g} g prescribed "
+                                f"({percent:+} %; tolerance {q1(tolerance * 100)} %).")
+
+
+def rate_deviation(*, day: int, rate_ml_per_h, weight_kg, at_risk: bool) -> Deviation | None:
+    if rate_ml_per_h is None or not weight_kg:
+        return None
+    limit = MAX_RATE_AT_RISK_ML_PER_KG_MIN if at_risk else MAX_RATE_ML_PER_KG_MIN
+    rate = rate_ml_per_kg_min(rate_ml_per_h, weight_kg)
+    if rate <= limit:
+        return None
+    why = " (renal or thrombotic risk)" if at_risk else ""
+    return Deviation(DeviationKind.RATE, day,
+                     f"Day {day}: maximum rate {rate_ml_per_h} mL/h = {rate} mL/kg/min, above "
+                     f"{limit} mL/kg/min{why}.")
+
+
+def planned_start(previous_start: date | None) -> date | None:
+    return None if previous_start is None else previous_start + timedelta(days=CYCLE_INTERVAL_DAYS)
+
+
+def window_deviation(*, start: date, previous_start: date | None) -> Deviation | None:
+    """A cycle more than 7 days before or after previous start + 28 days."""
+    planned = planned_start(previous_start)
+    if planned is None:
+        return None
+    offset = (start - planned).days
+    if abs(offset) <= CYCLE_WINDOW_DAYS:
+        return None
+    return Deviation(DeviationKind.WINDOW, 0,
+                     f"Cycle started {start:%Y-%m-%d}, {offset:+d} days from the planned "
+                     f"{planned:%Y-%m-%d} (window {CYCLE_INTERVAL_DAYS} ± {CYCLE_WINDOW_DAYS} days).")
+
+
+def day_deviations(*, day1: date | None, day2: date | None) -> list[Deviation]:
+    """Day 2 missing, or not the day after day 1."""
+    if day1 is not None and day2 is None:
+        return [Deviation(DeviationKind.MISSING_DAY, 2, "Day 2 infusion not given.")]
+    if day1 is None and day2 is not None:
+        return [Deviation(DeviationKind.MISSING_DAY, 1, "Day 1 infusion not given.")]
+    if day1 and day2 and (day2 - day1).days != 1:
+        return [Deviation(DeviationKind.NON_CONSECUTIVE, 2,
+                          f"Day 2 given {(day2 - day1).days} days after day 1; the two days "
+                          f"must be consecutive.")]
+    return []
+
+
+@dataclass(frozen=True)
+class InfusionFacts:
+    day: int
+    infusion_date: date
+    dose_g: Decimal | None
+    max_rate_ml_per_h: Decimal | None
+
+
+def cycle_deviations(*, start: date, previous_start: date | None, weight_kg, dosing_weight,
+                     at_risk: bool, infusions: list[InfusionFacts]) -> list[Deviation]:
+    """Every protocol deviation of one cycle, from its facts."""
+    found = []
+    window = window_deviation(start=start, previous_start=previous_start)
+    if window:
+        found.append(window)
+    by_day = {i.day: i for i in infusions}
+    found += day_deviations(day1=by_day[1].infusion_date if 1 in by_day else None,
+                            day2=by_day[2].infusion_date if 2 in by_day else None)
+    prescribed = prescribed_daily_dose_g(dosing_weight) if dosing_weight else None
+    for infusion in sorted(infusions, key=lambda i: i.day):
+        for deviation in (
+            dose_deviation(day=infusion.day, given_g=infusion.dose_g, prescribed_g=prescribed),
+            rate_deviation(day=infusion.day, rate_ml_per_h=infusion.max_rate_ml_per_h,
+                           weight_kg=weight_kg, at_risk=at_risk),
+        ):
+            if deviation:
+                found.append(deviation)
+    return found
+
+
+# --- Hard rules (field errors) -----------------------------------------------
+
+def cycle_violations(*, today, start_date, weight_kg, height_cm, dosing_basis,
+                     enrolment_date, withdrawal_date, previous_start, next_start) -> list[Violation]:
+    v = future_date("start_date", start_date, today, "The cycle start date")
+    if weight_kg is not None and not (0 < Decimal(weight_kg) <= WEIGHT_MAX_KG):
+        v.append(Violation("weight_kg", "implausible_weight",
+                           f"Weight must be above 0 and at most {WEIGHT_MAX_KG} kg."))
+    if height_cm is not None and not (HEIGHT_MIN_CM <= Decimal(height_cm) <= HEIGHT_MAX_CM):
+        v.append(Violation("height_cm", "implausible_height",
+                           f"Height must be between {HEIGHT_MIN_CM} and {HEIGHT_MAX_CM} cm."))
+    if dosing_basis == DosingBasis.ADJUSTED and height_cm is None:
+        v.append(Violation("height_cm", "height_required",
+                           "Adjusted body weight needs the height (Devine ideal body weight)."))
+    if start_date and enrolment_date and start_date < enrolment_date:
+        v.append(Violation("start_date", "before_enrolment",
+                           "A treatment cycle cannot start before enrolment."))
+    if start_date and withdrawal_date and start_date > withdrawal_date:
+        v.append(Violation("start_date", "after_withdrawal",
+                           "The patient was withdrawn before this date."))
+    if start_date and previous_start and start_date <= previous_start:
+        v.append(Violation("start_date", "before_previous_cycle",
+                           f"The cycle must start after the previous cycle ({previous_start:%Y-%m-%d})."))
+    if start_date and next_start and start_date >= next_start:
+        v.append(Violation("start_date", "after_next_cycle",
+                           f"The cycle must start before the next cycle ({next_start:%Y-%m-%d})."))
+    return v
+
+
+def infusion_violations(*, today, day, infusion_date, cycle_start, enrolment_date, withdrawal_date,
+                        start_time, end_time, dose_g, volume_ml, concentration_pct,
+                        max_rate_ml_per_h) -> list[Violation]:
+    v = future_date("infusion_date", infusion_date, today, "An infusion date")
+    if infusion_date and enrolment_date and infusion_date < enrolment_date:
+        v.append(Violation("infusion_date", "before_enrolment",
+                           "An infusion cannot be given before enrolment."))
+    if infusion_date and withdrawal_date and infusion_date > withdrawal_date:
+        v.append(Violation("infusion_date", "after_withdrawal",
+                           "The patient was withdrawn before this infusion date."))
+    if infusion_date and cycle_start:
+        if day == 1 and infusion_date != cycle_start:
+            v.append(Violation("infusion_date", "day1_not_cycle_start",
+                               f"Day 1 is given on the cycle start date ({cycle_start:%Y-%m-%d})."))
+        if day == 2 and infusion_date <= cycle_start:
+            v.append(Violation("infusion_date", "day2_not_after_day1",
+                               "Day 2 must be after day 1."))
+    if start_time and end_time and end_time <= start_time:
+        v.append(Violation("end_time", "end_before_start", "The infusion must end after it starts."))
+    for field, value, label in (("dose_g", dose_g, "The dose"), ("volume_ml", volume_ml, "The volume"),
+                                ("max_rate_ml_per_h", max_rate_ml_per_h, "The rate")):
+        if value is not None and Decimal(value) <= 0:
+            v.append(Violation(field, "not_positive", f"{label} must be above 0."))
+    if concentration_pct is not None and not (0 < Decimal(concentration_pct) <= 20):
+        v.append(Violation("concentration_pct", "implausible_concentration",
+                           "IVIG concentration is above 0 and at most 20 %."))
+    if dose_g and volume_ml and concentration_pct and Decimal(volume_ml) > 0:
+        # grams = mL x % / 100; a dose more than 10 % off the volume given is a typing error.
+        expected = Decimal(volume_ml) * Decimal(concentration_pct) / 100
+        if abs(expected - Decimal(dose_g)) > expected * Decimal("0.10"):
+            v.append(Violation("volume_ml", "volume_dose_mismatch",
+                               f"{volume_ml} mL of a {concentration_pct} % product is {q1(expected)} g, "
+                               f"not {dose_g} g: check the dose, volume or concentration."))
+    return v
+
+
+# --- Assessments -------------------------------------------------------------
+
+class MMTScale(str, Enum):
+    KENDALL = "kendall"  # 0-10 per muscle group
+    MRC = "mrc"  # 0-5 per muscle group
+
+
+MMT_MAX_GRADE = {MMTScale.KENDALL: 10, MMTScale.MRC: 5}
+#: MMT-8 muscle groups (tested on the right side unless it cannot be).
+MMT8_GROUPS = (
+    ("mmt_neck_flexors", "Neck flexors"),
+    ("mmt_deltoid", "Deltoid (middle)"),
+    ("mmt_biceps", "Biceps"),
+    ("mmt_wrist_extensors", "Wrist extensors"),
+    ("mmt_gluteus_maximus", "Gluteus maximus"),
+    ("mmt_gluteus_medius", "Gluteus medius"),
+    ("mmt_quadriceps", "Quadriceps"),
+    ("mmt_ankle_dorsiflexors", "Ankle dorsiflexors"),
+)
+#: Kendall 0-10 to MRC (DOMAIN.md section 3); "T" (trace) is Kendall 0.5 in some forms.
+KENDALL_TO_MRC = {0: "0", 1: "2-", 2: "2", 3: "2+", 4: "3-", 5: "3", 6: "3+", 7: "4-", 8: "4",
+                  9: "4+", 10: "5"}
+
+
+def mmt_total(grades) -> int | None:
+    """Sum of the eight grades; None unless all eight were tested."""
+    grades = list(grades)
+    if len(grades) != len(MMT8_GROUPS) or any(g is None for g in grades):
+        return None
+    return sum(grades)
+
+
+def mmt_max_total(scale) -> int:
+    return MMT_MAX_GRADE[MMTScale(scale)] * len(MMT8_GROUPS)
+
+
+def percent_change(baseline, value) -> Decimal | None:
+    """(value - baseline) / baseline x 100, one decimal; None without a baseline."""
+    if baseline in (None, 0) or value is None:
+        return None
+    return q1((Decimal(value) - Decimal(baseline)) / Decimal(baseline) * 100)
+
+
+@dataclass(frozen=True)
+class Lab:
+    """One laboratory result with the laboratory's own reference range."""
+
+    label: str
+    value_field: str
+    value: Decimal | None
+    uln_field: str
+    uln: Decimal | None
+    lln_field: str | None = None
+    lln: Decimal | None = None
+
+
+#: LOINC codes (code system http://loinc.org) of what is measured.
+LOINC = {
+    "ck": "2157-6",
+    "aldolase": "1761-6",
+    "ldh": "2532-0",
+    "alt": "1742-6",
+    "ast": "1920-8",
+    "body_weight": "29463-7",
+}
+
+
+def assessment_violations(*, today, assessment_date, cycle_start, is_end_of_treatment,
+                          last_cycle_start, enrolment_date, scale, grades: dict,
+                          labs: list, globals_: dict, haq) -> list[Violation]:
+    """``grades``: field -> grade; ``labs``: :class:`Lab` list; ``globals_``: field -> score."""
+    v = future_date("assessment_date", assessment_date, today, "The assessment date")
+    if assessment_date and cycle_start and assessment_date > cycle_start:
+        v.append(Violation("assessment_date", "after_day1",
+                           "The pre-treatment assessment must be on or before day 1 of the cycle."))
+    if assessment_date and enrolment_date and assessment_date < enrolment_date and not cycle_start:
+        v.append(Violation("assessment_date", "before_enrolment",
+                           "An assessment cannot be before enrolment."))
+    if is_end_of_treatment and assessment_date and last_cycle_start and assessment_date <= last_cycle_start:
+        v.append(Violation("assessment_date", "eot_before_last_cycle",
+                           f"The end-of-treatment visit comes after the last cycle "
+                           f"({last_cycle_start:%Y-%m-%d})."))
+    top = MMT_MAX_GRADE[MMTScale(scale)] if scale else None
+    for field, grade in grades.items():
+        if grade is not None and top is not None and not (0 <= grade <= top):
+            v.append(Violation(field, "grade_out_of_scale",
+                               f"A {'Kendall' if top == 10 else 'MRC'} grade is 0 to {top}."))
+    for lab in labs:
+        if lab.value is not None and Decimal(lab.value) < 0:
+            v.append(Violation(lab.value_field, "negative",
+                               f"{lab.label} cannot be negative."))
+        if lab.uln is not None and Decimal(lab.uln) <= 0:
+            v.append(Violation(lab.uln_field, "not_positive", "The upper limit must be above 0."))
+        if lab.lln is not None and lab.uln is not None and Decimal(lab.lln) > Decimal(lab.uln):
+            v.append(Violation(lab.lln_field, "range_inverted",
+                               "The lower limit is above the upper limit."))
+        if lab.value is not None and lab.uln is None:
+            v.append(Violation(lab.uln_field, "range_required",
+                               f"Give the laboratory's upper limit of normal with the {lab.label}."))
+    for name, value in globals_.items():
+        if value is not None and not (0 <= Decimal(value) <= GLOBAL_MAX):
+            v.append(Violation(name, "out_of_range", f"A global activity score is 0 to {GLOBAL_MAX}."))
+    if haq is not None and not (0 <= Decimal(haq) <= HAQ_MAX):
+        v.append(Violation("haq", "out_of_range", f"The HAQ disability index is 0 to {HAQ_MAX}."))
+    return v

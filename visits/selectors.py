@@ -1,0 +1,141 @@
+"""Reads for the visits app: every one is scoped to the user's sites."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+
+from accounts.scoping import scope_to_user_sites
+
+from . import rules
+from .models import Assessment, AssessmentTimepoint, Infusion, ProtocolDeviation, TreatmentCycle
+
+
+def cycle_get(*, user, patient, number):
+    qs = TreatmentCycle.objects.select_related("patient").prefetch_related("infusions")
+    return get_object_or_404(qs, patient=patient, number=number)
+
+
+def end_of_treatment_get(patient):
+    return (Assessment.objects.current()
+            .filter(patient=patient, timepoint=AssessmentTimepoint.END_OF_TREATMENT).first())
+
+
+def deviation_list(*, user, open_only=False, kind=None, site=None):
+    qs = scope_to_user_sites(
+        ProtocolDeviation.objects.select_related("patient", "patient__site", "cycle"),
+        user, site_field="patient__site")
+    if open_only:
+        qs = qs.open()
+    if kind:
+        qs = qs.filter(kind=kind)
+    if site:
+        qs = qs.filter(patient__site=site)
+    return qs.order_by("-detected_at", "-pk")
+
+
+@dataclass
+class TimelineRow:
+    label: str
+    cycle: object = None
+    assessment: object = None
+    planned_date: object = None
+    infusions: list = field(default_factory=list)
+    deviations: list = field(default_factory=list)
+    adverse_events: list = field(default_factory=list)
+    ck_change_pct: Decimal | None = None
+    mmt_change_pct: Decimal | None = None
+    given_total_g: Decimal | None = None
+
+    @property
+    def date(self):
+        return self.cycle.start_date if self.cycle else (self.assessment.assessment_date if self.assessment else None)
+
+
+def patient_timeline(patient, adverse_events=()):
+    """One row per cycle and the end-of-treatment visit, in four queries
+    whatever the number of cycles: cycles with their assessments, infusions,
+    deviations, and the end-of-treatment assessment. ``adverse_events`` (a
+    list the caller fetched) are placed on the cycle during which they began.
+    """
+    cycles = list(
+        TreatmentCycle.objects.filter(patient=patient).order_by("number")
+        .select_related("assessment")
+        .prefetch_related(
+            Prefetch("infusions", queryset=Infusion.objects.order_by("day")),
+            Prefetch("deviations", queryset=ProtocolDeviation.objects.order_by("resolved_at", "day")),
+        )
+    )
+    for cycle in cycles:
+        cycle.patient = patient  # derived doses read the patient's sex and risk
+    eot = end_of_treatment_get(patient)
+
+    rows, previous_start = [], None
+    for cycle in cycles:
+        try:
+            assessment = cycle.assessment
+        except Assessment.DoesNotExist:
+            assessment = None
+        infusions = list(cycle.infusions.all())
+        rows.append(TimelineRow(
+            label=f"Cycle {cycle.number}", cycle=cycle, assessment=assessment,
+            planned_date=rules.planned_start(previous_start), infusions=infusions,
+            deviations=list(cycle.deviations.all()),
+            given_total_g=sum((i.dose_g for i in infusions), Decimal("0")) if infusions else None,
+        ))
+        previous_start = cycle.start_date
+    if eot is not None:
+        rows.append(TimelineRow(label="End of treatment", assessment=eot))
+
+    baseline = rows[0].assessment if rows and rows[0].assessment else None
+    for row in rows:
+        if baseline and row.assessment:
+            row.ck_change_pct = rules.percent_change(baseline.ck_u_per_l, row.assessment.ck_u_per_l)
+            row.mmt_change_pct = rules.percent_change(baseline.mmt_total, row.assessment.mmt_total)
+
+    # Each AE goes to the row during which it began (before the next row's date).
+    starts = [row.date for row in rows]
+    for ae in adverse_events:
+        index = 0
+        for i, start in enumerate(starts):
+            if start and ae.onset_date >= start:
+                index = i
+        if rows:
+            rows[index].adverse_events.append(ae)
+    return rows, baseline
+
+
+def ck_chart(rows, width=640, height=220, pad=40):
+    """Points of an SVG chart of CK (log scale) over time, from the timeline rows."""
+    import math
+
+    points = [(row.assessment.assessment_date, float(row.assessment.ck_u_per_l), row.label)
+              for row in rows if row.assessment and row.assessment.ck_u_per_l is not None
+              and row.assessment.ck_u_per_l > 0]
+    uln = next((float(r.assessment.ck_uln_u_per_l) for r in rows
+                if r.assessment and r.assessment.ck_uln_u_per_l), None)
+    if len(points) < 1:
+        return None
+    first, last = points[0][0], points[-1][0]
+    span = max((last - first).days, 1)
+    values = [p[1] for p in points] + ([uln] if uln else [])
+    lo, hi = math.log10(min(values)) - 0.1, math.log10(max(values)) + 0.1
+
+    def x(day):
+        return pad + (width - 2 * pad) * (day - first).days / span
+
+    def y(value):
+        return height - pad - (height - 2 * pad) * (math.log10(value) - lo) / (hi - lo)
+
+    ticks = [t for t in (10, 30, 100, 300, 1000, 3000, 10000, 30000)
+             if lo <= math.log10(t) <= hi]
+    return {
+        "width": width, "height": height, "pad": pad,
+        "points": [{"x": round(x(d), 1), "y": round(y(v), 1), "value": int(v), "label": label,
+                    "date": d} for d, v, label in points],
+        "polyline": " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v, _ in points),
+        "uln_y": round(y(uln), 1) if uln else None, "uln": int(uln) if uln else None,
+        "ticks": [{"y": round(y(t), 1), "value": t} for t in ticks],
+        "x_end": width - pad, "y_end": height - pad,
+    }

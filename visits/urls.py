@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+app_name = "visits"
+
+urlpatterns = [
+    path("patients/<int:patient_pk>/timeline/", views.TimelineView.as_view(), name="timeline"),
+    path("patients/<int:patient_pk>/cycles/new/", views.CycleEntryView.as_view(), name="cycle_create"),
+    path("patients/<int:patient_pk>/cycles/<int:number>/", views.CycleEntryView.as_view(),
+         name="cycle_update"),
+    path("patients/<int:patient_pk>/end-of-treatment/", views.EndOfTreatmentView.as_view(),
+         name="end_of_treatment"),
+    path("deviations/", views.DeviationListView.as_view(), name="deviation_list"),
+]

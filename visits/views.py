@@ -1,0 +1,158 @@
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views import View
+from django.views.generic import ListView, TemplateView
+
+from accounts.models import Site
+from accounts.scoping import scope_to_user_sites
+from core.views import RecordFormView
+from patients import selectors as patient_selectors
+
+from . import rules, selectors
+from .forms import CycleEntry, EndOfTreatmentForm
+from .models import Assessment, DeviationKind
+from .services import next_cycle_number
+
+
+class CycleEntryView(PermissionRequiredMixin, View):
+    """Record a cycle (weight, assessment, day 1 and day 2) on one page, or correct it."""
+
+    permission_required = ("visits.add_treatmentcycle", "visits.change_treatmentcycle",
+                           "visits.add_infusion", "visits.add_assessment")
+    raise_exception = True
+    template_name = "visits/cycle_form.html"
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.patient = None
+
+    def get_cycle(self):
+        number = self.kwargs.get("number")
+        if number is None:
+            return None
+        return selectors.cycle_get(user=self.request.user, patient=self.patient, number=number)
+
+    def dispatch(self, request, *args, **kwargs):
+        if not self.has_permission():
+            return self.handle_no_permission()
+        self.patient = patient_selectors.patient_get(user=request.user, pk=kwargs["patient_pk"])
+        self.cycle = self.get_cycle()
+        return super().dispatch(request, *args, **kwargs)
+
+    def render_entry(self, entry, status=200):
+        cycle = entry.cycle
+        number = cycle.number if cycle.pk else next_cycle_number(self.patient)
+        deviations = list(cycle.deviations.order_by("resolved_at", "day")) if cycle.pk else []
+        return render(self.request, self.template_name, {
+            "patient": self.patient, "entry": entry, "number": number, "deviations": deviations,
+            "tolerance_pct": rules.DOSE_TOLERANCE * 100,
+            "max_rate": (rules.MAX_RATE_AT_RISK_ML_PER_KG_MIN if self.patient.infusion_risk
+                         else rules.MAX_RATE_ML_PER_KG_MIN),
+            "title": (f"Cycle {number} of {self.patient.subject_id}" if cycle.pk
+                      else f"Record cycle {number} for {self.patient.subject_id}"),
+        }, status=status)
+
+    def get(self, request, *args, **kwargs):
+        if self.patient.status in ("withdrawn", "completed") and self.cycle is None:
+            messages.warning(request, f"{self.patient.subject_id} is {self.patient.get_status_display().lower()}: "
+                                      f"a new cycle will be refused if it falls after withdrawal.")
+        return self.render_entry(CycleEntry(patient=self.patient, cycle=self.cycle, user=request.user))
+
+    def post(self, request, *args, **kwargs):
+        entry = CycleEntry(request.POST, patient=self.patient, cycle=self.cycle, user=request.user)
+        if not entry.is_valid():
+            return self.render_entry(entry)
+        cycle = entry.save()
+        if cycle is None:
+            return self.render_entry(entry)
+        if entry.deviations:
+            messages.warning(request, f"Cycle {cycle.number} saved with {len(entry.deviations)} protocol "
+                                      f"deviation{'s' if len(entry.deviations) > 1 else ''}: "
+                             + " ".join(d.description for d in entry.deviations))
+        else:
+            messages.success(request, f"Cycle {cycle.number} saved: no protocol deviation.")
+        return redirect(reverse("visits:timeline", args=[self.patient.pk]) + f"#cycle-{cycle.number}")
+
+
+class TimelineView(PermissionRequiredMixin, TemplateView):
+    permission_required = "visits.view_treatmentcycle"
+    raise_exception = True
+    template_name = "visits/timeline.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        patient = patient_selectors.patient_get(user=self.request.user, pk=self.kwargs["patient_pk"])
+        # The patient's adverse events through the reverse relation (safety depends on visits,
+        # not the other way round).
+        adverse_events = list(patient.adverse_events.current().order_by("onset_date", "pk"))
+        rows, baseline = selectors.patient_timeline(patient, adverse_events)
+        context.update(
+            patient=patient, rows=rows, baseline=baseline, chart=selectors.ck_chart(rows),
+            adverse_events=adverse_events,
+            can_edit=self.request.user.has_perm("visits.change_treatmentcycle"),
+            can_add_ae=self.request.user.has_perm("safety.add_adverseevent"),
+            has_end=any(r.cycle is None for r in rows),
+            tolerance_pct=rules.DOSE_TOLERANCE * 100,
+        )
+        return context
+
+
+class EndOfTreatmentView(RecordFormView):
+    model = Assessment
+    form_class = EndOfTreatmentForm
+    permission_required = ("visits.add_assessment", "visits.change_assessment")
+    success_message = "End-of-treatment assessment saved."
+
+    def get_patient(self):
+        if not hasattr(self, "_patient"):
+            self._patient = patient_selectors.patient_get(user=self.request.user,
+                                                          pk=self.kwargs["patient_pk"])
+        return self._patient
+
+    def get_object(self):
+        return selectors.end_of_treatment_get(self.get_patient())
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["patient"] = self.get_patient()
+        return kwargs
+
+    def get_title(self):
+        return f"End-of-treatment assessment of {self.get_patient().subject_id}"
+
+    def get_success_url(self):
+        return reverse("visits:timeline", args=[self.get_patient().pk])
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["patient"] = self.get_patient()
+        return context
+
+
+class DeviationListView(PermissionRequiredMixin, ListView):
+    """The study-wide protocol-deviation log (scoped to the user's sites)."""
+
+    permission_required = "visits.view_protocoldeviation"
+    raise_exception = True
+    template_name = "visits/deviation_list.html"
+    context_object_name = "deviations"
+    paginate_by = 50
+
+    def get_queryset(self):
+        g = self.request.GET
+        self.sites = scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk")
+        site = self.sites.filter(pk=g.get("site")).first() if g.get("site", "").isdigit() else None
+        kind = g.get("kind") if g.get("kind") in DeviationKind.values else None
+        return selectors.deviation_list(user=self.request.user, open_only=g.get("open") == "1",
+                                        kind=kind, site=site)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(sites=self.sites, kinds=DeviationKind.choices, query_string=query.urlencode(),
+                       selected=self.request.GET)
+        return context
