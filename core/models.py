@@ -19,3 +19,13 @@ class ClinicalRecord(models.Model):
 
     class Meta:
         abstract = True
+
+    def get_constraints(self):
+        """Model validation checks the unique constraints only.
+
+        Every CheckConstraint restates a rule that ``clean()`` enforces with a
+        field-level message; the database keeps the constraint as a backstop
+        for writes that bypass validation, without a second, vaguer message.
+        """
+        return [(model, [c for c in constraints if not isinstance(c, models.CheckConstraint)])
+                for model, constraints in super().get_constraints()]

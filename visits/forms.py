@@ -1,9 +1,10 @@
 from django import forms
 
 from core.forms import ClinicalRecordForm, DateInput, add_validation_error
+from core.services import StaleRecordError
 
 from .models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
-from .services import CycleParts, CyclePartError, cycle_save
+from .services import CycleParts, CyclePartError, cycle_save, next_cycle_number
 
 GRADE_FIELDS = list(Assessment.GRADE_FIELDS)
 LAB_FIELDS = [
@@ -96,7 +97,8 @@ class CycleEntry:
     def __init__(self, data=None, *, patient, cycle=None, user=None):
         self.patient, self.user = patient, user
         self.is_edit = cycle is not None
-        cycle = cycle or TreatmentCycle(patient=patient)
+        if cycle is None:
+            cycle = TreatmentCycle(patient=patient, number=next_cycle_number(patient))
         self.cycle = cycle
         existing = {i.day: i for i in cycle.infusions.all()} if cycle.pk else {}
         try:
@@ -151,8 +153,6 @@ class CycleEntry:
     def save(self):
         """Save through the service; on a rule or version failure, put the error
         on the right part and return None."""
-        from core.services import StaleRecordError
-
         changed = set(self.changed_parts()) if self.is_edit else set(self.PARTS)
         parts = CycleParts(cycle=self.forms["cycle"].instance)
         for part in self.PARTS:

@@ -136,9 +136,9 @@ def rate_deviation(*, day: int, rate_ml_per_h, weight_kg, at_risk: bool) -> Devi
     if rate_ml_per_h is None or not weight_kg:
         return None
     limit = MAX_RATE_AT_RISK_ML_PER_KG_MIN if at_risk else MAX_RATE_ML_PER_KG_MIN
-    rate = rate_ml_per_kg_min(rate_ml_per_h, weight_kg)
-    if rate <= limit:
+    if Decimal(rate_ml_per_h) <= limit * Decimal(weight_kg) * 60:  # compare unrounded
         return None
+    rate = rate_ml_per_kg_min(rate_ml_per_h, weight_kg)
     why = " (renal or thrombotic risk)" if at_risk else ""
     return Deviation(DeviationKind.RATE, day,
                      f"Day {day}: maximum rate {rate_ml_per_h} mL/h = {rate} mL/kg/min, above "

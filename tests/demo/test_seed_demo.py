@@ -56,3 +56,22 @@ def test_refused_when_debug_is_off(settings):
         call_command("seed_demo", verbosity=0)
     call_command("seed_demo", "--force", verbosity=0)
     assert Patient.objects.count() == 11
+
+
+def test_demo_courses_match_the_reference_outcomes(seeded):
+    from safety.models import AdverseEvent
+    from visits.models import Assessment, ProtocolDeviation, TreatmentCycle
+
+    counts = [TreatmentCycle.objects.filter(patient=p).count() for p in Patient.objects.all()]
+    assert min(counts) == 2 and max(counts) == 6 and sum(counts) / len(counts) == 4
+    ck_responders = mmt_improved = 0
+    for patient in Patient.objects.all():
+        assessments = list(Assessment.objects.filter(patient=patient).order_by("assessment_date"))
+        first, last = assessments[0], assessments[-1]
+        ck_responders += (first.ck_u_per_l - last.ck_u_per_l) / first.ck_u_per_l > 0.5
+        mmt_improved += (last.mmt_total - first.mmt_total) / first.mmt_total >= 0.2
+    assert (ck_responders, mmt_improved) == (8, 3)
+    reaction = AdverseEvent.objects.get()
+    assert (reaction.grade, reaction.serious, reaction.infusion is not None) == (1, False, True)
+    kinds = set(ProtocolDeviation.objects.values_list("kind", flat=True))
+    assert kinds == {"underdose", "window", "rate", "missing_day"}
