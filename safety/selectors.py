@@ -13,7 +13,7 @@ def adverse_event_list(*, user, patient=None, serious=None, grade=None, site=Non
                                                       "infusion__cycle"),
         user, site_field="patient__site")
     if patient is not None:
-        qs = qs.filter(patient=patient)
+        qs = qs.filter(patient_id=getattr(patient, "pk", patient))
     if serious is not None:
         qs = qs.filter(serious=serious)
     if grade:

@@ -103,7 +103,8 @@ class AdverseEventListView(PermissionRequiredMixin, ListView):
         grade = int(g["grade"]) if g.get("grade", "") in {"1", "2", "3", "4", "5"} else None
         return selectors.adverse_event_list(
             user=self.request.user, serious=True if g.get("serious") == "1" else None,
-            grade=grade, site=site, awaiting_review=g.get("review") == "1")
+            grade=grade, site=site, awaiting_review=g.get("review") == "1",
+            patient=int(g["patient"]) if g.get("patient", "").isdigit() else None)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

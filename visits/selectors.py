@@ -22,7 +22,7 @@ def end_of_treatment_get(patient):
             .filter(patient=patient, timepoint=AssessmentTimepoint.END_OF_TREATMENT).first())
 
 
-def deviation_list(*, user, open_only=False, kind=None, site=None):
+def deviation_list(*, user, open_only=False, kind=None, site=None, patient_id=None):
     qs = scope_to_user_sites(
         ProtocolDeviation.objects.select_related("patient", "patient__site", "cycle"),
         user, site_field="patient__site")
@@ -32,6 +32,8 @@ def deviation_list(*, user, open_only=False, kind=None, site=None):
         qs = qs.filter(kind=kind)
     if site:
         qs = qs.filter(patient__site=site)
+    if patient_id:
+        qs = qs.filter(patient_id=patient_id)
     return qs.order_by("-detected_at", "-pk")
 
 

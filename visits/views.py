@@ -145,8 +145,9 @@ class DeviationListView(PermissionRequiredMixin, ListView):
         self.sites = scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk")
         site = self.sites.filter(pk=g.get("site")).first() if g.get("site", "").isdigit() else None
         kind = g.get("kind") if g.get("kind") in DeviationKind.values else None
+        patient_id = int(g["patient"]) if g.get("patient", "").isdigit() else None
         return selectors.deviation_list(user=self.request.user, open_only=g.get("open") == "1",
-                                        kind=kind, site=site)
+                                        kind=kind, site=site, patient_id=patient_id)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -260,3 +260,12 @@ def test_end_of_treatment_assessment(client_for, clinician, patient):
     response = client.get(reverse("visits:timeline", args=[patient.pk]))
     assert response.context["rows"][-1].label == "End of treatment"
     assert response.context["rows"][-1].ck_change_pct == Decimal("-87.5")
+
+
+def test_deviation_log_per_patient(client_for, monitor, patient, site_a):
+    from visits.services import deviations_refresh
+    other = PatientFactory(site=site_a, subject_id="01-002")
+    for p in (patient, other):
+        deviations_refresh(cycle=full_cycle(p, day2_dose=Decimal("60")), reason="entry")
+    response = client_for(monitor).get(reverse("visits:deviation_list"), {"patient": patient.pk})
+    assert [d.patient for d in response.context["deviations"]] == [patient]
