@@ -61,7 +61,7 @@ class Membership(models.Model):
                 name="membership_unique_study_wide",
             ),
             models.CheckConstraint(
-                condition=~Q(role__in=[r.value for r in SITE_ROLES]) | Q(site__isnull=False),
+                condition=~Q(role__in=sorted(r.value for r in SITE_ROLES)) | Q(site__isnull=False),
                 name="membership_site_role_has_site",
             ),
         ]

@@ -6,27 +6,18 @@ from accounts.models import Site
 from accounts.scoping import scope_to_user_sites
 from core.services import record_void
 from core.views import ActionFormView, RecordFormView
-from patients import selectors as patient_selectors
+from patients.views import PatientChildMixin
 
 from . import selectors
 from .forms import AdverseEventForm, VoidForm
 from .models import AdverseEvent
 
 
-class PatientAEMixin:
-    def get_patient(self):
-        if not hasattr(self, "_patient"):
-            self._patient = patient_selectors.patient_get(user=self.request.user,
-                                                          pk=self.kwargs["patient_pk"])
-        return self._patient
+class PatientAEMixin(PatientChildMixin):
+    """Adverse-event pages hang off a patient and return to the timeline."""
 
     def get_success_url(self):
         return reverse("visits:timeline", args=[self.get_patient().pk])
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["patient"] = self.get_patient()
-        return context
 
 
 class AdverseEventCreateView(PatientAEMixin, RecordFormView):
@@ -37,11 +28,6 @@ class AdverseEventCreateView(PatientAEMixin, RecordFormView):
 
     def get_object(self):
         return None
-
-    def get_form_kwargs(self):
-        kwargs = super().get_form_kwargs()
-        kwargs["patient"] = self.get_patient()
-        return kwargs
 
     def get_title(self):
         return f"Report an adverse event for {self.get_patient().subject_id}"
@@ -72,7 +58,7 @@ class AdverseEventUpdateView(PatientAEMixin, RecordFormView):
         return f"Adverse event of {self.get_patient().subject_id}: {self.object.term}"
 
 
-class AdverseEventVoidView(PatientAEMixin, ActionFormView):
+class AdverseEventVoidView(ActionFormView):
     form_class = VoidForm
     permission_required = "safety.change_adverseevent"
     title = "Void an adverse event entered in error"
@@ -85,6 +71,9 @@ class AdverseEventVoidView(PatientAEMixin, ActionFormView):
     def perform(self, form):
         record_void(instance=self.object, reason=form.cleaned_data["void_reason"],
                     expected_version=form.cleaned_data["expected_version"])
+
+    def get_success_url(self):
+        return reverse("visits:timeline", args=[self.object.patient_id])
 
 
 class AdverseEventListView(PermissionRequiredMixin, ListView):

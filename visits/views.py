@@ -9,6 +9,7 @@ from accounts.models import Site
 from accounts.scoping import scope_to_user_sites
 from core.views import RecordFormView
 from patients import selectors as patient_selectors
+from patients.views import PatientChildMixin
 
 from . import rules, selectors
 from .forms import CycleEntry, EndOfTreatmentForm
@@ -99,36 +100,20 @@ class TimelineView(PermissionRequiredMixin, TemplateView):
         return context
 
 
-class EndOfTreatmentView(RecordFormView):
+class EndOfTreatmentView(PatientChildMixin, RecordFormView):
     model = Assessment
     form_class = EndOfTreatmentForm
     permission_required = ("visits.add_assessment", "visits.change_assessment")
     success_message = "End-of-treatment assessment saved."
 
-    def get_patient(self):
-        if not hasattr(self, "_patient"):
-            self._patient = patient_selectors.patient_get(user=self.request.user,
-                                                          pk=self.kwargs["patient_pk"])
-        return self._patient
-
     def get_object(self):
         return selectors.end_of_treatment_get(self.get_patient())
-
-    def get_form_kwargs(self):
-        kwargs = super().get_form_kwargs()
-        kwargs["patient"] = self.get_patient()
-        return kwargs
 
     def get_title(self):
         return f"End-of-treatment assessment of {self.get_patient().subject_id}"
 
     def get_success_url(self):
         return reverse("visits:timeline", args=[self.get_patient().pk])
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["patient"] = self.get_patient()
-        return context
 
 
 class DeviationListView(PermissionRequiredMixin, ListView):

@@ -81,7 +81,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['user__username', 'role'],
-                'constraints': [models.UniqueConstraint(fields=('user', 'site', 'role'), name='membership_unique'), models.UniqueConstraint(condition=models.Q(('site__isnull', True)), fields=('user', 'role'), name='membership_unique_study_wide'), models.CheckConstraint(condition=models.Q(models.Q(('role__in', ['investigator', 'clinician']), _negated=True), ('site__isnull', False), _connector='OR'), name='membership_site_role_has_site')],
+                'constraints': [models.UniqueConstraint(fields=('user', 'site', 'role'), name='membership_unique'), models.UniqueConstraint(condition=models.Q(('site__isnull', True)), fields=('user', 'role'), name='membership_unique_study_wide'), models.CheckConstraint(condition=models.Q(models.Q(('role__in', ['clinician', 'investigator']), _negated=True), ('site__isnull', False), _connector='OR'), name='membership_site_role_has_site')],
             },
         ),
     ]
