@@ -36,10 +36,12 @@ def create_role_groups(apps, schema_editor):
         Group.objects.get_or_create(name=role.value)
 
 
-def grant_permissions(apps, app_label, matrix):
+def grant_permissions(apps, app_label, matrix, custom=False):
     """Data-migration helper: give roles the permissions of ``app_label``.
 
-    ``matrix`` maps a role name to ``{model_name: ("view", "add", ...)}``.
+    ``matrix`` maps a role name to ``{model_name: ("view", "add", ...)}``;
+    an action that is a model's custom permission codename (``custom=True``)
+    is taken as it is.
     Permissions are created first (Django only creates them after
     ``migrate`` has finished, too late for a data migration).
     """
@@ -54,7 +56,8 @@ def grant_permissions(apps, app_label, matrix):
     for role_name, models_actions in matrix.items():
         group, _ = Group.objects.get_or_create(name=role_name)
         for model_name, actions in models_actions.items():
-            codenames = [f"{action}_{model_name}" for action in actions]
+            codenames = [action if custom and "_" in action else f"{action}_{model_name}"
+                         for action in actions]
             perms = Permission.objects.filter(
                 content_type__app_label=app_label, codename__in=codenames
             )

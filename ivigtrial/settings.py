@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "patients",
     "visits",
     "safety",
+    "reporting",
     "demo",
 ]
 

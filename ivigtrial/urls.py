@@ -12,5 +12,6 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("", include("visits.urls")),
     path("safety/", include("safety.urls")),
+    path("", include("reporting.urls")),
     path("admin/", admin.site.urls),
 ]
