@@ -33,9 +33,10 @@ def _grades(total):
     return [min(10, base + (1 if i < extra else 0)) for i in range(8)]
 
 
-def _assessment(patient, when, ck, mmt, step, steps, sex, **extra):
+def _assessment(patient, when, ck, mmt, step, steps, sex, response=1.0, **extra):
+    """``response`` (0-1) scales how much the global scores improve over the course."""
     uln = 190 if sex == "F" else 200
-    improve = step / max(steps - 1, 1)
+    improve = response * step / max(steps - 1, 1)
     grades = _grades(mmt)
     values = dict(
         patient=patient, assessment_date=when, mmt_scale="kendall",
@@ -60,6 +61,8 @@ def build_course(patient, course: cohort.DemoCourse, author):
     cks = _interpolate_geometric(course.ck_baseline, course.ck_last, steps)
     mmts = _interpolate_linear(course.mmt_baseline, course.mmt_last, steps)
     weight = Decimal(course.weight_kg)
+    # Global scores improve with the CK response: fully in a responder, little otherwise.
+    response = min(1.0, max(0.0, (1 - course.ck_last / course.ck_baseline) / 0.8))
     start = patient.enrolment_date + timedelta(days=7)
     for number in range(1, course.cycles + 1):
         special = cohort.DEVIATIONS.get((patient.subject_id, number))
@@ -84,7 +87,7 @@ def build_course(patient, course: cohort.DemoCourse, author):
                 max_rate_ml_per_h=visit_rules.q1(rate * weight * 60),
             )
         assessment = _assessment(patient, start - timedelta(days=1), cks[number - 1],
-                                 mmts[number - 1], number - 1, steps, patient.sex,
+                                 mmts[number - 1], number - 1, steps, patient.sex, response,
                                  timepoint=AssessmentTimepoint.PRE_CYCLE)
         cycle_save(parts=CycleParts(cycle=cycle, assessment=assessment, infusions=infusions),
                    user=author)
@@ -97,7 +100,7 @@ def build_course(patient, course: cohort.DemoCourse, author):
                 relatedness="probable", action_taken="rate_reduced", outcome="recovered"))
     if course.end_visit:
         record_save(user=author, instance=_assessment(
-            patient, start + timedelta(days=28), cks[-1], mmts[-1], steps - 1, steps, patient.sex,
+            patient, start + timedelta(days=28), cks[-1], mmts[-1], steps - 1, steps, patient.sex, response,
             timepoint=AssessmentTimepoint.END_OF_TREATMENT))
         patient.status = "completed"
         record_save(user=author, instance=patient, reason="Treatment course completed")

@@ -5,6 +5,7 @@ from . import views
 app_name = "reporting"
 
 urlpatterns = [
+    path("reports/", views.ReportView.as_view(), name="report"),
     path("exports/", views.ExportPageView.as_view(), name="exports"),
     path("exports/download/", views.ExportDownloadView.as_view(), name="export_download"),
 ]

@@ -6,7 +6,9 @@ from django.views.generic import TemplateView
 from accounts.models import Site
 from accounts.scoping import scope_to_user_sites
 
+from . import datasets, plots, rules, selectors
 from .exports import FORMATS, UnknownFormat
+from .forms import ReportFilterForm
 from .models import ExportLog
 from .services import export_cohort, export_stamp
 
@@ -50,3 +52,31 @@ class ExportDownloadView(PermissionRequiredMixin, View):
         response["Content-Disposition"] = f'attachment; filename="{export_format.filename(export_stamp())}"'
         response["X-Export-Log"] = str(log.pk)
         return response
+
+
+class ReportView(PermissionRequiredMixin, TemplateView):
+    """The outcome report: baseline, exposure, outcomes with exact statistics,
+    safety and plots, for the cohort the filters select."""
+
+    permission_required = "reporting.view_report"
+    raise_exception = True
+    template_name = "reporting/report.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        sites = scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk")
+        form = ReportFilterForm(self.request.GET or None, sites=sites)
+        filters = form.cleaned_data if form.is_valid() else {}
+        patients = datasets.cohort(user=self.request.user, site=filters.get("site"),
+                                   diagnosis=filters.get("diagnosis") or None)
+        report = selectors.outcome_report(patients)
+        context.update(
+            form=form, report=report, print_view=self.request.GET.get("print") == "1",
+            query_string=self.request.GET.urlencode(),
+            ck_plot=plots.ck_over_time(report.ck_series),
+            waterfall=plots.bars([(o.subject_id, o.ck_change_pct) for o in report.patients],
+                                 reference=-int(rules.CK_RESPONSE_FALL * 100), floor=-100),
+            mmt_plot=plots.bars([(o.subject_id, o.mmt_change_pct) for o in report.patients],
+                                reference=int(rules.MMT_IMPROVEMENT * 100)),
+        )
+        return context
