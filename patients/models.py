@@ -57,7 +57,7 @@ class StatusChangeError(Exception):
 class PatientQuerySet(models.QuerySet):
     def with_related(self):
         """What list and detail pages show, in one query."""
-        return self.select_related("site", "diagnosis").with_treatment_dates()
+        return self.select_related("site", "diagnosis")
 
     def with_treatment_dates(self):
         """Annotate the first and last infusion dates (the visits app's infusions,

@@ -27,7 +27,8 @@ def patient_list(*, user, site=None, status=None, diagnosis=None, search=None):
 def patient_get(*, user, pk):
     """The patient, or 404 when it does not exist or is outside the user's sites
     (404, not 403, so another site's patient does not leak its existence)."""
-    return get_object_or_404(scope_to_user_sites(Patient.objects.with_related(), user), pk=pk)
+    return get_object_or_404(
+        scope_to_user_sites(Patient.objects.with_related().with_treatment_dates(), user), pk=pk)
 
 
 def patient_diagnosis(patient):

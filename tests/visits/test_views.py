@@ -269,3 +269,14 @@ def test_deviation_log_per_patient(client_for, monitor, patient, site_a):
         deviations_refresh(cycle=full_cycle(p, day2_dose=Decimal("60")), reason="entry")
     response = client_for(monitor).get(reverse("visits:deviation_list"), {"patient": patient.pk})
     assert [d.patient for d in response.context["deviations"]] == [patient]
+
+
+def test_patient_page_times_malignancies_against_the_infusions(client_for, clinician, patient):
+    from tests.patients.factories import MalignancyFactory
+    full_cycle(patient)  # infusions on 2025-03-17 and 2025-03-18
+    before = MalignancyFactory(patient=patient, diagnosis_date=date(2025, 3, 16))
+    during = MalignancyFactory(patient=patient, diagnosis_date=date(2025, 4, 1), malignancy_type="Ovarian")
+    response = client_for(clinician).get(patient.get_absolute_url())
+    timing = {m.pk: m.timing_label for m in response.context["malignancies"]}
+    assert timing == {before.pk: "before", during.pk: "during"}
+    assert "months before the first infusion" in response.content.decode()
