@@ -76,12 +76,12 @@ def cohort(*, user=None, site=None, diagnosis=None):
     return qs
 
 
-def _first_infusion(outer="pk"):
+def first_infusion_subquery(outer="pk"):
     return Subquery(Infusion.objects.filter(cycle__patient=OuterRef(outer)).order_by()
                     .values("cycle__patient").annotate(d=Min("infusion_date")).values("d")[:1])
 
 
-def _last_infusion(outer="pk"):
+def last_infusion_subquery(outer="pk"):
     return Subquery(Infusion.objects.filter(cycle__patient=OuterRef(outer)).order_by()
                     .values("cycle__patient").annotate(d=Max("infusion_date")).values("d")[:1])
 
@@ -111,7 +111,7 @@ PATIENT_COLUMNS = [
 
 
 def patient_rows(patients):
-    qs = (patients.order_by("subject_id").annotate(first_inf=_first_infusion())
+    qs = (patients.order_by("subject_id").annotate(first_inf=first_infusion_subquery())
           .values_list("subject_id", "site__code", "sex", "birth_year", "birth_date", "race",
                        "consent_date", "enrolment_date", "symptom_onset_date", "first_inf",
                        "steroid_contraindication", "renal_risk", "thrombotic_risk",
@@ -195,7 +195,7 @@ MALIGNANCY_COLUMNS = [
 
 def malignancy_rows(patients):
     qs = (MalignancyHistory.objects.current().filter(patient__in=patients)
-          .annotate(first=_first_infusion("patient"), last=_last_infusion("patient"))
+          .annotate(first=first_infusion_subquery("patient"), last=last_infusion_subquery("patient"))
           .order_by("patient__subject_id", "diagnosis_date", "pk")
           .values_list("patient__subject_id", "malignancy_type", "diagnosis_date", "status",
                        "certainty", "patient__status", "first", "last"))

@@ -19,7 +19,7 @@ from visits import rules as visit_rules
 from visits.models import Assessment, DeviationKind, DosingBasis, Infusion, ProtocolDeviation, TreatmentCycle
 
 from . import rules, statistics
-from .datasets import _first_infusion, _last_infusion
+from .datasets import first_infusion_subquery, last_infusion_subquery
 
 CORE_FIELDS = ("id", "patient_id", "assessment_date", "mmt_total", "physician_global", "patient_global",
                "extramuscular_global", "haq", "ck_u_per_l", "ck_uln_u_per_l", "aldolase_u_per_l",
@@ -84,7 +84,7 @@ def outcome_report(patients) -> Report:
     # 1. One row per patient with its aggregates.
     rows = list(
         patients.order_by("subject_id").annotate(
-            first_inf=_first_infusion(), last_inf=_last_infusion(),
+            first_inf=first_infusion_subquery(), last_inf=last_infusion_subquery(),
             n_cycles=Coalesce(Subquery(TreatmentCycle.objects.filter(patient=OuterRef("pk")).order_by()
                                        .values("patient").annotate(c=Count("pk")).values("c")[:1]),
                               0, output_field=IntegerField()),

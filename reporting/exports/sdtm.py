@@ -1,0 +1,696 @@
+"""CDISC SDTM: the cohort as SDTM domains, each as CSV and SAS transport (XPT v5), in a zip.
+
+Domains: DM, MH, EX, VS, LB, AE and the sponsor-defined FT (MMT-8 muscle
+testing). Each domain is written twice with the same columns and values:
+``<domain>.csv`` (UTF-8, header row) and ``<domain>.xpt`` (SAS transport
+version 5, dataset name = domain, through pyreadstat), plus ``README.txt``
+(what each domain holds, the de-identification note and the sponsor-defined
+choices).
+
+Rows come from ``reporting.datasets`` where its row generators fit (EX, VS,
+LB, FT, AE, malignancies in MH); DM and the diagnosis records of MH come from
+one query over the cohort, which also gives each subject's reference start
+date (first infusion) for the study days (--DY).
+
+Queries: a constant number whatever the cohort size -- one for the subjects,
+then one per domain (MH reads the subjects and one malignancy query).
+
+Memory: the zip streams, but one domain at a time is held in memory (its
+records and a pandas DataFrame), since the XPT writer needs the whole dataset;
+the XPT goes to a temporary file and is streamed from there. The subjects (one
+small row each) are kept for the whole export.
+"""
+
+import heapq
+import os
+import tempfile
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pandas as pd
+import pyreadstat
+
+from patients import rules as patient_rules
+from safety.models import ActionTaken, Outcome, Relatedness
+from visits import rules as visit_rules
+from visits.models import AssessmentTimepoint
+
+from .. import datasets
+from .base import csv_chunks, file_chunks, stream_zip
+
+# --- Study constants and sponsor-defined choices -------------------------------
+
+STUDYID = datasets.STUDY_OID
+ARMCD = "IVIG"
+ARM = "IVIG 1 g/kg x 2 days every 4 weeks"
+NOT_TREATED_ARMCD = "NOTTRT"
+NOT_TREATED_ARM = "Not Treated"
+AGEU = "YEARS"
+YES, NO = "Y", "N"
+
+END_OF_TREATMENT_VISITNUM = 99
+END_OF_TREATMENT_VISIT = "END OF TREATMENT"
+
+#: XPT v5 limits.
+NAME_MAX = 8
+LABEL_MAX = 40
+CHAR_MAX_BYTES = 200
+
+# --- Controlled terms ----------------------------------------------------------
+
+DIAGNOSIS_TERMS = {"PM": "POLYMYOSITIS", "DM": "DERMATOMYOSITIS"}
+MHCAT_DIAGNOSIS = "PRIMARY DIAGNOSIS"
+MHCAT_MALIGNANCY = "MALIGNANCY"
+
+EXROUTE = "INTRAVENOUS"
+EXDOSU = "g"
+EXDOSFRM = "SOLUTION"
+
+#: Infusion day of the cycle (EXTPTNUM) -> EXTPT.
+INFUSION_TIMEPOINTS = {1: "DAY 1", 2: "DAY 2"}
+
+
+@dataclass(frozen=True)
+class LabTest:
+    testcd: str
+    test: str
+    loinc: str
+    value: str  # assessment field
+    low: str | None  # lower limit of normal field (the laboratory's)
+    high: str  # upper limit of normal field (the laboratory's)
+
+
+LAB_UNIT = "U/L"
+LBCAT = "CHEMISTRY"
+LBSPEC = "SERUM"
+LAB_TESTS = (
+    LabTest("CK", "Creatine Kinase", visit_rules.LOINC["ck"], "ck_u_per_l", "ck_lln_u_per_l", "ck_uln_u_per_l"),
+    LabTest("ALDOLASE", "Aldolase", visit_rules.LOINC["aldolase"], "aldolase_u_per_l", None,
+            "aldolase_uln_u_per_l"),
+    LabTest("LDH", "Lactate Dehydrogenase", visit_rules.LOINC["ldh"], "ldh_u_per_l", None, "ldh_uln_u_per_l"),
+    LabTest("AST", "Aspartate Aminotransferase", visit_rules.LOINC["ast"], "ast_u_per_l", None,
+            "ast_uln_u_per_l"),
+    LabTest("ALT", "Alanine Aminotransferase", visit_rules.LOINC["alt"], "alt_u_per_l", None, "alt_uln_u_per_l"),
+)
+NRIND_HIGH, NRIND_LOW, NRIND_NORMAL = "HIGH", "LOW", "NORMAL"
+
+#: (VSTESTCD, VSTEST, cycle field, unit).
+VITAL_SIGNS = (
+    ("WEIGHT", "Weight", "weight_kg", "kg"),
+    ("HEIGHT", "Height", "height_cm", "cm"),
+)
+
+FTCAT = "MMT-8"
+#: MMT-8 muscle group field -> FTTESTCD (sponsor-defined, <= 8 characters).
+MMT_TESTCD = {
+    "mmt_neck_flexors": "MMTNECK",
+    "mmt_deltoid": "MMTDELT",
+    "mmt_biceps": "MMTBICEP",
+    "mmt_wrist_extensors": "MMTWRIST",
+    "mmt_gluteus_maximus": "MMTGMAX",
+    "mmt_gluteus_medius": "MMTGMED",
+    "mmt_quadriceps": "MMTQUAD",
+    "mmt_ankle_dorsiflexors": "MMTANKLE",
+}
+MMT_TESTS = tuple((field, MMT_TESTCD[field], f"MMT-8 {label}") for field, label in visit_rules.MMT8_GROUPS)
+MMT_TOTAL = ("mmt_total", "MMTTOT", "MMT-8 Total Score")
+MMT_METHOD = {visit_rules.MMTScale.KENDALL.value: "KENDALL 0-10", visit_rules.MMTScale.MRC.value: "MRC 0-5"}
+
+#: CTCAE grade -> AESEV (grade 3 and above: SEVERE).
+AESEV_BY_GRADE = {1: "MILD", 2: "MODERATE"}
+AESEV_SEVERE = "SEVERE"
+#: WHO-UMC causality category, uppercased (sponsor-defined AEREL values).
+AEREL = {
+    Relatedness.CERTAIN: "CERTAIN",
+    Relatedness.PROBABLE: "PROBABLE/LIKELY",
+    Relatedness.POSSIBLE: "POSSIBLE",
+    Relatedness.UNLIKELY: "UNLIKELY",
+    Relatedness.CONDITIONAL: "CONDITIONAL/UNCLASSIFIED",
+    Relatedness.UNASSESSABLE: "UNASSESSABLE/UNCLASSIFIABLE",
+}
+AEACN = {
+    ActionTaken.NONE: "DOSE NOT CHANGED",
+    ActionTaken.RATE_REDUCED: "DOSE RATE REDUCED",
+    ActionTaken.INTERRUPTED: "DRUG INTERRUPTED",
+    ActionTaken.WITHDRAWN: "DRUG WITHDRAWN",
+}
+AEOUT = {
+    Outcome.RECOVERED: "RECOVERED/RESOLVED",
+    Outcome.RECOVERING: "RECOVERING/RESOLVING",
+    Outcome.NOT_RECOVERED: "NOT RECOVERED/NOT RESOLVED",
+    Outcome.SEQUELAE: "RECOVERED/RESOLVED WITH SEQUELAE",
+    Outcome.FATAL: "FATAL",
+    Outcome.UNKNOWN: "UNKNOWN",
+}
+#: SDTM seriousness flag -> adverse-event field.
+AE_SERIOUSNESS_FLAGS = {
+    "AESCONG": "serious_congenital_anomaly",
+    "AESDISAB": "serious_disability",
+    "AESDTH": "serious_death",
+    "AESHOSP": "serious_hospitalisation",
+    "AESLIFE": "serious_life_threatening",
+    "AESMIE": "serious_medically_important",
+}
+
+
+# --- Variables and domains -----------------------------------------------------
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+    label: str
+    numeric: bool = False
+
+
+def _identifiers(domain, seq=True):
+    ids = [Var("STUDYID", "Study Identifier"), Var("DOMAIN", "Domain Abbreviation"),
+           Var("USUBJID", "Unique Subject Identifier")]
+    return ids + ([Var(f"{domain}SEQ", "Sequence Number", True)] if seq else [])
+
+
+VISIT_VARS = [Var("VISITNUM", "Visit Number", True), Var("VISIT", "Visit Name")]
+
+DM_VARS = _identifiers("DM", seq=False) + [
+    Var("SUBJID", "Subject Identifier for the Study"),
+    Var("RFSTDTC", "Subject Reference Start Date/Time"),
+    Var("RFENDTC", "Subject Reference End Date/Time"),
+    Var("RFXSTDTC", "Date/Time of First Study Treatment"),
+    Var("RFXENDTC", "Date/Time of Last Study Treatment"),
+    Var("RFICDTC", "Date/Time of Informed Consent"),
+    Var("SITEID", "Study Site Identifier"),
+    Var("AGE", "Age", True),
+    Var("AGEU", "Age Units"),
+    Var("SEX", "Sex"),
+    Var("RACE", "Race"),
+    Var("ARMCD", "Planned Arm Code"),
+    Var("ARM", "Description of Planned Arm"),
+    Var("ACTARMCD", "Actual Arm Code"),
+    Var("ACTARM", "Description of Actual Arm"),
+]
+MH_VARS = _identifiers("MH") + [
+    Var("MHTERM", "Reported Term for the Medical History"),
+    Var("MHCAT", "Category for Medical History"),
+    Var("MHSTDTC", "Start Date/Time of Medical History Event"),
+]
+EX_VARS = _identifiers("EX") + [
+    Var("EXTRT", "Name of Treatment"),
+    Var("EXDOSE", "Dose", True),
+    Var("EXDOSU", "Dose Units"),
+    Var("EXDOSFRM", "Dose Form"),
+    Var("EXROUTE", "Route of Administration"),
+    Var("EXLOT", "Lot Number"),
+    *VISIT_VARS,
+    Var("EXTPT", "Planned Time Point Name"),
+    Var("EXTPTNUM", "Planned Time Point Number", True),
+    Var("EXSTDTC", "Start Date/Time of Treatment"),
+    Var("EXENDTC", "End Date/Time of Treatment"),
+    Var("EXSTDY", "Study Day of Start of Treatment", True),
+    Var("EXENDY", "Study Day of End of Treatment", True),
+]
+VS_VARS = _identifiers("VS") + [
+    Var("VSTESTCD", "Vital Signs Test Short Name"),
+    Var("VSTEST", "Vital Signs Test Name"),
+    Var("VSORRES", "Result or Finding in Original Units"),
+    Var("VSORRESU", "Original Units"),
+    Var("VSSTRESC", "Character Result/Finding in Std Format"),
+    Var("VSSTRESN", "Numeric Result/Finding in Standard Units", True),
+    Var("VSSTRESU", "Standard Units"),
+    Var("VSBLFL", "Baseline Flag"),
+    *VISIT_VARS,
+    Var("VSDTC", "Date/Time of Measurements"),
+    Var("VSDY", "Study Day of Vital Signs", True),
+]
+LB_VARS = _identifiers("LB") + [
+    Var("LBTESTCD", "Lab Test or Examination Short Name"),
+    Var("LBTEST", "Lab Test or Examination Name"),
+    Var("LBCAT", "Category for Lab Test"),
+    Var("LBORRES", "Result or Finding in Original Units"),
+    Var("LBORRESU", "Original Units"),
+    Var("LBORNRLO", "Reference Range Lower Limit in Orig Unit"),
+    Var("LBORNRHI", "Reference Range Upper Limit in Orig Unit"),
+    Var("LBSTRESC", "Character Result/Finding in Std Format"),
+    Var("LBSTRESN", "Numeric Result/Finding in Standard Units", True),
+    Var("LBSTRESU", "Standard Units"),
+    Var("LBSTNRLO", "Reference Range Lower Limit-Std Units", True),
+    Var("LBSTNRHI", "Reference Range Upper Limit-Std Units", True),
+    Var("LBNRIND", "Reference Range Indicator"),
+    Var("LBLOINC", "LOINC Code"),
+    Var("LBSPEC", "Specimen Type"),
+    Var("LBBLFL", "Baseline Flag"),
+    *VISIT_VARS,
+    Var("LBDTC", "Date/Time of Specimen Collection"),
+    Var("LBDY", "Study Day of Specimen Collection", True),
+]
+FT_VARS = _identifiers("FT") + [
+    Var("FTTESTCD", "Short Name of Test"),
+    Var("FTTEST", "Name of Test"),
+    Var("FTCAT", "Category for Test"),
+    Var("FTORRES", "Result or Finding in Original Units"),
+    Var("FTSTRESC", "Character Result/Finding in Std Format"),
+    Var("FTSTRESN", "Numeric Result/Finding in Standard Units", True),
+    Var("FTMETHOD", "Method of Test or Examination"),
+    Var("FTBLFL", "Baseline Flag"),
+    *VISIT_VARS,
+    Var("FTDTC", "Date/Time of Test"),
+    Var("FTDY", "Study Day of Test", True),
+]
+AE_VARS = _identifiers("AE") + [
+    Var("AESPID", "Sponsor-Defined Identifier"),
+    Var("AETERM", "Reported Term for the Adverse Event"),
+    Var("AESEV", "Severity/Intensity"),
+    Var("AESER", "Serious Event"),
+    Var("AEACN", "Action Taken with Study Treatment"),
+    Var("AEREL", "Causality"),
+    Var("AEOUT", "Outcome of Adverse Event"),
+    Var("AESCONG", "Congenital Anomaly or Birth Defect"),
+    Var("AESDISAB", "Persist or Signif Disability/Incapacity"),
+    Var("AESDTH", "Results in Death"),
+    Var("AESHOSP", "Requires or Prolongs Hospitalization"),
+    Var("AESLIFE", "Is Life Threatening"),
+    Var("AESMIE", "Other Medically Important Serious Event"),
+    Var("AETOXGR", "Standard Toxicity Grade"),
+    Var("AESTDTC", "Start Date/Time of Adverse Event"),
+    Var("AEENDTC", "End Date/Time of Adverse Event"),
+    Var("AESTDY", "Study Day of Start of Adverse Event", True),
+    Var("AEENDY", "Study Day of End of Adverse Event", True),
+]
+
+
+@dataclass(frozen=True)
+class Domain:
+    code: str
+    label: str  # dataset label (<= 40 characters)
+    description: str  # for the README
+    variables: list
+    records: object  # callable(patients, subjects) -> iterator of dicts keyed by variable name
+
+    def __post_init__(self):
+        """The XPT v5 limits hold by construction."""
+        too_long = [v.name for v in self.variables
+                    if len(v.name) > NAME_MAX or not v.label or len(v.label) > LABEL_MAX]
+        if too_long or len(self.code) > NAME_MAX or len(self.label) > LABEL_MAX:
+            raise ValueError(f"{self.code}: name or label beyond the XPT v5 limits: {too_long}")
+
+    @property
+    def names(self):
+        return [v.name for v in self.variables]
+
+    @property
+    def filename(self):
+        return self.code.lower()
+
+
+# --- Helpers -------------------------------------------------------------------
+
+def usubjid(subject_id):
+    return f"{STUDYID}-{subject_id}"
+
+
+def visit(cycle, timepoint=AssessmentTimepoint.PRE_CYCLE):
+    """(VISITNUM, VISIT): cycle n -> n, "CYCLE n"; end of treatment -> 99."""
+    if timepoint == AssessmentTimepoint.END_OF_TREATMENT or cycle is None:
+        return END_OF_TREATMENT_VISITNUM, END_OF_TREATMENT_VISIT
+    return cycle, f"CYCLE {cycle}"
+
+
+def study_day(when, reference):
+    """SDTM study day: the reference start date is day 1, the day before is -1."""
+    if when is None or reference is None:
+        return None
+    days = (when - reference).days
+    return days + 1 if days >= 0 else days
+
+
+def iso(value, time=None):
+    """ISO 8601 date, with the local time (hh:mm) when one is given."""
+    if value is None:
+        return None
+    return f"{value.isoformat()}T{time:%H:%M}" if time is not None else value.isoformat()
+
+
+def number_text(value):
+    """A number as result text: 1234.0 -> "1234", 12.50 -> "12.5"."""
+    if value is None:
+        return None
+    return format(Decimal(value).normalize(), "f")
+
+
+def yes_no(flag):
+    return YES if flag else NO
+
+
+def _reference_dates(subjects):
+    return {s["subject_id"]: s["first_infusion"] for s in subjects}
+
+
+def with_baseline(rows):
+    """Mark each subject's first row (rows come ordered by subject, then date):
+    ``row["baseline"]`` is "Y" there, None elsewhere."""
+    previous = None
+    for row in rows:
+        row["baseline"] = YES if row["subject_id"] != previous else None
+        previous = row["subject_id"]
+        yield row
+
+
+# --- Subjects (DM, MH diagnosis) -------------------------------------------------
+
+def subject_rows(patients):
+    """One row per subject: identifiers, demography, treatment dates, diagnosis.
+    The birth year/date are read to derive the age and go no further."""
+    qs = (patients.order_by("subject_id")
+          .annotate(first_inf=datasets.first_infusion_subquery(), last_inf=datasets.last_infusion_subquery())
+          .values_list("subject_id", "site__code", "sex", "race", "birth_year", "birth_date",
+                       "consent_date", "enrolment_date", "symptom_onset_date", "diagnosis__kind",
+                       "first_inf", "last_inf"))
+    for (subject, site, sex, race, birth_year, birth_date, consent, enrolment, onset, kind, first,
+         last) in qs.iterator(chunk_size=datasets.CHUNK):
+        yield {"subject_id": subject, "site": site, "sex": sex, "race": race,
+               "age": patient_rules.age_at(enrolment, birth_year, birth_date), "consent_date": consent,
+               "symptom_onset_date": onset, "diagnosis": kind, "first_infusion": first,
+               "last_infusion": last}
+
+
+def dm_records(patients, subjects):
+    """One record per subject; not yet treated: ACTARMCD NOTTRT, no reference dates."""
+    for s in subjects:
+        treated = s["first_infusion"] is not None
+        yield {
+            "USUBJID": usubjid(s["subject_id"]), "SUBJID": s["subject_id"],
+            "RFSTDTC": iso(s["first_infusion"]), "RFENDTC": iso(s["last_infusion"]),
+            "RFXSTDTC": iso(s["first_infusion"]), "RFXENDTC": iso(s["last_infusion"]),
+            "RFICDTC": iso(s["consent_date"]), "SITEID": s["site"], "AGE": s["age"], "AGEU": AGEU,
+            "SEX": s["sex"], "RACE": s["race"], "ARMCD": ARMCD, "ARM": ARM,
+            "ACTARMCD": ARMCD if treated else NOT_TREATED_ARMCD,
+            "ACTARM": ARM if treated else NOT_TREATED_ARM,
+        }
+
+
+# --- MH ------------------------------------------------------------------------------
+
+def _diagnosis_history(subjects):
+    """The PM/DM diagnosis of each subject who has one recorded."""
+    for s in subjects:
+        if s["diagnosis"]:
+            yield {"USUBJID": usubjid(s["subject_id"]), "MHTERM": DIAGNOSIS_TERMS[s["diagnosis"]],
+                   "MHCAT": MHCAT_DIAGNOSIS, "MHSTDTC": iso(s["symptom_onset_date"])}
+
+
+def _malignancy_history(patients):
+    """Current (not voided) malignancies, ordered by subject and diagnosis date."""
+    for row in datasets.malignancy_rows(patients):
+        yield {"USUBJID": usubjid(row["subject_id"]), "MHTERM": row["malignancy"], "MHCAT": MHCAT_MALIGNANCY,
+               "MHSTDTC": iso(row["diagnosis_date"])}
+
+
+def mh_records(patients, subjects):
+    """The PM/DM diagnosis (onset of symptoms), then the malignancies, per subject."""
+    return heapq.merge(_diagnosis_history(subjects), _malignancy_history(patients),
+                       key=lambda record: record["USUBJID"])
+
+
+# --- EX ------------------------------------------------------------------------------
+
+def ex_records(patients, subjects):
+    """One record per infusion day: the dose given, lot, cycle and infusion day."""
+    reference = _reference_dates(subjects)
+    for row in datasets.infusion_rows(patients):
+        first = reference.get(row["subject_id"])
+        visitnum, visit_name = visit(row["cycle"])
+        yield {
+            "USUBJID": usubjid(row["subject_id"]), "EXTRT": row["product"], "EXDOSE": row["dose_g"],
+            "EXDOSU": EXDOSU, "EXDOSFRM": EXDOSFRM, "EXROUTE": EXROUTE, "EXLOT": row["lot"],
+            "VISITNUM": visitnum, "VISIT": visit_name,
+            "EXTPT": INFUSION_TIMEPOINTS.get(row["day"]), "EXTPTNUM": row["day"],
+            "EXSTDTC": iso(row["infusion_date"], row["start_time"]),
+            "EXENDTC": iso(row["infusion_date"], row["end_time"]),
+            "EXSTDY": study_day(row["infusion_date"], first), "EXENDY": study_day(row["infusion_date"], first),
+        }
+
+
+# --- VS ------------------------------------------------------------------------------
+
+def vs_records(patients, subjects):
+    """Weight (and height when recorded) at each cycle visit; baseline = the first cycle."""
+    reference = _reference_dates(subjects)
+    for row in with_baseline(datasets.cycle_rows(patients)):
+        visitnum, visit_name = visit(row["cycle"])
+        for testcd, test, field, unit in VITAL_SIGNS:
+            value = row[field]
+            if value is None:
+                continue
+            yield {
+                "USUBJID": usubjid(row["subject_id"]), "VSTESTCD": testcd, "VSTEST": test,
+                "VSORRES": number_text(value), "VSORRESU": unit, "VSSTRESC": number_text(value),
+                "VSSTRESN": value, "VSSTRESU": unit, "VSBLFL": row["baseline"], "VISITNUM": visitnum,
+                "VISIT": visit_name,
+                "VSDTC": iso(row["start_date"]),
+                "VSDY": study_day(row["start_date"], reference.get(row["subject_id"])),
+            }
+
+
+# --- LB and FT (from the assessments) ------------------------------------------------
+
+def _assessments(patients, subjects):
+    """Current assessments, ordered by subject and date, with visit, date, study
+    day and baseline (the subject's first assessment)."""
+    reference = _reference_dates(subjects)
+    for row in with_baseline(datasets.assessment_rows(patients)):
+        visitnum, visit_name = visit(row["cycle"], row["timepoint"])
+        row.update(usubjid=usubjid(row["subject_id"]), visitnum=visitnum, visit=visit_name,
+                   dtc=iso(row["assessment_date"]),
+                   dy=study_day(row["assessment_date"], reference.get(row["subject_id"])))
+        yield row
+
+
+def range_indicator(value, low, high):
+    """LBNRIND against the laboratory's range; None without a range."""
+    if high is not None and value > high:
+        return NRIND_HIGH
+    if low is not None and value < low:
+        return NRIND_LOW
+    if high is not None or low is not None:
+        return NRIND_NORMAL
+    return None
+
+
+def lb_records(patients, subjects):
+    """CK, aldolase, LDH, AST and ALT with the laboratory's range; baseline = the
+    subject's first assessment (no baseline for a test not done then)."""
+    for a in _assessments(patients, subjects):
+        for test in LAB_TESTS:
+            value = a[test.value]
+            if value is None:
+                continue
+            low = a[test.low] if test.low else None
+            high = a[test.high]
+            yield {
+                "USUBJID": a["usubjid"], "LBTESTCD": test.testcd, "LBTEST": test.test, "LBCAT": LBCAT,
+                "LBORRES": number_text(value), "LBORRESU": LAB_UNIT, "LBORNRLO": number_text(low),
+                "LBORNRHI": number_text(high), "LBSTRESC": number_text(value), "LBSTRESN": value,
+                "LBSTRESU": LAB_UNIT, "LBSTNRLO": low, "LBSTNRHI": high,
+                "LBNRIND": range_indicator(value, low, high), "LBLOINC": test.loinc, "LBSPEC": LBSPEC,
+                "LBBLFL": a["baseline"], "VISITNUM": a["visitnum"], "VISIT": a["visit"], "LBDTC": a["dtc"],
+                "LBDY": a["dy"],
+            }
+
+
+def ft_records(patients, subjects):
+    """MMT-8: one record per muscle group tested and the total (when all eight were)."""
+    for a in _assessments(patients, subjects):
+        for field, testcd, test in (*MMT_TESTS, MMT_TOTAL):
+            value = a[field]
+            if value is None:
+                continue
+            yield {
+                "USUBJID": a["usubjid"], "FTTESTCD": testcd, "FTTEST": test, "FTCAT": FTCAT,
+                "FTORRES": str(value), "FTSTRESC": str(value), "FTSTRESN": value,
+                "FTMETHOD": MMT_METHOD.get(a["mmt_scale"]), "FTBLFL": a["baseline"],
+                "VISITNUM": a["visitnum"], "VISIT": a["visit"],
+                "FTDTC": a["dtc"], "FTDY": a["dy"],
+            }
+
+
+# --- AE ------------------------------------------------------------------------------
+
+def severity(grade):
+    """AESEV from the CTCAE grade: 1 MILD, 2 MODERATE, 3 and above SEVERE."""
+    return AESEV_BY_GRADE.get(grade, AESEV_SEVERE)
+
+
+def ae_records(patients, subjects):
+    """Current (not voided) adverse events with the CDISC terms of the dicts above."""
+    reference = _reference_dates(subjects)
+    for row in datasets.adverse_event_rows(patients):  # voided events excluded
+        first = reference.get(row["subject_id"])
+        yield {
+            "USUBJID": usubjid(row["subject_id"]), "AESPID": str(row["ae_id"]), "AETERM": row["term"],
+            "AESEV": severity(row["grade"]), "AESER": yes_no(row["serious"]),
+            "AEACN": AEACN.get(row["action_taken"]), "AEREL": AEREL.get(row["relatedness"]),
+            "AEOUT": AEOUT.get(row["outcome"]),
+            **{flag: yes_no(row[field]) for flag, field in AE_SERIOUSNESS_FLAGS.items()},
+            "AETOXGR": str(row["grade"]), "AESTDTC": iso(row["onset_date"]), "AEENDTC": iso(row["end_date"]),
+            "AESTDY": study_day(row["onset_date"], first), "AEENDY": study_day(row["end_date"], first),
+        }
+
+
+DOMAINS = [
+    Domain("DM", "Demographics", "one record per subject: site, sex, age at enrolment (years), race, "
+           "reference start/end = first/last IVIG infusion, informed consent date, arm.", DM_VARS, dm_records),
+    Domain("MH", "Medical History", "the PM/DM diagnosis (MHCAT PRIMARY DIAGNOSIS, MHSTDTC = symptom "
+           "onset) and the malignancy history (MHCAT MALIGNANCY, MHSTDTC = diagnosis date; voided entries "
+           "excluded).", MH_VARS, mh_records),
+    Domain("EX", "Exposure", "one record per IVIG infusion day: product, dose given (g), lot, "
+           "VISITNUM = cycle, EXTPT = infusion day.", EX_VARS, ex_records),
+    Domain("VS", "Vital Signs", "weight (kg) at each cycle visit and height (cm) when recorded.",
+           VS_VARS, vs_records),
+    Domain("LB", "Laboratory Test Results", "CK, aldolase, LDH, AST and ALT (U/L) at each assessment "
+           "with the laboratory's reference range and LOINC code (voided assessments excluded).",
+           LB_VARS, lb_records),
+    Domain("FT", "Functional Tests", "sponsor-defined MMT-8 manual muscle testing: one record per muscle "
+           "group tested and the total per assessment (voided assessments excluded).", FT_VARS, ft_records),
+    Domain("AE", "Adverse Events", "adverse events (voided entries excluded) with CTCAE grade, "
+           "seriousness criteria, WHO-UMC causality, action taken and outcome.", AE_VARS, ae_records),
+]
+
+
+# --- Values, CSV and XPT ---------------------------------------------------------------
+
+def truncate(text, limit=CHAR_MAX_BYTES):
+    """``text`` cut to ``limit`` bytes of UTF-8 (never inside a character)."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text
+    return encoded[:limit].decode("utf-8", errors="ignore")
+
+
+def normalise(domain, record, truncated):
+    """A record with every variable of the domain: numbers as float (None when
+    missing), text as str ("" when missing) of at most 200 bytes."""
+    row = {}
+    for var in domain.variables:
+        if var.name == "STUDYID":
+            value = STUDYID
+        elif var.name == "DOMAIN":
+            value = domain.code
+        else:
+            value = record.get(var.name)
+        if var.numeric:
+            row[var.name] = None if value is None else float(value)
+        else:
+            text = "" if value is None else str(value)
+            short = truncate(text)
+            if short != text:
+                truncated[domain.code] = truncated.get(domain.code, 0) + 1
+            row[var.name] = short
+    return row
+
+
+def build_records(domain, patients, subjects, truncated):
+    """The domain's records, normalised, with --SEQ numbered 1..n per subject."""
+    seq_name = f"{domain.code}SEQ"
+    has_seq = seq_name in domain.names
+    counters = {}
+    rows = []
+    for record in domain.records(patients, subjects):
+        if has_seq:
+            counters[record["USUBJID"]] = counters.get(record["USUBJID"], 0) + 1
+            record[seq_name] = counters[record["USUBJID"]]
+        rows.append(normalise(domain, record, truncated))
+    return rows
+
+
+def frame(domain, rows):
+    """A pandas DataFrame with explicit types (float64 / object), also when empty."""
+    return pd.DataFrame({
+        var.name: pd.Series([row[var.name] for row in rows], dtype="float64" if var.numeric else object)
+        for var in domain.variables
+    })
+
+
+def cell_text(value):
+    """A value as CSV text: missing -> "", 55.0 -> "55", 70.5 -> "70.5"."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def xpt_chunks(domain, data):
+    """SAS transport v5 via a temporary file, streamed; the file goes with the generator."""
+    with tempfile.TemporaryDirectory(prefix="sdtm-") as folder:
+        path = os.path.join(folder, f"{domain.filename}.xpt")
+        pyreadstat.write_xport(data, path, file_label=domain.label, table_name=domain.code,
+                               column_labels=[v.label for v in domain.variables], file_format_version=5)
+        with open(path, "rb") as handle:
+            yield from file_chunks(handle)
+
+
+# --- README ------------------------------------------------------------------------------
+
+SPONSOR_CHOICES = f"""\
+- USUBJID = STUDYID + "-" + subject id ({STUDYID}-01-001). --SEQ numbers the records 1..n per subject.
+- VISITNUM/VISIT: cycle n -> n / "CYCLE n"; end of treatment -> {END_OF_TREATMENT_VISITNUM} /
+  "{END_OF_TREATMENT_VISIT}".
+- Dates are ISO 8601 (YYYY-MM-DD); EXSTDTC/EXENDTC add the local start/end time (hh:mm) when recorded.
+  Study days (--DY) count from RFSTDTC (day 1, no day 0).
+- DM: RFSTDTC/RFXSTDTC = first IVIG infusion, RFENDTC/RFXENDTC = last infusion; AGE = age in whole
+  years at enrolment; ARMCD "{ARMCD}", ARM "{ARM}" (single arm);
+  ACTARMCD "{NOT_TREATED_ARMCD}" / ACTARM "{NOT_TREATED_ARM}" before any infusion. No birth date
+  (BRTHDTC) is given.
+- MH: the diagnosis as MHTERM POLYMYOSITIS / DERMATOMYOSITIS with MHSTDTC = myopathy symptom onset;
+  malignancies with MHTERM as recorded (not MedDRA-coded), all of the EDC's malignancy history whatever
+  their timing (MHSTDTC may fall during or after treatment: compare with RFSTDTC). Malignancy status
+  and certainty are not carried (they would need SUPPMH).
+- EX: EXTRT = the product as recorded; EXDOSE in g per infusion day; EXDOSFRM "{EXDOSFRM}";
+  EXTPT "DAY 1"/"DAY 2" = infusion day of the cycle.
+- VS, LB, FT: the baseline flag (--BLFL = "Y") marks the subject's first visit: the first cycle (VS) and the
+  first current assessment (LB, FT); a test not done then has no baseline record.
+- LB: the laboratory's own reference range (LBORNRLO/LBORNRHI, LBSTNRLO/LBSTNRHI; only CK has a lower
+  limit); LBNRIND from that range; LBCAT "{LBCAT}", LBSPEC "{LBSPEC}"; units U/L are the standard units.
+- FT (sponsor-defined): FTCAT "{FTCAT}"; FTTESTCD {", ".join(MMT_TESTCD.values())} and {MMT_TOTAL[1]} (the total,
+  only when all eight groups were tested); FTORRES/FTSTRESN = the grade on the scale in FTMETHOD
+  ({" or ".join(MMT_METHOD.values())}), not converted between scales.
+- AE: AETOXGR = CTCAE v5 grade ("1".."5"); AESEV from the grade (1 MILD, 2 MODERATE, 3-5 SEVERE);
+  AEREL = the WHO-UMC causality category uppercased ({", ".join(AEREL.values())}), not the CDISC
+  NY codelist; AESPID = the EDC's adverse-event number; AETERM as reported (no MedDRA coding, so no AEDECOD).
+- No supplemental qualifier (SUPP--) datasets, no trial design datasets and no response (RS) domain.
+"""
+
+
+def readme(counts, truncated):
+    lines = [
+        "IVIG myositis trial: CDISC SDTM export", "",
+        datasets.DEIDENTIFICATION_NOTE, "",
+        "Each domain is given twice, with the same variables and values: <domain>.csv (UTF-8, header row,",
+        "empty cell = missing) and <domain>.xpt (SAS transport version 5: dataset name = domain, variable",
+        "names <= 8 characters, labels <= 40, character values <= 200 bytes, numbers as 8-byte floats).", "",
+        "Domains:",
+    ]
+    for domain in DOMAINS:
+        count = counts.get(domain.code, 0)
+        lines.append(f"- {domain.code} ({domain.label}, {count} records): {domain.description}")
+    lines += ["", "Sponsor-defined choices:", SPONSOR_CHOICES]
+    cut = ", ".join(f"{code} {n}" for code, n in truncated.items()) or "none"
+    lines.append(f"Character values longer than {CHAR_MAX_BYTES} bytes are truncated, in CSV and XPT "
+                 f"alike; values truncated per domain: {cut}.")
+    return "\n".join(lines) + "\n"
+
+
+# --- The export -------------------------------------------------------------------------
+
+def sdtm_zip(patients):
+    """The cohort's SDTM domains as CSV and XPT v5 files in a streamed zip."""
+    counts, truncated = {}, {}
+
+    def members():
+        subjects = list(subject_rows(patients))
+        for domain in DOMAINS:
+            rows = build_records(domain, patients, subjects, truncated)
+            counts[domain.code] = len(rows)
+            yield f"{domain.filename}.csv", csv_chunks(domain.names, rows, cell_text)
+            yield f"{domain.filename}.xpt", xpt_chunks(domain, frame(domain, rows))
+        yield "README.txt", [readme(counts, truncated).encode("utf-8")]
+
+    return stream_zip(members())
