@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "visits",
     "safety",
     "reporting",
+    "oversight",
     "demo",
 ]
 

@@ -13,5 +13,6 @@ urlpatterns = [
     path("", include("visits.urls")),
     path("safety/", include("safety.urls")),
     path("", include("reporting.urls")),
+    path("oversight/", include("oversight.urls")),
     path("admin/", admin.site.urls),
 ]

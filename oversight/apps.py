@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class OversightConfig(AppConfig):
+    """Monitoring and audit: the study-wide audit trail, adverse-event review,
+    e-signatures, locks, data queries, source data verification and the role
+    dashboards. It writes the review state that the capture apps read."""
+
+    name = "oversight"
+    verbose_name = "Oversight"
+
+    def ready(self):
+        from . import signals  # noqa: F401  (login, logout and failed-login events)

@@ -1,0 +1,1 @@
+"""Access events (logins, logouts, failed logins) for the audit trail."""

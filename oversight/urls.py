@@ -1,0 +1,11 @@
+"""Oversight URLs, one include per area so each can grow on its own."""
+
+from django.urls import include, path
+
+app_name = "oversight"
+
+urlpatterns = [
+    path("", include("oversight.urls_review")),
+    path("audit/", include("oversight.urls_audit")),
+    path("adverse-events/", include("oversight.urls_ae")),
+]
