@@ -30,4 +30,10 @@ admin.site.unregister(User)
 
 @admin.register(User)
 class StaffUserAdmin(UserAdmin):
+    """Staff accounts are deactivated, never deleted: their names stay on the
+    audit trail (history rows and access events are append-only)."""
+
     inlines = [MembershipInline]
+
+    def has_delete_permission(self, request, obj=None):
+        return False

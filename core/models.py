@@ -1,4 +1,10 @@
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 
 class ClinicalRecord(models.Model):
@@ -16,9 +22,43 @@ class ClinicalRecord(models.Model):
 
     #: Fields the change log does not list (bookkeeping, not data).
     CHANGE_LOG_EXCLUDE = ("version", "created_at", "updated_at")
+    #: Fields a signature or a verification does not cover (bookkeeping and review state).
+    SIGNATURE_EXCLUDE = ("version", "created_at", "updated_at", "locked_at", "locked_by",
+                         "lock_reason", "reviewed_at", "reviewed_by")
 
     class Meta:
         abstract = True
+
+    def review_parents(self):
+        """The records whose lock, signature and verification cover this one
+        (a cycle and its patient's casebook); none by default."""
+        return []
+
+    def full_clean(self, *args, **kwargs):
+        self.check_not_locked()
+        super().full_clean(*args, **kwargs)
+
+    def check_not_locked(self):
+        """Refuse any write under a lock, whatever the path (form, admin, API, import).
+
+        The lock is read from the database, not from the possibly stale
+        instance. A lock operation itself sets ``_lock_operation``.
+        """
+        if getattr(self, "_lock_operation", False):
+            return
+        for parent in self.review_parents():
+            if parent is None or parent.pk is None:
+                continue
+            locked = (type(parent).objects.filter(pk=parent.pk, locked_at__isnull=False)
+                      .values_list("locked_at", flat=True).first())
+            if locked:
+                what = "casebook of this patient" if parent._meta.model_name == "patient" else str(parent)
+                raise ValidationError({NON_FIELD_ERRORS: ValidationError(
+                    "The %(what)s is locked (since %(when)s): no change is possible until an "
+                    "administrator unlocks it.",
+                    code="locked",
+                    params={"what": what, "when": timezone.localtime(locked).strftime("%Y-%m-%d %H:%M")},
+                )})
 
     def get_constraints(self):
         """Model validation checks the unique constraints only.
@@ -29,3 +69,130 @@ class ClinicalRecord(models.Model):
         """
         return [(model, [c for c in constraints if not isinstance(c, models.CheckConstraint)])
                 for model, constraints in super().get_constraints()]
+
+
+class Lockable(models.Model):
+    """A record an administrator can lock (a cycle, a patient's casebook)."""
+
+    locked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    locked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                                  blank=True, editable=False, related_name="+")
+    lock_reason = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_locked(self):
+        return self.locked_at is not None
+
+
+class ReviewTarget(models.Model):
+    """A review row keyed by the record it is about (a cycle or a casebook)."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.PositiveBigIntegerField()
+    record = GenericForeignKey("content_type", "object_id")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    data_hash = models.CharField(max_length=64, help_text="SHA-256 of the record's data when reviewed.")
+    invalidated_at = models.DateTimeField(null=True, blank=True)
+    invalidated_reason = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_valid(self):
+        return self.invalidated_at is None
+
+
+class SignatureMeaning(models.TextChoices):
+    REVIEWED = "reviewed and approved", "Reviewed and approved"
+
+
+class Signature(ReviewTarget):
+    """An electronic signature (21 CFR 11.50, 11.70, 11.200): signer, time (UTC),
+    meaning and a hash of the signed data. A later change to the data
+    invalidates it visibly (``invalidated_at``); it is never deleted."""
+
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    signer_name = models.CharField("printed name", max_length=200)
+    signed_at = models.DateTimeField(default=timezone.now)
+    meaning = models.CharField(max_length=40, choices=SignatureMeaning.choices, default=SignatureMeaning.REVIEWED)
+    history = HistoricalRecords()
+
+    class Meta(ReviewTarget.Meta):
+        ordering = ["-signed_at", "-pk"]
+        indexes = [models.Index(fields=["content_type", "object_id"], name="core_signature_record_idx")]
+        permissions = [("sign_record", "Can sign cycles and casebooks")]
+
+    def __str__(self):
+        return f"{self.signer_name}, {self.signed_at:%Y-%m-%d %H:%M} UTC, {self.meaning}"
+
+
+class SourceVerification(ReviewTarget):
+    """Source data verification of a cycle by a monitor; cleared (kept, marked)
+    when the verified data change."""
+
+    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    verified_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords()
+
+    class Meta(ReviewTarget.Meta):
+        ordering = ["-verified_at", "-pk"]
+        indexes = [models.Index(fields=["content_type", "object_id"], name="core_sdv_record_idx")]
+        permissions = [("verify_source", "Can mark source data verified")]
+
+
+class QueryStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ANSWERED = "answered", "Answered"
+    CLOSED = "closed", "Closed"
+
+
+class DataQuery(models.Model):
+    """A monitor's question about one record (and field); answered by the site,
+    closed or re-opened by the monitor. The thread is in ``messages``."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.PositiveBigIntegerField()
+    record = GenericForeignKey("content_type", "object_id")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="data_queries")
+    cycle_number = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                    help_text="The cycle the record belongs to, if any.")
+    field_name = models.CharField(max_length=100, blank=True)
+    field_label = models.CharField(max_length=200, blank=True)
+    record_label = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=QueryStatus.choices, default=QueryStatus.OPEN)
+    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    raised_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-updated_at", "-pk"]
+        indexes = [models.Index(fields=["patient", "status"]), models.Index(fields=["status"])]
+        permissions = [("raise_query", "Can raise, close and re-open data queries"),
+                       ("answer_query", "Can answer data queries")]
+
+    def __str__(self):
+        return f"Query on {self.record_label}{' / ' + self.field_label if self.field_label else ''}"
+
+
+class QueryMessageKind(models.TextChoices):
+    QUESTION = "question", "Question"
+    ANSWER = "answer", "Answer"
+    CLOSE = "close", "Closed"
+    REOPEN = "reopen", "Re-opened"
+
+
+class DataQueryMessage(models.Model):
+    query = models.ForeignKey(DataQuery, on_delete=models.PROTECT, related_name="messages")
+    kind = models.CharField(max_length=10, choices=QueryMessageKind.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    text = models.TextField()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["at", "pk"]

@@ -40,7 +40,19 @@ def record_save(*, instance, reason="", expected_version=None, user=None):
                 raise StaleRecordError(instance, stored)
             instance.version = expected + 1
         instance.save()
+        from .review import after_change
+
+        after_change(instance, reason, user or _request_user())
     return instance
+
+
+def _request_user():
+    """The user of the current request (HistoryRequestMiddleware keeps it), if any."""
+    from simple_history.models import HistoricalRecords
+
+    request = getattr(HistoricalRecords.context, "request", None)
+    user = getattr(request, "user", None)
+    return user if user is not None and user.is_authenticated else None
 
 
 def record_void(*, instance, reason, expected_version):

@@ -10,6 +10,15 @@ from .forms import add_validation_error
 from .services import StaleRecordError
 
 
+def lock_message(record):
+    """Why the record cannot be changed because of a lock, or None."""
+    try:
+        record.check_not_locked()
+    except ValidationError as exc:
+        return exc.messages[0]
+    return None
+
+
 class RecordFormView(PermissionRequiredMixin, SingleObjectTemplateResponseMixin, ModelFormMixin,
                      ProcessFormView):
     """Create or edit one clinical record through a ClinicalRecordForm.
@@ -35,7 +44,7 @@ class RecordFormView(PermissionRequiredMixin, SingleObjectTemplateResponseMixin,
 
     def refusal(self):
         """A message when this record may not be edited now (voided, locked...)."""
-        return None
+        return lock_message(self.object)
 
     def _refuse(self):
         message = self.refusal() if self.object is not None else None

@@ -142,6 +142,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # Simple-history: keep the reason for change on every history row.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+# History is append-only: "revert" in the admin would only write a new version with no reason.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 # Demo logins created by ``seed_demo``.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="ivig-demo")

@@ -7,7 +7,7 @@ admin.site.site_header = "IVIG myositis trial EDC: administration"
 admin.site.site_title = "IVIG trial EDC admin"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="patients:patient_list"), name="home"),
+    path("", RedirectView.as_view(pattern_name="oversight:dashboard"), name="home"),
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
     path("", include("visits.urls")),

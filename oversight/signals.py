@@ -1,1 +1,51 @@
-"""Access events (logins, logouts, failed logins) for the audit trail."""
+"""Audit rows written on Django's signals: access events and the append-only guard.
+
+No domain logic here: the receivers only write audit rows (logins, logouts,
+failed logins) and keep the database guard of the audit tables in place after
+``migrate``.
+
+A failed login keeps the user name as typed, never the password (Django
+masks it in ``credentials``; this module does not read it at all).
+"""
+
+from django.contrib.auth import get_user_model, user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
+
+from .models import AccessEvent, AccessKind
+
+
+@receiver(user_logged_in, dispatch_uid="oversight_access_login")
+def record_login(sender, request=None, user=None, **kwargs):
+    AccessEvent.objects.record(kind=AccessKind.LOGIN, request=request, user=user)
+
+
+@receiver(user_logged_out, dispatch_uid="oversight_access_logout")
+def record_logout(sender, request=None, user=None, **kwargs):
+    if user is None:  # logging out without a session: nothing happened
+        return
+    AccessEvent.objects.record(kind=AccessKind.LOGOUT, request=request, user=user)
+
+
+@receiver(user_login_failed, dispatch_uid="oversight_access_login_failed")
+def record_login_failed(sender, credentials=None, request=None, **kwargs):
+    User = get_user_model()
+    username = str((credentials or {}).get(User.USERNAME_FIELD) or "")[:150]
+    user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first() if username else None
+    AccessEvent.objects.record(kind=AccessKind.LOGIN_FAILED, request=request, user=user,
+                               username=username)
+
+
+@receiver(post_migrate, dispatch_uid="oversight_append_only_guard")
+def keep_audit_tables_append_only(sender, app_config=None, using="default", apps=None, **kwargs):
+    """After ``migrate`` (once, for this app), put the guard on any audit table
+    that lacks it: a history table created by a later migration, or one that
+    SQLite rebuilt (a rebuilt table loses its triggers). Does nothing until
+    the migration that installs the guard is applied."""
+    if app_config is None or app_config.label != "oversight" or apps is None:
+        return
+    from django.db import connections
+
+    from . import append_only
+
+    append_only.ensure_protected(connections[using], apps)

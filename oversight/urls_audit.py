@@ -1,3 +1,10 @@
+"""The study-wide audit trail, under /oversight/audit/ (namespace "oversight")."""
+
 from django.urls import path
 
-urlpatterns = []
+from . import views_audit
+
+urlpatterns = [
+    path("", views_audit.AuditTrailView.as_view(), name="audit_trail"),
+    path("export.csv", views_audit.AuditTrailExportView.as_view(), name="audit_export"),
+]

@@ -6,7 +6,8 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from accounts.models import Site
-from core.models import ClinicalRecord
+from core.models import ClinicalRecord, Lockable
+from core.review import record_payload
 from core.validation import raise_violations
 
 from . import rules
@@ -67,7 +68,7 @@ class PatientQuerySet(models.QuerySet):
                              last_infusion=models.Max("cycles__infusions__infusion_date"))
 
 
-class Patient(ClinicalRecord):
+class Patient(Lockable, ClinicalRecord):
     """A study subject. The subject id is the only identifier in exports."""
 
     subject_id = models.CharField(
@@ -138,6 +139,26 @@ class Patient(ClinicalRecord):
 
     def get_absolute_url(self):
         return reverse("patients:patient_detail", args=[self.pk])
+
+    def review_parents(self):
+        return [self]
+
+    def signature_payload(self):
+        """The casebook: the patient, diagnosis, malignancies, every cycle and the
+        adverse events (reached through their reverse relations)."""
+        try:
+            diagnosis = record_payload(self.diagnosis)
+        except Diagnosis.DoesNotExist:
+            diagnosis = None
+        return {
+            "patient": record_payload(self),
+            "diagnosis": diagnosis,
+            "malignancies": [record_payload(m) for m in self.malignancies.order_by("pk")],
+            "cycles": [c.signature_payload() for c in self.cycles.order_by("number")],
+            "end_of_treatment": [record_payload(a) for a in self.assessments.filter(cycle__isnull=True)
+                                 .order_by("pk")],
+            "adverse_events": [record_payload(e) for e in self.adverse_events.order_by("pk")],
+        }
 
     @classmethod
     def from_db(cls, db, field_names, values):
@@ -272,6 +293,9 @@ class Diagnosis(ClinicalRecord):
     def __str__(self):
         return f"{self.patient_id and self.patient.subject_id}: {self.kind}"
 
+    def review_parents(self):
+        return [self.patient] if self.patient_id else []
+
     # Derived ----------------------------------------------------------------
     @property
     def rash(self):
@@ -356,6 +380,9 @@ class MalignancyHistory(ClinicalRecord):
 
     def __str__(self):
         return f"{self.malignancy_type} ({self.diagnosis_date})"
+
+    def review_parents(self):
+        return [self.patient] if self.patient_id else []
 
     @property
     def is_voided(self):

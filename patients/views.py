@@ -187,7 +187,7 @@ class MalignancyUpdateView(PatientChildMixin, RecordFormView):
     def refusal(self):
         if self.object.is_voided:
             return "A voided entry cannot be edited."
-        return None
+        return super().refusal()
 
     def get_title(self):
         return f"Correct a malignancy of {self.get_patient().subject_id}"

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from core.admin import ClinicalRecordAdmin
 
-from .models import AdverseEvent
+from .models import AdverseEvent, AdverseEventFollowUp, AdverseEventReview
 
 
 @admin.register(AdverseEvent)
@@ -14,3 +14,33 @@ class AdverseEventAdmin(ClinicalRecordAdmin):
     list_select_related = ("patient",)
     raw_id_fields = ("patient", "infusion")
     readonly_fields = ("reviewed_at", "reviewed_by", "voided_at", "void_reason")
+
+
+class ReadOnlyWorkflowAdmin(ClinicalRecordAdmin):
+    """Read-only: reviews and follow-ups are written by ``safety.services`` only
+    (they also update the event, which a plain admin save would skip)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AdverseEventReview)
+class AdverseEventReviewAdmin(ReadOnlyWorkflowAdmin):
+    list_display = ("adverse_event", "kind", "reviewer", "reviewed_at", "reviewer_relatedness",
+                    "agrees_with_seriousness")
+    list_filter = ("kind", "reviewer_relatedness")
+    search_fields = ("adverse_event__patient__subject_id", "adverse_event__term")
+    list_select_related = ("adverse_event", "reviewer")
+    readonly_fields = ("reviewer", "reviewed_at")
+
+
+@admin.register(AdverseEventFollowUp)
+class AdverseEventFollowUpAdmin(ReadOnlyWorkflowAdmin):
+    list_display = ("adverse_event", "follow_up_date", "outcome", "end_date", "entered_by")
+    list_filter = ("outcome",)
+    search_fields = ("adverse_event__patient__subject_id", "adverse_event__term")
+    list_select_related = ("adverse_event", "entered_by")
+    readonly_fields = ("entered_by",)

@@ -48,6 +48,27 @@ class AdverseEventQuerySet(models.QuerySet):
         """Serious events not yet reviewed (the expedited 24-hour queue)."""
         return self.current().filter(serious=True, reviewed_at__isnull=True)
 
+    def with_review_state(self):
+        """Annotate the acknowledgement (``acknowledged_at``, ``acknowledged_by_name``)
+        and the latest medical review's ``reviewer_relatedness``, in the same query."""
+        reviews = AdverseEventReview.objects.filter(adverse_event=models.OuterRef("pk"))
+        first_ack = reviews.filter(kind=ReviewKind.ACKNOWLEDGEMENT).order_by("reviewed_at", "pk")
+        latest_medical = reviews.filter(kind=ReviewKind.MEDICAL_REVIEW).order_by("-reviewed_at", "-pk")
+        return self.annotate(
+            acknowledged_at=models.Subquery(first_ack.values("reviewed_at")[:1]),
+            acknowledged_by_name=models.Subquery(first_ack.values("reviewer__username")[:1]),
+            reviewer_relatedness=models.Subquery(latest_medical.values("reviewer_relatedness")[:1]),
+        )
+
+    def serious_queue(self, *, now):
+        """The expedited queue: unreviewed serious events first, oldest entry (so
+        earliest due) first; then those reviewed within ``QUEUE_RECENT_WINDOW``,
+        most recent review first."""
+        recent = now - rules.QUEUE_RECENT_WINDOW
+        return (self.current().filter(serious=True)
+                .filter(Q(reviewed_at__isnull=True) | Q(reviewed_at__gte=recent))
+                .order_by(models.F("reviewed_at").desc(nulls_first=True), "created_at", "pk"))
+
 
 def _criterion(label):
     return models.BooleanField(label, default=False)
@@ -98,12 +119,16 @@ class AdverseEvent(ClinicalRecord):
                                    name="ae_end_not_before_onset"),
         ]
         indexes = [models.Index(fields=["serious", "reviewed_at"])]
+        permissions = [("review_adverseevent", "Can acknowledge and review adverse events")]
 
     def __str__(self):
         return f"{self.term} (grade {self.grade})"
 
     def get_absolute_url(self):
         return reverse("safety:ae_update", args=[self.patient_id, self.pk])
+
+    def review_parents(self):
+        return [self.patient] if self.patient_id else []
 
     @property
     def review_due_at(self):
@@ -113,6 +138,12 @@ class AdverseEvent(ClinicalRecord):
     def review_overdue(self):
         due = self.review_due_at
         return bool(due and self.reviewed_at is None and timezone.now() > due)
+
+    @property
+    def reviewer_relatedness_label(self):
+        """The latest medical review's relatedness, on rows from ``with_review_state()``."""
+        code = getattr(self, "reviewer_relatedness", None)
+        return Relatedness(code).label if code else ""
 
     @property
     def criteria_labels(self):
@@ -132,4 +163,111 @@ class AdverseEvent(ClinicalRecord):
             onset_date=self.onset_date, end_date=self.end_date,
             enrolment_date=self.patient.enrolment_date, infusion_date=infusion_date,
             infusion_patient_ok=same_patient,
+        ))
+
+
+class ReviewKind(models.TextChoices):
+    ACKNOWLEDGEMENT = rules.ACKNOWLEDGEMENT, "Acknowledgement"
+    MEDICAL_REVIEW = rules.MEDICAL_REVIEW, "Medical review"
+
+
+class AdverseEventReview(ClinicalRecord):
+    """A monitor's or administrator's acknowledgement or medical review of an event.
+
+    The acknowledgement says "seen, on it"; the first medical review sets the
+    event's ``reviewed_at`` / ``reviewed_by``, which stops the 24-hour clock and
+    clears the serious-event banner (see ``safety.services``).
+    """
+
+    adverse_event = models.ForeignKey(AdverseEvent, on_delete=models.PROTECT, related_name="reviews")
+    kind = models.CharField(max_length=20, choices=ReviewKind.choices)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, editable=False,
+                                 related_name="+")
+    reviewed_at = models.DateTimeField(default=timezone.now, editable=False)
+    comment = models.TextField(blank=True, help_text="Required for a medical review.")
+    reviewer_relatedness = models.CharField(
+        "reviewer's relatedness to IVIG (WHO-UMC)", max_length=15, choices=Relatedness.choices, blank=True,
+        help_text="Your own causality assessment; required for a medical review.")
+    agrees_with_seriousness = models.BooleanField(
+        "agrees with the seriousness assessment", null=True, blank=True)
+
+    history = HistoricalRecords()
+    CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("adverse_event",)
+
+    class Meta:
+        ordering = ["reviewed_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind=rules.ACKNOWLEDGEMENT)
+                | (Q(kind=rules.MEDICAL_REVIEW) & ~Q(comment="") & ~Q(reviewer_relatedness="")),
+                name="ae_review_medical_needs_comment_and_relatedness"),
+            models.UniqueConstraint(
+                fields=["adverse_event"], condition=Q(kind=rules.ACKNOWLEDGEMENT),
+                name="ae_review_one_acknowledgement",
+                violation_error_message="This event is already acknowledged.",
+                violation_error_code="already_acknowledged"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {self.adverse_event} by {self.reviewer}"
+
+    def clean(self):
+        if not self.adverse_event_id:
+            return
+        event = self.adverse_event
+        reviewed = self.kind == ReviewKind.ACKNOWLEDGEMENT and (
+            event.reviewed_at is not None
+            or event.reviews.filter(kind=ReviewKind.MEDICAL_REVIEW).exclude(pk=self.pk).exists())
+        raise_violations(rules.review_violations(
+            kind=self.kind, comment=self.comment, reviewer_relatedness=self.reviewer_relatedness,
+            reviewer_may_review=bool(self.reviewer_id) and self.reviewer.has_perm("safety.review_adverseevent"),
+            event_voided=event.voided_at is not None, already_reviewed=reviewed,
+            reviewed_at=self.reviewed_at, entered_at=event.created_at,
+        ))
+
+
+class AdverseEventFollowUp(ClinicalRecord):
+    """Follow-up of an event until it is resolved.
+
+    A follow-up with a resolving outcome closes the event (its outcome and end
+    date are updated in the same transaction, see ``safety.services``); after
+    that no further follow-up is taken.
+    """
+
+    adverse_event = models.ForeignKey(AdverseEvent, on_delete=models.PROTECT, related_name="follow_ups")
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, editable=False,
+                                   related_name="+")
+    follow_up_date = models.DateField()
+    note = models.TextField(help_text="What is known at this date: course, treatment, investigations.")
+    outcome = models.CharField("outcome at this date", max_length=15, choices=Outcome.choices)
+    end_date = models.DateField(null=True, blank=True,
+                                help_text="When the event ended; only with an outcome that resolves it.")
+
+    history = HistoricalRecords()
+    CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("adverse_event",)
+
+    class Meta:
+        ordering = ["follow_up_date", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__lte=models.F("follow_up_date")),
+                name="ae_follow_up_end_not_after_follow_up"),
+        ]
+
+    def __str__(self):
+        return f"Follow-up of {self.adverse_event} on {self.follow_up_date}"
+
+    @property
+    def resolves(self):
+        return rules.is_resolved(self.outcome)
+
+    def clean(self):
+        if not self.adverse_event_id:
+            return
+        event = self.adverse_event
+        raise_violations(rules.follow_up_violations(
+            today=timezone.localdate(), follow_up_date=self.follow_up_date, outcome=self.outcome,
+            end_date=self.end_date, onset_date=event.onset_date, event_outcome=event.outcome,
+            event_voided=event.voided_at is not None, is_new=self.pk is None,
+            event_is_death=event.grade == 5 and event.serious and event.serious_death,
         ))

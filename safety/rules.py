@@ -4,7 +4,8 @@ Seriousness is a regulatory outcome (ICH E2A), not intensity: a severe
 (grade 3) event is not serious unless a seriousness criterion applies.
 """
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from core.rules import Violation, future_date
 
@@ -68,3 +69,125 @@ def ae_violations(*, today, grade, serious, criteria: dict, outcome, onset_date,
 
 def review_due_at(entered_at):
     return entered_at + EXPEDITED_REVIEW_WINDOW
+
+
+# --- review and follow-up (the oversight workflow) ---------------------------
+
+ACKNOWLEDGEMENT = "acknowledgement"
+MEDICAL_REVIEW = "medical_review"
+#: Outcomes that close an event: after one of these, no further follow-up.
+RESOLVING_OUTCOMES = frozenset({"recovered", "sequelae", FATAL})
+#: Reviewed serious events stay at the bottom of the queue for this long.
+QUEUE_RECENT_WINDOW = timedelta(days=14)
+
+
+def is_resolved(outcome) -> bool:
+    return outcome in RESOLVING_OUTCOMES
+
+
+def review_violations(*, kind, comment, reviewer_relatedness, reviewer_may_review, event_voided=False,
+                      already_reviewed=False, reviewed_at=None, entered_at=None) -> list[Violation]:
+    """An acknowledgement needs only a reviewer with the review role; a medical
+    review also needs a comment and the reviewer's own WHO-UMC relatedness.
+
+    Any event may be reviewed (serious or not); only serious ones are on the
+    24-hour queue. No acknowledgement once the event has had its medical
+    review (one acknowledgement per event is a database constraint, with its
+    own message); several medical reviews are allowed (a second opinion, or a
+    re-assessment after follow-up)."""
+    v = []
+    if not reviewer_may_review:
+        v.append(Violation("__all__", "not_a_reviewer",
+                           "Only a monitor or an administrator can acknowledge or review an adverse event."))
+    if event_voided:
+        v.append(Violation("__all__", "event_voided", "This adverse event was voided: it cannot be reviewed."))
+    if kind == MEDICAL_REVIEW:
+        if not (comment or "").strip():
+            v.append(Violation("comment", "comment_required",
+                               "A medical review needs a comment: your assessment of the event."))
+        if not reviewer_relatedness:
+            v.append(Violation("reviewer_relatedness", "relatedness_required",
+                               "Give your own assessment of relatedness to IVIG (WHO-UMC)."))
+    elif kind == ACKNOWLEDGEMENT:
+        if already_reviewed:
+            v.append(Violation("__all__", "already_reviewed",
+                               "This event already has its medical review; there is nothing to acknowledge."))
+    if reviewed_at and entered_at and reviewed_at < entered_at:
+        v.append(Violation("__all__", "before_entry", "A review cannot predate the entry of the event."))
+    return v
+
+
+def follow_up_violations(*, today, follow_up_date, outcome, end_date, onset_date, event_outcome,
+                         event_voided=False, event_is_death=False, is_new=True) -> list[Violation]:
+    """Follow-up entries are taken until the event is resolved.
+
+    A follow-up whose outcome resolves the event (recovered, recovered with
+    sequelae, fatal) gives the end date; other outcomes leave the event
+    ongoing and take no end date. A fatal outcome needs the event itself to
+    say death (grade 5, criterion "results in death", ``event_is_death``):
+    that is a correction of the event, with its reason, not a side effect of
+    a follow-up."""
+    v = []
+    if is_new and event_voided:
+        v.append(Violation("__all__", "event_voided", "This adverse event was voided: no follow-up."))
+    elif is_new and is_resolved(event_outcome):
+        v.append(Violation("__all__", "event_resolved",
+                           "This adverse event is already resolved: no further follow-up. If it recurred, "
+                           "report a new adverse event; if it was closed in error, correct the event "
+                           "with a reason for change."))
+    v += future_date("follow_up_date", follow_up_date, today, "The follow-up date")
+    if follow_up_date and onset_date and follow_up_date < onset_date:
+        v.append(Violation("follow_up_date", "before_onset",
+                           "The follow-up date cannot be before the onset of the event."))
+    if outcome == FATAL and not event_is_death:
+        v.append(Violation("outcome", "fatal_needs_death",
+                           "A fatal outcome means the event resulted in death: first correct the event "
+                           "(grade 5, serious, 'results in death') with a reason for change, then record "
+                           "this follow-up."))
+    if outcome and is_resolved(outcome):
+        if end_date is None:
+            v.append(Violation("end_date", "end_date_required",
+                               "This outcome resolves the event: give the date it ended."))
+    elif end_date is not None:
+        v.append(Violation("end_date", "end_date_while_ongoing",
+                           "An end date goes with an outcome that resolves the event (recovered, "
+                           "recovered with sequelae, fatal)."))
+    if end_date is not None:
+        v += future_date("end_date", end_date, today, "The end date")
+        if onset_date and end_date < onset_date:
+            v.append(Violation("end_date", "end_before_onset", "The end date cannot be before the onset."))
+        elif follow_up_date and end_date > follow_up_date:
+            v.append(Violation("end_date", "end_after_follow_up",
+                               "The end date cannot be after the date of this follow-up."))
+    return v
+
+
+@dataclass(frozen=True)
+class ReviewClock:
+    """Where a serious event stands against its 24-hour review window."""
+
+    due_at: datetime
+    overdue: bool  # unreviewed and past due
+    late: bool  # reviewed, but after the due time
+    remaining: timedelta  # negative when past due (at ``now`` or at the review)
+
+    @property
+    def label(self):
+        if self.remaining >= timedelta(0):
+            return f"{format_hours(self.remaining)} left"
+        return f"overdue by {format_hours(-self.remaining)}"
+
+
+def review_clock(*, entered_at, now, reviewed_at=None) -> ReviewClock:
+    """The clock stops at the medical review (``reviewed_at``), not at the acknowledgement."""
+    due = review_due_at(entered_at)
+    stopped = reviewed_at or now
+    remaining = due - stopped
+    return ReviewClock(due_at=due, overdue=reviewed_at is None and remaining < timedelta(0),
+                       late=reviewed_at is not None and remaining < timedelta(0), remaining=remaining)
+
+
+def format_hours(span: timedelta) -> str:
+    """``3h 05m``; whole hours beyond a day (``50h 00m``), never days, to match the 24-hour window."""
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes // 60}h {minutes % 60:02d}m"

@@ -52,7 +52,7 @@ class AdverseEventUpdateView(PatientAEMixin, RecordFormView):
                                            pk=self.kwargs["pk"])
 
     def refusal(self):
-        return "A voided entry cannot be edited." if self.object.voided_at else None
+        return "A voided entry cannot be edited." if self.object.voided_at else super().refusal()
 
     def get_title(self):
         return f"Adverse event of {self.get_patient().subject_id}: {self.object.term}"

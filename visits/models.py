@@ -7,7 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from core.models import ClinicalRecord
+from core.models import ClinicalRecord, Lockable
+from core.review import record_payload
 from core.validation import raise_violations
 from patients.models import Patient
 
@@ -23,7 +24,7 @@ class CycleStatus(models.TextChoices):
     DONE = "done", "Done"
 
 
-class TreatmentCycle(ClinicalRecord):
+class TreatmentCycle(Lockable, ClinicalRecord):
     """One monthly treatment period: the visit (weight, pre-treatment assessment)
     and its two infusion days."""
 
@@ -57,6 +58,19 @@ class TreatmentCycle(ClinicalRecord):
 
     def get_absolute_url(self):
         return reverse("visits:cycle_update", args=[self.patient_id, self.number])
+
+    def review_parents(self):
+        return [self, self.patient] if self.patient_id else [self]
+
+    def signature_payload(self):
+        """The cycle: visit, pre-treatment assessment and infusions (uses the
+        prefetched ``infusions`` and the cached ``assessment`` when loaded)."""
+        try:
+            assessment = record_payload(self.assessment)
+        except Assessment.DoesNotExist:
+            assessment = None
+        return {"cycle": record_payload(self), "assessment": assessment,
+                "infusions": [record_payload(i) for i in sorted(self.infusions.all(), key=lambda i: i.day)]}
 
     # Derived ----------------------------------------------------------------
     @property
@@ -199,6 +213,11 @@ class Assessment(ClinicalRecord):
     def __str__(self):
         return f"{self.get_timepoint_display()} {self.assessment_date}"
 
+    def review_parents(self):
+        if self.cycle_id:
+            return [self.cycle, self.cycle.patient]
+        return [self.patient] if self.patient_id else []
+
     @property
     def grades(self):
         return [getattr(self, name) for name in self.GRADE_FIELDS]
@@ -280,6 +299,9 @@ class Infusion(ClinicalRecord):
 
     def __str__(self):
         return f"{self.cycle} day {self.day}"
+
+    def review_parents(self):
+        return [self.cycle, self.cycle.patient] if self.cycle_id else []
 
     @property
     def prescribed_dose_g(self):

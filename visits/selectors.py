@@ -49,6 +49,10 @@ class TimelineRow:
     ck_change_pct: Decimal | None = None
     mmt_change_pct: Decimal | None = None
     given_total_g: Decimal | None = None
+    signature: object = None
+    signature_valid: bool = False
+    verification: object = None
+    queries: list = field(default_factory=list)
 
     @property
     def date(self):

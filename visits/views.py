@@ -6,14 +6,16 @@ from django.views import View
 from django.views.generic import ListView, TemplateView
 
 from accounts.models import Site
-from accounts.scoping import scope_to_user_sites
-from core.views import RecordFormView
+from accounts.roles import Role
+from accounts.scoping import access_for, scope_to_user_sites
+from core.selectors import review_state
+from core.views import RecordFormView, lock_message
 from patients import selectors as patient_selectors
 from patients.views import PatientChildMixin
 
 from . import rules, selectors
 from .forms import CycleEntry, EndOfTreatmentForm
-from .models import Assessment, DeviationKind
+from .models import Assessment, DeviationKind, TreatmentCycle
 from .services import next_cycle_number
 
 
@@ -55,13 +57,27 @@ class CycleEntryView(PermissionRequiredMixin, View):
                       else f"Record cycle {number} for {self.patient.subject_id}"),
         }, status=status)
 
+    def locked(self):
+        record = self.cycle or TreatmentCycle(patient=self.patient)
+        message = lock_message(record)
+        if message:
+            messages.error(self.request, message)
+            return redirect("visits:timeline", self.patient.pk)
+        return None
+
     def get(self, request, *args, **kwargs):
+        refused = self.locked()
+        if refused:
+            return refused
         if self.patient.status in ("withdrawn", "completed") and self.cycle is None:
             messages.warning(request, f"{self.patient.subject_id} is {self.patient.get_status_display().lower()}: "
                                       f"a new cycle will be refused if it falls after withdrawal.")
         return self.render_entry(CycleEntry(patient=self.patient, cycle=self.cycle, user=request.user))
 
     def post(self, request, *args, **kwargs):
+        refused = self.locked()
+        if refused:
+            return refused
         entry = CycleEntry(request.POST, patient=self.patient, cycle=self.cycle, user=request.user)
         if not entry.is_valid():
             return self.render_entry(entry)
@@ -89,7 +105,20 @@ class TimelineView(PermissionRequiredMixin, TemplateView):
         # not the other way round).
         adverse_events = list(patient.adverse_events.current().order_by("onset_date", "pk"))
         rows, baseline = selectors.patient_timeline(patient, adverse_events)
+        state = review_state(patient)
+        for row in rows:
+            if row.cycle:
+                row.signature = state.signature(row.cycle)
+                row.signature_valid = bool(row.signature and row.signature.is_valid)
+                row.verification = state.verification(row.cycle)
+                row.queries = state.cycle_queries(row.cycle.number)
+        user = self.request.user
         context.update(
+            review=state, casebook_signature=state.signature(patient),
+            patient_queries=state.cycle_queries(None),
+            can_sign=user.has_perm("core.sign_record"), can_verify=user.has_perm("core.verify_source"),
+            can_raise=user.has_perm("core.raise_query"),
+            can_lock=access_for(user).has_role(Role.ADMIN),
             patient=patient, rows=rows, baseline=baseline, chart=selectors.ck_chart(rows),
             adverse_events=adverse_events,
             can_edit=self.request.user.has_perm("visits.change_treatmentcycle"),

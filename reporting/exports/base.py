@@ -76,3 +76,10 @@ def file_chunks(fileobj, size=64 * 1024):
         if not data:
             return
         yield data
+
+
+def spreadsheet_safe(value):
+    """Text for a CSV that people open in a spreadsheet: a cell that would run as
+    a formula is quoted with a leading apostrophe (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

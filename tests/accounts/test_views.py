@@ -31,10 +31,10 @@ def test_wrong_password_is_refused(client, site_a):
     assert response.context["form"].non_field_errors()
 
 
-def test_home_redirects_to_patients(client_for, clinician):
+def test_home_redirects_to_the_dashboard(client_for, clinician):
     response = client_for(clinician).get("/")
     assert response.status_code == 302
-    assert response["Location"] == reverse("patients:patient_list")
+    assert response["Location"] == reverse("oversight:dashboard")
 
 
 def test_navigation_shows_role(client_for, clinician):

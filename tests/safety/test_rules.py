@@ -56,3 +56,101 @@ def test_onset_on_the_infusion_day_is_fine():
 def test_review_due_24_hours_after_entry():
     entered = datetime(2025, 4, 1, 9, 30, tzinfo=timezone.utc)
     assert rules.review_due_at(entered) == entered + timedelta(hours=24)
+
+
+# --- review and follow-up ------------------------------------------------------
+
+def review(**overrides):
+    values = dict(kind=rules.MEDICAL_REVIEW, comment="Typical reaction.", reviewer_relatedness="probable",
+                  reviewer_may_review=True)
+    values.update(overrides)
+    return {(v.field, v.code) for v in rules.review_violations(**values)}
+
+
+def test_valid_reviews():
+    assert review() == set()
+    assert review(kind=rules.ACKNOWLEDGEMENT, comment="", reviewer_relatedness="") == set()
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({"comment": "  "}, ("comment", "comment_required")),
+        ({"reviewer_relatedness": ""}, ("reviewer_relatedness", "relatedness_required")),
+        ({"reviewer_may_review": False}, ("__all__", "not_a_reviewer")),
+        ({"kind": rules.ACKNOWLEDGEMENT, "reviewer_may_review": False}, ("__all__", "not_a_reviewer")),
+        ({"event_voided": True}, ("__all__", "event_voided")),
+        ({"kind": rules.ACKNOWLEDGEMENT, "already_reviewed": True}, ("__all__", "already_reviewed")),
+        ({"reviewed_at": datetime(2025, 4, 1, 9, 0, tzinfo=timezone.utc),
+          "entered_at": datetime(2025, 4, 1, 10, 0, tzinfo=timezone.utc)}, ("__all__", "before_entry")),
+    ],
+)
+def test_review_violation(overrides, expected):
+    assert expected in review(**overrides)
+
+
+def test_a_second_medical_review_is_allowed():
+    assert review(already_reviewed=True) == set()
+
+
+def follow_up(**overrides):
+    values = dict(today=TODAY, follow_up_date=date(2025, 4, 10), outcome="recovering", end_date=None,
+                  onset_date=date(2025, 4, 1), event_outcome="not_recovered")
+    values.update(overrides)
+    return {(v.field, v.code) for v in rules.follow_up_violations(**values)}
+
+
+def test_valid_follow_ups():
+    assert follow_up() == set()
+    assert follow_up(outcome="recovered", end_date=date(2025, 4, 8)) == set()
+    assert follow_up(outcome="sequelae", end_date=date(2025, 4, 10)) == set()  # ended on the day
+    assert follow_up(outcome="fatal", end_date=date(2025, 4, 9), event_is_death=True) == set()
+    assert follow_up(follow_up_date=date(2025, 4, 1)) == set()  # on the onset day
+    assert follow_up(event_outcome="recovered", is_new=False) == set()  # the closing follow-up itself
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({"event_outcome": "recovered"}, ("__all__", "event_resolved")),
+        ({"event_outcome": "sequelae"}, ("__all__", "event_resolved")),
+        ({"event_outcome": "fatal"}, ("__all__", "event_resolved")),
+        ({"event_voided": True}, ("__all__", "event_voided")),
+        ({"follow_up_date": date(2025, 3, 31)}, ("follow_up_date", "before_onset")),
+        ({"follow_up_date": date(2026, 6, 16)}, ("follow_up_date", "in_future")),
+        ({"outcome": "recovered"}, ("end_date", "end_date_required")),
+        ({"end_date": date(2025, 4, 8)}, ("end_date", "end_date_while_ongoing")),
+        ({"outcome": "unknown", "end_date": date(2025, 4, 8)}, ("end_date", "end_date_while_ongoing")),
+        ({"outcome": "recovered", "end_date": date(2025, 3, 30)}, ("end_date", "end_before_onset")),
+        ({"outcome": "recovered", "end_date": date(2025, 4, 11)}, ("end_date", "end_after_follow_up")),
+        ({"outcome": "fatal", "end_date": date(2025, 4, 9)}, ("outcome", "fatal_needs_death")),
+    ],
+)
+def test_follow_up_violation(overrides, expected):
+    assert expected in follow_up(**overrides)
+
+
+@pytest.mark.parametrize("outcome, resolved", [("recovered", True), ("sequelae", True), ("fatal", True),
+                                               ("recovering", False), ("not_recovered", False),
+                                               ("unknown", False)])
+def test_resolving_outcomes(outcome, resolved):
+    assert rules.is_resolved(outcome) is resolved
+
+
+ENTERED = datetime(2025, 4, 1, 9, 30, tzinfo=timezone.utc)
+
+
+def test_review_clock_before_and_after_the_deadline():
+    clock = rules.review_clock(entered_at=ENTERED, now=ENTERED + timedelta(hours=20, minutes=15))
+    assert (clock.due_at, clock.overdue, clock.late, clock.label) == (
+        ENTERED + timedelta(hours=24), False, False, "3h 45m left")
+    clock = rules.review_clock(entered_at=ENTERED, now=ENTERED + timedelta(hours=51, minutes=5))
+    assert (clock.overdue, clock.label) == (True, "overdue by 27h 05m")
+
+
+def test_review_clock_stops_at_the_medical_review():
+    late_now = ENTERED + timedelta(days=10)
+    on_time = rules.review_clock(entered_at=ENTERED, now=late_now, reviewed_at=ENTERED + timedelta(hours=2))
+    assert (on_time.overdue, on_time.late, on_time.label) == (False, False, "22h 00m left")
+    late = rules.review_clock(entered_at=ENTERED, now=late_now, reviewed_at=ENTERED + timedelta(hours=30))
+    assert (late.overdue, late.late) == (False, True)

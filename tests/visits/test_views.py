@@ -225,8 +225,9 @@ def test_timeline_runs_a_constant_number_of_queries(client_for, clinician, patie
         full_cycle(patient, number=n, day2_dose=Decimal("60") if n % 2 else None)
     client = client_for(clinician)
     # session, user, memberships, user and role permissions, patient, adverse events,
-    # cycles+assessments, infusions, deviations, end-of-treatment assessment
-    with django_assert_num_queries(11):
+    # cycles+assessments, infusions, deviations, end-of-treatment assessment; the review
+    # state: signatures, verifications, data queries
+    with django_assert_num_queries(14):
         response = client.get(reverse("visits:timeline", args=[patient.pk]))
     assert len(response.context["rows"]) == cycles
 

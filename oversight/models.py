@@ -1,0 +1,84 @@
+"""Oversight's own records: the access events of the study-wide audit trail.
+
+The trail itself is read from the django-simple-history tables of the capture
+apps, the export log and these access events (see :mod:`oversight.audit`).
+Every one of those tables is append-only: no view or admin edits or deletes a
+row, and a database trigger refuses UPDATE and DELETE (see
+:mod:`oversight.append_only`).
+"""
+
+import ipaddress
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+#: Longest user agent kept; the rest is cut (browsers send a few hundred characters).
+USER_AGENT_MAX_LENGTH = 255
+
+
+class AccessKind(models.TextChoices):
+    LOGIN = "login", "Login"
+    LOGOUT = "logout", "Logout"
+    LOGIN_FAILED = "login_failed", "Failed login"
+    AUDIT_EXPORT = "audit_export", "Audit trail export"
+    SIGN_FAILED = "sign_failed", "Failed signing attempt"
+
+
+def _client_ip(request):
+    """The client address as the web server saw it (REMOTE_ADDR), or None.
+
+    X-Forwarded-For is not trusted here: behind a proxy, the proxy must set
+    REMOTE_ADDR (e.g. gunicorn's ``--forwarded-allow-ips``)."""
+    value = (getattr(request, "META", None) or {}).get("REMOTE_ADDR") or ""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+class AccessEventManager(models.Manager):
+    def record(self, *, kind, request=None, user=None, username="", detail=None):
+        """Write one access event. Never pass a password in ``detail``."""
+        if user is not None and not username:
+            username = user.get_username()
+        meta = getattr(request, "META", None) or {}
+        return self.create(
+            kind=kind,
+            user=user,
+            username=(username or "")[:150],
+            ip_address=_client_ip(request),
+            user_agent=(meta.get("HTTP_USER_AGENT") or "")[:USER_AGENT_MAX_LENGTH],
+            detail=detail or {},
+        )
+
+
+class AccessEvent(models.Model):
+    """A login, logout, failed login or audit-trail export.
+
+    Append-only, like the history tables: written by
+    :mod:`oversight.signals` and the audit-trail export, never changed.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+", help_text="Empty for a failed login with an unknown user name.",
+    )
+    username = models.CharField(
+        max_length=150, blank=True,
+        help_text="As typed (failed logins) or the user's name when the event was written.",
+    )
+    at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    kind = models.CharField(max_length=20, choices=AccessKind.choices)
+    ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
+    user_agent = models.CharField(max_length=USER_AGENT_MAX_LENGTH, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    objects = AccessEventManager()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        permissions = [("view_audit_trail", "Can read and export the study-wide audit trail")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.username or '?'} at {self.at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,266 @@
+"""Locks, e-signatures, source data verification and data queries."""
+
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.generic import DetailView, FormView, ListView, TemplateView
+
+from accounts.models import Site
+from accounts.roles import Role
+from accounts.scoping import access_for, scope_to_user_sites
+from core.forms import add_validation_error
+from core.models import DataQuery, QueryStatus
+from patients import selectors as patient_selectors
+from visits.models import TreatmentCycle
+
+from . import services, targets
+from .forms import LockForm, QueryRaiseForm, QueryReplyForm, SignForm, UnlockForm, VerifyForm
+
+
+class AdminRoleRequired:
+    """Locking is the administrator's act (role admin)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not access_for(request.user).has_role(Role.ADMIN):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+
+class RecordActionView(FormView):
+    """A confirmation form about one cycle or one casebook, scoped to the user's sites."""
+
+    template_name = "oversight/record_action.html"
+    record_kind = "cycle"  # or "casebook"
+    title = ""
+
+    def dispatch(self, request, *args, **kwargs):
+        self.check_access(request)
+        if self.record_kind == "cycle":
+            cycle = get_object_or_404(TreatmentCycle.objects.select_related("patient"), pk=kwargs["pk"])
+            self.patient = patient_selectors.patient_get(user=request.user, pk=cycle.patient_id)
+            self.record = cycle
+        else:
+            self.patient = patient_selectors.patient_get(user=request.user, pk=kwargs["pk"])
+            self.record = self.patient
+        return super().dispatch(request, *args, **kwargs)
+
+    def check_access(self, request):
+        pass
+
+    def record_label(self):
+        if self.record_kind == "cycle":
+            return f"cycle {self.record.number} of {self.patient.subject_id}"
+        return f"the casebook of {self.patient.subject_id}"
+
+    def get_success_url(self):
+        return reverse("visits:timeline", args=[self.patient.pk])
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(title=f"{self.title} {self.record_label()}", patient=self.patient, record=self.record,
+                       record_kind=self.record_kind, cancel_url=self.get_success_url())
+        return context
+
+    def form_valid(self, form):
+        try:
+            message = self.perform(form)
+        except ValidationError as exc:
+            add_validation_error(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, message)
+        return redirect(self.get_success_url())
+
+
+class SignView(PermissionRequiredMixin, RecordActionView):
+    permission_required = "core.sign_record"
+    raise_exception = True
+    form_class = SignForm
+    title = "Sign"
+
+    def check_access(self, request):
+        if not self.has_permission():
+            raise PermissionDenied
+
+    def perform(self, form):
+        try:
+            signature = services.record_sign(record=self.record, user=self.request.user,
+                                             password=form.cleaned_data["password"], request=self.request)
+        except services.SigningRefused as exc:
+            services.log_failed_signing(self.request, self.record_label())
+            raise ValidationError({"password": ValidationError(str(exc), code="wrong_password")}) from exc
+        return (f"Signed {self.record_label()}: {signature.signer_name}, "
+                f"{signature.signed_at:%Y-%m-%d %H:%M} UTC, {signature.get_meaning_display()}.")
+
+
+class LockView(AdminRoleRequired, RecordActionView):
+    form_class = LockForm
+    title = "Lock"
+
+    def perform(self, form):
+        services.record_lock(record=self.record, user=self.request.user, reason=form.cleaned_data["reason"])
+        return f"Locked {self.record_label()}: edits are refused until it is unlocked."
+
+
+class UnlockView(AdminRoleRequired, RecordActionView):
+    form_class = UnlockForm
+    title = "Unlock"
+
+    def perform(self, form):
+        services.record_unlock(record=self.record, user=self.request.user, reason=form.cleaned_data["reason"])
+        return f"Unlocked {self.record_label()}."
+
+
+class VerifyView(PermissionRequiredMixin, RecordActionView):
+    permission_required = "core.verify_source"
+    raise_exception = True
+    form_class = VerifyForm
+    title = "Source data verification of"
+
+    def check_access(self, request):
+        if not self.has_permission():
+            raise PermissionDenied
+
+    def perform(self, form):
+        services.cycle_verify(cycle=self.record, user=self.request.user)
+        return f"Source data of {self.record_label()} marked verified."
+
+
+# --- Data queries ------------------------------------------------------------
+
+def _scoped_queries(user):
+    return scope_to_user_sites(DataQuery.objects.select_related("patient", "raised_by"), user,
+                               site_field="patient__site")
+
+
+class QueryListView(PermissionRequiredMixin, ListView):
+    permission_required = "core.view_dataquery"
+    raise_exception = True
+    template_name = "oversight/query_list.html"
+    context_object_name = "queries"
+    paginate_by = 50
+
+    def get_queryset(self):
+        g = self.request.GET
+        qs = _scoped_queries(self.request.user)
+        self.status = g.get("status") if g.get("status") in QueryStatus.values else ("" if "status" in g else "open")
+        if self.status:
+            qs = qs.filter(status=self.status)
+        if g.get("patient", "").isdigit():
+            qs = qs.filter(patient_id=int(g["patient"]))
+        self.sites = scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk")
+        if g.get("site", "").isdigit():
+            qs = qs.filter(patient__site_id=int(g["site"]))
+        return qs.order_by("-updated_at", "-pk")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(statuses=QueryStatus.choices, status=self.status, sites=self.sites,
+                       selected=self.request.GET, query_string=query.urlencode())
+        return context
+
+
+class QueryRaiseView(PermissionRequiredMixin, FormView):
+    """Raise a query on a record of one patient (``?patient=<id>[&cycle=<n>]``)."""
+
+    permission_required = "core.raise_query"
+    raise_exception = True
+    template_name = "oversight/record_action.html"
+    form_class = QueryRaiseForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if not self.has_permission():
+            return self.handle_no_permission()
+        patient_id = request.GET.get("patient", "")
+        if not patient_id.isdigit():
+            raise PermissionDenied
+        self.patient = patient_selectors.patient_get(user=request.user, pk=int(patient_id))
+        self.cycle = None
+        if request.GET.get("cycle", "").isdigit():
+            self.cycle = get_object_or_404(TreatmentCycle, patient=self.patient, number=int(request.GET["cycle"]))
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["targets"] = (targets.cycle_targets(self.cycle) if self.cycle
+                             else targets.patient_targets(self.patient))
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        where = f"cycle {self.cycle.number} of " if self.cycle else ""
+        context.update(title=f"Raise a data query on {where}{self.patient.subject_id}", patient=self.patient,
+                       cancel_url=reverse("visits:timeline", args=[self.patient.pk]))
+        return context
+
+    def form_valid(self, form):
+        resolved = targets.resolve(self.patient, form.cleaned_data["target"])
+        if resolved is None:
+            form.add_error("target", "Choose a record of this patient.")
+            return self.form_invalid(form)
+        record, field_name, field_label, record_label, cycle_number = resolved
+        query = services.query_raise(record=record, field_name=field_name, field_label=field_label,
+                                     record_label=record_label, question=form.cleaned_data["question"],
+                                     user=self.request.user, cycle_number=cycle_number)
+        messages.success(self.request, "Query raised; the site sees it on the patient's pages.")
+        return redirect("oversight:query_detail", pk=query.pk)
+
+
+class QueryDetailView(PermissionRequiredMixin, DetailView):
+    """The thread, and the actions the user's role allows: answer (site), close
+    or re-open (monitor)."""
+
+    permission_required = "core.view_dataquery"
+    raise_exception = True
+    template_name = "oversight/query_detail.html"
+    context_object_name = "query"
+
+    def get_queryset(self):
+        return _scoped_queries(self.request.user).prefetch_related("messages__author")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        context.update(form=kwargs.get("form") or QueryReplyForm(),
+                       can_answer=user.has_perm("core.answer_query") and self.object.status == QueryStatus.OPEN,
+                       can_close=user.has_perm("core.raise_query") and self.object.status != QueryStatus.CLOSED,
+                       can_reopen=user.has_perm("core.raise_query") and self.object.status != QueryStatus.OPEN)
+        return context
+
+    def post(self, request, *args, **kwargs):
+        self.object = self.get_object()
+        action = request.POST.get("action")
+        needed = {"answer": "core.answer_query", "close": "core.raise_query", "reopen": "core.raise_query"}
+        if action not in needed:
+            return redirect("oversight:query_detail", pk=self.object.pk)
+        if not request.user.has_perm(needed[action]):
+            raise PermissionDenied
+        form = QueryReplyForm(request.POST)
+        if form.is_valid():
+            service = {"answer": services.query_answer, "close": services.query_close,
+                       "reopen": services.query_reopen}[action]
+            try:
+                service(query=self.object, user=request.user, text=form.cleaned_data["text"])
+            except ValidationError as exc:
+                add_validation_error(form, exc)
+            else:
+                messages.success(request, {"answer": "Answer sent.", "close": "Query closed.",
+                                           "reopen": "Query re-opened."}[action])
+                return redirect("oversight:query_detail", pk=self.object.pk)
+        return self.render_to_response(self.get_context_data(form=form))
+
+
+class DashboardView(TemplateView):
+    """The home page: each role's work list (see ``oversight.dashboard``)."""
+
+    template_name = "oversight/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        from .dashboard import dashboard
+
+        context = super().get_context_data(**kwargs)
+        context["sections"] = dashboard(self.request.user)
+        return context

@@ -1,0 +1,82 @@
+"""Writes of the adverse-event review workflow: each one transaction, each
+write through ``record_save`` (model rules, version check, history row with
+the user and, for the event itself, a reason for change).
+
+When does an event count as reviewed? The event's ``reviewed_at`` /
+``reviewed_by`` are set by the first *medical review*, not by the
+acknowledgement. The acknowledgement is a receipt ("seen, on it"): it takes
+the event out of the "unacknowledged" state on the queue, but the 24-hour
+clock and the serious-event banner run until somebody has assessed the event
+(comment, own relatedness). An acknowledged but unassessed serious event is
+still outstanding work, and the banner is the reminder of exactly that.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.services import StaleRecordError, record_save
+
+from .models import AdverseEvent, AdverseEventFollowUp, AdverseEventReview, ReviewKind
+
+
+def _locked(adverse_event) -> AdverseEvent:
+    """The event re-read under a row lock: concurrent reviews and follow-ups of
+    one event queue up, and each sees the state the previous one left."""
+    return (AdverseEvent.objects.select_for_update().select_related("patient")
+            .get(pk=adverse_event.pk))
+
+
+@transaction.atomic
+def adverse_event_acknowledge(*, adverse_event: AdverseEvent, user, comment: str = "",
+                              now=None) -> AdverseEventReview:
+    event = _locked(adverse_event)
+    review = AdverseEventReview(adverse_event=event, kind=ReviewKind.ACKNOWLEDGEMENT, reviewer=user,
+                                reviewed_at=now or timezone.now(), comment=(comment or "").strip())
+    return record_save(instance=review, user=user)
+
+
+@transaction.atomic
+def adverse_event_review(*, adverse_event: AdverseEvent, user, comment: str, reviewer_relatedness: str,
+                         agrees_with_seriousness: bool | None = None, expected_version: int | None = None,
+                         now=None) -> AdverseEventReview:
+    """Record a medical review; the first one marks the event reviewed.
+
+    ``expected_version``: the version of the event the reviewer read. When the
+    event was corrected since, :class:`StaleRecordError` is raised and nothing
+    is written: a review must assess the data as they stand.
+    """
+    event = _locked(adverse_event)
+    if expected_version is not None and expected_version != event.version:
+        raise StaleRecordError(event, event.version)
+    review = AdverseEventReview(adverse_event=event, kind=ReviewKind.MEDICAL_REVIEW, reviewer=user,
+                                reviewed_at=now or timezone.now(), comment=(comment or "").strip(),
+                                reviewer_relatedness=reviewer_relatedness or "",
+                                agrees_with_seriousness=agrees_with_seriousness)
+    record_save(instance=review, user=user)
+    if event.reviewed_at is None:
+        event.reviewed_at = review.reviewed_at
+        event.reviewed_by = user
+        record_save(instance=event, user=user,
+                    reason=f"Medical review by {user.get_username()}: {review.comment}")
+    return review
+
+
+@transaction.atomic
+def adverse_event_follow_up(*, adverse_event: AdverseEvent, user, follow_up_date, note: str, outcome: str,
+                            end_date=None) -> AdverseEventFollowUp:
+    """Add a follow-up entry. Its outcome becomes the event's current outcome;
+    a resolving outcome (recovered, sequelae, fatal) also sets the event's end
+    date, which closes the event to further follow-up."""
+    event = _locked(adverse_event)
+    follow_up = AdverseEventFollowUp(adverse_event=event, entered_by=user, follow_up_date=follow_up_date,
+                                     note=(note or "").strip(), outcome=outcome, end_date=end_date)
+    record_save(instance=follow_up, user=user)
+    changes = {"outcome": outcome}
+    if follow_up.resolves:
+        changes["end_date"] = end_date
+    if any(getattr(event, field) != value for field, value in changes.items()):
+        for field, value in changes.items():
+            setattr(event, field, value)
+        record_save(instance=event, user=user,
+                    reason=f"Follow-up of {follow_up_date.isoformat()}: {follow_up.note}")
+    return follow_up
