@@ -46,8 +46,12 @@ class RecordActionView(FormView):
             self.record = self.patient
         return super().dispatch(request, *args, **kwargs)
 
+    #: The permission the action needs (None: the view checks access itself).
+    action_permission = None
+
     def check_access(self, request):
-        pass
+        if self.action_permission and not request.user.has_perm(self.action_permission):
+            raise PermissionDenied
 
     def record_label(self):
         if self.record_kind == "cycle":
@@ -73,15 +77,10 @@ class RecordActionView(FormView):
         return redirect(self.get_success_url())
 
 
-class SignView(PermissionRequiredMixin, RecordActionView):
-    permission_required = "core.sign_record"
-    raise_exception = True
+class SignView(RecordActionView):
+    action_permission = "core.sign_record"
     form_class = SignForm
     title = "Sign"
-
-    def check_access(self, request):
-        if not self.has_permission():
-            raise PermissionDenied
 
     def perform(self, form):
         try:
@@ -112,15 +111,10 @@ class UnlockView(AdminRoleRequired, RecordActionView):
         return f"Unlocked {self.record_label()}."
 
 
-class VerifyView(PermissionRequiredMixin, RecordActionView):
-    permission_required = "core.verify_source"
-    raise_exception = True
+class VerifyView(RecordActionView):
+    action_permission = "core.verify_source"
     form_class = VerifyForm
     title = "Source data verification of"
-
-    def check_access(self, request):
-        if not self.has_permission():
-            raise PermissionDenied
 
     def perform(self, form):
         services.cycle_verify(cycle=self.record, user=self.request.user)
