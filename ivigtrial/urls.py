@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("reporting.urls")),
     path("oversight/", include("oversight.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),  # /api/v1/ (REST API, schema, docs) and /api/token/
 ]

@@ -112,13 +112,14 @@ def patient_violations(
     if symptom_onset_date and enrolment_date and symptom_onset_date > enrolment_date:
         v.append(Violation("symptom_onset_date", "onset_after_enrolment",
                            "Symptom onset must be on or before the enrolment date."))
-    born = birth_date or (date(birth_year, 1, 1) if birth_year else None)
+    born = birth_date or (date(birth_year, 1, 1) if birth_year and birth_year <= today.year else None)
     if born and symptom_onset_date and symptom_onset_date < born:
         v.append(Violation("symptom_onset_date", "onset_before_birth",
                            "Symptom onset cannot be before birth."))
 
     # Eligibility: adult at consent.
     if birth_year and consent_date and not any(x.field.startswith("birth") for x in v):
+        # (a year in the future was reported above, so the dates below exist)
         youngest, _ = age_bounds(consent_date, birth_year, birth_date)
         if youngest < ADULT_AGE_YEARS:
             field = "birth_date" if birth_date else "birth_year"
@@ -305,7 +306,7 @@ def diagnosis_violations(
                            "criteria 1-4, DM the rash and at least 1 of criteria 1-4."))
     if not biopsy_performed:
         if biopsy_myositis:
-            v.append(Violation("biopsy_myositis", "no_biopsy",
+            v.append(Violation("bp_biopsy", "no_biopsy",
                                "Biopsy evidence needs a muscle biopsy: tick 'Muscle biopsy performed'."))
         for name in biopsy_findings:
             v.append(Violation(name, "no_biopsy",

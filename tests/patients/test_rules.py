@@ -243,6 +243,10 @@ def test_patient_violation(overrides, expected):
     assert expected in patient(**overrides)
 
 
+def test_absurd_birth_year_is_a_field_error_not_a_crash():
+    assert ("birth_year", "in_future") in patient(birth_year=10000)
+
+
 def test_adult_edge_and_year_only_messages():
     # Exactly 18 on the day of consent is adult.
     assert patient(birth_year=2007, birth_date=date(2007, 3, 1)) == set()
@@ -298,7 +302,7 @@ def test_valid_diagnosis():
         ({"kind": "PM", "rash": True}, ("kind", "pm_with_rash")),
         ({"kind": "PM", "rash": False, "certainty": Certainty.NOT_MET}, ("kind", "criteria_not_met")),
         ({"certainty": Certainty.NOT_MET}, ("kind", "criteria_not_met")),
-        ({"biopsy_myositis": True}, ("biopsy_myositis", "no_biopsy")),
+        ({"biopsy_myositis": True}, ("bp_biopsy", "no_biopsy")),
         ({"biopsy_findings": ["biopsy_rimmed_vacuoles"]}, ("biopsy_rimmed_vacuoles", "no_biopsy")),
         ({"diagnosis_date": date(2026, 6, 16)}, ("diagnosis_date", "in_future")),
         ({"diagnosis_date": date(2024, 11, 30)}, ("diagnosis_date", "before_onset")),

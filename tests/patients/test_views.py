@@ -321,6 +321,14 @@ def test_biopsy_finding_without_biopsy_is_refused(client_for, clinician, site_a)
     assert "biopsy_rimmed_vacuoles" in response.context["form"].errors
 
 
+def test_biopsy_evidence_without_biopsy_is_a_field_error(client_for, clinician, site_a):
+    patient = PatientFactory(site=site_a, subject_id="01-101")
+    response = client_for(clinician).post(reverse("patients:diagnosis_edit", args=[patient.pk]),
+                                          dx_post(bp_biopsy="on"))
+    assert response.status_code == 200
+    assert "needs a muscle biopsy" in response.context["form"].errors["bp_biopsy"][0]
+
+
 def test_correct_diagnosis_needs_reason(client_for, clinician, site_a):
     dx = DiagnosisFactory(patient=PatientFactory(site=site_a, subject_id="01-101"))
     client = client_for(clinician)

@@ -1,0 +1,656 @@
+"""Serializers of the API: shapes only, never rules.
+
+A serializer checks the JSON types (a date is a date, a decimal fits its
+column); everything clinical is the model's ``full_clean()`` (``clean()``
+calls the rules in ``rules.py``; the lock check runs first). ``validate()``
+builds the instance, runs ``full_clean()`` and turns its
+``ValidationError`` into field errors with the same messages and codes the
+forms show. Writes go through ``core.services.record_save`` (history row,
+user, reason for change, version check) or, for cycles and infusions,
+``visits.services.cycle_save`` (which also keeps the deviation log current).
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+from rest_framework.validators import UniqueValidator
+
+from accounts.scoping import scope_to_user_sites, sites_for_data_entry
+from core.models import DataQuery, DataQueryMessage
+from core.services import record_save
+from patients import rules as patient_rules
+from patients.models import Diagnosis, MalignancyHistory, Patient, PatientStatus
+from safety.models import AdverseEvent
+from visits.models import (Assessment, AssessmentTimepoint, Infusion, ProtocolDeviation,
+                           TreatmentCycle)
+from visits.services import CycleParts, CyclePartError, cycle_save, next_cycle_number
+
+from .exceptions import django_error_detail
+
+#: Versions are compared, never stored from input; keep them inside a 32-bit column.
+MAX_VERSION = 2**31 - 1
+
+REASON_REQUIRED = ErrorDetail("Give a reason for changing a saved record.", code="reason_required")
+
+
+def request_user(serializer):
+    request = serializer.context.get("request")
+    return getattr(request, "user", None)
+
+
+def merge_errors(errors, more):
+    for field, messages in more.items():
+        errors.setdefault(field, []).extend(messages)
+    return errors
+
+
+def clean_errors(instance, prefix="", exclude=None):
+    """``instance.full_clean()``'s errors as ``{field: [ErrorDetail]}`` ({} when valid)."""
+    try:
+        instance.full_clean(exclude=exclude)
+    except DjangoValidationError as exc:
+        return django_error_detail(exc, prefix)
+    return {}
+
+
+# --- Strict JSON types ------------------------------------------------------------
+# DRF coerces: 0 becomes "0" for a text field, "12" becomes 12, "true" True. The
+# API takes the JSON types its schema documents and refuses the others (a 400),
+# so a client bug shows at once instead of being stored as a guess. Decimals
+# are JSON strings ("70.5"), as in the responses: no binary rounding.
+
+def _strict(field_class, types, message_key="invalid"):
+    class Strict(field_class):
+        def to_internal_value(self, data):
+            if (isinstance(data, bool) and bool not in types) or not isinstance(data, types):
+                self.fail(message_key, input=data, data_type=type(data).__name__)
+            return super().to_internal_value(data)
+
+    Strict.__name__ = Strict.__qualname__ = f"Strict{field_class.__name__}"
+    return Strict
+
+
+StrictCharField = _strict(serializers.CharField, (str,))
+StrictIntegerField = _strict(serializers.IntegerField, (int,))
+StrictBooleanField = _strict(serializers.BooleanField, (bool,))
+StrictDecimalField = _strict(serializers.DecimalField, (str,))
+StrictPrimaryKeyRelatedField = _strict(serializers.PrimaryKeyRelatedField, (int,), "incorrect_type")
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """A choice of the JSON type of its values: 1, not "1", for an infusion day."""
+
+    def to_internal_value(self, data):
+        types = {type(value) for value in self.choices}
+        if (isinstance(data, bool) and bool not in types) or type(data) not in types:
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
+class EnumValueField(serializers.ChoiceField):
+    """A value derived by a rule that returns an ``Enum``; shown as its value."""
+
+    def __init__(self, enum, **kwargs):
+        kwargs.setdefault("read_only", True)
+        super().__init__(choices=[member.value for member in enum], **kwargs)
+
+    def to_representation(self, value):
+        return getattr(value, "value", value)
+
+
+class ModelShapeSerializer(serializers.ModelSerializer):
+    """A ModelSerializer with strict JSON types and without DRF's own unique
+    validators: uniqueness is checked by ``full_clean()``, with the model's
+    messages, like the forms."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.IntegerField: StrictIntegerField,
+        models.SmallIntegerField: StrictIntegerField,
+        models.BigIntegerField: StrictIntegerField,
+        models.PositiveIntegerField: StrictIntegerField,
+        models.PositiveSmallIntegerField: StrictIntegerField,
+        models.PositiveBigIntegerField: StrictIntegerField,
+        models.BooleanField: StrictBooleanField,
+        models.DecimalField: StrictDecimalField,
+    }
+    serializer_related_field = StrictPrimaryKeyRelatedField
+    serializer_choice_field = StrictChoiceField
+
+    def get_validators(self):
+        return []
+
+    def build_field(self, field_name, info, model_class, nested_depth):
+        field_class, kwargs = super().build_field(field_name, info, model_class, nested_depth)
+        if "validators" in kwargs:
+            kwargs["validators"] = [v for v in kwargs["validators"] if not isinstance(v, UniqueValidator)]
+        return field_class, kwargs
+
+
+class RecordSerializer(ModelShapeSerializer):
+    """A clinical record (`core.models.ClinicalRecord`) read and written with
+    the model's rules and `record_save`.
+
+    `create_only`: fields given on create (the patient, the cycle...) that an
+    update may repeat but not change.
+    """
+
+    version = StrictIntegerField(
+        min_value=1, max_value=MAX_VERSION, required=False,
+        help_text="Optimistic-concurrency counter, raised by every save. An update (and a void "
+                  "or a withdrawal) sends the version it started from, here or as If-Match: "
+                  "\"<version>\"; a stale version is refused (409 here, 412 with If-Match) and "
+                  "changes nothing; no version at all is a 428. Ignored on create.")
+    change_reason = StrictCharField(
+        write_only=True, required=False, allow_blank=True, max_length=500,
+        help_text="Reason for change, kept on the history row. Required on update (or the "
+                  "X-Change-Reason header); not used on create.")
+
+    create_only = ()
+
+    # --- validation ----------------------------------------------------------
+    def validate(self, attrs):
+        attrs = dict(attrs)
+        attrs.pop("version", None)
+        reason = (attrs.pop("change_reason", "") or "").strip() or self.context.get("header_reason", "")
+        errors = {}
+        if self.instance is not None:
+            for name in self.create_only:
+                if name in attrs and self._differs(self.instance, name, attrs[name]):
+                    errors[name] = [ErrorDetail("Set when the record is created; it cannot be changed.",
+                                                code="immutable")]
+                attrs.pop(name, None)
+        instance = self.instance if self.instance is not None else self.Meta.model()
+        model_fields = {f.name for f in instance._meta.concrete_fields}
+        self.changed = [name for name, value in attrs.items()
+                        if name in model_fields and self._differs(instance, name, value)]
+        if self.instance is not None and self.changed and not reason:
+            errors["change_reason"] = [REASON_REQUIRED]
+        elif len(reason) > 500:  # from X-Change-Reason, which the field did not check
+            errors["change_reason"] = [ErrorDetail("Ensure this field has no more than 500 characters.",
+                                                   code="max_length")]
+        for name, value in attrs.items():
+            if name in model_fields:
+                setattr(instance, name, value)
+        self.prepare(instance, attrs, errors)
+        if self.instance is None or self.changed:
+            merge_errors(errors, self.clean_record(instance, attrs))
+        if errors:
+            raise serializers.ValidationError(errors)
+        self.reason = reason
+        self.record = instance
+        return attrs
+
+    @staticmethod
+    def _differs(instance, name, value):
+        field = instance._meta.get_field(name)
+        if field.is_relation:
+            return getattr(instance, field.attname) != (value.pk if value is not None else None)
+        return getattr(instance, name) != value
+
+    def prepare(self, instance, attrs, errors):
+        """Set what the input does not carry (derived links) before the rules run."""
+
+    def clean_record(self, instance, attrs):
+        return clean_errors(instance)
+
+    # --- writes --------------------------------------------------------------
+    def create(self, validated_data):
+        return self.persist(self.record, reason="", expected_version=None, user=validated_data.get("user"))
+
+    def update(self, instance, validated_data):
+        if not self.changed:  # nothing to write: no version bump, no empty history row
+            return instance
+        return self.persist(self.record, reason=self.reason, expected_version=validated_data["expected_version"],
+                            user=validated_data.get("user"))
+
+    def persist(self, instance, *, reason, expected_version, user):
+        return record_save(instance=instance, reason=reason, expected_version=expected_version, user=user)
+
+    # --- related fields scoped to the user's sites -----------------------------
+    def scoped(self, queryset, site_field):
+        return scope_to_user_sites(queryset, request_user(self), site_field=site_field)
+
+
+BOOKKEEPING = ("id", "version", "created_at", "updated_at", "change_reason")
+READ_ONLY_BOOKKEEPING = ("id", "created_at", "updated_at")
+
+
+# --- Patients ------------------------------------------------------------------
+
+class PatientSerializer(RecordSerializer):
+    """A study subject. Eligibility is checked on save (adult at consent, active
+    myopathy with a recent onset, no connective-tissue-disease-associated
+    myositis); `subject_id` starts with the site's code. Withdrawal has its own
+    action (`POST /patients/{id}/withdraw/`)."""
+
+    site_code = serializers.CharField(source="site.code", read_only=True)
+    age_at_enrolment = serializers.IntegerField(read_only=True, help_text="Derived: whole years at enrolment.")
+    disease_duration_at_enrolment_months = serializers.DecimalField(
+        max_digits=5, decimal_places=1, read_only=True,
+        help_text="Derived: symptom onset to enrolment, in months.")
+
+    class Meta:
+        model = Patient
+        fields = [
+            *BOOKKEEPING, "subject_id", "site", "site_code", "sex", "birth_year", "birth_date", "race",
+            "consent_date", "enrolment_date", "symptom_onset_date", "active_myopathy", "ctd_associated",
+            "steroid_contraindication", "renal_risk", "thrombotic_risk", "suspected_cause",
+            "suspected_cause_detail", "status", "withdrawal_date", "withdrawal_reason", "locked_at",
+            "age_at_enrolment", "disease_duration_at_enrolment_months",
+        ]
+        read_only_fields = [*READ_ONLY_BOOKKEEPING, "withdrawal_date", "withdrawal_reason", "locked_at"]
+        # A calendar year (the rules build dates from it); the rules judge the rest.
+        extra_kwargs = {"birth_year": {"max_value": 9999}}
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["site"].queryset = sites_for_data_entry(request_user(self))
+        return fields
+
+    def validate_status(self, value):
+        current = self.instance.status if self.instance is not None else None
+        if value == PatientStatus.WITHDRAWN and current != PatientStatus.WITHDRAWN:
+            raise serializers.ValidationError(
+                "Withdraw a patient with POST /api/v1/patients/{id}/withdraw/ (date and reason).",
+                code="use_withdraw")
+        return value
+
+
+class WithdrawSerializer(serializers.Serializer):
+    """Withdraw a patient: the date and the reason (kept in the audit trail)."""
+
+    withdrawal_date = serializers.DateField()
+    withdrawal_reason = StrictCharField(max_length=1000, allow_blank=True)
+    version = StrictIntegerField(min_value=1, max_value=MAX_VERSION, required=False,
+                                 help_text="The version you started from (or If-Match).")
+
+
+class VoidSerializer(serializers.Serializer):
+    """Void an entry made in error: it stays, marked void, with the reason."""
+
+    void_reason = StrictCharField(max_length=1000, required=False, allow_blank=True,
+                                  help_text="Why the entry is void (required by the rule).")
+    version = StrictIntegerField(min_value=1, max_value=MAX_VERSION, required=False,
+                                 help_text="The version you started from (or If-Match).")
+
+
+class DiagnosisSerializer(RecordSerializer):
+    """PM or DM with the Bohan & Peter criteria and the 2017 EULAR/ACR
+    variables; certainty, score and class are derived. One per patient."""
+
+    rash = serializers.BooleanField(read_only=True, help_text="Derived: Bohan & Peter criterion 5.")
+    certainty = EnumValueField(patient_rules.Certainty, help_text="Derived: Bohan & Peter certainty.")
+    eular_acr_score = serializers.DecimalField(max_digits=4, decimal_places=1, read_only=True,
+                                               help_text="Derived: 2017 EULAR/ACR score.")
+    eular_acr_class = EnumValueField(patient_rules.IIMClass, help_text="Derived: 2017 EULAR/ACR class.")
+
+    create_only = ("patient",)
+
+    class Meta:
+        model = Diagnosis
+        fields = [
+            *BOOKKEEPING, "patient", "kind", "diagnosis_date",
+            "bp_weakness", "bp_biopsy", "bp_enzymes", "bp_emg",
+            "heliotrope_rash", "gottron_papules", "gottron_sign",
+            "upper_limb_weakness", "lower_limb_weakness", "neck_flexors_weaker",
+            "legs_proximal_weaker", "dysphagia", "anti_jo1",
+            "biopsy_performed", "biopsy_endomysial_infiltrate", "biopsy_perimysial_infiltrate",
+            "biopsy_perifascicular_atrophy", "biopsy_rimmed_vacuoles",
+            "rash", "certainty", "eular_acr_score", "eular_acr_class",
+        ]
+        read_only_fields = READ_ONLY_BOOKKEEPING
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["patient"].queryset = self.scoped(Patient.objects.all(), "site")
+        return fields
+
+
+class MalignancySerializer(RecordSerializer):
+    """A malignancy in the patient's history; voided with a reason, never deleted."""
+
+    timing = serializers.SerializerMethodField(
+        help_text="Derived: diagnosed before, during or after the IVIG treatment.")
+
+    create_only = ("patient",)
+
+    class Meta:
+        model = MalignancyHistory
+        fields = [*BOOKKEEPING, "patient", "malignancy_type", "diagnosis_date", "status", "certainty",
+                  "notes", "voided_at", "void_reason", "timing"]
+        read_only_fields = [*READ_ONLY_BOOKKEEPING, "voided_at", "void_reason"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["patient"].queryset = self.scoped(Patient.objects.all(), "site")
+        return fields
+
+    @extend_schema_field(EnumValueField(patient_rules.MalignancyTiming))
+    def get_timing(self, malignancy):
+        """The model's ``timing()``; the patient's treatment dates come from the
+        list's annotations (``MalignancyQuerySet`` in the viewset) or one query."""
+        patient = malignancy.patient
+        if not hasattr(malignancy, "first_infusion"):
+            dates = (Patient.objects.with_treatment_dates().filter(pk=patient.pk)
+                     .values("first_infusion", "last_infusion").first()) or {}
+            malignancy.first_infusion = dates.get("first_infusion")
+            malignancy.last_infusion = dates.get("last_infusion")
+        patient.first_infusion = malignancy.first_infusion
+        patient.last_infusion = malignancy.last_infusion
+        return malignancy.timing(patient).value
+
+
+# --- Visits ----------------------------------------------------------------------
+
+GRADE_FIELDS = list(Assessment.GRADE_FIELDS)
+LAB_FIELDS = [
+    "ck_u_per_l", "ck_lln_u_per_l", "ck_uln_u_per_l",
+    "aldolase_u_per_l", "aldolase_uln_u_per_l", "ldh_u_per_l", "ldh_uln_u_per_l",
+    "ast_u_per_l", "ast_uln_u_per_l", "alt_u_per_l", "alt_uln_u_per_l",
+]
+SCORE_FIELDS = ["physician_global", "patient_global", "extramuscular_global", "haq"]
+ASSESSMENT_DATA = ["assessment_date", "mmt_scale", *GRADE_FIELDS, *LAB_FIELDS, *SCORE_FIELDS]
+INFUSION_DATA = ["infusion_date", "start_time", "end_time", "product", "lot", "concentration_pct",
+                 "volume_ml", "dose_g", "max_rate_ml_per_h"]
+
+
+class DeviationSummarySerializer(ModelShapeSerializer):
+    class Meta:
+        model = ProtocolDeviation
+        fields = ["id", "kind", "day", "description", "detected_at"]
+        read_only_fields = fields
+
+
+class CycleAssessmentSerializer(ModelShapeSerializer):
+    """The cycle's pre-treatment assessment, inside a cycle."""
+
+    class Meta:
+        model = Assessment
+        fields = ["id", "version", *ASSESSMENT_DATA, "mmt_total", "voided_at"]
+        read_only_fields = ["id", "version", "mmt_total", "voided_at"]
+
+
+class CycleInfusionSerializer(ModelShapeSerializer):
+    """One infusion day, inside a cycle."""
+
+    prescribed_dose_g = serializers.DecimalField(max_digits=6, decimal_places=1, read_only=True,
+                                                 allow_null=True,
+                                                 help_text="Derived: 1 g/kg of the cycle's dosing weight.")
+
+    class Meta:
+        model = Infusion
+        fields = ["id", "version", "day", *INFUSION_DATA, "prescribed_dose_g"]
+        read_only_fields = ["id", "version"]
+
+
+class CycleSerializer(RecordSerializer):
+    """A treatment cycle. On create it may carry its pre-treatment
+    `assessment` and its `infusions` (day 1 and day 2): all are saved in one
+    transaction by `visits.services.cycle_save`, as on the record-cycle page,
+    and the response shows the deviations found. Afterwards correct them at
+    `/assessments/{id}/` and `/infusions/{id}/`."""
+
+    number = StrictIntegerField(min_value=1, max_value=32767, required=False,
+                                help_text="Cycle number; on create defaults to the next one.")
+    assessment = CycleAssessmentSerializer(required=False, allow_null=True,
+                                           help_text="Pre-treatment assessment (create only).")
+    infusions = CycleInfusionSerializer(many=True, required=False, max_length=2,
+                                        help_text="Day 1 and day 2 infusions (create only).")
+    dosing_weight_kg = serializers.DecimalField(max_digits=6, decimal_places=1, read_only=True, allow_null=True,
+                                                help_text="Derived: actual or adjusted body weight.")
+    prescribed_daily_dose_g = serializers.DecimalField(max_digits=6, decimal_places=1, read_only=True,
+                                                       allow_null=True,
+                                                       help_text="Derived: 1 g/kg of the dosing weight, per day.")
+    prescribed_cycle_dose_g = serializers.DecimalField(max_digits=7, decimal_places=1, read_only=True,
+                                                       allow_null=True, help_text="Derived: both days.")
+    max_rate_ml_per_h = serializers.DecimalField(max_digits=7, decimal_places=1, read_only=True, allow_null=True,
+                                                 help_text="Derived: the infusion rate limit.")
+    open_deviations = serializers.SerializerMethodField(help_text="Open protocol deviations of the cycle.")
+
+    create_only = ("patient", "number")
+
+    class Meta:
+        model = TreatmentCycle
+        fields = [*BOOKKEEPING, "patient", "number", "start_date", "weight_kg", "height_cm", "dosing_basis",
+                  "status", "locked_at", "dosing_weight_kg", "prescribed_daily_dose_g",
+                  "prescribed_cycle_dose_g", "max_rate_ml_per_h", "assessment", "infusions", "open_deviations"]
+        read_only_fields = [*READ_ONLY_BOOKKEEPING, "status", "locked_at"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["patient"].queryset = self.scoped(Patient.objects.all(), "site")
+        return fields
+
+    @extend_schema_field(DeviationSummarySerializer(many=True))
+    def get_open_deviations(self, cycle):
+        rows = getattr(cycle, "open_deviation_list", None)
+        if rows is None:
+            rows = ProtocolDeviation.objects.filter(cycle=cycle).open().order_by("day", "kind")
+        return DeviationSummarySerializer(rows, many=True, context=self.context).data
+
+    def validate(self, attrs):
+        if self.instance is not None:
+            nested = {name: [ErrorDetail(
+                f"Written with the cycle on create only: correct it at /api/v1/{name}/{{id}}/.",
+                code="read_only_on_update")] for name in ("assessment", "infusions") if name in attrs}
+            if nested:
+                raise serializers.ValidationError(nested)
+        return super().validate(attrs)
+
+    def prepare(self, cycle, attrs, errors):
+        # Without a number the next one is checked now and taken again under
+        # the patient's row lock when saving (``cycle_save``).
+        self.auto_number = cycle.pk is None and not attrs.get("number")
+        if self.auto_number and cycle.patient_id:
+            cycle.number = next_cycle_number(cycle.patient)
+        self.parts = CycleParts(cycle=cycle)
+        if cycle.pk is not None:
+            return
+        data = attrs.get("assessment")
+        if data:
+            self.parts.assessment = Assessment(patient_id=cycle.patient_id, cycle=cycle,
+                                               timepoint=AssessmentTimepoint.PRE_CYCLE, **data)
+        for index, data in enumerate(attrs.get("infusions") or []):
+            day = data["day"]
+            if day in self.parts.infusions:
+                errors[f"infusions.{index}.day"] = [ErrorDetail(f"Day {day} is given twice.", code="duplicate_day")]
+                continue
+            self.parts.infusions[day] = Infusion(cycle=cycle, **data)
+        self.indexes = {data["day"]: index for index, data in enumerate(attrs.get("infusions") or [])}
+
+    def clean_record(self, cycle, attrs):
+        errors = clean_errors(cycle)
+        if cycle.pk is None and not errors:  # the parts' rules read the cycle's dates and weight
+            if self.parts.assessment is not None:
+                merge_errors(errors, clean_errors(self.parts.assessment, "assessment.", exclude=["cycle"]))
+            for day, infusion in self.parts.infusions.items():
+                merge_errors(errors, clean_errors(infusion, f"infusions.{self.indexes[day]}.", exclude=["cycle"]))
+        return errors
+
+    def persist(self, cycle, *, reason, expected_version, user):
+        if cycle.pk is not None:
+            self.parts.expected_versions["cycle"] = expected_version
+        elif self.auto_number:
+            cycle.number = None
+        try:
+            cycle_save(parts=self.parts, reason=reason, user=user)
+        except CyclePartError as exc:
+            prefix = {"cycle": "", "assessment": "assessment."}.get(
+                exc.part, f"infusions.{getattr(self, 'indexes', {}).get(int(exc.part[-1]), 0)}.")
+            raise serializers.ValidationError(django_error_detail(exc.error, prefix)) from exc
+        return cycle
+
+
+class AssessmentSerializer(RecordSerializer):
+    """Muscle power (MMT-8) and muscle enzymes: before a cycle (give `cycle`) or
+    at the end of treatment (no cycle: give `patient`). The timepoint follows."""
+
+    patient = StrictPrimaryKeyRelatedField(
+        queryset=Patient.objects.none(), required=False,
+        help_text="The patient; taken from the cycle when a cycle is given.")
+    mmt_max_total = serializers.IntegerField(read_only=True, help_text="Derived: 80 (Kendall) or 40 (MRC).")
+
+    create_only = ("patient", "cycle")
+
+    class Meta:
+        model = Assessment
+        fields = [*BOOKKEEPING, "patient", "cycle", "timepoint", *ASSESSMENT_DATA, "mmt_total", "mmt_max_total",
+                  "voided_at", "void_reason"]
+        read_only_fields = [*READ_ONLY_BOOKKEEPING, "timepoint", "mmt_total", "voided_at", "void_reason"]
+        extra_kwargs = {"cycle": {"help_text": "The cycle of a pre-treatment assessment; null or absent "
+                                               "for the end-of-treatment assessment."}}
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["patient"].queryset = self.scoped(Patient.objects.all(), "site")
+        fields["cycle"].queryset = self.scoped(TreatmentCycle.objects.select_related("patient"), "patient__site")
+        return fields
+
+    def prepare(self, assessment, attrs, errors):
+        if assessment.pk is not None:
+            return
+        cycle = attrs.get("cycle")
+        if cycle is not None:
+            if attrs.get("patient") not in (None, cycle.patient):
+                errors["patient"] = [ErrorDetail("The cycle belongs to another patient.", code="other_patient")]
+            assessment.patient = cycle.patient
+            assessment.timepoint = AssessmentTimepoint.PRE_CYCLE
+        elif attrs.get("patient") is None:
+            errors["patient"] = [ErrorDetail("Give the patient (or the cycle).", code="required")]
+        else:
+            assessment.timepoint = AssessmentTimepoint.END_OF_TREATMENT
+
+    def clean_record(self, assessment, attrs):
+        if not assessment.patient_id:
+            return {}
+        return clean_errors(assessment)
+
+
+class InfusionSerializer(RecordSerializer):
+    """One IVIG infusion day. Each write recomputes the cycle's protocol
+    deviations (`visits.services.cycle_save`)."""
+
+    patient = serializers.IntegerField(source="cycle.patient_id", read_only=True)
+    prescribed_dose_g = serializers.DecimalField(max_digits=6, decimal_places=1, read_only=True, allow_null=True,
+                                                 help_text="Derived: 1 g/kg of the cycle's dosing weight.")
+    rate_ml_per_kg_min = serializers.DecimalField(max_digits=8, decimal_places=4, read_only=True,
+                                                  allow_null=True, help_text="Derived: the rate per kg.")
+
+    create_only = ("cycle", "day")
+
+    class Meta:
+        model = Infusion
+        fields = [*BOOKKEEPING, "cycle", "patient", "day", *INFUSION_DATA, "prescribed_dose_g",
+                  "rate_ml_per_kg_min"]
+        read_only_fields = READ_ONLY_BOOKKEEPING
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["cycle"].queryset = self.scoped(TreatmentCycle.objects.select_related("patient"), "patient__site")
+        return fields
+
+    def persist(self, infusion, *, reason, expected_version, user):
+        part = f"day{infusion.day}"
+        parts = CycleParts(cycle=infusion.cycle, infusions={infusion.day: infusion})
+        if infusion.pk is not None:
+            parts.expected_versions[part] = expected_version
+        try:
+            cycle_save(parts=parts, reason=reason or "Infusion entered", user=user)
+        except CyclePartError as exc:
+            raise serializers.ValidationError(django_error_detail(exc.error)) from exc
+        return infusion
+
+
+class DeviationSerializer(ModelShapeSerializer):
+    """A protocol deviation found by the dosing, rate and window rules; resolved
+    (kept) when a correction removes its cause."""
+
+    cycle_number = serializers.IntegerField(source="cycle.number", read_only=True)
+    is_open = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ProtocolDeviation
+        fields = ["id", "version", "created_at", "updated_at", "patient", "cycle", "cycle_number", "day", "kind",
+                  "description", "detected_at", "resolved_at", "resolution", "is_open"]
+        read_only_fields = fields
+
+
+# --- Safety ------------------------------------------------------------------------
+
+class AdverseEventSerializer(RecordSerializer):
+    """An adverse event (CTCAE grade, ICH E2A seriousness, WHO-UMC relatedness);
+    a serious one is flagged for expedited (24 h) review."""
+
+    review_due_at = serializers.DateTimeField(read_only=True, allow_null=True,
+                                              help_text="Serious events: expedited review due (24 h).")
+
+    create_only = ("patient",)
+
+    class Meta:
+        model = AdverseEvent
+        fields = [*BOOKKEEPING, "patient", "infusion", "term", "description", "onset_date", "end_date", "grade",
+                  "serious", *AdverseEvent.CRITERIA, "relatedness", "action_taken", "outcome",
+                  "review_due_at", "reviewed_at", "voided_at", "void_reason"]
+        read_only_fields = [*READ_ONLY_BOOKKEEPING, "reviewed_at", "voided_at", "void_reason"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["patient"].queryset = self.scoped(Patient.objects.all(), "site")
+        fields["infusion"].queryset = self.scoped(Infusion.objects.all(), "cycle__patient__site")
+        return fields
+
+
+# --- Data queries ----------------------------------------------------------------------
+
+class DataQueryMessageSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", read_only=True)
+
+    class Meta:
+        model = DataQueryMessage
+        fields = ["kind", "author", "at", "text"]
+        read_only_fields = fields
+
+
+class DataQuerySerializer(serializers.ModelSerializer):
+    """A monitor's question about one record (and field), with its thread."""
+
+    record_type = serializers.CharField(source="content_type.model", read_only=True,
+                                        help_text="The kind of record queried (patient, treatmentcycle...).")
+    record_id = serializers.IntegerField(source="object_id", read_only=True)
+    raised_by = serializers.CharField(source="raised_by.username", read_only=True)
+    messages = DataQueryMessageSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = DataQuery
+        fields = ["id", "patient", "cycle_number", "record_type", "record_id", "record_label", "field_name",
+                  "field_label", "status", "raised_by", "raised_at", "updated_at", "messages"]
+        read_only_fields = fields
+
+
+class DataQueryRaiseSerializer(serializers.Serializer):
+    """Raise a data query on a record of one patient."""
+
+    patient = StrictPrimaryKeyRelatedField(queryset=Patient.objects.none())
+    target = StrictCharField(
+        max_length=200,
+        help_text="`<model>:<id>:<field>`: the record (patient, treatmentcycle, assessment, infusion, "
+                  "diagnosis, malignancyhistory, adverseevent) and field queried; an empty field "
+                  "queries the whole record. Example: `assessment:12:ck_u_per_l`.")
+    question = StrictCharField(max_length=2000, allow_blank=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["patient"].queryset = scope_to_user_sites(Patient.objects.all(), request_user(self))
+        return fields
+
+
+class DataQueryReplySerializer(serializers.Serializer):
+    """Answer, close or re-open a data query."""
+
+    text = StrictCharField(max_length=2000, required=False, allow_blank=True,
+                           help_text="The answer, or why the query is closed or re-opened.")
