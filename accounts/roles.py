@@ -25,10 +25,6 @@ STUDY_WIDE_ROLES = frozenset({Role.COORDINATOR, Role.MONITOR, Role.ADMIN})
 SITE_ROLES = frozenset({Role.CLINICIAN, Role.INVESTIGATOR})
 
 
-def is_study_wide(role):
-    return role in STUDY_WIDE_ROLES
-
-
 def create_role_groups(apps, schema_editor):
     """Data migration: one Group per role."""
     Group = apps.get_model("auth", "Group")

@@ -56,12 +56,6 @@ def access_for(user):
     return access
 
 
-def forget_access(user):
-    """Drop the cached access (after a membership change in the same request)."""
-    if hasattr(user, _CACHE_ATTR):
-        delattr(user, _CACHE_ATTR)
-
-
 def scope_to_user_sites(queryset, user, site_field="site"):
     """Rows of ``queryset`` the user may read: all for study-wide roles,
     their own sites' rows for clinicians and investigators, none otherwise."""

@@ -142,3 +142,14 @@ class ReasonForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.add_input(Submit("submit", self.submit_label, css_class=self.submit_class))
+
+
+class VoidForm(ReasonForm):
+    """Void a record entered in error: it is kept, marked void, with the reason."""
+
+    submit_label = "Void entry"
+    submit_class = "btn-danger"
+
+    void_reason = forms.CharField(label="Reason for voiding", max_length=1000,
+                                  widget=forms.Textarea(attrs={"rows": 2}))
+    expected_version = forms.IntegerField(widget=forms.HiddenInput)

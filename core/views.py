@@ -6,8 +6,8 @@ from django.views.generic import FormView
 from django.views.generic.edit import ModelFormMixin, ProcessFormView
 from django.views.generic.detail import SingleObjectTemplateResponseMixin
 
-from .forms import add_validation_error
-from .services import StaleRecordError
+from .forms import VoidForm, add_validation_error
+from .services import StaleRecordError, record_void
 
 
 def lock_message(record):
@@ -119,3 +119,13 @@ class ActionFormView(PermissionRequiredMixin, FormView):
         context["object"] = self.object
         context["cancel_url"] = self.get_success_url()
         return context
+
+
+class VoidView(ActionFormView):
+    """Void one record (``get_object`` scoped by the subclass) through ``record_void``."""
+
+    form_class = VoidForm
+
+    def perform(self, form):
+        record_void(instance=self.object, reason=form.cleaned_data["void_reason"],
+                    expected_version=form.cleaned_data["expected_version"])

@@ -112,17 +112,6 @@ class MalignancyForm(ClinicalRecordForm):
             self.instance.patient = patient
 
 
-class MalignancyVoidForm(ReasonForm):
-    """Void a malignancy entered in error: it is kept, struck through, with the reason."""
-
-    submit_label = "Void entry"
-    submit_class = "btn-danger"
-
-    void_reason = forms.CharField(label="Reason for voiding", max_length=1000,
-                                  widget=forms.Textarea(attrs={"rows": 2}))
-    expected_version = forms.IntegerField(widget=forms.HiddenInput)
-
-
 class PatientFilterForm(forms.Form):
     search = forms.CharField(label="Subject id", required=False)
     site = forms.ModelChoiceField(queryset=None, required=False, empty_label="All sites")

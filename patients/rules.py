@@ -6,7 +6,6 @@ admin, API and imports share one rule set. Sources: ../shared/DOMAIN.md
 sections 1 and 2 (Bohan & Peter 1975; 2017 EULAR/ACR classification criteria).
 """
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum

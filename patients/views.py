@@ -1,16 +1,13 @@
-from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.generic import DetailView, ListView
 
 from accounts.models import Site
 from accounts.scoping import scope_to_user_sites
-from core.services import record_void
-from core.views import ActionFormView, RecordFormView
+from core.views import ActionFormView, RecordFormView, VoidView
 
 from . import selectors, services
-from .forms import (DiagnosisForm, MalignancyForm, MalignancyVoidForm, PatientFilterForm,
+from .forms import (DiagnosisForm, MalignancyForm, PatientFilterForm,
                     PatientForm, WithdrawForm)
 from .models import Diagnosis, MalignancyHistory, Patient
 
@@ -193,8 +190,7 @@ class MalignancyUpdateView(PatientChildMixin, RecordFormView):
         return f"Correct a malignancy of {self.get_patient().subject_id}"
 
 
-class MalignancyVoidView(ActionFormView):
-    form_class = MalignancyVoidForm
+class MalignancyVoidView(VoidView):
     permission_required = "patients.change_malignancyhistory"
     title = "Void a malignancy entry"
     success_message = "Entry voided; it stays in the record, struck through."
@@ -202,10 +198,6 @@ class MalignancyVoidView(ActionFormView):
     def get_object(self):
         return selectors.malignancy_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
                                         pk=self.kwargs["pk"])
-
-    def perform(self, form):
-        record_void(instance=self.object, reason=form.cleaned_data["void_reason"],
-                    expected_version=form.cleaned_data["expected_version"])
 
     def get_success_url(self):
         return self.object.patient.get_absolute_url()

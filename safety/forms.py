@@ -1,7 +1,7 @@
 from crispy_forms.layout import Fieldset, Layout
 from django import forms
 
-from core.forms import ClinicalRecordForm, DateInput, ReasonForm
+from core.forms import ClinicalRecordForm, DateInput
 from visits.models import Infusion
 
 from .models import AdverseEvent
@@ -37,11 +37,3 @@ class AdverseEventForm(ClinicalRecordForm):
             *self.bookkeeping_layout(),
         )
 
-
-class VoidForm(ReasonForm):
-    submit_label = "Void entry"
-    submit_class = "btn-danger"
-
-    void_reason = forms.CharField(label="Reason for voiding", max_length=1000,
-                                  widget=forms.Textarea(attrs={"rows": 2}))
-    expected_version = forms.IntegerField(widget=forms.HiddenInput)

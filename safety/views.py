@@ -4,12 +4,11 @@ from django.views.generic import ListView
 
 from accounts.models import Site
 from accounts.scoping import scope_to_user_sites
-from core.services import record_void
-from core.views import ActionFormView, RecordFormView
+from core.views import RecordFormView, VoidView
 from patients.views import PatientChildMixin
 
 from . import selectors
-from .forms import AdverseEventForm, VoidForm
+from .forms import AdverseEventForm
 from .models import AdverseEvent
 
 
@@ -58,8 +57,7 @@ class AdverseEventUpdateView(PatientAEMixin, RecordFormView):
         return f"Adverse event of {self.get_patient().subject_id}: {self.object.term}"
 
 
-class AdverseEventVoidView(ActionFormView):
-    form_class = VoidForm
+class AdverseEventVoidView(VoidView):
     permission_required = "safety.change_adverseevent"
     title = "Void an adverse event entered in error"
     success_message = "Adverse event voided; it stays in the record."
@@ -67,10 +65,6 @@ class AdverseEventVoidView(ActionFormView):
     def get_object(self):
         return selectors.adverse_event_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
                                            pk=self.kwargs["pk"])
-
-    def perform(self, form):
-        record_void(instance=self.object, reason=form.cleaned_data["void_reason"],
-                    expected_version=form.cleaned_data["expected_version"])
 
     def get_success_url(self):
         return reverse("visits:timeline", args=[self.object.patient_id])

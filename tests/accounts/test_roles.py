@@ -1,7 +1,6 @@
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.urls import reverse
 
 from accounts.models import Membership
 from accounts.scoping import access_for, scope_to_user_sites, sites_for_data_entry

@@ -10,7 +10,6 @@ from core.models import DataQuery, Signature, SourceVerification
 from core.services import record_save
 from oversight import services
 from patients.models import Patient
-from tests.accounts.factories import UserFactory
 from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle
 from tests.visits.test_views import cycle_post
