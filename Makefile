@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
-.PHONY: run test install migrate seed serve clean
+.PHONY: run test install migrate seed serve clean loadtest bench
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ run: $(STAMP)
 test: export SECRET_KEY ?= test-only-secret-key-not-for-production
 test: $(STAMP)
 	$(PY) -m pytest
+
+## make loadtest: gunicorn + PostgreSQL, eight simulated clinicians for 60 s, fault test; writes loadtest/report.md
+loadtest: $(STAMP)
+	bash loadtest/run.sh
+
+## make bench: page, report, export and memory benchmarks on PostgreSQL; writes bench/results.md
+bench: $(STAMP)
+	bash bench/run.sh
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

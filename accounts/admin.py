@@ -1,4 +1,5 @@
-from django.contrib import admin
+from axes.utils import reset
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from simple_history.admin import SimpleHistoryAdmin
@@ -34,6 +35,16 @@ class StaffUserAdmin(UserAdmin):
     audit trail (history rows and access events are append-only)."""
 
     inlines = [MembershipInline]
+    actions = ["unlock_accounts"]
+
+    @admin.action(description="Unlock after failed logins", permissions=["change"])
+    def unlock_accounts(self, request, queryset):
+        """Clear django-axes' failed-attempt records of the selected accounts."""
+        unlocked = 0
+        for username in queryset.values_list("username", flat=True):
+            unlocked += 1 if reset(username=username) else 0
+        self.message_user(
+            request, f"{unlocked} account{'s' if unlocked != 1 else ''} unlocked.", messages.SUCCESS)
 
     def has_delete_permission(self, request, obj=None):
         return False

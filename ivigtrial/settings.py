@@ -11,6 +11,13 @@ the environment (twelve-factor, django-environ):
 - ``ALLOWED_HOSTS``: comma-separated; defaults to localhost when DEBUG is on.
 - ``TIME_ZONE``: the study's default zone for display (times are stored in
   UTC); a site's own zone wins for users of that site.
+- ``SESSION_IDLE_MINUTES`` (30): sign-out after this much inactivity;
+  ``SESSION_MAX_HOURS`` (12): the longest a session lives at all.
+- ``AXES_FAILURE_LIMIT`` (5) failed logins lock an account;
+  ``AXES_COOLOFF_MINUTES`` (0: until an admin unlocks it); ``AXES_ENABLED``.
+- ``SECURE_SSL_REDIRECT``, ``SECURE_COOKIES``, ``SECURE_HSTS_SECONDS``: on
+  (HTTPS only, HSTS one year) unless DEBUG; ``SECURE_PROXY_SSL_HEADER=1``
+  trusts ``X-Forwarded-Proto`` from a TLS-terminating proxy.
 """
 
 from pathlib import Path
@@ -45,6 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
+    "axes",
     "django.contrib.staticfiles",
     "crispy_forms",
     "crispy_bootstrap5",
@@ -61,16 +69,21 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "accounts.middleware.IdleTimeoutMiddleware",
     "accounts.middleware.SiteTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ivigtrial.urls"
@@ -99,7 +112,11 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTHENTICATION_BACKENDS = ["accounts.backends.RoleBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "accounts.backends.RoleBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -134,11 +151,54 @@ STORAGES = {
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
+# --- Sessions, cookies, transport security (21 CFR 11.10(d), 11.300) ---------------
+# Sessions live in the database (shared by every app server). The idle limit is
+# enforced by accounts.middleware.IdleTimeoutMiddleware, which signs the user out
+# with a message; the cookie age is the absolute limit.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_MINUTES", default=30) * 60
+SESSION_COOKIE_AGE = env.int("SESSION_MAX_HOURS", default=12) * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Content Security Policy (core.middleware): scripts and styles from this
+# server only; no inline script anywhere (templates load static .js files).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+# --- Login lockout (django-axes; state in the database, shared by every server) -----
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+_cooloff = env.int("AXES_COOLOFF_MINUTES", default=0)
+AXES_COOLOFF_TIME = None if _cooloff <= 0 else _cooloff / 60  # hours; None: until unlocked
+# The account is locked, wherever the attempts come from. Not by IP address: a
+# hospital's staff share one NAT address, and five typos by five colleagues
+# would lock out a whole site; axes.W006 says exactly that and is silenced.
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_VERBOSE = False
 
 # Simple-history: keep the reason for change on every history row.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

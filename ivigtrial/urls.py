@@ -3,11 +3,14 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from accounts.views import healthz
+
 admin.site.site_header = "IVIG myositis trial EDC: administration"
 admin.site.site_title = "IVIG trial EDC admin"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="oversight:dashboard"), name="home"),
+    path("healthz/", healthz, name="healthz"),  # the only route open without a login
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
     path("", include("visits.urls")),

@@ -5,6 +5,12 @@ from tests.accounts.factories import MembershipFactory, SiteFactory, UserFactory
 
 
 def pytest_configure(config):
+    # The suite speaks plain HTTP to the test client and the live server; the
+    # production defaults (HTTPS redirect, secure cookies) are tested by
+    # tests/test_deploy_checks.py in a subprocess with production settings.
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests render templates without running collectstatic first.
     settings.STORAGES = {
