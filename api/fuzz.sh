@@ -31,6 +31,8 @@ export DEBUG=0
 export SECRET_KEY="fuzz-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export ALLOWED_HOSTS=127.0.0.1
 export LOG_LEVEL=WARNING
+# Plain HTTP on 127.0.0.1; schemathesis's bad credentials must not lock anyone out.
+export SECURE_SSL_REDIRECT=0 SECURE_COOKIES=0 SECURE_HSTS_SECONDS=0 AXES_ENABLED=0
 
 PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 BASE="http://127.0.0.1:$PORT"
