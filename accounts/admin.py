@@ -40,9 +40,14 @@ class StaffUserAdmin(UserAdmin):
     @admin.action(description="Unlock after failed logins", permissions=["change"])
     def unlock_accounts(self, request, queryset):
         """Clear django-axes' failed-attempt records of the selected accounts."""
+        from oversight.models import AccessEvent, AccessKind
+
         unlocked = 0
-        for username in queryset.values_list("username", flat=True):
-            unlocked += 1 if reset(username=username) else 0
+        for user in queryset:
+            if reset(username=user.get_username()):
+                unlocked += 1
+                AccessEvent.objects.record(kind=AccessKind.UNLOCKED, request=request, user=user,
+                                           detail={"by": request.user.get_username()})
         self.message_user(
             request, f"{unlocked} account{'s' if unlocked != 1 else ''} unlocked.", messages.SUCCESS)
 

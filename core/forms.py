@@ -4,6 +4,7 @@ from django import forms
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
 
+from .history import changes_since, describe_changes
 from .services import StaleRecordError, record_save
 
 
@@ -85,20 +86,7 @@ class ClinicalRecordForm(forms.ModelForm):
         return model.objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
 
     def add_stale_error(self):
-        stored = type(self.instance).objects.filter(pk=self.instance.pk).first()
-        when = ""
-        if stored is not None:
-            when = " on " + date_format(localtime(stored.updated_at), "DATETIME_FORMAT")
-        self.add_error(
-            None,
-            forms.ValidationError(
-                "Someone else saved this record%(when)s after you opened it. "
-                "Nothing was overwritten: reload the page to see their change, then "
-                "enter yours again.",
-                code="stale",
-                params={"when": when},
-            ),
-        )
+        self.add_error(None, stale_error(self.instance, self.cleaned_data.get("expected_version")))
 
     def save(self, commit=True):
         instance = super().save(commit=False)
@@ -120,6 +108,24 @@ class ClinicalRecordForm(forms.ModelForm):
         except StaleRecordError:
             self.add_stale_error()
             return None
+
+
+def stale_error(instance, opened_version):
+    """The conflict message of a lost-update race: who saved what since the
+    editor opened ``opened_version``, and that nothing was overwritten."""
+    stored = type(instance).objects.filter(pk=instance.pk).first()
+    when, what = "", ""
+    if stored is not None:
+        when = " on " + date_format(localtime(stored.updated_at), "DATETIME_FORMAT")
+        if opened_version is not None:
+            what = describe_changes(changes_since(stored, opened_version))
+    return forms.ValidationError(
+        "Someone else saved this record%(when)s after you opened it. %(what)s "
+        "Nothing was overwritten: reload the page to see their change, then "
+        "enter yours again if it is still needed.",
+        code="stale",
+        params={"when": when, "what": what},
+    )
 
 
 def add_validation_error(form, error):

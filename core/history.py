@@ -89,3 +89,35 @@ def change_entries(history_rows, record_label=None):
             previous = row
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries
+
+
+def changes_since(record, version):
+    """What others changed in ``record`` after the ``version`` an editor opened.
+
+    Returns change entries, oldest first, one per saved version above
+    ``version`` (two queries: the history rows with their users). Used to
+    tell the loser of a lost-update race what the winner changed.
+    """
+    rows = list(
+        record.history.filter(version__gte=version)
+        .select_related("history_user")
+        .order_by("history_date", "history_id")
+    )
+    entries = change_entries(rows)
+    seen = {row.version for row in rows}
+    if version not in seen:  # no baseline row: nothing to compare against
+        return []
+    entries.sort(key=lambda e: e.at)
+    return entries[1:]
+
+
+def describe_changes(entries, limit=6):
+    """One line of plain text for a form error: who changed what from what to what."""
+    parts = []
+    for entry in entries:
+        who = entry.user.get_full_name() or entry.user.get_username() if entry.user else "someone"
+        fields = "; ".join(f"{c.label}: {c.old} → {c.new}" for c in entry.changes[:limit])
+        extra = f" (+{len(entry.changes) - limit} more)" if len(entry.changes) > limit else ""
+        reason = f" Reason: “{entry.reason}”." if entry.reason else ""
+        parts.append(f"{who} changed {fields or 'nothing visible'}{extra}.{reason}")
+    return " ".join(parts)

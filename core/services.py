@@ -5,9 +5,10 @@ from django.db.models import F
 class StaleRecordError(Exception):
     """The record changed since the editor loaded it."""
 
-    def __init__(self, instance, stored_version):
+    def __init__(self, instance, stored_version, expected_version=None):
         self.instance = instance
         self.stored_version = stored_version
+        self.expected_version = expected_version  # the version the editor opened
         super().__init__(
             f"{instance._meta.verbose_name} {instance.pk} is at version {stored_version}, "
             f"not {instance.version}"
@@ -37,7 +38,7 @@ def record_save(*, instance, reason="", expected_version=None, user=None):
             )
             if not claimed:
                 stored = model.objects.filter(pk=instance.pk).values_list("version", flat=True).first()
-                raise StaleRecordError(instance, stored)
+                raise StaleRecordError(instance, stored, expected)
             instance.version = expected + 1
         instance.save()
         from .review import after_change

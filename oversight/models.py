@@ -23,6 +23,8 @@ class AccessKind(models.TextChoices):
     LOGIN_FAILED = "login_failed", "Failed login"
     AUDIT_EXPORT = "audit_export", "Audit trail export"
     SIGN_FAILED = "sign_failed", "Failed signing attempt"
+    LOCKED_OUT = "locked_out", "Account locked after failed logins"
+    UNLOCKED = "unlocked", "Account unlocked by an administrator"
 
 
 def _client_ip(request):

@@ -8,6 +8,7 @@ A failed login keeps the user name as typed, never the password (Django
 masks it in ``credentials``; this module does not read it at all).
 """
 
+from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model, user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
@@ -33,6 +34,15 @@ def record_login_failed(sender, credentials=None, request=None, **kwargs):
     username = str((credentials or {}).get(User.USERNAME_FIELD) or "")[:150]
     user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first() if username else None
     AccessEvent.objects.record(kind=AccessKind.LOGIN_FAILED, request=request, user=user,
+                               username=username)
+
+
+@receiver(user_locked_out, dispatch_uid="oversight_access_locked_out")
+def record_locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
+    User = get_user_model()
+    username = str(username or "")[:150]
+    user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first() if username else None
+    AccessEvent.objects.record(kind=AccessKind.LOCKED_OUT, request=request, user=user,
                                username=username)
 
 

@@ -1,6 +1,6 @@
 from django import forms
 
-from core.forms import ClinicalRecordForm, DateInput, add_validation_error
+from core.forms import ClinicalRecordForm, DateInput, add_validation_error, stale_error
 from core.services import StaleRecordError
 
 from .models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
@@ -175,10 +175,9 @@ class CycleEntry:
         except CyclePartError as exc:
             add_validation_error(self.forms[exc.part], exc.error)
             return None
-        except StaleRecordError:
-            self.non_field_errors.append(
-                "Someone else saved this cycle after you opened it. Nothing was overwritten: "
-                "reload the page to see their change, then enter yours again.")
+        except StaleRecordError as exc:
+            self.non_field_errors.extend(
+                stale_error(exc.instance, exc.expected_version).messages)
             return None
         return parts.cycle
 

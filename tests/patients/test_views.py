@@ -248,7 +248,9 @@ def test_stale_edit_overwrites_nothing(client_for, clinician, site_a):
     assert client.post(url, edit_data(patient, enrolment_date="2025-03-12")).status_code == 302
     response = client.post(url, stale)
     assert response.status_code == 200
-    assert "Someone else saved this record" in response.context["form"].non_field_errors()[0]
+    message = response.context["form"].non_field_errors()[0]
+    assert "Someone else saved this record" in message
+    assert "changed Enrolment date: 2025-03-10 → 2025-03-12" in message
     stored = Patient.objects.get(pk=patient.pk)
     assert (stored.sex, stored.enrolment_date, stored.version) == ("F", date(2025, 3, 12), 2)
 

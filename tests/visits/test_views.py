@@ -200,6 +200,11 @@ def test_stale_cycle_edit_overwrites_nothing(client_for, clinician, patient):
     assert client.post(url, first).status_code == 302
     response = client.post(url, second)
     assert response.status_code == 200
+    html = response.content.decode()
+    assert "Someone else saved this record" in html
+    # It says who changed what, and why.
+    assert f"{clinician.get_full_name() or clinician.username} changed Weight" in html
+    assert "70.0 → 71.0" in html and "Reason: “x”" in html
     cycle.refresh_from_db()
     assert cycle.weight_kg == Decimal("71.0")
 
