@@ -213,6 +213,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Logins, failures and lockouts are access events in the audit trail already.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # --- REST API (api/): Django REST framework, OpenAPI 3 by drf-spectacular -------

@@ -254,3 +254,14 @@ def test_production_settings_are_strict_and_debug_is_not():
     assert dev.stdout.split()[:4] == ["False", "False", "False", "0"], dev.stderr
     tuned = _manage("shell", "--no-imports", "-c", code, SESSION_IDLE_MINUTES="15", AXES_FAILURE_LIMIT="3")
     assert tuned.stdout.split()[-2:] == ["900", "3"], tuned.stderr
+
+
+def test_api_docs_pages_run_no_inline_script(client_for, clinician):
+    client = client_for(clinician)
+    for url in ("/api/v1/docs/", "/api/v1/redoc/"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert not INLINE_SCRIPT.search(response.content.decode()), url
+        assert "script-src 'self';" in response["Content-Security-Policy"]
+    script = client.get("/api/v1/docs/?script")
+    assert script["Content-Type"] == "application/javascript"
