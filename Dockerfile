@@ -1,18 +1,27 @@
 # Production image: gunicorn serving the app, whitenoise serving static files.
+# One image for the one-shot "migrate" service and every "web" replica
+# (docker-compose.yml); TLS ends at the proxy in front (deploy/nginx.conf).
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    WEB_CONCURRENCY=2
 WORKDIR /app
 
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
 COPY . .
-# collectstatic needs settings to load; the key used here is thrown away.
+# collectstatic needs settings to load; the key used here is thrown away. The static
+# files and their manifest are baked into the image: identical in every replica.
 RUN SECRET_KEY=build-only-not-secret python manage.py collectstatic --noinput
 
 RUN useradd --create-home --uid 1000 edc && chown -R edc /app
 USER edc
 
 EXPOSE 8000
-CMD ["gunicorn", "ivigtrial.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--no-control-socket", "--access-logfile", "-"]
+# /healthz/: 200 "ok" when the database answers (exempt from the HTTPS redirect).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "deploy/healthcheck.py"]
+# Workers: WEB_CONCURRENCY (gunicorn reads it). Migrations are not run here: the
+# compose file runs them once, in the "migrate" service, before any replica starts.
+CMD ["gunicorn", "ivigtrial.wsgi:application", "--bind", "0.0.0.0:8000", "--no-control-socket", "--access-logfile", "-", "--graceful-timeout", "30"]

@@ -1,6 +1,7 @@
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
 
@@ -107,6 +108,9 @@ class ClinicalRecordForm(forms.ModelForm):
             return self.save()
         except StaleRecordError:
             self.add_stale_error()
+            return None
+        except ValidationError as error:  # e.g. locked between validation and save
+            add_validation_error(self, error)
             return None
 
 

@@ -38,18 +38,28 @@ class ClinicalRecord(models.Model):
         self.check_not_locked()
         super().full_clean(*args, **kwargs)
 
-    def check_not_locked(self):
+    def check_not_locked(self, for_update=False):
         """Refuse any write under a lock, whatever the path (form, admin, API, import).
 
         The lock is read from the database, not from the possibly stale
         instance. A lock operation itself sets ``_lock_operation``.
+        ``for_update`` (inside the saving transaction, ``record_save``) reads
+        the parents with a row lock, outermost (the casebook) first, the same
+        lock a lock operation takes: a lock committed while the edit was being
+        validated is seen, and a lock cannot slip in before the edit commits.
         """
         if getattr(self, "_lock_operation", False):
             return
-        for parent in self.review_parents():
+        parents = self.review_parents()
+        if for_update:
+            parents = list(reversed(parents))
+        for parent in parents:
             if parent is None or parent.pk is None:
                 continue
-            locked = (type(parent).objects.filter(pk=parent.pk, locked_at__isnull=False)
+            rows = type(parent).objects.filter(pk=parent.pk)
+            if for_update:
+                rows = rows.select_for_update()
+            locked = (rows.filter(locked_at__isnull=False)
                       .values_list("locked_at", flat=True).first())
             if locked:
                 what = "casebook of this patient" if parent._meta.model_name == "patient" else str(parent)

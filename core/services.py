@@ -28,6 +28,7 @@ def record_save(*, instance, reason="", expected_version=None, user=None):
         instance._history_user = user
     instance._change_reason = reason or None
     with transaction.atomic():
+        instance.check_not_locked(for_update=True)
         if instance.pk is not None:
             if not reason or not reason.strip():
                 raise ValueError("An edit after first entry needs a reason for change.")

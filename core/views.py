@@ -59,9 +59,10 @@ class RecordFormView(PermissionRequiredMixin, SingleObjectTemplateResponseMixin,
         return kwargs
 
     def form_valid(self, form):
-        self.object = form.save_or_report_conflict()
-        if self.object is None:
+        saved = form.save_or_report_conflict()
+        if saved is None:  # a race lost at save time: the page keeps the record it showed
             return self.form_invalid(form)
+        self.object = saved
         messages.success(self.request, self.success_message)
         return redirect(self.get_success_url())
 

@@ -28,11 +28,16 @@ class AccessKind(models.TextChoices):
 
 
 def _client_ip(request):
-    """The client address as the web server saw it (REMOTE_ADDR), or None.
+    """The client's address, or None.
 
-    X-Forwarded-For is not trusted here: behind a proxy, the proxy must set
-    REMOTE_ADDR (e.g. gunicorn's ``--forwarded-allow-ips``)."""
-    value = (getattr(request, "META", None) or {}).get("REMOTE_ADDR") or ""
+    ``REMOTE_ADDR`` by default. Behind a reverse proxy that overwrites
+    ``X-Forwarded-For`` with the client's address (``deploy/nginx.conf``) and
+    is the only way to reach the app, ``TRUST_X_FORWARDED_FOR=1`` takes the
+    last address of that header instead (the one the proxy appended)."""
+    meta = getattr(request, "META", None) or {}
+    value = meta.get("REMOTE_ADDR") or ""
+    if settings.TRUST_X_FORWARDED_FOR and meta.get("HTTP_X_FORWARDED_FOR"):
+        value = meta["HTTP_X_FORWARDED_FOR"].split(",")[-1]
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:

@@ -63,3 +63,13 @@ def test_the_access_event_admin_is_read_only(client_for, admin_user):
     assert not model_admin.has_change_permission(request, event)
     assert not model_admin.has_delete_permission(request, event)
     assert AccessEvent.objects.get(pk=event.pk).username == "nobody"
+
+
+def test_forwarded_for_is_used_only_when_trusted(rf, settings):
+    from oversight.models import _client_ip
+
+    request = rf.get("/", REMOTE_ADDR="172.18.0.5", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.9")
+    assert _client_ip(request) == "172.18.0.5"
+    settings.TRUST_X_FORWARDED_FOR = True
+    assert _client_ip(request) == "198.51.100.9"  # the address the proxy appended
+    assert _client_ip(rf.get("/", REMOTE_ADDR="172.18.0.5")) == "172.18.0.5"

@@ -139,6 +139,34 @@ def test_casebook_lock_refuses_new_records(client_for, admin_user, clinician, pa
     assert Patient.objects.get(pk=patient.pk).version == patient.version
 
 
+def test_a_lock_taken_after_validation_still_refuses_the_save(
+        client_for, admin_user, clinician, patient, cycle, monkeypatch):
+    """The form validated before the lock; the save re-reads the lock under a row lock."""
+    from core.forms import ClinicalRecordForm
+
+    url = reverse("patients:patient_update", args=[patient.pk])
+    data = {f: getattr(patient, f) for f in ("subject_id", "sex", "enrolment_date")}
+    form_class = client_for(clinician).get(url).context["form"].__class__
+    real_save = ClinicalRecordForm.save
+
+    def lock_then_save(form, commit=True):
+        services.record_lock(record=Patient.objects.get(pk=patient.pk), user=admin_user)
+        return real_save(form, commit)
+
+    monkeypatch.setattr(form_class, "save", lock_then_save)
+    page = client_for(clinician).get(url).content.decode()
+    assert "is locked" not in page
+    form = client_for(clinician).get(url).context["form"]
+    post = {k: v for k, v in form.initial.items() if v is not None and not hasattr(v, "pk")}
+    post.update({**{k: str(v) for k, v in data.items()}, "expected_version": patient.version,
+                 "change_reason": "late correction", "enrolment_date": "2025-03-12"})
+    response = client_for(clinician).post(url, post)
+    assert response.status_code == 200
+    assert "casebook of this patient is locked" in response.content.decode()
+    stored = Patient.objects.get(pk=patient.pk)
+    assert stored.locked_at and stored.enrolment_date == patient.enrolment_date
+
+
 # --- Source data verification ------------------------------------------------
 
 def test_verification_is_cleared_by_a_change(client_for, monitor, clinician, patient, cycle):
