@@ -480,8 +480,10 @@ class CycleSerializer(RecordSerializer):
         try:
             cycle_save(parts=self.parts, reason=reason, user=user)
         except CyclePartError as exc:
-            prefix = {"cycle": "", "assessment": "assessment."}.get(
-                exc.part, f"infusions.{getattr(self, 'indexes', {}).get(int(exc.part[-1]), 0)}.")
+            if exc.part in ("cycle", "assessment"):
+                prefix = {"cycle": "", "assessment": "assessment."}[exc.part]
+            else:  # day1 / day2 (computed only then: "cycle"[-1] is no day)
+                prefix = f"infusions.{getattr(self, 'indexes', {}).get(int(exc.part[-1]), 0)}."
             raise serializers.ValidationError(django_error_detail(exc.error, prefix)) from exc
         return cycle
 

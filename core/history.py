@@ -9,6 +9,8 @@ in memory, never through ``prev_record`` (one query per row).
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.utils.text import capfirst
+
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
 
 
@@ -73,7 +75,7 @@ def change_entries(history_rows, record_label=None):
         previous = None
         for row in rows:
             entry = ChangeEntry(
-                record_type=str(model._meta.verbose_name).capitalize(),
+                record_type=capfirst(model._meta.verbose_name),
                 record_label=record_label(row) if record_label else f"#{row.id}",
                 action=ACTIONS.get(row.history_type, row.history_type),
                 at=row.history_date,
@@ -84,7 +86,7 @@ def change_entries(history_rows, record_label=None):
                 for f in fields:
                     old, new = _display(previous, f), _display(row, f)
                     if old != new:
-                        entry.changes.append(FieldChange(str(f.verbose_name).capitalize(), old, new))
+                        entry.changes.append(FieldChange(capfirst(f.verbose_name), old, new))
             entries.append(entry)
             previous = row
     entries.sort(key=lambda e: e.at, reverse=True)

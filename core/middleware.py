@@ -5,7 +5,8 @@ import logging
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
-from django.template.response import TemplateResponse
+from django.http import HttpResponse
+from django.template.loader import render_to_string
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class DatabaseUnavailableMiddleware:
                 {"detail": "The database is unavailable; nothing was saved. Try again shortly.",
                  "code": "database_unavailable", "errors": {}},
                 status=503, headers={"Retry-After": "5"})
-        response = TemplateResponse(request, "core/database_unavailable.html", status=503)
+        # Rendered without the request: its context processors would query the database.
+        response = HttpResponse(render_to_string("core/database_unavailable.html"), status=503)
         response["Retry-After"] = "5"
         return response

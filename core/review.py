@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
+from django.utils.text import capfirst
 
 
 def record_payload(instance):
@@ -66,7 +67,7 @@ def after_change(instance, reason, user=None):
             if row.data_hash != current:
                 row.invalidated_at = timezone.now()
                 who = f" by {user.get_username()}" if user is not None else ""
-                row.invalidated_reason = (f"{instance._meta.verbose_name.capitalize()} changed{who}: "
+                row.invalidated_reason = (f"{capfirst(instance._meta.verbose_name)} changed{who}: "
                                           f"{reason or 'no reason given'}")
                 if user is not None:
                     row._history_user = user

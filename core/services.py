@@ -1,5 +1,12 @@
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import OperationalError, connection, transaction
 from django.db.models import F
+
+
+def connection_lost() -> bool:
+    """True once the server has dropped this thread's database connection."""
+    raw = connection.connection  # psycopg2: ``closed`` is non-zero once dropped
+    return raw is not None and bool(getattr(raw, "closed", False))
 
 
 class StaleRecordError(Exception):
@@ -23,7 +30,14 @@ def record_save(*, instance, reason="", expected_version=None, user=None):
     ``expected_version`` was read, :class:`StaleRecordError` is raised and
     nothing is written.
     """
-    instance.full_clean()
+    try:
+        instance.full_clean()
+    except ValidationError as exc:
+        # Django's constraint checks (Q.check) report a database error as
+        # "constraint violated": a lost connection is not the user's error.
+        if connection_lost():
+            raise OperationalError("The database connection was lost during validation.") from exc
+        raise
     if user is not None:
         instance._history_user = user
     instance._change_reason = reason or None

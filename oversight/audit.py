@@ -48,6 +48,7 @@ from django.db import models
 from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from accounts.scoping import access_for, scope_to_user_sites
 from core.history import FieldChange, _display, _tracked_fields
@@ -220,7 +221,7 @@ def sources():
             continue
         kind = live._meta.label_lower
         related = ("history_user", *_display_related(live), *_LABEL_RELATED.get(kind, ()))
-        source = Source(kind=kind, label=str(live._meta.verbose_name).capitalize(), model=model,
+        source = Source(kind=kind, label=capfirst(live._meta.verbose_name), model=model,
                         is_history=True, has_patient=False,
                         voidable=any(f.name == "voided_at" for f in live._meta.concrete_fields),
                         related=tuple(dict.fromkeys(related)))
@@ -345,7 +346,7 @@ def _history_changes(source, row, previous, action, zone):
     fields = _tracked_fields(source.live_model)
     if action == "create" or (previous is None and action != "delete"):
         # The first entry: every value entered, from nothing.
-        return [FieldChange(str(f.verbose_name).capitalize(), EMPTY, new)
+        return [FieldChange(capfirst(f.verbose_name), EMPTY, new)
                 for f in fields if (new := _value(row, f, zone)) != EMPTY]
     if previous is None:
         return []
@@ -353,7 +354,7 @@ def _history_changes(source, row, previous, action, zone):
     for f in fields:
         old, new = _value(previous, f, zone), _value(row, f, zone)
         if old != new:
-            changes.append(FieldChange(str(f.verbose_name).capitalize(), old, new))
+            changes.append(FieldChange(capfirst(f.verbose_name), old, new))
     return changes
 
 

@@ -5,6 +5,8 @@ record); this module lists the choices and resolves a target back, always
 within one patient, so a query can never point outside the patient's scope.
 """
 
+from django.utils.text import capfirst
+
 from patients.models import Diagnosis, MalignancyHistory
 from safety.models import AdverseEvent
 from visits.models import Assessment, Infusion, TreatmentCycle
@@ -17,7 +19,7 @@ MODELS["patient"] = None  # resolved to the patient itself
 
 
 def _fields(model):
-    return [(f.name, str(f.verbose_name).capitalize()) for f in model._meta.concrete_fields
+    return [(f.name, capfirst(f.verbose_name)) for f in model._meta.concrete_fields
             if f.name not in SKIP and f.editable]
 
 

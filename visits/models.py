@@ -45,7 +45,13 @@ class TreatmentCycle(Lockable, ClinicalRecord):
     class Meta:
         ordering = ["patient", "number"]
         constraints = [
-            models.UniqueConstraint(fields=["patient", "number"], name="cycle_unique_number"),
+            models.UniqueConstraint(
+                fields=["patient", "number"], name="cycle_unique_number",
+                violation_error_code="cycle_taken",
+                violation_error_message=(
+                    "This cycle number was just recorded for this patient, perhaps by a colleague: "
+                    "nothing of yours was saved. Open the timeline to see it, then record the next "
+                    "cycle or correct that one.")),
             models.CheckConstraint(condition=Q(weight_kg__gt=0) & Q(weight_kg__lte=350),
                                    name="cycle_weight_plausible"),
             models.CheckConstraint(condition=Q(height_cm__isnull=True) |

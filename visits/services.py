@@ -61,7 +61,7 @@ def cycle_save(*, parts: CycleParts, reason: str = "", user=None) -> list:
             record_save(instance=instance, reason="" if creating else reason,
                         expected_version=None if creating else parts.expected_versions.get(part),
                         user=user)
-        except ValidationError as exc:
+        except ValidationError as exc:  # (record_save turns a lost connection into OperationalError)
             raise CyclePartError(part, exc) from exc
 
     if is_new or parts.expected_versions.get("cycle") is not None:

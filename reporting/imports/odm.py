@@ -96,6 +96,7 @@ from pathlib import Path
 
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
 from django.db import DatabaseError, transaction
+from django.utils.text import capfirst
 from lxml import etree
 from simple_history.signals import pre_create_historical_record
 
@@ -642,7 +643,7 @@ class _Writer:
             prefix = ""
             if name != NON_FIELD_ERRORS:
                 try:
-                    prefix = f"{str(model._meta.get_field(name).verbose_name).capitalize()}: "
+                    prefix = f"{capfirst(model._meta.get_field(name).verbose_name)}: "
                 except FieldDoesNotExist:
                     prefix = f"{name}: "
             self.error(record.path, prefix + " ".join(messages), record.line)
