@@ -1,0 +1,109 @@
+"""The pages, API lists and exports whose query count must not grow with the cohort."""
+
+from django.contrib.auth import get_user_model
+from django.test import Client
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+import accounts.middleware  # noqa: F401  (its login receiver starts the idle clock; the test
+#                                         client loads the middleware only on the first request)
+from api.urls import router
+from patients.models import Patient
+from reporting.exports import FORMATS
+from tests.conftest import _user_with_role
+
+API_LISTS = [prefix for prefix, _viewset, _basename in router.registry]
+EXPORTS = sorted(FORMATS)
+PAGES = ["patient-list", "patient-detail", "timeline", "deviation-list", "report", "audit-trail"]
+#: Every measured name: the HTML pages, ``api:<collection>``, ``export:<format>``.
+NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORTS]
+
+
+def make_users():
+    admin = _user_with_role("admin", username="scale-admin")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    patient = Patient.objects.order_by("pk").first()  # the same patient at both sizes
+    return {
+        "monitor": _user_with_role("monitor", username="scale-monitor"),
+        "coordinator": _user_with_role("coordinator", username="scale-coordinator"),
+        "admin": admin,
+        # The generator's clinician of the patient's site.
+        "clinician": get_user_model().objects.get(username=f"cohort-clinician-{patient.site.code}"),
+        "patient": patient,
+    }
+
+
+def _client(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _api_client(user):
+    token, _ = Token.objects.get_or_create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+def _html(client, url):
+    def get():
+        response = client.get(url)
+        context = response.context or {}
+        detail = {"status": response.status_code}
+        if "paginator" in context and context["paginator"] is not None:
+            detail["rows"] = context["paginator"].count
+        if "report" in context:
+            detail["rows"] = context["report"].n
+        if "rows" in context and "rows" not in detail:
+            detail["rows"] = len(context["rows"])
+        return detail
+    return get
+
+
+def _api(client, collection):
+    def get():
+        response = client.get(f"/api/v1/{collection}/")
+        return {"status": response.status_code, "rows": response.json().get("count")}
+    return get
+
+
+def _export(client, name):
+    def get():
+        response = client.get("/exports/download/", {"format": name})
+        body = b"".join(response.streaming_content) if response.status_code == 200 else b""
+        return {"status": response.status_code, "bytes": len(body)}
+    return get
+
+
+def requests(users):
+    """name -> a zero-argument callable running the request (the login is done before)."""
+    patient = users["patient"]
+    monitor, coordinator = _client(users["monitor"]), _client(users["coordinator"])
+    clinician, admin = _client(users["clinician"]), _client(users["admin"])
+    api = _api_client(users["monitor"])
+    run = {
+        "patient-list": _html(monitor, "/patients/"),
+        "patient-detail": _html(clinician, f"/patients/{patient.pk}/"),
+        "timeline": _html(clinician, f"/patients/{patient.pk}/timeline/"),
+        "deviation-list": _html(monitor, "/deviations/"),
+        "report": _html(coordinator, "/reports/"),
+        # One patient's trail: the same rows at both sizes. (The unfiltered first page runs one
+        # query per record type among its 50 rows, so its count follows the mix of the newest
+        # rows, not the size of the trail.)
+        "audit-trail": _html(admin, f"/oversight/audit/?patient={patient.subject_id}"),
+    }
+    run.update({f"api:{c}": _api(api, c) for c in API_LISTS})
+    run.update({f"export:{f}": _export(coordinator, f) for f in EXPORTS})
+    return run
+
+
+def measure_all(users, into, errors, *, size):
+    from tests.scale.conftest import count_queries
+
+    for name, request in requests(users).items():
+        try:
+            into[name] = count_queries(request)
+        except Exception as exc:  # reported by the test of that page, not as a fixture error
+            errors[f"{name}@{size}"] = repr(exc)
