@@ -1,0 +1,214 @@
+"""Role x route matrix, generated from the URLconf.
+
+``MATRIX`` says, for every route and method, what each of the five roles gets
+(the objects in the URL are the clinician's own site's, so a refusal here is a
+refusal by role, not by site; site isolation is ``test_site_isolation``).
+Every route the resolver knows must be in the table (the whole Django admin is
+one entry: ``AdminSite`` guards all its URLs), so a new view fails the suite
+until somebody decides who may use it.
+
+Outcomes (``conftest.outcome``):
+
+- ``Y``: allowed: 200 / 201, a redirect elsewhere than the login page, or a
+  400 / 428 refusal of the empty test input after the permission check;
+- ``N``: 403;
+- ``"404"``, ``"405"``, ``"login"``: that answer for this role.
+"""
+
+import pytest
+from django.test import Client
+
+from .conftest import all_routes, outcome, route_url
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("clinician", "investigator", "coordinator", "monitor", "admin")
+Y, N = "ok", "403"
+ALL = (Y, Y, Y, Y, Y)
+ENTRY = (Y, Y, N, N, Y)  # data entry: site staff and admins, never coordinators or monitors
+ADMIN_ONLY = (N, N, N, N, Y)
+MONITORING = (N, N, N, Y, Y)  # monitors and admins: audit trail, SDV, queries, AE review
+
+
+def every(outcome_):
+    return (outcome_,) * 5
+
+
+MATRIX = {
+    #                                        clinician investigator coordinator monitor admin
+    # --- entry points -------------------------------------------------------------------------
+    "home":                                {"GET": ALL, "POST": ALL},
+    "healthz":                             {"GET": ALL, "POST": ALL},
+    "accounts:login":                      {"GET": ALL, "POST": ALL},  # logged in: on to the home page
+    "accounts:logout":                     {"GET": every("405"), "POST": every("login")},
+    "oversight:dashboard":                 {"GET": ALL},
+    "api:token":                           {"GET": ALL, "POST": ALL},  # every study role may hold a token
+    # --- patients -------------------------------------------------------------------------------
+    "patients:patient_list":               {"GET": ALL},
+    "patients:patient_detail":             {"GET": ALL},
+    "patients:patient_create":             {"GET": ENTRY, "POST": ENTRY},
+    "patients:patient_update":             {"GET": ENTRY, "POST": ENTRY},
+    "patients:patient_withdraw":           {"GET": ENTRY, "POST": ENTRY},
+    "patients:diagnosis_edit":             {"GET": ENTRY, "POST": ENTRY},
+    "patients:malignancy_create":          {"GET": ENTRY, "POST": ENTRY},
+    "patients:malignancy_update":          {"GET": ENTRY, "POST": ENTRY},
+    "patients:malignancy_void":            {"GET": ENTRY, "POST": ENTRY},
+    # --- visits ---------------------------------------------------------------------------------
+    "visits:timeline":                     {"GET": ALL},
+    "visits:deviation_list":               {"GET": ALL},
+    "visits:cycle_create":                 {"GET": ENTRY, "POST": ENTRY},
+    "visits:cycle_update":                 {"GET": ENTRY, "POST": ENTRY},
+    "visits:end_of_treatment":             {"GET": ENTRY, "POST": ENTRY},
+    # --- safety ---------------------------------------------------------------------------------
+    "safety:ae_list":                      {"GET": ALL},
+    "safety:ae_create":                    {"GET": ENTRY, "POST": ENTRY},
+    "safety:ae_update":                    {"GET": ENTRY, "POST": ENTRY},
+    "safety:ae_void":                      {"GET": ENTRY, "POST": ENTRY},
+    # --- report and exports: coordinators read and export; monitors read the report ---------------
+    "reporting:report":                    {"GET": (N, N, Y, Y, Y)},
+    "reporting:exports":                   {"GET": (N, N, Y, N, Y)},
+    "reporting:export_download":           {"GET": (N, N, Y, N, Y)},
+    # --- oversight: signatures (investigators), locks (admins), SDV and queries (monitors) ---------
+    "oversight:cycle_sign":                {"GET": (N, Y, N, N, Y), "POST": (N, Y, N, N, Y)},
+    "oversight:casebook_sign":             {"GET": (N, Y, N, N, Y), "POST": (N, Y, N, N, Y)},
+    "oversight:cycle_lock":                {"GET": ADMIN_ONLY, "POST": ADMIN_ONLY},
+    "oversight:cycle_unlock":              {"GET": ADMIN_ONLY, "POST": ADMIN_ONLY},
+    "oversight:casebook_lock":             {"GET": ADMIN_ONLY, "POST": ADMIN_ONLY},
+    "oversight:casebook_unlock":           {"GET": ADMIN_ONLY, "POST": ADMIN_ONLY},
+    "oversight:cycle_verify":              {"GET": MONITORING, "POST": MONITORING},
+    "oversight:query_list":                {"GET": ALL},
+    "oversight:query_create":              {"GET": MONITORING, "POST": MONITORING},
+    "oversight:query_detail":              {"GET": ALL, "POST": ALL},  # each action checks its permission
+    "oversight:audit_trail":               {"GET": MONITORING},
+    "oversight:audit_export":              {"GET": MONITORING},
+    # --- oversight: adverse-event review -------------------------------------------------------------
+    "oversight:ae_queue":                  {"GET": MONITORING},
+    "oversight:ae_listing":                {"GET": ALL},
+    "oversight:ae_listing_export":         {"GET": ALL},  # the listing's rows, scoped to one's sites
+    "oversight:ae_detail":                 {"GET": ALL},
+    "oversight:ae_acknowledge":            {"GET": (N, N, N, "405", "405"), "POST": MONITORING},
+    "oversight:ae_review":                 {"GET": (N, N, N, "405", "405"), "POST": MONITORING},
+    "oversight:ae_follow_up":              {"GET": ("405", "405", N, N, "405"), "POST": ENTRY},
+    # --- API: reads for every role (scoped), writes as on the pages -----------------------------------
+    "api:root":                            {"GET": ALL},
+    "api:schema":                          {"GET": ALL},
+    "api:docs":                            {"GET": ALL},
+    "api:redoc":                           {"GET": ALL},
+    "api:api-patients-list":               {"GET": ALL, "POST": ENTRY},
+    "api:api-patients-detail":             {"GET": ALL, "PATCH": ENTRY},
+    "api:api-patients-withdraw":           {"POST": ENTRY},
+    "api:api-diagnoses-list":              {"GET": ALL, "POST": ENTRY},
+    "api:api-diagnoses-detail":            {"GET": ALL, "PATCH": ENTRY},
+    "api:api-malignancies-list":           {"GET": ALL, "POST": ENTRY},
+    "api:api-malignancies-detail":         {"GET": ALL, "PATCH": ENTRY},
+    "api:api-malignancies-void":           {"POST": ENTRY},
+    "api:api-cycles-list":                 {"GET": ALL, "POST": ENTRY},
+    "api:api-cycles-detail":               {"GET": ALL, "PATCH": ENTRY},
+    "api:api-assessments-list":            {"GET": ALL, "POST": ENTRY},
+    "api:api-assessments-detail":          {"GET": ALL, "PATCH": ENTRY},
+    "api:api-assessments-void":            {"POST": ENTRY},
+    "api:api-infusions-list":              {"GET": ALL, "POST": ENTRY},
+    "api:api-infusions-detail":            {"GET": ALL, "PATCH": ENTRY},
+    "api:api-adverse-events-list":         {"GET": ALL, "POST": ENTRY},
+    "api:api-adverse-events-detail":       {"GET": ALL, "PATCH": ENTRY},
+    "api:api-adverse-events-void":         {"POST": ENTRY},
+    "api:api-deviations-list":             {"GET": ALL},  # written by the rules only
+    "api:api-deviations-detail":           {"GET": ALL},
+    "api:api-data-queries-list":           {"GET": ALL, "POST": MONITORING},
+    "api:api-data-queries-detail":         {"GET": ALL},
+    "api:api-data-queries-answer":         {"POST": ENTRY},  # the sites answer (admins: everything)
+    "api:api-data-queries-close":          {"POST": MONITORING},
+    "api:api-data-queries-reopen":         {"POST": MONITORING},
+    "api/v1/^.*$":                         {"GET": every("404"), "POST": every("404")},
+    # --- the Django admin: staff only; AdminSite guards every URL (see ADMIN_SITE) ---------------------
+    "admin:login":                         {"GET": ALL, "POST": ALL},  # a login form ("not authorised")
+    "admin:logout":                        {"GET": (Y, Y, Y, Y, "405"), "POST": ALL},  # non-staff: to /admin/
+    "admin:*":                             "ADMIN_SITE",
+}
+
+
+def expectation(route):
+    if route.key in MATRIX or not route.is_admin:
+        return MATRIX.get(route.key)
+    return MATRIX["admin:*"]
+
+
+def methods_of(route):
+    if route.is_admin and route.key not in MATRIX:
+        return ("GET", "POST")
+    return route.methods
+
+
+def unclassified():
+    """Routes (and methods) of the URLconf that MATRIX does not mention."""
+    missing = []
+    for route in all_routes():
+        rows = expectation(route)
+        if rows is None:
+            missing.append(f"{route.key} ({route.pattern})")
+        elif rows != "ADMIN_SITE":
+            missing.extend(f"{method} {route.key}" for method in route.methods if method not in rows)
+    return missing
+
+
+def test_every_route_and_method_is_classified():
+    missing = unclassified()
+    known = {r.key for r in all_routes()}
+    stale = [key for key in MATRIX if key != "admin:*" and key not in known]
+    assert not missing, "Routes nobody classified (add them to MATRIX):\n" + "\n".join(missing)
+    assert not stale, f"MATRIX names routes that no longer exist: {stale}"
+    assert len(MATRIX) > 70
+
+
+@pytest.mark.urls("tests.security.leaky_urls")
+def test_a_new_route_must_be_classified():
+    missing = unclassified()
+    assert any(m.startswith("leak ") for m in missing), missing
+    assert any(m.startswith("api-leak ") for m in missing), missing
+
+
+@pytest.fixture
+def users(clinician, investigator, coordinator, monitor, admin_user):
+    return dict(zip(ROLES, (clinician, investigator, coordinator, monitor, admin_user)))
+
+
+CLINICAL_APPS = ("patients", "visits", "safety", "oversight", "reporting")
+
+
+def _admin_site_ok(route, role, got):
+    if role != "admin":
+        return got == "login"
+    if route.name.endswith("_delete") and route.name.split(":")[1].split("_")[0] in CLINICAL_APPS:
+        return got == "403"  # nothing clinical is ever hard-deleted, not even in the admin
+    # Staff: the page, or the admin's own refusal of what the model admin forbids.
+    return got in ("ok", "403", "404")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_matrix(role, users, world_a):
+    user = users[role]
+    client = Client()
+    client.force_login(user)
+    index = ROLES.index(role)
+    problems, checked = [], 0
+    for route in all_routes():
+        rows = expectation(route)
+        assert rows is not None, f"{route.key} is not in MATRIX"
+        url = route_url(route, world_a)
+        for method in methods_of(route):
+            if route.is_admin and role == "admin" and method != "GET":
+                continue  # staff POSTs to the admin would change the data under the walk
+            response = client.generic(method, url, content_type="application/json" if route.is_api else "")
+            checked += 1
+            got = outcome(response)
+            if rows == "ADMIN_SITE":
+                ok, want = _admin_site_ok(route, role, got), "admin-site rule"
+            else:
+                want = rows[method][index]
+                ok = got == want
+            if not ok:
+                problems.append(f"{method} {url} ({route.key}): want {want}, got {got} ({response.status_code})")
+            if route.key == "accounts:logout" and method == "POST":
+                client.force_login(user)  # the walk goes on logged in
+    assert checked > 150
+    assert not problems, f"{role}:\n" + "\n".join(problems)
