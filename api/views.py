@@ -26,7 +26,8 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ErrorDetail, NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import (
+    AuthenticationFailed, ErrorDetail, NotFound, PermissionDenied, ValidationError)
 from rest_framework.filters import BaseFilterBackend, OrderingFilter
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
@@ -585,7 +586,22 @@ class DataQueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
 @csrf_exempt  # it changes nothing, whatever the method
 def not_found(request, *args, **kwargs):
     """Any other path under ``/api/v1/``: a 404 in the API's error shape, not
-    the site's HTML page (e.g. ``/api/v1/patients/1.5/``)."""
+    the site's HTML page (e.g. ``/api/v1/patients/1.5/``). Without credentials
+    it is a 401 like every real endpoint, so an anonymous client cannot tell
+    which paths exist."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        from rest_framework.authentication import TokenAuthentication
+
+        try:
+            authenticated = TokenAuthentication().authenticate(request)
+        except AuthenticationFailed:
+            authenticated = None
+        if authenticated is None:
+            return JsonResponse(
+                {"detail": "Authentication credentials were not provided.",
+                 "code": "not_authenticated", "errors": {}},
+                status=401, headers={"WWW-Authenticate": 'Token realm="api"'})
     return JsonResponse({"detail": "Not found.", "code": "not_found", "errors": {}}, status=404)
 
 
