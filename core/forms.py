@@ -17,6 +17,29 @@ class DateInput(forms.DateInput):
         super().__init__(**kwargs)
 
 
+class FiniteDecimalField(forms.DecimalField):
+    """A DecimalField that refuses NaN, sNaN and Infinity while parsing.
+
+    Django's field only refuses them in ``validate()``; ``has_changed()`` (and so
+    ``changed_data``, which the edit forms read) compares the parsed value with
+    the stored one, and comparing with ``Decimal("sNaN")`` raises
+    ``InvalidOperation``: an edit form posted with "sNaN" ended in a 500.
+    """
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is not None and not value.is_finite():
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return value
+
+
+def use_finite_decimals(form):
+    """Give a form's decimal fields (built from the model) the finite parsing above."""
+    for field in form.fields.values():
+        if type(field) is forms.DecimalField:
+            field.__class__ = FiniteDecimalField
+
+
 class ClinicalRecordForm(forms.ModelForm):
     """ModelForm for a clinical record.
 
@@ -45,6 +68,7 @@ class ClinicalRecordForm(forms.ModelForm):
     def __init__(self, *args, user=None, **kwargs):
         self.user = user
         super().__init__(*args, **kwargs)
+        use_finite_decimals(self)
         if self.is_edit:
             self.fields["change_reason"].required = True
             self.fields["expected_version"].required = True

@@ -1,6 +1,6 @@
 from django import forms
 
-from core.forms import ClinicalRecordForm, DateInput, add_validation_error, stale_error
+from core.forms import ClinicalRecordForm, DateInput, add_validation_error, stale_error, use_finite_decimals
 from core.services import StaleRecordError
 
 from .models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
@@ -23,6 +23,7 @@ class PartForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        use_finite_decimals(self)  # "sNaN" is a field error, not a 500 in changed_data
         if self.instance.pk:
             self.fields["expected_version"].initial = self.instance.version
             self.fields["expected_version"].required = True
