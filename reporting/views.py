@@ -13,6 +13,29 @@ from .models import ExportLog
 from .services import export_cohort, export_stamp
 
 
+#: Above this many patients the page lists the first DETAIL_LIMIT patients and plots at most this
+#: many lines or bars (evenly spread over the cohort): every figure and test still covers the whole
+#: cohort, the exports list every patient. A 10,000-patient table and 10,000-line SVG would make a
+#: page of megabytes that takes seconds to render and that no browser shows usefully.
+DETAIL_LIMIT = 200
+
+
+def _spread(items, limit=DETAIL_LIMIT):
+    """At most ``limit`` items, evenly spread over the sequence (first and last kept)."""
+    n = len(items)
+    if n <= limit:
+        return list(items)
+    return [items[round(i * (n - 1) / (limit - 1))] for i in range(limit)]
+
+
+def _waterfall_values(pairs):
+    """(label, value) for a waterfall; above DETAIL_LIMIT, evenly spread quantiles without labels."""
+    pairs = sorted(((label, v) for label, v in pairs if v is not None), key=lambda item: item[1])
+    if len(pairs) <= DETAIL_LIMIT:
+        return pairs
+    return [("", v) for _, v in _spread(pairs)]
+
+
 def _filters(request, sites):
     code = request.GET.get("site") or None
     site = sites.filter(code=code).first() if code else None
@@ -70,13 +93,18 @@ class ReportView(PermissionRequiredMixin, TemplateView):
         patients = datasets.cohort(user=self.request.user, site=filters.get("site"),
                                    diagnosis=filters.get("diagnosis") or None)
         report = selectors.outcome_report(patients)
+        series = report.ck_series
+        if len(series) > DETAIL_LIMIT:
+            series = {subject: series[subject] for subject in _spread(sorted(series))}
         context.update(
             form=form, report=report, print_view=self.request.GET.get("print") == "1",
             query_string=self.request.GET.urlencode(),
-            ck_plot=plots.ck_over_time(report.ck_series),
-            waterfall=plots.bars([(o.subject_id, o.ck_change_pct) for o in report.patients],
+            patients_shown=report.patients[:DETAIL_LIMIT], detail_limit=DETAIL_LIMIT,
+            sampled=report.n > DETAIL_LIMIT, ck_plot_lines=len(series),
+            ck_plot=plots.ck_over_time(series),
+            waterfall=plots.bars(_waterfall_values((o.subject_id, o.ck_change_pct) for o in report.patients),
                                  reference=-int(rules.CK_RESPONSE_FALL * 100), floor=-100),
-            mmt_plot=plots.bars([(o.subject_id, o.mmt_change_pct) for o in report.patients],
+            mmt_plot=plots.bars(_waterfall_values((o.subject_id, o.mmt_change_pct) for o in report.patients),
                                 reference=int(rules.MMT_IMPROVEMENT * 100)),
         )
         return context

@@ -1,0 +1,200 @@
+"""Hand-written SQL the benchmarks compare the app with.
+
+COPY_QUERIES: the rows of each table of the CSV export (reporting/datasets.py),
+with the same joins, filters and order, and the derived columns that are plain
+arithmetic (age, first infusion, disease duration, planned start). The derived
+classifications computed by the domain rules in Python (Bohan & Peter
+certainty, EULAR/ACR score, malignancy timing, dosing weight) are left out,
+their inputs are in the rows.
+
+REPORT_SQL: one query for the figures of the outcome report
+(reporting/selectors.py outcome_report): baseline table, exposure (with the
+infusion days within the dose tolerance, on the dosing weight), CK and MMT
+outcomes, safety. What SQL does not do is left to the app: the exact tests and
+confidence intervals (SciPy), the total improvement score, the plots.
+"""
+
+FIRST_LAST_INFUSION = """
+    LEFT JOIN LATERAL (
+        SELECT min(i.infusion_date) AS first_inf, max(i.infusion_date) AS last_inf
+        FROM visits_infusion i JOIN visits_treatmentcycle c ON c.id = i.cycle_id
+        WHERE c.patient_id = p.id) f ON true"""
+
+AGE = "date_part('year', age(p.enrolment_date, coalesce(p.birth_date, make_date(p.birth_year, 7, 1))))::int"
+
+MMT = ("mmt_neck_flexors, mmt_deltoid, mmt_biceps, mmt_wrist_extensors, mmt_gluteus_maximus, "
+       "mmt_gluteus_medius, mmt_quadriceps, mmt_ankle_dorsiflexors")
+LABS = ("ck_u_per_l, ck_lln_u_per_l, ck_uln_u_per_l, aldolase_u_per_l, aldolase_uln_u_per_l, ldh_u_per_l, "
+        "ldh_uln_u_per_l, ast_u_per_l, ast_uln_u_per_l, alt_u_per_l, alt_uln_u_per_l")
+SCORES = "physician_global, patient_global, extramuscular_global, haq"
+DX_FLAGS = ("bp_weakness, bp_biopsy, bp_enzymes, bp_emg, heliotrope_rash, gottron_papules, gottron_sign, "
+            "upper_limb_weakness, lower_limb_weakness, neck_flexors_weaker, legs_proximal_weaker, dysphagia, "
+            "anti_jo1, biopsy_performed, biopsy_endomysial_infiltrate, biopsy_perimysial_infiltrate, "
+            "biopsy_perifascicular_atrophy, biopsy_rimmed_vacuoles")
+SERIOUS = ("serious_death, serious_life_threatening, serious_hospitalisation, serious_disability, "
+           "serious_congenital_anomaly, serious_medically_important")
+
+COPY_QUERIES = {
+    "patients": f"""
+        SELECT p.subject_id, s.code, p.sex, {AGE} AS age, p.race, p.consent_date, p.enrolment_date,
+               p.symptom_onset_date, f.first_inf,
+               round((f.first_inf - p.symptom_onset_date) / 30.4375, 1) AS duration_months,
+               p.steroid_contraindication, p.renal_risk, p.thrombotic_risk, p.suspected_cause,
+               p.suspected_cause_detail, p.status, p.withdrawal_date, p.withdrawal_reason
+        FROM patients_patient p JOIN accounts_site s ON s.id = p.site_id {FIRST_LAST_INFUSION}
+        ORDER BY p.subject_id""",
+    "diagnoses": f"""
+        SELECT p.subject_id, d.kind, d.diagnosis_date, {", ".join("d." + f for f in DX_FLAGS.split(", "))}
+        FROM patients_diagnosis d JOIN patients_patient p ON p.id = d.patient_id
+        ORDER BY p.subject_id""",
+    "malignancies": f"""
+        SELECT p.subject_id, m.malignancy_type, m.diagnosis_date, m.status, m.certainty, p.status,
+               f.first_inf, f.last_inf
+        FROM patients_malignancyhistory m JOIN patients_patient p ON p.id = m.patient_id {FIRST_LAST_INFUSION}
+        WHERE m.voided_at IS NULL
+        ORDER BY p.subject_id, m.diagnosis_date, m.id""",
+    "cycles": """
+        SELECT p.subject_id, c.number, c.start_date,
+               lag(c.start_date) OVER (PARTITION BY c.patient_id ORDER BY c.number) + 28 AS planned_start,
+               c.weight_kg, c.height_cm, c.dosing_basis, p.sex
+        FROM visits_treatmentcycle c JOIN patients_patient p ON p.id = c.patient_id
+        ORDER BY p.subject_id, c.number""",
+    "assessments": f"""
+        SELECT p.subject_id, c.number, a.timepoint, a.assessment_date, a.mmt_scale, {MMT}, a.mmt_total,
+               {LABS}, {SCORES}
+        FROM visits_assessment a JOIN patients_patient p ON p.id = a.patient_id
+             LEFT JOIN visits_treatmentcycle c ON c.id = a.cycle_id
+        WHERE a.voided_at IS NULL
+        ORDER BY p.subject_id, a.assessment_date, a.id""",
+    "infusions": """
+        SELECT p.subject_id, c.number, i.day, i.infusion_date, i.start_time, i.end_time, i.product, i.lot,
+               i.concentration_pct, i.volume_ml, i.dose_g, i.max_rate_ml_per_h,
+               round(i.max_rate_ml_per_h / 60 / nullif(c.weight_kg, 0), 3) AS rate_per_kg,
+               c.weight_kg, c.height_cm, c.dosing_basis, p.sex
+        FROM visits_infusion i JOIN visits_treatmentcycle c ON c.id = i.cycle_id
+             JOIN patients_patient p ON p.id = c.patient_id
+        ORDER BY p.subject_id, c.number, i.day""",
+    "adverse_events": f"""
+        SELECT p.subject_id, e.id, e.term, c.number, i.day, e.onset_date, e.end_date, e.grade, e.serious,
+               {", ".join("e." + f for f in SERIOUS.split(", "))}, e.relatedness, e.action_taken, e.outcome,
+               e.created_at, e.reviewed_at
+        FROM safety_adverseevent e JOIN patients_patient p ON p.id = e.patient_id
+             LEFT JOIN visits_infusion i ON i.id = e.infusion_id
+             LEFT JOIN visits_treatmentcycle c ON c.id = i.cycle_id
+        WHERE e.voided_at IS NULL
+        ORDER BY p.subject_id, e.onset_date, e.id""",
+    "deviations": """
+        SELECT p.subject_id, c.number, d.day, d.kind, d.description, d.detected_at, d.resolved_at, d.resolution
+        FROM visits_protocoldeviation d JOIN patients_patient p ON p.id = d.patient_id
+             LEFT JOIN visits_treatmentcycle c ON c.id = d.cycle_id
+        ORDER BY p.subject_id, c.number, d.day, d.id""",
+}
+
+
+def _summary(expr, name, where=""):
+    """n, mean, SD, min, max, quartiles of one expression over ``per`` (optionally filtered)."""
+    f = f" FILTER (WHERE {where})" if where else ""
+    return (f"count({expr}){f} AS {name}_n, avg({expr}){f} AS {name}_mean, "
+            f"stddev_samp({expr}){f} AS {name}_sd, min({expr}){f} AS {name}_min, max({expr}){f} AS {name}_max, "
+            f"percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY {expr}){f} AS {name}_quartiles")
+
+
+REPORT_SQL = f"""
+WITH
+inf AS (
+    SELECT c.patient_id, min(i.infusion_date) AS first_inf, max(i.infusion_date) AS last_inf,
+           sum(i.dose_g) AS total_g, count(*) AS days,
+           count(*) FILTER (WHERE w.prescribed > 0 AND abs(i.dose_g - w.prescribed) / w.prescribed <= 0.05)
+               AS within
+    FROM visits_infusion i
+         JOIN visits_treatmentcycle c ON c.id = i.cycle_id
+         JOIN patients_patient pt ON pt.id = c.patient_id
+         CROSS JOIN LATERAL (
+             SELECT CASE WHEN c.weight_kg IS NULL OR c.weight_kg = 0 THEN NULL
+                         WHEN c.dosing_basis = 'actual' THEN round(c.weight_kg, 1)
+                         WHEN c.height_cm IS NULL THEN NULL
+                         WHEN c.weight_kg <= ibw THEN round(c.weight_kg, 1)
+                         ELSE round(ibw + 0.4 * (c.weight_kg - ibw), 1)
+                    END AS prescribed
+             FROM (SELECT CASE pt.sex WHEN 'M' THEN 50 ELSE 45.5 END
+                          + 2.3 * (c.height_cm / 2.54 - 60) AS ibw) ibw_row
+         ) w
+    GROUP BY c.patient_id
+),
+cyc AS (SELECT patient_id, count(*) AS n FROM visits_treatmentcycle GROUP BY patient_id),
+ass AS (
+    SELECT patient_id, count(*) AS n, min(ck_u_per_l) AS ck_nadir,
+           (array_agg(ck_u_per_l ORDER BY assessment_date, id))[1] AS ck_base,
+           (array_agg(ck_u_per_l ORDER BY assessment_date DESC, id DESC))[1] AS ck_last,
+           (array_agg(mmt_total ORDER BY assessment_date, id))[1] AS mmt_base,
+           (array_agg(mmt_total ORDER BY assessment_date DESC, id DESC))[1] AS mmt_last,
+           count(*) FILTER (WHERE ck_u_per_l IS NOT NULL) AS ck_points
+    FROM visits_assessment WHERE voided_at IS NULL GROUP BY patient_id
+),
+mal AS (
+    SELECT m.patient_id,
+           count(*) FILTER (WHERE m.diagnosis_date < inf.first_inf OR inf.first_inf IS NULL) AS before,
+           count(*) FILTER (WHERE m.diagnosis_date >= inf.first_inf AND (
+               pt.status NOT IN ('completed', 'withdrawn') OR m.diagnosis_date <= inf.last_inf)) AS during,
+           count(*) FILTER (WHERE pt.status IN ('completed', 'withdrawn') AND m.diagnosis_date > inf.last_inf)
+               AS after
+    FROM patients_malignancyhistory m JOIN patients_patient pt ON pt.id = m.patient_id
+         LEFT JOIN inf ON inf.patient_id = m.patient_id
+    WHERE m.voided_at IS NULL GROUP BY m.patient_id
+),
+per AS (
+    SELECT p.id, p.sex, p.status, p.suspected_cause, d.kind, {AGE} AS age,
+           round((inf.first_inf - p.symptom_onset_date) / 30.4375, 1) AS duration,
+           coalesce(cyc.n, 0) AS cycles, coalesce(inf.total_g, 0) AS total_g, coalesce(inf.days, 0) AS days,
+           coalesce(inf.within, 0) AS within, ass.ck_base, ass.ck_last, ass.ck_nadir, ass.mmt_base, ass.mmt_last,
+           coalesce(ass.ck_points, 0) AS ck_points,
+           mal.patient_id IS NOT NULL AS with_malignancy, mal.before, mal.during, mal.after,
+           ass.ck_base > 0 AND (ass.ck_base - ass.ck_last) / ass.ck_base > 0.5 AS ck_responder,
+           ass.mmt_base > 0 AND ass.mmt_last >= ass.mmt_base * 1.2 AS mmt_improved,
+           ass.ck_base IS NOT NULL AND ass.ck_last IS NOT NULL AS both_ck,
+           ass.mmt_base IS NOT NULL AND ass.mmt_last IS NOT NULL AS both_mmt
+    FROM patients_patient p LEFT JOIN patients_diagnosis d ON d.patient_id = p.id
+         LEFT JOIN inf ON inf.patient_id = p.id LEFT JOIN cyc ON cyc.patient_id = p.id
+         LEFT JOIN ass ON ass.patient_id = p.id LEFT JOIN mal ON mal.patient_id = p.id
+),
+ae AS (
+    SELECT count(*) AS total, count(*) FILTER (WHERE serious) AS serious,
+           count(DISTINCT patient_id) AS patients
+    FROM safety_adverseevent WHERE voided_at IS NULL
+),
+ae_grade AS (SELECT grade, count(*) AS n FROM safety_adverseevent WHERE voided_at IS NULL GROUP BY grade),
+ae_rel AS (SELECT relatedness, count(*) AS n FROM safety_adverseevent WHERE voided_at IS NULL
+           GROUP BY relatedness),
+dev AS (SELECT kind, count(*) AS n FROM visits_protocoldeviation GROUP BY kind)
+SELECT
+    count(*) AS n,
+    count(*) FILTER (WHERE sex = 'F') AS women, count(*) FILTER (WHERE sex = 'M') AS men,
+    {_summary("age", "age")},
+    {_summary("duration", "duration")},
+    count(*) FILTER (WHERE kind = 'PM') AS pm, count(*) FILTER (WHERE kind = 'DM') AS dm,
+    count(*) FILTER (WHERE kind IS NULL) AS no_diagnosis,
+    count(*) FILTER (WHERE with_malignancy) AS with_malignancy,
+    sum(before) AS mal_before, sum(during) AS mal_during, sum(after) AS mal_after,
+    count(*) FILTER (WHERE suspected_cause = 'viral') AS viral,
+    count(*) FILTER (WHERE suspected_cause = 'drug') AS drug,
+    {_summary("ck_base", "ck_baseline")},
+    {_summary("mmt_base", "mmt_baseline")},
+    {_summary("cycles", "cycles")},
+    sum(total_g) AS total_g, sum(days) AS days, sum(within) AS within,
+    count(*) FILTER (WHERE ck_responder) AS ck_responders,
+    count(*) FILTER (WHERE mmt_improved) AS mmt_improved,
+    {_summary("ck_base", "ck_pair_base", "both_ck")},
+    {_summary("ck_last", "ck_pair_last", "both_ck")},
+    {_summary("mmt_base", "mmt_pair_base", "both_mmt")},
+    {_summary("mmt_last", "mmt_pair_last", "both_mmt")},
+    {_summary("ck_last - ck_base", "ck_diff")},
+    {_summary("mmt_last - mmt_base", "mmt_diff")},
+    {_summary("CASE WHEN ck_base > 0 AND ck_last > 0 THEN ln(ck_last) - ln(ck_base) END", "ck_log_diff")},
+    sum(ck_points) AS ck_points,
+    (SELECT total FROM ae) AS ae_total, (SELECT serious FROM ae) AS ae_serious,
+    (SELECT patients FROM ae) AS ae_patients,
+    (SELECT json_object_agg(grade, n) FROM ae_grade) AS ae_by_grade,
+    (SELECT json_object_agg(relatedness, n) FROM ae_rel) AS ae_by_relatedness,
+    (SELECT json_object_agg(kind, n) FROM dev) AS deviations
+FROM per
+"""
