@@ -221,8 +221,9 @@ def test_healthz_is_public_and_checks_the_database():
 # --- production settings ----------------------------------------------------------
 
 def _production_env(**extra):
+    # Not the test process's own switches (the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE).
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SECURE_", "SESSION_", "AXES_", "DEBUG"))}
+           if not k.startswith(("SECURE_", "SESSION_", "AXES_", "DEBUG", "DJANGO_"))}
     env.update({
         "SECRET_KEY": "Zq8-vR2!mW9xL4pT7nB1cY6hJ3gF0dS5aE-kU8oI2yR7tE4wQ1zX6cV9bN3mK0jH5g",
         "ALLOWED_HOSTS": "edc.example.org",

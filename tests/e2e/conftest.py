@@ -46,10 +46,23 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(django_db_setup, django_db_blocker):
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
+    # Django's connections are kept per thread *and* per event loop: once
+    # Playwright's loop runs in this thread, the ORM gets new connection
+    # objects, without the serialized copy of the migrated data that
+    # ``serialized_rollback`` restores (role groups, permissions). Carry it over,
+    # or every test after the first live-server one loses the roles.
+    with django_db_blocker.unblock():
+        saved = {alias: getattr(connections[alias], "_test_serialized_contents", None)
+                 for alias in connections}
     playwright = sync_playwright().start()
+    with django_db_blocker.unblock():
+        for alias, contents in saved.items():
+            if contents is not None and not hasattr(connections[alias], "_test_serialized_contents"):
+                connections[alias]._test_serialized_contents = contents
     try:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                               args=CHROMIUM_ARGS)
