@@ -9,6 +9,7 @@
   both time points; "not computable" otherwise, never imputed.
 """
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -121,8 +122,8 @@ TIS_MINIMAL, TIS_MODERATE, TIS_MAJOR = D(20), D(40), D(60)
 
 def tis_points(key, improvement):
     bands = TIS_MMT_BANDS if key == "mmt" else TIS_BANDS
-    index = sum(improvement > bound for bound in bands)
-    return TIS_POINTS[key][index]
+    # The number of bounds strictly below the improvement (the bands are ascending).
+    return TIS_POINTS[key][bisect_left(bands, improvement)]
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,28 @@
 """Reads for the outcome report: every figure in a constant number of queries.
 
 "Which rows" is ``datasets.cohort``; here the aggregates are computed in the
-database (counts, sums, first/last infusion dates, groupings: one grouped query
-per table, no per-patient subquery), the first/last/nadir assessments in one
-ordered pass, and the per-patient formatting and the statistics in Python.
+database (counts, sums, first/last infusion dates, the infusion days within the
+dose tolerance through reporting/expressions.py, groupings: one grouped query
+per table, no per-patient subquery), the first and last assessments with their
+count and CK nadir in one window query (at most two rows a patient), only the
+plotted patients' CK series, and the per-patient rules and the statistics (each
+once) in Python.
 """
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum, Window
+from django.db.models.functions import RowNumber
 
 from patients import rules as patient_rules
 from patients.models import MalignancyHistory, PatientStatus
 from safety.models import AdverseEvent, Relatedness
 from visits import rules as visit_rules
-from visits.models import Assessment, DeviationKind, DosingBasis, Infusion, ProtocolDeviation, TreatmentCycle
+from visits.models import Assessment, DeviationKind, Infusion, ProtocolDeviation, TreatmentCycle
 
-from . import rules, statistics
+from . import expressions, rules, statistics
 
 CORE_FIELDS = ("id", "patient_id", "assessment_date", "mmt_total", "physician_global", "patient_global",
                "extramuscular_global", "haq", "ck_u_per_l", "ck_uln_u_per_l", "aldolase_u_per_l",
@@ -61,105 +65,126 @@ class Report:
     outcomes: dict
     safety: dict
     ck_series: dict = field(default_factory=dict)
+    ck_points: int = 0
+
+
+_AT = {name: i for i, name in enumerate(CORE_FIELDS)}
+_CK, _MMT = _AT["ck_u_per_l"], _AT["mmt_total"]
+_ENZYME_AT = [(name, _AT[f"{name}_u_per_l"], _AT[f"{name}_uln_u_per_l"]) for name in rules.ENZYMES]
+_NO_INFUSION = (None, None, None, 0, 0)
+_NO_ASSESSMENT = (0, 0, None)
+
+#: The page plots at most this many patients' CK series (reporting.views.DETAIL_LIMIT).
+DETAIL_LIMIT = 200
+
+
+def spread(items, limit=DETAIL_LIMIT):
+    """At most ``limit`` items, evenly spread over the sequence (first and last kept)."""
+    n = len(items)
+    if n <= limit:
+        return list(items)
+    return [items[round(i * (n - 1) / (limit - 1))] for i in range(limit)]
 
 
 def _core_values(row):
-    if row is None:
-        return {}
+    """The core-set values of an assessment row (a tuple of CORE_FIELDS)."""
     return {
-        "physician_global": row["physician_global"], "patient_global": row["patient_global"],
-        "mmt": row["mmt_total"], "haq": row["haq"], "extramuscular": row["extramuscular_global"],
-        "enzymes": {name: (row[f"{name}_u_per_l"], row[f"{name}_uln_u_per_l"]) for name in rules.ENZYMES},
+        "physician_global": row[_AT["physician_global"]], "patient_global": row[_AT["patient_global"]],
+        "mmt": row[_MMT], "haq": row[_AT["haq"]], "extramuscular": row[_AT["extramuscular_global"]],
+        "enzymes": {name: (row[value], row[uln]) for name, value, uln in _ENZYME_AT},
     }
 
 
-def outcome_report(patients) -> Report:
-    """Every table and plot of the report for a cohort (a Patient queryset)."""
+def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
+    """Every table and plot of the report for a cohort (a Patient queryset).
+
+    ``ck_series`` holds the CK over time of at most ``series_limit`` patients (those with a CK,
+    evenly spread over the cohort: what the page plots; None: all), ``ck_points`` counts every
+    CK value of the cohort. Every figure covers the whole cohort."""
     # 1. One row per patient, then its aggregates from one grouped query per table (correlated
-    # subqueries per patient cost seconds at 10,000 patients).
+    # subqueries per patient cost seconds at 10,000 patients). ``ids``: the cohort as a subquery
+    # (a list of 10,000 ids in every IN () is slow to build and plan).
     ids = patients.order_by().values("pk")
-    rows = list(patients.order_by("subject_id").values(
+    rows = list(patients.order_by("subject_id").values_list(
         "pk", "subject_id", "site__code", "sex", "birth_year", "birth_date", "enrolment_date",
         "symptom_onset_date", "status", "diagnosis__kind", "suspected_cause"))
-    infusions = {r["cycle__patient"]: r for r in (
+    # Infusions: first, last, total, and the exposure (days, days within the dose tolerance: the
+    # rule of visits/rules.py as a SQL expression, reporting/expressions.py) in the same pass.
+    infusions = {r[0]: r[1:] for r in (
         Infusion.objects.filter(cycle__patient__in=ids).order_by().values("cycle__patient")
-        .annotate(first=Min("infusion_date"), last=Max("infusion_date"), total=Sum("dose_g")))}
+        .annotate(first=Min("infusion_date"), last=Max("infusion_date"), total=Sum("dose_g"), days=Count("pk"),
+                  within=Count("pk", filter=expressions.dose_within_tolerance()))
+        .values_list("cycle__patient", "first", "last", "total", "days", "within"))}
     cycles = dict(TreatmentCycle.objects.filter(patient__in=ids).order_by().values("patient")
                   .annotate(n=Count("pk")).values_list("patient", "n"))
-    per_patient = defaultdict(lambda: {"n": 0, "nadir": None, "first": None, "last": None})
-    for patient_id, pk, ck in (Assessment.objects.current().filter(patient__in=ids)
-                               .order_by("patient_id", "assessment_date", "pk")
-                               .values_list("patient_id", "pk", "ck_u_per_l").iterator(chunk_size=5000)):
-        a = per_patient[patient_id]
-        a["n"] += 1
-        a["first"] = a["first"] or pk
-        a["last"] = pk
-        if ck is not None and (a["nadir"] is None or ck < a["nadir"]):
-            a["nadir"] = ck
-    for r in rows:
-        inf, a = infusions.get(r["pk"], {}), per_patient.get(r["pk"], {})
-        r.update(first_inf=inf.get("first"), last_inf=inf.get("last"), total_g=inf.get("total"),
-                 n_cycles=cycles.get(r["pk"], 0), n_assessments=a.get("n", 0), ck_nadir=a.get("nadir"),
-                 baseline_id=a.get("first"), last_id=a.get("last"))
-    # (``ids``, the cohort as a subquery: a list of 10,000 ids in every IN () is slow to build and plan.)
-    # 2. The baseline and last assessments, in one query.
-    wanted = {r["baseline_id"] for r in rows} | {r["last_id"] for r in rows}
-    assessments = {a["id"]: a for a in Assessment.objects.filter(pk__in=wanted - {None}).values(*CORE_FIELDS)}
+    # 2. The baseline (first) and last current assessment of every patient with their count, CK
+    # nadir and number of CK values, in one query (window functions: at most two rows a patient).
+    by_patient = Window(expression=Count("pk"), partition_by=[F("patient_id")])
+    assessments = (
+        Assessment.objects.current().filter(patient__in=ids).order_by()
+        .annotate(
+            first_rank=Window(RowNumber(), partition_by=[F("patient_id")], order_by=[F("assessment_date"), F("pk")]),
+            last_rank=Window(RowNumber(), partition_by=[F("patient_id")],
+                             order_by=[F("assessment_date").desc(), F("pk").desc()]),
+            n=by_patient, ck_n=Window(Count("ck_u_per_l"), partition_by=[F("patient_id")]),
+            nadir=Window(Min("ck_u_per_l"), partition_by=[F("patient_id")]))
+        .filter(Q(first_rank=1) | Q(last_rank=1))
+        .values_list(*CORE_FIELDS, "first_rank", "last_rank", "n", "ck_n", "nadir"))
+    first_of, last_of, counts = {}, {}, {}
+    for a in assessments:
+        patient_id = a[1]
+        if a[-5] == 1:
+            first_of[patient_id] = a
+        if a[-4] == 1:
+            last_of[patient_id] = a
+        counts[patient_id] = a[-3:]
 
-    outcomes = []
-    for r in rows:
-        base, last = assessments.get(r["baseline_id"]), assessments.get(r["last_id"])
-        first = r["first_inf"]
+    outcomes, ck_points, with_ck, days, within = [], 0, [], 0, 0
+    ck_change = visit_rules.percent_change
+    for (pk, subject, site, sex, birth_year, birth_date, enrolment, onset, status, kind, cause) in rows:
+        first, last, total, n_days, n_within = infusions.get(pk, _NO_INFUSION)
+        days += n_days
+        within += n_within
+        n, ck_n, nadir = counts.get(pk, _NO_ASSESSMENT)
+        ck_points += ck_n
+        if ck_n:
+            with_ck.append((subject, pk))
         o = PatientOutcome(
-            subject_id=r["subject_id"], site=r["site__code"], sex=r["sex"],
-            age=patient_rules.age_at(r["enrolment_date"], r["birth_year"], r["birth_date"]),
-            kind=r["diagnosis__kind"], status=r["status"],
-            duration_months=patient_rules.disease_duration_months(r["symptom_onset_date"], first) if first else None,
-            cycles=r["n_cycles"], total_g=r["total_g"] or Decimal(0), suspected_cause=r["suspected_cause"],
-            assessments=r["n_assessments"], ck_nadir=r["ck_nadir"],
+            subject_id=subject, site=site, sex=sex, age=patient_rules.age_at(enrolment, birth_year, birth_date),
+            kind=kind, status=status,
+            duration_months=patient_rules.disease_duration_months(onset, first) if first else None,
+            cycles=cycles.get(pk, 0), total_g=total or Decimal(0), suspected_cause=cause,
+            assessments=n, ck_nadir=nadir,
         )
+        base, end = first_of.get(pk), last_of.get(pk)
         if base:
-            o.ck_baseline, o.mmt_baseline = base["ck_u_per_l"], base["mmt_total"]
-        if last:
-            o.ck_last, o.mmt_last = last["ck_u_per_l"], last["mmt_total"]
-        o.ck_change_pct = visit_rules.percent_change(o.ck_baseline, o.ck_last)
+            o.ck_baseline, o.mmt_baseline = base[_CK], base[_MMT]
+        if end:
+            o.ck_last, o.mmt_last = end[_CK], end[_MMT]
+        o.ck_change_pct = ck_change(o.ck_baseline, o.ck_last)
         o.ck_responder = rules.ck_responder(o.ck_baseline, o.ck_last)
-        o.mmt_change_pct = visit_rules.percent_change(o.mmt_baseline, o.mmt_last)
+        o.mmt_change_pct = ck_change(o.mmt_baseline, o.mmt_last)
         o.mmt_improved = rules.mmt_improved(o.mmt_baseline, o.mmt_last)
-        if base and last and base["id"] != last["id"]:
-            changes = rules.core_set_changes(_core_values(base), _core_values(last))
+        if base and end and base[0] != end[0]:
+            changes = rules.core_set_changes(_core_values(base), _core_values(end))
             o.tis = rules.total_improvement_score(changes)
             o.imacs = rules.imacs_improved(changes)
         outcomes.append(o)
     n = len(outcomes)
 
     # 3. Malignancies and their timing.
-    by_patient = {r["pk"]: r for r in rows}
     timing = Counter()
     with_malignancy = set()
+    by_pk = {r[0]: r for r in rows}
     for patient_id, diagnosed in (MalignancyHistory.objects.current().filter(patient_id__in=ids)
                                   .values_list("patient_id", "diagnosis_date")):
-        r = by_patient[patient_id]
-        end = r["last_inf"] if r["status"] in (PatientStatus.COMPLETED, PatientStatus.WITHDRAWN) else None
-        timing[patient_rules.malignancy_timing(diagnosed, r["first_inf"], end).value] += 1
+        status = by_pk[patient_id][8]
+        first, last = infusions.get(patient_id, _NO_INFUSION)[:2]
+        end = last if status in (PatientStatus.COMPLETED, PatientStatus.WITHDRAWN) else None
+        timing[patient_rules.malignancy_timing(diagnosed, first, end).value] += 1
         with_malignancy.add(patient_id)
 
-    # 4. Exposure: infusion days within the dose tolerance (the prescription needs the
-    # patient's sex for adjusted weight), deviations by kind.
-    within = days = 0
-    prescriptions = {}  # (basis, weight, height, sex) -> prescribed daily dose: day 1 and day 2 share it
-    for dose, weight, height, basis, sex in (
-            Infusion.objects.filter(cycle__patient_id__in=ids)
-            .values_list("dose_g", "cycle__weight_kg", "cycle__height_cm", "cycle__dosing_basis",
-                         "cycle__patient__sex").iterator(chunk_size=5000)):
-        days += 1
-        if weight and (basis == DosingBasis.ACTUAL or height):
-            key = (basis, weight, height, sex)
-            prescribed = prescriptions.get(key)
-            if prescribed is None:
-                prescribed = prescriptions[key] = visit_rules.prescribed_daily_dose_g(
-                    visit_rules.dosing_weight_kg(basis, weight_kg=weight, height_cm=height, sex=sex))
-            within += visit_rules.dose_deviation(day=1, given_g=dose, prescribed_g=prescribed) is None
+    # 4. Deviations by kind.
     deviations = dict(ProtocolDeviation.objects.filter(patient_id__in=ids).order_by()
                       .values_list("kind").annotate(n=Count("pk")))
 
@@ -169,12 +194,17 @@ def outcome_report(patients) -> Report:
     ae_patients = (AdverseEvent.objects.current().filter(patient_id__in=ids)
                    .values("patient_id").distinct().count())
 
-    # 6. CK over time for the plot.
-    series = defaultdict(list)
-    for subject, when, ck in (Assessment.objects.current().filter(patient_id__in=ids, ck_u_per_l__isnull=False)
-                              .order_by("patient__subject_id", "assessment_date")
-                              .values_list("patient__subject_id", "assessment_date", "ck_u_per_l")):
-        series[subject].append((when, ck))
+    # 6. CK over time for the plot: only the plotted patients' values (evenly spread over the
+    # patients with a CK, in subject order), not the whole cohort's.
+    plotted = sorted(with_ck) if series_limit is None else spread(sorted(with_ck), series_limit)
+    series = {subject: [] for subject, _ in plotted}
+    if plotted:
+        subject_of = dict((pk, subject) for subject, pk in plotted)
+        for patient_id, when, ck in (Assessment.objects.current()
+                                     .filter(patient_id__in=list(subject_of), ck_u_per_l__isnull=False)
+                                     .order_by("patient_id", "assessment_date")
+                                     .values_list("patient_id", "assessment_date", "ck_u_per_l")):
+            series[subject_of[patient_id]].append((when, ck))
 
     return Report(
         n=n, patients=outcomes,
@@ -182,7 +212,7 @@ def outcome_report(patients) -> Report:
         exposure=_exposure(outcomes, within, days, deviations),
         outcomes=_outcome_summary(outcomes),
         safety=_safety(ae_groups, ae_patients, n),
-        ck_series=dict(series),
+        ck_series=series, ck_points=ck_points,
     )
 
 

@@ -17,15 +17,8 @@ from .services import export_cohort, export_stamp
 #: many lines or bars (evenly spread over the cohort): every figure and test still covers the whole
 #: cohort, the exports list every patient. A 10,000-patient table and 10,000-line SVG would make a
 #: page of megabytes that takes seconds to render and that no browser shows usefully.
-DETAIL_LIMIT = 200
-
-
-def _spread(items, limit=DETAIL_LIMIT):
-    """At most ``limit`` items, evenly spread over the sequence (first and last kept)."""
-    n = len(items)
-    if n <= limit:
-        return list(items)
-    return [items[round(i * (n - 1) / (limit - 1))] for i in range(limit)]
+DETAIL_LIMIT = selectors.DETAIL_LIMIT
+_spread = selectors.spread
 
 
 def _waterfall_values(pairs):
@@ -92,10 +85,9 @@ class ReportView(PermissionRequiredMixin, TemplateView):
         filters = form.cleaned_data if form.is_valid() else {}
         patients = datasets.cohort(user=self.request.user, site=filters.get("site"),
                                    diagnosis=filters.get("diagnosis") or None)
-        report = selectors.outcome_report(patients)
+        # The CK series of the plotted patients only (at most DETAIL_LIMIT, evenly spread).
+        report = selectors.outcome_report(patients, series_limit=DETAIL_LIMIT)
         series = report.ck_series
-        if len(series) > DETAIL_LIMIT:
-            series = {subject: series[subject] for subject in _spread(sorted(series))}
         context.update(
             form=form, report=report, print_view=self.request.GET.get("print") == "1",
             query_string=self.request.GET.urlencode(),

@@ -44,6 +44,7 @@ HAQ_MAX = Decimal("3")
 CM_PER_INCH = Decimal("2.54")
 IBW_BASE_KG = {"M": Decimal("50"), "F": Decimal("45.5")}
 IBW_KG_PER_INCH_OVER_5_FEET = Decimal("2.3")
+IBW_BASE_HEIGHT_INCHES = 60  # 5 feet
 ADJUSTED_WEIGHT_FACTOR = Decimal("0.4")
 
 ONE_DECIMAL = Decimal("0.1")
@@ -61,7 +62,7 @@ class DosingBasis(str, Enum):
 def devine_ibw_kg(sex: str, height_cm: Decimal) -> Decimal:
     """Devine ideal body weight: 50 kg (men) / 45.5 kg (women) + 2.3 kg per inch over 60."""
     inches = Decimal(height_cm) / CM_PER_INCH
-    return IBW_BASE_KG[sex] + IBW_KG_PER_INCH_OVER_5_FEET * (inches - 60)
+    return IBW_BASE_KG[sex] + IBW_KG_PER_INCH_OVER_5_FEET * (inches - IBW_BASE_HEIGHT_INCHES)
 
 
 def adjusted_body_weight_kg(actual_kg: Decimal, ibw_kg: Decimal) -> Decimal:

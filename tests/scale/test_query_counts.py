@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db  # the test database is set up for marked tes
 #: Queries per request, whatever the cohort size (login, session and permission
 #: queries included, the content-type cache cold).
 EXPECTED = {
-    "patient-list": 9, "patient-detail": 10, "timeline": 14, "deviation-list": 9, "report": 17,
+    "patient-list": 9, "patient-detail": 10, "timeline": 14, "deviation-list": 9, "report": 15,
     "audit-trail": 13,  # one patient's trail
     "api:patients": 6, "api:diagnoses": 6, "api:malignancies": 6, "api:cycles": 8, "api:assessments": 6,
     "api:infusions": 6, "api:adverse-events": 6, "api:deviations": 6,
