@@ -1,12 +1,21 @@
+import math
+
 from django import template
 
 register = template.Library()
 
 
+def _nan(value):
+    try:
+        return math.isnan(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
 @register.filter
 def num(value, digits=1):
-    """A number with ``digits`` decimals, or an en dash when missing."""
-    if value is None:
+    """A number with ``digits`` decimals, or an en dash when missing (or not a number)."""
+    if value is None or _nan(value):
         return "–"
     return f"{float(value):.{int(digits)}f}"
 
@@ -46,6 +55,6 @@ def proportion(p):
 @register.filter
 def p_value(p):
     """'p = 0.026' or 'p < 0.001'."""
-    if p is None:
+    if p is None or _nan(p):
         return "p not computable"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
