@@ -3,32 +3,41 @@
 Domains: DM, MH, EX, VS, LB, AE and the sponsor-defined FT (MMT-8 muscle
 testing). Each domain is written twice with the same columns and values:
 ``<domain>.csv`` (UTF-8, header row) and ``<domain>.xpt`` (SAS transport
-version 5, dataset name = domain, through pyreadstat), plus ``README.txt``
-(what each domain holds, the de-identification note and the sponsor-defined
-choices).
+version 5, dataset name = domain, through :mod:`reporting.exports.xpt`), plus
+``README.txt`` (what each domain holds, the de-identification note and the
+sponsor-defined choices).
 
 Rows come from ``reporting.datasets`` where its row generators fit (EX, VS,
 LB, FT, AE, malignancies in MH); DM and the diagnosis records of MH come from
-one query over the cohort, which also gives each subject's reference start
-date (first infusion) for the study days (--DY).
+queries over the cohort ordered by subject. The study days (--DY) need each
+subject's reference start date (first infusion): every row generator is
+ordered by subject id, so a second cursor over the cohort's (subject, first
+infusion), in the same order, is walked alongside (a merge join) instead of
+holding a dictionary of every subject.
 
-Queries: a constant number whatever the cohort size -- one for the subjects,
-then one per domain (MH reads the subjects and one malignancy query).
+Queries: a constant number whatever the cohort size: DM one (the subjects);
+MH two (subjects, malignancies); EX, VS, LB, FT and AE two each (their rows and
+the reference dates): 13.
 
-Memory: the zip streams, but one domain at a time is held in memory (its
-records and a pandas DataFrame), since the XPT writer needs the whole dataset;
-the XPT goes to a temporary file and is streamed from there. The subjects (one
-small row each) are kept for the whole export.
+Memory: independent of the cohort's size. The rows come in chunks
+(``iterator(chunk_size)``); each record goes to the zip as a CSV row at once
+and, normalised (numbers as floats, text of at most 200 bytes), to a temporary
+spool file (marshal, a chunk of rows at a time), while the widest value of each
+character variable is noted; the XPT, whose fixed widths must be known before
+the first observation, is then written from the spool with those widths (the
+widths of the data, as before) and streamed into the zip. Nothing is held
+beyond a chunk of rows, the spool lives on disk (about the size of the
+domain's CSV) and is deleted once its XPT is written.
 """
 
-import heapq
-import os
+import csv
+import io
+import marshal
+import struct
 import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
-
-import pandas as pd
-import pyreadstat
+from itertools import islice, repeat
 
 from patients import rules as patient_rules
 from safety.models import ActionTaken, Outcome, Relatedness
@@ -36,7 +45,8 @@ from visits import rules as visit_rules
 from visits.models import AssessmentTimepoint
 
 from .. import datasets
-from .base import csv_chunks, file_chunks, stream_zip
+from . import xpt
+from .base import stream_zip
 
 # --- Study constants and sponsor-defined choices -------------------------------
 
@@ -52,9 +62,9 @@ END_OF_TREATMENT_VISITNUM = 99
 END_OF_TREATMENT_VISIT = "END OF TREATMENT"
 
 #: XPT v5 limits.
-NAME_MAX = 8
-LABEL_MAX = 40
-CHAR_MAX_BYTES = 200
+NAME_MAX = xpt.NAME_MAX
+LABEL_MAX = xpt.LABEL_MAX
+CHAR_MAX_BYTES = xpt.CHAR_MAX
 
 # --- Controlled terms ----------------------------------------------------------
 
@@ -282,7 +292,7 @@ class Domain:
     label: str  # dataset label (<= 40 characters)
     description: str  # for the README
     variables: list
-    records: object  # callable(patients, subjects) -> iterator of dicts keyed by variable name
+    records: object  # callable(patients) -> iterator of dicts keyed by variable name, by subject
 
     def __post_init__(self):
         """The XPT v5 limits hold by construction."""
@@ -339,25 +349,49 @@ def yes_no(flag):
     return YES if flag else NO
 
 
-def _reference_dates(subjects):
-    return {s["subject_id"]: s["first_infusion"] for s in subjects}
+def _cohort_stream(patients, *fields, **annotations):
+    """The cohort's subjects ordered by subject id: tuples of ``fields``, in chunks."""
+    qs = patients.order_by("subject_id").annotate(**annotations).values_list(*fields, *annotations)
+    return qs.iterator(chunk_size=datasets.CHUNK)
+
+
+def with_reference(patients, rows):
+    """``(row, reference start date)`` for rows ordered by subject id, like the cohort.
+
+    The cohort's (subject, first infusion) is read alongside, in the same order
+    (a merge join), so nothing is held per subject. The subject query runs
+    before the first row is asked for, whether there are rows or not (the same
+    number of queries for every cohort). Only equality is compared, never
+    order: the database's collation decides the order of both streams."""
+    subjects = _cohort_stream(patients, "subject_id", first_inf=datasets.first_infusion_subquery())
+    current = next(subjects, None)
+    for row in rows:
+        subject = row["subject_id"]
+        while current is not None and current[0] != subject:
+            current = next(subjects, None)
+        if current is None:
+            raise RuntimeError(f"SDTM: subject {subject} is not in the cohort or out of order")
+        yield row, current[1]
 
 
 def with_baseline(rows):
     """Mark each subject's first row (rows come ordered by subject, then date):
-    ``row["baseline"]`` is "Y" there, None elsewhere."""
+    ``row["baseline"]`` is "Y" there, None elsewhere. ``rows``: dicts, or
+    ``(dict, reference date)`` pairs from :func:`with_reference`."""
     previous = None
-    for row in rows:
+    for item in rows:
+        row = item[0] if isinstance(item, tuple) else item
         row["baseline"] = YES if row["subject_id"] != previous else None
         previous = row["subject_id"]
-        yield row
+        yield item
 
 
 # --- Subjects (DM, MH diagnosis) -------------------------------------------------
 
 def subject_rows(patients):
-    """One row per subject: identifiers, demography, treatment dates, diagnosis.
-    The birth year/date are read to derive the age and go no further."""
+    """One row per subject, by subject id: identifiers, demography, treatment
+    dates, diagnosis. The birth year/date are read to derive the age and go no
+    further."""
     qs = (patients.order_by("subject_id")
           .annotate(first_inf=datasets.first_infusion_subquery(), last_inf=datasets.last_infusion_subquery())
           .values_list("subject_id", "site__code", "sex", "race", "birth_year", "birth_date",
@@ -371,9 +405,9 @@ def subject_rows(patients):
                "last_infusion": last}
 
 
-def dm_records(patients, subjects):
+def dm_records(patients):
     """One record per subject; not yet treated: ACTARMCD NOTTRT, no reference dates."""
-    for s in subjects:
+    for s in subject_rows(patients):
         treated = s["first_infusion"] is not None
         yield {
             "USUBJID": usubjid(s["subject_id"]), "SUBJID": s["subject_id"],
@@ -388,34 +422,29 @@ def dm_records(patients, subjects):
 
 # --- MH ------------------------------------------------------------------------------
 
-def _diagnosis_history(subjects):
-    """The PM/DM diagnosis of each subject who has one recorded."""
-    for s in subjects:
-        if s["diagnosis"]:
-            yield {"USUBJID": usubjid(s["subject_id"]), "MHTERM": DIAGNOSIS_TERMS[s["diagnosis"]],
-                   "MHCAT": MHCAT_DIAGNOSIS, "MHSTDTC": iso(s["symptom_onset_date"])}
-
-
-def _malignancy_history(patients):
-    """Current (not voided) malignancies, ordered by subject and diagnosis date."""
-    for row in datasets.malignancy_rows(patients):
-        yield {"USUBJID": usubjid(row["subject_id"]), "MHTERM": row["malignancy"], "MHCAT": MHCAT_MALIGNANCY,
-               "MHSTDTC": iso(row["diagnosis_date"])}
-
-
-def mh_records(patients, subjects):
-    """The PM/DM diagnosis (onset of symptoms), then the malignancies, per subject."""
-    return heapq.merge(_diagnosis_history(subjects), _malignancy_history(patients),
-                       key=lambda record: record["USUBJID"])
+def mh_records(patients):
+    """Per subject: the PM/DM diagnosis (onset of symptoms) when recorded, then the
+    current (not voided) malignancies by diagnosis date. Both queries are ordered
+    by subject id and read side by side."""
+    malignancies = datasets.malignancy_rows(patients)
+    pending = next(malignancies, None)
+    for subject, kind, onset in _cohort_stream(patients, "subject_id", "diagnosis__kind", "symptom_onset_date"):
+        if kind:
+            yield {"USUBJID": usubjid(subject), "MHTERM": DIAGNOSIS_TERMS[kind], "MHCAT": MHCAT_DIAGNOSIS,
+                   "MHSTDTC": iso(onset)}
+        while pending is not None and pending["subject_id"] == subject:
+            yield {"USUBJID": usubjid(subject), "MHTERM": pending["malignancy"], "MHCAT": MHCAT_MALIGNANCY,
+                   "MHSTDTC": iso(pending["diagnosis_date"])}
+            pending = next(malignancies, None)
+    if pending is not None:
+        raise RuntimeError(f"SDTM: malignancy of subject {pending['subject_id']} out of the cohort's order")
 
 
 # --- EX ------------------------------------------------------------------------------
 
-def ex_records(patients, subjects):
+def ex_records(patients):
     """One record per infusion day: the dose given, lot, cycle and infusion day."""
-    reference = _reference_dates(subjects)
-    for row in datasets.infusion_rows(patients):
-        first = reference.get(row["subject_id"])
+    for row, first in with_reference(patients, datasets.infusion_rows(patients)):
         visitnum, visit_name = visit(row["cycle"])
         yield {
             "USUBJID": usubjid(row["subject_id"]), "EXTRT": row["product"], "EXDOSE": row["dose_g"],
@@ -430,10 +459,9 @@ def ex_records(patients, subjects):
 
 # --- VS ------------------------------------------------------------------------------
 
-def vs_records(patients, subjects):
+def vs_records(patients):
     """Weight (and height when recorded) at each cycle visit; baseline = the first cycle."""
-    reference = _reference_dates(subjects)
-    for row in with_baseline(datasets.cycle_rows(patients)):
+    for row, first in with_baseline(with_reference(patients, datasets.cycle_rows(patients))):
         visitnum, visit_name = visit(row["cycle"])
         for testcd, test, field, unit in VITAL_SIGNS:
             value = row[field]
@@ -445,21 +473,19 @@ def vs_records(patients, subjects):
                 "VSSTRESN": value, "VSSTRESU": unit, "VSBLFL": row["baseline"], "VISITNUM": visitnum,
                 "VISIT": visit_name,
                 "VSDTC": iso(row["start_date"]),
-                "VSDY": study_day(row["start_date"], reference.get(row["subject_id"])),
+                "VSDY": study_day(row["start_date"], first),
             }
 
 
 # --- LB and FT (from the assessments) ------------------------------------------------
 
-def _assessments(patients, subjects):
+def _assessments(patients):
     """Current assessments, ordered by subject and date, with visit, date, study
     day and baseline (the subject's first assessment)."""
-    reference = _reference_dates(subjects)
-    for row in with_baseline(datasets.assessment_rows(patients)):
+    for row, first in with_baseline(with_reference(patients, datasets.assessment_rows(patients))):
         visitnum, visit_name = visit(row["cycle"], row["timepoint"])
         row.update(usubjid=usubjid(row["subject_id"]), visitnum=visitnum, visit=visit_name,
-                   dtc=iso(row["assessment_date"]),
-                   dy=study_day(row["assessment_date"], reference.get(row["subject_id"])))
+                   dtc=iso(row["assessment_date"]), dy=study_day(row["assessment_date"], first))
         yield row
 
 
@@ -474,10 +500,10 @@ def range_indicator(value, low, high):
     return None
 
 
-def lb_records(patients, subjects):
+def lb_records(patients):
     """CK, aldolase, LDH, AST and ALT with the laboratory's range; baseline = the
     subject's first assessment (no baseline for a test not done then)."""
-    for a in _assessments(patients, subjects):
+    for a in _assessments(patients):
         for test in LAB_TESTS:
             value = a[test.value]
             if value is None:
@@ -495,9 +521,9 @@ def lb_records(patients, subjects):
             }
 
 
-def ft_records(patients, subjects):
+def ft_records(patients):
     """MMT-8: one record per muscle group tested and the total (when all eight were)."""
-    for a in _assessments(patients, subjects):
+    for a in _assessments(patients):
         for field, testcd, test in (*MMT_TESTS, MMT_TOTAL):
             value = a[field]
             if value is None:
@@ -518,11 +544,9 @@ def severity(grade):
     return AESEV_BY_GRADE.get(grade, AESEV_SEVERE)
 
 
-def ae_records(patients, subjects):
+def ae_records(patients):
     """Current (not voided) adverse events with the CDISC terms of the dicts above."""
-    reference = _reference_dates(subjects)
-    for row in datasets.adverse_event_rows(patients):  # voided events excluded
-        first = reference.get(row["subject_id"])
+    for row, first in with_reference(patients, datasets.adverse_event_rows(patients)):  # voided excluded
         yield {
             "USUBJID": usubjid(row["subject_id"]), "AESPID": str(row["ae_id"]), "AETERM": row["term"],
             "AESEV": severity(row["grade"]), "AESER": yes_no(row["serious"]),
@@ -556,6 +580,10 @@ DOMAINS = [
 
 # --- Values, CSV and XPT ---------------------------------------------------------------
 
+#: Records per CSV chunk and per spooled chunk.
+ROWS_PER_CHUNK = 500
+
+
 def truncate(text, limit=CHAR_MAX_BYTES):
     """``text`` cut to ``limit`` bytes of UTF-8 (never inside a character)."""
     encoded = text.encode("utf-8")
@@ -564,67 +592,118 @@ def truncate(text, limit=CHAR_MAX_BYTES):
     return encoded[:limit].decode("utf-8", errors="ignore")
 
 
-def normalise(domain, record, truncated):
-    """A record with every variable of the domain: numbers as float (None when
-    missing), text as str ("" when missing) of at most 200 bytes."""
-    row = {}
-    for var in domain.variables:
+def _text_cells(values):
+    """Text column: str, "" when missing."""
+    return [v if v.__class__ is str else "" if v is None else str(v) for v in values]
+
+
+def _number_cells(values):
+    """Number column: float, None when missing."""
+    return [None if v is None else float(v) for v in values]
+
+
+def _byte_lengths(values):
+    return list(map(len, values)) if all(map(str.isascii, values)) else [len(v.encode("utf-8")) for v in values]
+
+
+def normalise(domain, records, truncated, widths=None):
+    """A chunk of records as the domain's columns (one list per variable, in
+    order): numbers as float (None when missing), text as str ("" when missing)
+    of at most 200 bytes of UTF-8. ``widths`` (one per variable), when given, is
+    raised to the longest text of each column in bytes (its XPT width)."""
+    columns = []
+    for index, var in enumerate(domain.variables):
         if var.name == "STUDYID":
-            value = STUDYID
+            column = [STUDYID] * len(records)
         elif var.name == "DOMAIN":
-            value = domain.code
+            column = [domain.code] * len(records)
         else:
-            value = record.get(var.name)
-        if var.numeric:
-            row[var.name] = None if value is None else float(value)
-        else:
-            text = "" if value is None else str(value)
-            short = truncate(text)
-            if short != text:
-                truncated[domain.code] = truncated.get(domain.code, 0) + 1
-            row[var.name] = short
-    return row
+            values = list(map(dict.get, records, repeat(var.name)))
+            if var.numeric:
+                columns.append(_number_cells(values))
+                continue
+            column = _text_cells(values)
+        if not column:
+            columns.append(column)
+            continue
+        lengths = _byte_lengths(column)
+        longest = max(lengths)
+        if longest > CHAR_MAX_BYTES:
+            cut = [i for i, n in enumerate(lengths) if n > CHAR_MAX_BYTES]
+            for i in cut:
+                column[i] = truncate(column[i])
+            truncated[domain.code] = truncated.get(domain.code, 0) + len(cut)
+            longest = max(_byte_lengths(column))
+        if widths is not None and longest > widths[index]:
+            widths[index] = longest
+        columns.append(column)
+    return columns
 
 
-def build_records(domain, patients, subjects, truncated):
-    """The domain's records, normalised, with --SEQ numbered 1..n per subject."""
+def normalised_chunks(domain, patients, truncated, widths=None, size=None):
+    """The domain's records in chunks of ``size``, normalised (column-wise, see
+    :func:`normalise`), with --SEQ numbered 1..n per subject (each subject's
+    records come together)."""
     seq_name = f"{domain.code}SEQ"
     has_seq = seq_name in domain.names
-    counters = {}
-    rows = []
-    for record in domain.records(patients, subjects):
+    records = domain.records(patients)
+    previous, seq = None, 0
+    while chunk := list(islice(records, size or ROWS_PER_CHUNK)):
         if has_seq:
-            counters[record["USUBJID"]] = counters.get(record["USUBJID"], 0) + 1
-            record[seq_name] = counters[record["USUBJID"]]
-        rows.append(normalise(domain, record, truncated))
-    return rows
+            for record in chunk:
+                subject = record["USUBJID"]
+                seq = seq + 1 if subject == previous else 1
+                previous = subject
+                record[seq_name] = seq
+        yield normalise(domain, chunk, truncated, widths)
 
 
-def frame(domain, rows):
-    """A pandas DataFrame with explicit types (float64 / object), also when empty."""
-    return pd.DataFrame({
-        var.name: pd.Series([row[var.name] for row in rows], dtype="float64" if var.numeric else object)
-        for var in domain.variables
-    })
+def _number_texts(values):
+    """A number column as CSV text: missing -> "", 55.0 -> "55", 70.5 -> "70.5"."""
+    return ["" if v is None else str(int(v)) if v.is_integer() else repr(v) for v in values]
 
 
-def cell_text(value):
-    """A value as CSV text: missing -> "", 55.0 -> "55", 70.5 -> "70.5"."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    return str(value)
+_LENGTH = struct.Struct("<Q")
 
 
-def xpt_chunks(domain, data):
-    """SAS transport v5 via a temporary file, streamed; the file goes with the generator."""
-    with tempfile.TemporaryDirectory(prefix="sdtm-") as folder:
-        path = os.path.join(folder, f"{domain.filename}.xpt")
-        pyreadstat.write_xport(data, path, file_label=domain.label, table_name=domain.code,
-                               column_labels=[v.label for v in domain.variables], file_format_version=5)
-        with open(path, "rb") as handle:
-            yield from file_chunks(handle)
+def domain_members(domain, patients, counts, truncated):
+    """``(name, chunks)`` of the domain's CSV, then of its XPT, for :func:`stream_zip`.
+
+    The CSV streams as the records come; the same normalised chunks go to a
+    temporary spool (marshal, length-prefixed) with the longest text of each
+    variable noted; the XPT is written from the spool once the CSV is done
+    (this generator resumes only when the zip has taken the whole CSV)."""
+    numeric = [v.numeric for v in domain.variables]
+    widths = [xpt.NUMERIC_WIDTH if v.numeric else 1 for v in domain.variables]
+    spool = tempfile.TemporaryFile(prefix="sdtm-")
+    try:
+        def csv_part():
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\r\n")
+            writer.writerow(domain.names)
+            total = 0
+            for columns in normalised_chunks(domain, patients, truncated, widths):
+                writer.writerows(zip(*[_number_texts(c) if n else c for c, n in zip(columns, numeric)]))
+                data = marshal.dumps(columns)
+                spool.write(_LENGTH.pack(len(data)))
+                spool.write(data)
+                total += len(columns[0])
+                yield buffer.getvalue().encode("utf-8")
+                buffer.seek(0)
+                buffer.truncate()
+            counts[domain.code] = total
+            yield buffer.getvalue().encode("utf-8")
+
+        def spooled_chunks():
+            spool.seek(0)
+            while header := spool.read(_LENGTH.size):
+                yield marshal.loads(spool.read(_LENGTH.unpack(header)[0]))
+
+        yield f"{domain.filename}.csv", csv_part()
+        variables = [xpt.Variable(v.name, v.label, v.numeric, width) for v, width in zip(domain.variables, widths)]
+        yield f"{domain.filename}.xpt", xpt.dataset_chunks(domain.code, domain.label, variables, spooled_chunks())
+    finally:
+        spool.close()
 
 
 # --- README ------------------------------------------------------------------------------
@@ -685,12 +764,8 @@ def sdtm_zip(patients):
     counts, truncated = {}, {}
 
     def members():
-        subjects = list(subject_rows(patients))
         for domain in DOMAINS:
-            rows = build_records(domain, patients, subjects, truncated)
-            counts[domain.code] = len(rows)
-            yield f"{domain.filename}.csv", csv_chunks(domain.names, rows, cell_text)
-            yield f"{domain.filename}.xpt", xpt_chunks(domain, frame(domain, rows))
+            yield from domain_members(domain, patients, counts, truncated)
         yield "README.txt", [readme(counts, truncated).encode("utf-8")]
 
     return stream_zip(members())

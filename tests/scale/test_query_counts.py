@@ -19,7 +19,7 @@ EXPECTED = {
     "api:infusions": 6, "api:adverse-events": 6, "api:deviations": 6,
     "api:data-queries": 5,  # the generated cohort has no data query: no messages prefetch
     # Exports through the download view, body consumed (ODM: one patient chunk, see conftest).
-    "export:csv": 22, "export:xlsx": 22, "export:odm": 33, "export:sdtm": 21, "export:fhir": 22,
+    "export:csv": 22, "export:xlsx": 22, "export:odm": 33, "export:sdtm": 27, "export:fhir": 22,
 }
 
 
