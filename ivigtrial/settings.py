@@ -8,6 +8,8 @@ the environment (twelve-factor, django-environ):
   message otherwise.
 - ``DATABASE_URL``: SQLite file ``db.sqlite3`` by default; for example
   ``postgres://postgres@127.0.0.1:5432/ivigtrial`` switches to PostgreSQL.
+- ``CONN_MAX_AGE``: seconds a database connection is kept for the next request (60 unless
+  DEBUG, 0 with DEBUG); ``?conn_max_age=`` in ``DATABASE_URL`` wins. Health-checked.
 - ``ALLOWED_HOSTS``: comma-separated; defaults to localhost when DEBUG is on.
 - ``TIME_ZONE``: the study's default zone for display (times are stored in
   UTC); a site's own zone wins for users of that site.
@@ -110,6 +112,12 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Persistent connections (bench/NOTES.md): opening a PostgreSQL connection costs several ms,
+# more than a simple page. CONN_MAX_AGE seconds (default 60 with DEBUG off, 0 with DEBUG, as the
+# development server opens a thread per request); a conn_max_age in DATABASE_URL wins.
+# Health checks: a connection the database dropped is replaced, not an error on the next request.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0 if DEBUG else 60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

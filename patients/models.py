@@ -132,7 +132,12 @@ class Patient(Lockable, ClinicalRecord):
                 name="patient_withdrawn_has_reason",
             ),
         ]
-        indexes = [models.Index(fields=["site", "status"])]
+        indexes = [
+            models.Index(fields=["site", "status"]),
+            # The patient list: one site's patients in subject-id order (without it PostgreSQL
+            # walks the subject-id index and filters out the other sites' rows).
+            models.Index(fields=["site", "subject_id"], name="patient_site_subject_idx"),
+        ]
 
     def __str__(self):
         return self.subject_id

@@ -2,6 +2,7 @@ from django import forms
 
 from core.forms import ClinicalRecordForm, DateInput, add_validation_error, stale_error, use_finite_decimals
 from core.services import StaleRecordError
+from core.widget_rendering import FastWidgetRenderer
 
 from .models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
 from .services import CycleParts, CyclePartError, cycle_save, next_cycle_number
@@ -18,6 +19,9 @@ SCORE_FIELDS = ["physician_global", "patient_global", "extramuscular_global", "h
 class PartForm(forms.ModelForm):
     """One part of the record-cycle page: its version travels with it; the
     page has one reason for change for all its parts."""
+
+    # The page renders 51 widgets: in Python (same HTML), not through the widget templates.
+    default_renderer = FastWidgetRenderer()
 
     expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
@@ -64,6 +68,11 @@ class AssessmentForm(PartForm):
         super().__init__(*args, **kwargs)
         for name in GRADE_FIELDS:
             self.fields[name].widget.attrs.update({"min": 0, "max": 10, "data-role": "grade"})
+
+    @property
+    def grade_fields(self):
+        """The MMT-8 grades' bound fields, in order (the page lays them out together)."""
+        return [self[name] for name in GRADE_FIELDS]
 
 
 class InfusionForm(PartForm):

@@ -40,13 +40,15 @@ class CycleEntryView(PermissionRequiredMixin, View):
     def dispatch(self, request, *args, **kwargs):
         if not self.has_permission():
             return self.handle_no_permission()
-        self.patient = patient_selectors.patient_get(user=request.user, pk=kwargs["patient_pk"])
+        self.patient = patient_selectors.patient_get(user=request.user, pk=kwargs["patient_pk"],
+                                                     treatment_dates=False)
         self.cycle = self.get_cycle()
         return super().dispatch(request, *args, **kwargs)
 
     def render_entry(self, entry, status=200):
         cycle = entry.cycle
-        number = cycle.number if cycle.pk else next_cycle_number(self.patient)
+        # A new cycle's number: CycleEntry took it (the next one) when it built the cycle.
+        number = cycle.number or next_cycle_number(self.patient)
         deviations = list(cycle.deviations.order_by("resolved_at", "day")) if cycle.pk else []
         return render(self.request, self.template_name, {
             "patient": self.patient, "entry": entry, "number": number, "deviations": deviations,
@@ -93,6 +95,16 @@ class CycleEntryView(PermissionRequiredMixin, View):
         return redirect(reverse("visits:timeline", args=[self.patient.pk]) + f"#cycle-{cycle.number}")
 
 
+_PK = 987654321  # a stand-in argument, replaced in a reversed URL
+
+
+def _url_format(name, *args):
+    """The URL of ``name`` for ``args`` and a last argument left open: ``.format(value)``. One
+    reverse() for all the rows of a page instead of one per row and link."""
+    head, _, tail = reverse(name, args=[*args, _PK]).rpartition(str(_PK))
+    return head + "{}" + tail
+
+
 class TimelineView(PermissionRequiredMixin, TemplateView):
     permission_required = "visits.view_treatmentcycle"
     raise_exception = True
@@ -100,18 +112,24 @@ class TimelineView(PermissionRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        patient = patient_selectors.patient_get(user=self.request.user, pk=self.kwargs["patient_pk"])
+        patient = patient_selectors.patient_get(user=self.request.user, pk=self.kwargs["patient_pk"],
+                                                treatment_dates=False)
         # The patient's adverse events through the reverse relation (safety depends on visits,
         # not the other way round).
         adverse_events = list(patient.adverse_events.current().order_by("onset_date", "pk"))
         rows, baseline = selectors.patient_timeline(patient, adverse_events)
         state = review_state(patient)
+        urls = {"update": _url_format("visits:cycle_update", patient.pk)}
+        for link in ("sign", "verify", "lock", "unlock"):
+            urls[link] = _url_format(f"oversight:cycle_{link}")
         for row in rows:
             if row.cycle:
                 row.signature = state.signature(row.cycle)
                 row.signature_valid = bool(row.signature and row.signature.is_valid)
                 row.verification = state.verification(row.cycle)
                 row.queries = state.cycle_queries(row.cycle.number)
+                row.urls = {link: url.format(row.cycle.number if link == "update" else row.cycle.pk)
+                            for link, url in urls.items()}
         user = self.request.user
         context.update(
             review=state, casebook_signature=state.signature(patient),
@@ -125,6 +143,7 @@ class TimelineView(PermissionRequiredMixin, TemplateView):
             can_add_ae=self.request.user.has_perm("safety.add_adverseevent"),
             has_end=any(r.cycle is None for r in rows),
             tolerance_pct=rules.DOSE_TOLERANCE * 100,
+            query_create_url=reverse("oversight:query_create"),
         )
         return context
 

@@ -237,6 +237,21 @@ def test_timeline_runs_a_constant_number_of_queries(client_for, clinician, patie
     assert len(response.context["rows"]) == cycles
 
 
+@pytest.mark.parametrize("cycles", [0, 3])
+def test_record_cycle_page_runs_a_constant_number_of_queries(client_for, clinician, patient, cycles,
+                                                             django_assert_num_queries):
+    for n in range(1, cycles + 1):
+        full_cycle(patient, number=n)
+    client = client_for(clinician)
+    # session, user, memberships, user and role permissions, patient, its lock, the next cycle
+    # number (once: the page shows the number the entry took)
+    with django_assert_num_queries(8) as captured:
+        response = client.get(create_url(patient))
+    assert sum("MAX(" in q["sql"] for q in captured.captured_queries) == 1
+    assert response.context["number"] == cycles + 1
+    assert f"Record cycle {cycles + 1} for 01-001" in response.content.decode()
+
+
 def test_timeline_shows_ck_change_and_chart(client_for, clinician, patient):
     first = full_cycle(patient, number=1)
     second = full_cycle(patient, number=2)
