@@ -83,3 +83,19 @@ def client_for(client):
         return client
 
     return login
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_lingering_sessions(django_db_setup, django_db_blocker):
+    """At the end, end the connections other threads left open (live server,
+    concurrency tests, persistent connections) so PostgreSQL can drop the
+    test database."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
