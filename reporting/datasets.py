@@ -1,9 +1,21 @@
 """Which rows: the cohort's tables as the exports see them.
 
 Every table is a list of :class:`Column` (name, label, type, unit, allowed
-codes) and a generator of rows (dicts keyed by column name) that streams
-from the database in chunks. The data dictionary, the CSV and XLSX files,
-SDTM, ODM and FHIR all read from here, so a variable is defined once.
+codes) and generators that stream from the database in chunks: ``tuples``
+(typed values in column order), ``rows`` (the same as dicts keyed by column
+name) and ``text_rows`` (each cell as the text exports write it, for the CSV
+files). The data dictionary, the CSV and XLSX files, SDTM, ODM and FHIR all
+read from here, so a variable is defined once.
+
+``text_rows`` on PostgreSQL: the cells of the large tables (cycles,
+assessments, infusions, adverse events, deviations) are formatted by the
+database (``::text`` gives exactly what :func:`as_text` writes for integers,
+decimals, booleans and ISO dates) and the derived columns of cycles and
+infusions are SQL expressions built from the constants of ``visits.rules``
+(numeric arithmetic, exact: see ``tests/reporting/test_export_speed.py``,
+which checks them against the Python rules). Elsewhere, and for the tables
+whose derived columns need the Python rules, typed tuples go through one
+converter per column.
 
 De-identified by design: the subject id, site, sex and age in years; dates
 as ISO 8601 dates; never names, nor the date or year of birth.
@@ -13,8 +25,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 
-from django.db.models import F, Max, Min, OuterRef, Subquery, Window
-from django.db.models.functions import Lag
+from django.db import connections
+from django.db.models import (Case, DateField, DecimalField, F, Func, Max, Min, OuterRef, Q, Subquery,
+                              TextField, Value, When, Window)
+from django.db.models.functions import Cast, Lag, Round
+from django.db.models.lookups import LessThanOrEqual
 
 from accounts.scoping import scope_to_user_sites
 from patients import rules as patient_rules
@@ -27,6 +42,10 @@ from visits.models import (Assessment, AssessmentTimepoint, DeviationKind, Dosin
                            MMTScale, ProtocolDeviation, TreatmentCycle)
 
 CHUNK = 2000
+#: Rows per fetch of ``Table.text_rows`` (and per CSV chunk): a full chunk already at
+#: 1,000 patients for the tables left to it on PostgreSQL (patients, diagnoses,
+#: deviations), so the CSV export's peak memory is the same at 1,000 and 10,000.
+TEXT_CHUNK = 500
 DEIDENTIFICATION_NOTE = (
     "De-identified: subjects are identified by the study subject id only; site code, sex and "
     "age in whole years at enrolment are given; dates are ISO 8601 dates (YYYY-MM-DD); no names, "
@@ -55,13 +74,54 @@ class Table:
     name: str
     label: str
     columns: list
-    rows: object  # callable(patients queryset) -> iterator of dicts
+    tuples: object  # callable(patients queryset) -> iterator of tuples of values, in column order
     count: object  # callable(patients queryset) -> int
     description: str = ""
+    #: callable(patients queryset) -> a values_list queryset of the cells as text (NULL for an
+    #: empty cell), in column order; PostgreSQL (:func:`sql_text_supported`): see ``text_rows``.
+    text_query: object = None
     column_names: list = field(init=False)
 
     def __post_init__(self):
         self.column_names = [c.name for c in self.columns]
+
+    def rows(self, patients):
+        """The rows as dicts keyed by column name."""
+        return _dicts(self.column_names, self.tuples(patients))
+
+    def text_rows(self, patients):
+        """The rows as the text exports write them: each cell is what :func:`as_text`
+        gives for the value, or ``None`` / a ``str``-able value (int, date, time)
+        whose ``str()`` is that text (``csv.writer`` writes None as an empty cell)."""
+        if self.text_query is not None and sql_text_supported(patients.db):
+            return self.text_query(patients).iterator(chunk_size=TEXT_CHUNK)
+        rows = self.tuples(patients, chunk_size=TEXT_CHUNK)
+        convert = [(i, _TEXT_BY_COLUMN_TYPE[c.type]) for i, c in enumerate(self.columns)
+                   if c.type in _TEXT_BY_COLUMN_TYPE]
+        return _converted(rows, convert) if convert else rows
+
+
+def sql_text_supported(db="default"):
+    """Whether ``Table.text_query`` works on database ``db``: PostgreSQL through psycopg2,
+    which sets DateStyle to ISO when it connects (``date::text`` is then YYYY-MM-DD)."""
+    if connections[db].vendor != "postgresql":
+        return False
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    return not is_psycopg3
+
+
+def _dicts(names, tuples):
+    for values in tuples:
+        yield dict(zip(names, values))
+
+
+def _converted(rows, convert):
+    for row in rows:
+        row = list(row)
+        for i, to_text in convert:
+            row[i] = to_text(row[i])
+        yield row
 
 
 def cohort(*, user=None, site=None, diagnosis=None):
@@ -85,6 +145,90 @@ def first_infusion_subquery(outer="pk"):
 def last_infusion_subquery(outer="pk"):
     return Subquery(Infusion.objects.filter(cycle__patient=OuterRef(outer)).order_by()
                     .values("cycle__patient").annotate(d=Max("infusion_date")).values("d")[:1])
+
+
+def _text_query(qs, columns, expressions):
+    """``qs`` as a values_list of one SQL expression per column (a field path or an
+    expression), each cell the text :func:`as_text` gives for its value, NULL for an
+    empty cell: integers, decimals, booleans and dates through ``::text`` (ISO dates:
+    see :func:`sql_text_supported`); times and datetimes as ``isoformat()`` writes them
+    (six digits of microseconds when there are any; datetimes in UTC, as Django reads
+    them, "+00:00"); empty strings as NULL."""
+    cells = {}
+    for i, (column, expression) in enumerate(zip(columns, expressions, strict=True)):
+        if isinstance(expression, str):
+            expression = F(expression)
+        if column.type == "time":  # HH:MM:SS, HH:MM:SS.ffffff (PostgreSQL drops trailing zeros)
+            expression = Func(expression, template=(
+                "CASE WHEN strpos(%(expressions)s::text, '.') = 0 THEN %(expressions)s::text "
+                "ELSE rpad(%(expressions)s::text, 15, '0') END"), output_field=TextField())
+        elif column.type == "datetime":
+            expression = Func(expression, template=(
+                "(to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+                "to_char(%(expressions)s AT TIME ZONE 'UTC', 'US') = '000000' THEN '' "
+                "ELSE to_char(%(expressions)s AT TIME ZONE 'UTC', '.US') END || '+00:00')"), output_field=TextField())
+        elif column.type == "string":
+            expression = Func(Cast(expression, TextField()), Value(""), function="NULLIF", output_field=TextField())
+        else:
+            expression = Cast(expression, TextField())
+        cells[f"cell{i}"] = expression
+    return qs.annotate(**cells).values_list(*cells)
+
+
+# --- derived columns as SQL (PostgreSQL numeric arithmetic, exact like Decimal) -------
+
+INCHES_OVER = 60  # visits.rules.devine_ibw_kg: 2.3 kg per inch over 60 inches (5 feet)
+MINUTES_PER_HOUR = 60  # visits.rules.rate_ml_per_kg_min: mL/h / 60 / kg
+RATE_PLACES = 3  # visits.rules.rate_ml_per_kg_min: to 0.001 mL/kg/min
+ONE_DECIMAL_PLACES = -visit_rules.ONE_DECIMAL.as_tuple().exponent  # visits.rules.q1: to 0.1
+
+
+def _missing(path):
+    """``path`` is NULL or zero (falsy in the Python rule's ``if``)."""
+    return Q(**{f"{path}__isnull": True}) | Q(**{path: 0})
+
+
+def dosing_weight_sql(cycle=""):
+    """``visits.rules.dosing_weight_kg`` over a treatment cycle as SQL (``cycle``: the path
+    to the cycle, "" for the cycle itself, "cycle__" from an infusion), NULL where the
+    export leaves it empty: no weight, or an adjusted weight without a height. Devine
+    ideal body weight, adjusted body weight (IBW + 0.4 x (actual - IBW), the actual
+    weight at or below IBW), to 0.1 kg."""
+    weight, height = F(f"{cycle}weight_kg"), F(f"{cycle}height_cm")
+    decimal = DecimalField()
+    ibw = (Case(*[When(**{f"{cycle}patient__sex": sex}, then=Value(kg))
+                  for sex, kg in visit_rules.IBW_BASE_KG.items()], output_field=decimal)
+           + Value(visit_rules.IBW_KG_PER_INCH_OVER_5_FEET)
+           * (height / Value(visit_rules.CM_PER_INCH) - Value(INCHES_OVER)))
+    adjusted = Case(When(LessThanOrEqual(weight, ibw), then=weight),
+                    default=ibw + Value(visit_rules.ADJUSTED_WEIGHT_FACTOR) * (weight - ibw),
+                    output_field=decimal)
+    return Case(
+        When(_missing(f"{cycle}weight_kg"), then=Value(None)),
+        When(**{f"{cycle}dosing_basis": DosingBasis.ACTUAL}, then=Round(weight, ONE_DECIMAL_PLACES)),
+        When(_missing(f"{cycle}height_cm"), then=Value(None)),
+        When(**{f"{cycle}dosing_basis": DosingBasis.ADJUSTED}, then=Round(adjusted, ONE_DECIMAL_PLACES)),
+        default=Round(weight, ONE_DECIMAL_PLACES), output_field=decimal)
+
+
+def prescribed_daily_dose_sql(cycle=""):
+    """``visits.rules.prescribed_daily_dose_g`` of :func:`dosing_weight_sql` (1 g/kg, to 0.1 g)."""
+    return Round(Value(visit_rules.DOSE_G_PER_KG_PER_DAY) * dosing_weight_sql(cycle), ONE_DECIMAL_PLACES,
+                 output_field=DecimalField())
+
+
+def rate_per_kg_sql(rate="max_rate_ml_per_h", weight="cycle__weight_kg"):
+    """``visits.rules.rate_ml_per_kg_min`` (mL/h / 60 / kg, to 0.001), NULL without a rate or weight."""
+    return Case(When(_missing(rate) | _missing(weight), then=Value(None)),
+                default=Round(F(rate) / Value(MINUTES_PER_HOUR) / F(weight), RATE_PLACES),
+                output_field=DecimalField())
+
+
+def planned_start_sql():
+    """``visits.rules.planned_start``: the previous cycle's start + 28 days (a date)."""
+    previous = Window(Lag("start_date"), partition_by=[F("patient_id")], order_by=F("number").asc())
+    return Func(previous, Value(visit_rules.CYCLE_INTERVAL_DAYS), template="(%(expressions)s)",
+                arg_joiner=" + ", output_field=DateField())
 
 
 # --- patients ----------------------------------------------------------------
@@ -111,7 +255,7 @@ PATIENT_COLUMNS = [
 ]
 
 
-def patient_rows(patients):
+def patient_tuples(patients, chunk_size=CHUNK):
     qs = (patients.order_by("subject_id").annotate(first_inf=first_infusion_subquery())
           .values_list("subject_id", "site__code", "sex", "birth_year", "birth_date", "race",
                        "consent_date", "enrolment_date", "symptom_onset_date", "first_inf",
@@ -119,17 +263,14 @@ def patient_rows(patients):
                        "suspected_cause", "suspected_cause_detail", "status", "withdrawal_date",
                        "withdrawal_reason"))
     for (subject, site, sex, birth_year, birth_date, race, consent, enrol, onset, first, steroid,
-         renal, thrombotic, cause, detail, status, withdrawn, reason) in qs.iterator(chunk_size=CHUNK):
-        yield {
-            "subject_id": subject, "site": site, "sex": sex,
-            "age": patient_rules.age_at(enrol, birth_year, birth_date), "race": race,
-            "consent_date": consent, "enrolment_date": enrol, "symptom_onset_date": onset,
-            "first_infusion_date": first,
-            "disease_duration_months": patient_rules.disease_duration_months(onset, first) if first else None,
-            "steroid_contraindication": steroid, "renal_risk": renal, "thrombotic_risk": thrombotic,
-            "suspected_cause": cause, "suspected_cause_detail": detail, "status": status,
-            "withdrawal_date": withdrawn, "withdrawal_reason": reason,
-        }
+         renal, thrombotic, cause, detail, status, withdrawn, reason) in qs.iterator(chunk_size=chunk_size):
+        yield (subject, site, sex, patient_rules.age_at(enrol, birth_year, birth_date), race, consent, enrol,
+               onset, first, patient_rules.disease_duration_months(onset, first) if first else None,
+               steroid, renal, thrombotic, cause, detail, status, withdrawn, reason)
+
+
+def patient_rows(patients):
+    return _dicts([c.name for c in PATIENT_COLUMNS], patient_tuples(patients))
 
 
 # --- diagnoses ---------------------------------------------------------------
@@ -169,16 +310,40 @@ DIAGNOSIS_COLUMNS = [
 ]
 
 
+#: The findings ``Diagnosis.eular_acr_score`` passes to the rule (B&P 3 stands for "enzymes raised").
+EULAR_ACR_FINDINGS = [name for name in (patient_rules.EULAR_ACR_CLINICAL_VARIABLES
+                                        + patient_rules.EULAR_ACR_BIOPSY_VARIABLES) if name != "enzymes_raised"]
+
+
+def diagnosis_tuples(patients, chunk_size=CHUNK):
+    """The derived columns as ``Diagnosis.rash``, ``.certainty``, ``.eular_acr_score`` and
+    ``.eular_acr_class`` compute them (the same rules, from the row's values: no model
+    instances; ``tests/reporting/test_export_speed.py`` compares the two)."""
+    flags = [name for name, _ in DIAGNOSIS_FLAGS]
+    qs = (Diagnosis.objects.filter(patient__in=patients).order_by("patient__subject_id")
+          .values_list("patient__subject_id", "kind", "diagnosis_date", "patient__symptom_onset_date",
+                       "patient__birth_year", "patient__birth_date", *flags))
+    certainty, score_of, class_of = (patient_rules.bohan_peter_certainty, patient_rules.eular_acr_score,
+                                     patient_rules.eular_acr_class)
+    for values in qs.iterator(chunk_size=chunk_size):
+        subject, kind, diagnosed, onset, birth_year, birth_date = values[:6]
+        flag_values = values[6:]
+        f = dict(zip(flags, flag_values))
+        rash = patient_rules.typical_dm_rash(heliotrope_rash=f["heliotrope_rash"],
+                                             gottron_papules=f["gottron_papules"], gottron_sign=f["gottron_sign"])
+        findings = [name for name in EULAR_ACR_FINDINGS if f[name]]
+        if f["bp_enzymes"]:
+            findings.append("enzymes_raised")
+        age_at_onset = patient_rules.age_at(onset, birth_year, birth_date)
+        score = score_of(age_at_onset=age_at_onset, biopsy=f["biopsy_performed"], findings=findings)
+        yield (subject, kind, diagnosed, *flag_values, rash,
+               certainty(kind, weakness=f["bp_weakness"], biopsy=f["bp_biopsy"], enzymes=f["bp_enzymes"],
+                         emg=f["bp_emg"], rash=rash).value,
+               age_at_onset, score, class_of(score, biopsy=f["biopsy_performed"]).value)
+
+
 def diagnosis_rows(patients):
-    qs = (Diagnosis.objects.filter(patient__in=patients).select_related("patient")
-          .order_by("patient__subject_id"))
-    for dx in qs.iterator(chunk_size=CHUNK):
-        row = {"subject_id": dx.patient.subject_id, "diagnosis": dx.kind, "diagnosis_date": dx.diagnosis_date}
-        row.update({name: getattr(dx, name) for name, _ in DIAGNOSIS_FLAGS})
-        row.update(dm_rash=dx.rash, bohan_peter_certainty=dx.certainty.value,
-                   age_at_onset=dx.patient.age_at_onset, eular_acr_score=dx.eular_acr_score,
-                   eular_acr_class=dx.eular_acr_class.value)
-        yield row
+    return _dicts([c.name for c in DIAGNOSIS_COLUMNS], diagnosis_tuples(patients))
 
 
 # --- malignancies ------------------------------------------------------------
@@ -194,16 +359,19 @@ MALIGNANCY_COLUMNS = [
 ]
 
 
-def malignancy_rows(patients):
+def malignancy_tuples(patients, chunk_size=CHUNK):
     qs = (MalignancyHistory.objects.current().filter(patient__in=patients)
           .annotate(first=first_infusion_subquery("patient"), last=last_infusion_subquery("patient"))
           .order_by("patient__subject_id", "diagnosis_date", "pk")
           .values_list("patient__subject_id", "malignancy_type", "diagnosis_date", "status",
                        "certainty", "patient__status", "first", "last"))
-    for subject, kind, when, status, certainty, patient_status, first, last in qs.iterator(chunk_size=CHUNK):
+    for subject, kind, when, status, certainty, patient_status, first, last in qs.iterator(chunk_size=chunk_size):
         end = last if patient_status in (PatientStatus.COMPLETED, PatientStatus.WITHDRAWN) else None
-        yield {"subject_id": subject, "malignancy": kind, "diagnosis_date": when, "status": status,
-               "certainty": certainty, "timing": patient_rules.malignancy_timing(when, first, end).value}
+        yield subject, kind, when, status, certainty, patient_rules.malignancy_timing(when, first, end).value
+
+
+def malignancy_rows(patients):
+    return _dicts([c.name for c in MALIGNANCY_COLUMNS], malignancy_tuples(patients))
 
 
 # --- cycles ------------------------------------------------------------------
@@ -221,21 +389,32 @@ CYCLE_COLUMNS = [
 ]
 
 
-def cycle_rows(patients):
-    qs = (TreatmentCycle.objects.filter(patient__in=patients)
+def _cycles(patients):
+    return TreatmentCycle.objects.filter(patient__in=patients).order_by("patient__subject_id", "number")
+
+
+def cycle_tuples(patients, chunk_size=CHUNK):
+    qs = (_cycles(patients)
           .annotate(previous_start=Window(Lag("start_date"), partition_by=[F("patient_id")],
                                           order_by=F("number").asc()))
-          .order_by("patient__subject_id", "number")
           .values_list("patient__subject_id", "number", "start_date", "previous_start", "weight_kg",
                        "height_cm", "dosing_basis", "patient__sex"))
-    for subject, number, start, previous, weight, height, basis, sex in qs.iterator(chunk_size=CHUNK):
+    for subject, number, start, previous, weight, height, basis, sex in qs.iterator(chunk_size=chunk_size):
         dosing = None
         if weight and (basis == DosingBasis.ACTUAL or height):
             dosing = visit_rules.dosing_weight_kg(basis, weight_kg=weight, height_cm=height, sex=sex)
-        yield {"subject_id": subject, "cycle": number, "start_date": start,
-               "planned_start_date": visit_rules.planned_start(previous), "weight_kg": weight,
-               "height_cm": height, "dosing_basis": basis, "dosing_weight_kg": dosing,
-               "prescribed_daily_dose_g": visit_rules.prescribed_daily_dose_g(dosing) if dosing else None}
+        yield (subject, number, start, visit_rules.planned_start(previous), weight, height, basis, dosing,
+               visit_rules.prescribed_daily_dose_g(dosing) if dosing else None)
+
+
+def cycle_rows(patients):
+    return _dicts([c.name for c in CYCLE_COLUMNS], cycle_tuples(patients))
+
+
+def cycle_text(patients):
+    return _text_query(_cycles(patients), CYCLE_COLUMNS, [
+        "patient__subject_id", "number", "start_date", planned_start_sql(), "weight_kg", "height_cm",
+        "dosing_basis", dosing_weight_sql(), prescribed_daily_dose_sql()])
 
 
 # --- assessments -------------------------------------------------------------
@@ -275,15 +454,25 @@ ASSESSMENT_FIELDS = ([c.name for c in GRADE_COLUMNS] + ["mmt_total"] + [c.name f
                      + [c.name for c in SCORE_COLUMNS])
 
 
+ASSESSMENT_SOURCES = ["patient__subject_id", "cycle__number", "timepoint", "assessment_date", "mmt_scale",
+                      *ASSESSMENT_FIELDS]
+
+
+def _assessments(patients):
+    return (Assessment.objects.current().filter(patient__in=patients)
+            .order_by("patient__subject_id", "assessment_date", "pk"))
+
+
+def assessment_tuples(patients, chunk_size=CHUNK):
+    return _assessments(patients).values_list(*ASSESSMENT_SOURCES).iterator(chunk_size=chunk_size)
+
+
 def assessment_rows(patients):
-    qs = (Assessment.objects.current().filter(patient__in=patients)
-          .order_by("patient__subject_id", "assessment_date", "pk")
-          .values("patient__subject_id", "cycle__number", "timepoint", "assessment_date", "mmt_scale",
-                  *ASSESSMENT_FIELDS))
-    for row in qs.iterator(chunk_size=CHUNK):
-        row["subject_id"] = row.pop("patient__subject_id")
-        row["cycle"] = row.pop("cycle__number")
-        yield {name: row[name] for name in [c.name for c in ASSESSMENT_COLUMNS]}
+    return _dicts([c.name for c in ASSESSMENT_COLUMNS], assessment_tuples(patients))
+
+
+def assessment_text(patients):
+    return _text_query(_assessments(patients), ASSESSMENT_COLUMNS, ASSESSMENT_SOURCES)
 
 
 # --- infusions ---------------------------------------------------------------
@@ -306,24 +495,36 @@ INFUSION_COLUMNS = [
 ]
 
 
-def infusion_rows(patients):
-    qs = (Infusion.objects.filter(cycle__patient__in=patients)
-          .order_by("cycle__patient__subject_id", "cycle__number", "day")
+def _infusions(patients):
+    return (Infusion.objects.filter(cycle__patient__in=patients)
+            .order_by("cycle__patient__subject_id", "cycle__number", "day"))
+
+
+def infusion_tuples(patients, chunk_size=CHUNK):
+    qs = (_infusions(patients)
           .values_list("cycle__patient__subject_id", "cycle__number", "day", "infusion_date", "start_time",
                        "end_time", "product", "lot", "concentration_pct", "volume_ml", "dose_g",
                        "max_rate_ml_per_h", "cycle__weight_kg", "cycle__height_cm", "cycle__dosing_basis",
                        "cycle__patient__sex"))
     for (subject, number, day, when, start, end, product, lot, pct, volume, dose, rate, weight, height,
-         basis, sex) in qs.iterator(chunk_size=CHUNK):
+         basis, sex) in qs.iterator(chunk_size=chunk_size):
         prescribed = None
         if weight and (basis == DosingBasis.ACTUAL or height):
             prescribed = visit_rules.prescribed_daily_dose_g(
                 visit_rules.dosing_weight_kg(basis, weight_kg=weight, height_cm=height, sex=sex))
-        yield {"subject_id": subject, "cycle": number, "day": day, "infusion_date": when,
-               "start_time": start, "end_time": end, "product": product, "lot": lot,
-               "concentration_pct": pct, "volume_ml": volume, "dose_g": dose,
-               "prescribed_dose_g": prescribed, "max_rate_ml_per_h": rate,
-               "max_rate_ml_per_kg_min": visit_rules.rate_ml_per_kg_min(rate, weight) if rate and weight else None}
+        yield (subject, number, day, when, start, end, product, lot, pct, volume, dose, prescribed, rate,
+               visit_rules.rate_ml_per_kg_min(rate, weight) if rate and weight else None)
+
+
+def infusion_rows(patients):
+    return _dicts([c.name for c in INFUSION_COLUMNS], infusion_tuples(patients))
+
+
+def infusion_text(patients):
+    return _text_query(_infusions(patients), INFUSION_COLUMNS, [
+        "cycle__patient__subject_id", "cycle__number", "day", "infusion_date", "start_time", "end_time",
+        "product", "lot", "concentration_pct", "volume_ml", "dose_g", prescribed_daily_dose_sql("cycle__"),
+        "max_rate_ml_per_h", rate_per_kg_sql()])
 
 
 # --- adverse events ----------------------------------------------------------
@@ -348,19 +549,26 @@ AE_COLUMNS = [
 AE_CRITERIA = [name for name, _ in SERIOUSNESS_CRITERIA]
 
 
+AE_SOURCES = ["patient__subject_id", "pk", "term", "infusion__cycle__number", "infusion__day", "onset_date",
+              "end_date", "grade", "serious", *AE_CRITERIA, "relatedness", "action_taken", "outcome", "created_at",
+              "reviewed_at"]
+
+
+def _adverse_events(patients):
+    return (AdverseEvent.objects.current().filter(patient__in=patients)
+            .order_by("patient__subject_id", "onset_date", "pk"))
+
+
+def adverse_event_tuples(patients, chunk_size=CHUNK):
+    return _adverse_events(patients).values_list(*AE_SOURCES).iterator(chunk_size=chunk_size)
+
+
 def adverse_event_rows(patients):
-    qs = (AdverseEvent.objects.current().filter(patient__in=patients)
-          .order_by("patient__subject_id", "onset_date", "pk")
-          .values("pk", "patient__subject_id", "term", "infusion__cycle__number", "infusion__day", "onset_date",
-                  "end_date", "grade", "serious", *AE_CRITERIA, "relatedness", "action_taken", "outcome",
-                  "created_at", "reviewed_at"))
-    for row in qs.iterator(chunk_size=CHUNK):
-        yield {"subject_id": row["patient__subject_id"], "ae_id": row["pk"], "term": row["term"],
-               "cycle": row["infusion__cycle__number"], "day": row["infusion__day"],
-               "onset_date": row["onset_date"], "end_date": row["end_date"], "grade": row["grade"],
-               "serious": row["serious"], **{name: row[name] for name in AE_CRITERIA},
-               "relatedness": row["relatedness"], "action_taken": row["action_taken"],
-               "outcome": row["outcome"], "entered_at": row["created_at"], "reviewed_at": row["reviewed_at"]}
+    return _dicts([c.name for c in AE_COLUMNS], adverse_event_tuples(patients))
+
+
+def adverse_event_text(patients):
+    return _text_query(_adverse_events(patients), AE_COLUMNS, AE_SOURCES)
 
 
 # --- deviations --------------------------------------------------------------
@@ -377,32 +585,44 @@ DEVIATION_COLUMNS = [
 ]
 
 
+DEVIATION_SOURCES = ["patient__subject_id", "cycle__number", "day", "kind", "description", "detected_at",
+                     "resolved_at", "resolution"]
+
+
+def _deviations(patients):
+    return (ProtocolDeviation.objects.filter(patient__in=patients)
+            .order_by("patient__subject_id", "cycle__number", "day", "pk"))
+
+
+def deviation_tuples(patients, chunk_size=CHUNK):
+    return _deviations(patients).values_list(*DEVIATION_SOURCES).iterator(chunk_size=chunk_size)
+
+
 def deviation_rows(patients):
-    qs = (ProtocolDeviation.objects.filter(patient__in=patients)
-          .order_by("patient__subject_id", "cycle__number", "day", "pk")
-          .values_list("patient__subject_id", "cycle__number", "day", "kind", "description", "detected_at",
-                       "resolved_at", "resolution"))
-    for subject, number, day, kind, description, detected, resolved, resolution in qs.iterator(chunk_size=CHUNK):
-        yield {"subject_id": subject, "cycle": number, "day": day, "kind": kind, "description": description,
-               "detected_at": detected, "resolved_at": resolved, "resolution": resolution}
+    return _dicts([c.name for c in DEVIATION_COLUMNS], deviation_tuples(patients))
+
+
+def deviation_text(patients):
+    return _text_query(_deviations(patients), DEVIATION_COLUMNS, DEVIATION_SOURCES)
 
 
 TABLES = [
-    Table("patients", "Patients", PATIENT_COLUMNS, patient_rows, lambda p: p.count()),
-    Table("diagnoses", "Diagnoses (PM/DM)", DIAGNOSIS_COLUMNS, diagnosis_rows,
+    Table("patients", "Patients", PATIENT_COLUMNS, patient_tuples, lambda p: p.count()),
+    Table("diagnoses", "Diagnoses (PM/DM)", DIAGNOSIS_COLUMNS, diagnosis_tuples,
           lambda p: Diagnosis.objects.filter(patient__in=p).count()),
-    Table("malignancies", "Malignancy history (voided entries excluded)", MALIGNANCY_COLUMNS, malignancy_rows,
+    Table("malignancies", "Malignancy history (voided entries excluded)", MALIGNANCY_COLUMNS, malignancy_tuples,
           lambda p: MalignancyHistory.objects.current().filter(patient__in=p).count()),
-    Table("cycles", "Treatment cycles", CYCLE_COLUMNS, cycle_rows,
-          lambda p: TreatmentCycle.objects.filter(patient__in=p).count()),
+    Table("cycles", "Treatment cycles", CYCLE_COLUMNS, cycle_tuples,
+          lambda p: TreatmentCycle.objects.filter(patient__in=p).count(), text_query=cycle_text),
     Table("assessments", "Assessments (before each cycle; end of treatment)", ASSESSMENT_COLUMNS,
-          assessment_rows, lambda p: Assessment.objects.current().filter(patient__in=p).count()),
-    Table("infusions", "IVIG infusions", INFUSION_COLUMNS, infusion_rows,
-          lambda p: Infusion.objects.filter(cycle__patient__in=p).count()),
-    Table("adverse_events", "Adverse events (voided entries excluded)", AE_COLUMNS, adverse_event_rows,
-          lambda p: AdverseEvent.objects.current().filter(patient__in=p).count()),
-    Table("deviations", "Protocol deviations", DEVIATION_COLUMNS, deviation_rows,
-          lambda p: ProtocolDeviation.objects.filter(patient__in=p).count()),
+          assessment_tuples, lambda p: Assessment.objects.current().filter(patient__in=p).count(),
+          text_query=assessment_text),
+    Table("infusions", "IVIG infusions", INFUSION_COLUMNS, infusion_tuples,
+          lambda p: Infusion.objects.filter(cycle__patient__in=p).count(), text_query=infusion_text),
+    Table("adverse_events", "Adverse events (voided entries excluded)", AE_COLUMNS, adverse_event_tuples,
+          lambda p: AdverseEvent.objects.current().filter(patient__in=p).count(), text_query=adverse_event_text),
+    Table("deviations", "Protocol deviations", DEVIATION_COLUMNS, deviation_tuples,
+          lambda p: ProtocolDeviation.objects.filter(patient__in=p).count(), text_query=deviation_text),
 ]
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 
@@ -430,6 +650,24 @@ def _iso(value):
 _TEXT_BY_TYPE = {
     str: str, int: str, bool: lambda v: "true" if v else "false", Decimal: lambda v: format(v, "f"),
     date: _iso, datetime: _iso, time: _iso,
+}
+
+
+def _decimal_text(value):
+    return "" if value is None else format(value, "f")
+
+
+def _datetime_text(value):
+    return "" if value is None else value.isoformat()
+
+
+#: text_rows: the converter of a column by its declared type, for the types whose
+#: ``str()`` is not the :func:`as_text` text (``str()`` of int, str, date and time is;
+#: csv.writer writes None as an empty cell). A column's values are of its type.
+_TEXT_BY_COLUMN_TYPE = {
+    "boolean": {True: "true", False: "false", None: ""}.__getitem__,
+    "decimal": _decimal_text,
+    "datetime": _datetime_text,
 }
 
 

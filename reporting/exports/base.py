@@ -2,7 +2,9 @@
 
 import csv
 import io
+import tempfile
 import zipfile
+from itertools import islice
 
 
 class _Sink:
@@ -30,15 +32,16 @@ class _Sink:
         return data
 
 
-def stream_zip(members):
+def stream_zip(members, compresslevel=None):
     """Yield a zip archive as it is written.
 
     ``members``: iterable of (file name, iterable of bytes). Nothing is held in
     memory beyond one compressed chunk: zipfile writes data descriptors when
-    the target cannot seek.
+    the target cannot seek. ``compresslevel``: zlib's 1 (fastest) to 9; None is
+    zlib's default, 6.
     """
     sink = _Sink()
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as archive:
         for name, chunks in members:
             with archive.open(name, "w", force_zip64=True) as member:
                 for chunk in chunks:
@@ -67,6 +70,71 @@ def csv_chunks(header, rows, to_text, rows_per_chunk=500):
             buffer.truncate()
             pending = 0
     yield buffer.getvalue().encode("utf-8")
+
+
+def csv_text_chunks(header, rows, rows_per_chunk=2000):
+    """CSV (UTF-8, header row) as byte chunks of ``rows_per_chunk`` rows, written
+    by ``csv.writer.writerows``: ``rows`` are sequences of cells in header order,
+    already text (``Table.text_rows``: str, or None for an empty cell, or a value
+    whose ``str()`` is its text)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    rows = iter(rows)
+    while True:
+        chunk = list(islice(rows, rows_per_chunk))
+        writer.writerows(chunk)
+        yield buffer.getvalue().encode("utf-8")
+        if len(chunk) < rows_per_chunk:
+            return
+        buffer.seek(0)
+        buffer.truncate()
+
+
+def copy_csv_chunks(header, queryset, size=256 * 1024):
+    """CSV (UTF-8, header row) of a values_list ``queryset`` whose every cell is text
+    or NULL (``Table.text_query``), written by PostgreSQL's ``COPY ... TO STDOUT WITH
+    CSV``: byte for byte what ``csv.writer`` writes for the same cells (NULL and, as
+    ``text_query`` has none, empty strings give an empty unquoted cell; a cell with a
+    comma, quote, CR or LF is quoted, quotes doubled), but for the line ends, LF from
+    COPY, CRLF here: fixed outside quoted cells. The output is spooled to a temporary
+    file (psycopg2's ``copy_expert`` writes all of it before returning), then read in
+    ``size`` chunks: memory stays flat. One query, logged like any other."""
+    from django.core.exceptions import EmptyResultSet
+    from django.db import connections
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(header)
+    header_line = buffer.getvalue().encode("utf-8")
+    connection = connections[queryset.db]
+    try:
+        sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    except EmptyResultSet:  # e.g. an empty cohort (Patient.objects.none()): no query, no rows
+        yield header_line
+        return
+    with tempfile.TemporaryFile() as spool:
+        with connection.cursor() as cursor:
+            cursor.copy_expert(f"COPY ({connection.ops.compose_sql(sql, params)}) TO STDOUT WITH (FORMAT csv)",
+                               spool)
+        yield header_line
+        spool.seek(0)
+        yield from crlf_line_ends(file_chunks(spool, size))
+
+
+def crlf_line_ends(chunks):
+    """CSV bytes with LF line ends -> CRLF, the LFs inside quoted cells left alone
+    (a quote toggles in and out of a quoted cell; a doubled quote toggles twice)."""
+    inside = False
+    for data in chunks:
+        if not inside and b'"' not in data:
+            yield data.replace(b"\n", b"\r\n")
+            continue
+        parts = data.split(b'"')
+        for i in range(1 if inside else 0, len(parts), 2):
+            parts[i] = parts[i].replace(b"\n", b"\r\n")
+        if len(parts) % 2 == 0:
+            inside = not inside
+        yield b'"'.join(parts)
 
 
 def file_chunks(fileobj, size=64 * 1024):
