@@ -10,6 +10,8 @@ user, reason for change, version check) or, for cycles and infusions,
 ``visits.services.cycle_save`` (which also keeps the deviation log current).
 """
 
+import re
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from drf_spectacular.utils import extend_schema_field
@@ -79,6 +81,27 @@ StrictDecimalField = _strict(serializers.DecimalField, (str,))
 StrictPrimaryKeyRelatedField = _strict(serializers.PrimaryKeyRelatedField, (int,), "incorrect_type")
 
 
+#: A clinic's wall-clock time: "HH:MM", "HH:MM:SS" or with microseconds, no zone.
+LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+
+
+@extend_schema_field({"type": "string", "pattern": LOCAL_TIME_PATTERN, "example": "13:05"})
+class LocalTimeField(serializers.TimeField):
+    """An infusion's start or end time: the wall-clock time at the site, as the
+    forms take it. A zone offset ("13:05:12-06:33") is refused rather than
+    silently dropped, and the schema documents a pattern, not OpenAPI's
+    ``format: time`` (RFC 3339 full-time, which requires an offset)."""
+
+    default_error_messages = {
+        "invalid": "Time has wrong format. Use HH:MM or HH:MM:SS, the site's local time, without a zone.",
+    }
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not re.match(LOCAL_TIME_PATTERN, value):
+            self.fail("invalid", format="HH:MM[:SS]")
+        return super().to_internal_value(value)
+
+
 class StrictChoiceField(serializers.ChoiceField):
     """A choice of the JSON type of its values: 1, not "1", for an infusion day."""
 
@@ -117,6 +140,7 @@ class ModelShapeSerializer(serializers.ModelSerializer):
         models.PositiveBigIntegerField: StrictIntegerField,
         models.BooleanField: StrictBooleanField,
         models.DecimalField: StrictDecimalField,
+        models.TimeField: LocalTimeField,
     }
     serializer_related_field = StrictPrimaryKeyRelatedField
     serializer_choice_field = StrictChoiceField

@@ -128,6 +128,27 @@ def test_separate_infusion_endpoint_keeps_the_deviation_log_current(api_for, cli
     assert resolved.history.latest().history_user == clinician
 
 
+def test_infusion_times_are_local_wall_clock_times(api_for, clinician, patient):
+    """Found by schemathesis: "13:05:12-06:33" was stored as 13:05:12, the zone dropped, and
+    the answer then broke the schema's ``format: time`` (RFC 3339 needs an offset)."""
+    client = api_for(clinician)
+    infusion = client.get(f"/api/v1/infusions/{full_cycle(patient).infusions.get(day=1).pk}/").json()
+    url = f"/api/v1/infusions/{infusion['id']}/"
+    for bad in ("13:05:12-06:33", "13:05Z", "25:00", "1:05", "13h05", 1305):
+        response = client.patch(url, {"end_time": bad, "version": infusion["version"],
+                                      "change_reason": "pump log"}, format="json")
+        assert response.status_code == 400, bad
+        assert codes_of(response) == {"end_time": ["invalid"]}, bad
+    assert Infusion.objects.get(pk=infusion["id"]).version == infusion["version"]
+    response = client.patch(url, {"end_time": "13:05", "version": infusion["version"],
+                                  "change_reason": "pump log"}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["end_time"] == "13:05:00"
+    schema = client.get("/api/v1/schema/?format=json").json()
+    end_time = schema["components"]["schemas"]["Infusion"]["properties"]["end_time"]
+    assert "format" not in str(end_time) and "pattern" in str(end_time)
+
+
 # --- The forms' rules, messages and codes -------------------------------------------
 
 def test_negative_ck_is_refused_like_the_form(api_for, clinician, patient):
