@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loadtest.settings")
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle  # noqa: E402
@@ -194,11 +195,12 @@ def main(setup_path, results_path, server_log, report_path):
         "# Load test: eight clinicians recording treatment cycles",
         "",
         f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; commit {git or '?'} (plus uncommitted work in the tree)",
-        f"- Machine: {os.cpu_count()} CPUs (nproc), {platform.platform()}; shared with other jobs while "
-        "this ran, so the latencies are noisy and only indicative",
+        f"- Machine: {os.cpu_count()} CPUs (nproc), {platform.platform()}; load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end (latencies depend on what else runs)",
         f"- Python {platform.python_version()}, Django {django.get_version()}, {pg_version} on 127.0.0.1",
         f"- Server: gunicorn {os.environ.get('WORKERS', '?')} sync workers, DEBUG off, plain HTTP on 127.0.0.1 "
-        "(SECURE_SSL_REDIRECT=0, SECURE_COOKIES=0), django-axes on, database sessions, CONN_MAX_AGE 0",
+        "(SECURE_SSL_REDIRECT=0, SECURE_COOKIES=0), django-axes on, database sessions, "
+        f"CONN_MAX_AGE {settings.DATABASES['default'].get('CONN_MAX_AGE')}",
         f"- Load: {results['clinicians']} clinicians (threads, one requests.Session each, real login form "
         f"and passwords, {len(setup['clinicians']) // max(len(setup['patients']), 1)} per site), "
         f"{results['duration']:.0f} s each (DURATION); 3 shared load-test patients per site; 1 in 4 cycles "
