@@ -177,8 +177,6 @@ def _text_query(qs, columns, expressions):
 
 # --- derived columns as SQL (PostgreSQL numeric arithmetic, exact like Decimal) -------
 
-INCHES_OVER = 60  # visits.rules.devine_ibw_kg: 2.3 kg per inch over 60 inches (5 feet)
-MINUTES_PER_HOUR = 60  # visits.rules.rate_ml_per_kg_min: mL/h / 60 / kg
 RATE_PLACES = 3  # visits.rules.rate_ml_per_kg_min: to 0.001 mL/kg/min
 ONE_DECIMAL_PLACES = -visit_rules.ONE_DECIMAL.as_tuple().exponent  # visits.rules.q1: to 0.1
 
@@ -199,7 +197,7 @@ def dosing_weight_sql(cycle=""):
     ibw = (Case(*[When(**{f"{cycle}patient__sex": sex}, then=Value(kg))
                   for sex, kg in visit_rules.IBW_BASE_KG.items()], output_field=decimal)
            + Value(visit_rules.IBW_KG_PER_INCH_OVER_5_FEET)
-           * (height / Value(visit_rules.CM_PER_INCH) - Value(INCHES_OVER)))
+           * (height / Value(visit_rules.CM_PER_INCH) - Value(visit_rules.IBW_BASE_HEIGHT_INCHES)))
     adjusted = Case(When(LessThanOrEqual(weight, ibw), then=weight),
                     default=ibw + Value(visit_rules.ADJUSTED_WEIGHT_FACTOR) * (weight - ibw),
                     output_field=decimal)
@@ -220,7 +218,7 @@ def prescribed_daily_dose_sql(cycle=""):
 def rate_per_kg_sql(rate="max_rate_ml_per_h", weight="cycle__weight_kg"):
     """``visits.rules.rate_ml_per_kg_min`` (mL/h / 60 / kg, to 0.001), NULL without a rate or weight."""
     return Case(When(_missing(rate) | _missing(weight), then=Value(None)),
-                default=Round(F(rate) / Value(MINUTES_PER_HOUR) / F(weight), RATE_PLACES),
+                default=Round(F(rate) / Value(visit_rules.MINUTES_PER_HOUR) / F(weight), RATE_PLACES),
                 output_field=DecimalField())
 
 

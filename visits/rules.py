@@ -45,6 +45,7 @@ CM_PER_INCH = Decimal("2.54")
 IBW_BASE_KG = {"M": Decimal("50"), "F": Decimal("45.5")}
 IBW_KG_PER_INCH_OVER_5_FEET = Decimal("2.3")
 IBW_BASE_HEIGHT_INCHES = 60  # 5 feet
+MINUTES_PER_HOUR = 60
 ADJUSTED_WEIGHT_FACTOR = Decimal("0.4")
 
 ONE_DECIMAL = Decimal("0.1")
@@ -91,13 +92,13 @@ def prescribed_cycle_dose_g(dosing_weight: Decimal) -> Decimal:
 
 def rate_ml_per_kg_min(rate_ml_per_h: Decimal, weight_kg: Decimal) -> Decimal:
     """mL/h = kg x mL/kg/min x 60, so mL/kg/min = mL/h / 60 / kg (3 decimals)."""
-    return (Decimal(rate_ml_per_h) / 60 / Decimal(weight_kg)).quantize(Decimal("0.001"),
+    return (Decimal(rate_ml_per_h) / MINUTES_PER_HOUR / Decimal(weight_kg)).quantize(Decimal("0.001"),
                                                                          rounding=ROUND_HALF_UP)
 
 
 def max_rate_ml_per_h(weight_kg: Decimal, at_risk: bool) -> Decimal:
     limit = MAX_RATE_AT_RISK_ML_PER_KG_MIN if at_risk else MAX_RATE_ML_PER_KG_MIN
-    return q1(limit * Decimal(weight_kg) * 60)
+    return q1(limit * Decimal(weight_kg) * MINUTES_PER_HOUR)
 
 
 # --- Deviations --------------------------------------------------------------
@@ -137,7 +138,7 @@ def rate_deviation(*, day: int, rate_ml_per_h, weight_kg, at_risk: bool) -> Devi
     if rate_ml_per_h is None or not weight_kg:
         return None
     limit = MAX_RATE_AT_RISK_ML_PER_KG_MIN if at_risk else MAX_RATE_ML_PER_KG_MIN
-    if Decimal(rate_ml_per_h) <= limit * Decimal(weight_kg) * 60:  # compare unrounded
+    if Decimal(rate_ml_per_h) <= limit * Decimal(weight_kg) * MINUTES_PER_HOUR:  # compare unrounded
         return None
     rate = rate_ml_per_kg_min(rate_ml_per_h, weight_kg)
     why = " (renal or thrombotic risk)" if at_risk else ""
