@@ -86,6 +86,7 @@ Mapping back (decisions):
   AuditRecords are not replayed: the history here starts with the import.
 """
 
+import bisect
 import contextvars
 import re
 from dataclasses import dataclass, field
@@ -176,6 +177,12 @@ GROUPS_BY_FORM = {group.form_oid: group for group in odm.GROUPS}
 GROUPS_BY_OID = {group.oid: group for group in odm.GROUPS}
 ITEM_DATA = f"{{{odm.ODM_NAMESPACE}}}ItemData"
 TYPED_ITEM_DATA = re.compile(rf"^\{{{re.escape(odm.ODM_NAMESPACE)}\}}ItemData.+")
+#: The namespaces of the ODM 1.3.2 schema's elements: ODM's and the XML signature's (ds:Signature).
+XMLDSIG_NAMESPACE = "http://www.w3.org/2000/09/xmldsig#"
+KNOWN_NAMESPACES = (odm.ODM_NAMESPACE, XMLDSIG_NAMESPACE)
+XINCLUDE_NAMESPACES = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
+#: One step of a libxml2 node path (schema errors): ``*``, ``name`` or ``prefix:name``, maybe ``[n]``.
+NODE_STEP = re.compile(r"^(?P<name>\*|[^\[\]@()/]+)(?:\[(?P<position>\d+)\])?$")
 LOCATION_OID = re.compile(r"^LOC\.(?P<code>.+)$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 INTEGER = re.compile(r"^[+-]?\d+$")
@@ -254,22 +261,101 @@ def _quoted(value):
     return '"' + str(value).replace('"', "&quot;") + '"'
 
 
-def element_path(element):
-    """``/ODM/ClinicalData/SubjectData[@SubjectKey="01-003"]/...``: each step with its key
-    attributes (OID for metadata), or its position among same-named siblings when it has none."""
-    steps = []
-    while element is not None:
-        name = etree.QName(element).localname
+def _name(element):
+    """ODM and XML-signature elements by their local name; any other by ``prefix:name`` (or
+    ``{namespace}name``), so a foreign element is named as the file writes it."""
+    qname = etree.QName(element)
+    if qname.namespace in (None, *KNOWN_NAMESPACES):
+        return qname.localname
+    return f"{element.prefix}:{qname.localname}" if element.prefix else qname.text
+
+
+class _Siblings:
+    """The element children of one parent, indexed in one pass: the position of each among its
+    same-named siblings (for our paths), and the groups libxml2's node paths count in."""
+
+    def __init__(self, parent):
+        self.count = {}  # tag -> number of children with it
+        self.position = {}  # child -> its position (0-based) among the children with its tag
+        self.elements = []  # every element child: libxml2's "*[n]"
+        self.named = {}  # libxml2's "name[n]" or "prefix:name[n]": (prefix or "", name) -> children
+        for child in parent:
+            if not isinstance(child.tag, str):
+                continue  # a comment, processing instruction or entity reference
+            self.position[child] = self.count.get(child.tag, 0)
+            self.count[child.tag] = self.position[child] + 1
+            self.elements.append(child)
+            qname = etree.QName(child)
+            if qname.namespace is None or child.prefix:
+                self.named.setdefault((child.prefix or "", qname.localname), []).append(child)
+
+
+class ElementPaths:
+    """The path of an element for messages: ``/ODM/ClinicalData/SubjectData[@SubjectKey="01-003"]
+    /...``, each step with its key attributes (OID for metadata), or its position among same-named
+    siblings when it has none.
+
+    Linear in the elements asked about: the children of a parent are indexed once
+    (:class:`_Siblings`), the path of a parent is built once, so N errors among N siblings cost
+    O(N), not a scan of all siblings per error. ``children_indexed`` counts the children indexed
+    (the work, for the tests)."""
+
+    def __init__(self):
+        self._siblings = {}  # parent element -> _Siblings
+        self._paths = {}  # element with a child asked about -> its path
+        self.children_indexed = 0
+
+    def siblings(self, parent):
+        index = self._siblings.get(parent)
+        if index is None:
+            index = self._siblings[parent] = _Siblings(parent)
+            self.children_indexed += len(index.elements)
+        return index
+
+    def step(self, element, parent):
+        name = _name(element)
         keys = KEY_ATTRIBUTES.get(name, ("OID",))
         step = name + "".join(f"[@{a}={_quoted(element.get(a))}]" for a in keys if element.get(a) is not None)
-        parent = element.getparent()
         if step == name and parent is not None:
-            same = [child for child in parent if child.tag == element.tag]
-            if len(same) > 1:
-                step += f"[{same.index(element) + 1}]"
-        steps.append(step)
-        element = parent
-    return "/" + "/".join(reversed(steps))
+            siblings = self.siblings(parent)
+            if siblings.count[element.tag] > 1:
+                step += f"[{siblings.position[element] + 1}]"
+        return step
+
+    def __call__(self, element):
+        # The nearest ancestor whose path is known, then down (no recursion: depth is the file's).
+        chain = []
+        parent = element.getparent()
+        while parent is not None and parent not in self._paths:
+            chain.append(parent)
+            parent = parent.getparent()
+        path = "" if parent is None else self._paths[parent]
+        for ancestor in reversed(chain):
+            path = self._paths[ancestor] = f"{path}/{self.step(ancestor, ancestor.getparent())}"
+        return f"{path}/{self.step(element, element.getparent())}"
+
+    def resolve(self, tree, node_path):
+        """The element a libxml2 node path (``/*/*[3]/xi:include``, as in a schema error) is about,
+        found step by step through the indexed siblings (an XPath query would need the file's
+        namespace prefixes, and scan the siblings again for each error); None if it names none.
+        A path to an attribute or a text node gives its element."""
+        element = None
+        for step in node_path.split("/")[1:]:
+            match = NODE_STEP.match(step)
+            if match is None:
+                break  # @attribute, text(), comment(): the element reached is the one
+            name, position = match["name"], int(match["position"] or 1) - 1
+            if element is None:
+                candidates = [tree.getroot()]
+            elif name == "*":
+                candidates = self.siblings(element).elements
+            else:
+                prefix, _colon, local = name.rpartition(":")
+                candidates = self.siblings(element).named.get((prefix, local), [])
+            if not 0 <= position < len(candidates):
+                return None
+            element = candidates[position]
+        return element
 
 
 def item_path(group_path, item_oid):
@@ -332,7 +418,10 @@ def _schema():
 
 
 def _parse_file(source):
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    # No DTD loaded, no entity resolved, no network, no XInclude (lxml processes it only when
+    # asked: never here), no gzip: the file is read as it is, and nothing else is.
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                             decompress=False)
     if isinstance(source, (bytes, bytearray)):
         source = BytesIO(source)
     elif isinstance(source, Path):
@@ -342,16 +431,48 @@ def _parse_file(source):
     except etree.XMLSyntaxError as exc:
         raise OdmImportError([ImportIssue("/", f"The file is not well-formed XML: {exc}",
                                           getattr(exc, "lineno", None))]) from exc
+    except OSError as exc:  # unreadable: a directory, no permission
+        raise OdmImportError([ImportIssue("/", f"The file cannot be read: {exc}")]) from exc
 
 
-def _schema_errors(tree):
+def _markup_errors(tree, paths):
+    """What the schema does not see, or must not be given: a DOCTYPE (a DTD, entities: an entity
+    reference is left as it is, and libxml2's schema validator cannot check it), an entity
+    reference, an element outside the ODM and XML-signature namespaces, XInclude among them (never
+    processed: the file must hold its data itself). Comments and processing instructions are not
+    data: they are ignored. One pass over the file."""
+    errors = []
+    info = tree.docinfo
+    if info.doctype or info.internalDTD is not None or info.system_url or info.public_id:
+        errors.append(ImportIssue("/", "A DOCTYPE (DTD) is not accepted: an ODM file is checked against the "
+                                       "ODM 1.3.2 schema; its entities are neither read nor expanded.", 1))
+    for node in tree.getroot().iter():
+        if node.tag is etree.Entity:
+            errors.append(ImportIssue(paths(node.getparent()), f"The entity reference {node.text} is not "
+                                      f"accepted: write the value itself.", node.sourceline))
+        elif isinstance(node.tag, str):
+            namespace = etree.QName(node).namespace
+            if namespace in XINCLUDE_NAMESPACES:
+                errors.append(ImportIssue(paths(node), "XInclude is not processed: the file must hold its data "
+                                                       "itself.", node.sourceline))
+            elif namespace not in KNOWN_NAMESPACES:
+                errors.append(ImportIssue(paths(node), f"The element {node.tag} is not part of ODM 1.3.2 (only "
+                                                       f"the ODM and XML-signature namespaces are).",
+                                          node.sourceline))
+    return errors
+
+
+def _schema_errors(tree, paths):
     schema = _schema()
-    if schema.validate(tree):
-        return []
+    try:
+        if schema.validate(tree):
+            return []
+    except etree.XMLSchemaValidateError as exc:  # pragma: no cover - what _markup_errors refuses
+        return [ImportIssue("/", f"The file could not be checked against the ODM 1.3.2 schema: {exc}")]
     errors = []
     for entry in schema.error_log:
-        found = tree.xpath(entry.path) if entry.path else []
-        path = element_path(found[0]) if found else (entry.path or "/")
+        element = paths.resolve(tree, entry.path) if entry.path else None
+        path = paths(element) if element is not None else (entry.path or "/")
         message = entry.message.replace(f"{{{odm.ODM_NAMESPACE}}}", "")
         errors.append(ImportIssue(path, f"Not valid ODM 1.3.2: {message}", entry.line))
     return errors
@@ -401,14 +522,15 @@ def _parse_value(column, text):
 class _Reader:
     """Walks ClinicalData: checks the OIDs, keys and values; builds SubjectRecords."""
 
-    def __init__(self):
+    def __init__(self, paths):
         self.errors = []
+        self.paths = paths
 
     def error(self, element_or_path, message, line=None):
         if isinstance(element_or_path, str):
             self.errors.append(ImportIssue(element_or_path, message, line))
         else:
-            self.errors.append(ImportIssue(element_path(element_or_path), message, element_or_path.sourceline))
+            self.errors.append(ImportIssue(self.paths(element_or_path), message, element_or_path.sourceline))
 
     def read(self, root):
         locations = {loc.get("OID"): loc.get("Name")
@@ -438,11 +560,12 @@ class _Reader:
                                 f"new subjects.")
 
     def subject(self, element):
-        subject = SubjectRecord(element.get("SubjectKey"), element_path(element), element.sourceline)
+        subject = SubjectRecord(element.get("SubjectKey"), self.paths(element), element.sourceline)
+        before = len(self.errors)
         self._inserts_only(element)
         site_ref = element.find("odm:SiteRef", NS)
         if site_ref is not None:
-            subject.location_oid, subject.site_path = site_ref.get("LocationOID"), element_path(site_ref)
+            subject.location_oid, subject.site_path = site_ref.get("LocationOID"), self.paths(site_ref)
         events = set()
         for event_element in element.iterfind("odm:StudyEventData", NS):
             self._inserts_only(event_element)
@@ -466,7 +589,7 @@ class _Reader:
                 continue
             events.add((oid, key))
             self.event(subject, event, key, event_element)
-        if subject.patient is None and not any(e.path.startswith(subject.path) for e in self.errors):
+        if subject.patient is None and len(self.errors) == before:  # no error in the subject says why
             self.error(element, f"No patient record: {odm.ENROLMENT.oid} needs the form {odm.PATIENT.form_oid} "
                                 f"({odm.PATIENT.oid}).")
         return subject
@@ -474,7 +597,8 @@ class _Reader:
     def event(self, subject, event, key, element):
         cycle = None
         if event is odm.TREATMENT_CYCLE:
-            cycle = subject.cycles[key] = CycleRecord(key, element_path(element), element.sourceline)
+            cycle = subject.cycles[key] = CycleRecord(key, self.paths(element), element.sourceline)
+        before = len(self.errors)
         forms = set()
         for form_element in element.iterfind("odm:FormData", NS):
             self._inserts_only(form_element)
@@ -496,8 +620,7 @@ class _Reader:
             forms.add(oid)
             records = self.item_groups(group, form_element)
             self.place(subject, event, cycle, group, records)
-        if cycle is not None and cycle.cycle is None and not any(
-                e.path.startswith(cycle.path) for e in self.errors):
+        if cycle is not None and cycle.cycle is None and len(self.errors) == before:
             self.error(element, f"A treatment cycle needs the form {odm.CYCLE.form_oid} ({odm.CYCLE.oid}).")
 
     def place(self, subject, event, cycle, group, records):
@@ -550,7 +673,7 @@ class _Reader:
         return records
 
     def item_group(self, group, key, element):
-        record = GroupRecord(group, element_path(element), element.sourceline, key)
+        record = GroupRecord(group, self.paths(element), element.sourceline, key)
         columns = {odm.item_oid(group, column): column for column in group.columns}
         before = len(self.errors)
         for item in element:
@@ -1038,6 +1161,18 @@ class _Rollback(Exception):
     pass
 
 
+class _PathSet:
+    """Element paths, sorted once: whether any is at or under a given path in log time (the paths
+    under one are a contiguous run from where it would be inserted), not a scan of every path."""
+
+    def __init__(self, paths):
+        self.paths = sorted(set(paths))
+
+    def any_within(self, path):
+        at = bisect.bisect_left(self.paths, path)
+        return at < len(self.paths) and self.paths[at].startswith(path)
+
+
 def _source_name(source):
     if isinstance(source, (str, Path)):
         return Path(source).name
@@ -1053,10 +1188,11 @@ def import_odm(source, *, user=None, dry_run=False) -> ImportResult:
     name = _source_name(source)
     reason = REASON.format(name=name)
     tree = _parse_file(source)
-    errors = _schema_errors(tree)
+    paths = ElementPaths()
+    errors = _markup_errors(tree, paths) or _schema_errors(tree, paths)
     if errors:
         raise OdmImportError(errors)
-    reader = _Reader()
+    reader = _Reader(paths)
     subjects, locations = reader.read(tree.getroot())
     result = ImportResult(source=name, dry_run=dry_run)
     if not subjects and not reader.errors:
@@ -1067,8 +1203,8 @@ def import_odm(source, *, user=None, dry_run=False) -> ImportResult:
             imported = [done for done in map(writer.subject, subjects.values()) if done is not None]
             # Derived values are compared for the subjects imported without a problem only: a refused
             # record would make its neighbours' derived values differ too.
-            troubled = {e.path for e in reader.errors + writer.errors}
-            clean = [done for done in imported if not any(p.startswith(done.subject.path) for p in troubled)]
+            troubled = _PathSet(e.path for e in reader.errors + writer.errors)
+            clean = [done for done in imported if not troubled.any_within(done.subject.path)]
             if clean:
                 _verify(clean, writer)
             errors = reader.errors + writer.errors
