@@ -13,9 +13,17 @@ about, e.g.::
     [@StudyEventRepeatKey="2"]/FormData[@FormOID="F.ASSESSMENT"]/ItemGroupData[@ItemGroupOID="IG.ASSESSMENTS"]
     /ItemData[@ItemOID="IT.ASSESSMENTS.CK_U_PER_L"]: CK cannot be negative.
 
+Reporting N errors is linear work: each parent's children are indexed once
+for the paths (:class:`ElementPaths`), never scanned again for each error.
+
 The checks, in order:
 
-1. the file parses and is valid against the ODM 1.3.2 schema (vendored in
+1. the file parses (no DTD or entity is loaded, no XInclude processed, no
+   network used; libxml2's limits on depth, text size and entity expansion
+   hold) and holds no DOCTYPE, no entity reference and no element outside the
+   ODM and XML-signature namespaces (an ``xi:include`` among them: refused,
+   never processed); comments and processing instructions are not data and
+   are ignored; then it is valid against the ODM 1.3.2 schema (vendored in
    ``reporting/schemas/odm-1.3.2``); if not, nothing else is checked;
 2. every OID is ours: ClinicalData StudyOID and MetaDataVersionOID, and each
    StudyEventOID, FormOID (in its event), ItemGroupOID (in its form) and
@@ -180,6 +188,7 @@ TYPED_ITEM_DATA = re.compile(rf"^\{{{re.escape(odm.ODM_NAMESPACE)}\}}ItemData.+"
 #: The namespaces of the ODM 1.3.2 schema's elements: ODM's and the XML signature's (ds:Signature).
 XMLDSIG_NAMESPACE = "http://www.w3.org/2000/09/xmldsig#"
 KNOWN_NAMESPACES = (odm.ODM_NAMESPACE, XMLDSIG_NAMESPACE)
+KNOWN_TAG_PREFIXES = tuple(f"{{{namespace}}}" for namespace in KNOWN_NAMESPACES)
 XINCLUDE_NAMESPACES = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
 #: One step of a libxml2 node path (schema errors): ``*``, ``name`` or ``prefix:name``, maybe ``[n]``.
 NODE_STEP = re.compile(r"^(?P<name>\*|[^\[\]@()/]+)(?:\[(?P<position>\d+)\])?$")
@@ -431,8 +440,8 @@ def _parse_file(source):
     except etree.XMLSyntaxError as exc:
         raise OdmImportError([ImportIssue("/", f"The file is not well-formed XML: {exc}",
                                           getattr(exc, "lineno", None))]) from exc
-    except OSError as exc:  # unreadable: a directory, no permission
-        raise OdmImportError([ImportIssue("/", f"The file cannot be read: {exc}")]) from exc
+    except OSError as exc:  # unreadable (a directory, no permission), or bytes not in its encoding
+        raise OdmImportError([ImportIssue("/", f"The file cannot be read as XML: {exc}")]) from exc
 
 
 def _markup_errors(tree, paths):
@@ -450,7 +459,7 @@ def _markup_errors(tree, paths):
         if node.tag is etree.Entity:
             errors.append(ImportIssue(paths(node.getparent()), f"The entity reference {node.text} is not "
                                       f"accepted: write the value itself.", node.sourceline))
-        elif isinstance(node.tag, str):
+        elif isinstance(node.tag, str) and not node.tag.startswith(KNOWN_TAG_PREFIXES):
             namespace = etree.QName(node).namespace
             if namespace in XINCLUDE_NAMESPACES:
                 errors.append(ImportIssue(paths(node), "XInclude is not processed: the file must hold its data "

@@ -495,3 +495,177 @@ def test_command_line_round_trip_in_a_fresh_database(demo_xml, tmp_path):
                        database_url=database_url)
     assert exported.returncode == 0, exported.stderr
     assert_same_clinical_data(demo_xml, (tmp_path / "again.xml").read_bytes())
+
+
+# --- hostile markup: an error list, never a traceback -------------------------------------------------
+
+XI = "http://www.w3.org/2001/XInclude"
+
+
+def test_an_xinclude_is_refused_with_its_path_and_never_processed(demo_xml, tmp_path, capsys):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-CONTENT")
+    root = only(tree(demo_xml), "01-001")
+    group = group_of(root, "01-001", "IG.CYCLES", "SE.CYCLE", "1")
+    etree.SubElement(group, f"{{{XI}}}include", href=str(secret), parse="text", nsmap={"xi": XI})
+    path = write(tmp_path, root)
+
+    errors = refused(path)
+    assert errors == [(f'{CYCLE_1}/FormData[@FormOID="F.CYCLE"]/ItemGroupData[@ItemGroupOID="IG.CYCLES"]/xi:include',
+                       "XInclude is not processed: the file must hold its data itself.")]
+    with pytest.raises(CommandError) as caught:
+        call_command("import_odm", str(path))
+    assert caught.value.returncode == 1
+    assert "SECRET-CONTENT" not in capsys.readouterr().err
+
+
+DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
+
+
+def _as_bytes(root):
+    return DECLARATION + b"\n" + etree.tostring(root, encoding="UTF-8")
+
+
+def _hostile(demo_xml):
+    data = _as_bytes(only(tree(demo_xml), "01-001"))
+    group = b'<ItemGroupData ItemGroupOID="IG.CYCLES">'
+    dtd = DECLARATION + b'<!DOCTYPE ODM [<!ENTITY e "5"><!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    signature = (b'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>'
+                 b'<ds:CanonicalizationMethod Algorithm="x"/><ds:SignatureMethod Algorithm="x"/><ds:Reference>'
+                 b'<ds:DigestMethod Algorithm="x"/><ds:DigestValue>AA==</ds:DigestValue></ds:Reference>'
+                 b'</ds:SignedInfo><ds:SignatureValue>AA==</ds:SignatureValue><ds:Object><xi:include xmlns:xi="'
+                 + XI.encode() + b'" href="/etc/passwd" parse="text"/></ds:Object></ds:Signature></ODM>')
+    ns = odm.ODM_NAMESPACE.encode()
+    return {
+        "foreign element": data.replace(group, group + b'<x:y xmlns:x="urn:x"/>', 1),
+        "foreign root": b'<x:ODM xmlns:x="urn:x"/>',
+        "xinclude as root": b'<xi:include xmlns:xi="' + XI.encode() + b'" href="/etc/passwd"/>',
+        "xinclude in a signature": data.replace(b"</ODM>", signature),
+        "internal entity": data.replace(DECLARATION, dtd, 1).replace(group, group + b"&e;", 1),
+        "entity in a value": data.replace(DECLARATION, dtd, 1).replace(b'Value="', b'Value="&e;', 1),
+        "external entity": data.replace(DECLARATION, dtd, 1).replace(group, group + b"&x;", 1),
+        "external DTD": data.replace(DECLARATION, DECLARATION + b'<!DOCTYPE ODM SYSTEM "http://127.0.0.1:9/o.dtd">'),
+        "entity expansion": (b'<!DOCTYPE ODM [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+                             b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;">]>'
+                             b'<ODM xmlns="' + ns + b'">&d;&d;&d;&d;&d;&d;&d;&d;&d;</ODM>'),
+        "deep nesting": b'<ODM xmlns="' + ns + b'">' + b"<a>" * 3000 + b"</a>" * 3000 + b"</ODM>",
+        "huge text": data.replace(b'Value="', b'Value="' + b"9" * 11_000_000, 1),
+        "empty": b"",
+        "binary garbage": bytes(range(256)) * 8,
+        "wrong encoding": data.replace(b'encoding="UTF-8"', b'encoding="UTF-16"', 1),
+        "unknown encoding": data.replace(b'encoding="UTF-8"', b'encoding="x-unknown"', 1),
+        "invalid bytes": data.replace(b"IVIG", b"IV\xff\xfeG", 1),
+    }
+
+
+HOSTILE = ["foreign element", "foreign root", "xinclude as root", "xinclude in a signature", "internal entity",
+           "entity in a value", "external entity", "external DTD", "entity expansion", "deep nesting",
+           "huge text", "empty", "binary garbage", "wrong encoding", "unknown encoding", "invalid bytes"]
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_markup_is_an_error_list_and_exit_code_1(demo_xml, tmp_path, capsys, case):
+    path = tmp_path / "hostile.xml"
+    path.write_bytes(_hostile(demo_xml)[case])
+    errors = refused(path)
+    assert errors and all(where.startswith("/") and message for where, message in errors)
+    assert "root:" not in str(errors), "no file is read into the messages"
+    with pytest.raises(CommandError) as caught:
+        call_command("import_odm", str(path))
+    assert caught.value.returncode == 1
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_file_that_cannot_be_read_is_refused(tmp_path):
+    assert refused(tmp_path)[0][1].startswith("The file cannot be read as XML")
+
+
+def test_comments_and_processing_instructions_are_not_data(demo_xml, tmp_path):
+    data = _as_bytes(only(tree(demo_xml), "01-001"))
+    group = b'<ItemGroupData ItemGroupOID="IG.CYCLES">'
+    data = data.replace(DECLARATION, DECLARATION + b'<?xml-stylesheet type="text/xsl" href="odm.xsl"?>', 1)
+    data = data.replace(group, group + b"<!-- a comment --><?target data?>", 1)
+    path = tmp_path / "annotated.xml"
+    path.write_bytes(data)
+    import_odm(path)
+    assert TreatmentCycle.objects.filter(patient__subject_id="01-001").count() == len(
+        tree(data).findall("odm:ClinicalData/odm:SubjectData/odm:StudyEventData[@StudyEventOID='SE.CYCLE']", NS))
+
+
+def test_schema_errors_name_the_element_among_its_siblings_and_foreign_prefixes(demo_xml, tmp_path):
+    root = only(tree(demo_xml), "01-001")
+    group = group_of(root, "01-001", "IG.CYCLES", "SE.CYCLE", "1")
+    for _ in range(3):
+        etree.SubElement(group, f"{{{odm.ODM_NAMESPACE}}}ItemData", Value="1")  # no ItemOID
+    errors = refused(write(tmp_path, root))
+    group_path = f'{CYCLE_1}/FormData[@FormOID="F.CYCLE"]/ItemGroupData[@ItemGroupOID="IG.CYCLES"]'
+    items = len(group.findall("odm:ItemData", NS))
+    assert [p for p, _m in errors] == [f"{group_path}/ItemData[{n}]" for n in range(items - 2, items + 1)]
+
+
+# --- error reporting in linear time ----------------------------------------------------------------------
+
+def _bad_file(demo_xml, kind, n):
+    root = only(tree(demo_xml), "01-001")
+    if kind == "schema errors among siblings":  # n ItemData without ItemOID in one item group
+        group = group_of(root, "01-001", "IG.CYCLES", "SE.CYCLE", "1")
+        for _ in range(n):
+            etree.SubElement(group, f"{{{odm.ODM_NAMESPACE}}}ItemData", Value="1")
+    elif kind == "keyless siblings":  # n ClinicalData of another study (no key attribute: by position)
+        clinical = root.find("odm:ClinicalData", NS)
+        for _ in range(n):
+            other = etree.SubElement(root, clinical.tag, StudyOID="OTHER", MetaDataVersionOID="MDV.1")
+            other.text = None
+    elif kind == "a subject each":  # n subjects, each with an unknown event
+        clinical = root.find("odm:ClinicalData", NS)
+        for i in range(n):
+            subject = etree.SubElement(clinical, f"{{{odm.ODM_NAMESPACE}}}SubjectData", SubjectKey=f"X-{i}")
+            etree.SubElement(subject, f"{{{odm.ODM_NAMESPACE}}}StudyEventData", StudyEventOID="SE.UNKNOWN")
+    elif kind == "foreign siblings":
+        group = group_of(root, "01-001", "IG.CYCLES", "SE.CYCLE", "1")
+        for _ in range(n):
+            etree.SubElement(group, "{urn:x}y", nsmap={"x": "urn:x"})
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _work(data):
+    """Lines of the importer's own code run to report the file's errors: the work, counted (not
+    timed). A loop over the siblings for each error counts each visit."""
+    lines = 0
+    module = odm_import.__file__
+
+    def local(frame, event, arg):
+        nonlocal lines
+        lines += event == "line"
+        return local
+
+    def tracer(frame, event, arg):
+        return local if frame.f_code.co_filename == module else None
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        with pytest.raises(OdmImportError) as caught:
+            import_odm(data, dry_run=True)
+    finally:
+        sys.settrace(previous)
+    return lines, len(caught.value.errors)
+
+
+@pytest.mark.parametrize("kind", ["schema errors among siblings", "keyless siblings", "a subject each",
+                                  "foreign siblings"])
+def test_reporting_n_errors_is_linear_work(demo_xml, kind):
+    """The path of each element is computed once, with its siblings indexed once: four times the
+    errors is about four times the work, not sixteen (a scan of the siblings for each error)."""
+    small, small_errors = _work(_bad_file(demo_xml, kind, 500))
+    large, large_errors = _work(_bad_file(demo_xml, kind, 2000))
+    assert large_errors >= 4 * small_errors - 10
+    assert large / small < 5, f"{small} lines for {small_errors} errors, {large} for {large_errors}"
+
+
+def test_element_paths_index_each_parents_children_once(demo_xml):
+    root = tree(_bad_file(demo_xml, "keyless siblings", 300))
+    paths = odm_import.ElementPaths()
+    clinical = root.findall("odm:ClinicalData", NS)
+    assert [paths(c) for c in clinical] == [f"/ODM/ClinicalData[{n}]" for n in range(1, len(clinical) + 1)]
+    assert paths.children_indexed == len(root)  # the ODM element's children, once
