@@ -4,9 +4,9 @@ Every table is a list of :class:`Column` (name, label, type, unit, allowed
 codes) and generators that stream from the database in chunks: ``tuples``
 (typed values in column order), ``rows`` (the same as dicts keyed by column
 name) and ``text_rows`` (each cell as the text exports write it, for the CSV
-files: text neutralised by ``exports.base.spreadsheet_safe``, so that no cell
-runs as a formula in a spreadsheet). The data dictionary, the CSV and XLSX files, SDTM, ODM and FHIR all
-read from here, so a variable is defined once.
+files: text through ``exports.base.spreadsheet_safe``, so that no cell runs as
+a formula in a spreadsheet). The data dictionary, the CSV and XLSX files,
+SDTM, ODM and FHIR all read from here, so a variable is defined once.
 
 ``text_rows`` on PostgreSQL: the cells of the large tables (cycles,
 assessments, infusions, adverse events, deviations) are formatted by the

@@ -222,6 +222,11 @@ def test_xlsx_text_like_an_error_code_is_a_string():
     column = datasets.TABLES_BY_NAME["adverse_events"].column_names.index("term") + 1
     cell = sheet.cell(row=2, column=column)
     assert (cell.value, cell.data_type) == ("#N/A", "s")
+    # The cells after it are written as ever (openpyxl goes on with the cell given for the next values).
+    AdverseEvent.objects.update(term="NA")
+    plain = openpyxl.load_workbook(io.BytesIO(b"".join(tabular.xlsx(datasets.cohort()))))["adverse_events"]
+    got, expected = [(c.value, c.data_type) for c in sheet[2]], [(c.value, c.data_type) for c in plain[2]]
+    assert got[:column - 1] + got[column:] == expected[:column - 1] + expected[column:]
 
 
 def test_sdtm_csvs(planted, tmp_path):
