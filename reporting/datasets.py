@@ -4,8 +4,9 @@ Every table is a list of :class:`Column` (name, label, type, unit, allowed
 codes) and generators that stream from the database in chunks: ``tuples``
 (typed values in column order), ``rows`` (the same as dicts keyed by column
 name) and ``text_rows`` (each cell as the text exports write it, for the CSV
-files). The data dictionary, the CSV and XLSX files, SDTM, ODM and FHIR all
-read from here, so a variable is defined once.
+files: text through ``exports.base.spreadsheet_safe``, so that no cell runs as
+a formula in a spreadsheet). The data dictionary, the CSV and XLSX files,
+SDTM, ODM and FHIR all read from here, so a variable is defined once.
 
 ``text_rows`` on PostgreSQL: the cells of the large tables (cycles,
 assessments, infusions, adverse events, deviations) are formatted by the
@@ -40,6 +41,8 @@ from safety.rules import CTCAE_GRADES, SERIOUSNESS_CRITERIA
 from visits import rules as visit_rules
 from visits.models import (Assessment, AssessmentTimepoint, DeviationKind, DosingBasis, Infusion,
                            MMTScale, ProtocolDeviation, TreatmentCycle)
+
+from .exports.base import spreadsheet_safe, spreadsheet_safe_sql
 
 CHUNK = 2000
 #: Rows per fetch of ``Table.text_rows`` (and per CSV chunk): a full chunk already at
@@ -92,7 +95,9 @@ class Table:
     def text_rows(self, patients):
         """The rows as the text exports write them: each cell is what :func:`as_text`
         gives for the value, or ``None`` / a ``str``-able value (int, date, time)
-        whose ``str()`` is that text (``csv.writer`` writes None as an empty cell)."""
+        whose ``str()`` is that text (``csv.writer`` writes None as an empty cell);
+        the cells of text ("string") columns through ``spreadsheet_safe`` (a text a
+        spreadsheet would run as a formula starts with an apostrophe)."""
         if self.text_query is not None and sql_text_supported(patients.db):
             return self.text_query(patients).iterator(chunk_size=TEXT_CHUNK)
         rows = self.tuples(patients, chunk_size=TEXT_CHUNK)
@@ -153,7 +158,8 @@ def _text_query(qs, columns, expressions):
     empty cell: integers, decimals, booleans and dates through ``::text`` (ISO dates:
     see :func:`sql_text_supported`); times and datetimes as ``isoformat()`` writes them
     (six digits of microseconds when there are any; datetimes in UTC, as Django reads
-    them, "+00:00"); empty strings as NULL."""
+    them, "+00:00"); empty strings as NULL; text through ``spreadsheet_safe_sql``
+    (what ``spreadsheet_safe`` does in Python)."""
     cells = {}
     for i, (column, expression) in enumerate(zip(columns, expressions, strict=True)):
         if isinstance(expression, str):
@@ -168,7 +174,8 @@ def _text_query(qs, columns, expressions):
                 "to_char(%(expressions)s AT TIME ZONE 'UTC', 'US') = '000000' THEN '' "
                 "ELSE to_char(%(expressions)s AT TIME ZONE 'UTC', '.US') END || '+00:00')"), output_field=TextField())
         elif column.type == "string":
-            expression = Func(Cast(expression, TextField()), Value(""), function="NULLIF", output_field=TextField())
+            expression = spreadsheet_safe_sql(
+                Func(Cast(expression, TextField()), Value(""), function="NULLIF", output_field=TextField()))
         else:
             expression = Cast(expression, TextField())
         cells[f"cell{i}"] = expression
@@ -660,9 +667,11 @@ def _datetime_text(value):
 
 
 #: text_rows: the converter of a column by its declared type, for the types whose
-#: ``str()`` is not the :func:`as_text` text (``str()`` of int, str, date and time is;
-#: csv.writer writes None as an empty cell). A column's values are of its type.
+#: ``str()`` is not the :func:`as_text` text (``str()`` of int, date and time is;
+#: csv.writer writes None as an empty cell), and for text, which a spreadsheet must not
+#: run as a formula (``spreadsheet_safe``). A column's values are of its type.
 _TEXT_BY_COLUMN_TYPE = {
+    "string": spreadsheet_safe,
     "boolean": {True: "true", False: "false", None: ""}.__getitem__,
     "decimal": _decimal_text,
     "datetime": _datetime_text,

@@ -146,8 +146,39 @@ def file_chunks(fileobj, size=64 * 1024):
         yield data
 
 
+#: A spreadsheet (Excel, LibreOffice Calc, Google Sheets) runs a cell as a formula when
+#: its text starts with one of these (OWASP, "CSV injection"): = + - @, tab and carriage
+#: return; Excel in East Asian locales may read the full-width = + - @ as the ASCII ones.
+FORMULA_TRIGGERS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
+#: Skipped before looking for a trigger: an import that trims spaces (or a line feed
+#: at the start of a quoted cell) would otherwise bring " =1+1" back to "=1+1".
+LEADING_BLANKS = " \n"
+#: Put before such a text: the spreadsheet shows the cell as text, never runs it.
+FORMULA_ESCAPE = "'"
+
+
 def spreadsheet_safe(value):
-    """Text for a CSV that people open in a spreadsheet: a cell that would run as
-    a formula is quoted with a leading apostrophe (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """Text for a cell of a file that people open in a spreadsheet (CSV, XLSX): a
+    text that would run as a formula (:data:`FORMULA_TRIGGERS`, after any
+    :data:`LEADING_BLANKS`) gets a leading apostrophe; other text is unchanged;
+    None is "". The one neutraliser of every tabular export (the cohort CSV and
+    XLSX, the data dictionary, the SDTM CSVs, the audit trail and adverse-event
+    listing CSVs); :func:`spreadsheet_safe_sql` is the same rule in SQL, for
+    the cells PostgreSQL writes (``COPY``). Only text goes through it: numbers
+    stay numbers."""
+    text = "" if value is None else value if value.__class__ is str else str(value)
+    return FORMULA_ESCAPE + text if text.lstrip(LEADING_BLANKS)[:1] in FORMULA_TRIGGERS else text
+
+
+def spreadsheet_safe_sql(expression):
+    """:func:`spreadsheet_safe` of a text SQL expression, from the same constants
+    (PostgreSQL and SQLite): NULL stays NULL, for the cells ``COPY`` writes.
+    ``tests/reporting/test_spreadsheet_safety.py`` holds it against the Python rule."""
+    from django.db.models import Case, Func, TextField, Value, When
+    from django.db.models.functions import Concat, Substr
+    from django.db.models.lookups import In
+
+    first = Substr(Func(expression, Value(LEADING_BLANKS), function="LTRIM", output_field=TextField()), 1, 1)
+    return Case(When(In(first, sorted(FORMULA_TRIGGERS)),
+                     then=Concat(Value(FORMULA_ESCAPE), expression, output_field=TextField())),
+                default=expression, output_field=TextField())

@@ -5,7 +5,9 @@ testing). Each domain is written twice with the same columns and values:
 ``<domain>.csv`` (UTF-8, header row) and ``<domain>.xpt`` (SAS transport
 version 5, dataset name = domain, through :mod:`reporting.exports.xpt`), plus
 ``README.txt`` (what each domain holds, the de-identification note and the
-sponsor-defined choices).
+sponsor-defined choices). In the CSV, text goes through
+``base.spreadsheet_safe`` (a text a spreadsheet would run as a formula starts
+with an apostrophe); the XPT keeps it as it is.
 
 Rows come from ``reporting.datasets`` where its row generators fit (EX, VS,
 LB, FT, AE, malignancies in MH); DM and the diagnosis records of MH come from
@@ -46,7 +48,7 @@ from visits.models import AssessmentTimepoint
 
 from .. import datasets
 from . import xpt
-from .base import stream_zip
+from .base import spreadsheet_safe, stream_zip
 
 # --- Study constants and sponsor-defined choices -------------------------------
 
@@ -663,6 +665,13 @@ def _number_texts(values):
     return ["" if v is None else str(int(v)) if v.is_integer() else repr(v) for v in values]
 
 
+def _csv_texts(values):
+    """A text column as CSV cells: ``spreadsheet_safe`` (a text a spreadsheet would run as a
+    formula starts with an apostrophe). The XPT keeps the values as they are: no spreadsheet
+    runs a SAS transport file."""
+    return list(map(spreadsheet_safe, values))
+
+
 _LENGTH = struct.Struct("<Q")
 
 
@@ -683,7 +692,7 @@ def domain_members(domain, patients, counts, truncated):
             writer.writerow(domain.names)
             total = 0
             for columns in normalised_chunks(domain, patients, truncated, widths):
-                writer.writerows(zip(*[_number_texts(c) if n else c for c, n in zip(columns, numeric)]))
+                writer.writerows(zip(*[_number_texts(c) if n else _csv_texts(c) for c, n in zip(columns, numeric)]))
                 data = marshal.dumps(columns)
                 spool.write(_LENGTH.pack(len(data)))
                 spool.write(data)
@@ -744,7 +753,9 @@ def readme(counts, truncated):
         datasets.DEIDENTIFICATION_NOTE, "",
         "Each domain is given twice, with the same variables and values: <domain>.csv (UTF-8, header row,",
         "empty cell = missing) and <domain>.xpt (SAS transport version 5: dataset name = domain, variable",
-        "names <= 8 characters, labels <= 40, character values <= 200 bytes, numbers as 8-byte floats).", "",
+        "names <= 8 characters, labels <= 40, character values <= 200 bytes, numbers as 8-byte floats).",
+        "In the CSV only, a character value that a spreadsheet would run as a formula (starting with = + - @,",
+        "a tab or a carriage return, after any spaces or line feeds) starts with an apostrophe (').", "",
         "Domains:",
     ]
     for domain in DOMAINS:

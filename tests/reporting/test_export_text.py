@@ -40,7 +40,9 @@ def as_cell(value):
 
 
 def expected_text(table, patients):
-    return [[datasets.as_text(v) for v in values] for values in table.tuples(patients)]
+    """as_text of each value; text columns through spreadsheet_safe (no cell runs as a formula)."""
+    return [[base.spreadsheet_safe(datasets.as_text(v)) if c.type == "string" else datasets.as_text(v)
+             for c, v in zip(table.columns, values)] for values in table.tuples(patients)]
 
 
 def test_typed_values_are_of_their_column_type(demo):
@@ -121,8 +123,10 @@ def _zip_members(patients):
 def test_copy_and_sql_text_give_the_files_of_the_python_path(demo, monkeypatch):
     """The same zip members byte for byte: COPY + SQL formatting vs typed values,
     as_text converters and csv.writer. Awkward text and times included."""
-    infusions = list(Infusion.objects.order_by("pk")[:6])
-    awkward = ["a,b", 'say "hi"', "two\nlines", "cr\rlf\r\n", "", "é ü 中"]
+    awkward = ["a,b", 'say "hi"', "two\nlines", "cr\rlf\r\n", "", "é ü 中", '=HYPERLINK("x"&A2)', "-1",
+               " @x", "\t+1", "\r=1", "\n=2", "\uff1dx", "'=q"]
+    infusions = list(Infusion.objects.order_by("pk")[:len(awkward)])
+    assert len(infusions) == len(awkward)
     for infusion, lot in zip(infusions, awkward):
         infusion.lot = lot
         infusion.product = lot or "IVIG"
@@ -132,16 +136,21 @@ def test_copy_and_sql_text_give_the_files_of_the_python_path(demo, monkeypatch):
     Infusion.objects.bulk_update(infusions, ["lot", "product", "start_time", "end_time"])
     AdverseEvent.objects.update(reviewed_at=datetime(2025, 3, 4, 5, 6, 7, tzinfo=dt_timezone.utc),
                                 term='Rash, "itchy"\n')
+    AdverseEvent.objects.filter(pk=AdverseEvent.objects.order_by("pk").values("pk")[:1]).update(term="@SUM(A1)")
     deviations = list(ProtocolDeviation.objects.order_by("pk"))
     deviations[0].resolved_at = datetime(2025, 3, 4, 23, 59, 59, 10, tzinfo=dt_timezone.utc)
     deviations[1].description = ""
-    ProtocolDeviation.objects.bulk_update(deviations[:2], ["resolved_at", "description"])
+    deviations[2].description = "+1 day late"
+    ProtocolDeviation.objects.bulk_update(deviations[:3], ["resolved_at", "description"])
     patients = datasets.cohort()
     fast = _zip_members(patients)
     monkeypatch.setattr(datasets, "sql_text_supported", lambda db="default": False)
     assert _zip_members(patients) == fast
     text = fast["infusions.csv"].decode("utf-8")
     assert '"two\nlines"' in text and "09:30:15.500000" in text and "09:30:15.000007" in text
+    assert "'=HYPERLINK" in text and "'\uff1dx" in text and ",'=q," in text and ",''=q," not in text
+    assert "'@SUM(A1)" in fast["adverse_events.csv"].decode("utf-8")
+    assert "'+1 day late" in fast["deviations.csv"].decode("utf-8")
     assert "2025-03-04T05:06:07+00:00" in fast["adverse_events.csv"].decode("utf-8")
     assert "2025-03-04T23:59:59.000010+00:00" in fast["deviations.csv"].decode("utf-8")
 
