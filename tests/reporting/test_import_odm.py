@@ -495,3 +495,19 @@ def test_command_line_round_trip_in_a_fresh_database(demo_xml, tmp_path):
                        database_url=database_url)
     assert exported.returncode == 0, exported.stderr
     assert_same_clinical_data(demo_xml, (tmp_path / "again.xml").read_bytes())
+
+
+# --- Issue 12, finding 6: typed values and keys are ASCII ------------------------------------
+
+@pytest.mark.parametrize("kind, text", [("integer", "\u0667"), ("integer", "\uff17\uff10"),
+                                        ("decimal", "\u0667\u0660.5"), ("decimal", "\U0001d7d5"),
+                                        ("date", "\u0662\u0660\u0662\u0665-03-10"),
+                                        ("time", "\u0660\u0669:00")])
+def test_typed_values_in_other_scripts_digits_are_refused(kind, text):
+    from types import SimpleNamespace
+
+    from reporting.imports.odm import INTEGER, _parse_value
+
+    with pytest.raises(ValueError):
+        _parse_value(SimpleNamespace(type=kind), text)
+    assert not INTEGER.match("\u0661") and not INTEGER.match("1\n")
