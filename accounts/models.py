@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from core.validation import CleanTextModel
+
 from .roles import SITE_ROLES, STUDY_WIDE_ROLES, Role
 
 import zoneinfo
@@ -16,13 +18,13 @@ def validate_time_zone(value):
                               params={"value": value})
 
 
-class Site(models.Model):
+class Site(CleanTextModel, models.Model):
     """A recruiting centre. Its code prefixes its patients' subject ids."""
 
     code = models.CharField(
         max_length=2,
         unique=True,
-        validators=[RegexValidator(r"^\d{2}$", "A site code is two digits, e.g. 01.")],
+        validators=[RegexValidator(r"\A[0-9]{2}\Z", "A site code is two digits, e.g. 01.", code="site_code_format")],
         help_text="Two digits; prefixes the subject ids of this site's patients (01-001).",
     )
     name = models.CharField(max_length=200)

@@ -19,10 +19,13 @@ Every error response has the same JSON body::
 
 from collections.abc import Mapping
 
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.exceptions import ErrorDetail
@@ -54,6 +57,25 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = PreconditionFailed.default_detail
     default_code = "stale"
+
+
+class RequestTooLarge(exceptions.APIException):
+    """413: the body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE``; nothing was read or changed."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = _("The request body is too large: send at most %(limit)s bytes.")
+    default_code = "request_too_large"
+
+    def __init__(self):
+        super().__init__(str(self.default_detail) % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE})
+
+
+class BadRequest(exceptions.APIException):
+    """400 for a request Django refuses before it is parsed (too many fields...)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("The request could not be read.")
+    default_code = "bad_request"
 
 
 def django_error_detail(error: DjangoValidationError, prefix=""):
@@ -103,6 +125,10 @@ def api_exception_handler(exc, context):
     """
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=django_error_detail(exc))
+    elif isinstance(exc, RequestDataTooBig):  # reading request.data; Django's answer is an HTML 400
+        exc = RequestTooLarge()
+    elif isinstance(exc, SuspiciousOperation):
+        exc = BadRequest()
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -121,3 +147,55 @@ def api_exception_handler(exc, context):
             response.data = {"detail": str(detail), "code": getattr(detail, "code", None) or exc.default_code,
                              "errors": {}}
     return response
+
+
+# --- Errors Django answers before (or instead of) a DRF view ----------------------------------
+# A 404 of an unknown URL, a 400 from a middleware, a CSRF failure, a 500: under /api/
+# they have the API's JSON shape too, elsewhere Django's pages. ``ivigtrial/urls.py``
+# names these as its handlers and settings.CSRF_FAILURE_VIEW the last one.
+
+API_PREFIX = "/api/"
+
+
+def is_api_request(request):
+    return request.path.startswith(API_PREFIX)
+
+
+def json_error(status_code, detail, code):
+    return JsonResponse({"detail": str(detail), "code": code, "errors": {}}, status=status_code)
+
+
+def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NAME):
+    if is_api_request(request):
+        if isinstance(exception, RequestDataTooBig):
+            error = RequestTooLarge()
+            return json_error(error.status_code, error.detail, error.default_code)
+        return json_error(400, BadRequest.default_detail, BadRequest.default_code)
+    return defaults.bad_request(request, exception, template_name)
+
+
+def permission_denied(request, exception, template_name=defaults.ERROR_403_TEMPLATE_NAME):
+    if is_api_request(request):
+        error = exceptions.PermissionDenied()
+        return json_error(error.status_code, error.detail, error.default_code)
+    return defaults.permission_denied(request, exception, template_name)
+
+
+def page_not_found(request, exception, template_name=defaults.ERROR_404_TEMPLATE_NAME):
+    if is_api_request(request):
+        error = exceptions.NotFound()
+        return json_error(error.status_code, error.detail, error.default_code)
+    return defaults.page_not_found(request, exception, template_name)
+
+
+def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
+    if is_api_request(request):
+        return json_error(500, _("Server error."),
+                          "server_error")
+    return defaults.server_error(request, template_name)
+
+
+def csrf_failure(request, reason=""):
+    if is_api_request(request):
+        return json_error(403, _("CSRF check failed: %(reason)s") % {"reason": reason}, "csrf_failed")
+    return django_csrf_failure(request, reason)

@@ -19,7 +19,9 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from django import forms
 from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Max, Min, Prefetch
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -36,6 +38,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from accounts.scoping import scope_to_user_sites
+from core.forms import AsciiIntegerField
 from core.models import DataQuery, DataQueryMessage, QueryStatus
 from core.services import StaleRecordError, record_void
 from oversight import services as oversight_services
@@ -53,8 +56,18 @@ from .permissions import RolePermissions, model_permission
 
 # --- Pagination, filters, ordering ---------------------------------------------
 
-_DIGITS = re.compile(r"\d{1,18}", re.ASCII)
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+#: Ids, pages and page sizes: ASCII digits, at most 18 of them.
+_MAX_NUMBER = 10**18 - 1
+
+
+def _number(raw, *, min_value):
+    """A query parameter as a whole number (form field parsing: ASCII digits only),
+    or None when it is not one."""
+    try:
+        return AsciiIntegerField(required=True, min_value=min_value, max_value=_MAX_NUMBER).clean(raw)
+    except DjangoValidationError:
+        return None
 
 
 class Pagination(PageNumberPagination):
@@ -68,13 +81,13 @@ class Pagination(PageNumberPagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         raw = request.query_params.get(self.page_query_param)
-        if raw is not None and not _DIGITS.fullmatch(raw):  # DRF would read ?page= as page 1
+        if raw is not None and _number(raw, min_value=0) is None:  # DRF would read ?page= as page 1
             raise NotFound("Invalid page.")
         return super().paginate_queryset(queryset, request, view)
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
-        if raw is not None and not (_DIGITS.fullmatch(raw) and int(raw) > 0):
+        if raw is not None and _number(raw, min_value=1) is None:
             raise ValidationError({self.page_size_query_param: [ErrorDetail(
                 "Give a whole number of rows a page, at least 1.", code="invalid")]})
         return super().get_page_size(request)
@@ -102,25 +115,27 @@ class Param:
     choices: tuple = field(default=())
     description: str = ""
 
-    def parse(self, raw):
+    def form_field(self):
+        """The Django form field that parses the parameter, and its message."""
         if self.kind == "id":
-            if _DIGITS.fullmatch(raw):
-                return int(raw)
-            message = "Give a record id (a positive integer)."
-        elif self.kind == "choice":
+            return (AsciiIntegerField(required=True, min_value=0, max_value=_MAX_NUMBER),
+                    "Give a record id (a positive integer).")
+        if self.kind == "choice":
             values = {str(c): c for c in self.choices}
-            if raw in values:
-                return values[raw]
-            message = f"Choose one of: {', '.join(values)}."
-        elif self.kind == "bool":
-            if raw.lower() in _TRUE | _FALSE:
-                return raw.lower() in _TRUE
-            message = "Give true or false."
-        else:
-            if "\x00" not in raw and len(raw) <= 100:
-                return raw.strip()
-            message = "Give at most 100 characters."
-        raise ValidationError({self.name: [ErrorDetail(message, code="invalid")]})
+            return (forms.TypedChoiceField(choices=[(v, v) for v in values], coerce=values.__getitem__),
+                    f"Choose one of: {', '.join(values)}.")
+        if self.kind == "bool":
+            return (forms.TypedChoiceField(choices=[(v, v) for v in sorted(_TRUE | _FALSE)],
+                                           coerce=lambda v: v in _TRUE),
+                    "Give true or false.")
+        return forms.CharField(max_length=100, required=False), "Give at most 100 characters."
+
+    def parse(self, raw):
+        form_field, message = self.form_field()
+        try:
+            return form_field.clean(raw.lower() if self.kind == "bool" else raw)
+        except DjangoValidationError:
+            raise ValidationError({self.name: [ErrorDetail(message, code="invalid")]}) from None
 
     def apply(self, queryset, value):
         if callable(self.lookup):

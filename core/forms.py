@@ -7,6 +7,7 @@ from django.utils.timezone import localtime
 
 from .history import changes_since, describe_changes
 from .services import StaleRecordError, record_save
+from .validation import ASCII_DIGITS, ASCII_KEY, text_validator_for, validate_multiline_text
 
 
 class DateInput(forms.DateInput):
@@ -33,6 +34,74 @@ class FiniteDecimalField(forms.DecimalField):
         return value
 
 
+class CleanTextFormMixin:
+    """A form whose text fields refuse invisible and control characters (the
+    model's ``full_clean()`` does the same for model fields; this covers the
+    form-only fields too: reasons, query messages). Password fields are left
+    as typed."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, forms.CharField) and not isinstance(field.widget, forms.PasswordInput):
+                field.validators.append(text_validator_for(field))
+
+
+#: The largest id a filter takes (a PostgreSQL bigint).
+MAX_ID = 2**63 - 1
+
+
+class AsciiIntegerField(forms.IntegerField):
+    """A whole number in ASCII digits only. ``int()`` reads other scripts' digits
+    ("١٢" is 12) and ``str.isdigit()`` accepts "²", which ``int()`` then refuses:
+    a query parameter is parsed here instead, into a value or a field error."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value not in self.empty_values and not ASCII_DIGITS.fullmatch(str(value).strip()):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+class AsciiModelChoiceField(forms.ModelChoiceField):
+    """A ModelChoiceField whose key (a pk, a site code) is printable ASCII: the
+    database would read "１" (fullwidth) as the id 1, and a NUL byte is an error
+    on PostgreSQL."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not ASCII_KEY.fullmatch(str(value)):
+            raise forms.ValidationError(self.error_messages["invalid_choice"], code="invalid_choice",
+                                        params={"value": value})
+        return super().to_python(value)
+
+
+class FilterForm(forms.Form):
+    """The GET filters of a list page. A value that does not validate is
+    ignored (the page stays a 200 with the other filters applied) and its
+    error is available to the template; nothing is parsed by hand."""
+
+    def __init__(self, data=None, *, sites=None, **kwargs):
+        super().__init__(data if data is not None else {}, **kwargs)
+        if sites is not None and "site" in self.fields:
+            self.fields["site"].queryset = sites
+
+    @property
+    def filters(self):
+        """{name: value} of the valid, non-empty filters."""
+        self.is_valid()
+        return {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
+
+    @property
+    def selected(self):
+        """{name: the value as sent} of the valid filters, for the page to show them."""
+        return {name: self.data.get(name) for name in self.filters}
+
+
 def use_finite_decimals(form):
     """Give a form's decimal fields (built from the model) the finite parsing above."""
     for field in form.fields.values():
@@ -40,7 +109,7 @@ def use_finite_decimals(form):
             field.__class__ = FiniteDecimalField
 
 
-class ClinicalRecordForm(forms.ModelForm):
+class ClinicalRecordForm(CleanTextFormMixin, forms.ModelForm):
     """ModelForm for a clinical record.
 
     - On edit, a reason for change is required; it becomes the history
@@ -166,7 +235,7 @@ def add_validation_error(form, error):
         form.add_error(None, error)
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(CleanTextFormMixin, forms.Form):
     """A plain form for an action that needs only a reason (void, unlock...)."""
 
     submit_label = "Confirm"

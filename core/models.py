@@ -6,8 +6,10 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from .validation import CleanTextModel
 
-class ClinicalRecord(models.Model):
+
+class ClinicalRecord(CleanTextModel, models.Model):
     """Base for every clinical record.
 
     ``version`` is the optimistic-concurrency counter: an edit says which
@@ -97,7 +99,7 @@ class Lockable(models.Model):
         return self.locked_at is not None
 
 
-class ReviewTarget(models.Model):
+class ReviewTarget(CleanTextModel, models.Model):
     """A review row keyed by the record it is about (a cycle or a casebook)."""
 
     content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
@@ -160,7 +162,7 @@ class QueryStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
-class DataQuery(models.Model):
+class DataQuery(CleanTextModel, models.Model):
     """A monitor's question about one record (and field); answered by the site,
     closed or re-opened by the monitor. The thread is in ``messages``."""
 
@@ -196,7 +198,7 @@ class QueryMessageKind(models.TextChoices):
     REOPEN = "reopen", "Re-opened"
 
 
-class DataQueryMessage(models.Model):
+class DataQueryMessage(CleanTextModel, models.Model):
     query = models.ForeignKey(DataQuery, on_delete=models.PROTECT, related_name="messages")
     kind = models.CharField(max_length=10, choices=QueryMessageKind.choices)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -2,6 +2,8 @@ from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection, transaction
 from django.db.models import F
 
+from .validation import validate_free_text
+
 
 def connection_lost() -> bool:
     """True once the server has dropped this thread's database connection."""
@@ -30,6 +32,7 @@ def record_save(*, instance, reason="", expected_version=None, user=None):
     ``expected_version`` was read, :class:`StaleRecordError` is raised and
     nothing is written.
     """
+    validate_free_text(reason, field="change_reason")
     try:
         instance.full_clean()
     except ValidationError as exc:

@@ -8,6 +8,12 @@ from accounts.views import healthz
 admin.site.site_header = "IVIG myositis trial EDC: administration"
 admin.site.site_title = "IVIG trial EDC admin"
 
+# Under /api/ these answer with the API's JSON error shape, elsewhere with Django's pages.
+handler400 = "api.exceptions.bad_request"
+handler403 = "api.exceptions.permission_denied"
+handler404 = "api.exceptions.page_not_found"
+handler500 = "api.exceptions.server_error"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="oversight:dashboard"), name="home"),
     path("healthz/", healthz, name="healthz"),  # the only route open without a login

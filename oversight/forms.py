@@ -2,8 +2,11 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
 
+from core.forms import AsciiIntegerField, AsciiModelChoiceField, CleanTextFormMixin, FilterForm
+from core.models import QueryStatus
 
-class _Form(forms.Form):
+
+class _Form(CleanTextFormMixin, forms.Form):
     submit_label = "Confirm"
     submit_class = "btn-primary"
 
@@ -49,3 +52,19 @@ class QueryRaiseForm(_Form):
 class QueryReplyForm(_Form):
     text = forms.CharField(label="Message", max_length=2000, required=False,
                            widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class QueryFilterForm(FilterForm):
+    """GET filters of the query list (``?status=&site=&patient=``); no ``status`` at all
+    means the open queries, ``?status=`` all of them."""
+
+    status = forms.ChoiceField(choices=[("", "Any status"), *QueryStatus.choices], required=False)
+    site = AsciiModelChoiceField(queryset=None, required=False)
+    patient = AsciiIntegerField()
+
+
+class QueryTargetForm(FilterForm):
+    """The patient (required) and cycle of the raise-a-query page."""
+
+    patient = AsciiIntegerField(required=True)
+    cycle = AsciiIntegerField(max_value=32767)

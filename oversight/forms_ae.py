@@ -11,12 +11,12 @@ from crispy_forms.layout import Submit
 from django import forms
 
 from accounts.models import Site
-from core.forms import DateInput
+from core.forms import AsciiModelChoiceField, CleanTextFormMixin, DateInput
 from safety import rules
 from safety.models import AdverseEventFollowUp, AdverseEventReview, Outcome, Relatedness
 
 
-class _ActionForm(forms.ModelForm):
+class _ActionForm(CleanTextFormMixin, forms.ModelForm):
     """One of several forms on the review page: posts to its own URL, with a
     prefix (and so element ids) of its own."""
 
@@ -80,7 +80,7 @@ class AEListingFilterForm(forms.Form):
     relatedness = forms.ChoiceField(label="Relatedness (investigator)", required=False,
                                     choices=_blank(Relatedness.choices, "Any relatedness"))
     outcome = forms.ChoiceField(required=False, choices=_blank(Outcome.choices, "Any outcome"))
-    site = forms.ModelChoiceField(queryset=Site.objects.none(), required=False, empty_label="All sites")
+    site = AsciiModelChoiceField(queryset=Site.objects.none(), required=False, empty_label="All sites")
 
     def __init__(self, *args, sites, **kwargs):
         super().__init__(*args, **kwargs)

@@ -11,6 +11,7 @@ from core.models import (DataQuery, DataQueryMessage, QueryMessageKind, QuerySta
                          SignatureMeaning, SourceVerification)
 from core.review import hash_of
 from core.services import record_save
+from core.validation import validate_free_text
 
 
 def _patient_of(record):
@@ -23,6 +24,7 @@ def _patient_of(record):
 @transaction.atomic
 def record_lock(*, record, user, reason=""):
     """Lock a cycle or a casebook: every later write under it is refused."""
+    validate_free_text(reason, field="reason")
     record = type(record).objects.select_for_update().get(pk=record.pk)
     if record.locked_at:
         raise ValidationError("Already locked.", code="already_locked")
@@ -37,6 +39,7 @@ def record_unlock(*, record, user, reason):
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ValidationError("Give the reason for unlocking.", code="required")})
+    validate_free_text(reason, field="reason")
     record = type(record).objects.select_for_update().get(pk=record.pk)
     if not record.locked_at:
         raise ValidationError("Not locked.", code="not_locked")
@@ -90,7 +93,8 @@ def cycle_verify(*, cycle, user):
 
 # --- Data queries ------------------------------------------------------------
 
-def _message(query, kind, user, text):
+def _message(query, kind, user, text, field="text"):
+    validate_free_text(text, field=field)
     message = DataQueryMessage(query=query, kind=kind, author=user, text=text.strip())
     message._history_user = user
     message.save()
@@ -115,7 +119,7 @@ def query_raise(*, record, field_name, field_label, record_label, question, user
                       record_label=record_label, raised_by=user)
     query._history_user = user
     query.save()
-    _message(query, QueryMessageKind.QUESTION, user, question)
+    _message(query, QueryMessageKind.QUESTION, user, question, field="question")
     return query
 
 

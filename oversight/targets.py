@@ -7,6 +7,7 @@ within one patient, so a query can never point outside the patient's scope.
 
 from django.utils.text import capfirst
 
+from core.validation import ASCII_DIGITS
 from patients.models import Diagnosis, MalignancyHistory
 from safety.models import AdverseEvent
 from visits.models import Assessment, Infusion, TreatmentCycle
@@ -60,9 +61,11 @@ def resolve(patient, target):
     """(record, field name, field label, record label, cycle number) or None."""
     try:
         model_name, pk, field_name = target.split(":", 2)
-        pk = int(pk)
     except ValueError:
         return None
+    if not ASCII_DIGITS.fullmatch(pk):  # int() would read "١" as 1
+        return None
+    pk = int(pk)
     if model_name == "patient":
         record = patient if patient.pk == pk else None
     elif model_name in MODELS:

@@ -16,7 +16,8 @@ from patients import selectors as patient_selectors
 from visits.models import TreatmentCycle
 
 from . import services, targets
-from .forms import LockForm, QueryRaiseForm, QueryReplyForm, SignForm, UnlockForm, VerifyForm
+from .forms import (LockForm, QueryFilterForm, QueryRaiseForm, QueryReplyForm, QueryTargetForm, SignForm,
+                    UnlockForm, VerifyForm)
 
 
 class AdminRoleRequired:
@@ -136,16 +137,17 @@ class QueryListView(PermissionRequiredMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        g = self.request.GET
         qs = _scoped_queries(self.request.user)
-        self.status = g.get("status") if g.get("status") in QueryStatus.values else ("" if "status" in g else "open")
+        self.sites = scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk")
+        self.filter_form = QueryFilterForm(self.request.GET, sites=self.sites)
+        f = self.filter_form.filters
+        self.status = f.get("status", "" if "status" in self.request.GET else QueryStatus.OPEN)
         if self.status:
             qs = qs.filter(status=self.status)
-        if g.get("patient", "").isdigit():
-            qs = qs.filter(patient_id=int(g["patient"]))
-        self.sites = scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk")
-        if g.get("site", "").isdigit():
-            qs = qs.filter(patient__site_id=int(g["site"]))
+        if "patient" in f:
+            qs = qs.filter(patient_id=f["patient"])
+        if "site" in f:
+            qs = qs.filter(patient__site=f["site"])
         return qs.order_by("-updated_at", "-pk")
 
     def get_context_data(self, **kwargs):
@@ -153,7 +155,8 @@ class QueryListView(PermissionRequiredMixin, ListView):
         query = self.request.GET.copy()
         query.pop("page", None)
         context.update(statuses=QueryStatus.choices, status=self.status, sites=self.sites,
-                       selected=self.request.GET, query_string=query.urlencode())
+                       selected=self.filter_form.selected, filter_errors=self.filter_form.errors,
+                       query_string=query.urlencode())
         return context
 
 
@@ -168,13 +171,13 @@ class QueryRaiseView(PermissionRequiredMixin, FormView):
     def dispatch(self, request, *args, **kwargs):
         if not self.has_permission():
             return self.handle_no_permission()
-        patient_id = request.GET.get("patient", "")
-        if not patient_id.isdigit():
+        target = QueryTargetForm(request.GET).filters
+        if "patient" not in target:
             raise PermissionDenied
-        self.patient = patient_selectors.patient_get(user=request.user, pk=int(patient_id))
+        self.patient = patient_selectors.patient_get(user=request.user, pk=target["patient"])
         self.cycle = None
-        if request.GET.get("cycle", "").isdigit():
-            self.cycle = get_object_or_404(TreatmentCycle, patient=self.patient, number=int(request.GET["cycle"]))
+        if "cycle" in target:
+            self.cycle = get_object_or_404(TreatmentCycle, patient=self.patient, number=target["cycle"])
         return super().dispatch(request, *args, **kwargs)
 
     def get_form_kwargs(self):

@@ -2,7 +2,7 @@ from crispy_forms.layout import HTML, Div, Fieldset, Layout
 from django import forms
 
 from accounts.scoping import sites_for_data_entry
-from core.forms import ClinicalRecordForm, DateInput, ReasonForm
+from core.forms import AsciiModelChoiceField, ClinicalRecordForm, DateInput, ReasonForm
 
 from . import rules
 from .models import Diagnosis, MalignancyHistory, Patient, PatientStatus
@@ -114,7 +114,7 @@ class MalignancyForm(ClinicalRecordForm):
 
 class PatientFilterForm(forms.Form):
     search = forms.CharField(label="Subject id", required=False)
-    site = forms.ModelChoiceField(queryset=None, required=False, empty_label="All sites")
+    site = AsciiModelChoiceField(queryset=None, required=False, empty_label="All sites")
     status = forms.ChoiceField(choices=[("", "Any status")] + PatientStatus.choices, required=False)
     diagnosis = forms.ChoiceField(
         choices=[("", "Any diagnosis"), ("PM", "PM"), ("DM", "DM"), ("none", "Not recorded")],

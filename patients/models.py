@@ -46,7 +46,7 @@ class PatientStatus(models.TextChoices):
 
 
 subject_id_validator = RegexValidator(
-    r"^\d{2}-\d{3}$", "A subject id is the site code, a hyphen and three digits, e.g. 01-001.",
+    r"\A[0-9]{2}-[0-9]{3}\Z", "A subject id is the site code, a hyphen and three digits, e.g. 01-001.",
     code="subject_id_format",
 )
 

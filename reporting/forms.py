@@ -1,8 +1,10 @@
 from django import forms
 
+from core.forms import AsciiModelChoiceField
+
 
 class ReportFilterForm(forms.Form):
-    site = forms.ModelChoiceField(queryset=None, required=False, empty_label="All sites",
+    site = AsciiModelChoiceField(queryset=None, required=False, empty_label="All sites",
                                   to_field_name="code")
     diagnosis = forms.ChoiceField(choices=[("", "PM and DM"), ("PM", "PM"), ("DM", "DM")], required=False)
 
@@ -11,3 +13,10 @@ class ReportFilterForm(forms.Form):
         self.fields["site"].queryset = sites
         for field in self.fields.values():
             field.widget.attrs["class"] = "form-select form-select-sm"
+
+
+class ExportFilterForm(ReportFilterForm):
+    """The query of an export download: the report's filters and the format
+    (checked against the known formats by ``export_cohort``)."""
+
+    format = forms.CharField(max_length=20, required=False)

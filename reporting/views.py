@@ -8,7 +8,7 @@ from accounts.scoping import scope_to_user_sites
 
 from . import datasets, plots, rules, selectors
 from .exports import FORMATS, UnknownFormat
-from .forms import ReportFilterForm
+from .forms import ExportFilterForm, ReportFilterForm
 from .models import ExportLog
 from .services import export_cohort, export_stamp
 
@@ -27,13 +27,6 @@ def _waterfall_values(pairs):
     if len(pairs) <= DETAIL_LIMIT:
         return pairs
     return [("", v) for _, v in _spread(pairs)]
-
-
-def _filters(request, sites):
-    code = request.GET.get("site") or None
-    site = sites.filter(code=code).first() if code else None
-    diagnosis = request.GET.get("diagnosis") if request.GET.get("diagnosis") in ("PM", "DM") else None
-    return site, diagnosis
 
 
 class ExportPageView(PermissionRequiredMixin, TemplateView):
@@ -58,10 +51,15 @@ class ExportDownloadView(PermissionRequiredMixin, View):
 
     def get(self, request):
         sites = scope_to_user_sites(Site.objects.all(), request.user, site_field="pk")
-        site, diagnosis = _filters(request, sites)
+        form = ExportFilterForm(request.GET, sites=sites)
+        if not form.is_valid():  # an export of another cohort than the one asked for is worse than none
+            problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+            return HttpResponseBadRequest(f"Nothing was exported. {problems}",
+                                          content_type="text/plain; charset=utf-8")
         try:
-            log, export_format, chunks = export_cohort(format_name=request.GET.get("format", ""),
-                                                       user=request.user, site=site, diagnosis=diagnosis)
+            log, export_format, chunks = export_cohort(format_name=form.cleaned_data["format"],
+                                                       user=request.user, site=form.cleaned_data["site"],
+                                                       diagnosis=form.cleaned_data["diagnosis"] or None)
         except UnknownFormat as exc:
             return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
         response = StreamingHttpResponse(chunks, content_type=export_format.content_type)

@@ -8,7 +8,7 @@ from core.views import RecordFormView, VoidView
 from patients.views import PatientChildMixin
 
 from . import selectors
-from .forms import AdverseEventForm
+from .forms import AdverseEventFilterForm, AdverseEventForm
 from .models import AdverseEvent
 
 
@@ -80,19 +80,19 @@ class AdverseEventListView(PermissionRequiredMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        g = self.request.GET
         self.sites = scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk")
-        site = self.sites.filter(pk=g.get("site")).first() if g.get("site", "").isdigit() else None
-        grade = int(g["grade"]) if g.get("grade", "") in {"1", "2", "3", "4", "5"} else None
+        self.filter_form = AdverseEventFilterForm(self.request.GET, sites=self.sites)
+        f = self.filter_form.filters
         return selectors.adverse_event_list(
-            user=self.request.user, serious=True if g.get("serious") == "1" else None,
-            grade=grade, site=site, awaiting_review=g.get("review") == "1",
-            patient=int(g["patient"]) if g.get("patient", "").isdigit() else None)
+            user=self.request.user, serious=True if f.get("serious") == "1" else None,
+            grade=f.get("grade"), site=f.get("site"), awaiting_review=f.get("review") == "1",
+            patient=f.get("patient"))
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         query = self.request.GET.copy()
         query.pop("page", None)
-        context.update(sites=self.sites, selected=self.request.GET, query_string=query.urlencode(),
+        context.update(sites=self.sites, selected=self.filter_form.selected, filter_errors=self.filter_form.errors,
+                       query_string=query.urlencode(),
                        grades=[1, 2, 3, 4, 5])
         return context

@@ -1,10 +1,13 @@
 from django import forms
+from django.core.exceptions import ValidationError
 
-from core.forms import ClinicalRecordForm, DateInput, add_validation_error, stale_error, use_finite_decimals
+from core.forms import (AsciiIntegerField, AsciiModelChoiceField, ClinicalRecordForm, CleanTextFormMixin, DateInput,
+                        FilterForm, add_validation_error, stale_error, use_finite_decimals)
 from core.services import StaleRecordError
+from core.validation import validate_multiline_text
 from core.widget_rendering import FastWidgetRenderer
 
-from .models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
+from .models import Assessment, AssessmentTimepoint, DeviationKind, Infusion, TreatmentCycle
 from .services import CycleParts, CyclePartError, cycle_save, next_cycle_number
 
 GRADE_FIELDS = list(Assessment.GRADE_FIELDS)
@@ -16,7 +19,7 @@ LAB_FIELDS = [
 SCORE_FIELDS = ["physician_global", "patient_global", "extramuscular_global", "haq"]
 
 
-class PartForm(forms.ModelForm):
+class PartForm(CleanTextFormMixin, forms.ModelForm):
     """One part of the record-cycle page: its version travels with it; the
     page has one reason for change for all its parts."""
 
@@ -158,6 +161,12 @@ class CycleEntry:
             elif not self.reason_value:
                 self.reason_errors.append("Give a reason for changing a saved record.")
                 valid = False
+            else:
+                try:
+                    validate_multiline_text(self.reason_value)
+                except ValidationError as error:
+                    self.reason_errors.extend(error.messages)
+                    valid = False
         return valid
 
     def save(self):
@@ -204,3 +213,12 @@ class EndOfTreatmentForm(ClinicalRecordForm):
             self.instance.patient = patient
             self.instance.timepoint = AssessmentTimepoint.END_OF_TREATMENT
             self.instance.cycle = None
+
+
+class DeviationFilterForm(FilterForm):
+    """GET filters of the deviation log (``?site=&kind=&open=1&patient=``)."""
+
+    site = AsciiModelChoiceField(queryset=None, required=False)
+    kind = forms.ChoiceField(choices=[("", "Any kind"), *DeviationKind.choices], required=False)
+    open = forms.ChoiceField(choices=[("", "All"), ("1", "Open only")], required=False)
+    patient = AsciiIntegerField()

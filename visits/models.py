@@ -9,7 +9,7 @@ from simple_history.models import HistoricalRecords
 
 from core.models import ClinicalRecord, Lockable
 from core.review import record_payload
-from core.validation import raise_violations
+from core.validation import raise_violations, validate_ascii_code
 from patients.models import Patient
 
 from . import rules
@@ -285,8 +285,8 @@ class Infusion(ClinicalRecord):
     infusion_date = models.DateField()
     start_time = models.TimeField(null=True, blank=True)
     end_time = models.TimeField(null=True, blank=True)
-    product = models.CharField(max_length=100, default="Polyvalent IVIG 10 %")
-    lot = models.CharField("lot number", max_length=50)
+    product = models.CharField(max_length=100, default="Polyvalent IVIG 10 %", validators=[validate_ascii_code])
+    lot = models.CharField("lot number", max_length=50, validators=[validate_ascii_code])
     concentration_pct = models.DecimalField("concentration (%)", max_digits=4, decimal_places=1,
                                             default=Decimal("10"))
     volume_ml = models.DecimalField("volume (mL)", max_digits=6, decimal_places=1)

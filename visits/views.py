@@ -14,7 +14,7 @@ from patients import selectors as patient_selectors
 from patients.views import PatientChildMixin
 
 from . import rules, selectors
-from .forms import CycleEntry, EndOfTreatmentForm
+from .forms import CycleEntry, DeviationFilterForm, EndOfTreatmentForm
 from .models import Assessment, DeviationKind, TreatmentCycle
 from .services import next_cycle_number
 
@@ -174,18 +174,16 @@ class DeviationListView(PermissionRequiredMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        g = self.request.GET
         self.sites = scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk")
-        site = self.sites.filter(pk=g.get("site")).first() if g.get("site", "").isdigit() else None
-        kind = g.get("kind") if g.get("kind") in DeviationKind.values else None
-        patient_id = int(g["patient"]) if g.get("patient", "").isdigit() else None
-        return selectors.deviation_list(user=self.request.user, open_only=g.get("open") == "1",
-                                        kind=kind, site=site, patient_id=patient_id)
+        self.filter_form = DeviationFilterForm(self.request.GET, sites=self.sites)
+        f = self.filter_form.filters
+        return selectors.deviation_list(user=self.request.user, open_only=f.get("open") == "1",
+                                        kind=f.get("kind"), site=f.get("site"), patient_id=f.get("patient"))
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         query = self.request.GET.copy()
         query.pop("page", None)
         context.update(sites=self.sites, kinds=DeviationKind.choices, query_string=query.urlencode(),
-                       selected=self.request.GET)
+                       selected=self.filter_form.selected, filter_errors=self.filter_form.errors)
         return context

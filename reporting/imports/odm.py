@@ -193,8 +193,9 @@ XINCLUDE_NAMESPACES = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/200
 #: One step of a libxml2 node path (schema errors): ``*``, ``name`` or ``prefix:name``, maybe ``[n]``.
 NODE_STEP = re.compile(r"^(?P<name>\*|[^\[\]@()/]+)(?:\[(?P<position>\d+)\])?$")
 LOCATION_OID = re.compile(r"^LOC\.(?P<code>.+)$")
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-INTEGER = re.compile(r"^[+-]?\d+$")
+# ASCII digits only: ``\d``, int(), Decimal() and date parsing read other scripts' digits too.
+ISO_DATE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+INTEGER = re.compile(r"\A[+-]?[0-9]+\Z")
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -492,6 +493,8 @@ def _parse_value(column, text):
     kind = column.type
     if kind == "string":
         return text
+    if not text.isascii():  # Decimal("٧٠") is 70: a typed value is written in ASCII
+        raise ValueError(f"{text!r} is not a {kind} written in ASCII digits.")
     if kind == "integer":
         if not INTEGER.match(text.strip()):
             raise ValueError(f"{text!r} is not an integer.")

@@ -238,8 +238,19 @@ def _manage(*args, **env):
                           capture_output=True, text=True, timeout=120)
 
 
-def test_check_deploy_passes_with_production_settings():
-    result = _manage("check", "--deploy", "--fail-level", "WARNING")
+def test_check_deploy_passes_with_production_settings(tmp_path):
+    # With the collectstatic manifest (core.checks; here one listing every static file,
+    # as collectstatic writes it) and without it (core.E001).
+    import json
+
+    from core.checks import _static_files
+
+    static = {"DJANGO_SETTINGS_MODULE": "tests.static_manifest_settings", "TEST_STATIC_ROOT": str(tmp_path)}
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **static)
+    assert result.returncode != 0 and "core.E001" in result.stderr, result.stdout + result.stderr
+    (tmp_path / "staticfiles.json").write_text(json.dumps(
+        {"paths": {path: path for path in _static_files()}, "version": "1.1", "hash": "x"}))
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **static)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 

@@ -64,3 +64,68 @@ def test_corrections_never_fail_with_a_server_error(api_for, clinician, patient,
     response = client.post(f"/api/v1/patients/{patient.pk}/withdraw/", {
         "withdrawal_date": on, "withdrawal_reason": reason, "version": version}, format="json")
     assert response.status_code in (200, 400, 409), response.content
+
+
+# --- Issue 12, finding 10: Django-level errors under /api/ have the JSON shape ----------------
+
+def _shape(response):
+    import json
+
+    body = json.loads(response.content)
+    assert set(body) == {"detail", "code", "errors"}, body
+    return body
+
+
+def test_body_over_the_size_limit_is_a_json_413(api_for, clinician, settings):
+    import json
+
+    from patients.models import Patient
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    response = api_for(clinician).post("/api/v1/patients/", json.dumps({"subject_id": "01-101", "x": "y" * 20_000}),
+                                       content_type="application/json")
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    body = _shape(response)
+    assert body["code"] == "request_too_large" and "10000 bytes" in body["detail"]
+    assert not Patient.objects.exists()
+
+
+def test_django_error_pages_under_api_are_json(rf, settings):
+    from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
+    from django.http import Http404
+
+    from api import exceptions
+
+    request = rf.post("/api/v1/patients/")
+    for response, status, code in [
+        (exceptions.bad_request(request, RequestDataTooBig()), 413, "request_too_large"),
+        (exceptions.bad_request(request, TooManyFieldsSent()), 400, "bad_request"),
+        (exceptions.permission_denied(request, PermissionDenied()), 403, "permission_denied"),
+        (exceptions.page_not_found(request, Http404()), 404, "not_found"),
+        (exceptions.server_error(request), 500, "server_error"),
+        (exceptions.csrf_failure(request, "CSRF cookie not set."), 403, "csrf_failed"),
+    ]:
+        assert response.status_code == status
+        assert response["Content-Type"] == "application/json"
+        assert _shape(response)["code"] == code
+    page = rf.get("/patients/")  # the pages keep Django's HTML
+    assert exceptions.page_not_found(page, Http404())["Content-Type"].startswith("text/html")
+    assert exceptions.csrf_failure(page, "x")["Content-Type"].startswith("text/html")
+
+
+def test_an_unexpected_error_in_the_api_is_a_json_500(api_for, clinician, monkeypatch):
+    from rest_framework.test import APIClient
+
+    from api import views
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(views.PatientViewSet, "list", boom)
+    client = api_for(clinician)
+    client.raise_request_exception = False
+    response = client.get("/api/v1/patients/")
+    assert response.status_code == 500
+    assert _shape(response)["code"] == "server_error"
+    assert isinstance(client, APIClient)

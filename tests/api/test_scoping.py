@@ -130,3 +130,17 @@ def test_pagination(api_for, admin_user, site_a):
     page2 = client.get("/api/v1/patients/", {"page_size": 2, "page": 2}).json()
     assert [p["subject_id"] for p in page2["results"]] == ["01-003"]
     assert len(client.get("/api/v1/patients/", {"page_size": 10000}).json()["results"]) == 3  # capped at 200
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0661", "\uff11", "\U0001d7cf", "1\x00"])
+def test_non_ascii_digits_in_a_filter_are_a_400(api_for, clinician, two_sites, value):
+    """Issue 12, finding 7: filters are parsed by form fields (ASCII digits only)."""
+    client = api_for(clinician)
+    for url, param in [("/api/v1/patients/", "site"), ("/api/v1/adverse-events/", "patient"),
+                       ("/api/v1/deviations/", "patient"), ("/api/v1/data-queries/", "patient")]:
+        response = client.get(url, {param: value})
+        assert response.status_code == 400, (url, param)
+        assert codes_of(response) == {param: ["invalid"]}
+    assert client.get("/api/v1/patients/", {"page": value}).status_code == 404
+    assert codes_of(client.get("/api/v1/patients/", {"page_size": value})) == {"page_size": ["invalid"]}
+    assert codes_of(client.get("/api/v1/patients/", {"search": f"01{value}\x00"})) == {"search": ["invalid"]}

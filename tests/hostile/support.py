@@ -28,6 +28,15 @@ from hypothesis import strategies as st
 SCRIPT = "<script>alert(1)</script>"
 RAW_MARKERS = ("<script>alert(", "<img src=x onerror")
 
+#: Digits that are not ASCII: ``str.isdigit()`` accepts them all, ``int()`` some of them.
+LOOK_ALIKE_DIGITS = ["\u00b2", "\u00b9", "\u2075", "\u2460", "\u0662", "\u06f3", "\u0967", "\uff14",
+                     "\U0001d7ce", "\U0001d7cf\U0001d7d0", "\u2167", "\u0663\u0663", "1\u00b2", "\uff10\uff11"]
+#: Invisible and control characters free text refuses (see core/validation.py).
+INVISIBLE_CHARACTERS = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u061c", "\u200e", "\u200f",
+                        "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068",
+                        "\u2069", "\x00", "\x01", "\x1b", "\x7f", "\x85", "\x9f", "\u2028", "\u2029",
+                        "\u00ad", "\ufffe"]
+
 HOSTILE_STRINGS = [
     "", " ", "   \t\n  ", "\u00a0", "\x00", "a\x00b", "\x00" * 5, "\r\n", "\x1b[31m", "\x7f", "\x0b\x0c",
     SCRIPT, "<img src=x onerror=alert(1)>", '"><script>alert(1)</script>', "</textarea><script>alert(1)</script>",
@@ -45,6 +54,9 @@ HOSTILE_STRINGS = [
     "0001-01-01", "9999-12-31", "0000-00-00", "2025-02-30", "2025-13-01", "2025-00-10", "31/12/2025",
     "2025-1-1", "99999-01-01", "-2025-01-01", "1900-02-29", "2024-02-29", "today", "2025-03-10T10:00:00Z",
     "10000-01-01", "0001-01-02", "9999-12-30", "25:00", "23:59:59.999999", "24:00", "-01:00", "12:60",
+    # look-alike ids and codes, invisible characters inside a plausible value
+    *LOOK_ALIKE_DIGITS, "01-\U0001d7ce\U0001d7ce\U0001d7cf", "01-\u0660\u0660\u0662", "01-\uff10\uff104",
+    *(f"LOT{c}1" for c in INVISIBLE_CHARACTERS), "%00", "1\x00",
 ]
 
 _alphabet = st.characters(blacklist_categories=("Cs",))

@@ -100,8 +100,9 @@ def test_empty_database_export_is_valid_odm(schema):
 
 def test_free_text_is_escaped(seeded, schema):
     infusion = Infusion.objects.get(cycle__patient__subject_id="01-001", cycle__number=1, day=1)
-    infusion.lot = 'LOT <7> & "B"\x01'
-    record_save(instance=infusion, reason="Lot re-read from the vial label")
+    # A control character is refused on entry (core.validation); a row stored before that
+    # rule (written here without validation) is still exported as valid XML.
+    Infusion.objects.filter(pk=infusion.pk).update(lot='LOT <7> & "B"\x01')
     doc = parse(Patient.objects.all())
     assert schema.validate(doc), str(schema.error_log)
     group = item_group(doc, "01-001", "IG.INFUSIONS", "SE.CYCLE", 1, 1)

@@ -669,3 +669,19 @@ def test_element_paths_index_each_parents_children_once(demo_xml):
     clinical = root.findall("odm:ClinicalData", NS)
     assert [paths(c) for c in clinical] == [f"/ODM/ClinicalData[{n}]" for n in range(1, len(clinical) + 1)]
     assert paths.children_indexed == len(root)  # the ODM element's children, once
+
+
+# --- Issue 12, finding 6: typed values and keys are ASCII ------------------------------------
+
+@pytest.mark.parametrize("kind, text", [("integer", "\u0667"), ("integer", "\uff17\uff10"),
+                                        ("decimal", "\u0667\u0660.5"), ("decimal", "\U0001d7d5"),
+                                        ("date", "\u0662\u0660\u0662\u0665-03-10"),
+                                        ("time", "\u0660\u0669:00")])
+def test_typed_values_in_other_scripts_digits_are_refused(kind, text):
+    from types import SimpleNamespace
+
+    from reporting.imports.odm import INTEGER, _parse_value
+
+    with pytest.raises(ValueError):
+        _parse_value(SimpleNamespace(type=kind), text)
+    assert not INTEGER.match("\u0661") and not INTEGER.match("1\n")
