@@ -1,10 +1,11 @@
-from axes.utils import reset
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from simple_history.admin import SimpleHistoryAdmin
 
+from .lockout import locked_usernames
 from .models import Membership, Site
+from .services import account_unlock
 
 
 @admin.register(Site)
@@ -26,6 +27,21 @@ class MembershipInline(admin.TabularInline):
     extra = 0
 
 
+class LockedFilter(admin.SimpleListFilter):
+    """The accounts locked now after failed logins (the administrators' banner links here)."""
+
+    title = "locked after failed logins"
+    parameter_name = "locked"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Locked")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(username__in=list(locked_usernames()))
+        return queryset
+
+
 admin.site.unregister(User)
 
 
@@ -36,18 +52,13 @@ class StaffUserAdmin(UserAdmin):
 
     inlines = [MembershipInline]
     actions = ["unlock_accounts"]
+    list_filter = (LockedFilter, *UserAdmin.list_filter)
 
     @admin.action(description="Unlock after failed logins", permissions=["change"])
     def unlock_accounts(self, request, queryset):
-        """Clear django-axes' failed-attempt records of the selected accounts."""
-        from oversight.models import AccessEvent, AccessKind
-
-        unlocked = 0
-        for user in queryset:
-            if reset(username=user.get_username()):
-                unlocked += 1
-                AccessEvent.objects.record(kind=AccessKind.UNLOCKED, request=request, user=user,
-                                           detail={"by": request.user.get_username()})
+        """Clear every lock of the selected accounts (from one address and from everywhere)."""
+        unlocked = sum(1 for user in queryset
+                       if account_unlock(user=user, by=request.user.get_username(), request=request))
         self.message_user(
             request, f"{unlocked} account{'s' if unlocked != 1 else ''} unlocked.", messages.SUCCESS)
 

@@ -15,8 +15,16 @@ the environment (twelve-factor, django-environ):
   UTC); a site's own zone wins for users of that site.
 - ``SESSION_IDLE_MINUTES`` (30): sign-out after this much inactivity;
   ``SESSION_MAX_HOURS`` (12): the longest a session lives at all.
-- ``AXES_FAILURE_LIMIT`` (5) failed logins lock an account;
-  ``AXES_COOLOFF_MINUTES`` (0: until an admin unlocks it); ``AXES_ENABLED``.
+- ``AXES_FAILURE_LIMIT`` (5) failed logins lock an account from one client
+  address; ``AXES_COOLOFF_MINUTES`` (0: until an admin unlocks it);
+  ``LOCKOUT_ACCOUNT_FAILURE_LIMIT`` (20) failures from any addresses within
+  ``LOCKOUT_ACCOUNT_COOLOFF_MINUTES`` (30) lock it from everywhere for that
+  long; ``AXES_ENABLED``. ``LOGIN_FAILURE_AUDIT_WINDOW_MINUTES`` (15) and
+  ``LOGIN_FAILURE_AUDIT_ROWS`` (5): anonymous failed logins beyond that many
+  per address and window are counted, not written one by one.
+- ``EMAIL_BACKEND``, ``EMAIL_HOST``, ``EMAIL_PORT``, ``EMAIL_HOST_USER``,
+  ``EMAIL_HOST_PASSWORD``, ``EMAIL_USE_TLS``, ``DEFAULT_FROM_EMAIL``: the
+  lockout notices to the administrators (SMTP; the console with DEBUG).
 - ``SECURE_SSL_REDIRECT``, ``SECURE_COOKIES``, ``SECURE_HSTS_SECONDS``: on
   (HTTPS only, HSTS one year) unless DEBUG; ``SECURE_PROXY_SSL_HEADER=1``
   trusts ``X-Forwarded-Proto`` from a TLS-terminating proxy.
@@ -102,6 +110,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.roles",
+                "accounts.context_processors.locked_accounts",
                 "safety.context_processors.sae_banner",
             ],
         },
@@ -199,19 +208,48 @@ CONTENT_SECURITY_POLICY = (
 )
 
 # --- Login lockout (django-axes; state in the database, shared by every server) -----
+# Two limits (accounts/lockout.py), so that an anonymous script cannot lock an account
+# for good, nor a colleague behind the same hospital NAT address lock out a whole site:
+# - one account from one client address: AXES_FAILURE_LIMIT failures, until an admin
+#   unlocks it (AXES_COOLOFF_MINUTES=0) or for that many minutes after the last failure;
+# - one account from every address: LOCKOUT_ACCOUNT_FAILURE_LIMIT failures within
+#   LOCKOUT_ACCOUNT_COOLOFF_MINUTES, for that many minutes after the last failure.
+# The lock's start ends the user's sessions and API tokens and e-mails the admin-role users.
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 _cooloff = env.int("AXES_COOLOFF_MINUTES", default=0)
 AXES_COOLOFF_TIME = None if _cooloff <= 0 else _cooloff / 60  # hours; None: until unlocked
-# The account is locked, wherever the attempts come from. Not by IP address: a
-# hospital's staff share one NAT address, and five typos by five colleagues
-# would lock out a whole site; axes.W006 says exactly that and is silenced.
-AXES_LOCKOUT_PARAMETERS = ["username"]
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+LOCKOUT_ACCOUNT_FAILURE_LIMIT = env.int("LOCKOUT_ACCOUNT_FAILURE_LIMIT", default=20)
+LOCKOUT_ACCOUNT_COOLOFF_MINUTES = env.int("LOCKOUT_ACCOUNT_COOLOFF_MINUTES", default=30)
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# What a successful login clears: that address's failures for the account.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The client address of the access events (TRUST_X_FORWARDED_FOR behind the proxy).
+AXES_CLIENT_IP_CALLABLE = "oversight.models.client_ip"
+# A refused attempt on a locked account is not counted: it does not extend the lock.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
+# Anonymous failed logins in the audit trail: the first LOGIN_FAILURE_AUDIT_ROWS per client
+# address and window of LOGIN_FAILURE_AUDIT_WINDOW_MINUTES are access events one by one, the
+# rest one "failed logins counted" event per window (0 minutes: every failure is an event).
+LOGIN_FAILURE_AUDIT_WINDOW_MINUTES = env.int("LOGIN_FAILURE_AUDIT_WINDOW_MINUTES", default=15)
+LOGIN_FAILURE_AUDIT_ROWS = env.int("LOGIN_FAILURE_AUDIT_ROWS", default=5)
+
+# Mail (the lockout notice to the administrators): SMTP from the environment, or the
+# console with DEBUG (no mail server on a laptop).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+                        if DEBUG else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ivig-edc@localhost")
 
 # Simple-history: keep the reason for change on every history row.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

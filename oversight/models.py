@@ -25,9 +25,11 @@ class AccessKind(models.TextChoices):
     SIGN_FAILED = "sign_failed", "Failed signing attempt"
     LOCKED_OUT = "locked_out", "Account locked after failed logins"
     UNLOCKED = "unlocked", "Account unlocked by an administrator"
+    LOGIN_FAILURES_COUNTED = "login_failures", "Failed logins counted (one address, one time window)"
+    ACCESS_REVOKED = "access_revoked", "Sessions and API tokens ended"
 
 
-def _client_ip(request):
+def client_ip(request):
     """The client's address, or None.
 
     ``REMOTE_ADDR`` by default. Behind a reverse proxy that overwrites
@@ -44,9 +46,13 @@ def _client_ip(request):
         return None
 
 
+_client_ip = client_ip  # the former private name
+
+
 class AccessEventManager(models.Manager):
-    def record(self, *, kind, request=None, user=None, username="", detail=None):
-        """Write one access event. Never pass a password in ``detail``."""
+    def record(self, *, kind, request=None, user=None, username="", detail=None, ip_address=None):
+        """Write one access event. Never pass a password in ``detail``. The address is the
+        request's unless ``ip_address`` is given."""
         if user is not None and not username:
             username = user.get_username()
         meta = getattr(request, "META", None) or {}
@@ -54,7 +60,7 @@ class AccessEventManager(models.Manager):
             kind=kind,
             user=user,
             username=(username or "")[:150],
-            ip_address=_client_ip(request),
+            ip_address=ip_address or client_ip(request),
             user_agent=(meta.get("HTTP_USER_AGENT") or "")[:USER_AGENT_MAX_LENGTH],
             detail=detail or {},
         )
@@ -89,3 +95,33 @@ class AccessEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.username or '?'} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class FailedLoginCount(models.Model):
+    """How many anonymous failed logins came from one address in one time window.
+
+    Not an audit table: a working counter, updated in place and deleted once
+    its total is written to the trail. A flood of failed logins from one
+    address costs the append-only trail the first
+    ``LOGIN_FAILURE_AUDIT_ROWS`` access events of each window
+    (``LOGIN_FAILURE_AUDIT_WINDOW_MINUTES``) plus one access event
+    "Failed logins counted" with the window's total and the user names tried,
+    written when the window is over (see :func:`oversight.services.login_failure_record`).
+    """
+
+    #: At most this many distinct user names are kept per window (the count has them all).
+    USERNAMES_KEPT = 20
+
+    ip_address = models.CharField(max_length=45, blank=True, help_text="Empty: unknown address.")
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+    usernames = models.JSONField(default=list, blank=True)
+    last_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ip_address", "window_start"],
+                                               name="failed_login_count_unique")]
+        indexes = [models.Index(fields=["window_start"], name="failed_login_count_window")]
+
+    def __str__(self):
+        return f"{self.count} failed logins from {self.ip_address or '?'} from {self.window_start:%H:%M}"

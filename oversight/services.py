@@ -1,17 +1,24 @@
 """Oversight writes: locks, e-signatures, source data verification and data
 queries. Each is one transaction and leaves history rows (who, when, why)."""
 
-from django.contrib.auth import authenticate
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
+from accounts.services import password_recheck
 from core.models import (DataQuery, DataQueryMessage, QueryMessageKind, QueryStatus, Signature,
                          SignatureMeaning, SourceVerification)
 from core.review import hash_of
 from core.services import record_save
 from core.validation import validate_free_text
+
+from .models import AccessEvent, AccessKind, FailedLoginCount, client_ip
 
 
 def _patient_of(record):
@@ -54,14 +61,23 @@ class SigningRefused(Exception):
     """Wrong password: nothing signed; the attempt is logged by the caller."""
 
 
-@transaction.atomic
-def record_sign(*, record, user, password, request=None, meaning=SignatureMeaning.REVIEWED):
+def record_sign(*, record, user, password, request, meaning=SignatureMeaning.REVIEWED):
     """Sign a cycle or a casebook after re-authentication (21 CFR 11.200: the
-    password is asked again at each signing). Returns the Signature."""
+    password is asked again at each signing). Returns the Signature.
+
+    The password check is not inside the signature's transaction: a wrong
+    password must stay recorded as a failed login (and lock the account at the
+    limit) although nothing is signed. Do not call this inside a transaction
+    (:func:`accounts.services.password_recheck` refuses)."""
     if not user.has_perm("core.sign_record"):
         raise PermissionDenied("Only investigators sign.")
-    if authenticate(request, username=user.get_username(), password=password) is None:
+    if not password_recheck(request=request, user=user, password=password):
         raise SigningRefused("The password is not correct: nothing was signed.")
+    return _signature_write(record=record, user=user, meaning=meaning)
+
+
+@transaction.atomic
+def _signature_write(*, record, user, meaning):
     record = type(record).objects.get(pk=record.pk)
     signature = Signature(
         content_type=ContentType.objects.get_for_model(record), object_id=record.pk,
@@ -158,7 +174,82 @@ def query_reopen(*, query, user, text):
 
 def log_failed_signing(request, what):
     """21 CFR 11.300(d): a failed signing attempt is an access event."""
-    from .models import AccessEvent, AccessKind
-
     AccessEvent.objects.record(kind=AccessKind.SIGN_FAILED, request=request, user=request.user,
                                detail={"record": what})
+
+
+# --- Failed logins in the audit trail: a count per address and window ------------------
+
+def _window_start(now, minutes):
+    seconds = minutes * 60
+    return datetime.fromtimestamp(now.timestamp() // seconds * seconds, tz=dt_timezone.utc)
+
+
+def login_failure_record(*, request, username, user):
+    """The access event(s) of one failed login.
+
+    A signed-in user's failure (a wrong e-signature password) is always one
+    access event. An anonymous failure is counted per client address and
+    time window (``LOGIN_FAILURE_AUDIT_WINDOW_MINUTES``, 0: no counting): the
+    first ``LOGIN_FAILURE_AUDIT_ROWS`` of a window are access events as they
+    come, the rest only raise the counter (:class:`~oversight.models.FailedLoginCount`),
+    whose total becomes one access event when the window is over
+    (:func:`failed_login_counts_write`). So a script cannot flood the
+    append-only trail, and the trail still shows how many attempts there were.
+    """
+    minutes = settings.LOGIN_FAILURE_AUDIT_WINDOW_MINUTES
+    signed_in = getattr(getattr(request, "user", None), "is_authenticated", False)
+    if request is None or signed_in or minutes <= 0:
+        AccessEvent.objects.record(kind=AccessKind.LOGIN_FAILED, request=request, user=user, username=username)
+        return
+    now = timezone.now()
+    key = {"ip_address": client_ip(request) or "", "window_start": _window_start(now, minutes)}
+    with transaction.atomic():
+        counter = FailedLoginCount.objects.select_for_update().filter(**key).first()
+        if counter is None:
+            try:
+                with transaction.atomic():
+                    counter = FailedLoginCount.objects.create(**key, last_at=now)
+            except IntegrityError:  # a concurrent failure created it
+                counter = FailedLoginCount.objects.select_for_update().get(**key)
+        counter.count = F("count") + 1
+        counter.last_at = now
+        if username and username not in counter.usernames \
+                and len(counter.usernames) < FailedLoginCount.USERNAMES_KEPT:
+            counter.usernames = [*counter.usernames, username]
+        counter.save(update_fields=["count", "last_at", "usernames"])
+        counter.refresh_from_db(fields=["count"])
+    if counter.count <= settings.LOGIN_FAILURE_AUDIT_ROWS:
+        AccessEvent.objects.record(kind=AccessKind.LOGIN_FAILED, request=request, user=user, username=username,
+                                   detail={"in_window": counter.count})
+    failed_login_counts_write(now=now)
+
+
+def failed_login_counts_write(*, now=None, limit=100):
+    """Write the total of each counting window that is over as one access event
+    (when some of its failures were only counted) and drop its counter.
+    Runs after each anonymous failed login and each login, and from
+    ``manage.py write_failed_login_counts`` (cron). Returns the events written."""
+    now = now or timezone.now()
+    minutes = max(settings.LOGIN_FAILURE_AUDIT_WINDOW_MINUTES, 1)
+    over = FailedLoginCount.objects.filter(window_start__lte=now - timedelta(minutes=minutes))
+    written = 0
+    for pk in over.order_by("window_start").values_list("pk", flat=True)[:limit]:
+        with transaction.atomic():
+            counter = FailedLoginCount.objects.select_for_update().filter(pk=pk).first()
+            if counter is None:  # written by a concurrent request
+                continue
+            counter.delete()
+            if counter.count <= settings.LOGIN_FAILURE_AUDIT_ROWS:
+                continue  # every failure of the window is an access event already
+            end = counter.window_start + timedelta(minutes=minutes)
+            AccessEvent.objects.record(
+                kind=AccessKind.LOGIN_FAILURES_COUNTED, ip_address=counter.ip_address or None,
+                detail={"failed_logins": counter.count,
+                        "recorded_one_by_one": settings.LOGIN_FAILURE_AUDIT_ROWS,
+                        "from": counter.window_start.isoformat(), "to": end.isoformat(),
+                        "last_at": counter.last_at.isoformat(),
+                        "user_names_tried": counter.usernames,
+                        "more_user_names": len(counter.usernames) >= FailedLoginCount.USERNAMES_KEPT})
+            written += 1
+    return written

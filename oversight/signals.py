@@ -1,7 +1,7 @@
 """Audit rows written on Django's signals: access events and the append-only guard.
 
 No domain logic here: the receivers only write audit rows (logins, logouts,
-failed logins) and keep the database guard of the audit tables in place after
+failed logins, counted per address and window by ``oversight.services``) and keep the database guard of the audit tables in place after
 ``migrate``.
 
 A failed login keeps the user name as typed, never the password (Django
@@ -14,11 +14,13 @@ from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
 from .models import AccessEvent, AccessKind
+from .services import failed_login_counts_write, login_failure_record
 
 
 @receiver(user_logged_in, dispatch_uid="oversight_access_login")
 def record_login(sender, request=None, user=None, **kwargs):
     AccessEvent.objects.record(kind=AccessKind.LOGIN, request=request, user=user)
+    failed_login_counts_write()
 
 
 @receiver(user_logged_out, dispatch_uid="oversight_access_logout")
@@ -33,17 +35,26 @@ def record_login_failed(sender, credentials=None, request=None, **kwargs):
     User = get_user_model()
     username = str((credentials or {}).get(User.USERNAME_FIELD) or "")[:150]
     user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first() if username else None
-    AccessEvent.objects.record(kind=AccessKind.LOGIN_FAILED, request=request, user=user,
-                               username=username)
+    login_failure_record(request=request, username=username, user=user)
 
 
 @receiver(user_locked_out, dispatch_uid="oversight_access_locked_out")
-def record_locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
+def record_locked_out(sender, request=None, username=None, ip_address=None, lockout_state=None, **kwargs):
+    """Sent once as a lock begins (accounts.lockout). A user name that is no account
+    is not recorded here: its failures are in the trail already, counted."""
     User = get_user_model()
     username = str(username or "")[:150]
     user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first() if username else None
+    if user is None:
+        return
+    detail = {}
+    if lockout_state is not None:
+        detail = {"lock": "from every address" if lockout_state.scope == "account" else "from this address",
+                  "until": lockout_state.until.isoformat() if lockout_state.until else "unlocked by an administrator",
+                  "failures_from_this_address": lockout_state.address_failures,
+                  "failures_from_every_address": lockout_state.account_failures}
     AccessEvent.objects.record(kind=AccessKind.LOCKED_OUT, request=request, user=user,
-                               username=username)
+                               username=username, detail=detail)
 
 
 @receiver(post_migrate, dispatch_uid="oversight_append_only_guard")

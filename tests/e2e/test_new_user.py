@@ -1,6 +1,9 @@
 """What a new user tries first (issue 7, "done when"): wrong passwords lock the
-account with a clear page; a form opened in two tabs and saved in both shows a
+account with a clear page, and sign out the session the user had open in another
+browser (issue 12); a form opened in two tabs and saved in both shows a
 conflict on the second save, naming what the first one changed."""
+
+import re
 
 import pytest
 from django.urls import reverse
@@ -18,6 +21,12 @@ pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
 def test_wrong_passwords_lock_the_account_with_a_clear_page(browser, live_server, clinician):
     clinician.set_password(PASSWORD)
     clinician.save(update_fields=["password"])
+    # The user's own browser, signed in at the ward's desk.
+    desk = BrowserSession(browser, live_server.url, "lockout-desk")
+    desk.login(clinician.username)
+    desk.page.goto("/patients/")
+    expect(desk.page.get_by_role("button", name="Log out")).to_be_visible()
+
     me = BrowserSession(browser, live_server.url, "lockout")
     page = me.page
     for attempt in range(1, 6):
@@ -41,6 +50,15 @@ def test_wrong_passwords_lock_the_account_with_a_clear_page(browser, live_server
     me.problems = [p for p in me.problems if "HTTP 429" not in p and "status of 429" not in p]
     me.assert_clean()
     me.context.close()
+
+    # The session open at the desk ended with the lock: the next click asks to log in.
+    desk.page.get_by_role("link", name="Patients").click()
+    expect(desk.page).to_have_url(re.compile(r"/accounts/login/\?next="))
+    expect(desk.page.get_by_role("button", name="Log out")).to_have_count(0)
+    expect(desk.page.get_by_role("button", name="Log in")).to_be_visible()
+    desk.screenshot("new_user_lockout_other_session")
+    desk.assert_clean()
+    desk.context.close()
 
 
 def test_a_form_saved_in_two_tabs_shows_a_conflict_on_the_second_save(open_as, clinician, site_a):

@@ -269,3 +269,46 @@ def test_dashboard_runs_a_constant_number_of_queries(client_for, admin_user, sit
     # Each section is a fixed set of queries; the recent audit rows cost one query per record
     # type on the page (two per history type), so the count is bounded, not growing with the cohort.
     assert max(counts) <= 30, counts
+
+
+# --- Guessing the signing password locks the account (issue 12, finding 1) ----------------
+
+@pytest.mark.parametrize("kind", ["cycle", "casebook"])
+def test_wrong_signing_passwords_lock_the_account(client_for, investigator, patient, cycle, kind):
+    """Through the view, as an attacker with a stolen session would: each wrong password
+    is a failed login that stays recorded although nothing is signed, the fifth locks the
+    account, and then even the right password signs nothing."""
+    from axes.models import AccessAttempt
+    from django.db.models import Sum
+
+    from oversight.models import AccessEvent, AccessKind
+
+    url = reverse(f"oversight:{kind}_sign", args=[cycle.pk if kind == "cycle" else patient.pk])
+    client = client_for(investigator)
+    for _ in range(4):
+        response = client.post(url, {"password": "guess"})
+        assert response.status_code == 200 and "password is not correct" in response.content.decode()
+    response = client.post(url, {"password": "guess"})
+    assert response.status_code == 429 and "This account is locked" in response.content.decode()
+    failures = AccessAttempt.objects.filter(username=investigator.username).aggregate(n=Sum("failures_since_start"))
+    assert failures["n"] == 5
+    assert AccessEvent.objects.filter(kind=AccessKind.LOGIN_FAILED, user=investigator).count() == 5
+    assert AccessEvent.objects.filter(kind=AccessKind.LOCKED_OUT, user=investigator).count() == 1
+    # The session the guesses came from is over; a new one cannot sign either.
+    assert client.post(url, {"password": PASSWORD}).status_code == 302  # to the login page
+    client = client_for(investigator)
+    response = client.post(url, {"password": PASSWORD})
+    assert response.status_code == 429
+    assert not Signature.objects.exists()
+
+
+def test_signing_refuses_to_run_inside_a_caller_transaction(investigator, cycle, rf):
+    """A caller's transaction would roll the failed attempts back with the refused
+    signature: the password re-check refuses to run inside one."""
+    from django.db import transaction
+
+    request = rf.post("/")
+    request.user = investigator
+    with pytest.raises(RuntimeError, match="durable"):
+        with transaction.atomic():
+            services.record_sign(record=cycle, user=investigator, password="guess", request=request)

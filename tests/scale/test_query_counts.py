@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db  # the test database is set up for marked tes
 #: queries included, the content-type cache cold).
 EXPECTED = {
     "patient-list": 9, "patient-detail": 10, "timeline": 14, "deviation-list": 9, "report": 15,
-    "audit-trail": 13,  # one patient's trail
+    "audit-trail": 14,  # one patient's trail; as admin, with the banner of locked accounts (1 query)
     "api:patients": 6, "api:diagnoses": 6, "api:malignancies": 6, "api:cycles": 8, "api:assessments": 6,
     "api:infusions": 6, "api:adverse-events": 6, "api:deviations": 6,
     "api:data-queries": 5,  # the generated cohort has no data query: no messages prefetch

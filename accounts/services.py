@@ -1,0 +1,139 @@
+"""Account writes: the password re-check of an e-signature, the end of a
+locked-out user's access, and unlocking.
+
+Each failed password check counts towards the login lockout (django-axes,
+:mod:`accounts.lockout`), wherever it happens: the login form, the admin's
+login, an e-signature.
+"""
+
+import logging
+from importlib import import_module
+
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, authenticate, get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from oversight.models import AccessEvent, AccessKind, client_ip
+
+from .lockout import ACCOUNT
+from .roles import Role
+
+log = logging.getLogger(__name__)
+
+
+def password_recheck(*, request, user, password):
+    """True when ``password`` is ``user``'s and the account is not locked out.
+
+    Used where a signed-in user types their password again (21 CFR 11.200: an
+    e-signature). It goes through ``authenticate()``, so a wrong password is a
+    failed login for django-axes and the access events, and a locked-out
+    account is refused even with the right password.
+
+    The failure records must outlive a refused operation: the check runs in a
+    *durable* transaction, which commits them at once and raises
+    ``RuntimeError`` if a caller wraps it in its own transaction (whose
+    rollback would erase the failures, so that guessing would never lock).
+    """
+    if request is None:
+        raise ValueError("password_recheck needs the request: the lockout is per client address.")
+    with transaction.atomic(durable=True):
+        authenticated = authenticate(request, username=user.get_username(), password=password)
+    return authenticated is not None and authenticated.pk == user.pk
+
+
+# --- Lockout: the end of a locked-out user's access, and unlocking ---------------------
+
+def user_access_revoke(*, user, reason, request=None):
+    """End every open session of ``user`` and delete their API tokens.
+
+    The one place that knows where a user's access lives: the sessions (in the
+    database: each is read and the user's are deleted, wherever they were
+    opened) and the API tokens. ``request``, when it is one of the user's own
+    requests, gets a fresh anonymous session (its old one is deleted too).
+    Writes an access event with ``reason``. Returns (sessions, tokens) ended.
+    """
+    user_id = str(user.pk)
+    sessions = 0
+    current = getattr(request, "session", None)
+    if current is not None and current.get(SESSION_KEY) == user_id:
+        current.flush()
+        sessions += 1
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    model = store.get_model_class()
+    decoder = store()
+    keys = [key for key, data in model.objects.filter(expire_date__gt=timezone.now())
+            .values_list("session_key", "session_data").iterator()
+            if decoder.decode(data).get(SESSION_KEY) == user_id]
+    for key in keys:
+        store(session_key=key).delete()  # also the cache, with a cached_db engine
+    sessions += len(keys)
+    tokens, _ = Token.objects.filter(user=user).delete()
+    AccessEvent.objects.record(kind=AccessKind.ACCESS_REVOKED, request=request, user=user,
+                               detail={"reason": reason, "sessions_ended": sessions, "api_tokens_deleted": tokens})
+    return sessions, tokens
+
+
+def account_lock_begins(*, request, username, state):
+    """An account has just become locked (:mod:`accounts.lockout`): its open
+    sessions and API tokens end, and the administrators are told by e-mail
+    (the pages show them a banner as long as it is locked). A user name that
+    is no account gets nothing: nothing to end, nothing to tell."""
+    User = get_user_model()
+    user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
+    if user is None:
+        return
+    user_access_revoke(user=user, request=request,
+                       reason=f"Locked after failed logins ({_lock_phrase(state)}).")
+    admins_notify_lock(user=user, state=state, request=request)
+
+
+def _lock_phrase(state):
+    where = "from every address" if state.scope == ACCOUNT else "from one address"
+    until = f" until {state.until:%Y-%m-%d %H:%M} UTC" if state.until else " until an administrator unlocks it"
+    return f"{where}{until}"
+
+
+def admin_emails():
+    """The e-mail addresses of the active users with the administrator role."""
+    return sorted(set(get_user_model()._default_manager.filter(
+        is_active=True, memberships__role=Role.ADMIN).exclude(email="").values_list("email", flat=True)))
+
+
+def admins_notify_lock(*, user, state, request=None):
+    """E-mail the administrators that ``user`` is locked (Django's mail API). A mail
+    server that is down does not stop the lock: the failure is logged."""
+    recipients = admin_emails()
+    if not recipients:
+        return 0
+    link = reverse("admin:auth_user_changelist") + "?locked=yes"
+    if request is not None:
+        link = request.build_absolute_uri(link)
+    address = client_ip(request) if request is not None else None
+    body = (f"The account {user.get_username()} ({user.get_full_name() or 'no name'}) is locked after "
+            f"failed logins, {_lock_phrase(state)}.\n"
+            f"Failures from the last address ({address or 'unknown'}): {state.address_failures}; "
+            f"from every address recently: {state.account_failures}.\n"
+            "Its open sessions and API tokens were ended.\n\n"
+            "If these were not the user's own typing mistakes, someone is guessing the password. "
+            f"To unlock it, select it in the administration and run \"Unlock after failed logins\":\n{link}\n")
+    try:
+        return send_mail(f"[IVIG EDC] Account {user.get_username()} locked after failed logins", body,
+                         None, recipients)
+    except Exception:  # noqa: BLE001 - the lock stands whatever the mail server does
+        log.exception("The lockout e-mail to the administrators failed.")
+        return 0
+
+
+def account_unlock(*, user, by="", request=None):
+    """Clear every lock of ``user``: the failures counted from each address
+    (which make both the address lock and the lock from everywhere). Writes an
+    access event when there was something to clear. Returns the rows cleared."""
+    cleared, _ = AccessAttempt.objects.filter(username=user.get_username()).delete()
+    if cleared:
+        AccessEvent.objects.record(kind=AccessKind.UNLOCKED, request=request, user=user, detail={"by": by})
+    return cleared
