@@ -36,6 +36,20 @@ class StaffUserAdmin(UserAdmin):
 
     inlines = [MembershipInline]
     actions = ["unlock_accounts"]
+    # Permissions come with roles (memberships), never from groups or per-user
+    # grants, and nobody is made a superuser here: the break-glass superuser is
+    # made with ``manage.py createsuperuser`` (README), and each of its logins
+    # is an access event of its own kind.
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        ("Status", {"fields": ("is_active", "is_staff", "is_superuser"),
+                    "description": "Staff status opens the Django admin; what the user may do there "
+                                   "and anywhere else comes from their roles (memberships below)."}),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    readonly_fields = ("is_superuser", "last_login", "date_joined")
+    list_filter = ("is_staff", "is_superuser", "is_active")
 
     @admin.action(description="Unlock after failed logins", permissions=["change"])
     def unlock_accounts(self, request, queryset):

@@ -1,6 +1,42 @@
-from .scoping import access_for
+from .scoping import access_for, may
+
+
+class RolePermLookup:
+    """``perms.app_label.codename`` in templates, answered by the user's roles."""
+
+    def __init__(self, user, app_label):
+        self.user, self.app_label = user, app_label
+
+    def __getitem__(self, codename):
+        return may(self.user, f"{self.app_label}.{codename}")
+
+    def __iter__(self):
+        raise TypeError("RolePermLookup is not iterable.")
+
+    def __bool__(self):
+        raise TypeError("Ask for a permission: perms.app_label.codename.")
+
+
+class RolePerms:
+    """Replaces ``django.contrib.auth.context_processors.auth``'s ``perms``
+    (``user.has_perm``, true for any superuser) for the navigation and the
+    buttons: they show what the user's roles allow."""
+
+    def __init__(self, user):
+        self.user = user
+
+    def __getitem__(self, app_label):
+        return RolePermLookup(self.user, app_label)
+
+    def __iter__(self):
+        raise TypeError("RolePerms is not iterable.")
+
+    def __contains__(self, perm_name):
+        return "." in perm_name and may(self.user, perm_name)
 
 
 def roles(request):
-    """The current user's access (roles, study-wide) for the navigation bar."""
-    return {"access": access_for(getattr(request, "user", None))}
+    """The current user's access (roles, study-wide) for the navigation bar,
+    and ``perms`` through the roles (this processor runs after Django's)."""
+    user = getattr(request, "user", None)
+    return {"access": access_for(user), "perms": RolePerms(user)}

@@ -1,4 +1,7 @@
+from django.contrib.auth import get_permission_codename
 from simple_history.admin import SimpleHistoryAdmin
+
+from accounts.scoping import may
 
 from .forms import ClinicalRecordForm
 from .services import record_save

@@ -25,6 +25,9 @@ class AccessKind(models.TextChoices):
     SIGN_FAILED = "sign_failed", "Failed signing attempt"
     LOCKED_OUT = "locked_out", "Account locked after failed logins"
     UNLOCKED = "unlocked", "Account unlocked by an administrator"
+    SUPERUSER_LOGIN = "superuser_login", "Superuser (break-glass) login"
+    TOKEN_CREATED = "token_created", "API token created"
+    TOKEN_REVOKED = "token_revoked", "API token revoked"
 
 
 def _client_ip(request):

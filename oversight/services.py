@@ -3,10 +3,11 @@ queries. Each is one transaction and leaves history rows (who, when, why)."""
 
 from django.contrib.auth import authenticate
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.scoping import require
 from core.models import (DataQuery, DataQueryMessage, QueryMessageKind, QueryStatus, Signature,
                          SignatureMeaning, SourceVerification)
 from core.review import hash_of
@@ -55,8 +56,8 @@ class SigningRefused(Exception):
 def record_sign(*, record, user, password, request=None, meaning=SignatureMeaning.REVIEWED):
     """Sign a cycle or a casebook after re-authentication (21 CFR 11.200: the
     password is asked again at each signing). Returns the Signature."""
-    if not user.has_perm("core.sign_record"):
-        raise PermissionDenied("Only investigators sign.")
+    require(user, "core.sign_record", site_id=_patient_of(record).site_id,
+            message="Only an investigator of the patient's site signs its cycles and casebook.")
     if authenticate(request, username=user.get_username(), password=password) is None:
         raise SigningRefused("The password is not correct: nothing was signed.")
     record = type(record).objects.get(pk=record.pk)
@@ -75,6 +76,8 @@ def record_sign(*, record, user, password, request=None, meaning=SignatureMeanin
 @transaction.atomic
 def cycle_verify(*, cycle, user):
     """Mark a cycle's data verified against the source documents."""
+    require(user, "core.verify_source", site_id=cycle.patient.site_id,
+            message="Only a monitor verifies source data.")
     existing = SourceVerification.objects.filter(
         content_type=ContentType.objects.get_for_model(cycle), object_id=cycle.pk, invalidated_at__isnull=True)
     if existing.exists():
@@ -106,6 +109,8 @@ def _set_status(query, status, user, reason):
 
 @transaction.atomic
 def query_raise(*, record, field_name, field_label, record_label, question, user, cycle_number=None):
+    require(user, "core.raise_query", site_id=_patient_of(record).site_id,
+            message="Only a monitor raises data queries.")
     question = (question or "").strip()
     if not question:
         raise ValidationError({"question": ValidationError("Write the question.", code="required")})
@@ -121,6 +126,8 @@ def query_raise(*, record, field_name, field_label, record_label, question, user
 
 @transaction.atomic
 def query_answer(*, query, user, text):
+    require(user, "core.answer_query", site_id=query.patient.site_id,
+            message="Only the staff of the patient's site answer its data queries.")
     text = (text or "").strip()
     if not text:
         raise ValidationError({"text": ValidationError("Write the answer.", code="required")})
@@ -133,6 +140,8 @@ def query_answer(*, query, user, text):
 
 @transaction.atomic
 def query_close(*, query, user, text=""):
+    require(user, "core.raise_query", site_id=query.patient.site_id,
+            message="Only a monitor closes data queries.")
     if query.status == QueryStatus.CLOSED:
         raise ValidationError("The query is already closed.", code="already_closed")
     _message(query, QueryMessageKind.CLOSE, user, text or "Closed.")
@@ -142,6 +151,8 @@ def query_close(*, query, user, text=""):
 
 @transaction.atomic
 def query_reopen(*, query, user, text):
+    require(user, "core.raise_query", site_id=query.patient.site_id,
+            message="Only a monitor re-opens data queries.")
     text = (text or "").strip()
     if not text:
         raise ValidationError({"text": ValidationError("Say why the query is re-opened.", code="required")})

@@ -18,7 +18,10 @@ from .models import AccessEvent, AccessKind
 
 @receiver(user_logged_in, dispatch_uid="oversight_access_login")
 def record_login(sender, request=None, user=None, **kwargs):
-    AccessEvent.objects.record(kind=AccessKind.LOGIN, request=request, user=user)
+    """A superuser's login is an event of its own kind: the break-glass account
+    is used rarely, and each use stands out in the audit trail."""
+    kind = AccessKind.SUPERUSER_LOGIN if getattr(user, "is_superuser", False) else AccessKind.LOGIN
+    AccessEvent.objects.record(kind=kind, request=request, user=user)
 
 
 @receiver(user_logged_out, dispatch_uid="oversight_access_logout")

@@ -21,7 +21,7 @@ NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORT
 
 def make_users():
     admin = _user_with_role("admin", username="scale-admin")
-    admin.is_staff = admin.is_superuser = True
+    admin.is_staff = True  # the admin role, not a superuser (issue 12)
     admin.save()
     patient = Patient.objects.order_by("pk").first()  # the same patient at both sizes
     return {
