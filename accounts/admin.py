@@ -2,6 +2,7 @@ from axes.utils import reset
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from simple_history.admin import SimpleHistoryAdmin
 
 from .models import Membership, Site
@@ -13,17 +14,55 @@ class SiteAdmin(SimpleHistoryAdmin):
     search_fields = ("code", "name")
 
 
+NOT_YOUR_OWN_ROLES = "Nobody changes their own roles: another administrator does."
+
+
 @admin.register(Membership)
 class MembershipAdmin(SimpleHistoryAdmin):
+    """Roles are given and taken by an administrator, never to oneself (an
+    administrator who made themselves an investigator could sign)."""
+
     list_display = ("user", "role", "site")
     list_filter = ("role", "site")
     search_fields = ("user__username",)
     autocomplete_fields = ("user",)
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        class NotOwnMembershipForm(form):
+            def clean(self):
+                cleaned = super().clean()
+                if cleaned.get("user") is not None and cleaned["user"].pk == request.user.pk:
+                    raise ValidationError(NOT_YOUR_OWN_ROLES, code="own_roles")
+                return cleaned
+
+        return NotOwnMembershipForm
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or obj.user_id != request.user.pk)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or obj.user_id != request.user.pk)
+
 
 class MembershipInline(admin.TabularInline):
+    """On a user's page; read-only on one's own page (see MembershipAdmin)."""
+
     model = Membership
     extra = 0
+
+    def _not_self(self, request, obj):
+        return obj is None or obj.pk != request.user.pk
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and self._not_self(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._not_self(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._not_self(request, obj)
 
 
 admin.site.unregister(User)

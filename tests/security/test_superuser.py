@@ -224,3 +224,25 @@ def test_a_superusers_login_is_an_access_event_of_its_own_kind(client, superuser
     client.force_login(clinician)
     kinds = dict(AccessEvent.objects.values_list("username", "kind"))
     assert kinds == {superuser.username: AccessKind.SUPERUSER_LOGIN, clinician.username: AccessKind.LOGIN}
+
+
+def test_an_administrator_cannot_give_themselves_a_role(client_for, admin_user, clinician, site_a):
+    """Else an administrator could make themselves an investigator and sign."""
+    from accounts.models import Membership
+
+    client = client_for(admin_user)
+    add = reverse("admin:accounts_membership_add")
+    response = client.post(add, {"user": admin_user.pk, "role": "investigator", "site": site_a.pk})
+    assert response.status_code == 200
+    assert "Nobody changes their own roles" in response.content.decode()
+    assert not Membership.objects.filter(user=admin_user, role="investigator").exists()
+    own = Membership.objects.get(user=admin_user)
+    assert client.get(reverse("admin:accounts_membership_change", args=[own.pk])).context["has_change_permission"] is False
+    assert client.post(reverse("admin:accounts_membership_delete", args=[own.pk]), {"post": "yes"}).status_code == 403
+    page = client.get(reverse("admin:auth_user_change", args=[admin_user.pk]))
+    inline = page.context["inline_admin_formsets"][0]
+    assert not (inline.has_add_permission or inline.has_change_permission or inline.has_delete_permission)
+
+    response = client.post(add, {"user": clinician.pk, "role": "investigator", "site": site_a.pk})
+    assert response.status_code == 302  # another user's roles: fine
+    assert Membership.objects.filter(user=clinician, role="investigator").exists()
