@@ -1,4 +1,4 @@
-from .scoping import access_for, may
+from .scoping import access_for, may, role_permissions
 
 
 class RolePermLookup:
@@ -14,7 +14,9 @@ class RolePermLookup:
         raise TypeError("RolePermLookup is not iterable.")
 
     def __bool__(self):
-        raise TypeError("Ask for a permission: perms.app_label.codename.")
+        """``{% if perms.app_label %}``: any permission of that app through a role."""
+        prefix = f"{self.app_label}."
+        return any(p.startswith(prefix) for perms in role_permissions(self.user).values() for p in perms)
 
 
 class RolePerms:

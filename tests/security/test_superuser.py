@@ -246,3 +246,17 @@ def test_an_administrator_cannot_give_themselves_a_role(client_for, admin_user, 
     response = client.post(add, {"user": clinician.pk, "role": "investigator", "site": site_a.pk})
     assert response.status_code == 302  # another user's roles: fine
     assert Membership.objects.filter(user=clinician, role="investigator").exists()
+
+
+def test_the_templates_perms_come_from_the_roles(rf, superuser, monitor):
+    """The navigation's ``perms`` answer through the roles: a superuser's menu is empty."""
+    from accounts.context_processors import roles
+
+    for user, expected in ((superuser, False), (monitor, True)):
+        request = rf.get("/")
+        request.user = user
+        perms = roles(request)["perms"]
+        assert bool(perms["core"]["raise_query"]) is expected
+        assert bool(perms["core"]) is expected
+        assert ("core.raise_query" in perms) is expected
+        assert not perms["core"]["sign_record"]
