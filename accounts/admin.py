@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from simple_history.admin import SimpleHistoryAdmin
 
 from .lockout import locked_usernames
@@ -14,17 +15,55 @@ class SiteAdmin(SimpleHistoryAdmin):
     search_fields = ("code", "name")
 
 
+NOT_YOUR_OWN_ROLES = "Nobody changes their own roles: another administrator does."
+
+
 @admin.register(Membership)
 class MembershipAdmin(SimpleHistoryAdmin):
+    """Roles are given and taken by an administrator, never to oneself (an
+    administrator who made themselves an investigator could sign)."""
+
     list_display = ("user", "role", "site")
     list_filter = ("role", "site")
     search_fields = ("user__username",)
     autocomplete_fields = ("user",)
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        class NotOwnMembershipForm(form):
+            def clean(self):
+                cleaned = super().clean()
+                if cleaned.get("user") is not None and cleaned["user"].pk == request.user.pk:
+                    raise ValidationError(NOT_YOUR_OWN_ROLES, code="own_roles")
+                return cleaned
+
+        return NotOwnMembershipForm
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or obj.user_id != request.user.pk)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or obj.user_id != request.user.pk)
+
 
 class MembershipInline(admin.TabularInline):
+    """On a user's page; read-only on one's own page (see MembershipAdmin)."""
+
     model = Membership
     extra = 0
+
+    def _not_self(self, request, obj):
+        return obj is None or obj.pk != request.user.pk
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and self._not_self(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._not_self(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._not_self(request, obj)
 
 
 class LockedFilter(admin.SimpleListFilter):
@@ -52,7 +91,20 @@ class StaffUserAdmin(UserAdmin):
 
     inlines = [MembershipInline]
     actions = ["unlock_accounts"]
-    list_filter = (LockedFilter, *UserAdmin.list_filter)
+    # Permissions come with roles (memberships), never from groups or per-user
+    # grants, and nobody is made a superuser here: the break-glass superuser is
+    # made with ``manage.py createsuperuser`` (README), and each of its logins
+    # is an access event of its own kind.
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        ("Status", {"fields": ("is_active", "is_staff", "is_superuser"),
+                    "description": "Staff status opens the Django admin; what the user may do there "
+                                   "and anywhere else comes from their roles (memberships below)."}),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    readonly_fields = ("is_superuser", "last_login", "date_joined")
+    list_filter = (LockedFilter, "is_staff", "is_superuser", "is_active")
 
     @admin.action(description="Unlock after failed logins", permissions=["change"])
     def unlock_accounts(self, request, queryset):

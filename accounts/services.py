@@ -16,7 +16,6 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from oversight.models import AccessEvent, AccessKind, client_ip
 
@@ -72,7 +71,9 @@ def user_access_revoke(*, user, reason, request=None):
     for key in keys:
         store(session_key=key).delete()  # also the cache, with a cached_db engine
     sessions += len(keys)
-    tokens, _ = Token.objects.filter(user=user).delete()
+    from api.services import tokens_revoke_all  # lazily: accounts imports no workflow app at load
+
+    tokens = tokens_revoke_all(user=user, by=None, request=request, reason=reason)
     AccessEvent.objects.record(kind=AccessKind.ACCESS_REVOKED, request=request, user=user,
                                detail={"reason": reason, "sessions_ended": sessions, "api_tokens_deleted": tokens})
     return sessions, tokens

@@ -42,8 +42,8 @@ echo "== fresh database with the demo study ($WORK)"
 "$PY" manage.py seed_demo --force > /dev/null
 TOKEN="$("$PY" manage.py shell -v 0 -c '
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
-print(Token.objects.get_or_create(user=User.objects.get(username="admin"))[0].key)' | tail -n 1)"
+from api.services import token_create
+print(token_create(user=User.objects.get(username="admin"))[1])' | tail -n 1)"
 
 echo "== gunicorn on $BASE"
 # --limit-request-line 0: the fuzzer's longest query strings reach Django (a

@@ -6,9 +6,14 @@ needs ``view_<model>`` as on the pages, a create ``add_<model>``, an update
 their own permissions (``core.raise_query``, ``core.answer_query``). Which
 rows a user reaches is the viewset's business (``scope_to_user_sites``:
 another site's record is a 404, not a 403).
+
+Permissions come from the user's roles (``accounts.scoping.may``), as on the
+pages: ``is_superuser`` grants nothing.
 """
 
 from rest_framework.permissions import BasePermission
+
+from accounts.scoping import may_all
 
 
 def model_permission(model, action):
@@ -31,4 +36,4 @@ class RolePermissions(BasePermission):
         if not (user and user.is_authenticated and user.is_active):
             return False
         needed = view.required_permissions()
-        return needed is None or user.has_perms(needed)
+        return needed is None or may_all(user, needed)

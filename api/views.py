@@ -37,7 +37,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from accounts.scoping import scope_to_user_sites
+from accounts.scoping import may_all, scope_to_user_sites
 from core.forms import AsciiIntegerField
 from core.models import DataQuery, DataQueryMessage, QueryStatus
 from core.services import StaleRecordError, record_void
@@ -460,7 +460,7 @@ class CycleViewSet(RecordViewSet):
     def check_create(self, serializer):
         needed = [f"visits.add_{name}" for name, key in (("assessment", "assessment"), ("infusion", "infusions"))
                   if serializer.validated_data.get(key)]
-        if not self.request.user.has_perms(needed):
+        if not may_all(self.request.user, needed):
             raise PermissionDenied()
 
 
@@ -606,7 +606,7 @@ def not_found(request, *args, **kwargs):
     which paths exist."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        from rest_framework.authentication import TokenAuthentication
+        from .authentication import TokenAuthentication
 
         try:
             authenticated = TokenAuthentication().authenticate(request)

@@ -1,21 +1,23 @@
-""""Your API token": the logged-in user creates, replaces or revokes the
-token that authenticates their API clients (``Authorization: Token <key>``).
+""""Your API tokens": the logged-in user creates and revokes the tokens that
+authenticate their API clients (``Authorization: Token <token>``).
 
-The key is shown once, in the response to its creation (never again on the
-page); administrators see and revoke every token in the Django admin
-(``rest_framework.authtoken`` registers it). Login is required (the project's
+A token is shown once, in the response to its creation; the database keeps
+only its digest (django-rest-knox), and the page lists the user's tokens by
+creation time and first characters. Nobody creates a token for somebody else;
+an administrator may revoke any token in the Django admin. Each creation and
+revocation is an access event. Login is required (the project's
 ``LoginRequiredMiddleware``); a user without a study role gets no token.
 """
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.views import View
-from rest_framework.authtoken.models import Token
 
 from accounts.scoping import access_for
+
+from . import services
 
 
 class TokenView(View):
@@ -26,9 +28,12 @@ class TokenView(View):
             raise PermissionDenied("Only study staff hold API tokens.")
         return super().dispatch(request, *args, **kwargs)
 
-    def render(self, request, key=None):
-        token = Token.objects.filter(user=request.user).first()
-        response = render(request, self.template_name, {"token": token, "key": key, "title": "Your API token"})
+    def render(self, request, new_token=None, new_instance=None):
+        tokens = [(t, services.token_prefix(t)) for t in services.tokens_of(request.user)]
+        response = render(request, self.template_name, {
+            "tokens": tokens, "new_token": new_token,
+            "new_prefix": services.token_prefix(new_instance) if new_instance else "",
+            "title": "Your API tokens"})
         add_never_cache_headers(response)
         return response
 
@@ -38,12 +43,19 @@ class TokenView(View):
     def post(self, request):
         action = request.POST.get("action")
         if action == "create":
-            with transaction.atomic():
-                Token.objects.filter(user=request.user).delete()
-                token = Token.objects.create(user=request.user)
-            return self.render(request, key=token.key)
+            instance, token = services.token_create(user=request.user, request=request)
+            return self.render(request, new_token=token, new_instance=instance)
         if action == "revoke":
-            deleted, _ = Token.objects.filter(user=request.user).delete()
-            messages.success(request, "Token revoked: clients using it are refused from now on."
-                             if deleted else "You had no token.")
+            key = request.POST.get("token", "")
+            token = services.tokens_of(request.user).filter(token_key=key).first() if key else None
+            if token is None:
+                messages.warning(request, "No such token of yours: nothing was revoked.")
+            else:
+                services.token_revoke(token=token, by=request.user, request=request)
+                messages.success(request, f"Token {services.token_prefix(token)}… revoked: "
+                                          "clients using it are refused from now on.")
+        if action == "revoke_all":
+            revoked = services.tokens_revoke_all(user=request.user, by=request.user, request=request)
+            messages.success(request, f"{revoked} token{'s' if revoked != 1 else ''} revoked."
+                             if revoked else "You had no token.")
         return redirect("api:token")

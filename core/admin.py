@@ -1,4 +1,7 @@
+from django.contrib.auth import get_permission_codename
 from simple_history.admin import SimpleHistoryAdmin
+
+from accounts.scoping import may
 
 from .forms import ClinicalRecordForm
 from .services import record_save
@@ -6,9 +9,25 @@ from .services import record_save
 
 class ClinicalRecordAdmin(SimpleHistoryAdmin):
     """Admin for clinical records: history, a reason for every change, the same
-    model rules and version check as the forms, and no delete."""
+    model rules and version check as the forms, and no delete.
+
+    Who may read, add or change a record here is decided by the user's roles
+    (``accounts.scoping.may``), as on the pages and the API: a superuser
+    without the role is refused."""
 
     form = ClinicalRecordForm
+
+    def _may(self, request, action):
+        return may(request.user, f"{self.opts.app_label}.{get_permission_codename(action, self.opts)}")
+
+    def has_view_permission(self, request, obj=None):
+        return self._may(request, "view") or self._may(request, "change")
+
+    def has_add_permission(self, request):
+        return self._may(request, "add")
+
+    def has_change_permission(self, request, obj=None):
+        return self._may(request, "change")
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)

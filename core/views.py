@@ -1,10 +1,11 @@
 from django.contrib import messages
-from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.views.generic import FormView
 from django.views.generic.edit import ModelFormMixin, ProcessFormView
 from django.views.generic.detail import SingleObjectTemplateResponseMixin
+
+from accounts.mixins import PermissionRequiredMixin
 
 from .forms import VoidForm, add_validation_error
 from .services import StaleRecordError, record_void

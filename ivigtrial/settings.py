@@ -30,6 +30,7 @@ the environment (twelve-factor, django-environ):
   trusts ``X-Forwarded-Proto`` from a TLS-terminating proxy.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -271,7 +272,7 @@ LOGGING = {
 # --- REST API (api/): Django REST framework, OpenAPI 3 by drf-spectacular -------
 INSTALLED_APPS += [
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens stored hashed (SHA-512), shown once
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "api",
@@ -281,7 +282,7 @@ REST_FRAMEWORK = {
     # Token first: an anonymous request gets 401 with WWW-Authenticate: Token.
     # Session writes are CSRF-checked by SessionAuthentication.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -291,6 +292,18 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+# API tokens (django-rest-knox): the database keeps a SHA-512 digest and the first
+# 15 characters (to find the row), never the token; the owner sees it once, at
+# creation. Clients send ``Authorization: Token <token>``. A token expires after
+# API_TOKEN_TTL_DAYS (default 90; 0: never) and is revoked by its owner
+# (/api/token/) or by an administrator (Django admin).
+_token_ttl_days = env.int("API_TOKEN_TTL_DAYS", default=90)
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_TTL": timedelta(days=_token_ttl_days) if _token_ttl_days > 0 else None,
+    "AUTO_REFRESH": False,
 }
 
 SPECTACULAR_SETTINGS = {

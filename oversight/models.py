@@ -27,6 +27,9 @@ class AccessKind(models.TextChoices):
     UNLOCKED = "unlocked", "Account unlocked by an administrator"
     LOGIN_FAILURES_COUNTED = "login_failures", "Failed logins counted (one address, one time window)"
     ACCESS_REVOKED = "access_revoked", "Sessions and API tokens ended"
+    SUPERUSER_LOGIN = "superuser_login", "Superuser (break-glass) login"
+    TOKEN_CREATED = "token_created", "API token created"
+    TOKEN_REVOKED = "token_revoked", "API token revoked"
 
 
 def client_ip(request):

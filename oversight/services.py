@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.scoping import require
 from accounts.services import password_recheck
 from core.models import (DataQuery, DataQueryMessage, QueryMessageKind, QueryStatus, Signature,
                          SignatureMeaning, SourceVerification)
@@ -69,8 +70,8 @@ def record_sign(*, record, user, password, request, meaning=SignatureMeaning.REV
     password must stay recorded as a failed login (and lock the account at the
     limit) although nothing is signed. Do not call this inside a transaction
     (:func:`accounts.services.password_recheck` refuses)."""
-    if not user.has_perm("core.sign_record"):
-        raise PermissionDenied("Only investigators sign.")
+    require(user, "core.sign_record", site_id=_patient_of(record).site_id,
+            message="Only an investigator of the patient's site signs its cycles and casebook.")
     if not password_recheck(request=request, user=user, password=password):
         raise SigningRefused("The password is not correct: nothing was signed.")
     return _signature_write(record=record, user=user, meaning=meaning)
@@ -94,6 +95,8 @@ def _signature_write(*, record, user, meaning):
 @transaction.atomic
 def cycle_verify(*, cycle, user):
     """Mark a cycle's data verified against the source documents."""
+    require(user, "core.verify_source", site_id=cycle.patient.site_id,
+            message="Only a monitor verifies source data.")
     existing = SourceVerification.objects.filter(
         content_type=ContentType.objects.get_for_model(cycle), object_id=cycle.pk, invalidated_at__isnull=True)
     if existing.exists():
@@ -126,6 +129,8 @@ def _set_status(query, status, user, reason):
 
 @transaction.atomic
 def query_raise(*, record, field_name, field_label, record_label, question, user, cycle_number=None):
+    require(user, "core.raise_query", site_id=_patient_of(record).site_id,
+            message="Only a monitor raises data queries.")
     question = (question or "").strip()
     if not question:
         raise ValidationError({"question": ValidationError("Write the question.", code="required")})
@@ -141,6 +146,8 @@ def query_raise(*, record, field_name, field_label, record_label, question, user
 
 @transaction.atomic
 def query_answer(*, query, user, text):
+    require(user, "core.answer_query", site_id=query.patient.site_id,
+            message="Only the staff of the patient's site answer its data queries.")
     text = (text or "").strip()
     if not text:
         raise ValidationError({"text": ValidationError("Write the answer.", code="required")})
@@ -153,6 +160,8 @@ def query_answer(*, query, user, text):
 
 @transaction.atomic
 def query_close(*, query, user, text=""):
+    require(user, "core.raise_query", site_id=query.patient.site_id,
+            message="Only a monitor closes data queries.")
     if query.status == QueryStatus.CLOSED:
         raise ValidationError("The query is already closed.", code="already_closed")
     _message(query, QueryMessageKind.CLOSE, user, text or "Closed.")
@@ -162,6 +171,8 @@ def query_close(*, query, user, text=""):
 
 @transaction.atomic
 def query_reopen(*, query, user, text):
+    require(user, "core.raise_query", site_id=query.patient.site_id,
+            message="Only a monitor re-opens data queries.")
     text = (text or "").strip()
     if not text:
         raise ValidationError({"text": ValidationError("Say why the query is re-opened.", code="required")})

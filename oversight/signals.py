@@ -19,7 +19,10 @@ from .services import failed_login_counts_write, login_failure_record
 
 @receiver(user_logged_in, dispatch_uid="oversight_access_login")
 def record_login(sender, request=None, user=None, **kwargs):
-    AccessEvent.objects.record(kind=AccessKind.LOGIN, request=request, user=user)
+    """A superuser's login is an event of its own kind: the break-glass account
+    is used rarely, and each use stands out in the audit trail."""
+    kind = AccessKind.SUPERUSER_LOGIN if getattr(user, "is_superuser", False) else AccessKind.LOGIN
+    AccessEvent.objects.record(kind=kind, request=request, user=user)
     failed_login_counts_write()
 
 

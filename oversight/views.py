@@ -1,15 +1,15 @@
 """Locks, e-signatures, source data verification and data queries."""
 
 from django.contrib import messages
-from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
+from accounts.mixins import PermissionRequiredMixin
 from accounts.models import Site
 from accounts.roles import Role
-from accounts.scoping import access_for, scope_to_user_sites
+from accounts.scoping import access_for, may, scope_to_user_sites
 from core.forms import add_validation_error
 from core.models import DataQuery, QueryStatus
 from patients import selectors as patient_selectors
@@ -45,14 +45,17 @@ class RecordActionView(FormView):
         else:
             self.patient = patient_selectors.patient_get(user=request.user, pk=kwargs["pk"])
             self.record = self.patient
+        self.check_access(request, site_id=self.patient.site_id)
         return super().dispatch(request, *args, **kwargs)
 
-    #: The permission the action needs (None: the view checks access itself).
+    #: The permission the action needs (None: the view checks access itself),
+    #: held through a role at the patient's site or a study-wide role.
     action_permission = None
+    refusal = ""
 
-    def check_access(self, request):
-        if self.action_permission and not request.user.has_perm(self.action_permission):
-            raise PermissionDenied
+    def check_access(self, request, **site):
+        if self.action_permission and not may(request.user, self.action_permission, **site):
+            raise PermissionDenied(self.refusal)
 
     def record_label(self):
         if self.record_kind == "cycle":
@@ -80,6 +83,7 @@ class RecordActionView(FormView):
 
 class SignView(RecordActionView):
     action_permission = "core.sign_record"
+    refusal = "Only an investigator of the patient's site signs its cycles and casebook."
     form_class = SignForm
     title = "Sign"
 
@@ -114,6 +118,7 @@ class UnlockView(AdminRoleRequired, RecordActionView):
 
 class VerifyView(RecordActionView):
     action_permission = "core.verify_source"
+    refusal = "Only a monitor verifies source data."
     form_class = VerifyForm
     title = "Source data verification of"
 
@@ -175,6 +180,8 @@ class QueryRaiseView(PermissionRequiredMixin, FormView):
         if "patient" not in target:
             raise PermissionDenied
         self.patient = patient_selectors.patient_get(user=request.user, pk=target["patient"])
+        if not may(request.user, "core.raise_query", site_id=self.patient.site_id):
+            raise PermissionDenied("Only a monitor raises data queries.")
         self.cycle = None
         if "cycle" in target:
             self.cycle = get_object_or_404(TreatmentCycle, patient=self.patient, number=target["cycle"])
@@ -220,11 +227,14 @@ class QueryDetailView(PermissionRequiredMixin, DetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        user = self.request.user
+        user, site = self.request.user, self.object.patient.site_id
         context.update(form=kwargs.get("form") or QueryReplyForm(),
-                       can_answer=user.has_perm("core.answer_query") and self.object.status == QueryStatus.OPEN,
-                       can_close=user.has_perm("core.raise_query") and self.object.status != QueryStatus.CLOSED,
-                       can_reopen=user.has_perm("core.raise_query") and self.object.status != QueryStatus.OPEN)
+                       can_answer=may(user, "core.answer_query", site_id=site)
+                       and self.object.status == QueryStatus.OPEN,
+                       can_close=may(user, "core.raise_query", site_id=site)
+                       and self.object.status != QueryStatus.CLOSED,
+                       can_reopen=may(user, "core.raise_query", site_id=site)
+                       and self.object.status != QueryStatus.OPEN)
         return context
 
     def post(self, request, *args, **kwargs):
@@ -233,8 +243,9 @@ class QueryDetailView(PermissionRequiredMixin, DetailView):
         needed = {"answer": "core.answer_query", "close": "core.raise_query", "reopen": "core.raise_query"}
         if action not in needed:
             return redirect("oversight:query_detail", pk=self.object.pk)
-        if not request.user.has_perm(needed[action]):
-            raise PermissionDenied
+        if not may(request.user, needed[action], site_id=self.object.patient.site_id):
+            raise PermissionDenied("Only the staff of the patient's site answer a data query; "
+                                   "only a monitor closes or re-opens it.")
         form = QueryReplyForm(request.POST)
         if form.is_valid():
             service = {"answer": services.query_answer, "close": services.query_close,

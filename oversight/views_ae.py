@@ -8,8 +8,7 @@ import csv
 from datetime import timezone as dt_timezone
 
 from django.contrib import messages
-from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -17,8 +16,9 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
+from accounts.mixins import PermissionRequiredMixin
 from accounts.models import Site
-from accounts.scoping import scope_to_user_sites
+from accounts.scoping import may, scope_to_user_sites
 from core.forms import add_validation_error
 from core.services import StaleRecordError
 from safety import rules, services
@@ -141,9 +141,10 @@ class AdverseEventReviewPageView(PermissionRequiredMixin, TemplateView):
         follow_ups = list(event.follow_ups.select_related("entered_by"))
         acknowledgement = next((r for r in reviews if r.kind == ReviewKind.ACKNOWLEDGEMENT), None)
         open_event = event.voided_at is None
-        can_review = open_event and user.has_perm(REVIEW_PERMISSION)
+        site = event.patient.site_id
+        can_review = open_event and may(user, REVIEW_PERMISSION, site_id=site)
         can_follow_up = (open_event and not rules.is_resolved(event.outcome)
-                         and user.has_perm("safety.add_adverseeventfollowup"))
+                         and may(user, "safety.add_adverseeventfollowup", site_id=site))
         if can_review and acknowledgement is None and event.reviewed_at is None:
             context.setdefault("acknowledge_form", self.acknowledge_form())
         if can_review:
@@ -155,7 +156,7 @@ class AdverseEventReviewPageView(PermissionRequiredMixin, TemplateView):
             resolved=rules.is_resolved(event.outcome),
             clock=(rules.review_clock(entered_at=event.created_at, now=timezone.now(),
                                       reviewed_at=event.reviewed_at) if event.serious else None),
-            can_see_queue=user.has_perm(REVIEW_PERMISSION),
+            can_see_queue=may(user, REVIEW_PERMISSION),
         )
         return context
 
@@ -169,7 +170,12 @@ class _AdverseEventActionView(AdverseEventReviewPageView):
     success_message = ""
 
     def has_permission(self):
-        return super().has_permission() and self.request.user.has_perm(self.action_permission)
+        return super().has_permission() and may(self.request.user, self.action_permission)
+
+    def post(self, request, *args, **kwargs):
+        if not may(request.user, self.action_permission, site_id=self.object.patient.site_id):
+            raise PermissionDenied("Your role at the patient's site does not allow this.")
+        return self.post_form(request)
 
     def build_form(self, data):
         raise NotImplementedError
@@ -177,7 +183,7 @@ class _AdverseEventActionView(AdverseEventReviewPageView):
     def perform(self, form):
         raise NotImplementedError
 
-    def post(self, request, *args, **kwargs):
+    def post_form(self, request):
         form = self.build_form(request.POST)
         if form.is_valid():
             try:

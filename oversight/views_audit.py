@@ -6,12 +6,12 @@ Views only coordinate: the filter form is read here, the rows come from
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.utils import timezone
 from django.views import View
 from django.views.generic import ListView
 
+from accounts.mixins import PermissionRequiredMixin
 from core.forms import DateInput
 from reporting.exports.base import csv_chunks
 

@@ -1,13 +1,13 @@
 from html import escape as html_escape
 
-from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.forms.models import ModelChoiceIteratorValue
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.generic import DetailView, ListView
 
+from accounts.mixins import PermissionRequiredMixin
 from accounts.models import Site
-from accounts.scoping import scope_to_user_sites
+from accounts.scoping import may, scope_to_user_sites
 from core.views import ActionFormView, RecordFormView, VoidView
 from core.widget_rendering import FastWidgetRenderer
 
@@ -104,7 +104,7 @@ class PatientDetailView(PermissionRequiredMixin, DetailView):
             diagnosis=selectors.patient_diagnosis(patient),
             malignancies=malignancies,
             change_log=selectors.patient_change_log(patient),
-            can_edit=self.request.user.has_perm("patients.change_patient"),
+            can_edit=may(self.request.user, "patients.change_patient"),
         )
         return context
 

@@ -1,10 +1,10 @@
-from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.views import View
 from django.views.generic import TemplateView
 
+from accounts.mixins import PermissionRequiredMixin
 from accounts.models import Site
-from accounts.scoping import scope_to_user_sites
+from accounts.scoping import may, scope_to_user_sites
 
 from . import datasets, plots, rules, selectors
 from .exports import FORMATS, UnknownFormat
@@ -38,7 +38,7 @@ class ExportPageView(PermissionRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context["formats"] = FORMATS.values()
         context["sites"] = scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk")
-        if self.request.user.has_perm("reporting.view_exportlog"):
+        if may(self.request.user, "reporting.view_exportlog"):
             context["export_log"] = ExportLog.objects.select_related("user")[:50]
         return context
 

@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from accounts.scoping import may
 from core.models import ClinicalRecord
 from core.validation import raise_violations
 from patients.models import Patient
@@ -127,6 +128,11 @@ class AdverseEvent(ClinicalRecord):
     def get_absolute_url(self):
         return reverse("safety:ae_update", args=[self.patient_id, self.pk])
 
+    def entered_by_id(self):
+        """The id of the user who entered the event (its creation history row)."""
+        return (self.history.filter(history_type="+").order_by("history_date")
+                .values_list("history_user_id", flat=True).first())
+
     def review_parents(self):
         return [self.patient] if self.patient_id else []
 
@@ -220,7 +226,9 @@ class AdverseEventReview(ClinicalRecord):
             or event.reviews.filter(kind=ReviewKind.MEDICAL_REVIEW).exclude(pk=self.pk).exists())
         raise_violations(rules.review_violations(
             kind=self.kind, comment=self.comment, reviewer_relatedness=self.reviewer_relatedness,
-            reviewer_may_review=bool(self.reviewer_id) and self.reviewer.has_perm("safety.review_adverseevent"),
+            reviewer_may_review=bool(self.reviewer_id) and may(self.reviewer, "safety.review_adverseevent",
+                                                               site_id=event.patient.site_id),
+            reviewer_entered_event=bool(self.reviewer_id) and event.entered_by_id() == self.reviewer_id,
             event_voided=event.voided_at is not None, already_reviewed=reviewed,
             reviewed_at=self.reviewed_at, entered_at=event.created_at,
         ))

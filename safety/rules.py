@@ -86,7 +86,8 @@ def is_resolved(outcome) -> bool:
 
 
 def review_violations(*, kind, comment, reviewer_relatedness, reviewer_may_review, event_voided=False,
-                      already_reviewed=False, reviewed_at=None, entered_at=None) -> list[Violation]:
+                      already_reviewed=False, reviewed_at=None, entered_at=None,
+                      reviewer_entered_event=False) -> list[Violation]:
     """An acknowledgement needs only a reviewer with the review role; a medical
     review also needs a comment and the reviewer's own WHO-UMC relatedness.
 
@@ -94,11 +95,17 @@ def review_violations(*, kind, comment, reviewer_relatedness, reviewer_may_revie
     24-hour queue. No acknowledgement once the event has had its medical
     review (one acknowledgement per event is a database constraint, with its
     own message); several medical reviews are allowed (a second opinion, or a
-    re-assessment after follow-up)."""
+    re-assessment after follow-up).
+
+    The review is independent: whoever entered the event does not acknowledge
+    or review it (``reviewer_entered_event``), whatever their role."""
     v = []
     if not reviewer_may_review:
         v.append(Violation("__all__", "not_a_reviewer",
                            "Only a monitor or an administrator can acknowledge or review an adverse event."))
+    if reviewer_entered_event:
+        v.append(Violation("__all__", "own_entry",
+                           "You entered this adverse event: another monitor or administrator reviews it."))
     if event_voided:
         v.append(Violation("__all__", "event_voided", "This adverse event was voided: it cannot be reviewed."))
     if kind == MEDICAL_REVIEW:

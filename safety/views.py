@@ -1,7 +1,7 @@
-from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.urls import reverse
 from django.views.generic import ListView
 
+from accounts.mixins import PermissionRequiredMixin
 from accounts.models import Site
 from accounts.scoping import scope_to_user_sites
 from core.views import RecordFormView, VoidView

@@ -67,11 +67,18 @@ def monitor(db):
 
 @pytest.fixture
 def admin_user(db):
+    """The study administrator: staff (Django admin) with the admin role, not a
+    superuser (issue 12: roles hold for everyone)."""
     user = _user_with_role("admin")
     user.is_staff = True
-    user.is_superuser = True
     user.save()
     return user
+
+
+@pytest.fixture
+def superuser(db):
+    """A break-glass superuser (``createsuperuser``) without any membership."""
+    return UserFactory(username="root", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture

@@ -1,13 +1,13 @@
 from django.contrib import messages
-from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
+from accounts.mixins import PermissionRequiredMixin
 from accounts.models import Site
 from accounts.roles import Role
-from accounts.scoping import access_for, scope_to_user_sites
+from accounts.scoping import access_for, may, scope_to_user_sites
 from core.selectors import review_state
 from core.views import RecordFormView, lock_message
 from patients import selectors as patient_selectors
@@ -130,17 +130,18 @@ class TimelineView(PermissionRequiredMixin, TemplateView):
                 row.queries = state.cycle_queries(row.cycle.number)
                 row.urls = {link: url.format(row.cycle.number if link == "update" else row.cycle.pk)
                             for link, url in urls.items()}
-        user = self.request.user
+        user, site = self.request.user, patient.site_id
         context.update(
             review=state, casebook_signature=state.signature(patient),
             patient_queries=state.cycle_queries(None),
-            can_sign=user.has_perm("core.sign_record"), can_verify=user.has_perm("core.verify_source"),
-            can_raise=user.has_perm("core.raise_query"),
+            can_sign=may(user, "core.sign_record", site_id=site),
+            can_verify=may(user, "core.verify_source", site_id=site),
+            can_raise=may(user, "core.raise_query", site_id=site),
             can_lock=access_for(user).has_role(Role.ADMIN),
             patient=patient, rows=rows, baseline=baseline, chart=selectors.ck_chart(rows),
             adverse_events=adverse_events,
-            can_edit=self.request.user.has_perm("visits.change_treatmentcycle"),
-            can_add_ae=self.request.user.has_perm("safety.add_adverseevent"),
+            can_edit=may(user, "visits.change_treatmentcycle", site_id=site),
+            can_add_ae=may(user, "safety.add_adverseevent", site_id=site),
             has_end=any(r.cycle is None for r in rows),
             tolerance_pct=rules.DOSE_TOLERANCE * 100,
             query_create_url=reverse("oversight:query_create"),

@@ -18,7 +18,7 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from oversight.models import AccessEvent, AccessKind, FailedLoginCount
 from oversight.services import failed_login_counts_write
@@ -86,8 +86,8 @@ def test_a_lock_ends_the_users_open_sessions_and_api_tokens(clinician, monitor):
     browser = Client()
     browser.force_login(clinician)
     assert browser.get("/patients/").status_code == 200
-    Token.objects.create(user=clinician)
-    Token.objects.create(user=monitor)
+    AuthToken.objects.create(user=clinician)
+    AuthToken.objects.create(user=monitor)
     bystander = Client()
     bystander.force_login(monitor)
 
@@ -95,8 +95,8 @@ def test_a_lock_ends_the_users_open_sessions_and_api_tokens(clinician, monitor):
 
     response = browser.get("/patients/")
     assert response.status_code == 302 and response["Location"].startswith(LOGIN)
-    assert not Token.objects.filter(user=clinician).exists()
-    assert Token.objects.filter(user=monitor).exists() and bystander.get("/patients/").status_code == 200
+    assert not AuthToken.objects.filter(user=clinician).exists()
+    assert AuthToken.objects.filter(user=monitor).exists() and bystander.get("/patients/").status_code == 200
     event = AccessEvent.objects.get(kind=AccessKind.ACCESS_REVOKED)
     assert event.user == clinician
     assert (event.detail["sessions_ended"], event.detail["api_tokens_deleted"]) == (1, 1)

@@ -1,8 +1,9 @@
 from datetime import date
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from api.services import token_create
 
 from tests.patients.factories import PatientFactory
 
@@ -12,9 +13,9 @@ def api_for(db):
     """An API client authenticated with the user's token (as a program would be)."""
 
     def make(user):
-        token, _ = Token.objects.get_or_create(user=user)
+        _, token = token_create(user=user)
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         return client
 
     return make

@@ -26,9 +26,9 @@ from decimal import Decimal
 import pytest
 from django.db import OperationalError, connection, connections
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from api.services import token_create
 from tests.patients.factories import PatientFactory
 from visits import services
 from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle
@@ -232,9 +232,9 @@ def test_cycle_form_database_staying_down_still_gets_the_503_page(
 # --- The API -------------------------------------------------------------------------------------
 
 def api_client(user):
-    token, _ = Token.objects.get_or_create(user=user)
+    _, token = token_create(user=user)
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return api
 
 

@@ -3,8 +3,8 @@ from datetime import date
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from api.services import token_create
 from core.models import DataQuery
 from oversight import services as oversight_services
 from safety.models import AdverseEvent
@@ -67,9 +67,9 @@ def api(world):
 
     def get(role):
         if role not in clients:
-            token, _ = Token.objects.get_or_create(user=world.users[role])
+            _, token = token_create(user=world.users[role])
             client = APIClient()
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
             clients[role] = client
         return clients[role]
 

@@ -454,8 +454,8 @@ def _cohort(patient, n, reviewer):
 def test_queue_runs_a_constant_number_of_queries(client_for, monitor, patient, n, django_assert_num_queries):
     _cohort(patient, n, monitor)
     client = client_for(monitor)
-    # session, user, memberships, user and role permissions, SAE banner, the queue
-    with django_assert_num_queries(7):
+    # session, user, memberships, role permissions (one query, issue 12), SAE banner, the queue
+    with django_assert_num_queries(6):
         response = client.get(reverse("oversight:ae_queue"))
     assert len(response.context["awaiting"]) + len(response.context["reviewed"]) == n
 
@@ -464,8 +464,8 @@ def test_queue_runs_a_constant_number_of_queries(client_for, monitor, patient, n
 def test_listing_runs_a_constant_number_of_queries(client_for, monitor, patient, n, django_assert_num_queries):
     _cohort(patient, n, monitor)
     client = client_for(monitor)
-    # session, user, memberships, user and role permissions, SAE banner, count, page, sites (filter)
-    with django_assert_num_queries(9):
+    # session, user, memberships, role permissions, SAE banner, count, page, sites (filter)
+    with django_assert_num_queries(8):
         response = client.get(reverse("oversight:ae_listing"))
     assert response.context["paginator"].count == 2 * n
 
@@ -474,8 +474,8 @@ def test_listing_runs_a_constant_number_of_queries(client_for, monitor, patient,
 def test_export_runs_a_constant_number_of_queries(client_for, monitor, patient, n, django_assert_num_queries):
     _cohort(patient, n, monitor)
     client = client_for(monitor)
-    # session, user, memberships, user and role permissions, the rows
-    with django_assert_num_queries(6):
+    # session, user, memberships, role permissions, the rows
+    with django_assert_num_queries(5):
         response = client.get(reverse("oversight:ae_listing_export"))
         body = b"".join(response.streaming_content)
     assert body.count(b"\r\n") == 2 * n + 1
@@ -491,8 +491,8 @@ def test_review_page_runs_a_constant_number_of_queries(client_for, monitor, admi
         services.adverse_event_review(adverse_event=event, user=admin_user, comment=f"Review {i}",
                                       reviewer_relatedness="possible")
     client = client_for(monitor)
-    # session, user, memberships, user and role permissions, event, reviews, follow-ups, SAE banner
-    with django_assert_num_queries(9):
+    # session, user, memberships, role permissions, event, reviews, follow-ups, SAE banner
+    with django_assert_num_queries(8):
         response = client.get(url("ae_detail", event))
     assert len(response.context["reviews"]) == len(response.context["follow_ups"]) == n
 

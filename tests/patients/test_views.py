@@ -109,9 +109,9 @@ def test_list_runs_a_constant_number_of_queries(client_for, monitor, site_a, n, 
     for i in range(1, n + 1):
         DiagnosisFactory(patient=PatientFactory(site=site_a, subject_id=f"01-{i:03d}"))
     client = client_for(monitor)
-    # session, user, memberships, user and role permissions, the monitor's SAE banner, count,
+    # session, user, memberships, role permissions (one query, issue 12), the monitor's SAE banner, count,
     # site filter choices, page
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         assert client.get(reverse("patients:patient_list")).status_code == 200
 
 
@@ -126,9 +126,9 @@ def test_detail_runs_a_constant_number_of_queries(client_for, clinician, site_a,
         m._change_reason = "typo"
         m.save()
     client = client_for(clinician)
-    # session, user, memberships, user and role permissions, patient+diagnosis, malignancies,
+    # session, user, memberships, role permissions (one query, issue 12), patient+diagnosis, malignancies,
     # three history tables
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9):
         assert client.get(patient.get_absolute_url()).status_code == 200
 
 

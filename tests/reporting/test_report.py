@@ -92,11 +92,11 @@ def test_report_runs_a_constant_number_of_queries(client_for, coordinator, site_
         full_cycle(patient, number=1)
         full_cycle(patient, number=2)
     client = client_for(coordinator)
-    # session, user, memberships, user and role permissions; the report's 9: patients,
+    # session, user, memberships, role permissions (one query, issue 12); the report's 9: patients,
     # infusions grouped (with the days within the dose tolerance), cycles grouped, the first and
     # last assessments (with count, nadir, CK values), malignancies, deviations, adverse events
     # grouped, patients with an AE, CK series of the plotted patients; the site filter's choices
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(14):
         response = client.get(reverse("reporting:report"))
     assert response.context["report"].n == n
 

@@ -2,11 +2,11 @@
 
 from django.contrib.auth import get_user_model
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 import accounts.middleware  # noqa: F401  (its login receiver starts the idle clock; the test
 #                                         client loads the middleware only on the first request)
+from api.services import token_create
 from api.urls import router
 from patients.models import Patient
 from reporting.exports import FORMATS
@@ -21,7 +21,7 @@ NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORT
 
 def make_users():
     admin = _user_with_role("admin", username="scale-admin")
-    admin.is_staff = admin.is_superuser = True
+    admin.is_staff = True  # the admin role, not a superuser (issue 12)
     admin.save()
     patient = Patient.objects.order_by("pk").first()  # the same patient at both sizes
     return {
@@ -41,9 +41,9 @@ def _client(user):
 
 
 def _api_client(user):
-    token, _ = Token.objects.get_or_create(user=user)
+    _, token = token_create(user=user)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
 

@@ -28,6 +28,7 @@ ALL = (Y, Y, Y, Y, Y)
 ENTRY = (Y, Y, N, N, Y)  # data entry: site staff and admins, never coordinators or monitors
 ADMIN_ONLY = (N, N, N, N, Y)
 MONITORING = (N, N, N, Y, Y)  # monitors and admins: audit trail, SDV, queries, AE review
+SITE_STAFF = (Y, Y, N, N, N)  # the sites answer their data queries (not the admin: issue 12)
 
 
 def every(outcome_):
@@ -69,8 +70,9 @@ MATRIX = {
     "reporting:exports":                   {"GET": (N, N, Y, N, Y)},
     "reporting:export_download":           {"GET": (N, N, Y, N, Y)},
     # --- oversight: signatures (investigators), locks (admins), SDV and queries (monitors) ---------
-    "oversight:cycle_sign":                {"GET": (N, Y, N, N, Y), "POST": (N, Y, N, N, Y)},
-    "oversight:casebook_sign":             {"GET": (N, Y, N, N, Y), "POST": (N, Y, N, N, Y)},
+    # Investigators only: an admin does not sign "reviewed and approved" (issue 12).
+    "oversight:cycle_sign":                {"GET": (N, Y, N, N, N), "POST": (N, Y, N, N, N)},
+    "oversight:casebook_sign":             {"GET": (N, Y, N, N, N), "POST": (N, Y, N, N, N)},
     "oversight:cycle_lock":                {"GET": ADMIN_ONLY, "POST": ADMIN_ONLY},
     "oversight:cycle_unlock":              {"GET": ADMIN_ONLY, "POST": ADMIN_ONLY},
     "oversight:casebook_lock":             {"GET": ADMIN_ONLY, "POST": ADMIN_ONLY},
@@ -116,7 +118,7 @@ MATRIX = {
     "api:api-deviations-detail":           {"GET": ALL},
     "api:api-data-queries-list":           {"GET": ALL, "POST": MONITORING},
     "api:api-data-queries-detail":         {"GET": ALL},
-    "api:api-data-queries-answer":         {"POST": ENTRY},  # the sites answer (admins: everything)
+    "api:api-data-queries-answer":         {"POST": SITE_STAFF},  # the sites answer
     "api:api-data-queries-close":          {"POST": MONITORING},
     "api:api-data-queries-reopen":         {"POST": MONITORING},
     "api/v1/^.*$":                         {"GET": every("404"), "POST": every("404")},
@@ -212,3 +214,27 @@ def test_role_matrix(role, users, world_a):
                 client.force_login(user)  # the walk goes on logged in
     assert checked > 150
     assert not problems, f"{role}:\n" + "\n".join(problems)
+
+
+#: What a role-less superuser may still reach: the entry points, its dashboard (empty),
+#: the API's root and documentation (they show no data), and the Django admin.
+SUPERUSER_OPEN = {"home", "healthz", "accounts:login", "accounts:logout", "oversight:dashboard",
+                  "api:root", "api:schema", "api:docs", "api:redoc", "admin:login", "admin:logout"}
+
+
+def test_a_superuser_without_a_role_is_refused_every_study_route(superuser, world_a):
+    """Issue 12: ``is_superuser`` grants nothing in the study. A break-glass
+    superuser without a membership gets a 403 or a 404 (or 405) on every page and
+    API route that reads or writes study data, the same as a user with no role."""
+    client = Client()
+    client.force_login(superuser)
+    allowed = []
+    for route in all_routes():
+        if route.is_admin or route.key in SUPERUSER_OPEN or route.key == "api/v1/^.*$":
+            continue
+        url = route_url(route, world_a)
+        for method in route.methods:
+            got = outcome(client.generic(method, url, content_type="application/json" if route.is_api else ""))
+            if got not in ("403", "404", "405"):
+                allowed.append(f"{method} {url} ({route.key}): {got}")
+    assert not allowed, "A role-less superuser reached:\n" + "\n".join(allowed)

@@ -14,7 +14,7 @@ import json
 import zipfile
 
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -160,7 +160,9 @@ def test_a_site_user_cannot_write_into_site_b(clinician, world_a, world_b):
 
 
 def _grant(user, *codenames):
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    """Give the user's roles the permissions (permissions come with roles only, issue 12)."""
+    for group in Group.objects.filter(name__in=user.memberships.values("role")):
+        group.permissions.add(*Permission.objects.filter(codename__in=codenames))
     return Client(), user
 
 

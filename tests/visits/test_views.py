@@ -229,10 +229,10 @@ def test_timeline_runs_a_constant_number_of_queries(client_for, clinician, patie
     for n in range(1, cycles + 1):
         full_cycle(patient, number=n, day2_dose=Decimal("60") if n % 2 else None)
     client = client_for(clinician)
-    # session, user, memberships, user and role permissions, patient, adverse events,
+    # session, user, memberships, role permissions (one query, issue 12), patient, adverse events,
     # cycles+assessments, infusions, deviations, end-of-treatment assessment; the review
     # state: signatures, verifications, data queries
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(13):
         response = client.get(reverse("visits:timeline", args=[patient.pk]))
     assert len(response.context["rows"]) == cycles
 
@@ -243,9 +243,9 @@ def test_record_cycle_page_runs_a_constant_number_of_queries(client_for, clinici
     for n in range(1, cycles + 1):
         full_cycle(patient, number=n)
     client = client_for(clinician)
-    # session, user, memberships, user and role permissions, patient, its lock, the next cycle
+    # session, user, memberships, role permissions (one query, issue 12), patient, its lock, the next cycle
     # number (once: the page shows the number the entry took)
-    with django_assert_num_queries(8) as captured:
+    with django_assert_num_queries(7) as captured:
         response = client.get(create_url(patient))
     assert sum("MAX(" in q["sql"] for q in captured.captured_queries) == 1
     assert response.context["number"] == cycles + 1

@@ -60,7 +60,9 @@ class Command(BaseCommand):
             user, _ = User.objects.get_or_create(username=username)
             user.first_name, user.last_name = first, last
             user.email = f"{username}@example.org"
-            user.is_staff = user.is_superuser = role == "admin"
+            # The admin is staff (Django admin) with the admin role's permissions, not a
+            # superuser: roles hold for everyone.
+            user.is_staff, user.is_superuser = role == "admin", False
             user.set_password(settings.DEMO_PASSWORD)
             user.save()
             Membership.objects.get_or_create(user=user, role=role,
