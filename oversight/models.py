@@ -25,6 +25,11 @@ class AccessKind(models.TextChoices):
     SIGN_FAILED = "sign_failed", "Failed signing attempt"
     LOCKED_OUT = "locked_out", "Account locked after failed logins"
     UNLOCKED = "unlocked", "Account unlocked by an administrator"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    TWO_FACTOR_ENABLED = "2fa_enabled", "Two-factor authenticator set up"
+    TWO_FACTOR_REMOVED = "2fa_removed", "Two-factor authenticator removed"
+    TWO_FACTOR_VERIFIED = "2fa_verified", "Two-factor code accepted"
+    TWO_FACTOR_FAILED = "2fa_failed", "Wrong two-factor code"
 
 
 def _client_ip(request):

@@ -33,8 +33,9 @@ def record_login_failed(sender, credentials=None, request=None, **kwargs):
     User = get_user_model()
     username = str((credentials or {}).get(User.USERNAME_FIELD) or "")[:150]
     user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first() if username else None
-    AccessEvent.objects.record(kind=AccessKind.LOGIN_FAILED, request=request, user=user,
-                               username=username)
+    # accounts.two_factor sends this signal for a wrong one-time code (django-axes counts it).
+    kind = AccessKind.TWO_FACTOR_FAILED if (credentials or {}).get("second_factor") else AccessKind.LOGIN_FAILED
+    AccessEvent.objects.record(kind=kind, request=request, user=user, username=username)
 
 
 @receiver(user_locked_out, dispatch_uid="oversight_access_locked_out")
