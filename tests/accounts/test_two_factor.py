@@ -120,11 +120,14 @@ def test_an_unverified_session_reaches_no_page_nor_the_session_api(clinician, wo
 
 
 def test_api_tokens_are_unaffected(clinician):
-    from rest_framework.authtoken.models import Token
-
-    enrolled(clinician)
-    token = Token.objects.create(user=clinician)
-    response = Client().get("/api/v1/patients/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    """A token is made on the token page by a verified session; its client has no
+    session and is not asked for a code."""
+    device = enrolled(clinician)
+    client, _ = password_step(clinician)
+    client.post(VERIFY, {"code": code_for(device)})
+    key = client.post("/api/token/", {"action": "create"}).context["key"]
+    assert key
+    response = Client().get("/api/v1/patients/", HTTP_AUTHORIZATION=f"Token {key}")
     assert response.status_code == 200
 
 
@@ -143,7 +146,7 @@ def test_wrong_codes_lock_the_account(clinician, settings):
                                               "password": PASSWORD}).status_code == 429
 
 
-def test_wrong_codes_across_password_logins_still_lock(clinician, settings):
+def test_wrong_codes_across_password_logins_still_lock(clinician, admin_user, settings):
     """A right password resets django-axes' count; the authenticator's own count is not
     reset by it, so a stolen password does not give unlimited code guesses."""
     settings.AXES_FAILURE_LIMIT = 3
@@ -155,8 +158,11 @@ def test_wrong_codes_across_password_logins_still_lock(clinician, settings):
     response = client.post(VERIFY, {"code": code_for(device)})
     assert response.status_code == 302 and response["Location"] == "/accounts/login/"
     assert "_auth_user_id" not in client.session
-    # The administrator's unlock lets the right code in again.
-    two_factor.reset_failures(clinician)
+    # The administrator's unlock (Users, "Unlock after failed logins") lets the right code in again.
+    admin = Client()
+    admin.force_login(admin_user)
+    admin.post("/admin/auth/user/", {"action": "unlock_accounts", "_selected_action": [clinician.pk]})
+    assert AccessEvent.objects.filter(kind=AccessKind.UNLOCKED, user=clinician).exists()
     client, _ = password_step(clinician)
     assert client.post(VERIFY, {"code": code_for(device)})["Location"] == "/"
 
