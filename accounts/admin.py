@@ -2,9 +2,8 @@ from axes.utils import reset
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
-from simple_history.admin import SimpleHistoryAdmin
-
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from simple_history.admin import SimpleHistoryAdmin
 
 from . import two_factor
 from .models import Membership, RolePolicy, Site

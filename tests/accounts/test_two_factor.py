@@ -94,8 +94,9 @@ def test_a_wrong_code_is_refused_and_recorded(clinician):
     assert event.user == clinician
     assert not AccessEvent.objects.filter(kind=AccessKind.LOGIN_FAILED).exists()
     # Not six digits: a form error, not a failed attempt.
-    response = client.post(VERIFY, {"code": "12ab"})
-    assert "Enter the 6 digits" in response.content.decode()
+    for not_a_code in ("12ab", "12345²", "١٢٣٤٥٦", "1234567"):
+        response = client.post(VERIFY, {"code": not_a_code})
+        assert "Enter the 6 digits" in response.content.decode(), not_a_code
     assert AccessEvent.objects.filter(kind=AccessKind.TWO_FACTOR_FAILED).count() == 1
 
 
