@@ -85,3 +85,79 @@ class IdleTimeoutMiddleware:
 def _start_activity_clock(sender, request, user, **kwargs):
     if request is not None and hasattr(request, "session"):
         mark_activity(request.session)
+
+
+def _json_refusal(detail, code):
+    from django.http import JsonResponse
+
+    return JsonResponse({"detail": detail, "code": code, "errors": {}}, status=403)
+
+
+class AccountSecurityMiddleware:
+    """The steps a signed-in session must finish before any page.
+
+    1. Two-factor authentication (:mod:`accounts.two_factor`): a session whose
+       code is still due (or whose role requires an authenticator it has not
+       set up) reaches only that step's page and logout; the API answers a JSON
+       403 ``two_factor_required`` to such a session (token clients have no
+       session: their token was created after the second step).
+    2. Password age (:mod:`accounts.passwords`): with ``PASSWORD_MAX_AGE_DAYS``
+       set and exceeded, every page sends the user to the password change page
+       with a message; the API answers a JSON 403 ``password_expired``.
+
+    Both read only the session (written at login): no query per request.
+    Static files and ``/healthz/`` are never held back.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        session = getattr(request, "session", None)
+        if user is not None and session is not None and user.is_authenticated \
+                and not self._always_open(request.path):
+            refusal = self._refusal(request, session)
+            if refusal is not None:
+                return refusal
+        return self.get_response(request)
+
+    @staticmethod
+    def _always_open(path):
+        from django.urls import reverse
+
+        return path.startswith(settings.STATIC_URL) or path in (reverse("healthz"),
+                                                                reverse("accounts:logout"))
+
+    def _refusal(self, request, session):
+        from django.shortcuts import redirect
+        from django.urls import reverse
+        from django.utils.http import urlencode
+
+        from . import passwords, two_factor
+
+        # The API answers programs in JSON; a browser (the token page, the API docs) is redirected.
+        is_api = request.path.startswith("/api/") and "text/html" not in request.headers.get("Accept", "")
+        step = two_factor.pending(session)
+        if step:
+            page = reverse("accounts:two_factor_verify" if step == two_factor.VERIFY
+                           else "accounts:two_factor_setup")
+            if request.path == page:
+                return None
+            if is_api:
+                return _json_refusal("Enter your two-factor code on the web pages first.",
+                                     "two_factor_required")
+            if request.method == "GET":
+                page += "?" + urlencode({"next": request.get_full_path()})
+            return redirect(page)
+        if passwords.password_expired(session):
+            page = reverse("accounts:password_change")
+            if request.path == page:
+                return None
+            if is_api:
+                return _json_refusal("Your password has expired; change it on the web pages.",
+                                     "password_expired")
+            messages.warning(request, f"Your password is more than {settings.PASSWORD_MAX_AGE_DAYS} "
+                                      "days old: choose a new one to continue.")
+            return redirect(page)
+        return None

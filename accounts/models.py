@@ -84,3 +84,45 @@ class Membership(models.Model):
     def __str__(self):
         where = self.site.code if self.site_id else "all sites"
         return f"{self.user} – {self.get_role_display()} ({where})"
+
+
+class PasswordAge(models.Model):
+    """When a user's password was last set: the clock of ``PASSWORD_MAX_AGE_DAYS``.
+
+    Written by :class:`accounts.passwords.NotTheCurrentPasswordValidator` on
+    every password change (self-service, the admin's "change password",
+    ``createsuperuser``, ``seed_demo``: Django calls the validators'
+    ``password_changed`` after every save that follows ``set_password``).
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="password_age", primary_key=True)
+    changed_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.user}: password set {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+class RolePolicy(models.Model):
+    """Per-role security policy an administrator edits in the Django admin.
+
+    ``require_two_factor``: the role's users must confirm a time-based
+    one-time password (TOTP) after their password; one who has no
+    authenticator yet is sent to set one up right after logging in. A user
+    with several roles is bound by the strictest. Read at login only: a
+    change applies from each user's next login.
+    """
+
+    role = models.CharField(max_length=20, choices=Role.choices, unique=True)
+    require_two_factor = models.BooleanField(
+        "require two-factor authentication", default=False,
+        help_text="Users with this role must enter a code from an authenticator app after "
+                  "their password (from their next login).")
+
+    class Meta:
+        ordering = ["role"]
+        verbose_name = "role policy"
+        verbose_name_plural = "role policies"
+
+    def __str__(self):
+        return self.get_role_display()

@@ -134,7 +134,12 @@ def account_unlock(*, user, by="", request=None):
     """Clear every lock of ``user``: the failures counted from each address
     (which make both the address lock and the lock from everywhere). Writes an
     access event when there was something to clear. Returns the rows cleared."""
+    from . import two_factor
+
     cleared, _ = AccessAttempt.objects.filter(username=user.get_username()).delete()
+    code_locked = any(two_factor.device_locked(device) for device in two_factor.devices_of(user))
+    two_factor.reset_failures(user)
+    cleared += int(code_locked)
     if cleared:
         AccessEvent.objects.record(kind=AccessKind.UNLOCKED, request=request, user=user, detail={"by": by})
     return cleared

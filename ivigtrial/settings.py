@@ -15,6 +15,8 @@ the environment (twelve-factor, django-environ):
   UTC); a site's own zone wins for users of that site.
 - ``SESSION_IDLE_MINUTES`` (30): sign-out after this much inactivity;
   ``SESSION_MAX_HOURS`` (12): the longest a session lives at all.
+- ``PASSWORD_MAX_AGE_DAYS`` (0: off): a password older than this must be
+  changed before any page (the API answers 403 ``password_expired``).
 - ``AXES_FAILURE_LIMIT`` (5) failed logins lock an account from one client
   address; ``AXES_COOLOFF_MINUTES`` (0: until an admin unlocks it);
   ``LOCKOUT_ACCOUNT_FAILURE_LIMIT`` (20) failures from any addresses within
@@ -68,6 +70,8 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "simple_history",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "core",
     "accounts",
     "patients",
@@ -90,6 +94,8 @@ MIDDLEWARE = [
     "accounts.middleware.SiteTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.IdleTimeoutMiddleware",
+    # After the idle sign-out: a pending two-factor code or an expired password holds every page.
+    "accounts.middleware.AccountSecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "core.middleware.DatabaseUnavailableMiddleware",
@@ -141,7 +147,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Also times every password change (PasswordAge), for PASSWORD_MAX_AGE_DAYS.
+    {"NAME": "accounts.passwords.NotTheCurrentPasswordValidator"},
 ]
+# Longest a password lives, in days; 0: no limit. Past it, every page sends the user to
+# the password change page (accounts.middleware.AccountSecurityMiddleware).
+PASSWORD_MAX_AGE_DAYS = env.int("PASSWORD_MAX_AGE_DAYS", default=0)
+
+# Two-factor authentication (django-otp, TOTP): required per role by an admin
+# (accounts.RolePolicy); anybody may set it up. See accounts/two_factor.py.
+OTP_TOTP_ISSUER = "IVIG trial EDC"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # no admin page shows a user's secret key
 
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"

@@ -30,6 +30,11 @@ class AccessKind(models.TextChoices):
     SUPERUSER_LOGIN = "superuser_login", "Superuser (break-glass) login"
     TOKEN_CREATED = "token_created", "API token created"
     TOKEN_REVOKED = "token_revoked", "API token revoked"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    TWO_FACTOR_ENABLED = "2fa_enabled", "Two-factor authenticator set up"
+    TWO_FACTOR_REMOVED = "2fa_removed", "Two-factor authenticator removed"
+    TWO_FACTOR_VERIFIED = "2fa_verified", "Two-factor code accepted"
+    TWO_FACTOR_FAILED = "2fa_failed", "Wrong two-factor code"
 
 
 def client_ip(request):

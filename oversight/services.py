@@ -196,7 +196,7 @@ def _window_start(now, minutes):
     return datetime.fromtimestamp(now.timestamp() // seconds * seconds, tz=dt_timezone.utc)
 
 
-def login_failure_record(*, request, username, user):
+def login_failure_record(*, request, username, user, kind=AccessKind.LOGIN_FAILED):
     """The access event(s) of one failed login.
 
     A signed-in user's failure (a wrong e-signature password) is always one
@@ -211,7 +211,7 @@ def login_failure_record(*, request, username, user):
     minutes = settings.LOGIN_FAILURE_AUDIT_WINDOW_MINUTES
     signed_in = getattr(getattr(request, "user", None), "is_authenticated", False)
     if request is None or signed_in or minutes <= 0:
-        AccessEvent.objects.record(kind=AccessKind.LOGIN_FAILED, request=request, user=user, username=username)
+        AccessEvent.objects.record(kind=kind, request=request, user=user, username=username)
         return
     now = timezone.now()
     key = {"ip_address": client_ip(request) or "", "window_start": _window_start(now, minutes)}
@@ -231,7 +231,7 @@ def login_failure_record(*, request, username, user):
         counter.save(update_fields=["count", "last_at", "usernames"])
         counter.refresh_from_db(fields=["count"])
     if counter.count <= settings.LOGIN_FAILURE_AUDIT_ROWS:
-        AccessEvent.objects.record(kind=AccessKind.LOGIN_FAILED, request=request, user=user, username=username,
+        AccessEvent.objects.record(kind=kind, request=request, user=user, username=username,
                                    detail={"in_window": counter.count})
     failed_login_counts_write(now=now)
 

@@ -38,7 +38,9 @@ def record_login_failed(sender, credentials=None, request=None, **kwargs):
     User = get_user_model()
     username = str((credentials or {}).get(User.USERNAME_FIELD) or "")[:150]
     user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first() if username else None
-    login_failure_record(request=request, username=username, user=user)
+    # accounts.two_factor sends this signal for a wrong one-time code (django-axes counts it).
+    kind = AccessKind.TWO_FACTOR_FAILED if (credentials or {}).get("second_factor") else AccessKind.LOGIN_FAILED
+    login_failure_record(request=request, username=username, user=user, kind=kind)
 
 
 @receiver(user_locked_out, dispatch_uid="oversight_access_locked_out")

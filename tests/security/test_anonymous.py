@@ -33,7 +33,9 @@ def test_the_walk_finds_every_area_of_the_site():
     for area in ("patients:", "visits:", "safety:", "reporting:", "oversight:", "admin:", "api:"):
         assert sum(k.startswith(area) for k in keys) >= 2, area
     for name in ("api:schema", "api:docs", "api:redoc", "reporting:export_download", "oversight:audit_export",
-                 "oversight:ae_listing_export", "admin:index", "api:api-patients-detail"):
+                 "oversight:ae_listing_export", "admin:index", "api:api-patients-detail",
+                 "accounts:password_change", "accounts:security", "accounts:two_factor_verify",
+                 "accounts:two_factor_setup", "accounts:two_factor_remove"):
         assert name in keys, name
     assert set(PUBLIC) <= keys, set(PUBLIC) - keys
 

@@ -42,6 +42,11 @@ MATRIX = {
     "healthz":                             {"GET": ALL, "POST": ALL},
     "accounts:login":                      {"GET": ALL, "POST": ALL},  # logged in: on to the home page
     "accounts:logout":                     {"GET": every("405"), "POST": every("login")},
+    "accounts:password_change":            {"GET": ALL, "POST": ALL},  # one's own password
+    "accounts:security":                   {"GET": ALL, "POST": every("405")},
+    "accounts:two_factor_verify":          {"GET": ALL, "POST": ALL},  # nothing pending: on to the home page
+    "accounts:two_factor_setup":           {"GET": ALL, "POST": ALL},  # anybody may enrol
+    "accounts:two_factor_remove":          {"GET": every("405"), "POST": ALL},
     "oversight:dashboard":                 {"GET": ALL},
     "api:token":                           {"GET": ALL, "POST": ALL},  # every study role may hold a token
     # --- patients -------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from accounts.models import Membership, Site
+from accounts.models import Membership, RolePolicy, Site
+from accounts.roles import Role
 from core.services import record_save
 from demo import cohort
 from demo.treatment import build_course
@@ -68,6 +69,10 @@ class Command(BaseCommand):
             Membership.objects.get_or_create(user=user, role=role,
                                              site=sites[site_code] if site_code else None)
             users[username] = user
+        # Two-factor authentication is required for nobody in the demo (an admin turns it on
+        # per role in the Django admin, Role policies); anybody may still set it up.
+        for role in Role:
+            RolePolicy.objects.update_or_create(role=role.value, defaults={"require_two_factor": False})
         return users
 
     def _patients(self, sites, author):

@@ -1,0 +1,39 @@
+import re
+
+from django import forms
+from django.contrib.auth.forms import PasswordChangeForm
+from django.core.exceptions import ValidationError
+
+from .services import password_recheck
+
+
+class LockoutAwarePasswordChangeForm(PasswordChangeForm):
+    """Django's form checks the current password with ``check_password``, which
+    django-axes never sees: a wrong current password here is a failed login like
+    a wrong e-signature password (it counts toward the lockout, and a locked
+    account is refused even with the right one)."""
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
+        if not password_recheck(request=self.request, user=self.user, password=old_password):
+            raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return old_password
+
+
+class CodeForm(forms.Form):
+    """A six-digit code from an authenticator app (spaces ignored)."""
+
+    code = forms.CharField(
+        label="Code from your authenticator app", max_length=12,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
+                                      "autofocus": True, "pattern": r"[0-9 ]*"}))
+
+    def clean_code(self):
+        code = "".join(self.cleaned_data["code"].split())
+        if not re.fullmatch(r"[0-9]{6}", code):  # not str.isdigit(): it accepts "²"
+            raise ValidationError("Enter the 6 digits your authenticator app shows.", code="invalid_code")
+        return code

@@ -1,0 +1,80 @@
+"""Password age: when each password was set, and when it must be changed.
+
+``PASSWORD_MAX_AGE_DAYS`` (0: no limit) is the longest a password lives. The
+time a password was set is one :class:`accounts.models.PasswordAge` row per
+user, written by :class:`NotTheCurrentPasswordValidator`'s
+``password_changed`` hook, which Django calls after every save that follows
+``set_password`` (self-service change, the admin's "change password",
+``createsuperuser``, ``seed_demo``...). The login copies it into the session,
+so the middleware checks the age without a query.
+"""
+
+import time
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+#: Session key: when the signed-in user's password was set (Unix time).
+SESSION_PASSWORD_SET_AT = "password_set_at"
+
+
+class NotTheCurrentPasswordValidator:
+    """A new password differs from the current one; every change is timed.
+
+    Without the first rule a user made to change an expired password could
+    type the same one again. ``check_password`` of the hashers module is used
+    (not ``user.check_password``), so validating never re-hashes and saves
+    the current password.
+    """
+
+    def validate(self, password, user=None):
+        if user is not None and user.password and check_password(password, user.password):
+            raise ValidationError("The new password must differ from the current one.",
+                                  code="password_unchanged")
+
+    def password_changed(self, password, user=None):
+        if user is not None and user.pk is not None:
+            stamp_password_change(user)
+
+    def get_help_text(self):
+        return "Your new password must differ from your current one."
+
+
+def stamp_password_change(user, when=None):
+    from .models import PasswordAge
+
+    when = when or timezone.now()
+    PasswordAge.objects.update_or_create(user=user, defaults={"changed_at": when})
+    return when
+
+
+def password_set_at(user):
+    """When the user's password was set: its PasswordAge row, or the day the
+    account was created for one that predates this record."""
+    from .models import PasswordAge
+
+    row = PasswordAge.objects.filter(user=user).values_list("changed_at", flat=True).first()
+    return row or user.date_joined
+
+
+def remember_password_age(session, when):
+    session[SESSION_PASSWORD_SET_AT] = int(when.timestamp())
+
+
+def max_age_seconds():
+    days = getattr(settings, "PASSWORD_MAX_AGE_DAYS", 0) or 0
+    return int(days) * 86400
+
+
+def password_expired(session, now=None):
+    """True when ``PASSWORD_MAX_AGE_DAYS`` is set and the session's user's
+    password is older (read from the session: no query)."""
+    limit = max_age_seconds()
+    if limit <= 0:
+        return False
+    set_at = session.get(SESSION_PASSWORD_SET_AT)
+    if set_at is None:
+        return False
+    return (now if now is not None else time.time()) - set_at > limit
