@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('oversight', '0005_access_lockout_kinds'),
+        ('oversight', '0007_access_superuser_and_token_kinds'),
     ]
 
     operations = [

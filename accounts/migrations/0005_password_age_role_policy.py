@@ -25,7 +25,7 @@ def create_policies_and_start_password_clocks(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_role_groups'),
+        ('accounts', '0004_admin_role_permissions'),
         ('auth', '0012_alter_user_first_name_max_length'),
     ]
 
