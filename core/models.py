@@ -136,8 +136,10 @@ class ReviewTarget(models.Model):
     data_hash = models.CharField(max_length=64, help_text="SHA-256 of the record's data when reviewed.")
     # Before core 0003 an invalidation was written here in place. Kept (the history rows hold
     # them too) and copied into ReviewInvalidation rows; never written, never read for validity.
-    legacy_invalidated_at = models.DateTimeField(null=True, blank=True, editable=False, db_column="invalidated_at")
-    legacy_invalidated_reason = models.TextField(blank=True, editable=False, db_column="invalidated_reason")
+    legacy_invalidated_at = models.DateTimeField("invalidated at", null=True, blank=True, editable=False,
+                                                 db_column="invalidated_at")
+    legacy_invalidated_reason = models.TextField("invalidated reason", blank=True, editable=False,
+                                                 db_column="invalidated_reason")
 
     objects = ReviewQuerySet.as_manager()
 

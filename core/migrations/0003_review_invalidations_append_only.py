@@ -50,11 +50,13 @@ class Migration(migrations.Migration):
         migrations.RenameField("signature", "invalidated_reason", "legacy_invalidated_reason"),
         migrations.AlterField(
             model_name="signature", name="legacy_invalidated_at",
-            field=models.DateTimeField(blank=True, db_column="invalidated_at", editable=False, null=True),
+            field=models.DateTimeField(blank=True, db_column="invalidated_at", editable=False, null=True,
+                                       verbose_name="invalidated at"),
         ),
         migrations.AlterField(
             model_name="signature", name="legacy_invalidated_reason",
-            field=models.TextField(blank=True, db_column="invalidated_reason", editable=False),
+            field=models.TextField(blank=True, db_column="invalidated_reason", editable=False,
+                                   verbose_name="invalidated reason"),
         ),
         migrations.AlterField(
             model_name="sourceverification", name="invalidated_at",
@@ -68,11 +70,13 @@ class Migration(migrations.Migration):
         migrations.RenameField("sourceverification", "invalidated_reason", "legacy_invalidated_reason"),
         migrations.AlterField(
             model_name="sourceverification", name="legacy_invalidated_at",
-            field=models.DateTimeField(blank=True, db_column="invalidated_at", editable=False, null=True),
+            field=models.DateTimeField(blank=True, db_column="invalidated_at", editable=False, null=True,
+                                       verbose_name="invalidated at"),
         ),
         migrations.AlterField(
             model_name="sourceverification", name="legacy_invalidated_reason",
-            field=models.TextField(blank=True, db_column="invalidated_reason", editable=False),
+            field=models.TextField(blank=True, db_column="invalidated_reason", editable=False,
+                                   verbose_name="invalidated reason"),
         ),
         migrations.AlterField(
             model_name="historicalsignature", name="invalidated_at",
@@ -86,11 +90,13 @@ class Migration(migrations.Migration):
         migrations.RenameField("historicalsignature", "invalidated_reason", "legacy_invalidated_reason"),
         migrations.AlterField(
             model_name="historicalsignature", name="legacy_invalidated_at",
-            field=models.DateTimeField(blank=True, db_column="invalidated_at", editable=False, null=True),
+            field=models.DateTimeField(blank=True, db_column="invalidated_at", editable=False, null=True,
+                                       verbose_name="invalidated at"),
         ),
         migrations.AlterField(
             model_name="historicalsignature", name="legacy_invalidated_reason",
-            field=models.TextField(blank=True, db_column="invalidated_reason", editable=False),
+            field=models.TextField(blank=True, db_column="invalidated_reason", editable=False,
+                                   verbose_name="invalidated reason"),
         ),
         migrations.AlterField(
             model_name="historicalsourceverification", name="invalidated_at",
@@ -104,11 +110,13 @@ class Migration(migrations.Migration):
         migrations.RenameField("historicalsourceverification", "invalidated_reason", "legacy_invalidated_reason"),
         migrations.AlterField(
             model_name="historicalsourceverification", name="legacy_invalidated_at",
-            field=models.DateTimeField(blank=True, db_column="invalidated_at", editable=False, null=True),
+            field=models.DateTimeField(blank=True, db_column="invalidated_at", editable=False, null=True,
+                                       verbose_name="invalidated at"),
         ),
         migrations.AlterField(
             model_name="historicalsourceverification", name="legacy_invalidated_reason",
-            field=models.TextField(blank=True, db_column="invalidated_reason", editable=False),
+            field=models.TextField(blank=True, db_column="invalidated_reason", editable=False,
+                                   verbose_name="invalidated reason"),
         ),
         migrations.CreateModel(
             name='HistoricalReviewInvalidation',
