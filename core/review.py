@@ -13,7 +13,7 @@ Validity is never a stored flag alone: a row is valid while no invalidation
 ends it AND the hash of the record's current data equals its stored hash
 (``ReviewTarget.is_valid``). The pages that show review rows compute the
 current hashes in bulk (:func:`attach_current_hashes`, from rows they already
-hold or from :func:`current_hashes`, a constant number of queries), and
+hold, a constant number of queries), and
 :func:`check_reviews` (the audit's check page and ``manage.py
 verify_signatures``) lists every row the application holds valid whose data
 no longer match: data changed, or an invalidation removed, behind the
@@ -111,19 +111,13 @@ def _current_records(model, pks):
             for record in model._default_manager.for_signature().filter(pk__in=list(pks))}
 
 
-def current_hashes(model, pks):
-    """``{(model name, pk): hash}`` of the records of ``model``, a constant number
-    of queries (``model.objects.for_signature()``: the prefetches its payload reads)."""
-    return {key: hash_of(record) for key, record in _current_records(model, pks).items()}
-
-
 CHECK_CHUNK_SIZE = 200
 
 
 @dataclass
 class ReviewCheck:
     """The outcome of :func:`check_reviews`: how many rows were re-hashed, and the broken ones
-    (each with ``record_label``, ``current_hash`` None when the record is gone)."""
+    (each with ``record_label``, ``problem``, ``current_hash`` None when the record is gone)."""
 
     checked: int = 0
     broken: list = field(default_factory=list)
@@ -142,8 +136,10 @@ def check_reviews(patients=None, chunk_size=CHECK_CHUNK_SIZE):
     """Re-hash the records of every signature and source verification that no recorded
     invalidation ended; the broken ones are those whose record's current data no longer
     hash to the stored value (or whose record is gone): changed, or an invalidation
-    removed, behind the application's back. ``patients``: a queryset to narrow to (the
-    user's sites). Oldest first; a constant number of queries per chunk of rows."""
+    removed, behind the application's back. Also broken: a row whose stored hash is not
+    the one its history recorded when it was created (the row itself rewritten). ``patients``:
+    a queryset to narrow to (the user's sites). Oldest first; a constant number of queries
+    per chunk of rows."""
     from .models import Signature, SourceVerification
 
     result = ReviewCheck()
@@ -162,9 +158,21 @@ def check_reviews(patients=None, chunk_size=CHECK_CHUNK_SIZE):
             for content_type, pks in by_type.items():
                 records.update(_current_records(content_type.model_class(), pks))
             hashes = {key: hash_of(record) for key, record in records.items()}
+            signed = dict(model.history.filter(id__in=[row.pk for row in chunk], history_type="+")
+                          .values_list("id", "data_hash"))
             for row in attach_current_hashes(chunk, hashes):
                 row.invalidation_at = row.invalidation_reason = None  # not_invalidated(): none recorded
-                if not row.data_matches:
+                if row.pk not in signed:
+                    row.problem = "no creation record in its history"
+                elif signed[row.pk] != row.data_hash:
+                    row.problem = "its stored fingerprint is not the one its history recorded at creation"
+                elif row.current_hash is None:
+                    row.problem = "its record is gone"
+                elif not row.data_matches:
+                    row.problem = "the data no longer match its fingerprint"
+                else:
+                    row.problem = None
+                if row.problem:
                     row.record_label = _record_label(records.get((row.content_type.model, row.object_id)))
                     row.kind_label = capfirst(model._meta.verbose_name)
                     row.reviewed_by, row.reviewed_at = getattr(row, by), getattr(row, at)

@@ -180,3 +180,16 @@ def test_timeline_hashes_without_a_query_per_signed_cycle(client_for, investigat
         page = timeline(client, patient)
     assert page.count("Signed by") == 4
     assert len(three) == len(one)
+
+
+def test_data_and_hash_rewritten_together_are_caught_by_the_check(client_for, investigator, monitor,
+                                                                   patient, cycle):
+    sign(cycle, investigator)
+    sql("UPDATE visits_treatmentcycle SET weight_kg = %s WHERE id = %s", [Decimal("90.0"), cycle.pk])
+    forged = Signature.objects.get().current_hash
+    behind_the_apps_back("UPDATE core_signature SET data_hash = %s", [forged])
+    page = check_page(client_for(monitor))
+    assert "1 of 1 signature and verification no longer match" in page
+    assert "not the one its history recorded at creation" in page
+    with pytest.raises(CommandError, match="1 of 1"):
+        call_command("verify_signatures")

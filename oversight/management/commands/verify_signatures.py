@@ -20,7 +20,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"BROKEN {row.kind_label} #{row.pk}: patient {row.patient.subject_id}, {row.record_label}, "
                 f"by {row.reviewed_by.get_username()} at {row.reviewed_at:%Y-%m-%d %H:%M} UTC; "
-                f"stored {row.data_hash}, now {row.current_hash or 'record missing'}")
+                f"{row.problem} (stored {row.data_hash}, now {row.current_hash or 'record missing'})")
         if result.broken:
             raise CommandError(f"{len(result.broken)} of {result.checked} signatures and verifications no longer "
                                f"match their data: altered outside the application.")
