@@ -6,6 +6,7 @@ old columns."""
 
 import pytest
 from django.apps import apps
+from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -21,13 +22,25 @@ BEFORE = [("core", "0002_role_permissions")]
 REASON = "Treatment cycle changed by clinician: scale recalibrated"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def restore_migrated_data(django_db_blocker):
+    """The flush after a transactional test empties the database, the migrations'
+    data (role groups, permissions) included: put them back for the tests that run
+    later (as tests/security/test_concurrency.py)."""
+    yield
+    with django_db_blocker.unblock():
+        contents = getattr(connection, "_test_serialized_contents", None)
+        if contents and not Permission.objects.exists():
+            connection.creation.deserialize_db_from_string(contents)
+
+
 def _migrate(targets):
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(targets)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_rows_invalidated_before_the_upgrade_stay_invalid(site_a, investigator, monitor, client_for):
     patient = PatientFactory(site=site_a, subject_id="01-001")
     cycle = full_cycle(patient)

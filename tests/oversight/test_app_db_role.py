@@ -7,6 +7,7 @@ UPDATE/DELETE of a signature row are refused by PostgreSQL itself."""
 import uuid
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
@@ -24,11 +25,24 @@ from .test_review import PASSWORD, edit_weight
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL roles and privileges"),
-    # Committed data and a second login: the grants must be visible to the new connection.
-    pytest.mark.django_db(transaction=True),
+    # Committed data and a second login: the grants must be visible to the new connection;
+    # serialized_rollback puts back the migrations' data (role groups) before the test.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
 APP_PASSWORD = "app-role-test-password"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def restore_migrated_data(django_db_blocker):
+    """The flush after a transactional test empties the database, the migrations'
+    data (role groups, permissions) included: put them back for the tests that run
+    later (as tests/security/test_concurrency.py)."""
+    yield
+    with django_db_blocker.unblock():
+        contents = getattr(connection, "_test_serialized_contents", None)
+        if contents and not Permission.objects.exists():
+            connection.creation.deserialize_db_from_string(contents)
 
 
 def _sql(statement):
