@@ -16,6 +16,10 @@ class ReviewState:
     queries_by_cycle: dict = field(default_factory=dict)
     queries: list = field(default_factory=list)
 
+    @property
+    def rows(self):
+        return [*self.signatures.values(), *self.verifications.values()]
+
     def signature(self, record):
         return self.signatures.get((record._meta.model_name, record.pk))
 
@@ -31,12 +35,15 @@ class ReviewState:
 
 
 def review_state(patient):
-    """The patient's review state in three queries."""
+    """The patient's review state in three queries (each signature and verification
+    with its recorded invalidation, if any). Whether each is valid also needs the
+    hash of its record's current data: the caller attaches them
+    (``core.review.attach_current_hashes``), else each row computes its own."""
     state = ReviewState()
-    for signature in (Signature.objects.filter(patient=patient).select_related("content_type")
-                      .order_by("signed_at", "pk")):
+    for signature in (Signature.objects.filter(patient=patient).with_invalidation()
+                      .select_related("content_type").order_by("signed_at", "pk")):
         state.signatures[(signature.content_type.model, signature.object_id)] = signature
-    for verification in (SourceVerification.objects.filter(patient=patient)
+    for verification in (SourceVerification.objects.filter(patient=patient).with_invalidation()
                          .select_related("content_type", "verified_by").order_by("verified_at", "pk")):
         state.verifications[(verification.content_type.model, verification.object_id)] = verification
     for query in DataQuery.objects.filter(patient=patient).order_by("raised_at", "pk"):

@@ -2,7 +2,10 @@
 
 Which tables: every django-simple-history table (every model whose name
 starts with ``Historical``, in any app), the access events
-(``oversight_accessevent``) and the export log (``reporting_exportlog``).
+(``oversight_accessevent``), the export log (``reporting_exportlog``), and the
+review rows: signatures, source verifications and their invalidations
+(``core_signature``, ``core_sourceverification``, ``core_reviewinvalidation``,
+protected by migration ``core.0003``).
 
 What protects them:
 
@@ -16,9 +19,11 @@ What protects them:
   ``BEFORE UPDATE OR DELETE ... FOR EACH ROW`` trigger named
   ``audit_append_only`` on each table raise an exception (SQLSTATE P0001,
   ``django.db.utils.InternalError``). TRUNCATE is not blocked: Django's
-  ``flush`` (test teardown, ``manage.py flush``) empties tables with it;
-  production should run the application under a database role that does not
-  own the tables and has no TRUNCATE privilege.
+  ``flush`` (test teardown, ``manage.py flush``) empties tables with it.
+  Production runs the application under a database role that owns nothing
+  and has no TRUNCATE privilege, so it can neither TRUNCATE, nor ``ALTER
+  TABLE ... DISABLE TRIGGER``, nor ``SET session_replication_role``
+  (``manage.py grant_app_role``, see :mod:`oversight.db_role`).
 - SQLite: a ``BEFORE UPDATE`` trigger on each table aborts the statement
   (``RAISE(ABORT, ...)``, ``django.db.utils.IntegrityError``). DELETE is
   *not* blocked by a trigger on SQLite, because Django's ``flush`` empties
@@ -59,8 +64,11 @@ GUARD_MIGRATION = ("oversight", "0003_append_only_audit_tables")
 FUNCTION = "audit_rows_are_append_only"
 PG_TRIGGER = "audit_append_only"
 SQLITE_SUFFIX = "__append_only"
-#: Audit tables that are not simple-history tables: (app label, model name).
-OTHER_AUDIT_MODELS = (("oversight", "accessevent"), ("reporting", "exportlog"))
+#: Audit tables that are not simple-history tables: (app label, model name). The review
+#: rows (signatures, source verifications and their invalidations) are append-only too:
+#: a change of state is a new row (``core.review``).
+OTHER_AUDIT_MODELS = (("oversight", "accessevent"), ("reporting", "exportlog"),
+                      ("core", "signature"), ("core", "sourceverification"), ("core", "reviewinvalidation"))
 
 _PG_FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger AS $$

@@ -83,6 +83,8 @@ _LABELS = {
     "visits.protocoldeviation": lambda r: r.get_kind_display(),
     "safety.adverseevent": lambda r: f"{r.term} (grade {r.grade})",
     "accounts.site": lambda r: f"{r.code} {r.name}",
+    "core.reviewinvalidation": lambda r: (f"Signature #{r.signature_id}" if r.signature_id
+                                          else f"Source verification #{r.verification_id}"),
     "accounts.membership": lambda r: f"{r.user or '?'}: {r.get_role_display()}"
                                      f" ({r.site.code if r.site else 'all sites'})",
 }

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from accounts.scoping import require
 from accounts.services import password_recheck
-from core.models import (DataQuery, DataQueryMessage, QueryMessageKind, QueryStatus, Signature,
-                         SignatureMeaning, SourceVerification)
-from core.review import hash_of
+from core.models import (ALTERED_OUTSIDE_REASON, DataQuery, DataQueryMessage, QueryMessageKind, QueryStatus,
+                         Signature, SignatureMeaning, SourceVerification)
+from core.review import hash_of, invalidate
 from core.services import record_save
 from core.validation import validate_free_text
 
@@ -94,17 +94,22 @@ def _signature_write(*, record, user, meaning):
 
 @transaction.atomic
 def cycle_verify(*, cycle, user):
-    """Mark a cycle's data verified against the source documents."""
+    """Mark a cycle's data verified against the source documents. A verification
+    whose data no longer match (changed outside the application) is invalidated
+    first, with that reason, and the cycle can be verified again."""
     require(user, "core.verify_source", site_id=cycle.patient.site_id,
             message="Only a monitor verifies source data.")
-    existing = SourceVerification.objects.filter(
-        content_type=ContentType.objects.get_for_model(cycle), object_id=cycle.pk, invalidated_at__isnull=True)
-    if existing.exists():
-        raise ValidationError("This cycle is already verified.", code="already_verified")
     cycle = type(cycle).objects.get(pk=cycle.pk)
+    current = hash_of(cycle)
+    existing = SourceVerification.objects.filter(
+        content_type=ContentType.objects.get_for_model(cycle), object_id=cycle.pk).not_invalidated()
+    for row in existing:
+        if row.data_hash == current:
+            raise ValidationError("This cycle is already verified.", code="already_verified")
+        invalidate(row, ALTERED_OUTSIDE_REASON, user)
     verification = SourceVerification(
         content_type=ContentType.objects.get_for_model(cycle), object_id=cycle.pk, patient=cycle.patient,
-        data_hash=hash_of(cycle), verified_by=user)
+        data_hash=current, verified_by=user)
     verification._history_user = user
     verification.save()
     return verification

@@ -9,10 +9,13 @@ from django.contrib.auth import get_user_model
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.utils import timezone
 from django.views import View
-from django.views.generic import ListView
+from django.views.generic import ListView, TemplateView
 
 from accounts.mixins import PermissionRequiredMixin
+from accounts.scoping import scope_to_user_sites
 from core.forms import DateInput
+from core.review import check_reviews
+from patients.models import Patient
 from reporting.exports.base import csv_chunks
 
 from . import audit
@@ -107,3 +110,19 @@ class AuditTrailExportView(PermissionRequiredMixin, View):
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response["Content-Disposition"] = f'attachment; filename="audit-trail-{stamp}.csv"'
         return response
+
+
+class SignatureCheckView(PermissionRequiredMixin, TemplateView):
+    """Every signature and source verification the application holds valid whose
+    record's current data no longer hash to the stored value: data (or an
+    invalidation) altered outside the application. Re-hashes on each visit;
+    ``manage.py verify_signatures`` runs the same check unattended."""
+
+    permission_required = PERMISSION
+    raise_exception = True
+    template_name = "oversight/signature_check.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["check"] = check_reviews(patients=scope_to_user_sites(Patient.objects.all(), self.request.user))
+        return context

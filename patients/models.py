@@ -67,6 +67,12 @@ class PatientQuerySet(models.QuerySet):
         return self.annotate(first_infusion=models.Min("cycles__infusions__infusion_date"),
                              last_infusion=models.Max("cycles__infusions__infusion_date"))
 
+    def for_signature(self):
+        """What ``signature_payload`` reads, prefetched: a constant number of queries
+        for any number of casebooks (the signature check, ``core.review``)."""
+        return self.select_related("diagnosis").prefetch_related(
+            "malignancies", "adverse_events", "assessments", "cycles__assessment", "cycles__infusions")
+
 
 class Patient(Lockable, ClinicalRecord):
     """A study subject. The subject id is the only identifier in exports."""
@@ -148,21 +154,28 @@ class Patient(Lockable, ClinicalRecord):
     def review_parents(self):
         return [self]
 
-    def signature_payload(self):
+    def signature_payload(self, cycles=None):
         """The casebook: the patient, diagnosis, malignancies, every cycle and the
-        adverse events (reached through their reverse relations)."""
+        adverse events (reached through their reverse relations; the prefetched
+        ones when loaded with ``for_signature()``). ``cycles``: the payloads of the
+        cycles, when the caller already has them."""
         try:
             diagnosis = record_payload(self.diagnosis)
         except Diagnosis.DoesNotExist:
             diagnosis = None
+
+        def by_pk(related):
+            return sorted(related.all(), key=lambda r: r.pk)
+
+        if cycles is None:
+            cycles = [c.signature_payload() for c in sorted(self.cycles.all(), key=lambda c: c.number)]
         return {
             "patient": record_payload(self),
             "diagnosis": diagnosis,
-            "malignancies": [record_payload(m) for m in self.malignancies.order_by("pk")],
-            "cycles": [c.signature_payload() for c in self.cycles.order_by("number")],
-            "end_of_treatment": [record_payload(a) for a in self.assessments.filter(cycle__isnull=True)
-                                 .order_by("pk")],
-            "adverse_events": [record_payload(e) for e in self.adverse_events.order_by("pk")],
+            "malignancies": [record_payload(m) for m in by_pk(self.malignancies)],
+            "cycles": cycles,
+            "end_of_treatment": [record_payload(a) for a in by_pk(self.assessments) if a.cycle_id is None],
+            "adverse_events": [record_payload(e) for e in by_pk(self.adverse_events)],
         }
 
     @classmethod

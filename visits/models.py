@@ -24,6 +24,12 @@ class CycleStatus(models.TextChoices):
     DONE = "done", "Done"
 
 
+class TreatmentCycleQuerySet(models.QuerySet):
+    def for_signature(self):
+        """What ``signature_payload`` reads, in a constant number of queries."""
+        return self.select_related("assessment").prefetch_related("infusions")
+
+
 class TreatmentCycle(Lockable, ClinicalRecord):
     """One monthly treatment period: the visit (weight, pre-treatment assessment)
     and its two infusion days."""
@@ -40,6 +46,7 @@ class TreatmentCycle(Lockable, ClinicalRecord):
     status = models.CharField(max_length=10, choices=CycleStatus.choices, default=CycleStatus.DONE)
 
     history = HistoricalRecords()
+    objects = TreatmentCycleQuerySet.as_manager()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
 
     class Meta:
@@ -68,15 +75,18 @@ class TreatmentCycle(Lockable, ClinicalRecord):
     def review_parents(self):
         return [self, self.patient] if self.patient_id else [self]
 
-    def signature_payload(self):
+    def signature_payload(self, infusions=None):
         """The cycle: visit, pre-treatment assessment and infusions (uses the
-        prefetched ``infusions`` and the cached ``assessment`` when loaded)."""
+        prefetched ``infusions`` and the cached ``assessment`` when loaded, or the
+        ``infusions`` the caller already holds)."""
         try:
             assessment = record_payload(self.assessment)
         except Assessment.DoesNotExist:
             assessment = None
+        if infusions is None:
+            infusions = self.infusions.all()
         return {"cycle": record_payload(self), "assessment": assessment,
-                "infusions": [record_payload(i) for i in sorted(self.infusions.all(), key=lambda i: i.day)]}
+                "infusions": [record_payload(i) for i in sorted(infusions, key=lambda i: i.day)]}
 
     # Derived ----------------------------------------------------------------
     @property

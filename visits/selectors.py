@@ -119,6 +119,25 @@ def patient_timeline(patient, adverse_events=()):
     return rows, baseline
 
 
+def timeline_review_hashes(patient, rows, state):
+    """``{(model name, pk): hash}`` of the current data of the timeline's cycles and
+    of the casebook, for the signatures and verifications in ``state``: the cycles
+    from the rows already loaded (no query), the casebook (only when it carries a
+    signature) in a constant number of queries."""
+    if not state.rows:
+        return {}
+    from core.review import data_hash
+
+    cycles = [row for row in rows if row.cycle is not None]
+    payloads = [row.cycle.signature_payload(infusions=row.infusions) for row in cycles]
+    hashes = {("treatmentcycle", row.cycle.pk): data_hash(payload) for row, payload in zip(cycles, payloads)}
+    if state.signature(patient) is not None:
+        casebook = (type(patient).objects.select_related("diagnosis")
+                    .prefetch_related("malignancies", "adverse_events", "assessments").get(pk=patient.pk))
+        hashes[("patient", patient.pk)] = data_hash(casebook.signature_payload(cycles=payloads))
+    return hashes
+
+
 def ck_chart(rows, width=640, height=220, pad=40):
     """Points of an SVG chart of CK (log scale) over time, from the timeline rows."""
     import math

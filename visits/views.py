@@ -8,6 +8,7 @@ from accounts.mixins import PermissionRequiredMixin
 from accounts.models import Site
 from accounts.roles import Role
 from accounts.scoping import access_for, may, scope_to_user_sites
+from core.review import attach_current_hashes
 from core.selectors import review_state
 from core.views import RecordFormView, lock_message
 from patients import selectors as patient_selectors
@@ -119,6 +120,7 @@ class TimelineView(PermissionRequiredMixin, TemplateView):
         adverse_events = list(patient.adverse_events.current().order_by("onset_date", "pk"))
         rows, baseline = selectors.patient_timeline(patient, adverse_events)
         state = review_state(patient)
+        attach_current_hashes(state.rows, selectors.timeline_review_hashes(patient, rows, state))
         urls = {"update": _url_format("visits:cycle_update", patient.pk)}
         for link in ("sign", "verify", "lock", "unlock"):
             urls[link] = _url_format(f"oversight:cycle_{link}")

@@ -88,6 +88,7 @@ MATRIX = {
     "oversight:query_detail":              {"GET": ALL, "POST": ALL},  # each action checks its permission
     "oversight:audit_trail":               {"GET": MONITORING},
     "oversight:audit_export":              {"GET": MONITORING},
+    "oversight:signature_check":           {"GET": MONITORING},
     # --- oversight: adverse-event review -------------------------------------------------------------
     "oversight:ae_queue":                  {"GET": MONITORING},
     "oversight:ae_listing":                {"GET": ALL},
