@@ -2,7 +2,15 @@
 
 Which tables: every django-simple-history table (every model whose name
 starts with ``Historical``, in any app), the access events
-(``oversight_accessevent``) and the export log (``reporting_exportlog``).
+(``oversight_accessevent``), the export log (``reporting_exportlog``) and the
+review tables whose rows are a record of what somebody did or what the rules
+found: the data-query messages (``core_dataquerymessage``), the adverse-event
+reviews and follow-ups (``safety_adverseeventreview``,
+``safety_adverseeventfollowup``) and the protocol deviations
+(``visits_protocoldeviation``). A state change of a review row is a new row:
+a second medical review or follow-up supersedes the earlier one (the latest
+counts), a deviation's resolution or recomputed description is a new
+deviation row that supersedes the open one (``visits.services.deviations_refresh``).
 
 What protects them:
 
@@ -60,7 +68,10 @@ FUNCTION = "audit_rows_are_append_only"
 PG_TRIGGER = "audit_append_only"
 SQLITE_SUFFIX = "__append_only"
 #: Audit tables that are not simple-history tables: (app label, model name).
-OTHER_AUDIT_MODELS = (("oversight", "accessevent"), ("reporting", "exportlog"))
+OTHER_AUDIT_MODELS = (("oversight", "accessevent"), ("reporting", "exportlog"),
+                      # Review tables: a state change is a new row (oversight.0006).
+                      ("core", "dataquerymessage"), ("safety", "adverseeventreview"),
+                      ("safety", "adverseeventfollowup"), ("visits", "protocoldeviation"))
 
 _PG_FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger AS $$
