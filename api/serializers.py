@@ -594,7 +594,9 @@ class InfusionSerializer(RecordSerializer):
 
 class DeviationSerializer(ModelShapeSerializer):
     """A protocol deviation found by the dosing, rate and window rules; resolved
-    (kept) when a correction removes its cause."""
+    (kept) when a correction removes its cause. The rows are append-only: a
+    resolution or a recomputed description is a new row (a new id) that
+    supersedes the open one, which is no longer listed."""
 
     cycle_number = serializers.IntegerField(source="cycle.number", read_only=True)
     is_open = serializers.BooleanField(read_only=True)

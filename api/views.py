@@ -506,7 +506,7 @@ class DeviationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
     ordering = ["-detected_at"]
 
     def base_queryset(self):
-        return ProtocolDeviation.objects.select_related("cycle")
+        return ProtocolDeviation.objects.current().select_related("cycle")
 
     def retrieve(self, request, *args, **kwargs):
         instance = self.get_object()

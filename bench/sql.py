@@ -34,6 +34,11 @@ DX_FLAGS = ("bp_weakness, bp_biopsy, bp_enzymes, bp_emg, heliotrope_rash, gottro
 SERIOUS = ("serious_death, serious_life_threatening, serious_hospitalisation, serious_disability, "
            "serious_congenital_anomaly, serious_medically_important")
 
+#: The deviation log (``ProtocolDeviation.objects.current()``): a superseded row, unresolved
+#: with a successor, is left out.
+CURRENT_DEVIATION = ("(d.resolved_at IS NOT NULL OR NOT EXISTS "
+                     "(SELECT 1 FROM visits_protocoldeviation s WHERE s.predecessor_id = d.id))")
+
 COPY_QUERIES = {
     "patients": f"""
         SELECT p.subject_id, s.code, p.sex, {AGE} AS age, p.race, p.consent_date, p.enrolment_date,
@@ -83,10 +88,11 @@ COPY_QUERIES = {
              LEFT JOIN visits_treatmentcycle c ON c.id = i.cycle_id
         WHERE e.voided_at IS NULL
         ORDER BY p.subject_id, e.onset_date, e.id""",
-    "deviations": """
+    "deviations": f"""
         SELECT p.subject_id, c.number, d.day, d.kind, d.description, d.detected_at, d.resolved_at, d.resolution
         FROM visits_protocoldeviation d JOIN patients_patient p ON p.id = d.patient_id
              LEFT JOIN visits_treatmentcycle c ON c.id = d.cycle_id
+        WHERE {CURRENT_DEVIATION}
         ORDER BY p.subject_id, c.number, d.day, d.id""",
 }
 
@@ -165,7 +171,7 @@ ae AS (
 ae_grade AS (SELECT grade, count(*) AS n FROM safety_adverseevent WHERE voided_at IS NULL GROUP BY grade),
 ae_rel AS (SELECT relatedness, count(*) AS n FROM safety_adverseevent WHERE voided_at IS NULL
            GROUP BY relatedness),
-dev AS (SELECT kind, count(*) AS n FROM visits_protocoldeviation GROUP BY kind)
+dev AS (SELECT kind, count(*) AS n FROM visits_protocoldeviation d WHERE {CURRENT_DEVIATION} GROUP BY kind)
 SELECT
     count(*) AS n,
     count(*) FILTER (WHERE sex = 'F') AS women, count(*) FILTER (WHERE sex = 'M') AS men,

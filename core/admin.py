@@ -1,4 +1,5 @@
 from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.scoping import may
@@ -37,6 +38,14 @@ class ClinicalRecordAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        """The simple-history "Revert" page saves the live record on POST with only the
+        view permission checked: without the change permission (the read-only admins
+        of the append-only review tables) a POST is refused, the page stays viewable."""
+        if request.method == "POST" and not self.has_change_permission(request):
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -309,6 +309,9 @@ class QueryMessageKind(models.TextChoices):
 
 
 class DataQueryMessage(CleanTextModel, models.Model):
+    """One message of a query's thread. Append-only (``oversight/append_only.py``):
+    never edited or deleted; a correction is a further message."""
+
     query = models.ForeignKey(DataQuery, on_delete=models.PROTECT, related_name="messages")
     kind = models.CharField(max_length=10, choices=QueryMessageKind.choices)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

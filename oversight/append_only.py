@@ -2,10 +2,19 @@
 
 Which tables: every django-simple-history table (every model whose name
 starts with ``Historical``, in any app), the access events
-(``oversight_accessevent``), the export log (``reporting_exportlog``), and the
-review rows: signatures, source verifications and their invalidations
+(``oversight_accessevent``), the export log (``reporting_exportlog``) and the
+review tables whose rows are a record of what somebody did or what the rules
+found: signatures, source verifications and their invalidations
 (``core_signature``, ``core_sourceverification``, ``core_reviewinvalidation``,
-protected by migration ``core.0003``).
+protected by migration ``core.0003``), the data-query messages
+(``core_dataquerymessage``), the adverse-event reviews and follow-ups
+(``safety_adverseeventreview``, ``safety_adverseeventfollowup``) and the
+protocol deviations (``visits_protocoldeviation``). A state change of a review
+row is a new row: an invalidation row ends a signature or verification
+(``core.review``); a second medical review or follow-up supersedes the earlier
+one (the latest counts); a deviation's resolution or recomputed description is
+a new deviation row that supersedes the open one
+(``visits.services.deviations_refresh``).
 
 What protects them:
 
@@ -65,10 +74,11 @@ FUNCTION = "audit_rows_are_append_only"
 PG_TRIGGER = "audit_append_only"
 SQLITE_SUFFIX = "__append_only"
 #: Audit tables that are not simple-history tables: (app label, model name). The review
-#: rows (signatures, source verifications and their invalidations) are append-only too:
-#: a change of state is a new row (``core.review``).
+#: tables are append-only too: a change of state is a new row.
 OTHER_AUDIT_MODELS = (("oversight", "accessevent"), ("reporting", "exportlog"),
-                      ("core", "signature"), ("core", "sourceverification"), ("core", "reviewinvalidation"))
+                      ("core", "signature"), ("core", "sourceverification"), ("core", "reviewinvalidation"),
+                      ("core", "dataquerymessage"), ("safety", "adverseeventreview"),
+                      ("safety", "adverseeventfollowup"), ("visits", "protocoldeviation"))
 
 _PG_FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger AS $$

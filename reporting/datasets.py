@@ -595,7 +595,7 @@ DEVIATION_SOURCES = ["patient__subject_id", "cycle__number", "day", "kind", "des
 
 
 def _deviations(patients):
-    return (ProtocolDeviation.objects.filter(patient__in=patients)
+    return (ProtocolDeviation.objects.current().filter(patient__in=patients)
             .order_by("patient__subject_id", "cycle__number", "day", "pk"))
 
 
@@ -627,7 +627,8 @@ TABLES = [
     Table("adverse_events", "Adverse events (voided entries excluded)", AE_COLUMNS, adverse_event_tuples,
           lambda p: AdverseEvent.objects.current().filter(patient__in=p).count(), text_query=adverse_event_text),
     Table("deviations", "Protocol deviations", DEVIATION_COLUMNS, deviation_tuples,
-          lambda p: ProtocolDeviation.objects.filter(patient__in=p).count(), text_query=deviation_text),
+          lambda p: ProtocolDeviation.objects.current().filter(patient__in=p).count(),
+          text_query=deviation_text),
 ]
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 

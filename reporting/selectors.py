@@ -185,7 +185,7 @@ def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
         with_malignancy.add(patient_id)
 
     # 4. Deviations by kind.
-    deviations = dict(ProtocolDeviation.objects.filter(patient_id__in=ids).order_by()
+    deviations = dict(ProtocolDeviation.objects.current().filter(patient_id__in=ids).order_by()
                       .values_list("kind").annotate(n=Count("pk")))
 
     # 5. Safety: one grouped query and one distinct count.

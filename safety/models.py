@@ -183,6 +183,12 @@ class AdverseEventReview(ClinicalRecord):
     The acknowledgement says "seen, on it"; the first medical review sets the
     event's ``reviewed_at`` / ``reviewed_by``, which stops the 24-hour clock and
     clears the serious-event banner (see ``safety.services``).
+
+    Append-only (``oversight/append_only.py``: the database refuses UPDATE and
+    DELETE): a review is never edited or withdrawn. A reviewer who changes
+    their mind adds another medical review; the latest one is the reviewer's
+    assessment (``AdverseEventQuerySet.with_review_state``), the earlier ones
+    stay on the page. There is one acknowledgement per event.
     """
 
     adverse_event = models.ForeignKey(AdverseEvent, on_delete=models.PROTECT, related_name="reviews")
@@ -240,6 +246,9 @@ class AdverseEventFollowUp(ClinicalRecord):
     A follow-up with a resolving outcome closes the event (its outcome and end
     date are updated in the same transaction, see ``safety.services``); after
     that no further follow-up is taken.
+
+    Append-only (``oversight/append_only.py``): a follow-up is never edited;
+    a correction is a later follow-up, whose outcome becomes the event's.
     """
 
     adverse_event = models.ForeignKey(AdverseEvent, on_delete=models.PROTECT, related_name="follow_ups")

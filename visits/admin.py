@@ -33,7 +33,8 @@ class InfusionAdmin(ClinicalRecordAdmin):
 
 @admin.register(ProtocolDeviation)
 class ProtocolDeviationAdmin(ClinicalRecordAdmin):
-    """Read-only: deviations are written by the rules, never by hand."""
+    """Read-only: deviations are written by the rules, never by hand. The table is
+    append-only: every row is listed, including those a later row superseded."""
 
     list_display = ("patient", "cycle", "kind", "day", "detected_at", "resolved_at")
     list_filter = ("kind",)

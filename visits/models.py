@@ -356,15 +356,33 @@ class DeviationKind(models.TextChoices):
 
 
 class DeviationQuerySet(models.QuerySet):
+    """Deviation rows are never changed (the table is append-only): a row a newer
+    row of the same cause follows without having been resolved is *superseded*
+    (its description was recomputed). Lists, counts and exports read
+    :meth:`current`; :meth:`open` is the current rows not resolved."""
+
+    def current(self):
+        """The deviation log: every row but the superseded ones (resolved ones stay)."""
+        return self.filter(Q(successor__isnull=True) | Q(resolved_at__isnull=False))
+
     def open(self):
-        return self.filter(resolved_at__isnull=True)
+        return self.filter(successor__isnull=True, resolved_at__isnull=True)
 
 
 class ProtocolDeviation(ClinicalRecord):
     """A protocol deviation found by the rules in ``visits/rules.py``.
 
-    Never deleted: when a correction removes the cause, the deviation is
-    marked resolved with the reason for that correction.
+    Append-only (``oversight/append_only.py``: the database refuses UPDATE and
+    DELETE): a row is never changed. When a correction removes the cause, a
+    new row with ``resolved_at`` and ``resolution`` (the reason for that
+    correction) follows the open one; when it only changes the description, a
+    new open row with the new description follows it. The rows of one cause
+    (cycle, kind, day) form one chain through ``predecessor``: the first has
+    none, each row has at most one successor, so at most one row of a cause
+    is open (the unresolved end of the chain). A row whose successor exists
+    while it is unresolved is superseded and left out of the log
+    (:meth:`DeviationQuerySet.current`); a resolved row stays in the log, and
+    a cause that comes back opens a new row after it.
     """
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="deviations")
@@ -377,6 +395,10 @@ class ProtocolDeviation(ClinicalRecord):
     detected_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution = models.TextField(blank=True)
+    predecessor = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="successor",
+        help_text="The previous row of the same cause: the open row this one resolves or re-describes, "
+                  "or the resolved row after which the cause came back.")
 
     history = HistoricalRecords()
     objects = DeviationQuerySet.as_manager()
@@ -384,9 +406,10 @@ class ProtocolDeviation(ClinicalRecord):
     class Meta:
         ordering = ["-detected_at", "pk"]
         constraints = [
+            # One chain per cause; with the one-to-one predecessor, one end, so one open row.
             models.UniqueConstraint(fields=["cycle", "kind", "day"],
-                                    condition=Q(resolved_at__isnull=True),
-                                    name="deviation_one_open_per_cause"),
+                                    condition=Q(predecessor__isnull=True),
+                                    name="deviation_one_chain_per_cause"),
         ]
         indexes = [models.Index(fields=["patient", "resolved_at"])]
 
@@ -395,4 +418,5 @@ class ProtocolDeviation(ClinicalRecord):
 
     @property
     def is_open(self):
+        """On a current row (the log, ``DeviationQuerySet.current``): not resolved."""
         return self.resolved_at is None

@@ -23,7 +23,7 @@ def end_of_treatment_get(patient):
 
 def deviation_list(*, user, open_only=False, kind=None, site=None, patient_id=None):
     qs = scope_to_user_sites(
-        ProtocolDeviation.objects.select_related("patient", "patient__site", "cycle"),
+        ProtocolDeviation.objects.current().select_related("patient", "patient__site", "cycle"),
         user, site_field="patient__site")
     if open_only:
         qs = qs.open()
@@ -75,7 +75,7 @@ def patient_timeline(patient, adverse_events=()):
         for infusion in Infusion.objects.filter(cycle_id__in=by_cycle).order_by("day"):
             infusion.cycle = by_cycle[infusion.cycle_id]
             infusions[infusion.cycle_id].append(infusion)
-        for deviation in (ProtocolDeviation.objects.filter(cycle_id__in=by_cycle)
+        for deviation in (ProtocolDeviation.objects.current().filter(cycle_id__in=by_cycle)
                           .order_by("resolved_at", "day")):
             deviation.cycle = by_cycle[deviation.cycle_id]
             deviations[deviation.cycle_id].append(deviation)

@@ -86,10 +86,12 @@ def cycle_save(*, parts: CycleParts, reason: str = "", user=None) -> list:
 
 
 def deviations_refresh(*, cycle: TreatmentCycle, reason: str, user=None) -> list:
-    """Bring the cycle's deviation log in line with its data.
+    """Bring the cycle's deviation log in line with its data, by INSERTs only.
 
     New causes open a deviation; a cause that a correction removed resolves
-    its deviation (kept, with the reason); nothing is deleted.
+    its deviation; a cause whose description changed is re-described. Both are
+    a new row following the open one (the table is append-only, see
+    ``ProtocolDeviation``): nothing is updated or deleted.
     """
     previous_start = (TreatmentCycle.objects.filter(patient_id=cycle.patient_id, number__lt=cycle.number)
                       .order_by("-number").values_list("start_date", flat=True).first())
@@ -102,18 +104,30 @@ def deviations_refresh(*, cycle: TreatmentCycle, reason: str, user=None) -> list
             dosing_weight=cycle.dosing_weight_kg, at_risk=cycle.patient.infusion_risk,
             infusions=infusions)
     }
-    open_now = {(d.kind, d.day): d for d in ProtocolDeviation.objects.filter(cycle=cycle).open()}
-    for key, deviation in open_now.items():
+    # The end of each cause's chain: its open row, or the resolved row a recurrence follows.
+    last = {(d.kind, d.day): d for d in ProtocolDeviation.objects.filter(cycle=cycle, successor__isnull=True)}
+    for key, deviation in last.items():
+        if not deviation.is_open:
+            continue
         if key not in found:
-            deviation.resolved_at = timezone.now()
-            deviation.resolution = reason
-            record_save(instance=deviation, reason=f"Resolved by a correction: {reason}", user=user)
+            _follow(deviation, user=user, reason=f"Resolved by a correction: {reason}",
+                    resolved_at=timezone.now(), resolution=reason)
         elif deviation.description != found[key].description:
-            deviation.description = found[key].description
-            record_save(instance=deviation, reason=f"Recomputed after a correction: {reason}", user=user)
+            _follow(deviation, user=user, reason=f"Recomputed after a correction: {reason}",
+                    description=found[key].description)
     for key, rule_deviation in found.items():
-        if key not in open_now:
+        if key not in last or not last[key].is_open:
             record_save(user=user, instance=ProtocolDeviation(
                 patient_id=cycle.patient_id, cycle=cycle, kind=rule_deviation.kind.value,
-                day=rule_deviation.day, description=rule_deviation.description))
+                day=rule_deviation.day, description=rule_deviation.description, predecessor=last.get(key)))
     return list(ProtocolDeviation.objects.filter(cycle=cycle).open().order_by("day", "kind"))
+
+
+def _follow(deviation, *, user, reason, **changes):
+    """The row that supersedes the open ``deviation``: its copy with ``changes``,
+    the next version, the same detection time (INSERT; the old row is kept as is)."""
+    values = {name: getattr(deviation, name) for name in (
+        "patient_id", "cycle_id", "day", "kind", "description", "detected_at", "resolved_at", "resolution")}
+    values.update(changes)
+    return record_save(user=user, reason=reason, instance=ProtocolDeviation(
+        predecessor=deviation, version=deviation.version + 1, **values))

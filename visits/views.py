@@ -50,7 +50,7 @@ class CycleEntryView(PermissionRequiredMixin, View):
         cycle = entry.cycle
         # A new cycle's number: CycleEntry took it (the next one) when it built the cycle.
         number = cycle.number or next_cycle_number(self.patient)
-        deviations = list(cycle.deviations.order_by("resolved_at", "day")) if cycle.pk else []
+        deviations = list(cycle.deviations.current().order_by("resolved_at", "day")) if cycle.pk else []
         return render(self.request, self.template_name, {
             "patient": self.patient, "entry": entry, "number": number, "deviations": deviations,
             "tolerance_pct": rules.DOSE_TOLERANCE * 100,

@@ -464,7 +464,7 @@ def _treatment_changes(chunk_pks, subjects):
         if row["cycle_id"] in cycles:
             trail[(INFUSIONS.table, *cycles[row["cycle_id"]], row["day"])] = _change(Infusion, row)
     deviations = [row for row in _latest_history(
-        ProtocolDeviation, ProtocolDeviation.objects.filter(patient_id__in=chunk_pks), "cycle_id", "day")
+        ProtocolDeviation, ProtocolDeviation.objects.current().filter(patient_id__in=chunk_pks), "cycle_id", "day")
         if row["cycle_id"] in cycles]
     for row, position in _by_position(deviations, lambda r: cycles[r["cycle_id"]],
                                       lambda r: (r["day"], r["id"])):

@@ -1158,7 +1158,7 @@ def _compare_deviations(imported, patients, writer):
                 writer.warning(cycle_record.path, f"Protocol deviations: the file lists {_kinds(listed)}; the "
                                                   f"rules found {_kinds(recomputed)} in the imported data "
                                                   f"(the rules' are kept).", cycle_record.line)
-    writer.result.counts["deviations"] = ProtocolDeviation.objects.filter(patient__in=patients).count()
+    writer.result.counts["deviations"] = ProtocolDeviation.objects.current().filter(patient__in=patients).count()
 
 
 def _kinds(pairs):

@@ -116,14 +116,14 @@ def test_separate_infusion_endpoint_keeps_the_deviation_log_current(api_for, cli
     assert day2["prescribed_dose_g"] == "70.0" and day2["patient"] == patient.pk
     kinds = set(ProtocolDeviation.objects.open().values_list("kind", flat=True))
     assert kinds == {"underdose"}  # the missing day was resolved, kept in the log
-    assert ProtocolDeviation.objects.get(kind="missing_day").resolved_at is not None
+    assert ProtocolDeviation.objects.current().get(kind="missing_day").resolved_at is not None
 
     response = client.patch(f"/api/v1/infusions/{day2['id']}/", {
         "dose_g": "70", "volume_ml": "700", "version": day2["version"],
         "change_reason": "Dose misread from the pump log"}, format="json")
     assert response.status_code == 200, response.json()
     assert not ProtocolDeviation.objects.open().exists()
-    resolved = ProtocolDeviation.objects.get(kind="underdose")
+    resolved = ProtocolDeviation.objects.current().get(kind="underdose")
     assert resolved.resolution == "Dose misread from the pump log"
     assert resolved.history.latest().history_user == clinician
 

@@ -137,11 +137,14 @@ def test_copy_and_sql_text_give_the_files_of_the_python_path(demo, monkeypatch):
     AdverseEvent.objects.update(reviewed_at=datetime(2025, 3, 4, 5, 6, 7, tzinfo=dt_timezone.utc),
                                 term='Rash, "itchy"\n')
     AdverseEvent.objects.filter(pk=AdverseEvent.objects.order_by("pk").values("pk")[:1]).update(term="@SUM(A1)")
-    deviations = list(ProtocolDeviation.objects.order_by("pk"))
-    deviations[0].resolved_at = datetime(2025, 3, 4, 23, 59, 59, 10, tzinfo=dt_timezone.utc)
-    deviations[1].description = ""
-    deviations[2].description = "+1 day late"
-    ProtocolDeviation.objects.bulk_update(deviations[:3], ["resolved_at", "description"])
+    # Deviation rows are append-only: a resolution and a new description are new rows that
+    # supersede the open ones (left out of both paths).
+    deviations = list(ProtocolDeviation.objects.open().order_by("pk")[:3])
+    changes = [{"resolved_at": datetime(2025, 3, 4, 23, 59, 59, 10, tzinfo=dt_timezone.utc), "resolution": "x"},
+               {"description": ""}, {"description": "+1 day late"}]
+    ProtocolDeviation.objects.bulk_create([ProtocolDeviation(**{
+        **{f: getattr(d, f) for f in ("patient_id", "cycle_id", "day", "kind", "description", "detected_at")},
+        "predecessor": d, "version": d.version + 1, **change}) for d, change in zip(deviations, changes)])
     patients = datasets.cohort()
     fast = _zip_members(patients)
     monkeypatch.setattr(datasets, "sql_text_supported", lambda db="default": False)

@@ -180,8 +180,10 @@ def test_correction_needs_a_reason_and_resolves_the_deviation(client_for, clinic
     assert day2.dose_g == Decimal("70.0")
     row = day2.history.latest()
     assert (row.history_type, row.history_change_reason, row.history_user) == ("~", "Pump log shows 70 g", clinician)
-    deviation = ProtocolDeviation.objects.get()  # kept, not deleted
+    deviation = ProtocolDeviation.objects.current().get()  # the log: one deviation, resolved
     assert deviation.resolved_at is not None and "Pump log shows 70 g" in deviation.resolution
+    # The resolution is a new row; the open one is kept as it was (append-only).
+    assert deviation.predecessor.resolved_at is None and ProtocolDeviation.objects.count() == 2
     # Unchanged parts wrote no history row.
     assert TreatmentCycle.history.count() == 1 and Assessment.history.count() == 1
     assert page.status_code == 200
