@@ -103,7 +103,7 @@ class PasswordAge(models.Model):
         return f"{self.user}: password set {self.changed_at:%Y-%m-%d %H:%M}"
 
 
-class RolePolicy(models.Model):
+class RolePolicy(CleanTextModel, models.Model):
     """Per-role security policy an administrator edits in the Django admin.
 
     ``require_two_factor``: the role's users must confirm a time-based

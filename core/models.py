@@ -239,7 +239,7 @@ class SourceVerification(ReviewTarget):
         permissions = [("verify_source", "Can mark source data verified")]
 
 
-class ReviewInvalidation(models.Model):
+class ReviewInvalidation(CleanTextModel, models.Model):
     """The end of a signature's or a source verification's validity: a new row
     (the review row itself is append-only and never updated), with the reason,
     the time and the user whose change caused it."""

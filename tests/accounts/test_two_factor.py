@@ -126,7 +126,7 @@ def test_api_tokens_are_unaffected(clinician):
     device = enrolled(clinician)
     client, _ = password_step(clinician)
     client.post(VERIFY, {"code": code_for(device)})
-    key = client.post("/api/token/", {"action": "create"}).context["key"]
+    key = client.post("/api/token/", {"action": "create"}).context["new_token"]
     assert key
     response = Client().get("/api/v1/patients/", HTTP_AUTHORIZATION=f"Token {key}")
     assert response.status_code == 200

@@ -164,8 +164,15 @@ def changed_tables(before, after):
 
 @contextmanager
 def isolated():
-    """Run one example in a savepoint and roll it back."""
-    with transaction.atomic():
+    """Run one example in a savepoint and roll it back.
+
+    The savepoint stands for the test's own transaction: like Django's
+    TestCase, it lets a durable block inside it run (the e-signature's password
+    check commits its failed attempts in one, ``accounts.services.password_recheck``),
+    as it would at the top of a real request."""
+    block = transaction.atomic()
+    block._from_testcase = True  # what django.test.TestCase sets on its own atomic blocks
+    with block:
         yield
         transaction.set_rollback(True)
 

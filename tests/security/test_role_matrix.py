@@ -225,7 +225,10 @@ def test_role_matrix(role, users, world_a):
 #: What a role-less superuser may still reach: the entry points, its dashboard (empty),
 #: the API's root and documentation (they show no data), and the Django admin.
 SUPERUSER_OPEN = {"home", "healthz", "accounts:login", "accounts:logout", "oversight:dashboard",
-                  "api:root", "api:schema", "api:docs", "api:redoc", "admin:login", "admin:logout"}
+                  "api:root", "api:schema", "api:docs", "api:redoc", "admin:login", "admin:logout",
+                  # Every account's own security: its password and two-factor authenticator.
+                  "accounts:password_change", "accounts:security", "accounts:two_factor_verify",
+                  "accounts:two_factor_setup", "accounts:two_factor_remove"}
 
 
 def test_a_superuser_without_a_role_is_refused_every_study_route(superuser, world_a):

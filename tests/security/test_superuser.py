@@ -73,11 +73,11 @@ def test_a_superuser_admin_cannot_sign_on_the_page(client_for, super_admin, cycl
 
 
 @pytest.mark.parametrize("who", ["superuser", "super_admin"])
-def test_the_signing_service_refuses_a_superuser_without_the_investigator_role(request, who, cycle, patient):
+def test_the_signing_service_refuses_a_superuser_without_the_investigator_role(request, rf, who, cycle, patient):
     user = request.getfixturevalue(who)
     for record in (cycle, patient):
         with pytest.raises(PermissionDenied, match="investigator"):
-            services.record_sign(record=record, user=user, password=PASSWORD)
+            services.record_sign(record=record, user=user, password=PASSWORD, request=rf.post("/"))
     assert not Signature.objects.exists()
 
 
@@ -87,7 +87,7 @@ def test_a_superuser_without_a_role_cannot_sign(client_for, superuser, cycle):
     assert not Signature.objects.exists()
 
 
-def test_an_investigator_signs_only_at_their_investigator_site(client_for, make_user, site_a, site_b, cycle):
+def test_an_investigator_signs_only_at_their_investigator_site(client_for, rf, make_user, site_a, site_b, cycle):
     """Investigator at site 02, clinician at site 01: the patient of site 01 is
     readable (clinician) but not signable there."""
     user = make_user("investigator", site_b, username="inv-b-clin-a")
@@ -96,7 +96,7 @@ def test_an_investigator_signs_only_at_their_investigator_site(client_for, make_
     response = client_for(user).post(reverse("oversight:cycle_sign", args=[cycle.pk]), {"password": PASSWORD})
     assert response.status_code == 403
     with pytest.raises(PermissionDenied):
-        services.record_sign(record=cycle, user=user, password=PASSWORD)
+        services.record_sign(record=cycle, user=user, password=PASSWORD, request=rf.post("/"))
     assert not Signature.objects.exists()
     assert may(user, "core.sign_record", site_id=site_b.pk) and not may(user, "core.sign_record", site_id=site_a.pk)
 
