@@ -38,6 +38,9 @@ PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); 
 BASE="http://127.0.0.1:$PORT"
 
 echo "== fresh database with the demo study ($WORK)"
+# DEBUG off: the server refuses to start without the collectstatic manifest.
+export STATIC_ROOT="$WORK/static"
+"$PY" manage.py collectstatic --noinput -v 0
 "$PY" manage.py migrate --noinput -v 0
 "$PY" manage.py seed_demo --force > /dev/null
 TOKEN="$("$PY" manage.py shell -v 0 -c '
