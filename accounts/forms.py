@@ -23,6 +23,17 @@ class LockoutAwarePasswordChangeForm(PasswordChangeForm):
             raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
         return old_password
 
+    def clean(self):
+        """A new password differs from the current one (once the current one is known
+        to be right): without it a user made to change an expired password could type
+        the same one again."""
+        cleaned = super().clean()
+        old, new = cleaned.get("old_password"), cleaned.get("new_password1")
+        if old and new and old == new:
+            self.add_error("new_password1", ValidationError(
+                "The new password must differ from the current one.", code="password_unchanged"))
+        return cleaned
+
 
 class CodeForm(forms.Form):
     """A six-digit code from an authenticator app (spaces ignored)."""

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from axes.handlers.database import AxesDatabaseHandler
-from axes.helpers import get_client_username, get_query_str
+from axes.helpers import get_client_username
 from axes.models import AccessAttempt
 from axes.signals import user_locked_out
 from django.conf import settings
@@ -194,10 +194,11 @@ class LockoutHandler(AxesDatabaseHandler):
         account_lock_begins(request=request, username=username, state=state)
 
     def _count(self, request, username):
-        """One more failure on the (user name, address, user agent) row; the row keeps the
-        last request's data only (axes would append every request's to it)."""
-        fields = {"get_data": get_query_str(request.GET).replace("\0", "0x00"),
-                  "post_data": get_query_str(request.POST).replace("\0", "0x00"),
+        """One more failure on the (user name, address, user agent) row."""
+        # No form data is kept: a failed login's form carries a password (the
+        # password-change form, the new one too), which would sit in clear text in
+        # the database and in the admin's view of the attempts.
+        fields = {"get_data": "", "post_data": "",
                   "http_accept": request.axes_http_accept, "path_info": request.axes_path_info,
                   "attempt_time": request.axes_attempt_time}
         key = {"username": username, "ip_address": request.axes_ip_address,

@@ -81,10 +81,18 @@ class IdleTimeoutMiddleware:
         return self.get_response(request)
 
 
+#: Session key: the client address the session was opened from (a lock from one
+#: address ends the user's sessions opened from it, ``accounts.services``).
+LOGIN_ADDRESS_KEY = "login_address"
+
+
 @receiver(user_logged_in)
 def _start_activity_clock(sender, request, user, **kwargs):
     if request is not None and hasattr(request, "session"):
+        from oversight.models import client_ip
+
         mark_activity(request.session)
+        request.session[LOGIN_ADDRESS_KEY] = client_ip(request)
 
 
 def _json_refusal(detail, code):

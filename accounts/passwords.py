@@ -12,8 +12,6 @@ so the middleware checks the age without a query.
 import time
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 #: Session key: when the signed-in user's password was set (Unix time).
@@ -21,18 +19,19 @@ SESSION_PASSWORD_SET_AT = "password_set_at"
 
 
 class NotTheCurrentPasswordValidator:
-    """A new password differs from the current one; every change is timed.
+    """Times every password change (``password_changed``, which Django calls after
+    every save that follows ``set_password``).
 
-    Without the first rule a user made to change an expired password could
-    type the same one again. ``check_password`` of the hashers module is used
-    (not ``user.check_password``), so validating never re-hashes and saves
-    the current password.
+    It does not compare a new password with the current one: a validator runs on
+    forms that do not check the current password through the lockout (the admin's
+    "set password"), where "must differ from the current one" would tell a guesser
+    that the guess is right, uncounted. The self-service form compares the new
+    password with the current one it has just checked
+    (``accounts.forms.LockoutAwarePasswordChangeForm``).
     """
 
     def validate(self, password, user=None):
-        if user is not None and user.password and check_password(password, user.password):
-            raise ValidationError("The new password must differ from the current one.",
-                                  code="password_unchanged")
+        return None
 
     def password_changed(self, password, user=None):
         if user is not None and user.pk is not None:

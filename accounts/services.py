@@ -47,19 +47,30 @@ def password_recheck(*, request, user, password):
 
 # --- Lockout: the end of a locked-out user's access, and unlocking ---------------------
 
-def user_access_revoke(*, user, reason, request=None):
-    """End every open session of ``user`` and delete their API tokens.
+def user_access_revoke(*, user, reason, request=None, address=None):
+    """End every open session of ``user`` and delete their API tokens (or, with
+    ``address``, the sessions opened from that address only).
 
     The one place that knows where a user's access lives: the sessions (in the
     database: each is read and the user's are deleted, wherever they were
     opened) and the API tokens. ``request``, when it is one of the user's own
     requests, gets a fresh anonymous session (its old one is deleted too).
     Writes an access event with ``reason``. Returns (sessions, tokens) ended.
+
+    With ``address`` (a lock from that one client address), only the sessions
+    opened from that address end, and the API tokens stay: the user is not
+    locked out elsewhere, and a stranger's guesses from afar must not cut off
+    the user's own work.
     """
     user_id = str(user.pk)
     sessions = 0
     current = getattr(request, "session", None)
-    if current is not None and current.get(SESSION_KEY) == user_id:
+    from .middleware import LOGIN_ADDRESS_KEY
+
+    def ends(data):
+        return data.get(SESSION_KEY) == user_id and (address is None or data.get(LOGIN_ADDRESS_KEY) == address)
+
+    if current is not None and ends(current):
         current.flush()
         sessions += 1
     store = import_module(settings.SESSION_ENGINE).SessionStore
@@ -67,15 +78,16 @@ def user_access_revoke(*, user, reason, request=None):
     decoder = store()
     keys = [key for key, data in model.objects.filter(expire_date__gt=timezone.now())
             .values_list("session_key", "session_data").iterator()
-            if decoder.decode(data).get(SESSION_KEY) == user_id]
+            if ends(decoder.decode(data))]
     for key in keys:
         store(session_key=key).delete()  # also the cache, with a cached_db engine
     sessions += len(keys)
     from api.services import tokens_revoke_all  # lazily: accounts imports no workflow app at load
 
-    tokens = tokens_revoke_all(user=user, by=None, request=request, reason=reason)
+    tokens = 0 if address is not None else tokens_revoke_all(user=user, by=None, request=request, reason=reason)
     AccessEvent.objects.record(kind=AccessKind.ACCESS_REVOKED, request=request, user=user,
-                               detail={"reason": reason, "sessions_ended": sessions, "api_tokens_deleted": tokens})
+                               detail={"reason": reason, "sessions_ended": sessions, "api_tokens_deleted": tokens,
+                                       **({"from_address": address} if address is not None else {})})
     return sessions, tokens
 
 
@@ -88,7 +100,12 @@ def account_lock_begins(*, request, username, state):
     user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
     if user is None:
         return
-    user_access_revoke(user=user, request=request,
+    # Locked everywhere, or the user's own signed-in session failed (a wrong
+    # e-signature, current password or code): every session and token ends. Locked
+    # from one address by failures from outside: only the sessions from there.
+    own = getattr(getattr(request, "user", None), "pk", None) == user.pk
+    address = None if state.scope == ACCOUNT or own else (client_ip(request) or "")
+    user_access_revoke(user=user, request=request, address=address,
                        reason=f"Locked after failed logins ({_lock_phrase(state)}).")
     admins_notify_lock(user=user, state=state, request=request)
 

@@ -250,6 +250,11 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
+# Failed attempts keep no form data (accounts.lockout stores none); should axes log any,
+# every field that can carry a secret is masked: the password-change form's old and new
+# passwords and the two-factor code, not only "password".
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "old_password", "new_password1",
+                             "new_password2", "password1", "password2", "code"]
 # Anonymous failed logins in the audit trail: the first LOGIN_FAILURE_AUDIT_ROWS per client
 # address and window of LOGIN_FAILURE_AUDIT_WINDOW_MINUTES are access events one by one, the
 # rest one "failed logins counted" event per window (0 minutes: every failure is an event).

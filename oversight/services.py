@@ -29,9 +29,19 @@ def _patient_of(record):
 
 # --- Locks -------------------------------------------------------------------
 
+def _require_admin(user):
+    """Locking and unlocking are the administrator role's acts, whatever the channel."""
+    from accounts.roles import Role
+    from accounts.scoping import access_for
+
+    if not access_for(user).has_role(Role.ADMIN):
+        raise PermissionDenied("Only an administrator locks and unlocks.")
+
+
 @transaction.atomic
 def record_lock(*, record, user, reason=""):
     """Lock a cycle or a casebook: every later write under it is refused."""
+    _require_admin(user)
     validate_free_text(reason, field="reason")
     record = type(record).objects.select_for_update().get(pk=record.pk)
     if record.locked_at:
@@ -44,6 +54,7 @@ def record_lock(*, record, user, reason=""):
 @transaction.atomic
 def record_unlock(*, record, user, reason):
     """Unlock with a reason, which the history keeps."""
+    _require_admin(user)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ValidationError("Give the reason for unlocking.", code="required")})

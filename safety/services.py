@@ -14,6 +14,7 @@ still outstanding work, and the banner is the reminder of exactly that.
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.scoping import require
 from core.services import StaleRecordError, record_save
 
 from .models import AdverseEvent, AdverseEventFollowUp, AdverseEventReview, ReviewKind
@@ -68,6 +69,10 @@ def adverse_event_follow_up(*, adverse_event: AdverseEvent, user, follow_up_date
     a resolving outcome (recovered, sequelae, fatal) also sets the event's end
     date, which closes the event to further follow-up."""
     event = _locked(adverse_event)
+    # The reviewer's role of a review is a model rule (``not_a_reviewer``); a follow-up
+    # is checked here, at the event's site, whatever the channel.
+    require(user, "safety.add_adverseeventfollowup", site_id=event.patient.site_id,
+            message="Only the study's reviewers and the site's staff follow up its adverse events.")
     follow_up = AdverseEventFollowUp(adverse_event=event, entered_by=user, follow_up_date=follow_up_date,
                                      note=(note or "").strip(), outcome=outcome, end_date=end_date)
     record_save(instance=follow_up, user=user)

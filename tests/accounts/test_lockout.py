@@ -82,7 +82,7 @@ def test_the_limits_are_settings(clinician):
     assert attempt(clinician.username, PASSWORD, HOSPITAL).status_code == 302
 
 
-def test_a_lock_ends_the_users_open_sessions_and_api_tokens(clinician, monitor):
+def test_a_lock_everywhere_ends_the_users_open_sessions_and_api_tokens(clinician, monitor):
     browser = Client()
     browser.force_login(clinician)
     assert browser.get("/patients/").status_code == 200
@@ -91,15 +91,36 @@ def test_a_lock_ends_the_users_open_sessions_and_api_tokens(clinician, monitor):
     bystander = Client()
     bystander.force_login(monitor)
 
-    fail(clinician.username, ATTACKER, 5)
+    for i in range(4):  # 20 failures from four addresses: locked from every address
+        fail(clinician.username, f"198.51.100.{i}", 5)
 
     response = browser.get("/patients/")
     assert response.status_code == 302 and response["Location"].startswith(LOGIN)
     assert not AuthToken.objects.filter(user=clinician).exists()
     assert AuthToken.objects.filter(user=monitor).exists() and bystander.get("/patients/").status_code == 200
-    event = AccessEvent.objects.get(kind=AccessKind.ACCESS_REVOKED)
+    event = AccessEvent.objects.filter(kind=AccessKind.ACCESS_REVOKED).latest("pk")
     assert event.user == clinician
     assert (event.detail["sessions_ended"], event.detail["api_tokens_deleted"]) == (1, 1)
+
+
+def test_a_lock_from_one_address_ends_only_the_sessions_opened_from_it(clinician):
+    """A stranger's five guesses lock the account from the stranger's address: the
+    user's sessions opened from there end, the user's work elsewhere (a session from
+    the hospital, the API tokens) goes on."""
+    at_hospital = Client(REMOTE_ADDR=HOSPITAL)
+    assert at_hospital.post(LOGIN, {"username": clinician.username, "password": PASSWORD}).status_code == 302
+    from_there = Client(REMOTE_ADDR=ATTACKER)
+    assert from_there.post(LOGIN, {"username": clinician.username, "password": PASSWORD}).status_code == 302
+    AuthToken.objects.create(user=clinician)
+
+    fail(clinician.username, ATTACKER, 5)
+
+    assert at_hospital.get("/patients/").status_code == 200
+    assert from_there.get("/patients/").status_code == 302
+    assert AuthToken.objects.filter(user=clinician).count() == 1
+    event = AccessEvent.objects.get(kind=AccessKind.ACCESS_REVOKED)
+    assert event.detail["from_address"] == ATTACKER
+    assert (event.detail["sessions_ended"], event.detail["api_tokens_deleted"]) == (1, 0)
 
 
 def test_the_administrators_are_told_once_by_mail_and_a_banner(clinician, admin_user, monitor):

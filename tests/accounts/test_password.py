@@ -70,6 +70,33 @@ def test_guessing_the_current_password_locks_the_account(clinician, settings):
     assert clinician.check_password(PASSWORD)
 
 
+def test_a_failed_attempt_keeps_no_password(clinician):
+    """The failed-attempt records (django-axes, shown to administrators) keep no form
+    data: a wrong current password posted with the new one leaves neither anywhere."""
+    from axes.models import AccessAttempt
+
+    client = logged_in(clinician)
+    change(client, "ivig-dem0", NEW)
+    attempt = AccessAttempt.objects.get(username=clinician.username)
+    stored = " ".join(str(value) for value in AccessAttempt.objects.filter(pk=attempt.pk).values().get().values())
+    assert NEW not in stored and "ivig-dem0" not in stored
+
+
+def test_the_admins_set_password_form_does_not_tell_the_current_password(clinician, make_user):
+    """Only the self-service form (which checks the current password through the
+    lockout) compares the new password with the current one: elsewhere the answer
+    would confirm a guess, uncounted."""
+    admin = make_user("admin")
+    admin.is_staff = True
+    admin.save()
+    client = Client()
+    client.force_login(admin)
+    url = f"/admin/auth/user/{clinician.pk}/password/"
+    for guess in ("password123", PASSWORD):  # a wrong guess, then the right one
+        response = client.post(url, {"password1": guess, "password2": guess})
+        assert "must differ from the current one" not in response.content.decode()
+
+
 @pytest.mark.parametrize("new, message", [
     ("short1!", "This password is too short"),
     ("password123", "This password is too common"),
