@@ -106,3 +106,18 @@ def _no_lingering_sessions(django_db_setup, django_db_blocker):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+@pytest.fixture(scope="module")
+def restore_migrated_data(django_db_blocker):
+    """For a module of transactional tests: the flush after each of them empties the
+    database, the migrations' data (role groups, permissions) included; put them back
+    once the module is done, for the tests that run later."""
+    yield
+    with django_db_blocker.unblock():
+        from django.contrib.auth.models import Permission
+        from django.db import connection
+
+        contents = getattr(connection, "_test_serialized_contents", None)
+        if contents and not Permission.objects.exists():
+            connection.creation.deserialize_db_from_string(contents)

@@ -6,7 +6,6 @@ old columns."""
 
 import pytest
 from django.apps import apps
-from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -23,15 +22,8 @@ REASON = "Treatment cycle changed by clinician: scale recalibrated"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def restore_migrated_data(django_db_blocker):
-    """The flush after a transactional test empties the database, the migrations'
-    data (role groups, permissions) included: put them back for the tests that run
-    later (as tests/security/test_concurrency.py)."""
-    yield
-    with django_db_blocker.unblock():
-        contents = getattr(connection, "_test_serialized_contents", None)
-        if contents and not Permission.objects.exists():
-            connection.creation.deserialize_db_from_string(contents)
+def _migrated_data_back(restore_migrated_data):
+    """This module's transactional tests flush the database (tests/conftest.py)."""
 
 
 def _migrate(targets):

@@ -7,7 +7,6 @@ UPDATE/DELETE of a signature row are refused by PostgreSQL itself."""
 import uuid
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
@@ -34,15 +33,8 @@ APP_PASSWORD = "app-role-test-password"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def restore_migrated_data(django_db_blocker):
-    """The flush after a transactional test empties the database, the migrations'
-    data (role groups, permissions) included: put them back for the tests that run
-    later (as tests/security/test_concurrency.py)."""
-    yield
-    with django_db_blocker.unblock():
-        contents = getattr(connection, "_test_serialized_contents", None)
-        if contents and not Permission.objects.exists():
-            connection.creation.deserialize_db_from_string(contents)
+def _migrated_data_back(restore_migrated_data):
+    """This module's transactional tests flush the database (tests/conftest.py)."""
 
 
 def _sql(statement):

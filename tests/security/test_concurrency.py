@@ -18,7 +18,6 @@ from decimal import Decimal
 
 import lxml.html
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import connection, connections
 from django.test import Client
 from rest_framework.test import APIClient
@@ -37,14 +36,8 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def restore_migrated_data(django_db_blocker):
-    """The flush after the last test leaves the database empty: put the
-    migrations' data back for the tests that run later."""
-    yield
-    with django_db_blocker.unblock():
-        contents = getattr(connection, "_test_serialized_contents", None)
-        if contents and not Permission.objects.exists():
-            connection.creation.deserialize_db_from_string(contents)
+def _migrated_data_back(restore_migrated_data):
+    """This module's transactional tests flush the database (tests/conftest.py)."""
 
 
 @pytest.fixture

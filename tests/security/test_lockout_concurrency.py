@@ -14,7 +14,6 @@ import threading
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
-from django.contrib.auth.models import Permission
 from django.db import connection, connections
 from django.db.models import Sum
 from django.test import Client
@@ -31,12 +30,8 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def restore_migrated_data(django_db_blocker):
-    yield
-    with django_db_blocker.unblock():
-        contents = getattr(connection, "_test_serialized_contents", None)
-        if contents and not Permission.objects.exists():
-            connection.creation.deserialize_db_from_string(contents)
+def _migrated_data_back(restore_migrated_data):
+    """This module's transactional tests flush the database (tests/conftest.py)."""
 
 
 @pytest.fixture

@@ -17,17 +17,9 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def restore_migrated_data(django_db_blocker):
-    """The flush after a transactional test empties the database, the migrations'
-    data (role groups, permissions) included: put them back for the tests that run
-    later (as tests/security/test_concurrency.py)."""
-    yield
-    with django_db_blocker.unblock():
-        from django.contrib.auth.models import Permission
+def _migrated_data_back(restore_migrated_data):
+    """This module's transactional tests flush the database (tests/conftest.py)."""
 
-        contents = getattr(connection, "_test_serialized_contents", None)
-        if contents and not Permission.objects.exists():
-            connection.creation.deserialize_db_from_string(contents)
 
 BEFORE = [("visits", "0005_lot_product_ascii"), ("oversight", "0005_access_lockout_kinds")]
 
