@@ -3,17 +3,27 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+DEV_STAMP := $(VENV)/.installed-dev-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test install migrate seed serve clean loadtest bench
+.PHONY: run test install install-dev migrate seed serve clean loadtest bench
 
+# The runtime packages only (make run, production).
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	rm -f $(VENV)/.installed-*
+	rm -f $(VENV)/.installed-[0-9]*
 	touch $(STAMP)
 
+# The runtime packages plus the test, fuzzing and benchmark tools (make test, bench, loadtest).
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-dev-*
+	touch $(DEV_STAMP)
+
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 ## make run: set up the embedded SQLite database, seed the demo study, serve on 127.0.0.1:8000
 run: export DEBUG = 1
@@ -24,15 +34,15 @@ run: $(STAMP)
 
 ## make test: the whole suite (SQLite by default; DATABASE_URL selects PostgreSQL)
 test: export SECRET_KEY ?= test-only-secret-key-not-for-production
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(PY) -m pytest
 
 ## make loadtest: gunicorn + PostgreSQL, eight simulated clinicians for 60 s, fault test; writes loadtest/report.md
-loadtest: $(STAMP)
+loadtest: $(DEV_STAMP)
 	bash loadtest/run.sh
 
 ## make bench: page, report, export and memory benchmarks on PostgreSQL; writes bench/results.md
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	bash bench/run.sh
 
 clean:

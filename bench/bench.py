@@ -98,12 +98,12 @@ def cmd_export_one(args):
     setup()
     from django.db import connection
 
-    from reporting.exports import get_format
-    from reporting.services import export_cohort
+    from exchange.exports import get_format
+    from exchange.services import export_cohort
 
     get_format(args.format).stream  # noqa: B018 - the writer's module is imported on use:
     import importlib
-    importlib.import_module("reporting.exports." + get_format(args.format).writer.split(":")[0])
+    importlib.import_module("exchange.exports." + get_format(args.format).writer.split(":")[0])
     connection.ensure_connection()
     gc.collect()
     before_kb = _status_kb("VmRSS")
@@ -164,7 +164,7 @@ def cmd_exports(args):
     setup()
     from django.db import connection
 
-    from reporting.services import export_cohort
+    from exchange.services import export_cohort
     from sql import COPY_QUERIES
 
     app = []
@@ -207,7 +207,7 @@ def cmd_report(args):
     from django.contrib.auth.models import User
     from django.db import connection
 
-    from reporting import datasets, selectors
+    from exchange import datasets, selectors
     from sql import REPORT_SQL
 
     user = User.objects.get(username=COORDINATOR)

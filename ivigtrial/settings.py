@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "visits",
     "safety",
     "reporting",
+    "exchange",
     "oversight",
     "demo",
 ]

@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("visits.urls")),
     path("safety/", include("safety.urls")),
     path("", include("reporting.urls")),
+    path("", include("exchange.urls")),
     path("oversight/", include("oversight.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),  # /api/v1/ (REST API, schema, docs) and /api/token/

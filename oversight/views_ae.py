@@ -25,7 +25,7 @@ from safety import rules, services
 from safety.models import AdverseEvent, AdverseEventFollowUp, AdverseEventReview, ReviewKind
 
 from .forms_ae import AcknowledgeForm, AEListingFilterForm, FollowUpForm, MedicalReviewForm
-from reporting.exports.base import spreadsheet_safe as _cell
+from exchange.exports.base import spreadsheet_safe as _cell
 
 REVIEW_PERMISSION = "safety.review_adverseevent"
 

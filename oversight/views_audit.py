@@ -16,11 +16,11 @@ from accounts.scoping import scope_to_user_sites
 from core.forms import DateInput
 from core.review import check_reviews
 from patients.models import Patient
-from reporting.exports.base import csv_chunks
+from exchange.exports.base import csv_chunks
 
 from . import audit
 from .models import AccessEvent, AccessKind
-from reporting.exports.base import spreadsheet_safe as _cell
+from exchange.exports.base import spreadsheet_safe as _cell
 
 PERMISSION = "oversight.view_audit_trail"
 

@@ -14,9 +14,3 @@ class ReportFilterForm(forms.Form):
         for field in self.fields.values():
             field.widget.attrs["class"] = "form-select form-select-sm"
 
-
-class ExportFilterForm(ReportFilterForm):
-    """The query of an export download: the report's filters and the format
-    (checked against the known formats by ``export_cohort``)."""
-
-    format = forms.CharField(max_length=20, required=False)

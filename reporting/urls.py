@@ -6,6 +6,4 @@ app_name = "reporting"
 
 urlpatterns = [
     path("reports/", views.ReportView.as_view(), name="report"),
-    path("exports/", views.ExportPageView.as_view(), name="exports"),
-    path("exports/download/", views.ExportDownloadView.as_view(), name="export_download"),
 ]

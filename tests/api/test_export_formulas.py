@@ -9,7 +9,7 @@ import zipfile
 import openpyxl
 import pytest
 
-from reporting import datasets
+from exchange import datasets
 from tests.visits.factories import full_cycle
 
 pytestmark = pytest.mark.django_db

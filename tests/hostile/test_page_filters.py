@@ -48,7 +48,7 @@ def test_query_raise_page(browser, world, params):
                               max_size=3))
 def test_export_download(browser, world, params):
     """An export's query: the file, or a 400 that says why nothing was exported."""
-    response = browser("coordinator").get(reverse("reporting:export_download"), params)
+    response = browser("coordinator").get(reverse("exchange:export_download"), params)
     assert response.status_code in (200, 400), (params, response.status_code)
     if response.status_code == 200:
         b"".join(response.streaming_content)
@@ -78,7 +78,7 @@ def test_query_raise_page_with_a_non_ascii_patient_is_refused(browser, world, va
 def test_export_with_an_invalid_site_exports_nothing(browser, world, site):
     from reporting.models import ExportLog
 
-    response = browser("coordinator").get(reverse("reporting:export_download"), {"format": "csv", "site": site})
+    response = browser("coordinator").get(reverse("exchange:export_download"), {"format": "csv", "site": site})
     assert response.status_code == 400
     assert "Nothing was exported" in response.content.decode()
     assert not ExportLog.objects.exists()

@@ -16,7 +16,7 @@ from simple_history.models import HistoricalRecords
 from core.services import record_save, record_void
 from oversight import audit
 from oversight.models import AccessEvent, AccessKind
-from reporting.services import export_cohort
+from exchange.services import export_cohort
 from safety.models import AdverseEvent
 from tests.patients.factories import MalignancyFactory, PatientFactory
 from tests.visits.factories import full_cycle

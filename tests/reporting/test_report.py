@@ -78,11 +78,11 @@ def test_filters_by_site_and_diagnosis(client_for, coordinator, demo):
 def test_clinician_cannot_read_the_report_or_export(client_for, clinician, monitor):
     client = client_for(clinician)
     assert client.get(reverse("reporting:report")).status_code == 403
-    assert client.get(reverse("reporting:exports")).status_code == 403
-    assert client.get(reverse("reporting:export_download"), {"format": "csv"}).status_code == 403
+    assert client.get(reverse("exchange:exports")).status_code == 403
+    assert client.get(reverse("exchange:export_download"), {"format": "csv"}).status_code == 403
     monitor_client = client_for(monitor)
     assert monitor_client.get(reverse("reporting:report")).status_code == 200
-    assert monitor_client.get(reverse("reporting:exports")).status_code == 403
+    assert monitor_client.get(reverse("exchange:exports")).status_code == 403
 
 
 @pytest.mark.parametrize("n", [2, 12])

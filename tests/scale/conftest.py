@@ -53,7 +53,7 @@ def count_queries(function):
 def scale(django_db_setup, django_db_blocker):
     from tests.scale import pages
 
-    from reporting.exports import odm
+    from exchange.exports import odm
 
     run = ScaleRun()
     # The database exists only for tests marked django_db (see test_query_counts.pytestmark).

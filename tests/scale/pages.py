@@ -9,7 +9,7 @@ import accounts.middleware  # noqa: F401  (its login receiver starts the idle cl
 from api.services import token_create
 from api.urls import router
 from patients.models import Patient
-from reporting.exports import FORMATS
+from exchange.exports import FORMATS
 from tests.conftest import _user_with_role
 
 API_LISTS = [prefix for prefix, _viewset, _basename in router.registry]

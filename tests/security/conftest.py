@@ -182,7 +182,7 @@ API_OBJECT = {
 #: Query strings a page needs to do its work (rather than refuse a malformed request).
 QUERY = {
     "oversight:query_create": "?patient={patient}",
-    "reporting:export_download": "?format=csv",
+    "exchange:export_download": "?format=csv",
 }
 
 #: Unnamed routes: the path to request.

@@ -30,9 +30,9 @@ def test_the_walk_finds_every_area_of_the_site():
     routes = all_routes()
     keys = {r.key for r in routes}
     assert len(routes) > 150, len(routes)  # admin included: about 220 today
-    for area in ("patients:", "visits:", "safety:", "reporting:", "oversight:", "admin:", "api:"):
+    for area in ("patients:", "visits:", "safety:", "exchange:", "oversight:", "admin:", "api:"):
         assert sum(k.startswith(area) for k in keys) >= 2, area
-    for name in ("api:schema", "api:docs", "api:redoc", "reporting:export_download", "oversight:audit_export",
+    for name in ("api:schema", "api:docs", "api:redoc", "exchange:export_download", "oversight:audit_export",
                  "oversight:ae_listing_export", "admin:index", "api:api-patients-detail",
                  "accounts:password_change", "accounts:security", "accounts:two_factor_verify",
                  "accounts:two_factor_setup", "accounts:two_factor_remove"):

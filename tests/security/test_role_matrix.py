@@ -72,8 +72,8 @@ MATRIX = {
     "safety:ae_void":                      {"GET": ENTRY, "POST": ENTRY},
     # --- report and exports: coordinators read and export; monitors read the report ---------------
     "reporting:report":                    {"GET": (N, N, Y, Y, Y)},
-    "reporting:exports":                   {"GET": (N, N, Y, N, Y)},
-    "reporting:export_download":           {"GET": (N, N, Y, N, Y)},
+    "exchange:exports":                   {"GET": (N, N, Y, N, Y)},
+    "exchange:export_download":           {"GET": (N, N, Y, N, Y)},
     # --- oversight: signatures (investigators), locks (admins), SDV and queries (monitors) ---------
     # Investigators only: an admin does not sign "reviewed and approved" (issue 12).
     "oversight:cycle_sign":                {"GET": (N, Y, N, N, N), "POST": (N, Y, N, N, N)},

@@ -19,7 +19,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from patients.models import Patient
-from reporting.exports import FORMATS
+from exchange.exports import FORMATS
 from safety.models import AdverseEvent
 from visits.models import TreatmentCycle
 

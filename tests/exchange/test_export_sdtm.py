@@ -14,9 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from patients.models import MalignancyHistory, Patient
-from reporting import datasets
-from reporting.exports import get_format, sdtm
-from reporting.exports.base import spreadsheet_safe
+from exchange import datasets
+from exchange.exports import get_format, sdtm
+from exchange.exports.base import spreadsheet_safe
 from safety.models import AdverseEvent
 from visits.models import Assessment, Infusion
 

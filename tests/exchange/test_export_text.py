@@ -16,8 +16,8 @@ import pytest
 from django.core.management import call_command
 
 from patients.models import Diagnosis, Patient
-from reporting import datasets
-from reporting.exports import base, tabular
+from exchange import datasets
+from exchange.exports import base, tabular
 from safety.models import AdverseEvent
 from visits.models import DosingBasis, Infusion, ProtocolDeviation, TreatmentCycle
 

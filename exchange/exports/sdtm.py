@@ -3,13 +3,13 @@
 Domains: DM, MH, EX, VS, LB, AE and the sponsor-defined FT (MMT-8 muscle
 testing). Each domain is written twice with the same columns and values:
 ``<domain>.csv`` (UTF-8, header row) and ``<domain>.xpt`` (SAS transport
-version 5, dataset name = domain, through :mod:`reporting.exports.xpt`), plus
+version 5, dataset name = domain, through :mod:`exchange.exports.xpt`), plus
 ``README.txt`` (what each domain holds, the de-identification note and the
 sponsor-defined choices). In the CSV, text goes through
 ``base.spreadsheet_safe`` (a text a spreadsheet would run as a formula starts
 with an apostrophe); the XPT keeps it as it is.
 
-Rows come from ``reporting.datasets`` where its row generators fit (EX, VS,
+Rows come from ``exchange.datasets`` where its row generators fit (EX, VS,
 LB, FT, AE, malignancies in MH); DM and the diagnosis records of MH come from
 queries over the cohort ordered by subject. The study days (--DY) need each
 subject's reference start date (first infusion): every row generator is

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from reporting.imports.odm import OdmImportError, import_odm
+from exchange.imports.odm import OdmImportError, import_odm
 
 
 class Command(BaseCommand):

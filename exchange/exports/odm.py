@@ -1,6 +1,6 @@
 """CDISC ODM 1.3.2 (XML): the cohort as one Snapshot file, written as it streams.
 
-Layout (``reporting/schemas/odm-1.3.2/ODM1-3-2.xsd`` validates it)::
+Layout (``exchange/schemas/odm-1.3.2/ODM1-3-2.xsd`` validates it)::
 
     ODM
       Study           GlobalVariables, BasicDefinitions (units), MetaDataVersion
@@ -10,7 +10,7 @@ Layout (``reporting/schemas/odm-1.3.2/ODM1-3-2.xsd`` validates it)::
         SE.CYCLE (repeating)  F.CYCLE, F.ASSESSMENT, F.INFUSIONS, F.DEVIATIONS
         SE.EOT                F.ASSESSMENT (the end-of-treatment visit)
 
-Which values: every ItemGroupData is one row of a ``reporting.datasets`` table
+Which values: every ItemGroupData is one row of a ``exchange.datasets`` table
 and every ItemData one of its columns, formatted by ``datasets.as_text``; the
 metadata (ItemDef, CodeList, MeasurementUnit) is built from the same
 ``Column`` definitions, so the ODM file, the CSV files and the data dictionary

@@ -23,7 +23,7 @@ from django.core.management import call_command
 
 from demo.synthetic import generate_cohort
 from patients.models import Patient
-from reporting.exports import sdtm, xpt
+from exchange.exports import sdtm, xpt
 
 STAMP = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
 

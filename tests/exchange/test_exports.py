@@ -9,8 +9,8 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 
 from patients.models import Patient
-from reporting import datasets
-from reporting.exports import FORMATS, tabular
+from exchange import datasets
+from exchange.exports import FORMATS, tabular
 from reporting.models import ExportLog
 
 pytestmark = pytest.mark.django_db
@@ -82,8 +82,8 @@ def test_empty_cohort_gives_valid_empty_files():
 
 def test_web_download_streams_and_logs(client_for, coordinator, demo):
     client = client_for(coordinator)
-    assert client.get(reverse("reporting:exports")).status_code == 200
-    response = client.get(reverse("reporting:export_download"), {"format": "csv", "site": "02", "diagnosis": "DM"})
+    assert client.get(reverse("exchange:exports")).status_code == 200
+    response = client.get(reverse("exchange:export_download"), {"format": "csv", "site": "02", "diagnosis": "DM"})
     assert isinstance(response, StreamingHttpResponse)
     assert response["Content-Disposition"].startswith('attachment; filename="ivig-cohort-csv-')
     files = read_zip(b"".join(response.streaming_content))
@@ -96,15 +96,15 @@ def test_web_download_streams_and_logs(client_for, coordinator, demo):
 
 
 def test_unknown_format_is_400_and_logs_nothing(client_for, coordinator):
-    response = client_for(coordinator).get(reverse("reporting:export_download"), {"format": "pdf"})
+    response = client_for(coordinator).get(reverse("exchange:export_download"), {"format": "pdf"})
     assert response.status_code == 400
     assert "Unknown export format 'pdf'" in response.content.decode()
     assert not ExportLog.objects.exists()
 
 
 def test_admin_sees_the_export_log(client_for, coordinator, admin_user, demo):
-    client_for(coordinator).get(reverse("reporting:export_download"), {"format": "xlsx"})
-    page = client_for(admin_user).get(reverse("reporting:exports"))
+    client_for(coordinator).get(reverse("exchange:export_download"), {"format": "xlsx"})
+    page = client_for(admin_user).get(reverse("exchange:exports"))
     assert list(page.context["export_log"]) == list(ExportLog.objects.all())
     assert "coordinator" in page.content.decode()
 

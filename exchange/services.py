@@ -2,7 +2,7 @@ from django.utils import timezone
 
 from . import datasets
 from .exports import get_format
-from .models import ExportLog
+from reporting.models import ExportLog
 
 
 def export_cohort(*, format_name, user=None, site=None, diagnosis=None, channel="web"):

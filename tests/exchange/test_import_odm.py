@@ -20,9 +20,9 @@ from accounts.models import Site
 from core.services import record_save
 from patients import rules as patient_rules
 from patients.models import Diagnosis, MalignancyHistory, Patient
-from reporting.exports import odm
-from reporting.imports import odm as odm_import
-from reporting.imports.odm import OdmImportError, import_odm
+from exchange.exports import odm
+from exchange.imports import odm as odm_import
+from exchange.imports.odm import OdmImportError, import_odm
 from safety.models import AdverseEvent
 from tests.accounts.factories import UserFactory
 from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle
@@ -680,7 +680,7 @@ def test_element_paths_index_each_parents_children_once(demo_xml):
 def test_typed_values_in_other_scripts_digits_are_refused(kind, text):
     from types import SimpleNamespace
 
-    from reporting.imports.odm import INTEGER, _parse_value
+    from exchange.imports.odm import INTEGER, _parse_value
 
     with pytest.raises(ValueError):
         _parse_value(SimpleNamespace(type=kind), text)

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from reporting.exports import FORMATS, UnknownFormat
-from reporting.services import export_cohort
+from exchange.exports import FORMATS, UnknownFormat
+from exchange.services import export_cohort
 
 
 class Command(BaseCommand):

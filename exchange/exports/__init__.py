@@ -1,5 +1,5 @@
 """Which format: each export turns the cohort (a Patient queryset) into a
-stream of bytes. The rows come from ``reporting.datasets``."""
+stream of bytes. The rows come from ``exchange.datasets``."""
 
 from dataclasses import dataclass
 
@@ -16,7 +16,7 @@ class ExportFormat:
         from importlib import import_module
 
         module, function = self.writer.split(":")
-        return getattr(import_module(f"reporting.exports.{module}"), function)(patients)
+        return getattr(import_module(f"exchange.exports.{module}"), function)(patients)
 
     def filename(self, stamp):
         return f"ivig-cohort-{self.name}-{stamp}.{self.extension}"

@@ -15,8 +15,8 @@ from lxml import etree
 
 from core.services import record_save
 from patients.models import MalignancyHistory, Patient
-from reporting import datasets
-from reporting.exports import odm
+from exchange import datasets
+from exchange.exports import odm
 from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle
 
 pytestmark = pytest.mark.django_db

@@ -25,8 +25,8 @@ from django.db.models import CharField, TextField, Value
 from django.urls import reverse
 
 from patients.models import Diagnosis, MalignancyHistory, Patient
-from reporting import datasets
-from reporting.exports import base, sdtm, tabular
+from exchange import datasets
+from exchange.exports import base, sdtm, tabular
 from safety.models import AdverseEvent
 from tests.patients.factories import DiagnosisFactory, MalignancyFactory, PatientFactory
 from tests.visits.factories import AssessmentFactory, CycleFactory, InfusionFactory

@@ -11,9 +11,9 @@ from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 
 from patients.models import MalignancyHistory, Patient
-from reporting import datasets
-from reporting.exports import get_format
-from reporting.exports.fhir import LOINC, UCUM, fhir_bundle
+from exchange import datasets
+from exchange.exports import get_format
+from exchange.exports.fhir import LOINC, UCUM, fhir_bundle
 from safety.models import AdverseEvent
 from visits.models import Assessment, Infusion
 

@@ -1,7 +1,7 @@
 """Import the ClinicalData of a CDISC ODM 1.3.2 file, as our ODM export writes it.
 
 ``import_odm(source, user=None, dry_run=False)`` reads a file written by
-``reporting.exports.odm`` (or any file that uses the same OIDs) and creates
+``exchange.exports.odm`` (or any file that uses the same OIDs) and creates
 the subjects it holds, every record going through the services the forms use
 (``core.services.record_save``, ``visits.services.cycle_save``), so every
 model rule applies. All or nothing: one transaction; as many problems as can
@@ -24,11 +24,11 @@ The checks, in order:
    ODM and XML-signature namespaces (an ``xi:include`` among them: refused,
    never processed); comments and processing instructions are not data and
    are ignored; then it is valid against the ODM 1.3.2 schema (vendored in
-   ``reporting/schemas/odm-1.3.2``); if not, nothing else is checked;
+   ``exchange/schemas/odm-1.3.2``); if not, nothing else is checked;
 2. every OID is ours: ClinicalData StudyOID and MetaDataVersionOID, and each
    StudyEventOID, FormOID (in its event), ItemGroupOID (in its form) and
    ItemOID (in its item group) of the export's metadata
-   (``reporting.exports.odm.EVENTS`` / ``GROUPS``); repeat keys are present
+   (``exchange.exports.odm.EVENTS`` / ``GROUPS``); repeat keys are present
    where the design repeats and unique; only inserts (no TransactionType, or
    ``Insert``);
 3. every value has its item's data type (integer, float, ISO date, time,
@@ -261,7 +261,7 @@ def _fill_import_audit(sender, history_instance, **kwargs):
         history_instance.history_user = user
 
 
-pre_create_historical_record.connect(_fill_import_audit, dispatch_uid="reporting.imports.odm.audit",
+pre_create_historical_record.connect(_fill_import_audit, dispatch_uid="exchange.imports.odm.audit",
                                      weak=False)
 
 

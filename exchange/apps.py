@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class ExchangeConfig(AppConfig):
+    """Datasets, export writers (CSV, XLSX, ODM, SDTM, FHIR) and imports: what the
+    trial exchanges with statisticians and other systems. Reads stored facts; the
+    imports write through the capture apps' services."""
+
+    name = "exchange"
+    verbose_name = "Data exchange"

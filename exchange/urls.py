@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "exchange"
+
+urlpatterns = [
+    path("exports/", views.ExportPageView.as_view(), name="exports"),
+    path("exports/download/", views.ExportDownloadView.as_view(), name="export_download"),
+]
