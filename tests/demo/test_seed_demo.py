@@ -75,3 +75,24 @@ def test_demo_courses_match_the_reference_outcomes(seeded):
     assert (reaction.grade, reaction.serious, reaction.infusion is not None) == (1, False, True)
     kinds = set(ProtocolDeviation.objects.values_list("kind", flat=True))
     assert kinds == {"underdose", "window", "rate", "missing_day"}
+
+
+def test_a_second_seed_keeps_changed_passwords_and_sessions(seeded, settings, client):
+    """`make run` twice: the demo users' own passwords and open sessions survive;
+    --reset-passwords restores the demo password on request."""
+    from django.contrib.auth.models import User
+
+    user = User.objects.get(username="clinician")
+    user.set_password("a-new-Passw0rd-of-mine")
+    user.save()
+    client.force_login(user)
+    assert client.get("/patients/").status_code == 200
+
+    call_command("seed_demo", verbosity=0)
+    request = RequestFactory().post("/accounts/login/")
+    assert authenticate(request, username="clinician", password="a-new-Passw0rd-of-mine")
+    assert client.get("/patients/").status_code == 200  # still signed in
+
+    call_command("seed_demo", "--reset-passwords", verbosity=0)
+    assert authenticate(request, username="clinician", password=settings.DEMO_PASSWORD)
+    assert client.get("/patients/").status_code in (302, 403)  # the reset signed the session out

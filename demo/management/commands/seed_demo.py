@@ -30,20 +30,26 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true",
                             help="Allow seeding demo users when DEBUG is off.")
+        parser.add_argument("--reset-passwords", action="store_true",
+                            help="Set every demo user's password back to DEMO_PASSWORD (this signs "
+                                 "them out everywhere). Without it, existing users keep theirs.")
 
-    def handle(self, *args, force=False, **options):
+    def handle(self, *args, force=False, reset_passwords=False, **options):
         if not settings.DEBUG and not force:
             raise CommandError("Refusing to create demo users with known passwords while DEBUG "
                                "is off. Use --force if this really is a demo server.")
         with transaction.atomic():
             sites = self._sites()
-            users = self._users(sites)
+            users, reset = self._users(sites, reset_passwords=reset_passwords)
             created = self._patients(sites, users["admin"])
         self.stdout.write(self.style.SUCCESS(
             f"Demo study ready: {len(sites)} sites, {len(users)} users, "
             f"{Patient.objects.count()} patients ({created} new), "
             f"{TreatmentCycle.objects.count()} treatment cycles."))
-        self.stdout.write("Demo logins (password: %s):" % settings.DEMO_PASSWORD)
+        if reset:
+            self.stdout.write(f"Passwords set to the demo password for: {', '.join(reset)}.")
+        self.stdout.write("Demo logins (password: %s, unless changed since; --reset-passwords "
+                          "restores it):" % settings.DEMO_PASSWORD)
         for username, (role, site, *_rest) in cohort.USERS.items():
             where = f"site {site}" if site else "all sites"
             self.stdout.write(f"  {username:<13} {role:<13} {where}")
@@ -55,16 +61,21 @@ class Command(BaseCommand):
             sites[code] = site
         return sites
 
-    def _users(self, sites):
-        users = {}
+    def _users(self, sites, *, reset_passwords=False):
+        """The demo users and their memberships. A user created now gets the demo
+        password; an existing user keeps theirs (changing it would sign them out of
+        every session) unless ``reset_passwords``. Returns (users, names reset)."""
+        users, reset = {}, []
         for username, (role, site_code, first, last) in cohort.USERS.items():
-            user, _ = User.objects.get_or_create(username=username)
+            user, created = User.objects.get_or_create(username=username)
             user.first_name, user.last_name = first, last
             user.email = f"{username}@example.org"
             # The admin is staff (Django admin) with the admin role's permissions, not a
             # superuser: roles hold for everyone.
             user.is_staff, user.is_superuser = role == "admin", False
-            user.set_password(settings.DEMO_PASSWORD)
+            if created or reset_passwords:
+                user.set_password(settings.DEMO_PASSWORD)
+                reset.append(username)
             user.save()
             Membership.objects.get_or_create(user=user, role=role,
                                              site=sites[site_code] if site_code else None)
@@ -72,8 +83,8 @@ class Command(BaseCommand):
         # Two-factor authentication is required for nobody in the demo (an admin turns it on
         # per role in the Django admin, Role policies); anybody may still set it up.
         for role in Role:
-            RolePolicy.objects.update_or_create(role=role.value, defaults={"require_two_factor": False})
-        return users
+            RolePolicy.objects.get_or_create(role=role.value, defaults={"require_two_factor": False})
+        return users, reset
 
     def _patients(self, sites, author):
         created = 0
