@@ -12,7 +12,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django.utils import timezone
 
-from core.models import ReviewInvalidation, Signature, SourceVerification
+from review.models import ReviewInvalidation, Signature, SourceVerification
 from oversight import append_only
 from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle

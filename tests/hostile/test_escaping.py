@@ -14,7 +14,7 @@ from django.utils.html import escape
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.models import DataQuery
+from review.models import DataQuery
 from patients.models import Patient
 from safety.models import AdverseEvent
 

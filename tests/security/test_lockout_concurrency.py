@@ -19,7 +19,7 @@ from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
 
-from core.models import Signature
+from review.models import Signature
 from oversight.models import AccessEvent, AccessKind, FailedLoginCount
 from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle
