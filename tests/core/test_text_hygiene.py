@@ -14,12 +14,12 @@ from django.db import models
 from django.urls import reverse
 
 from accounts.models import Site
-from review.models import DataQuery
 from core.services import record_save
+from review.models import DataQuery
 from core.validation import (BIDI_CONTROL_CHARACTERS, ZERO_WIDTH_CHARACTERS, CleanTextModel,
                              text_field_errors)
-from review import services as review_services
 from patients.models import Patient, subject_id_validator
+from review import services as review_services
 from safety.models import AdverseEvent
 from tests.api.conftest import api_for  # noqa: F401 (fixture)
 from tests.patients.factories import PatientFactory

@@ -5,8 +5,8 @@ import pytest
 from django.test import Client
 
 from api.services import token_create
-from review.models import DataQuery
 from review import services as review_services
+from review.models import DataQuery
 from safety.models import AdverseEvent
 from tests.patients.factories import DiagnosisFactory, MalignancyFactory, PatientFactory
 from tests.visits.factories import full_cycle

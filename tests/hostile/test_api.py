@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api import serializers as s
-from review.models import DataQuery
 from review import services as review_services
+from review.models import DataQuery
 from tests.visits.factories import CycleFactory
 
 from .support import (DATE_EDGES, HOSTILE_JSON, HOSTILE_STRINGS, NUMBER_EDGES, hostile_settings, isolated,

@@ -7,9 +7,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from review.models import DataQuery
 from oversight import services
 from review import services as review_services
+from review.models import DataQuery
 
 from .support import fuzz_form, page
 

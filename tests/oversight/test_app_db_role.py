@@ -13,11 +13,11 @@ from django.db import DatabaseError, connection, transaction
 from django.test import RequestFactory
 from django.urls import reverse
 
-from review.models import ReviewInvalidation, Signature, SourceVerification
 from core.services import record_save
 from oversight import db_role
-from review import services as review_services
 from patients.models import Patient
+from review import services as review_services
+from review.models import ReviewInvalidation, Signature, SourceVerification
 from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle
 

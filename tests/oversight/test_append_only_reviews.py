@@ -15,9 +15,9 @@ from django.apps import apps
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from review.models import DataQueryMessage
 from oversight import append_only
 from review import services as review_services
+from review.models import DataQueryMessage
 from safety import services as safety_services
 from safety.models import AdverseEvent, AdverseEventFollowUp, AdverseEventReview
 from tests.patients.factories import PatientFactory

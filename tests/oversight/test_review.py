@@ -6,11 +6,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from review.models import DataQuery, Signature, SourceVerification
 from core.services import record_save
 from oversight import services
-from review import services as review_services
 from patients.models import Patient
+from review import services as review_services
+from review.models import DataQuery, Signature, SourceVerification
 from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle
 from tests.visits.test_views import cycle_post

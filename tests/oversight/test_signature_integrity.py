@@ -15,9 +15,9 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from review.models import ReviewInvalidation, Signature, SourceVerification
 from oversight import append_only
 from review import services as review_services
+from review.models import ReviewInvalidation, Signature, SourceVerification
 from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle
 

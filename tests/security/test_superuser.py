@@ -16,10 +16,10 @@ from rest_framework.test import APIClient
 
 from accounts.scoping import may
 from api.services import token_create
-from review.models import DataQuery, Signature, SourceVerification
 from core.services import record_save
-from review import services as review_services
 from oversight.models import AccessEvent, AccessKind
+from review import services as review_services
+from review.models import DataQuery, Signature, SourceVerification
 from safety import services as safety_services
 from safety.models import AdverseEvent, AdverseEventReview
 from tests.patients.factories import PatientFactory
