@@ -20,10 +20,10 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.validators import UniqueValidator
 
 from accounts.scoping import scope_to_user_sites, sites_for_data_entry
-from core.models import DataQuery, DataQueryMessage
 from core.services import record_save
 from patients import rules as patient_rules
 from patients.models import Diagnosis, MalignancyHistory, Patient, PatientStatus
+from review.models import DataQuery, DataQueryMessage
 from safety.models import AdverseEvent
 from visits.models import (Assessment, AssessmentTimepoint, Infusion, ProtocolDeviation,
                            TreatmentCycle)

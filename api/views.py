@@ -39,12 +39,12 @@ from rest_framework.views import APIView
 
 from accounts.scoping import may_all, scope_to_user_sites
 from core.forms import AsciiIntegerField
-from core.models import DataQuery, DataQueryMessage, QueryStatus
 from core.services import StaleRecordError, record_void
-from oversight import services as oversight_services
 from oversight import targets
 from patients.models import Diagnosis, MalignancyHistory, MalignancyStatus, Patient, PatientStatus
 from patients.services import patient_withdraw
+from review import services as review_services
+from review.models import DataQuery, DataQueryMessage, QueryStatus
 from safety.models import AdverseEvent
 from visits.models import (Assessment, AssessmentTimepoint, DeviationKind, Infusion, InfusionDay,
                            ProtocolDeviation, TreatmentCycle)
@@ -548,9 +548,9 @@ class DataQueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
     filter_params = (patient_param(), site_param(), Param("status", "status", "choice", tuple(QueryStatus.values)))
     ordering_fields = ["updated_at", "raised_at"]
     ordering = ["-updated_at"]
-    action_permissions = {"list": ("view",), "retrieve": ("view",), "create": ("core.raise_query",),
-                          "answer": ("core.answer_query",), "close": ("core.raise_query",),
-                          "reopen": ("core.raise_query",)}
+    action_permissions = {"list": ("view",), "retrieve": ("view",), "create": ("review.raise_query",),
+                          "answer": ("review.answer_query",), "close": ("review.raise_query",),
+                          "reopen": ("review.raise_query",)}
     versioned = etag_records = False  # read by api.schema
 
     def base_queryset(self):
@@ -570,7 +570,7 @@ class DataQueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         if resolved is None:
             raise ValidationError({"target": [ErrorDetail("Choose a record of this patient.", code="invalid_target")]})
         record, field_name, field_label, record_label, cycle_number = resolved
-        query = oversight_services.query_raise(
+        query = review_services.query_raise(
             record=record, field_name=field_name, field_label=field_label, record_label=record_label,
             question=body.validated_data["question"], user=request.user, cycle_number=cycle_number)
         return self.record_response(query, status=201)
@@ -585,17 +585,17 @@ class DataQueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
     @extend_schema(request=s.DataQueryReplySerializer, responses=REPLY_RESPONSES, summary="Answer (sites)")
     @action(detail=True, methods=["post"])
     def answer(self, request, pk=None):
-        return self._reply(request, oversight_services.query_answer)
+        return self._reply(request, review_services.query_answer)
 
     @extend_schema(request=s.DataQueryReplySerializer, responses=REPLY_RESPONSES, summary="Close (monitors)")
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
-        return self._reply(request, oversight_services.query_close)
+        return self._reply(request, review_services.query_close)
 
     @extend_schema(request=s.DataQueryReplySerializer, responses=REPLY_RESPONSES, summary="Re-open (monitors)")
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
-        return self._reply(request, oversight_services.query_reopen)
+        return self._reply(request, review_services.query_reopen)
 
 
 @csrf_exempt  # it changes nothing, whatever the method

@@ -4,6 +4,10 @@ Built from django-simple-history rows that the caller has already fetched
 (with ``select_related`` for the user and any foreign keys shown), so a page
 showing it runs a constant number of queries: rows of one record are paired
 in memory, never through ``prev_record`` (one query per row).
+
+Public helpers (used by the pages and by ``oversight.audit``): :func:`change_entries`,
+:func:`changes_since`, :func:`describe_changes`, :func:`display_value`,
+:func:`tracked_fields`, and the :class:`ChangeEntry` / :class:`FieldChange` records.
 """
 
 from dataclasses import dataclass, field
@@ -32,7 +36,11 @@ class ChangeEntry:
     changes: list = field(default_factory=list)
 
 
-def _display(row, model_field):
+def display_value(row, model_field):
+    """How the change log shows ``model_field`` of ``row`` (a history row or a live
+    record): the choice label, the related object's ``str``, Yes/No, or "—" for
+    nothing. The related object must already be loaded (``select_related``) for a
+    constant number of queries."""
     name = model_field.name
     if model_field.choices:
         value = getattr(row, name)
@@ -52,7 +60,9 @@ def _display(row, model_field):
     return str(value)
 
 
-def _tracked_fields(model):
+def tracked_fields(model):
+    """The concrete fields of ``model`` a change log compares: all but ``id`` and the
+    model's ``CHANGE_LOG_EXCLUDE`` (bookkeeping such as ``version``)."""
     exclude = set(getattr(model, "CHANGE_LOG_EXCLUDE", ())) | {"id"}
     return [f for f in model._meta.concrete_fields if f.name not in exclude]
 
@@ -71,7 +81,7 @@ def change_entries(history_rows, record_label=None):
     entries = []
     for (model, _pk), rows in by_record.items():
         rows.sort(key=lambda r: (r.history_date, r.history_id))
-        fields = _tracked_fields(model)
+        fields = tracked_fields(model)
         previous = None
         for row in rows:
             entry = ChangeEntry(
@@ -84,7 +94,7 @@ def change_entries(history_rows, record_label=None):
             )
             if previous is not None:
                 for f in fields:
-                    old, new = _display(previous, f), _display(row, f)
+                    old, new = display_value(previous, f), display_value(row, f)
                     if old != new:
                         entry.changes.append(FieldChange(capfirst(f.verbose_name), old, new))
             entries.append(entry)

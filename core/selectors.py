@@ -1,52 +1,26 @@
-"""Reads of the review state (signatures, verifications, data queries) that the
-capture pages show next to the records they are about."""
+"""Kernel reads that other apps provide: the review state of a casebook.
 
-from dataclasses import dataclass, field
+The capture pages show, next to each record, what was added about it (its
+signature, its verification, its data queries). Those rows belong to the
+``review`` app, which the capture apps never import: ``ReviewConfig.ready``
+registers its reader here (:func:`register_review_state`), and the pages call
+:func:`review_state`.
+"""
 
-from .models import DataQuery, QueryStatus, Signature, SourceVerification
+_review_state = None
 
 
-@dataclass
-class ReviewState:
-    """The latest signature and verification per record key ``(model name, pk)``,
-    and the data queries per cycle number (None: patient-level records)."""
-
-    signatures: dict = field(default_factory=dict)
-    verifications: dict = field(default_factory=dict)
-    queries_by_cycle: dict = field(default_factory=dict)
-    queries: list = field(default_factory=list)
-
-    @property
-    def rows(self):
-        return [*self.signatures.values(), *self.verifications.values()]
-
-    def signature(self, record):
-        return self.signatures.get((record._meta.model_name, record.pk))
-
-    def verification(self, record):
-        return self.verifications.get((record._meta.model_name, record.pk))
-
-    def cycle_queries(self, number):
-        return self.queries_by_cycle.get(number, [])
-
-    @property
-    def open_queries(self):
-        return [q for q in self.queries if q.status != QueryStatus.CLOSED]
+def register_review_state(reader):
+    """Install ``reader(patient) -> state``: the object the capture pages read the review
+    state from (``review.selectors.ReviewState``: ``signature(record)``,
+    ``verification(record)``, ``cycle_queries(number)``, ``rows``,
+    ``attach_current_hashes(hashes)``)."""
+    global _review_state
+    _review_state = reader
 
 
 def review_state(patient):
-    """The patient's review state in three queries (each signature and verification
-    with its recorded invalidation, if any). Whether each is valid also needs the
-    hash of its record's current data: the caller attaches them
-    (``core.review.attach_current_hashes``), else each row computes its own."""
-    state = ReviewState()
-    for signature in (Signature.objects.filter(patient=patient).with_invalidation()
-                      .select_related("content_type").order_by("signed_at", "pk")):
-        state.signatures[(signature.content_type.model, signature.object_id)] = signature
-    for verification in (SourceVerification.objects.filter(patient=patient).with_invalidation()
-                         .select_related("content_type", "verified_by").order_by("verified_at", "pk")):
-        state.verifications[(verification.content_type.model, verification.object_id)] = verification
-    for query in DataQuery.objects.filter(patient=patient).order_by("raised_at", "pk"):
-        state.queries_by_cycle.setdefault(query.cycle_number, []).append(query)
-        state.queries.append(query)
-    return state
+    """The patient's review state, from the registered reader (``review.selectors.review_state``)."""
+    if _review_state is None:
+        raise RuntimeError("No review-state reader is registered: is the review app installed?")
+    return _review_state(patient)

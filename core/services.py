@@ -11,6 +11,21 @@ def connection_lost() -> bool:
     return raw is not None and bool(getattr(raw, "closed", False))
 
 
+#: What runs after every save of ``record_save``, inside its transaction: callables
+#: ``hook(instance, reason, user)``. The kernel's one explicit extension point for
+#: writes: ``review`` registers ``review.services.after_change`` (the invalidation of
+#: signatures and verifications a change made untrue) in its ``AppConfig.ready``, so
+#: the kernel and the capture apps never import review.
+after_change_hooks = []
+
+
+def register_after_change(hook):
+    """Add ``hook`` to :data:`after_change_hooks` (once; idempotent)."""
+    if hook not in after_change_hooks:
+        after_change_hooks.append(hook)
+    return hook
+
+
 class StaleRecordError(Exception):
     """The record changed since the editor loaded it."""
 
@@ -59,9 +74,9 @@ def record_save(*, instance, reason="", expected_version=None, user=None):
                 raise StaleRecordError(instance, stored, expected)
             instance.version = expected + 1
         instance.save()
-        from .review import after_change
-
-        after_change(instance, reason, user or _request_user())
+        changed_by = user or _request_user()
+        for hook in after_change_hooks:
+            hook(instance, reason, changed_by)
     return instance
 
 

@@ -75,7 +75,7 @@ AE_SHARE = 0.12
 SERIOUS_AE_SHARE = 0.01
 
 #: The clinical tables ``--clear`` empties (with their history tables): apps, in any order.
-CLEAR_APPS = ("core", "patients", "visits", "safety")
+CLEAR_APPS = ("review", "patients", "visits", "safety")
 
 Q1 = Decimal("0.1")
 

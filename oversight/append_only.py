@@ -4,14 +4,14 @@ Which tables: every django-simple-history table (every model whose name
 starts with ``Historical``, in any app), the access events
 (``oversight_accessevent``), the export log (``reporting_exportlog``) and the
 review tables whose rows are a record of what somebody did or what the rules
-found: signatures, source verifications and their invalidations
-(``core_signature``, ``core_sourceverification``, ``core_reviewinvalidation``,
-protected by migration ``core.0003``), the data-query messages
-(``core_dataquerymessage``), the adverse-event reviews and follow-ups
-(``safety_adverseeventreview``, ``safety_adverseeventfollowup``) and the
-protocol deviations (``visits_protocoldeviation``). A state change of a review
-row is a new row: an invalidation row ends a signature or verification
-(``core.review``); a second medical review or follow-up supersedes the earlier
+found: signatures, source verifications and their invalidations (models of the
+``review`` app, tables ``core_signature``, ``core_sourceverification``,
+``core_reviewinvalidation``, protected by migration ``core.0003``), the
+data-query messages (``core_dataquerymessage``), the adverse-event reviews and
+follow-ups (``safety_adverseeventreview``, ``safety_adverseeventfollowup``) and
+the protocol deviations (``visits_protocoldeviation``). A state change of a
+review row is a new row: an invalidation row ends a signature or verification
+(``review.services.after_change``); a second medical review or follow-up supersedes the earlier
 one (the latest counts); a deviation's resolution or recomputed description is
 a new deviation row that supersedes the open one
 (``visits.services.deviations_refresh``).
@@ -76,9 +76,13 @@ SQLITE_SUFFIX = "__append_only"
 #: Audit tables that are not simple-history tables: (app label, model name). The review
 #: tables are append-only too: a change of state is a new row.
 OTHER_AUDIT_MODELS = (("oversight", "accessevent"), ("reporting", "exportlog"),
-                      ("core", "signature"), ("core", "sourceverification"), ("core", "reviewinvalidation"),
-                      ("core", "dataquerymessage"), ("safety", "adverseeventreview"),
+                      ("review", "signature"), ("review", "sourceverification"), ("review", "reviewinvalidation"),
+                      ("review", "dataquerymessage"), ("safety", "adverseeventreview"),
                       ("safety", "adverseeventfollowup"), ("visits", "protocoldeviation"))
+#: The same review models in the migration states before ``review.0001`` (they were in
+#: ``core``; same tables). A model a state does not hold is skipped.
+_EARLIER_AUDIT_MODELS = (("core", "signature"), ("core", "sourceverification"), ("core", "reviewinvalidation"),
+                         ("core", "dataquerymessage"))
 
 _PG_FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger AS $$
@@ -95,7 +99,7 @@ def audit_tables(apps):
     """The audit tables known to ``apps`` (the migration state or the app registry)."""
     tables = {model._meta.db_table for model in apps.get_models()
               if model.__name__.startswith("Historical")}
-    for app_label, model_name in OTHER_AUDIT_MODELS:
+    for app_label, model_name in OTHER_AUDIT_MODELS + _EARLIER_AUDIT_MODELS:
         try:
             tables.add(apps.get_model(app_label, model_name)._meta.db_table)
         except LookupError:

@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class OversightConfig(AppConfig):
     """Monitoring and audit: the study-wide audit trail, adverse-event review,
     e-signatures, locks, data queries, source data verification and the role
-    dashboards. It writes the review state that the capture apps read."""
+    dashboards. Signatures, verifications and queries are written by ``review``."""
 
     name = "oversight"
     verbose_name = "Oversight"

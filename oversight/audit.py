@@ -51,7 +51,7 @@ from django.utils import timezone
 from django.utils.text import capfirst
 
 from accounts.scoping import access_for, scope_to_user_sites
-from core.history import FieldChange, _display, _tracked_fields
+from core.history import FieldChange, display_value, tracked_fields
 
 from .models import AccessKind
 
@@ -83,8 +83,8 @@ _LABELS = {
     "visits.protocoldeviation": lambda r: r.get_kind_display(),
     "safety.adverseevent": lambda r: f"{r.term} (grade {r.grade})",
     "accounts.site": lambda r: f"{r.code} {r.name}",
-    "core.reviewinvalidation": lambda r: (f"Signature #{r.signature_id}" if r.signature_id
-                                          else f"Source verification #{r.verification_id}"),
+    "review.reviewinvalidation": lambda r: (f"Signature #{r.signature_id}" if r.signature_id
+                                            else f"Source verification #{r.verification_id}"),
     "accounts.membership": lambda r: f"{r.user or '?'}: {r.get_role_display()}"
                                      f" ({r.site.code if r.site else 'all sites'})",
 }
@@ -201,7 +201,7 @@ def _display_related(model):
     """select_related paths so that showing the model's tracked foreign keys
     (``str(related)``) needs no further query."""
     paths = []
-    for f in _tracked_fields(model):
+    for f in tracked_fields(model):
         if not f.is_relation:
             continue
         paths.append(f.name)
@@ -341,11 +341,11 @@ def _value(row, model_field, zone):
         if value is None:
             return EMPTY
         return timezone.localtime(value, zone).isoformat(sep=" ", timespec="seconds")
-    return _display(row, model_field)
+    return display_value(row, model_field)
 
 
 def _history_changes(source, row, previous, action, zone):
-    fields = _tracked_fields(source.live_model)
+    fields = tracked_fields(source.live_model)
     if action == "create" or (previous is None and action != "delete"):
         # The first entry: every value entered, from nothing.
         return [FieldChange(capfirst(f.verbose_name), EMPTY, new)

@@ -7,8 +7,8 @@ from django.db.models import Count, Exists, Max, OuterRef, Q
 from accounts.models import Site
 from accounts.roles import Role
 from accounts.scoping import access_for, scope_to_user_sites
-from core.models import DataQuery, QueryStatus, Signature, SourceVerification
 from patients.models import Patient, PatientStatus
+from review.models import DataQuery, QueryStatus, Signature, SourceVerification
 from safety.models import AdverseEvent
 from visits import rules as visit_rules
 from visits.models import Assessment, AssessmentTimepoint, TreatmentCycle
@@ -18,7 +18,7 @@ LIST_LIMIT = 15
 
 def _valid(model, content_type):
     """The review rows no recorded invalidation ended. The dashboard's counts do not
-    re-hash every record (that is the audit's signature check, ``core.review``); the
+    re-hash every record (that is the audit's signature check, ``review.selectors.check_reviews``); the
     timeline and the check show a row whose data were altered outside the app as invalid."""
     return model.objects.filter(content_type=content_type, object_id=OuterRef("pk")).not_invalidated()
 

@@ -3,7 +3,7 @@ from crispy_forms.layout import Submit
 from django import forms
 
 from core.forms import AsciiIntegerField, AsciiModelChoiceField, CleanTextFormMixin, FilterForm
-from core.models import QueryStatus
+from review.models import QueryStatus
 
 
 class _Form(CleanTextFormMixin, forms.Form):

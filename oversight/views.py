@@ -11,8 +11,9 @@ from accounts.models import Site
 from accounts.roles import Role
 from accounts.scoping import access_for, may, scope_to_user_sites
 from core.forms import add_validation_error
-from core.models import DataQuery, QueryStatus
 from patients import selectors as patient_selectors
+from review import services as review_services
+from review.models import DataQuery, QueryStatus
 from visits.models import TreatmentCycle
 
 from . import services, targets
@@ -82,16 +83,16 @@ class RecordActionView(FormView):
 
 
 class SignView(RecordActionView):
-    action_permission = "core.sign_record"
+    action_permission = "review.sign_record"
     refusal = "Only an investigator of the patient's site signs its cycles and casebook."
     form_class = SignForm
     title = "Sign"
 
     def perform(self, form):
         try:
-            signature = services.record_sign(record=self.record, user=self.request.user,
+            signature = review_services.record_sign(record=self.record, user=self.request.user,
                                              password=form.cleaned_data["password"], request=self.request)
-        except services.SigningRefused as exc:
+        except review_services.SigningRefused as exc:
             services.log_failed_signing(self.request, self.record_label())
             raise ValidationError({"password": ValidationError(str(exc), code="wrong_password")}) from exc
         return (f"Signed {self.record_label()}: {signature.signer_name}, "
@@ -117,13 +118,13 @@ class UnlockView(AdminRoleRequired, RecordActionView):
 
 
 class VerifyView(RecordActionView):
-    action_permission = "core.verify_source"
+    action_permission = "review.verify_source"
     refusal = "Only a monitor verifies source data."
     form_class = VerifyForm
     title = "Source data verification of"
 
     def perform(self, form):
-        services.cycle_verify(cycle=self.record, user=self.request.user)
+        review_services.cycle_verify(cycle=self.record, user=self.request.user)
         return f"Source data of {self.record_label()} marked verified."
 
 
@@ -135,7 +136,7 @@ def _scoped_queries(user):
 
 
 class QueryListView(PermissionRequiredMixin, ListView):
-    permission_required = "core.view_dataquery"
+    permission_required = "review.view_dataquery"
     raise_exception = True
     template_name = "oversight/query_list.html"
     context_object_name = "queries"
@@ -168,7 +169,7 @@ class QueryListView(PermissionRequiredMixin, ListView):
 class QueryRaiseView(PermissionRequiredMixin, FormView):
     """Raise a query on a record of one patient (``?patient=<id>[&cycle=<n>]``)."""
 
-    permission_required = "core.raise_query"
+    permission_required = "review.raise_query"
     raise_exception = True
     template_name = "oversight/record_action.html"
     form_class = QueryRaiseForm
@@ -180,7 +181,7 @@ class QueryRaiseView(PermissionRequiredMixin, FormView):
         if "patient" not in target:
             raise PermissionDenied
         self.patient = patient_selectors.patient_get(user=request.user, pk=target["patient"])
-        if not may(request.user, "core.raise_query", site_id=self.patient.site_id):
+        if not may(request.user, "review.raise_query", site_id=self.patient.site_id):
             raise PermissionDenied("Only a monitor raises data queries.")
         self.cycle = None
         if "cycle" in target:
@@ -206,7 +207,7 @@ class QueryRaiseView(PermissionRequiredMixin, FormView):
             form.add_error("target", "Choose a record of this patient.")
             return self.form_invalid(form)
         record, field_name, field_label, record_label, cycle_number = resolved
-        query = services.query_raise(record=record, field_name=field_name, field_label=field_label,
+        query = review_services.query_raise(record=record, field_name=field_name, field_label=field_label,
                                      record_label=record_label, question=form.cleaned_data["question"],
                                      user=self.request.user, cycle_number=cycle_number)
         messages.success(self.request, "Query raised; the site sees it on the patient's pages.")
@@ -217,7 +218,7 @@ class QueryDetailView(PermissionRequiredMixin, DetailView):
     """The thread, and the actions the user's role allows: answer (site), close
     or re-open (monitor)."""
 
-    permission_required = "core.view_dataquery"
+    permission_required = "review.view_dataquery"
     raise_exception = True
     template_name = "oversight/query_detail.html"
     context_object_name = "query"
@@ -229,18 +230,18 @@ class QueryDetailView(PermissionRequiredMixin, DetailView):
         context = super().get_context_data(**kwargs)
         user, site = self.request.user, self.object.patient.site_id
         context.update(form=kwargs.get("form") or QueryReplyForm(),
-                       can_answer=may(user, "core.answer_query", site_id=site)
+                       can_answer=may(user, "review.answer_query", site_id=site)
                        and self.object.status == QueryStatus.OPEN,
-                       can_close=may(user, "core.raise_query", site_id=site)
+                       can_close=may(user, "review.raise_query", site_id=site)
                        and self.object.status != QueryStatus.CLOSED,
-                       can_reopen=may(user, "core.raise_query", site_id=site)
+                       can_reopen=may(user, "review.raise_query", site_id=site)
                        and self.object.status != QueryStatus.OPEN)
         return context
 
     def post(self, request, *args, **kwargs):
         self.object = self.get_object()
         action = request.POST.get("action")
-        needed = {"answer": "core.answer_query", "close": "core.raise_query", "reopen": "core.raise_query"}
+        needed = {"answer": "review.answer_query", "close": "review.raise_query", "reopen": "review.raise_query"}
         if action not in needed:
             return redirect("oversight:query_detail", pk=self.object.pk)
         if not may(request.user, needed[action], site_id=self.object.patient.site_id):
@@ -248,8 +249,8 @@ class QueryDetailView(PermissionRequiredMixin, DetailView):
                                    "only a monitor closes or re-opens it.")
         form = QueryReplyForm(request.POST)
         if form.is_valid():
-            service = {"answer": services.query_answer, "close": services.query_close,
-                       "reopen": services.query_reopen}[action]
+            service = {"answer": review_services.query_answer, "close": review_services.query_close,
+                       "reopen": review_services.query_reopen}[action]
             try:
                 service(query=self.object, user=request.user, text=form.cleaned_data["text"])
             except ValidationError as exc:

@@ -14,9 +14,9 @@ from django.views.generic import ListView, TemplateView
 from accounts.mixins import PermissionRequiredMixin
 from accounts.scoping import scope_to_user_sites
 from core.forms import DateInput
-from core.review import check_reviews
-from patients.models import Patient
 from exchange.exports.base import csv_chunks
+from patients.models import Patient
+from review.selectors import check_reviews
 
 from . import audit
 from .models import AccessEvent, AccessKind

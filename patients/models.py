@@ -6,8 +6,8 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from accounts.models import Site
+from core.fingerprint import record_payload
 from core.models import ClinicalRecord, Lockable
-from core.review import record_payload
 from core.validation import raise_violations
 
 from . import rules

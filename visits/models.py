@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from core.fingerprint import record_payload
 from core.models import ClinicalRecord, Lockable
-from core.review import record_payload
 from core.validation import raise_violations, validate_ascii_code
 from patients.models import Patient
 

@@ -126,7 +126,7 @@ def timeline_review_hashes(patient, rows, state):
     signature) in a constant number of queries."""
     if not state.rows:
         return {}
-    from core.review import data_hash
+    from core.fingerprint import data_hash
 
     cycles = [row for row in rows if row.cycle is not None]
     payloads = [row.cycle.signature_payload(infusions=row.infusions) for row in cycles]

@@ -8,7 +8,6 @@ from accounts.mixins import PermissionRequiredMixin
 from accounts.models import Site
 from accounts.roles import Role
 from accounts.scoping import access_for, may, scope_to_user_sites
-from core.review import attach_current_hashes
 from core.selectors import review_state
 from core.views import RecordFormView, lock_message
 from patients import selectors as patient_selectors
@@ -120,7 +119,7 @@ class TimelineView(PermissionRequiredMixin, TemplateView):
         adverse_events = list(patient.adverse_events.current().order_by("onset_date", "pk"))
         rows, baseline = selectors.patient_timeline(patient, adverse_events)
         state = review_state(patient)
-        attach_current_hashes(state.rows, selectors.timeline_review_hashes(patient, rows, state))
+        state.attach_current_hashes(selectors.timeline_review_hashes(patient, rows, state))
         urls = {"update": _url_format("visits:cycle_update", patient.pk)}
         for link in ("sign", "verify", "lock", "unlock"):
             urls[link] = _url_format(f"oversight:cycle_{link}")
@@ -136,9 +135,9 @@ class TimelineView(PermissionRequiredMixin, TemplateView):
         context.update(
             review=state, casebook_signature=state.signature(patient),
             patient_queries=state.cycle_queries(None),
-            can_sign=may(user, "core.sign_record", site_id=site),
-            can_verify=may(user, "core.verify_source", site_id=site),
-            can_raise=may(user, "core.raise_query", site_id=site),
+            can_sign=may(user, "review.sign_record", site_id=site),
+            can_verify=may(user, "review.verify_source", site_id=site),
+            can_raise=may(user, "review.raise_query", site_id=site),
             can_lock=access_for(user).has_role(Role.ADMIN),
             patient=patient, rows=rows, baseline=baseline, chart=selectors.ck_chart(rows),
             adverse_events=adverse_events,

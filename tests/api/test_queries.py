@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from oversight.services import query_answer, query_raise
+from review.services import query_answer, query_raise
 from safety.models import AdverseEvent
 from tests.patients.factories import DiagnosisFactory, MalignancyFactory, PatientFactory
 from tests.visits.factories import full_cycle

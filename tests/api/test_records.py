@@ -373,7 +373,7 @@ def test_there_is_no_delete(api_for, admin_user, patient, collection):
     deviations_refresh(cycle=cycle, reason="entry")
     AdverseEvent.objects.create(patient=patient, term="Headache", onset_date=date(2025, 3, 18), grade=1,
                                 relatedness="possible", outcome="recovered")
-    from oversight.services import query_raise
+    from review.services import query_raise
     query_raise(record=patient, field_name="", field_label="", record_label="Patient 01-001",
                 question="Check", user=admin_user)
     client = api_for(admin_user)

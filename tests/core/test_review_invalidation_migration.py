@@ -12,8 +12,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django.utils import timezone
 
-from core.models import ReviewInvalidation, Signature, SourceVerification
 from oversight import append_only
+from review.models import ReviewInvalidation, Signature, SourceVerification
 from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle
 

@@ -14,12 +14,12 @@ from django.db import models
 from django.urls import reverse
 
 from accounts.models import Site
-from core.models import DataQuery
 from core.services import record_save
+from review.models import DataQuery
 from core.validation import (BIDI_CONTROL_CHARACTERS, ZERO_WIDTH_CHARACTERS, CleanTextModel,
                              text_field_errors)
-from oversight import services as oversight_services
 from patients.models import Patient, subject_id_validator
+from review import services as review_services
 from safety.models import AdverseEvent
 from tests.api.conftest import api_for  # noqa: F401 (fixture)
 from tests.patients.factories import PatientFactory
@@ -99,7 +99,7 @@ def test_multiline_text_keeps_tab_newline_cr_and_any_script(patient):
 def test_every_clinical_and_oversight_model_checks_its_text_fields():
     """A new model (and so its new fields) in these apps is covered by its base class."""
     uncovered = []
-    for label in ("accounts", "core", "patients", "visits", "safety", "oversight", "reporting"):
+    for label in ("accounts", "core", "patients", "visits", "safety", "review", "oversight", "reporting"):
         for model in apps.get_app_config(label).get_models():
             name = model._meta.label_lower
             if name.split(".")[1].startswith("historical") or name in SYSTEM_LOGS:
@@ -157,21 +157,21 @@ def test_reason_for_change_refuses_a_zero_width_space(patient):
 def test_query_messages_refuse_control_characters(monitor, clinician, patient):
     cycle = full_cycle(patient)
     with pytest.raises(ValidationError) as error:
-        oversight_services.query_raise(record=cycle, field_name="weight_kg", field_label="Weight",
+        review_services.query_raise(record=cycle, field_name="weight_kg", field_label="Weight",
                                        record_label="Cycle 1", question="Weight\u2066?", user=monitor)
     assert "question" in error.value.error_dict
     assert not DataQuery.objects.exists()
-    query = oversight_services.query_raise(record=cycle, field_name="weight_kg", field_label="Weight",
+    query = review_services.query_raise(record=cycle, field_name="weight_kg", field_label="Weight",
                                            record_label="Cycle 1", question="Weight?", user=monitor)
     with pytest.raises(ValidationError) as error:
-        oversight_services.query_answer(query=query, user=clinician, text="OK\x00")
+        review_services.query_answer(query=query, user=clinician, text="OK\x00")
     assert "text" in error.value.error_dict
     assert query.messages.count() == 1
 
 
 def test_query_reply_form_shows_the_error(client_for, monitor, clinician, patient):
     cycle = full_cycle(patient)
-    query = oversight_services.query_raise(record=cycle, field_name="weight_kg", field_label="Weight",
+    query = review_services.query_raise(record=cycle, field_name="weight_kg", field_label="Weight",
                                            record_label="Cycle 1", question="Weight?", user=monitor)
     response = client_for(clinician).post(reverse("oversight:query_detail", args=[query.pk]),
                                           {"action": "answer", "text": "Checked\u200f."})

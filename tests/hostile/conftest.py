@@ -5,8 +5,8 @@ import pytest
 from django.test import Client
 
 from api.services import token_create
-from core.models import DataQuery
-from oversight import services as oversight_services
+from review import services as review_services
+from review.models import DataQuery
 from safety.models import AdverseEvent
 from tests.patients.factories import DiagnosisFactory, MalignancyFactory, PatientFactory
 from tests.visits.factories import full_cycle
@@ -38,7 +38,7 @@ def world(site_a, clinician, investigator, monitor, admin_user, coordinator):
         patient=patient, infusion=cycle.infusions.get(day=1), term="Headache", description="After day 1",
         onset_date=date(2025, 3, 17), grade=3, serious=True, serious_hospitalisation=True,
         relatedness="possible", action_taken="none", outcome="recovering")
-    query = oversight_services.query_raise(
+    query = review_services.query_raise(
         record=cycle, field_name="weight_kg", field_label="Weight", record_label="Cycle 1 visit",
         question="Please check the weight.", user=monitor, cycle_number=1)
     assert DataQuery.objects.count() == 1

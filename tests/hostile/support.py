@@ -142,7 +142,7 @@ def apply(base, changes):
 
 # --- Database snapshot ---------------------------------------------------------------
 
-SNAPSHOT_APPS = ("patients", "visits", "safety", "core", "oversight")
+SNAPSHOT_APPS = ("patients", "visits", "safety", "review", "oversight")
 
 
 def snapshot(exclude=()):

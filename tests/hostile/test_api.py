@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api import serializers as s
-from core.models import DataQuery
-from oversight import services as oversight_services
+from review import services as review_services
+from review.models import DataQuery
 from tests.visits.factories import CycleFactory
 
 from .support import (DATE_EDGES, HOSTILE_JSON, HOSTILE_STRINGS, NUMBER_EDGES, hostile_settings, isolated,
@@ -301,7 +301,7 @@ def test_query_reply(api, world, role, action):
     monitor = world.users["monitor"]
 
     def closed():
-        oversight_services.query_close(query=DataQuery.objects.get(pk=world.query.pk), user=monitor, text="")
+        review_services.query_close(query=DataQuery.objects.get(pk=world.query.pk), user=monitor, text="")
 
     fuzz_api(api(role), "post", f"{V1}/data-queries/{world.query.pk}/{action}/", {"text": "Checked: 70 kg"},
              setup=closed if action == "reopen" else None)

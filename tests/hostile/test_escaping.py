@@ -14,8 +14,8 @@ from django.utils.html import escape
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.models import DataQuery
 from patients.models import Patient
+from review.models import DataQuery
 from safety.models import AdverseEvent
 
 from .support import RAW_MARKERS, hostile_settings, isolated, page

@@ -7,8 +7,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from core.models import DataQuery
 from oversight import services
+from review import services as review_services
+from review.models import DataQuery
 
 from .support import fuzz_form, page
 
@@ -81,7 +82,7 @@ def test_query_reopen(browser, world):
     monitor = world.users["monitor"]
 
     def close():
-        services.query_close(query=DataQuery.objects.get(pk=world.query.pk), user=monitor, text="Answered")
+        review_services.query_close(query=DataQuery.objects.get(pk=world.query.pk), user=monitor, text="Answered")
 
     url = reverse("oversight:query_detail", args=[world.query.pk])
     fuzz_form(browser("monitor"), url, {"action": "reopen", "text": "Still not matching the chart"},

@@ -13,10 +13,11 @@ from django.db import DatabaseError, connection, transaction
 from django.test import RequestFactory
 from django.urls import reverse
 
-from core.models import ReviewInvalidation, Signature, SourceVerification
 from core.services import record_save
-from oversight import db_role, services
+from oversight import db_role
 from patients.models import Patient
+from review import services as review_services
+from review.models import ReviewInvalidation, Signature, SourceVerification
 from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle
 
@@ -101,8 +102,8 @@ def test_the_app_role_writes_rows_and_nothing_else(app_role, as_role, site_a, in
     patient.sex = "M" if patient.sex == "F" else "F"
     record_save(instance=patient, reason="typo", user=clinician)
     request = RequestFactory().post("/")
-    signature = services.record_sign(record=cycle, user=investigator, password=PASSWORD, request=request)
-    services.cycle_verify(cycle=cycle, user=monitor)
+    signature = review_services.record_sign(record=cycle, user=investigator, password=PASSWORD, request=request)
+    review_services.cycle_verify(cycle=cycle, user=monitor)
     assert edit_weight(client_for(clinician), patient, cycle, "72").status_code == 302
     assert ReviewInvalidation.objects.count() == 2 and not Signature.objects.get().is_valid
     page = client_for(investigator).get(reverse("visits:timeline", args=[patient.pk]))

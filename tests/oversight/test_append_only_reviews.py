@@ -15,9 +15,9 @@ from django.apps import apps
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from core.models import DataQueryMessage
 from oversight import append_only
-from oversight import services as oversight_services
+from review import services as review_services
+from review.models import DataQueryMessage
 from safety import services as safety_services
 from safety.models import AdverseEvent, AdverseEventFollowUp, AdverseEventReview
 from tests.patients.factories import PatientFactory
@@ -73,7 +73,7 @@ def rows(patient, clinician, monitor):
                                          reviewer_relatedness="probable")
     safety_services.adverse_event_follow_up(adverse_event=event, user=clinician, follow_up_date=date(2025, 3, 25),
                                             note="Settling", outcome="recovering")
-    oversight_services.query_raise(record=cycle, field_name="weight_kg", field_label="Weight",
+    review_services.query_raise(record=cycle, field_name="weight_kg", field_label="Weight",
                                    record_label="Cycle 1", question="Weight?", user=monitor, cycle_number=1)
     assert ProtocolDeviation.objects.exists() and AdverseEventReview.objects.exists()
     assert AdverseEventFollowUp.objects.exists() and DataQueryMessage.objects.exists()
@@ -166,11 +166,11 @@ def test_review_follow_up_and_query_workflows_only_insert(rows, clinician, monit
         safety_services.adverse_event_follow_up(adverse_event=event, user=clinician,
                                                 follow_up_date=date(2025, 3, 28), note="Resolved",
                                                 outcome="recovered", end_date=date(2025, 3, 27))
-        query = oversight_services.query_raise(record=cycle, field_name="height_cm", field_label="Height",
+        query = review_services.query_raise(record=cycle, field_name="height_cm", field_label="Height",
                                                record_label="Cycle 1", question="Height?", user=monitor)
-        oversight_services.query_answer(query=query, user=clinician, text="165 cm")
-        oversight_services.query_close(query=query, user=monitor, text="Thanks")
-        oversight_services.query_reopen(query=query, user=monitor, text="Unit?")
+        review_services.query_answer(query=query, user=clinician, text="165 cm")
+        review_services.query_close(query=query, user=monitor, text="Thanks")
+        review_services.query_reopen(query=query, user=monitor, text="Unit?")
     assert _rewrites(queries.captured_queries) == []
     # The latest medical review and follow-up count: a second row supersedes the first.
     annotated = AdverseEvent.objects.with_review_state().get(pk=event.pk)

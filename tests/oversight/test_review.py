@@ -6,10 +6,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from core.models import DataQuery, Signature, SourceVerification
 from core.services import record_save
 from oversight import services
 from patients.models import Patient
+from review import services as review_services
+from review.models import DataQuery, Signature, SourceVerification
 from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle
 from tests.visits.test_views import cycle_post
@@ -311,4 +312,4 @@ def test_signing_refuses_to_run_inside_a_caller_transaction(investigator, cycle,
     request.user = investigator
     with pytest.raises(RuntimeError, match="durable"):
         with transaction.atomic():
-            services.record_sign(record=cycle, user=investigator, password="guess", request=request)
+            review_services.record_sign(record=cycle, user=investigator, password="guess", request=request)

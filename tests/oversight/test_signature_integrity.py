@@ -15,8 +15,9 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from core.models import ReviewInvalidation, Signature, SourceVerification
-from oversight import append_only, services
+from oversight import append_only
+from review import services as review_services
+from review.models import ReviewInvalidation, Signature, SourceVerification
 from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle
 
@@ -37,7 +38,7 @@ def cycle(patient):
 
 
 def sign(record, user):
-    return services.record_sign(record=record, user=user, password=PASSWORD, request=RequestFactory().post("/"))
+    return review_services.record_sign(record=record, user=user, password=PASSWORD, request=RequestFactory().post("/"))
 
 
 def sql(statement, params=()):
@@ -79,7 +80,7 @@ def test_data_changed_behind_the_apps_back_shows_the_signature_invalid(client_fo
                                                                        patient, cycle):
     signature = sign(cycle, investigator)
     casebook = sign(patient, investigator)
-    verification = services.cycle_verify(cycle=cycle, user=monitor)
+    verification = review_services.cycle_verify(cycle=cycle, user=monitor)
     page = timeline(client_for(investigator), patient)
     assert page.count(f"Signed by {signature.signer_name}") == 2 and "SDV " in page
     assert "All 3 valid signatures and verifications match" in check_page(client_for(monitor))
@@ -136,7 +137,7 @@ def test_an_invalidation_is_a_new_row_that_survives_restoring_the_data(client_fo
 @pytest.mark.parametrize("table", ["core_signature", "core_sourceverification", "core_reviewinvalidation"])
 def test_review_tables_refuse_update(table, investigator, monitor, clinician, client_for, patient, cycle):
     sign(cycle, investigator)
-    services.cycle_verify(cycle=cycle, user=monitor)
+    review_services.cycle_verify(cycle=cycle, user=monitor)
     edit_weight(client_for(clinician), patient, cycle, "72")  # one invalidation row each
     assert refused(f"UPDATE {table} SET patient_id = patient_id")
     assert table in append_only.protected_tables(connection)
@@ -146,16 +147,16 @@ def test_review_tables_refuse_update(table, investigator, monitor, clinician, cl
 @pytest.mark.parametrize("table", ["core_signature", "core_sourceverification", "core_reviewinvalidation"])
 def test_review_tables_refuse_delete(table, investigator, monitor, clinician, client_for, patient, cycle):
     sign(cycle, investigator)
-    services.cycle_verify(cycle=cycle, user=monitor)
+    review_services.cycle_verify(cycle=cycle, user=monitor)
     edit_weight(client_for(clinician), patient, cycle, "72")
     assert refused(f"DELETE FROM {table}")
 
 
 def test_a_tampered_verification_can_be_verified_again(client_for, monitor, patient, cycle):
-    first = services.cycle_verify(cycle=cycle, user=monitor)
+    first = review_services.cycle_verify(cycle=cycle, user=monitor)
     sql("UPDATE visits_treatmentcycle SET weight_kg = %s WHERE id = %s", [Decimal("90.0"), cycle.pk])
     assert f'href="{reverse("oversight:cycle_verify", args=[cycle.pk])}"' in timeline(client_for(monitor), patient)
-    second = services.cycle_verify(cycle=cycle, user=monitor)
+    second = review_services.cycle_verify(cycle=cycle, user=monitor)
     first.refresh_from_db()
     assert "altered outside the application" in first.invalidated_reason and second.is_valid
     assert SourceVerification.objects.count() == 2
@@ -166,7 +167,7 @@ def test_timeline_hashes_without_a_query_per_signed_cycle(client_for, investigat
     client = client_for(investigator)
     first = full_cycle(patient)
     sign(first, investigator)
-    services.cycle_verify(cycle=first, user=monitor)
+    review_services.cycle_verify(cycle=first, user=monitor)
     sign(patient, investigator)
     timeline(client, patient)  # warm caches
     with CaptureQueriesContext(connection) as one:
@@ -174,7 +175,7 @@ def test_timeline_hashes_without_a_query_per_signed_cycle(client_for, investigat
     for number in (2, 3):
         cycle = full_cycle(patient, number=number)
         sign(cycle, investigator)
-        services.cycle_verify(cycle=cycle, user=monitor)
+        review_services.cycle_verify(cycle=cycle, user=monitor)
     sign(patient, investigator)
     with CaptureQueriesContext(connection) as three:
         page = timeline(client, patient)

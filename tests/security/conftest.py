@@ -46,7 +46,7 @@ def build_world(site, subject_id, marker, raiser):
     """A patient with a diagnosis, a malignancy, a cycle (assessment, day 1 and
     an under-dosed day 2, hence an open deviation), a serious adverse event and
     an open data query (raised by ``raiser``, a monitor)."""
-    from oversight import services as oversight_services
+    from review import services as review_services
     from safety.models import AdverseEvent
     from visits.services import deviations_refresh
 
@@ -61,7 +61,7 @@ def build_world(site, subject_id, marker, raiser):
         patient=patient, term=f"Aseptic meningitis {marker}", onset_date=date(2025, 3, 18), grade=3,
         relatedness="possible", action_taken="interrupted", outcome="recovering",
         serious=True, serious_hospitalisation=True)
-    data_query = oversight_services.query_raise(
+    data_query = review_services.query_raise(
         record=patient, field_name="sex", field_label="Sex", record_label=f"Patient {subject_id}",
         question="Please confirm the sex.", user=raiser)
     return World(site=site, patient=patient, diagnosis=diagnosis, malignancy=malignancy, cycle=cycle,

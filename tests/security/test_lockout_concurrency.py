@@ -19,8 +19,8 @@ from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
 
-from core.models import Signature
 from oversight.models import AccessEvent, AccessKind, FailedLoginCount
+from review.models import Signature
 from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle
 

@@ -16,10 +16,10 @@ from rest_framework.test import APIClient
 
 from accounts.scoping import may
 from api.services import token_create
-from core.models import DataQuery, Signature, SourceVerification
 from core.services import record_save
-from oversight import services
 from oversight.models import AccessEvent, AccessKind
+from review import services as review_services
+from review.models import DataQuery, Signature, SourceVerification
 from safety import services as safety_services
 from safety.models import AdverseEvent, AdverseEventReview
 from tests.patients.factories import PatientFactory
@@ -49,7 +49,7 @@ def super_admin(admin_user):
 
 @pytest.fixture
 def query(patient, monitor):
-    return services.query_raise(record=patient, field_name="", field_label="", record_label="01-001",
+    return review_services.query_raise(record=patient, field_name="", field_label="", record_label="01-001",
                                 question="Check the consent date.", user=monitor)
 
 
@@ -77,7 +77,7 @@ def test_the_signing_service_refuses_a_superuser_without_the_investigator_role(r
     user = request.getfixturevalue(who)
     for record in (cycle, patient):
         with pytest.raises(PermissionDenied, match="investigator"):
-            services.record_sign(record=record, user=user, password=PASSWORD, request=rf.post("/"))
+            review_services.record_sign(record=record, user=user, password=PASSWORD, request=rf.post("/"))
     assert not Signature.objects.exists()
 
 
@@ -96,13 +96,13 @@ def test_an_investigator_signs_only_at_their_investigator_site(client_for, rf, m
     response = client_for(user).post(reverse("oversight:cycle_sign", args=[cycle.pk]), {"password": PASSWORD})
     assert response.status_code == 403
     with pytest.raises(PermissionDenied):
-        services.record_sign(record=cycle, user=user, password=PASSWORD, request=rf.post("/"))
+        review_services.record_sign(record=cycle, user=user, password=PASSWORD, request=rf.post("/"))
     assert not Signature.objects.exists()
-    assert may(user, "core.sign_record", site_id=site_b.pk) and not may(user, "core.sign_record", site_id=site_a.pk)
+    assert may(user, "review.sign_record", site_id=site_b.pk) and not may(user, "review.sign_record", site_id=site_a.pk)
 
 
 def test_the_investigator_still_signs(rf, investigator, cycle):
-    signature = services.record_sign(record=cycle, user=investigator, password=PASSWORD, request=rf.post("/"))
+    signature = review_services.record_sign(record=cycle, user=investigator, password=PASSWORD, request=rf.post("/"))
     assert signature.signer == investigator
 
 
@@ -118,26 +118,26 @@ def test_a_superuser_admin_cannot_answer_a_query_on_the_page_the_api_or_the_serv
     response = _api(super_admin).post(f"/api/v1/data-queries/{query.pk}/answer/", {"text": "Fine."}, format="json")
     assert response.status_code == 403
     with pytest.raises(PermissionDenied):
-        services.query_answer(query=query, user=super_admin, text="Fine.")
+        review_services.query_answer(query=query, user=super_admin, text="Fine.")
     query.refresh_from_db()
     assert query.status == "open" and query.messages.count() == 1
 
 
 def test_a_role_less_superuser_can_neither_raise_close_nor_answer_in_the_services(superuser, patient, query, cycle):
     with pytest.raises(PermissionDenied):
-        services.query_raise(record=patient, field_name="", field_label="", record_label="01-001",
+        review_services.query_raise(record=patient, field_name="", field_label="", record_label="01-001",
                              question="?", user=superuser)
-    for service in (services.query_answer, services.query_close, services.query_reopen):
+    for service in (review_services.query_answer, review_services.query_close, review_services.query_reopen):
         with pytest.raises(PermissionDenied):
             service(query=query, user=superuser, text="x")
     with pytest.raises(PermissionDenied):
-        services.cycle_verify(cycle=cycle, user=superuser)
+        review_services.cycle_verify(cycle=cycle, user=superuser)
     assert DataQuery.objects.count() == 1 and not SourceVerification.objects.exists()
 
 
 def test_the_site_answers_and_the_monitor_closes(clinician, monitor, query):
-    services.query_answer(query=query, user=clinician, text="Corrected.")
-    services.query_close(query=query, user=monitor)
+    review_services.query_answer(query=query, user=clinician, text="Corrected.")
+    review_services.query_close(query=query, user=monitor)
     assert query.status == "closed"
 
 
@@ -256,7 +256,7 @@ def test_the_templates_perms_come_from_the_roles(rf, superuser, monitor):
         request = rf.get("/")
         request.user = user
         perms = roles(request)["perms"]
-        assert bool(perms["core"]["raise_query"]) is expected
-        assert bool(perms["core"]) is expected
-        assert ("core.raise_query" in perms) is expected
-        assert not perms["core"]["sign_record"]
+        assert bool(perms["review"]["raise_query"]) is expected
+        assert bool(perms["review"]) is expected
+        assert ("review.raise_query" in perms) is expected
+        assert not perms["review"]["sign_record"]

@@ -8,7 +8,7 @@ outside the application. For a nightly job next to the backups; the audit's
 
 from django.core.management.base import BaseCommand, CommandError
 
-from core.review import check_reviews
+from review.selectors import check_reviews
 
 
 class Command(BaseCommand):

@@ -1,100 +1,79 @@
-"""Signed and verified data: what a signature covers, and what happens when it changes.
-
-A signature (or a source verification) stores the SHA-256 of the record's
-data at that moment: ``record_payload`` of the record and its children
-(``signature_payload()`` on the model), canonical JSON. When a covered record
-is saved, ``after_change`` recomputes the hash of every record whose valid
-signature or verification covers it and invalidates the rows whose hash no
-longer matches: visibly, with the reason for change, by a new
-``ReviewInvalidation`` row (the review rows are append-only, never updated or
-deleted).
+"""Review reads: the review state the capture pages show next to the records
+(signatures, verifications, data queries), and the integrity check of every
+signature and verification (the audit's check page and ``manage.py
+verify_signatures``).
 
 Validity is never a stored flag alone: a row is valid while no invalidation
-ends it AND the hash of the record's current data equals its stored hash
-(``ReviewTarget.is_valid``). The pages that show review rows compute the
+ends it AND the fingerprint of the record's current data equals its stored
+hash (``ReviewTarget.is_valid``). The pages that show review rows compute the
 current hashes in bulk (:func:`attach_current_hashes`, from rows they already
-hold, a constant number of queries), and
-:func:`check_reviews` (the audit's check page and ``manage.py
-verify_signatures``) lists every row the application holds valid whose data
-no longer match: data changed, or an invalidation removed, behind the
-application's back.
+hold, a constant number of queries), and :func:`check_reviews` lists every row
+the application holds valid whose data no longer match: data changed, or an
+invalidation removed, behind the application's back.
+
+``review_state`` is registered with ``core.selectors`` by ``ReviewConfig.ready``:
+the capture pages call ``core.selectors.review_state`` and never import review.
 """
 
-import hashlib
-import json
 from dataclasses import dataclass, field
-from decimal import Decimal
 
-from django.contrib.contenttypes.models import ContentType
 from django.utils.text import capfirst
 
+from core.fingerprint import hash_of
 
-def record_payload(instance):
-    """The record's data as a JSON-ready dict: concrete fields, minus bookkeeping
-    and review state (``SIGNATURE_EXCLUDE``)."""
-    exclude = set(getattr(instance, "SIGNATURE_EXCLUDE", ()))
-    data = {}
-    for field in instance._meta.concrete_fields:
-        if field.name in exclude:
-            continue
-        value = getattr(instance, field.attname)
-        if isinstance(value, Decimal):
-            value = format(value.normalize(), "f")
-        elif hasattr(value, "isoformat"):
-            value = value.isoformat()
-        data[field.attname] = value
-    return data
+from .models import DataQuery, QueryStatus, Signature, SourceVerification
 
 
-def data_hash(payload):
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+@dataclass
+class ReviewState:
+    """The latest signature and verification per record key ``(model name, pk)``,
+    and the data queries per cycle number (None: patient-level records)."""
+
+    signatures: dict = field(default_factory=dict)
+    verifications: dict = field(default_factory=dict)
+    queries_by_cycle: dict = field(default_factory=dict)
+    queries: list = field(default_factory=list)
+
+    @property
+    def rows(self):
+        return [*self.signatures.values(), *self.verifications.values()]
+
+    def signature(self, record):
+        return self.signatures.get((record._meta.model_name, record.pk))
+
+    def verification(self, record):
+        return self.verifications.get((record._meta.model_name, record.pk))
+
+    def cycle_queries(self, number):
+        return self.queries_by_cycle.get(number, [])
+
+    @property
+    def open_queries(self):
+        return [q for q in self.queries if q.status != QueryStatus.CLOSED]
+
+    def attach_current_hashes(self, hashes):
+        """Give every signature and verification the fingerprint of its record's current
+        data (``hashes`` keyed ``(model name, pk)``, see :func:`attach_current_hashes`)."""
+        attach_current_hashes(self.rows, hashes)
+        return self
 
 
-def hash_of(record):
-    return data_hash(record.signature_payload())
-
-
-def review_rows(record):
-    """Signatures and verifications of one record that no recorded invalidation ended."""
-    from .models import Signature, SourceVerification
-
-    content_type = ContentType.objects.get_for_model(record)
-    keys = {"content_type": content_type, "object_id": record.pk}
-    return (list(Signature.objects.filter(**keys).not_invalidated())
-            + list(SourceVerification.objects.filter(**keys).not_invalidated()))
-
-
-def invalidate(row, reason, user=None):
-    """End the validity of a signature or a verification: a new row, never an update."""
-    from .models import ReviewInvalidation
-
-    invalidation = ReviewInvalidation(**{row.INVALIDATION_FIELD: row}, patient_id=row.patient_id,
-                                      reason=reason, user=user)
-    if user is not None:
-        invalidation._history_user = user
-    invalidation._change_reason = f"{row._meta.verbose_name.capitalize()} invalidated"
-    invalidation.save()
-    row.invalidation_at, row.invalidation_reason = invalidation.at, invalidation.reason
-    return invalidation
-
-
-def after_change(instance, reason, user=None):
-    """Invalidate the signatures and verifications that the change of
-    ``instance`` made untrue (their record's data hash moved)."""
-    for parent in instance.review_parents():
-        if parent is None or parent.pk is None:
-            continue
-        rows = review_rows(parent)
-        if not rows:
-            continue
-        parent = type(parent).objects.get(pk=parent.pk)  # the data as now stored
-        current = hash_of(parent)
-        for row in rows:
-            if row.data_hash != current:
-                who = f" by {user.get_username()}" if user is not None else ""
-                invalidate(row, f"{capfirst(instance._meta.verbose_name)} changed{who}: "
-                                f"{reason or 'no reason given'}", user)
+def review_state(patient):
+    """The patient's review state in three queries (each signature and verification
+    with its recorded invalidation, if any). Whether each is valid also needs the
+    hash of its record's current data: the caller attaches them
+    (:meth:`ReviewState.attach_current_hashes`), else each row computes its own."""
+    state = ReviewState()
+    for signature in (Signature.objects.filter(patient=patient).with_invalidation()
+                      .select_related("content_type").order_by("signed_at", "pk")):
+        state.signatures[(signature.content_type.model, signature.object_id)] = signature
+    for verification in (SourceVerification.objects.filter(patient=patient).with_invalidation()
+                         .select_related("content_type", "verified_by").order_by("verified_at", "pk")):
+        state.verifications[(verification.content_type.model, verification.object_id)] = verification
+    for query in DataQuery.objects.filter(patient=patient).order_by("raised_at", "pk"):
+        state.queries_by_cycle.setdefault(query.cycle_number, []).append(query)
+        state.queries.append(query)
+    return state
 
 
 def attach_current_hashes(rows, hashes):
@@ -140,8 +119,6 @@ def check_reviews(patients=None, chunk_size=CHECK_CHUNK_SIZE):
     the one its history recorded when it was created (the row itself rewritten). ``patients``:
     a queryset to narrow to (the user's sites). Oldest first; a constant number of queries
     per chunk of rows."""
-    from .models import Signature, SourceVerification
-
     result = ReviewCheck()
     for model, by, at in ((Signature, "signer", "signed_at"), (SourceVerification, "verified_by", "verified_at")):
         rows = model.objects.not_invalidated().select_related("content_type", "patient", by).order_by("pk")

@@ -1,0 +1,40 @@
+"""A record's data fingerprint: the canonical payload of a record and its SHA-256.
+
+Part of the record kernel: a capture model says what its fingerprint covers
+(``signature_payload()``, built from :func:`record_payload` of itself and its
+children); whatever keeps a fingerprint (the signatures and source
+verifications of the ``review`` app) compares :func:`hash_of` of the record
+now with the one it stored. Nothing here knows who keeps fingerprints.
+"""
+
+import hashlib
+import json
+from decimal import Decimal
+
+
+def record_payload(instance):
+    """The record's data as a JSON-ready dict: concrete fields, minus bookkeeping
+    and review state (``SIGNATURE_EXCLUDE``)."""
+    exclude = set(getattr(instance, "SIGNATURE_EXCLUDE", ()))
+    data = {}
+    for field in instance._meta.concrete_fields:
+        if field.name in exclude:
+            continue
+        value = getattr(instance, field.attname)
+        if isinstance(value, Decimal):
+            value = format(value.normalize(), "f")
+        elif hasattr(value, "isoformat"):
+            value = value.isoformat()
+        data[field.attname] = value
+    return data
+
+
+def data_hash(payload):
+    """SHA-256 (hex) of ``payload`` as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def hash_of(record):
+    """The fingerprint of ``record``'s current data (its ``signature_payload()``)."""
+    return data_hash(record.signature_payload())

@@ -1,0 +1,247 @@
+"""What a monitor or an investigator adds to a clinical record: electronic
+signatures, source data verifications (and the invalidations that end them),
+and data queries with their message threads.
+
+The tables keep the names they had when these models lived in ``core``
+(``core_signature`` ...): the move to this app was a change of the migration
+state only (``core.0004`` / ``review.0001``), not of the database.
+"""
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from core.fingerprint import hash_of
+from core.validation import CleanTextModel
+
+
+#: Why a review row whose hash no longer matches, with no invalidation recorded, is not valid.
+ALTERED_OUTSIDE_REASON = ("The data no longer match the fingerprint taken when this was recorded, and "
+                          "the application recorded no change: altered outside the application")
+
+
+class ReviewQuerySet(models.QuerySet):
+    def _invalidations(self):
+        return ReviewInvalidation.objects.filter(**{self.model.INVALIDATION_FIELD: OuterRef("pk")})
+
+    def with_invalidation(self):
+        """Annotate the first recorded invalidation (time and reason), in the same query."""
+        first = self._invalidations().order_by("at", "pk")
+        return self.annotate(invalidation_at=Subquery(first.values("at")[:1]),
+                             invalidation_reason=Subquery(first.values("reason")[:1]))
+
+    def not_invalidated(self):
+        """The rows no recorded invalidation ended (their hash still has to match to be valid)."""
+        return self.filter(~Exists(self._invalidations()))
+
+
+class ReviewTarget(CleanTextModel, models.Model):
+    """A review row keyed by the record it is about (a cycle or a casebook).
+
+    Append-only (``oversight.append_only``): the row is never updated. It is
+    valid while no :class:`ReviewInvalidation` ends it AND the hash of the
+    record's current data equals ``data_hash``; so a row whose data were changed
+    behind the application's back (or whose invalidation row was removed) shows
+    as invalid. ``current_hash`` is computed in bulk by the pages that show the
+    rows (:func:`review.selectors.attach_current_hashes`), else on first use.
+    """
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.PositiveBigIntegerField()
+    record = GenericForeignKey("content_type", "object_id")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    data_hash = models.CharField(max_length=64, help_text="SHA-256 of the record's data when reviewed.")
+    # Before core 0003 (when these models were in core) an invalidation was written here in place. Kept (the history rows hold
+    # them too) and copied into ReviewInvalidation rows; never written, never read for validity.
+    legacy_invalidated_at = models.DateTimeField("invalidated at", null=True, blank=True, editable=False,
+                                                 db_column="invalidated_at")
+    legacy_invalidated_reason = models.TextField("invalidated reason", blank=True, editable=False,
+                                                 db_column="invalidated_reason")
+
+    objects = ReviewQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def refresh_from_db(self, *args, **kwargs):
+        for cached in ("invalidation_at", "invalidation_reason", "_current_hash"):
+            self.__dict__.pop(cached, None)
+        super().refresh_from_db(*args, **kwargs)
+
+    @property
+    def invalidation(self):
+        """``(at, reason)`` of the first recorded invalidation, or None."""
+        if "invalidation_at" not in self.__dict__:
+            first = self.invalidations.order_by("at", "pk").values_list("at", "reason").first()
+            self.invalidation_at, self.invalidation_reason = first or (None, None)
+        return (self.invalidation_at, self.invalidation_reason) if self.invalidation_at else None
+
+    @property
+    def current_hash(self):
+        if "_current_hash" not in self.__dict__:
+            record = self.content_type.model_class()._default_manager.filter(pk=self.object_id).first()
+            self._current_hash = None if record is None else hash_of(record)
+        return self._current_hash
+
+    @current_hash.setter
+    def current_hash(self, value):
+        self._current_hash = value
+
+    @property
+    def data_matches(self):
+        return self.current_hash == self.data_hash
+
+    @property
+    def is_valid(self):
+        return self.invalidation is None and self.data_matches
+
+    @property
+    def invalidated_at(self):
+        """When the application recorded the invalidation (None if it recorded none)."""
+        invalidation = self.invalidation
+        return invalidation[0] if invalidation else None
+
+    @property
+    def invalidated_reason(self):
+        invalidation = self.invalidation
+        if invalidation:
+            return invalidation[1]
+        return "" if self.data_matches else ALTERED_OUTSIDE_REASON
+
+
+class SignatureMeaning(models.TextChoices):
+    REVIEWED = "reviewed and approved", "Reviewed and approved"
+
+
+class Signature(ReviewTarget):
+    """An electronic signature (21 CFR 11.50, 11.70, 11.200): signer, time (UTC),
+    meaning and a hash of the signed data. A later change to the data
+    invalidates it visibly (a :class:`ReviewInvalidation` row); it is never
+    changed or deleted."""
+
+    INVALIDATION_FIELD = "signature"
+
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    signer_name = models.CharField("printed name", max_length=200)
+    signed_at = models.DateTimeField(default=timezone.now)
+    meaning = models.CharField(max_length=40, choices=SignatureMeaning.choices, default=SignatureMeaning.REVIEWED)
+    history = HistoricalRecords(table_name="core_historicalsignature")
+
+    class Meta(ReviewTarget.Meta):
+        db_table = "core_signature"
+        ordering = ["-signed_at", "-pk"]
+        indexes = [models.Index(fields=["content_type", "object_id"], name="core_signature_record_idx")]
+        permissions = [("sign_record", "Can sign cycles and casebooks")]
+
+    def __str__(self):
+        return f"{self.signer_name}, {self.signed_at:%Y-%m-%d %H:%M} UTC, {self.meaning}"
+
+
+class SourceVerification(ReviewTarget):
+    """Source data verification of a cycle by a monitor; cleared (kept, a
+    :class:`ReviewInvalidation` row added) when the verified data change."""
+
+    INVALIDATION_FIELD = "verification"
+
+    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    verified_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords(table_name="core_historicalsourceverification")
+
+    class Meta(ReviewTarget.Meta):
+        db_table = "core_sourceverification"
+        ordering = ["-verified_at", "-pk"]
+        indexes = [models.Index(fields=["content_type", "object_id"], name="core_sdv_record_idx")]
+        permissions = [("verify_source", "Can mark source data verified")]
+
+
+class ReviewInvalidation(CleanTextModel, models.Model):
+    """The end of a signature's or a source verification's validity: a new row
+    (the review row itself is append-only and never updated), with the reason,
+    the time and the user whose change caused it."""
+
+    signature = models.ForeignKey(Signature, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="invalidations")
+    verification = models.ForeignKey(SourceVerification, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="invalidations")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    reason = models.TextField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                             related_name="+")
+    history = HistoricalRecords(table_name="core_historicalreviewinvalidation")
+
+    class Meta:
+        db_table = "core_reviewinvalidation"
+        ordering = ["at", "pk"]
+        constraints = [models.CheckConstraint(
+            condition=Q(signature__isnull=False, verification__isnull=True)
+            | Q(signature__isnull=True, verification__isnull=False),
+            name="review_invalidation_one_target")]
+
+    def __str__(self):
+        return f"Invalidated {self.at:%Y-%m-%d %H:%M} UTC: {self.reason}"
+
+
+class QueryStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ANSWERED = "answered", "Answered"
+    CLOSED = "closed", "Closed"
+
+
+class DataQuery(CleanTextModel, models.Model):
+    """A monitor's question about one record (and field); answered by the site,
+    closed or re-opened by the monitor. The thread is in ``messages``."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.PositiveBigIntegerField()
+    record = GenericForeignKey("content_type", "object_id")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="data_queries")
+    cycle_number = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                    help_text="The cycle the record belongs to, if any.")
+    field_name = models.CharField(max_length=100, blank=True)
+    field_label = models.CharField(max_length=200, blank=True)
+    record_label = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=QueryStatus.choices, default=QueryStatus.OPEN)
+    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    raised_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(table_name="core_historicaldataquery")
+
+    class Meta:
+        db_table = "core_dataquery"
+        ordering = ["-updated_at", "-pk"]
+        # The names Django gave these indexes when the model was in core.
+        indexes = [models.Index(fields=["patient", "status"], name="core_dataqu_patient_ad4cac_idx"),
+                   models.Index(fields=["status"], name="core_dataqu_status_c027eb_idx")]
+        permissions = [("raise_query", "Can raise, close and re-open data queries"),
+                       ("answer_query", "Can answer data queries")]
+
+    def __str__(self):
+        return f"Query on {self.record_label}{' / ' + self.field_label if self.field_label else ''}"
+
+
+class QueryMessageKind(models.TextChoices):
+    QUESTION = "question", "Question"
+    ANSWER = "answer", "Answer"
+    CLOSE = "close", "Closed"
+    REOPEN = "reopen", "Re-opened"
+
+
+class DataQueryMessage(CleanTextModel, models.Model):
+    """One message of a query's thread. Append-only (``oversight/append_only.py``):
+    never edited or deleted; a correction is a further message."""
+
+    query = models.ForeignKey(DataQuery, on_delete=models.PROTECT, related_name="messages")
+    kind = models.CharField(max_length=10, choices=QueryMessageKind.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    text = models.TextField()
+    history = HistoricalRecords(table_name="core_historicaldataquerymessage")
+
+    class Meta:
+        db_table = "core_dataquerymessage"
+        ordering = ["at", "pk"]
