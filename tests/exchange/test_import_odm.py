@@ -189,6 +189,17 @@ def test_every_imported_history_row_names_the_file_and_the_system_as_author(demo
     assert malignancy.history.get().history_change_reason is None
 
 
+def test_the_reason_is_passed_to_the_services_not_set_by_a_signal_receiver():
+    """The import names its file on each write (``record_save(reason=...)``,
+    ``CycleParts.creation_reason``); no receiver rewrites history rows behind the services."""
+    from simple_history.signals import post_create_historical_record, pre_create_historical_record
+
+    import exchange.imports.odm  # noqa: F401 - imported: whatever it would connect is connected
+
+    assert not pre_create_historical_record.has_listeners()
+    assert not post_create_historical_record.has_listeners()
+
+
 def test_the_year_of_birth_gives_back_the_exported_age():
     for enrolment in (date(2025, 1, 13), date(2025, 6, 30), date(2025, 7, 1), date(2025, 12, 31)):
         for age in (18, 39, 55, 90):
