@@ -119,3 +119,21 @@ def test_the_creation_reason_is_kept_on_the_created_parts_and_deviations(patient
     second = cycle_parts_build(patient=patient, cycle_data={**CYCLE_DATA, "start_date": date(2025, 4, 14)})
     cycle_save(parts=second, reason="")
     assert second.cycle.history.get().history_change_reason is None
+
+
+def test_the_form_shows_the_builders_errors_on_each_part_beside_the_parse_errors(patient):
+    from visits.forms import CycleEntry
+
+    data = {"cycle-start_date": "2025-03-17", "cycle-weight_kg": "0", "cycle-dosing_basis": "actual",
+            "assessment-assessment_date": "2025-03-17", "assessment-mmt_scale": "kendall",
+            "assessment-ck_u_per_l": "-5", "assessment-ck_uln_u_per_l": "200",
+            "day1-infusion_date": "2025-03-17", "day1-lot": "L1", "day1-concentration_pct": "10",
+            "day1-volume_ml": "700", "day1-dose_g": "abc", "day1-max_rate_ml_per_h": "150",
+            "day1-product": "Polyvalent IVIG 10 %"}
+    entry = CycleEntry(data, patient=patient)
+    assert not entry.is_valid()
+    codes = {part: {name: [e.code for e in errors] for name, errors in entry[part].errors.as_data().items()}
+             for part in ("cycle", "assessment", "day1")}
+    assert codes == {"cycle": {"weight_kg": ["implausible_weight"]}, "assessment": {"ck_u_per_l": ["negative"]},
+                     "day1": {"dose_g": ["invalid"]}}
+    assert entry.parts is None and not TreatmentCycle.objects.exists()
