@@ -257,7 +257,7 @@ class Loader:
     # Subjects --------------------------------------------------------------------------------------
 
     def subject(self, subject):
-        """Import one subject; its ``_Imported``, or None when refused (the errors say why)."""
+        """Import one subject; its ``LoadedSubject``, or None when refused (the errors say why)."""
         if Patient.objects.filter(subject_id=subject.key).exists():
             self.error(subject.path, f"Subject {subject.key} already exists: the import only adds new "
                                      f"subjects.", subject.line)
