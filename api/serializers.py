@@ -27,7 +27,7 @@ from review.models import DataQuery, DataQueryMessage
 from safety.models import AdverseEvent
 from visits.models import (Assessment, AssessmentTimepoint, Infusion, ProtocolDeviation,
                            TreatmentCycle)
-from visits.services import CycleParts, CyclePartError, cycle_save, next_cycle_number
+from visits.services import CycleParts, CyclePartError, CyclePartsInvalid, cycle_parts_build, cycle_save
 
 from .exceptions import django_error_detail
 
@@ -466,50 +466,51 @@ class CycleSerializer(RecordSerializer):
                 raise serializers.ValidationError(nested)
         return super().validate(attrs)
 
+    CYCLE_DATA = ("start_date", "weight_kg", "height_cm", "dosing_basis")
+
     def prepare(self, cycle, attrs, errors):
-        # Without a number the next one is checked now and taken again under
-        # the patient's row lock when saving (``cycle_save``).
-        self.auto_number = cycle.pk is None and not attrs.get("number")
-        if self.auto_number and cycle.patient_id:
-            cycle.number = next_cycle_number(cycle.patient)
-        self.parts = CycleParts(cycle=cycle)
-        if cycle.pk is not None:
-            return
-        data = attrs.get("assessment")
-        if data:
-            self.parts.assessment = Assessment(patient_id=cycle.patient_id, cycle=cycle,
-                                               timepoint=AssessmentTimepoint.PRE_CYCLE, **data)
+        self.indexes, self.infusions_data = {}, {}
         for index, data in enumerate(attrs.get("infusions") or []):
             day = data["day"]
-            if day in self.parts.infusions:
+            if day in self.infusions_data:
                 errors[f"infusions.{index}.day"] = [ErrorDetail(f"Day {day} is given twice.", code="duplicate_day")]
                 continue
-            self.parts.infusions[day] = Infusion(cycle=cycle, **data)
-        self.indexes = {data["day"]: index for index, data in enumerate(attrs.get("infusions") or [])}
+            self.indexes[day] = index
+            self.infusions_data[day] = {name: value for name, value in data.items() if name != "day"}
 
     def clean_record(self, cycle, attrs):
-        errors = clean_errors(cycle)
-        if cycle.pk is None and not errors:  # the parts' rules read the cycle's dates and weight
-            if self.parts.assessment is not None:
-                merge_errors(errors, clean_errors(self.parts.assessment, "assessment.", exclude=["cycle"]))
-            for day, infusion in self.parts.infusions.items():
-                merge_errors(errors, clean_errors(infusion, f"infusions.{self.indexes[day]}.", exclude=["cycle"]))
-        return errors
+        """The cycle and its parts built and checked by ``visits.services.cycle_parts_build``, as
+        on the record-cycle page; each part's errors under its own keys."""
+        if not cycle.patient_id:
+            return {}
+        try:
+            # Without a number the next one is checked now and taken again under the
+            # patient's row lock when saving (``cycle_save``).
+            self.parts = cycle_parts_build(
+                patient=cycle.patient, cycle=cycle,
+                cycle_data={name: getattr(cycle, name) for name in self.CYCLE_DATA},
+                assessment_data=attrs.get("assessment") or None, infusions_data=self.infusions_data)
+        except CyclePartsInvalid as exc:
+            errors = {}
+            for part, error in exc.errors.items():
+                merge_errors(errors, django_error_detail(error, self.part_prefix(part)))
+            return errors
+        return {}
+
+    def part_prefix(self, part):
+        if part in ("cycle", "assessment"):
+            return {"cycle": "", "assessment": "assessment."}[part]
+        day = int(part[-1])  # day1 / day2: its position in the request (a stored day: day - 1)
+        return f"infusions.{self.indexes.get(day, day - 1)}."
 
     def persist(self, cycle, *, reason, expected_version, user):
         if cycle.pk is not None:
             self.parts.expected_versions["cycle"] = expected_version
-        elif self.auto_number:
-            cycle.number = None
         try:
             cycle_save(parts=self.parts, reason=reason, user=user)
         except CyclePartError as exc:
-            if exc.part in ("cycle", "assessment"):
-                prefix = {"cycle": "", "assessment": "assessment."}[exc.part]
-            else:  # day1 / day2 (computed only then: "cycle"[-1] is no day)
-                prefix = f"infusions.{getattr(self, 'indexes', {}).get(int(exc.part[-1]), 0)}."
-            raise serializers.ValidationError(django_error_detail(exc.error, prefix)) from exc
-        return cycle
+            raise serializers.ValidationError(django_error_detail(exc.error, self.part_prefix(exc.part))) from exc
+        return self.parts.cycle
 
 
 class AssessmentSerializer(RecordSerializer):

@@ -8,7 +8,7 @@ from core.validation import validate_multiline_text
 from core.widget_rendering import FastWidgetRenderer
 
 from .models import Assessment, AssessmentTimepoint, DeviationKind, Infusion, TreatmentCycle
-from .services import CycleParts, CyclePartError, cycle_save, next_cycle_number
+from .services import CyclePartError, CyclePartsInvalid, cycle_parts_build, cycle_save, next_cycle_number
 
 GRADE_FIELDS = list(Assessment.GRADE_FIELDS)
 LAB_FIELDS = [
@@ -28,8 +28,11 @@ class PartForm(CleanTextFormMixin, forms.ModelForm):
 
     expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, model_rules=True, **kwargs):
         super().__init__(*args, **kwargs)
+        # False inside ``CycleEntry``: the fields are parsed here, the model rules run once, for
+        # all parts together, in ``visits.services.cycle_parts_build``.
+        self.model_rules = model_rules
         use_finite_decimals(self)  # "sNaN" is a field error, not a 500 in changed_data
         if self.instance.pk:
             self.fields["expected_version"].initial = self.instance.version
@@ -46,6 +49,15 @@ class PartForm(CleanTextFormMixin, forms.ModelForm):
     @property
     def data_changed(self):
         return [f for f in self.changed_data if f != "expected_version"]
+
+    @property
+    def values(self):
+        """The cleaned model field values: the plain data the cycle builder takes."""
+        return {name: self.cleaned_data[name] for name in self._meta.fields if name in self.cleaned_data}
+
+    def _post_clean(self):
+        if self.model_rules:
+            super()._post_clean()
 
 
 class CycleForm(PartForm):
@@ -97,8 +109,9 @@ class InfusionForm(PartForm):
 
 class CycleEntry:
     """The record-cycle page: the cycle (weight), its pre-treatment assessment
-    and both infusion days, validated together and saved in one transaction
-    by ``visits.services.cycle_save``.
+    and both infusion days. Each part's form parses its fields; the parts are
+    built and checked together by ``visits.services.cycle_parts_build`` and
+    saved in one transaction by ``visits.services.cycle_save``.
 
     On a new cycle, day 2 may be left empty (it then becomes a 'missing day'
     deviation); on an edit, a reason for change is required when anything
@@ -119,16 +132,16 @@ class CycleEntry:
         except Assessment.DoesNotExist:
             assessment = None
         self.forms = {
-            "cycle": CycleForm(data, prefix="cycle", instance=cycle),
+            "cycle": CycleForm(data, prefix="cycle", instance=cycle, model_rules=False),
             "assessment": AssessmentForm(
-                data, prefix="assessment",
+                data, prefix="assessment", model_rules=False,
                 instance=assessment or Assessment(patient=patient, cycle=cycle,
                                                   timepoint=AssessmentTimepoint.PRE_CYCLE)),
         }
         for day in (1, 2):
             instance = existing.get(day) or Infusion(cycle=cycle, day=day)
             self.forms[f"day{day}"] = InfusionForm(
-                data, prefix=f"day{day}", instance=instance,
+                data, prefix=f"day{day}", instance=instance, model_rules=False,
                 # A day not yet recorded may stay empty (a missing-day deviation).
                 empty_permitted=instance.pk is None and (day == 2 or self.is_edit),
                 use_required_attribute=not (instance.pk is None and day == 2),
@@ -140,6 +153,7 @@ class CycleEntry:
         self.data = data
         self.reason_errors = []
         self.non_field_errors = []
+        self.parts = None
 
     def __getitem__(self, part):
         return self.forms[part]
@@ -152,7 +166,6 @@ class CycleEntry:
         return [p for p, f in self.forms.items() if f.data_changed]
 
     def is_valid(self):
-        # The cycle first: the other parts' rules read its (unsaved) start date.
         valid = all([self.forms[p].is_valid() for p in self.PARTS])
         if self.is_edit:
             if not self.changed_parts():
@@ -167,30 +180,40 @@ class CycleEntry:
                 except ValidationError as error:
                     self.reason_errors.extend(error.messages)
                     valid = False
-        return valid
+        built = self._build()  # the rules' errors beside the fields' own, as a model form shows them
+        return valid and built
+
+    def _build(self):
+        """The parts from the forms' values, checked by the model rules (the cycle builder); each
+        refusal on its part's fields. A part whose fields did not parse is left to their errors
+        (the cycle's other fields are still checked, as a model form does)."""
+        parsed = {part: not self.forms[part].errors for part in self.PARTS}
+        changed = set(self.changed_parts()) if self.is_edit else set(self.PARTS)
+        data, expected = {}, {}
+        for part in self.PARTS:
+            form = self.forms[part]
+            entered = part in changed and not (form.empty_permitted and not form.has_changed())
+            data[part] = form.values if part == "cycle" or (entered and parsed[part]) else None
+            if entered and form.instance.pk:
+                expected[part] = form.cleaned_data.get("expected_version")
+        try:
+            self.parts = cycle_parts_build(
+                patient=self.patient, cycle=self.cycle, cycle_data=data["cycle"],
+                assessment_data=data["assessment"], infusions_data={1: data["day1"], 2: data["day2"]},
+                expected_versions=expected)
+        except CyclePartsInvalid as exc:
+            for part, error in exc.errors.items():
+                form = self.forms[part]
+                if part == "cycle" or parsed[part]:
+                    add_validation_error(form, _beside(error, form.errors))
+            return False
+        return True
 
     def save(self):
         """Save through the service; on a rule or version failure, put the error
         on the right part and return None."""
-        changed = set(self.changed_parts()) if self.is_edit else set(self.PARTS)
-        parts = CycleParts(cycle=self.forms["cycle"].instance)
-        for part in self.PARTS:
-            form = self.forms[part]
-            if part == "cycle":
-                if self.is_edit and "cycle" in changed:
-                    parts.expected_versions["cycle"] = form.cleaned_data.get("expected_version")
-                continue
-            if part not in changed or (form.empty_permitted and not form.has_changed()):
-                continue
-            instance = form.instance
-            if part == "assessment":
-                parts.assessment = instance
-            else:
-                parts.infusions[int(part[-1])] = instance
-            if instance.pk:
-                parts.expected_versions[part] = form.cleaned_data.get("expected_version")
         try:
-            self.deviations = cycle_save(parts=parts, reason=self.reason_value, user=self.user)
+            self.deviations = cycle_save(parts=self.parts, reason=self.reason_value, user=self.user)
         except CyclePartError as exc:
             add_validation_error(self.forms[exc.part], exc.error)
             return None
@@ -198,7 +221,15 @@ class CycleEntry:
             self.non_field_errors.extend(
                 stale_error(exc.instance, exc.expected_version).messages)
             return None
-        return parts.cycle
+        return self.parts.cycle
+
+
+def _beside(error, form_errors):
+    """A model error without the fields whose input already failed to parse (a model form leaves
+    those out of its model validation too)."""
+    if not hasattr(error, "error_dict"):
+        return error
+    return ValidationError({name: errors for name, errors in error.error_dict.items() if name not in form_errors})
 
 
 class EndOfTreatmentForm(ClinicalRecordForm):

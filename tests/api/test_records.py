@@ -100,6 +100,32 @@ def test_nested_cycle_errors_are_dotted_and_nothing_is_saved(api_for, clinician,
     assert not TreatmentCycle.objects.exists() and not Assessment.objects.exists()
 
 
+def test_every_parts_errors_at_once_like_the_form(api_for, clinician, patient):
+    """The API and the record-cycle page share one builder (``visits.services.cycle_parts_build``):
+    a bad weight no longer hides the errors of the assessment and the infusions."""
+    response = api_for(clinician).post("/api/v1/cycles/", {
+        "patient": patient.pk, "start_date": "2025-03-17", "weight_kg": "0",
+        "assessment": {"assessment_date": "2025-03-17", "ck_u_per_l": "-5", "ck_uln_u_per_l": "200"},
+        "infusions": [infusion_json(2, 70, "2025-03-17"), infusion_json(1, 70, "2025-03-20")],
+    }, format="json")
+    assert response.status_code == 400
+    assert codes_of(response) == {"weight_kg": ["implausible_weight"], "assessment.ck_u_per_l": ["negative"],
+                                  "infusions.0.infusion_date": ["day2_not_after_day1"],
+                                  "infusions.1.infusion_date": ["day1_not_cycle_start"]}
+    assert not TreatmentCycle.objects.exists()
+
+
+def test_a_cycle_update_rechecks_its_stored_infusions_like_the_form(api_for, clinician, patient):
+    cycle = full_cycle(patient)
+    response = api_for(clinician).patch(f"/api/v1/cycles/{cycle.pk}/", {
+        "start_date": "2025-03-20", "version": cycle.version, "change_reason": "Date re-read"}, format="json")
+    assert response.status_code == 400
+    assert codes_of(response) == {"infusions.0.infusion_date": ["day1_not_cycle_start"],
+                                  "infusions.1.infusion_date": ["day2_not_after_day1"]}
+    cycle.refresh_from_db()
+    assert (cycle.start_date, cycle.version) == (date(2025, 3, 17), 1)
+
+
 def test_separate_infusion_endpoint_keeps_the_deviation_log_current(api_for, clinician, patient):
     client = api_for(clinician)
     cycle = client.post("/api/v1/cycles/", {"patient": patient.pk, "start_date": "2025-03-17",

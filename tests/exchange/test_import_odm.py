@@ -21,8 +21,10 @@ from core.services import record_save
 from patients import rules as patient_rules
 from patients.models import Diagnosis, MalignancyHistory, Patient
 from exchange.exports import odm
-from exchange.imports import odm as odm_import
 from exchange.imports.odm import OdmImportError, import_odm
+from exchange.imports.odm import load as odm_load
+from exchange.imports.odm import parse as odm_parse
+from exchange.imports.odm import verify as odm_verify
 from safety.models import AdverseEvent
 from tests.accounts.factories import UserFactory
 from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle
@@ -187,19 +189,30 @@ def test_every_imported_history_row_names_the_file_and_the_system_as_author(demo
     assert malignancy.history.get().history_change_reason is None
 
 
+def test_the_reason_is_passed_to_the_services_not_set_by_a_signal_receiver():
+    """The import names its file on each write (``record_save(reason=...)``,
+    ``CycleParts.creation_reason``); no receiver rewrites history rows behind the services."""
+    from simple_history.signals import post_create_historical_record, pre_create_historical_record
+
+    import exchange.imports.odm  # noqa: F401 - imported: whatever it would connect is connected
+
+    assert not pre_create_historical_record.has_listeners()
+    assert not post_create_historical_record.has_listeners()
+
+
 def test_the_year_of_birth_gives_back_the_exported_age():
     for enrolment in (date(2025, 1, 13), date(2025, 6, 30), date(2025, 7, 1), date(2025, 12, 31)):
         for age in (18, 39, 55, 90):
-            year = odm_import.birth_year_for(age, enrolment)
+            year = odm_load.birth_year_for(age, enrolment)
             assert patient_rules.age_at(enrolment, year) == age
-    assert odm_import.birth_year_for(39, date(2025, 1, 13)) == 1985  # before 1 July: born mid-1985
-    assert odm_import.birth_year_for(39, date(2025, 7, 1)) == 1986
+    assert odm_load.birth_year_for(39, date(2025, 1, 13)) == 1985  # before 1 July: born mid-1985
+    assert odm_load.birth_year_for(39, date(2025, 7, 1)) == 1986
 
 
 def test_every_exported_column_has_an_import_rule():
     for group in odm.GROUPS:
-        rules = [set(odm_import.IMPORTED.get(group.table, {})), set(odm_import.SPECIAL.get(group.table, ())),
-                 set(odm_import.DERIVED.get(group.table, ())), set(odm_import.NOT_IMPORTED.get(group.table, ()))]
+        rules = [set(odm_load.IMPORTED.get(group.table, {})), set(odm_load.SPECIAL.get(group.table, ())),
+                 set(odm_verify.DERIVED.get(group.table, ())), set(odm_load.NOT_IMPORTED.get(group.table, ()))]
         for column in group.columns:
             assert sum(column.name in rule for rule in rules) == 1, (group.table, column.name)
 
@@ -632,7 +645,7 @@ def _work(data):
     """Lines of the importer's own code run to report the file's errors: the work, counted (not
     timed). A loop over the siblings for each error counts each visit."""
     lines = 0
-    module = odm_import.__file__
+    modules = {module.__file__ for module in (odm_parse, odm_load, odm_verify)}
 
     def local(frame, event, arg):
         nonlocal lines
@@ -640,7 +653,7 @@ def _work(data):
         return local
 
     def tracer(frame, event, arg):
-        return local if frame.f_code.co_filename == module else None
+        return local if frame.f_code.co_filename in modules else None
 
     previous = sys.gettrace()
     sys.settrace(tracer)
@@ -665,7 +678,7 @@ def test_reporting_n_errors_is_linear_work(demo_xml, kind):
 
 def test_element_paths_index_each_parents_children_once(demo_xml):
     root = tree(_bad_file(demo_xml, "keyless siblings", 300))
-    paths = odm_import.ElementPaths()
+    paths = odm_parse.ElementPaths()
     clinical = root.findall("odm:ClinicalData", NS)
     assert [paths(c) for c in clinical] == [f"/ODM/ClinicalData[{n}]" for n in range(1, len(clinical) + 1)]
     assert paths.children_indexed == len(root)  # the ODM element's children, once
@@ -680,7 +693,7 @@ def test_element_paths_index_each_parents_children_once(demo_xml):
 def test_typed_values_in_other_scripts_digits_are_refused(kind, text):
     from types import SimpleNamespace
 
-    from exchange.imports.odm import INTEGER, _parse_value
+    from exchange.imports.odm.parse import INTEGER, _parse_value
 
     with pytest.raises(ValueError):
         _parse_value(SimpleNamespace(type=kind), text)
