@@ -31,7 +31,11 @@ TRUE, FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
 
 
 def documented(filter_, schema):
-    """Give a filter its OpenAPI schema (as ``extend_schema_field`` does)."""
+    """Give a filter its OpenAPI schema (as ``extend_schema_field`` does), described
+    by its help text (or its label)."""
+    description = filter_.extra.get("help_text") or filter_.label
+    if description:
+        schema = {**schema, "description": str(description)}
     return set_override(filter_, "field", schema)
 
 
