@@ -17,9 +17,7 @@ Common behaviour (documented in the OpenAPI schema by ``api.schema``):
 import re
 from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
-from django import forms
 from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Max, Min, Prefetch
@@ -30,7 +28,6 @@ from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import (
     AuthenticationFailed, ErrorDetail, NotFound, PermissionDenied, ValidationError)
-from rest_framework.filters import BaseFilterBackend, OrderingFilter
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -41,13 +38,16 @@ from accounts.scoping import may_all, scope_to_user_sites
 from core.forms import AsciiIntegerField
 from core.services import StaleRecordError, record_void
 from oversight import targets
-from patients.models import Diagnosis, MalignancyHistory, MalignancyStatus, Patient, PatientStatus
+from oversight.filters import DataQueryFilterSet
+from patients.filters import DiagnosisFilterSet, MalignancyFilterSet, PatientFilterSet
+from patients.models import Diagnosis, MalignancyHistory, Patient
 from patients.services import patient_withdraw
 from review import services as review_services
-from review.models import DataQuery, DataQueryMessage, QueryStatus
+from review.models import DataQuery, DataQueryMessage
+from safety.filters import AdverseEventFilterSet
 from safety.models import AdverseEvent
-from visits.models import (Assessment, AssessmentTimepoint, DeviationKind, Infusion, InfusionDay,
-                           ProtocolDeviation, TreatmentCycle)
+from visits.filters import AssessmentFilterSet, CycleFilterSet, DeviationFilterSet, InfusionFilterSet
+from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle
 
 from . import serializers as s
 from .exceptions import Conflict, PreconditionFailed, PreconditionRequired
@@ -56,7 +56,6 @@ from .permissions import RolePermissions, model_permission
 
 # --- Pagination, filters, ordering ---------------------------------------------
 
-_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 #: Ids, pages and page sizes: ASCII digits, at most 18 of them.
 _MAX_NUMBER = 10**18 - 1
 
@@ -99,90 +98,6 @@ class Pagination(PageNumberPagination):
             if param["name"] == self.page_size_query_param:
                 param["schema"]["maximum"] = 10**18 - 1
         return params
-
-
-@dataclass(frozen=True)
-class Param:
-    """A list filter: ``?name=value`` -> ``queryset.filter(lookup=value)``.
-
-    ``kind``: ``id`` (a positive integer), ``choice``, ``bool`` or ``text``;
-    ``lookup`` may be a function ``(queryset, value) -> queryset``.
-    """
-
-    name: str
-    lookup: object
-    kind: str = "id"
-    choices: tuple = field(default=())
-    description: str = ""
-
-    def form_field(self):
-        """The Django form field that parses the parameter, and its message."""
-        if self.kind == "id":
-            return (AsciiIntegerField(required=True, min_value=0, max_value=_MAX_NUMBER),
-                    "Give a record id (a positive integer).")
-        if self.kind == "choice":
-            values = {str(c): c for c in self.choices}
-            return (forms.TypedChoiceField(choices=[(v, v) for v in values], coerce=values.__getitem__),
-                    f"Choose one of: {', '.join(values)}.")
-        if self.kind == "bool":
-            return (forms.TypedChoiceField(choices=[(v, v) for v in sorted(_TRUE | _FALSE)],
-                                           coerce=lambda v: v in _TRUE),
-                    "Give true or false.")
-        return forms.CharField(max_length=100, required=False), "Give at most 100 characters."
-
-    def parse(self, raw):
-        form_field, message = self.form_field()
-        try:
-            return form_field.clean(raw.lower() if self.kind == "bool" else raw)
-        except DjangoValidationError:
-            raise ValidationError({self.name: [ErrorDetail(message, code="invalid")]}) from None
-
-    def apply(self, queryset, value):
-        if callable(self.lookup):
-            return self.lookup(queryset, value)
-        return queryset.filter(**{self.lookup: value})
-
-    def schema(self):
-        if self.kind == "id":
-            return {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}
-        if self.kind == "choice":
-            return {"type": "integer" if all(isinstance(c, int) for c in self.choices) else "string",
-                    "enum": list(self.choices)}
-        if self.kind == "bool":
-            return {"type": "boolean"}
-        return {"type": "string", "maxLength": 100}
-
-
-class ParamFilterBackend(BaseFilterBackend):
-    """The viewset's ``filter_params``, on lists only."""
-
-    def filter_queryset(self, request, queryset, view):
-        if getattr(view, "action", None) != "list":
-            return queryset
-        for param in view.filter_params:
-            raw = request.query_params.get(param.name)
-            if raw is not None and (raw or param.kind != "text"):  # ?site= is a 400, ?search= no filter
-                queryset = param.apply(queryset, param.parse(raw))
-        return queryset
-
-    def get_schema_operation_parameters(self, view):
-        return [{"name": p.name, "required": False, "in": "query", "description": p.description,
-                 "schema": p.schema()} for p in view.filter_params]
-
-
-class StableOrderingFilter(OrderingFilter):
-    """``?ordering=field,-other``; the primary key breaks ties, so pages never
-    overlap or skip rows."""
-
-    def get_ordering(self, request, queryset, view):
-        ordering = list(super().get_ordering(request, queryset, view) or [])
-        if not any(term.lstrip("-") in ("pk", "id") for term in ordering):
-            ordering.append("pk")
-        return ordering
-
-
-def _patient_diagnosis(queryset, value):
-    return queryset.filter(diagnosis__isnull=True) if value == "none" else queryset.filter(diagnosis__kind=value)
 
 
 # --- Versions, reasons, ETags ----------------------------------------------------
@@ -255,14 +170,14 @@ class ApiViewSet(viewsets.GenericViewSet):
     """Scoped queryset, permissions per action, filters, ordering, pages."""
 
     permission_classes = [RolePermissions]
-    filter_backends = [ParamFilterBackend, StableOrderingFilter]
+    # filter_backends: settings.REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] (api.filters)
     pagination_class = Pagination
     # No DELETE (nothing clinical is deleted) and no OPTIONS (the schema is the
     # description): both are 405, and the Allow header lists what is routed.
     http_method_names = ["get", "post", "put", "patch", "head"]
 
     site_field = "site"
-    filter_params = ()
+    filterset_class = None
     action_permissions = {"list": ("view",), "retrieve": ("view",)}
 
     def base_queryset(self):
@@ -352,21 +267,6 @@ class VoidMixin:
         return self.record_response(instance)
 
 
-def _voided(queryset, value):
-    return queryset.filter(voided_at__isnull=not value)
-
-
-VOIDED = Param("voided", _voided, "bool", description="true: only voided entries; false: only current ones.")
-
-
-def patient_param(lookup="patient_id"):
-    return Param("patient", lookup, description="Patient id.")
-
-
-def site_param(lookup="patient__site_id"):
-    return Param("site", lookup, description="Site id.")
-
-
 # --- Patients ------------------------------------------------------------------------
 
 @extend_schema_view(
@@ -379,13 +279,7 @@ class PatientViewSet(RecordViewSet):
     """Patients of your sites (study-wide roles: all sites)."""
 
     serializer_class = s.PatientSerializer
-    filter_params = (
-        Param("site", "site_id", description="Site id."),
-        Param("status", "status", "choice", tuple(PatientStatus.values)),
-        Param("diagnosis", _patient_diagnosis, "choice", ("PM", "DM", "none"),
-              "PM, DM, or none recorded."),
-        Param("search", "subject_id__icontains", "text", description="Part of the subject id."),
-    )
+    filterset_class = PatientFilterSet
     ordering_fields = ["subject_id", "enrolment_date", "created_at", "updated_at", "status"]
     ordering = ["subject_id"]
 
@@ -411,7 +305,7 @@ class DiagnosisViewSet(RecordViewSet):
 
     serializer_class = s.DiagnosisSerializer
     site_field = "patient__site"
-    filter_params = (patient_param(), site_param(), Param("kind", "kind", "choice", ("PM", "DM")))
+    filterset_class = DiagnosisFilterSet
     ordering_fields = ["diagnosis_date", "created_at", "updated_at"]
     ordering = ["patient__subject_id"]
 
@@ -424,8 +318,7 @@ class MalignancyViewSet(VoidMixin, RecordViewSet):
 
     serializer_class = s.MalignancySerializer
     site_field = "patient__site"
-    filter_params = (patient_param(), site_param(),
-                     Param("status", "status", "choice", tuple(MalignancyStatus.values)), VOIDED)
+    filterset_class = MalignancyFilterSet
     ordering_fields = ["diagnosis_date", "created_at", "updated_at"]
     ordering = ["diagnosis_date"]
 
@@ -446,7 +339,7 @@ class CycleViewSet(RecordViewSet):
 
     serializer_class = s.CycleSerializer
     site_field = "patient__site"
-    filter_params = (patient_param(), site_param(), Param("number", "number", description="Cycle number."))
+    filterset_class = CycleFilterSet
     ordering_fields = ["start_date", "number", "created_at", "updated_at"]
     ordering = ["patient__subject_id", "number"]
 
@@ -469,8 +362,7 @@ class AssessmentViewSet(VoidMixin, RecordViewSet):
 
     serializer_class = s.AssessmentSerializer
     site_field = "patient__site"
-    filter_params = (patient_param(), site_param(), Param("cycle", "cycle_id", description="Cycle id."),
-                     Param("timepoint", "timepoint", "choice", tuple(AssessmentTimepoint.values)), VOIDED)
+    filterset_class = AssessmentFilterSet
     ordering_fields = ["assessment_date", "created_at", "updated_at"]
     ordering = ["patient__subject_id", "assessment_date"]
 
@@ -483,9 +375,7 @@ class InfusionViewSet(RecordViewSet):
 
     serializer_class = s.InfusionSerializer
     site_field = "cycle__patient__site"
-    filter_params = (patient_param("cycle__patient_id"), site_param("cycle__patient__site_id"),
-                     Param("cycle", "cycle_id", description="Cycle id."),
-                     Param("day", "day", "choice", tuple(InfusionDay.values)))
+    filterset_class = InfusionFilterSet
     ordering_fields = ["infusion_date", "created_at", "updated_at"]
     ordering = ["cycle__patient__subject_id", "cycle__number", "day"]
 
@@ -499,9 +389,7 @@ class DeviationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
 
     serializer_class = s.DeviationSerializer
     site_field = "patient__site"
-    filter_params = (patient_param(), site_param(), Param("cycle", "cycle_id", description="Cycle id."),
-                     Param("kind", "kind", "choice", tuple(DeviationKind.values)),
-                     Param("open", "resolved_at__isnull", "bool", description="true: open; false: resolved."))
+    filterset_class = DeviationFilterSet
     ordering_fields = ["detected_at", "resolved_at", "created_at", "updated_at"]
     ordering = ["-detected_at"]
 
@@ -520,8 +408,7 @@ class AdverseEventViewSet(VoidMixin, RecordViewSet):
 
     serializer_class = s.AdverseEventSerializer
     site_field = "patient__site"
-    filter_params = (patient_param(), site_param(), Param("serious", "serious", "bool"),
-                     Param("grade", "grade", "choice", (1, 2, 3, 4, 5)), VOIDED)
+    filterset_class = AdverseEventFilterSet
     ordering_fields = ["onset_date", "grade", "created_at", "updated_at"]
     ordering = ["-onset_date"]
 
@@ -545,7 +432,7 @@ class DataQueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
 
     serializer_class = s.DataQuerySerializer
     site_field = "patient__site"
-    filter_params = (patient_param(), site_param(), Param("status", "status", "choice", tuple(QueryStatus.values)))
+    filterset_class = DataQueryFilterSet
     ordering_fields = ["updated_at", "raised_at"]
     ordering = ["-updated_at"]
     action_permissions = {"list": ("view",), "retrieve": ("view",), "create": ("review.raise_query",),

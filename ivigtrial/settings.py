@@ -295,6 +295,7 @@ LOGGING = {
 # --- REST API (api/): Django REST framework, OpenAPI 3 by drf-spectacular -------
 INSTALLED_APPS += [
     "rest_framework",
+    "django_filters",  # the list filters (<app>/filters.py): pages, API and selectors
     "knox",  # API tokens stored hashed (SHA-512), shown once
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -311,6 +312,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],  # a too-deep body is a 400, not a 500
+    # Filters: each viewset's filterset_class (the pages' FilterSets), through api.filters.FilterBackend.
+    "DEFAULT_FILTER_BACKENDS": ["api.filters.FilterBackend", "api.filters.StableOrderingFilter"],
     # Pagination: api.views.Pagination (50 a page, ?page_size= up to 200) on every list.
     "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",

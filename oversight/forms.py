@@ -2,8 +2,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
 
-from core.forms import AsciiIntegerField, AsciiModelChoiceField, CleanTextFormMixin, FilterForm
-from review.models import QueryStatus
+from core.forms import AsciiIntegerField, CleanTextFormMixin, FilterForm
 
 
 class _Form(CleanTextFormMixin, forms.Form):
@@ -52,15 +51,6 @@ class QueryRaiseForm(_Form):
 class QueryReplyForm(_Form):
     text = forms.CharField(label="Message", max_length=2000, required=False,
                            widget=forms.Textarea(attrs={"rows": 3}))
-
-
-class QueryFilterForm(FilterForm):
-    """GET filters of the query list (``?status=&site=&patient=``); no ``status`` at all
-    means the open queries, ``?status=`` all of them."""
-
-    status = forms.ChoiceField(choices=[("", "Any status"), *QueryStatus.choices], required=False)
-    site = AsciiModelChoiceField(queryset=None, required=False)
-    patient = AsciiIntegerField()
 
 
 class QueryTargetForm(FilterForm):

@@ -10,10 +10,8 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
 
-from accounts.models import Site
-from core.forms import AsciiModelChoiceField, CleanTextFormMixin, DateInput
-from safety import rules
-from safety.models import AdverseEventFollowUp, AdverseEventReview, Outcome, Relatedness
+from core.forms import CleanTextFormMixin, DateInput
+from safety.models import AdverseEventFollowUp, AdverseEventReview
 
 
 class _ActionForm(CleanTextFormMixin, forms.ModelForm):
@@ -63,33 +61,3 @@ class FollowUpForm(_ActionForm):
         fields = ["follow_up_date", "note", "outcome", "end_date"]
         widgets = {"follow_up_date": DateInput(), "end_date": DateInput(),
                    "note": forms.Textarea(attrs={"rows": 2})}
-
-
-def _blank(choices, label):
-    return [("", label), *choices]
-
-
-class AEListingFilterForm(forms.Form):
-    """GET filters of the AE listing; a value that does not validate is ignored."""
-
-    grade = forms.TypedChoiceField(label="CTCAE grade", required=False, coerce=int, empty_value=None,
-                                   choices=_blank(sorted(rules.CTCAE_GRADES.items()), "Any grade"))
-    serious = forms.TypedChoiceField(label="Seriousness", required=False, empty_value=None,
-                                     coerce=lambda v: v == "1",
-                                     choices=[("", "Serious or not"), ("1", "Serious"), ("0", "Not serious")])
-    relatedness = forms.ChoiceField(label="Relatedness (investigator)", required=False,
-                                    choices=_blank(Relatedness.choices, "Any relatedness"))
-    outcome = forms.ChoiceField(required=False, choices=_blank(Outcome.choices, "Any outcome"))
-    site = AsciiModelChoiceField(queryset=Site.objects.none(), required=False, empty_label="All sites")
-
-    def __init__(self, *args, sites, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = sites
-        for field in self.fields.values():
-            field.widget.attrs["class"] = "form-select form-select-sm"
-
-    @property
-    def filters(self):
-        """The valid filters (after ``is_valid()``), invalid ones dropped."""
-        self.is_valid()
-        return {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}

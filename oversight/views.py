@@ -7,7 +7,6 @@ from django.urls import reverse
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from accounts.mixins import PermissionRequiredMixin
-from accounts.models import Site
 from accounts.roles import Role
 from accounts.scoping import access_for, may, scope_to_user_sites
 from core.forms import add_validation_error
@@ -17,7 +16,8 @@ from review.models import DataQuery, QueryStatus
 from visits.models import TreatmentCycle
 
 from . import services, targets
-from .forms import (LockForm, QueryFilterForm, QueryRaiseForm, QueryReplyForm, QueryTargetForm, SignForm,
+from .filters import DataQueryFilterSet
+from .forms import (LockForm, QueryRaiseForm, QueryReplyForm, QueryTargetForm, SignForm,
                     UnlockForm, VerifyForm)
 
 
@@ -143,25 +143,20 @@ class QueryListView(PermissionRequiredMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        qs = _scoped_queries(self.request.user)
-        self.sites = scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk")
-        self.filter_form = QueryFilterForm(self.request.GET, sites=self.sites)
-        f = self.filter_form.filters
-        self.status = f.get("status", "" if "status" in self.request.GET else QueryStatus.OPEN)
-        if self.status:
-            qs = qs.filter(status=self.status)
-        if "patient" in f:
-            qs = qs.filter(patient_id=f["patient"])
-        if "site" in f:
-            qs = qs.filter(patient__site=f["site"])
-        return qs.order_by("-updated_at", "-pk")
+        data = self.request.GET.copy()
+        data.setdefault("status", QueryStatus.OPEN)  # no status at all: the open queries; ?status=: all
+        self.filterset = DataQueryFilterSet(data, queryset=_scoped_queries(self.request.user).order_by("-updated_at", "-pk"),
+                                            request=self.request)
+        self.status = self.filterset.filters_applied.get("status", "")
+        return self.filterset.qs
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         query = self.request.GET.copy()
         query.pop("page", None)
-        context.update(statuses=QueryStatus.choices, status=self.status, sites=self.sites,
-                       selected=self.filter_form.selected, filter_errors=self.filter_form.errors,
+        context.update(statuses=QueryStatus.choices, status=self.status,
+                       sites=self.filterset.form.fields["site"].queryset,
+                       selected=self.filterset.selected, filter_errors=self.filterset.errors,
                        query_string=query.urlencode())
         return context
 

@@ -17,14 +17,14 @@ from django.views import View
 from django.views.generic import ListView, TemplateView
 
 from accounts.mixins import PermissionRequiredMixin
-from accounts.models import Site
 from accounts.scoping import may, scope_to_user_sites
 from core.forms import add_validation_error
 from core.services import StaleRecordError
 from safety import rules, services
+from safety.filters import AdverseEventListingFilterSet
 from safety.models import AdverseEvent, AdverseEventFollowUp, AdverseEventReview, ReviewKind
 
-from .forms_ae import AcknowledgeForm, AEListingFilterForm, FollowUpForm, MedicalReviewForm
+from .forms_ae import AcknowledgeForm, FollowUpForm, MedicalReviewForm
 from exchange.exports.base import spreadsheet_safe as _cell
 
 REVIEW_PERMISSION = "safety.review_adverseevent"
@@ -45,20 +45,12 @@ def serious_queue(*, user, now):
     return rows
 
 
-def adverse_event_listing(*, user, grade=None, serious=None, relatedness=None, outcome=None, site=None):
-    qs = _scoped(AdverseEvent.objects.current().with_review_state()
-                 .select_related("patient", "patient__site", "reviewed_by"), user)
-    if grade is not None:
-        qs = qs.filter(grade=grade)
-    if serious is not None:
-        qs = qs.filter(serious=serious)
-    if relatedness:
-        qs = qs.filter(relatedness=relatedness)
-    if outcome:
-        qs = qs.filter(outcome=outcome)
-    if site is not None:
-        qs = qs.filter(patient__site=site)
-    return qs.order_by("patient__subject_id", "onset_date", "pk")
+def adverse_event_listing(*, user):
+    """The current events of the user's sites with their review state, by patient and onset;
+    the listing filters them with ``safety.filters.AdverseEventListingFilterSet``."""
+    return (_scoped(AdverseEvent.objects.current().with_review_state()
+                    .select_related("patient", "patient__site", "reviewed_by"), user)
+            .order_by("patient__subject_id", "onset_date", "pk"))
 
 
 def adverse_event_for_review(*, user, pk):
@@ -68,10 +60,9 @@ def adverse_event_for_review(*, user, pk):
     return get_object_or_404(qs, pk=pk)
 
 
-def _listing_filters(request):
-    sites = scope_to_user_sites(Site.objects.order_by("code"), request.user, site_field="pk")
-    form = AEListingFilterForm(request.GET, sites=sites)
-    return form, form.filters
+def _listing(request):
+    return AdverseEventListingFilterSet(request.GET, queryset=adverse_event_listing(user=request.user),
+                                        request=request)
 
 
 # --- the queue -----------------------------------------------------------------
@@ -254,14 +245,14 @@ class AdverseEventListingView(PermissionRequiredMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        self.filter_form, filters = _listing_filters(self.request)
-        return adverse_event_listing(user=self.request.user, **filters)
+        self.filterset = _listing(self.request)
+        return self.filterset.qs
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         query = self.request.GET.copy()
         query.pop("page", None)
-        context.update(filter_form=self.filter_form, query_string=query.urlencode())
+        context.update(filter_form=self.filterset.form, query_string=query.urlencode())
         return context
 
 
@@ -305,8 +296,7 @@ class AdverseEventListingExportView(PermissionRequiredMixin, View):
     raise_exception = True
 
     def get(self, request):
-        _, filters = _listing_filters(request)
-        events = adverse_event_listing(user=request.user, **filters)
+        events = _listing(request).qs
         response = StreamingHttpResponse(csv_lines(events), content_type="text/csv; charset=utf-8")
         stamp = timezone.now().astimezone(dt_timezone.utc).strftime("%Y%m%dT%H%MZ")
         response["Content-Disposition"] = f'attachment; filename="adverse-events-{stamp}.csv"'

@@ -110,19 +110,3 @@ class MalignancyForm(ClinicalRecordForm):
         super().__init__(*args, **kwargs)
         if patient is not None:
             self.instance.patient = patient
-
-
-class PatientFilterForm(forms.Form):
-    search = forms.CharField(label="Subject id", required=False)
-    site = AsciiModelChoiceField(queryset=None, required=False, empty_label="All sites")
-    status = forms.ChoiceField(choices=[("", "Any status")] + PatientStatus.choices, required=False)
-    diagnosis = forms.ChoiceField(
-        choices=[("", "Any diagnosis"), ("PM", "PM"), ("DM", "DM"), ("none", "Not recorded")],
-        required=False)
-
-    def __init__(self, *args, sites, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = sites
-        for field in self.fields.values():
-            css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
-            field.widget.attrs["class"] = f"{css} form-select-sm" if css == "form-select" else f"{css} form-control-sm"

@@ -1,6 +1,5 @@
 """Reads for the patients app; every one is scoped to the user's sites."""
 
-from django.db.models import Q
 from django.shortcuts import get_object_or_404
 
 from accounts.scoping import scope_to_user_sites
@@ -10,19 +9,10 @@ from . import rules
 from .models import Diagnosis, MalignancyHistory, Patient, PatientStatus, Sex
 
 
-def patient_list(*, user, site=None, status=None, diagnosis=None, search=None):
-    qs = scope_to_user_sites(Patient.objects.with_related(), user)
-    if site:
-        qs = qs.filter(site=site)
-    if status:
-        qs = qs.filter(status=status)
-    if diagnosis == "none":
-        qs = qs.filter(diagnosis__isnull=True)
-    elif diagnosis:
-        qs = qs.filter(diagnosis__kind=diagnosis)
-    if search:
-        qs = qs.filter(Q(subject_id__icontains=search.strip()))
-    return qs.order_by("subject_id")
+def patient_list(*, user):
+    """The patients of the user's sites, by subject id; a list filters it with
+    ``patients.filters.PatientFilterSet(data, queryset=patient_list(user=...)).qs``."""
+    return scope_to_user_sites(Patient.objects.with_related(), user).order_by("subject_id")
 
 
 #: The columns of a patient-list row (``patient_list_rows``).

@@ -6,14 +6,13 @@ from django.utils.safestring import mark_safe
 from django.views.generic import DetailView, ListView
 
 from accounts.mixins import PermissionRequiredMixin
-from accounts.models import Site
-from accounts.scoping import may, scope_to_user_sites
+from accounts.scoping import may
 from core.views import ActionFormView, RecordFormView, VoidView
 from core.widget_rendering import FastWidgetRenderer
 
 from . import selectors, services
-from .forms import (DiagnosisForm, MalignancyForm, PatientFilterForm,
-                    PatientForm, WithdrawForm)
+from .filters import PatientFilterSet
+from .forms import DiagnosisForm, MalignancyForm, PatientForm, WithdrawForm
 from .models import Diagnosis, MalignancyHistory, Patient
 
 
@@ -48,24 +47,18 @@ class PatientListView(PermissionRequiredMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        sites = scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk")
-        self.filter_form = PatientFilterForm(self.request.GET or None, sites=sites,
-                                             renderer=FAST_RENDERER)
+        self.filterset = PatientFilterSet(self.request.GET, queryset=selectors.patient_list(user=self.request.user),
+                                          request=self.request)
         # The site choices from one plain query: a ModelChoiceField iterates its queryset with
         # iterator(), on PostgreSQL a server-side cursor (DECLARE, FETCH, CLOSE: three round
         # trips). Same values and labels; validation still goes through the queryset.
-        site_field = self.filter_form.fields["site"]
+        site_field = self.filterset.form.fields["site"]
         site_field.choices = [("", site_field.empty_label)] + [
             (ModelChoiceIteratorValue(site.pk, site), site_field.label_from_instance(site))
-            for site in sites]
-        filters = self.filter_form.cleaned_data if self.filter_form.is_valid() else {}
-        return selectors.patient_list(
-            user=self.request.user,
-            site=filters.get("site"),
-            status=filters.get("status"),
-            diagnosis=filters.get("diagnosis"),
-            search=filters.get("search"),
-        )
+            for site in site_field.queryset]
+        self.filter_form = self.filterset.form
+        self.filter_form.renderer = FAST_RENDERER
+        return self.filterset.qs
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -1,7 +1,7 @@
 from crispy_forms.layout import Fieldset, Layout
 from django import forms
 
-from core.forms import AsciiIntegerField, AsciiModelChoiceField, ClinicalRecordForm, DateInput, FilterForm
+from core.forms import ClinicalRecordForm, DateInput
 from visits.models import Infusion
 
 from .models import AdverseEvent
@@ -36,15 +36,3 @@ class AdverseEventForm(ClinicalRecordForm):
             Fieldset("Assessment", "relatedness", "action_taken", "outcome"),
             *self.bookkeeping_layout(),
         )
-
-
-
-class AdverseEventFilterForm(FilterForm):
-    """GET filters of the AE list (``?site=&grade=&serious=1&review=1&patient=``)."""
-
-    site = AsciiModelChoiceField(queryset=None, required=False)
-    grade = forms.TypedChoiceField(choices=[("", "Any grade"), *[(str(g), str(g)) for g in range(1, 6)]],
-                                   coerce=int, empty_value=None, required=False)
-    serious = forms.ChoiceField(choices=[("", "All"), ("1", "Serious only")], required=False)
-    review = forms.ChoiceField(choices=[("", "All"), ("1", "Awaiting review")], required=False)
-    patient = AsciiIntegerField()

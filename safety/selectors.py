@@ -6,22 +6,13 @@ from accounts.roles import Role
 from .models import AdverseEvent
 
 
-def adverse_event_list(*, user, patient=None, serious=None, grade=None, site=None,
-                       awaiting_review=False):
+def adverse_event_list(*, user):
+    """The current adverse events of the user's sites, latest onset first; a list filters
+    them with ``safety.filters.AdverseEventFilterSet``."""
     qs = scope_to_user_sites(
         AdverseEvent.objects.current().select_related("patient", "patient__site", "infusion",
                                                       "infusion__cycle"),
         user, site_field="patient__site")
-    if patient is not None:
-        qs = qs.filter(patient_id=getattr(patient, "pk", patient))
-    if serious is not None:
-        qs = qs.filter(serious=serious)
-    if grade:
-        qs = qs.filter(grade=grade)
-    if site:
-        qs = qs.filter(patient__site=site)
-    if awaiting_review:
-        qs = qs.awaiting_review()
     return qs.order_by("-onset_date", "-pk")
 
 

@@ -2,13 +2,12 @@ from django.urls import reverse
 from django.views.generic import ListView
 
 from accounts.mixins import PermissionRequiredMixin
-from accounts.models import Site
-from accounts.scoping import scope_to_user_sites
 from core.views import RecordFormView, VoidView
 from patients.views import PatientChildMixin
 
 from . import selectors
-from .forms import AdverseEventFilterForm, AdverseEventForm
+from .filters import AdverseEventFilterSet
+from .forms import AdverseEventForm
 from .models import AdverseEvent
 
 
@@ -80,19 +79,15 @@ class AdverseEventListView(PermissionRequiredMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        self.sites = scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk")
-        self.filter_form = AdverseEventFilterForm(self.request.GET, sites=self.sites)
-        f = self.filter_form.filters
-        return selectors.adverse_event_list(
-            user=self.request.user, serious=True if f.get("serious") == "1" else None,
-            grade=f.get("grade"), site=f.get("site"), awaiting_review=f.get("review") == "1",
-            patient=f.get("patient"))
+        self.filterset = AdverseEventFilterSet(
+            self.request.GET, queryset=selectors.adverse_event_list(user=self.request.user), request=self.request)
+        return self.filterset.qs
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         query = self.request.GET.copy()
         query.pop("page", None)
-        context.update(sites=self.sites, selected=self.filter_form.selected, filter_errors=self.filter_form.errors,
+        context.update(sites=self.filterset.form.fields["site"].queryset, selected=self.filterset.selected, filter_errors=self.filterset.errors,
                        query_string=query.urlencode(),
                        grades=[1, 2, 3, 4, 5])
         return context

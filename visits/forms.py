@@ -1,13 +1,13 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from core.forms import (AsciiIntegerField, AsciiModelChoiceField, ClinicalRecordForm, CleanTextFormMixin, DateInput,
-                        FilterForm, add_validation_error, stale_error, use_finite_decimals)
+from core.forms import (ClinicalRecordForm, CleanTextFormMixin, DateInput, add_validation_error, stale_error,
+                        use_finite_decimals)
 from core.services import StaleRecordError
 from core.validation import validate_multiline_text
 from core.widget_rendering import FastWidgetRenderer
 
-from .models import Assessment, AssessmentTimepoint, DeviationKind, Infusion, TreatmentCycle
+from .models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
 from .services import CyclePartError, CyclePartsInvalid, cycle_parts_build, cycle_save, next_cycle_number
 
 GRADE_FIELDS = list(Assessment.GRADE_FIELDS)
@@ -244,12 +244,3 @@ class EndOfTreatmentForm(ClinicalRecordForm):
             self.instance.patient = patient
             self.instance.timepoint = AssessmentTimepoint.END_OF_TREATMENT
             self.instance.cycle = None
-
-
-class DeviationFilterForm(FilterForm):
-    """GET filters of the deviation log (``?site=&kind=&open=1&patient=``)."""
-
-    site = AsciiModelChoiceField(queryset=None, required=False)
-    kind = forms.ChoiceField(choices=[("", "Any kind"), *DeviationKind.choices], required=False)
-    open = forms.ChoiceField(choices=[("", "All"), ("1", "Open only")], required=False)
-    patient = AsciiIntegerField()

@@ -21,18 +21,12 @@ def end_of_treatment_get(patient):
             .filter(patient=patient, timepoint=AssessmentTimepoint.END_OF_TREATMENT).first())
 
 
-def deviation_list(*, user, open_only=False, kind=None, site=None, patient_id=None):
+def deviation_list(*, user):
+    """The deviation log of the user's sites, latest first; a list filters it with
+    ``visits.filters.DeviationFilterSet``."""
     qs = scope_to_user_sites(
         ProtocolDeviation.objects.current().select_related("patient", "patient__site", "cycle"),
         user, site_field="patient__site")
-    if open_only:
-        qs = qs.open()
-    if kind:
-        qs = qs.filter(kind=kind)
-    if site:
-        qs = qs.filter(patient__site=site)
-    if patient_id:
-        qs = qs.filter(patient_id=patient_id)
     return qs.order_by("-detected_at", "-pk")
 
 

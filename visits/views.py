@@ -5,16 +5,16 @@ from django.views import View
 from django.views.generic import ListView, TemplateView
 
 from accounts.mixins import PermissionRequiredMixin
-from accounts.models import Site
 from accounts.roles import Role
-from accounts.scoping import access_for, may, scope_to_user_sites
+from accounts.scoping import access_for, may
 from core.selectors import review_state
 from core.views import RecordFormView, lock_message
 from patients import selectors as patient_selectors
 from patients.views import PatientChildMixin
 
 from . import rules, selectors
-from .forms import CycleEntry, DeviationFilterForm, EndOfTreatmentForm
+from .filters import DeviationFilterSet
+from .forms import CycleEntry, EndOfTreatmentForm
 from .models import Assessment, DeviationKind, TreatmentCycle
 from .services import next_cycle_number
 
@@ -176,16 +176,14 @@ class DeviationListView(PermissionRequiredMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        self.sites = scope_to_user_sites(Site.objects.all(), self.request.user, site_field="pk")
-        self.filter_form = DeviationFilterForm(self.request.GET, sites=self.sites)
-        f = self.filter_form.filters
-        return selectors.deviation_list(user=self.request.user, open_only=f.get("open") == "1",
-                                        kind=f.get("kind"), site=f.get("site"), patient_id=f.get("patient"))
+        self.filterset = DeviationFilterSet(self.request.GET, queryset=selectors.deviation_list(user=self.request.user),
+                                            request=self.request)
+        return self.filterset.qs
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         query = self.request.GET.copy()
         query.pop("page", None)
-        context.update(sites=self.sites, kinds=DeviationKind.choices, query_string=query.urlencode(),
-                       selected=self.filter_form.selected, filter_errors=self.filter_form.errors)
+        context.update(sites=self.filterset.form.fields["site"].queryset, kinds=DeviationKind.choices, query_string=query.urlencode(),
+                       selected=self.filterset.selected, filter_errors=self.filterset.errors)
         return context

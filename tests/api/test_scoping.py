@@ -28,7 +28,10 @@ def test_a_clinician_sees_only_own_site(api_for, clinician, two_sites):
     response = client.patch(f"/api/v1/patients/{theirs.pk}/", {"sex": "M", "version": 1, "change_reason": "x"},
                             format="json")
     assert response.status_code == 404
-    assert client.get("/api/v1/patients/", {"site": theirs.site_id}).json()["count"] == 0
+    # A site outside the user's is a field error, as on the pages (the filter never widens the scope).
+    response = client.get("/api/v1/patients/", {"site": theirs.site_id})
+    assert response.status_code == 400 and codes_of(response) == {"site": ["invalid"]}
+    assert "results" not in response.json()
 
 
 def test_child_records_of_another_site_are_404_and_unlisted(api_for, clinician, two_sites):
@@ -89,7 +92,7 @@ def test_invalid_filters_are_400_not_500(api_for, clinician, two_sites):
     assert client.get("/api/v1/patients/", {"search": ""}).json()["count"] == 1
     response = client.post("/api/v1/patients/1.5/void/", {}, format="json")  # no CSRF page, no HTML
     assert response.status_code == 404 and response.json()["code"] == "not_found"
-    assert client.get("/api/v1/patients/", {"site": "99999999999999999"}).json()["count"] == 0
+    assert codes_of(client.get("/api/v1/patients/", {"site": "99999999999999999"})) == {"site": ["invalid"]}
     assert client.get("/api/v1/patients/", {"page": "abc"}).status_code == 404
     assert client.get("/api/v1/patients/", {"page": "9"}).status_code == 404
     assert client.get("/api/v1/patients/", {"page": ""}).status_code == 404

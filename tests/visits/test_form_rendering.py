@@ -8,7 +8,9 @@ from django.forms.renderers import DjangoTemplates
 from django.template.loader import render_to_string
 
 from core.widget_rendering import FastWidgetRenderer
-from patients.forms import PatientFilterForm, PatientForm
+from patients.filters import PatientFilterSet
+from patients.forms import PatientForm
+from patients.models import Patient
 from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle
 from visits.forms import CycleEntry
@@ -27,11 +29,17 @@ def _entries(patient):
     return [edit, new, invalid]
 
 
+def _patient_filters(data, sites):
+    form = PatientFilterSet(data, queryset=Patient.objects.none()).form
+    form.fields["site"].queryset = sites
+    return form
+
+
 def _forms(patient, site_a):
     forms = [form for entry in _entries(patient) for form in entry.forms.values()]
-    filters = PatientFilterForm({"site": str(site_a.pk), "search": '<b>"&'}, sites=type(site_a).objects.all())
+    filters = _patient_filters({"site": str(site_a.pk), "search": '<b>"&'}, type(site_a).objects.all())
     filters.is_valid()
-    return forms + [filters, PatientFilterForm(None, sites=type(site_a).objects.all()), PatientForm(instance=patient)]
+    return forms + [filters, _patient_filters(None, type(site_a).objects.all()), PatientForm(instance=patient)]
 
 
 @pytest.mark.django_db

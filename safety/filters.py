@@ -1,0 +1,48 @@
+"""The filters of the adverse-event lists: the AE list page, the AE listing (and its CSV)
+and ``/api/v1/adverse-events/`` (see ``core.filters``)."""
+
+from django import forms
+
+from core.filters import ChoiceFilter, FilterSet, FlagFilter, IdFilter, SiteFilter
+from patients.filters import voided_filter
+
+from . import rules
+from .models import AdverseEvent, Outcome, Relatedness
+
+SERIOUS_CHOICES = [("", "Serious or not"), ("1", "Serious"), ("0", "Not serious")]
+
+
+class AdverseEventFilterSet(FilterSet):
+    """``?site=&grade=&serious=1&relatedness=&outcome=&review=1&patient=&voided=``
+    (``review=1``: serious events awaiting medical review)."""
+
+    grade = ChoiceFilter(choices=sorted(rules.CTCAE_GRADES.items()), empty_label="Any grade",
+                         label="CTCAE grade")
+    serious = FlagFilter(field_name="serious", label="Seriousness", widget=forms.Select(choices=SERIOUS_CHOICES),
+                         help_text="true: serious events only; false: non-serious ones.")
+    relatedness = ChoiceFilter(choices=Relatedness.choices, empty_label="Any relatedness",
+                               label="Relatedness (investigator)")
+    outcome = ChoiceFilter(choices=Outcome.choices, empty_label="Any outcome", label="Outcome")
+    site = SiteFilter(field_name="patient__site", label="Site")
+    review = FlagFilter(method="filter_review", help_text="true: serious events awaiting medical review.")
+    patient = IdFilter(field_name="patient_id", help_text="Patient id.")
+    voided = voided_filter()
+
+    class Meta:
+        model = AdverseEvent
+        fields = []
+
+    def filter_review(self, queryset, name, value):
+        return queryset.awaiting_review() if value else queryset
+
+
+class AdverseEventListingFilterSet(AdverseEventFilterSet):
+    """The AE listing's filters (the page renders them as its form)."""
+
+    LISTED = ("grade", "serious", "relatedness", "outcome", "site")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters = {name: f for name, f in self.filters.items() if name in self.LISTED}
+        for field in self.form.fields.values():
+            field.widget.attrs["class"] = "form-select form-select-sm"
