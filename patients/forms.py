@@ -3,6 +3,7 @@ from django import forms
 
 from accounts.scoping import sites_for_data_entry
 from core.forms import AsciiModelChoiceField, ClinicalRecordForm, DateInput, ReasonForm
+from core.renderers import FieldRenderer
 
 from . import rules
 from .models import Diagnosis, MalignancyHistory, Patient, PatientStatus
@@ -113,6 +114,8 @@ class MalignancyForm(ClinicalRecordForm):
 
 
 class PatientFilterForm(forms.Form):
+    default_renderer = FieldRenderer()  # Jinja2 widgets (core/renderers.py): the site list is long
+
     search = forms.CharField(label="Subject id", required=False)
     site = AsciiModelChoiceField(queryset=None, required=False, empty_label="All sites")
     status = forms.ChoiceField(choices=[("", "Any status")] + PatientStatus.choices, required=False)
