@@ -122,3 +122,12 @@ def test_cycle_form_fields_are_never_stale(client_for, clinician, site_a):
     assert 'value="a&lt;b&gt;&amp;&#34;&#39;"' in refused and 'id="error_cycle-weight_kg"' in refused
     again = client.get(reverse("visits:cycle_create", args=[patient.pk])).content.decode()
     assert "a&lt;b&gt;" not in again and 'id="error_cycle-weight_kg"' not in again
+
+
+def test_templates_are_compiled_once():
+    """The cached template loader (Django's default without a "loaders" option) and the Jinja2
+    form renderer with autoescaping."""
+    from django.template import engines
+
+    assert engines["django"].engine.loaders[0][0] == "django.template.loaders.cached.Loader"
+    assert FieldRenderer().engine.env.autoescape is True
