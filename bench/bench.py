@@ -8,6 +8,8 @@
     bench.py report --out F         outcome_report() vs one hand-written SQL query
     bench.py pages --base URL --out F   wrk: pages vs /healthz/; the report's latency
     bench.py summary --tmp DIR --results FILE   the table, PASS/MISS, bench/results.md
+    bench.py profile-pages [--top N] [--requests N]   the pages in this process (test client):
+                                    CPU ms per request, queries, and cProfile's top functions
 
 DATABASE_URL (and the rest of the settings' environment) come from run.sh.
 """
@@ -361,6 +363,74 @@ def cmd_pages(args):
     dump(args.out, results)
 
 
+def _bench_pages():
+    """(name, path) of the pages cmd_pages measures, and the clinician they are fetched as."""
+    from django.contrib.auth.models import User
+    from django.db.models import Count, Q
+
+    from patients.models import Patient
+
+    clinician = User.objects.get(username=CLINICIAN)
+    site_id = clinician.memberships.get().site_id
+    patient = (Patient.objects.filter(site_id=site_id, locked_at__isnull=True)
+               .annotate(n=Count("cycles", distinct=True), on=Count("pk", filter=Q(status="on_study")))
+               .order_by("-on", "-n", "pk").first())
+    return clinician, [("healthz", "/healthz/"), ("patient list", "/patients/"),
+                       ("timeline", f"/patients/{patient.pk}/timeline/"),
+                       ("cycle form", f"/patients/{patient.pk}/cycles/new/")]
+
+
+def cmd_profile_pages(args):
+    """Where a page's time goes, without a server: Django's test client in this process (the
+    whole middleware stack, the same settings as the server), as the bench clinician. Per page:
+    CPU milliseconds per request (median of --requests, interleaved with the other pages so load
+    hits all alike), the queries, and cProfile's top functions by own time."""
+    setup()
+    import cProfile
+    import io
+    import pstats
+
+    from django.db import connection, reset_queries
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    clinician, pages = _bench_pages()
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(clinician)
+    only = {x.strip() for x in args.pages.split(",")} if args.pages else None
+    pages = [(n, p) for n, p in pages if not only or n in only or n == "healthz"]
+    times = {name: [] for name, _ in pages}
+    for name, path in pages:  # warm up, and check
+        r = client.get(path)
+        if r.status_code != 200:
+            raise SystemExit(f"{path}: HTTP {r.status_code}")
+    for _ in range(args.requests):
+        for name, path in pages:
+            t0 = time.process_time()
+            client.get(path)
+            times[name].append(1000 * (time.process_time() - t0))
+    base = sorted(times["healthz"])[len(times["healthz"]) // 2]
+    for name, path in pages:
+        ms = sorted(times[name])[len(times[name]) // 2]
+        with CaptureQueriesContext(connection) as queries:
+            client.get(path)
+        print(f"== {name} ({path}): {ms:.2f} ms CPU per request (median of {args.requests}); "
+              f"bare view {base:.2f} ms; {len(queries)} queries")
+        for q in sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:args.slowest]:
+            print(f"   {1000 * float(q['time']):6.2f} ms  {q['sql'][:args.sql_width]}")
+        if name == "healthz" or not args.top:
+            continue
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(20):
+            client.get(path)
+        profile.disable()
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats(args.sort).print_stats(args.top)
+        print("\n".join(line for line in out.getvalue().splitlines()[6:] if line.strip()))
+    reset_queries()
+
+
 # --- summary ---------------------------------------------------------------------
 
 def _load(tmp, name):
@@ -490,13 +560,20 @@ def main():
     p = sub.add_parser("pages")
     p.add_argument("--base", required=True)
     p.add_argument("--out", required=True)
+    p = sub.add_parser("profile-pages")
+    p.add_argument("--requests", type=int, default=30)
+    p.add_argument("--top", type=int, default=15)
+    p.add_argument("--sort", default="tottime")
+    p.add_argument("--slowest", type=int, default=5, help="the page's N slowest queries")
+    p.add_argument("--sql-width", type=int, default=160)
+    p.add_argument("--pages", default="", help="comma-separated names (default: all)")
     p = sub.add_parser("summary")
     p.add_argument("--tmp", required=True)
     p.add_argument("--results", required=True)
     args = parser.parse_args()
     {"users": cmd_users, "cohort": cmd_cohort, "export-one": cmd_export_one, "memory": cmd_memory,
      "exports": cmd_exports, "report": cmd_report, "pages": cmd_pages,
-     "summary": cmd_summary}[args.command.replace("_", "-")](args)
+     "profile-pages": cmd_profile_pages, "summary": cmd_summary}[args.command.replace("_", "-")](args)
 
 
 if __name__ == "__main__":

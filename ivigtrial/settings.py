@@ -108,6 +108,11 @@ MIDDLEWARE = [
 ROOT_URLCONF = "ivigtrial.urls"
 WSGI_APPLICATION = "ivigtrial.wsgi.application"
 
+# Pages are rendered by templates, never HTML written in Python (issue 13). No "loaders" option:
+# Django (>= 4.1) then wraps the filesystem and app loaders in the cached loader, with DEBUG on or
+# off, so each template is compiled once per process. The forms of the pages that show many fields
+# render through Django's Jinja2 form renderer (core/renderers.py, its own engine: no second
+# TEMPLATES entry); bench/NOTES.md has the measurements.
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

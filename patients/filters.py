@@ -3,6 +3,7 @@
 
 from django import forms
 
+from core.renderers import FieldRenderer
 from core.filters import ChoiceFilter, FilterSet, FlagFilter, IdFilter, SiteFilter, TextFilter
 
 from .models import Diagnosis, MalignancyHistory, MalignancyStatus, Patient, PatientStatus
@@ -31,6 +32,7 @@ class PatientFilterSet(FilterSet):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.form.renderer = FieldRenderer()  # Jinja2 widgets (core/renderers.py): the site list is long
         for field in self.form.fields.values():  # the page's small Bootstrap controls
             select = isinstance(field.widget, forms.Select)
             field.widget.attrs["class"] = "form-select form-select-sm" if select else "form-control form-control-sm"

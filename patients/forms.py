@@ -2,7 +2,7 @@ from crispy_forms.layout import HTML, Div, Fieldset, Layout
 from django import forms
 
 from accounts.scoping import sites_for_data_entry
-from core.forms import AsciiModelChoiceField, ClinicalRecordForm, DateInput, ReasonForm
+from core.forms import ClinicalRecordForm, DateInput, ReasonForm
 
 from . import rules
 from .models import Diagnosis, MalignancyHistory, Patient, PatientStatus

@@ -3,9 +3,9 @@ from django.core.exceptions import ValidationError
 
 from core.forms import (ClinicalRecordForm, CleanTextFormMixin, DateInput, add_validation_error, stale_error,
                         use_finite_decimals)
+from core.renderers import FieldRenderer
 from core.services import StaleRecordError
 from core.validation import validate_multiline_text
-from core.widget_rendering import FastWidgetRenderer
 
 from .models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
 from .services import CyclePartError, CyclePartsInvalid, cycle_parts_build, cycle_save, next_cycle_number
@@ -23,8 +23,8 @@ class PartForm(CleanTextFormMixin, forms.ModelForm):
     """One part of the record-cycle page: its version travels with it; the
     page has one reason for change for all its parts."""
 
-    # The page renders 51 widgets: in Python (same HTML), not through the widget templates.
-    default_renderer = FastWidgetRenderer()
+    # The page shows 51 fields: widgets and field groups through Jinja2 (core/renderers.py).
+    default_renderer = FieldRenderer()
 
     expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
