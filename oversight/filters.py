@@ -2,7 +2,7 @@
 (see ``core.filters``)."""
 
 from core.filters import ChoiceFilter, FilterSet, IdFilter, SiteFilter
-from core.models import DataQuery, QueryStatus
+from review.models import DataQuery, QueryStatus
 
 
 class DataQueryFilterSet(FilterSet):
