@@ -214,7 +214,7 @@ def _refresh(patient, dates, *, reason, user, apply, diagnosis=..., malignancies
     for malignancy in malignancies:
         malignancy.patient = patient
         work.append((malignancy, _malignancy_facts(malignancy, dates), MALIGNANCY_FACTS))
-    for record, facts, _names in work:
+    for record, facts, names in work:
         differences = _differences(record, facts)
         if not differences:
             continue
@@ -222,8 +222,7 @@ def _refresh(patient, dates, *, reason, user, apply, diagnosis=..., malignancies
         written, refused = False, ""
         if apply:
             try:
-                # (save() derives the same facts again: what the rules give now)
-                record_save(instance=record, reason=reason, user=user)
+                _store(record, names, reason=reason, user=user)
                 written = True
             except ValidationError as exc:
                 refused = "; ".join(exc.messages)
@@ -231,6 +230,21 @@ def _refresh(patient, dates, *, reason, user, apply, diagnosis=..., malignancies
             changes.append(DerivedChange(record=_label(record), field=name, stored=old[name],
                                          derived=_normal(value), written=written, refused=refused))
     return changes
+
+
+def _store(record, names, *, reason, user):
+    """Write the derived facts of ``record`` (save() derives them: what the rules
+    give now), with a history row carrying ``reason``; refused under a lock.
+
+    Only the facts are written: no version bump (a derived fact is no edit of
+    what was entered, so it does not make an editor's copy stale) and no
+    signature invalidation (the facts are not signed: ``SIGNATURE_EXCLUDE``)."""
+    with transaction.atomic():
+        record.check_not_locked(for_update=True)
+        record._change_reason = reason
+        if user is not None:
+            record._history_user = user
+        record.save(update_fields=[*names, "rules_version"])
 
 
 def derived_recompute(*, apply: bool, reason: str, user=None) -> list[DerivedChange]:

@@ -1,10 +1,12 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from core.forms import (AsciiIntegerField, AsciiModelChoiceField, ClinicalRecordForm, CleanTextFormMixin, DateInput,
                         FilterForm, add_validation_error, stale_error, use_finite_decimals)
 from core.services import StaleRecordError
 from core.validation import validate_multiline_text
+from patients.services import patient_facts_refresh
 from core.widget_rendering import FastWidgetRenderer
 
 from .models import Assessment, AssessmentTimepoint, DeviationKind, Infusion, TreatmentCycle
@@ -213,6 +215,14 @@ class EndOfTreatmentForm(ClinicalRecordForm):
             self.instance.patient = patient
             self.instance.timepoint = AssessmentTimepoint.END_OF_TREATMENT
             self.instance.cycle = None
+
+    @transaction.atomic
+    def save(self, commit=True):
+        assessment = super().save(commit=commit)
+        if commit:  # the end-of-treatment date ends the treatment (malignancy timing)
+            patient_facts_refresh(assessment.patient_id, reason=self.cleaned_data.get("change_reason")
+                                  or "End-of-treatment visit entered")
+        return assessment
 
 
 class DeviationFilterForm(FilterForm):
