@@ -499,7 +499,7 @@ def test_diagnosis_derived_values(api_for, clinician, patient):
     body = response.json()
     assert (body["rash"], body["certainty"]) == (True, "definite")
     assert body["eular_acr_score"] == str(Diagnosis.objects.get().eular_acr_score)
-    assert body["eular_acr_class"] == Diagnosis.objects.get().eular_acr_class.value
+    assert body["eular_acr_class"] == Diagnosis.objects.get().eular_acr_class
 
 
 def test_malignancy_timing_is_derived_from_the_treatment_dates(api_for, clinician, patient):
