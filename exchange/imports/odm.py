@@ -974,7 +974,10 @@ class _Writer:
         parts = {"cycle": (cycle, cycle_record.cycle), "assessment": (assessment, cycle_record.assessment),
                  **{f"day{day}": (infusions[day], cycle_record.infusions[day]) for day in infusions}}
         try:
-            cycle_save(parts=CycleParts(cycle=cycle, assessment=assessment, infusions=infusions), user=self.user)
+            # (new records get no reason, the audit signal gives them the import's; the derived
+            # facts it refreshes carry the import's reason)
+            cycle_save(parts=CycleParts(cycle=cycle, assessment=assessment, infusions=infusions), user=self.user,
+                       reason=self.reason)
         except CyclePartError as exc:
             instance, record = parts[exc.part]
             self.rule_errors(exc.error, record, model=type(instance))
