@@ -22,6 +22,7 @@ from rest_framework.validators import UniqueValidator
 from accounts.scoping import scope_to_user_sites, sites_for_data_entry
 from core.services import record_save
 from patients import rules as patient_rules
+from patients import services as patient_services
 from patients.models import Diagnosis, MalignancyHistory, Patient, PatientStatus
 from review.models import DataQuery, DataQueryMessage
 from safety.models import AdverseEvent
@@ -276,6 +277,11 @@ class PatientSerializer(RecordSerializer):
         fields["site"].queryset = sites_for_data_entry(request_user(self))
         return fields
 
+    def persist(self, instance, *, reason, expected_version, user):
+        # patients.services: a correction re-derives the diagnosis and malignancies too
+        return patient_services.patient_save(patient=instance, reason=reason, expected_version=expected_version,
+                                             user=user)
+
     def validate_status(self, value):
         current = self.instance.status if self.instance is not None else None
         if value == PatientStatus.WITHDRAWN and current != PatientStatus.WITHDRAWN:
@@ -338,8 +344,10 @@ class DiagnosisSerializer(RecordSerializer):
 class MalignancySerializer(RecordSerializer):
     """A malignancy in the patient's history; voided with a reason, never deleted."""
 
-    timing = serializers.SerializerMethodField(
-        help_text="Derived: diagnosed before, during or after the IVIG treatment.")
+    timing = EnumValueField(patient_rules.MalignancyTiming,
+                            help_text="Derived (stored): diagnosed before the first infusion, during the "
+                                      "treatment (to the end-of-treatment visit, else the last infusion) "
+                                      "or after.")
 
     create_only = ("patient",)
 
@@ -353,20 +361,6 @@ class MalignancySerializer(RecordSerializer):
         fields = super().get_fields()
         fields["patient"].queryset = self.scoped(Patient.objects.all(), "site")
         return fields
-
-    @extend_schema_field(EnumValueField(patient_rules.MalignancyTiming))
-    def get_timing(self, malignancy):
-        """The model's ``timing()``; the patient's treatment dates come from the
-        list's annotations (``MalignancyQuerySet`` in the viewset) or one query."""
-        patient = malignancy.patient
-        if not hasattr(malignancy, "first_infusion"):
-            dates = (Patient.objects.with_treatment_dates().filter(pk=patient.pk)
-                     .values("first_infusion", "last_infusion").first()) or {}
-            malignancy.first_infusion = dates.get("first_infusion")
-            malignancy.last_infusion = dates.get("last_infusion")
-        patient.first_infusion = malignancy.first_infusion
-        patient.last_infusion = malignancy.last_infusion
-        return malignancy.timing(patient).value
 
 
 # --- Visits ----------------------------------------------------------------------
@@ -537,6 +531,12 @@ class AssessmentSerializer(RecordSerializer):
         fields["patient"].queryset = self.scoped(Patient.objects.all(), "site")
         fields["cycle"].queryset = self.scoped(TreatmentCycle.objects.select_related("patient"), "patient__site")
         return fields
+
+    def persist(self, instance, *, reason, expected_version, user):
+        saved = super().persist(instance, reason=reason, expected_version=expected_version, user=user)
+        # the end-of-treatment visit ends the treatment (malignancy timing): patients.services
+        patient_services.patient_facts_refresh(saved.patient_id, reason=reason or "Assessment entered", user=user)
+        return saved
 
     def prepare(self, assessment, attrs, errors):
         if assessment.pk is not None:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Max, Min, Prefetch
+from django.db.models import Prefetch
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -41,7 +41,7 @@ from oversight import targets
 from oversight.filters import DataQueryFilterSet
 from patients.filters import DiagnosisFilterSet, MalignancyFilterSet, PatientFilterSet
 from patients.models import Diagnosis, MalignancyHistory, Patient
-from patients.services import patient_withdraw
+from patients.services import patient_facts_refresh, patient_withdraw
 from review import services as review_services
 from review.models import DataQuery, DataQueryMessage
 from safety.filters import AdverseEventFilterSet
@@ -264,7 +264,11 @@ class VoidMixin:
         with stale_as(via):
             record_void(instance=instance, reason=body.validated_data.get("void_reason", ""),
                         expected_version=expected)
+            self.after_void(instance, request.user)
         return self.record_response(instance)
+
+    def after_void(self, instance, user):
+        """What a void changes beyond the entry (none by default)."""
 
 
 # --- Patients ------------------------------------------------------------------------
@@ -323,9 +327,7 @@ class MalignancyViewSet(VoidMixin, RecordViewSet):
     ordering = ["diagnosis_date"]
 
     def base_queryset(self):
-        return (MalignancyHistory.objects.select_related("patient")
-                .annotate(first_infusion=Min("patient__cycles__infusions__infusion_date"),
-                          last_infusion=Max("patient__cycles__infusions__infusion_date")))
+        return MalignancyHistory.objects.select_related("patient")  # (timing: a stored column)
 
 
 # --- Visits ------------------------------------------------------------------------------
@@ -365,6 +367,10 @@ class AssessmentViewSet(VoidMixin, RecordViewSet):
     filterset_class = AssessmentFilterSet
     ordering_fields = ["assessment_date", "created_at", "updated_at"]
     ordering = ["patient__subject_id", "assessment_date"]
+
+    def after_void(self, instance, user):
+        # a voided end-of-treatment visit no longer ends the treatment (malignancy timing)
+        patient_facts_refresh(instance.patient_id, reason=f"Voided: {instance.void_reason}", user=user)
 
     def base_queryset(self):
         return Assessment.objects.select_related("patient", "cycle")

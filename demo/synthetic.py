@@ -38,7 +38,8 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from accounts.models import Membership, Site
 from patients import rules as patient_rules
-from patients.models import Diagnosis, MalignancyHistory, Patient
+from patients import services as patient_services
+from patients.models import PATIENT_FACTS, Diagnosis, MalignancyHistory, Patient
 from safety.models import AdverseEvent
 from visits import rules as visit_rules
 from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle
@@ -233,19 +234,31 @@ class CohortWriter:
     def _batch(self, n):
         rng = self.rng
         plans = [self._plan_patient() for _ in range(n)]
+        for plan in plans:  # the stored facts, as patients.services derives them on save
+            patient_services.patient_derive(plan["patient"], (None, None, None))
         patients = self._save(Patient, [p["patient"] for p in plans])
         for plan, patient in zip(plans, patients):
             plan["patient"] = patient
             plan["diagnosis"].patient = patient
+            patient_services.diagnosis_derive(plan["diagnosis"], patient.age_at_onset)
             for m in plan["malignancies"]:
                 m.patient = patient
         self._save(Diagnosis, [p["diagnosis"] for p in plans])
-        self._save(MalignancyHistory, [m for p in plans for m in p["malignancies"]])
 
         cycles = []
         for plan in plans:
             plan["cycles"] = self._plan_cycles(plan)
             cycles += [c["cycle"] for c in plan["cycles"]]
+            given = [i.infusion_date for c in plan["cycles"] for i in c["infusions"]]
+            end = plan["end_assessment"]
+            plan["dates"] = (min(given, default=None), max(given, default=None),
+                             end.assessment_date if end is not None else None)
+            patient_services.patient_derive(plan["patient"], plan["dates"])
+            for m in plan["malignancies"]:
+                patient_services.malignancy_derive(m, plan["dates"])
+        self._save(MalignancyHistory, [m for p in plans for m in p["malignancies"]])
+        # The treatment dates and what follows from them (no history row: as the data migration).
+        Patient.objects.bulk_update([p["patient"] for p in plans], list(PATIENT_FACTS), batch_size=500)
         self._save(TreatmentCycle, cycles)
 
         assessments, infusions, deviations = [], [], []

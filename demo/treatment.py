@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from core.services import record_save
+from patients.services import patient_facts_refresh
 from safety.models import AdverseEvent
 from visits import rules as visit_rules
 from visits.models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
@@ -102,5 +103,6 @@ def build_course(patient, course: cohort.DemoCourse, author):
         record_save(user=author, instance=_assessment(
             patient, start + timedelta(days=28), cks[-1], mmts[-1], steps - 1, steps, patient.sex, response,
             timepoint=AssessmentTimepoint.END_OF_TREATMENT))
+        patient_facts_refresh(patient.pk, reason="End-of-treatment visit entered", user=author)
         patient.status = "completed"
         record_save(user=author, instance=patient, reason="Treatment course completed")

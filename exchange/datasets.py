@@ -260,18 +260,16 @@ PATIENT_COLUMNS = [
 ]
 
 
+PATIENT_SOURCES = ["subject_id", "site__code", "sex", "age_at_enrolment", "race", "consent_date", "enrolment_date",
+                   "symptom_onset_date", "first_infusion_date", "disease_duration_months",
+                   "steroid_contraindication", "renal_risk", "thrombotic_risk", "suspected_cause",
+                   "suspected_cause_detail", "status", "withdrawal_date", "withdrawal_reason"]
+
+
 def patient_tuples(patients, chunk_size=CHUNK):
-    qs = (patients.order_by("subject_id").annotate(first_inf=first_infusion_subquery())
-          .values_list("subject_id", "site__code", "sex", "birth_year", "birth_date", "race",
-                       "consent_date", "enrolment_date", "symptom_onset_date", "first_inf",
-                       "steroid_contraindication", "renal_risk", "thrombotic_risk",
-                       "suspected_cause", "suspected_cause_detail", "status", "withdrawal_date",
-                       "withdrawal_reason"))
-    for (subject, site, sex, birth_year, birth_date, race, consent, enrol, onset, first, steroid,
-         renal, thrombotic, cause, detail, status, withdrawn, reason) in qs.iterator(chunk_size=chunk_size):
-        yield (subject, site, sex, patient_rules.age_at(enrol, birth_year, birth_date), race, consent, enrol,
-               onset, first, patient_rules.disease_duration_months(onset, first) if first else None,
-               steroid, renal, thrombotic, cause, detail, status, withdrawn, reason)
+    """The patients with their stored facts (age, first infusion, disease duration:
+    ``patients.services``)."""
+    return patients.order_by("subject_id").values_list(*PATIENT_SOURCES).iterator(chunk_size=chunk_size)
 
 
 def patient_rows(patients):
@@ -315,36 +313,14 @@ DIAGNOSIS_COLUMNS = [
 ]
 
 
-#: The findings ``Diagnosis.eular_acr_score`` passes to the rule (B&P 3 stands for "enzymes raised").
-EULAR_ACR_FINDINGS = [name for name in (patient_rules.EULAR_ACR_CLINICAL_VARIABLES
-                                        + patient_rules.EULAR_ACR_BIOPSY_VARIABLES) if name != "enzymes_raised"]
-
-
 def diagnosis_tuples(patients, chunk_size=CHUNK):
-    """The derived columns as ``Diagnosis.rash``, ``.certainty``, ``.eular_acr_score`` and
-    ``.eular_acr_class`` compute them (the same rules, from the row's values: no model
-    instances; ``tests/reporting/test_export_speed.py`` compares the two)."""
+    """The diagnoses with their stored facts (rash, certainty, the patient's age at
+    onset, EULAR/ACR score and class: ``patients.services``)."""
     flags = [name for name, _ in DIAGNOSIS_FLAGS]
-    qs = (Diagnosis.objects.filter(patient__in=patients).order_by("patient__subject_id")
-          .values_list("patient__subject_id", "kind", "diagnosis_date", "patient__symptom_onset_date",
-                       "patient__birth_year", "patient__birth_date", *flags))
-    certainty, score_of, class_of = (patient_rules.bohan_peter_certainty, patient_rules.eular_acr_score,
-                                     patient_rules.eular_acr_class)
-    for values in qs.iterator(chunk_size=chunk_size):
-        subject, kind, diagnosed, onset, birth_year, birth_date = values[:6]
-        flag_values = values[6:]
-        f = dict(zip(flags, flag_values))
-        rash = patient_rules.typical_dm_rash(heliotrope_rash=f["heliotrope_rash"],
-                                             gottron_papules=f["gottron_papules"], gottron_sign=f["gottron_sign"])
-        findings = [name for name in EULAR_ACR_FINDINGS if f[name]]
-        if f["bp_enzymes"]:
-            findings.append("enzymes_raised")
-        age_at_onset = patient_rules.age_at(onset, birth_year, birth_date)
-        score = score_of(age_at_onset=age_at_onset, biopsy=f["biopsy_performed"], findings=findings)
-        yield (subject, kind, diagnosed, *flag_values, rash,
-               certainty(kind, weakness=f["bp_weakness"], biopsy=f["bp_biopsy"], enzymes=f["bp_enzymes"],
-                         emg=f["bp_emg"], rash=rash).value,
-               age_at_onset, score, class_of(score, biopsy=f["biopsy_performed"]).value)
+    return (Diagnosis.objects.filter(patient__in=patients).order_by("patient__subject_id")
+            .values_list("patient__subject_id", "kind", "diagnosis_date", *flags, "rash", "certainty",
+                         "patient__age_at_onset", "eular_acr_score", "eular_acr_class")
+            .iterator(chunk_size=chunk_size))
 
 
 def diagnosis_rows(patients):
@@ -360,19 +336,18 @@ MALIGNANCY_COLUMNS = [
     Column("status", "Status", codes=codes(MalignancyStatus.choices)),
     Column("certainty", "Certainty", codes=codes(MalignancyCertainty.choices)),
     Column("timing", "Timing relative to IVIG treatment (derived)",
-           codes="before=before the first infusion; during=during treatment; after=after the end of treatment"),
+           codes="before=before the first infusion; during=from the first infusion to the end-of-treatment "
+                 "visit (the last infusion when there is none); after=after it"),
 ]
 
 
 def malignancy_tuples(patients, chunk_size=CHUNK):
-    qs = (MalignancyHistory.objects.current().filter(patient__in=patients)
-          .annotate(first=first_infusion_subquery("patient"), last=last_infusion_subquery("patient"))
-          .order_by("patient__subject_id", "diagnosis_date", "pk")
-          .values_list("patient__subject_id", "malignancy_type", "diagnosis_date", "status",
-                       "certainty", "patient__status", "first", "last"))
-    for subject, kind, when, status, certainty, patient_status, first, last in qs.iterator(chunk_size=chunk_size):
-        end = last if patient_status in (PatientStatus.COMPLETED, PatientStatus.WITHDRAWN) else None
-        yield subject, kind, when, status, certainty, patient_rules.malignancy_timing(when, first, end).value
+    """The current malignancies with their stored timing (``patients.services``)."""
+    return (MalignancyHistory.objects.current().filter(patient__in=patients)
+            .order_by("patient__subject_id", "diagnosis_date", "pk")
+            .values_list("patient__subject_id", "malignancy_type", "diagnosis_date", "status", "certainty",
+                         "timing")
+            .iterator(chunk_size=chunk_size))
 
 
 def malignancy_rows(patients):

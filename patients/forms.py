@@ -4,7 +4,7 @@ from django import forms
 from accounts.scoping import sites_for_data_entry
 from core.forms import ClinicalRecordForm, DateInput, ReasonForm
 
-from . import rules
+from . import rules, services
 from .models import Diagnosis, MalignancyHistory, Patient, PatientStatus
 
 
@@ -30,15 +30,15 @@ class PatientForm(ClinicalRecordForm):
         self.fields["site"].queryset = sites_for_data_entry(self.user)
         if self.is_edit:
             # Withdrawal has its own page (date and reason); offer the moves allowed from here.
-            current = rules.Status(self.instance.status)
+            current = rules.PatientStatus(self.instance.status)
             allowed = {current} | rules.STATUS_TRANSITIONS[current]
-            allowed.discard(rules.Status.WITHDRAWN)
-            if current == rules.Status.WITHDRAWN:
+            allowed.discard(rules.PatientStatus.WITHDRAWN)
+            if current == rules.PatientStatus.WITHDRAWN:
                 allowed = {current}
         else:
-            allowed = {rules.Status.SCREENING, rules.Status.ON_STUDY}
+            allowed = {rules.PatientStatus.SCREENING, rules.PatientStatus.ON_STUDY}
         self.fields["status"].choices = [
-            (value, label) for value, label in PatientStatus.choices if rules.Status(value) in allowed
+            (value, label) for value, label in PatientStatus.choices if rules.PatientStatus(value) in allowed
         ]
         self.helper.layout = Layout(
             Fieldset("Identification", Div("subject_id", "site", css_class="col-md-6")),
@@ -51,6 +51,17 @@ class PatientForm(ClinicalRecordForm):
             Fieldset("Status", "status"),
             *self.bookkeeping_layout(),
         )
+
+
+    def save(self, commit=True):
+        """Through ``patients.services.patient_save``: a correction re-derives the
+        diagnosis and malignancies too (their facts read the patient's dates)."""
+        patient = super().save(commit=False)
+        if commit:
+            services.patient_save(
+                patient=patient, reason=self.cleaned_data.get("change_reason", "") if self.is_edit else "",
+                expected_version=self.cleaned_data.get("expected_version") if self.is_edit else None)
+        return patient
 
 
 class WithdrawForm(ReasonForm):

@@ -38,11 +38,20 @@ class SuspectedCause(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class PatientStatus(models.TextChoices):
-    SCREENING = rules.Status.SCREENING.value, "Screening"
-    ON_STUDY = rules.Status.ON_STUDY.value, "On study"
-    COMPLETED = rules.Status.COMPLETED.value, "Completed"
-    WITHDRAWN = rules.Status.WITHDRAWN.value, "Withdrawn"
+# One TextChoices per concept, defined with the rules that use them.
+PatientStatus = rules.PatientStatus
+Myopathy = rules.Myopathy
+Certainty = rules.Certainty
+IIMClass = rules.IIMClass
+MalignancyTiming = rules.MalignancyTiming
+
+#: Stored derived facts: set by ``patients.services`` from ``patients.rules``,
+#: never typed; left out of signatures (they follow the signed data).
+PATIENT_FACTS = ("age_at_enrolment", "age_at_onset", "disease_duration_at_enrolment_months",
+                 "disease_duration_months", "first_infusion_date", "last_infusion_date",
+                 "end_of_treatment_date")
+DIAGNOSIS_FACTS = ("rash", "certainty", "eular_acr_score", "eular_acr_class")
+MALIGNANCY_FACTS = ("timing",)
 
 
 subject_id_validator = RegexValidator(
@@ -123,8 +132,28 @@ class Patient(Lockable, ClinicalRecord):
     withdrawal_date = models.DateField(null=True, blank=True)
     withdrawal_reason = models.TextField(blank=True)
 
+    # Derived facts (patients.rules.patient_facts), stored by patients.services.
+    age_at_enrolment = models.PositiveSmallIntegerField(
+        "age at enrolment", null=True, editable=False, help_text="Derived: whole years at enrolment.")
+    age_at_onset = models.PositiveSmallIntegerField(
+        "age at first symptom", null=True, editable=False, help_text="Derived: whole years at symptom onset.")
+    disease_duration_at_enrolment_months = models.DecimalField(
+        "disease duration at enrolment (months)", max_digits=5, decimal_places=1, null=True, editable=False,
+        help_text="Derived: symptom onset to enrolment.")
+    disease_duration_months = models.DecimalField(
+        "disease duration before IVIG (months)", max_digits=5, decimal_places=1, null=True, editable=False,
+        help_text="Derived: symptom onset to the first infusion; empty before any infusion.")
+    first_infusion_date = models.DateField("first IVIG infusion", null=True, editable=False)
+    last_infusion_date = models.DateField("last IVIG infusion", null=True, editable=False)
+    end_of_treatment_date = models.DateField(
+        "end-of-treatment visit", null=True, editable=False,
+        help_text="Derived: the date of the end-of-treatment visit; empty while there is none.")
+    rules_version = models.CharField(max_length=20, blank=True, editable=False,
+                                     help_text="The version of patients.rules that derived the facts.")
+
     history = HistoricalRecords()
     objects = PatientQuerySet.as_manager()
+    SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + PATIENT_FACTS + ("rules_version",)
 
     class Meta:
         ordering = ["subject_id"]
@@ -185,6 +214,9 @@ class Patient(Lockable, ClinicalRecord):
         return instance
 
     def save(self, *args, **kwargs):
+        from .services import patient_derive  # the one place the facts are derived and stored
+
+        patient_derive(self)
         super().save(*args, **kwargs)
         self._loaded_status = self.status  # the stored status, for the next transition check
 
@@ -219,43 +251,13 @@ class Patient(Lockable, ClinicalRecord):
         return self.renal_risk or self.thrombotic_risk
 
     @property
-    def age_at_enrolment(self):
-        return rules.age_at(self.enrolment_date, self.birth_year, self.birth_date)
-
-    @property
-    def age_at_onset(self):
-        return rules.age_at(self.symptom_onset_date, self.birth_year, self.birth_date)
-
-    @property
-    def first_infusion_date(self):
-        """Date of the first IVIG infusion; None until one is given.
-
-        Comes from the ``first_infusion`` annotation
-        (``PatientQuerySet.with_treatment_dates``)."""
-        return getattr(self, "first_infusion", None)
-
-    @property
-    def treatment_end_date(self):
-        """Last infusion of a patient whose treatment is over (completed or
-        withdrawn); None while treatment goes on."""
-        if self.status in (PatientStatus.COMPLETED, PatientStatus.WITHDRAWN):
-            return getattr(self, "last_infusion", None)
-        return None
-
-    @property
     def disease_duration_before_ivig_months(self):
-        if self.first_infusion_date is None:
-            return None
-        return rules.disease_duration_months(self.symptom_onset_date, self.first_infusion_date)
-
-    @property
-    def disease_duration_at_enrolment_months(self):
-        return rules.months_between(self.symptom_onset_date, self.enrolment_date)
+        return self.disease_duration_months  # (the stored fact; the page's name for it)
 
     def withdraw(self, *, on, reason):
         """Guarded status change: only a screening or on-study patient can be withdrawn."""
         if self.status == PatientStatus.WITHDRAWN or not rules.status_change_allowed(
-                self.status, rules.Status.WITHDRAWN):
+                self.status, rules.PatientStatus.WITHDRAWN):
             raise StatusChangeError(
                 f"A {self.get_status_display().lower()} patient cannot be withdrawn.")
         self.status = PatientStatus.WITHDRAWN
@@ -266,13 +268,12 @@ class Patient(Lockable, ClinicalRecord):
 class Diagnosis(ClinicalRecord):
     """PM or DM with the Bohan & Peter criteria and the 2017 EULAR/ACR variables.
 
-    Certainty, score and class are derived, never stored: they follow the
-    recorded criteria.
+    The rash (criterion 5), the certainty, the EULAR/ACR score and class are
+    derived by ``patients.rules.diagnosis_facts`` and stored by the services.
     """
 
     patient = models.OneToOneField(Patient, on_delete=models.PROTECT, related_name="diagnosis")
-    kind = models.CharField("diagnosis", max_length=2,
-                            choices=[("PM", "Polymyositis (PM)"), ("DM", "Dermatomyositis (DM)")])
+    kind = models.CharField("diagnosis", max_length=2, choices=Myopathy.choices)
     diagnosis_date = models.DateField()
 
     # Bohan & Peter criteria 1-4 (criterion 5, the rash, comes from the signs below).
@@ -302,8 +303,19 @@ class Diagnosis(ClinicalRecord):
     biopsy_perifascicular_atrophy = models.BooleanField("perifascicular atrophy", default=False)
     biopsy_rimmed_vacuoles = models.BooleanField("rimmed vacuoles", default=False)
 
+    # Derived facts (patients.rules.diagnosis_facts), stored by patients.services.
+    rash = models.BooleanField("typical DM rash (criterion 5)", null=True, editable=False)
+    certainty = models.CharField("Bohan & Peter certainty", max_length=10, choices=Certainty.choices,
+                                 blank=True, editable=False)
+    eular_acr_score = models.DecimalField("2017 EULAR/ACR score", max_digits=4, decimal_places=1,
+                                          null=True, editable=False)
+    eular_acr_class = models.CharField("2017 EULAR/ACR class", max_length=12, choices=IIMClass.choices,
+                                       blank=True, editable=False)
+    rules_version = models.CharField(max_length=20, blank=True, editable=False)
+
     history = HistoricalRecords()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
+    SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + DIAGNOSIS_FACTS + ("rules_version",)
 
     class Meta:
         verbose_name_plural = "diagnoses"
@@ -314,41 +326,23 @@ class Diagnosis(ClinicalRecord):
     def review_parents(self):
         return [self.patient] if self.patient_id else []
 
-    # Derived ----------------------------------------------------------------
-    @property
-    def rash(self):
-        return rules.typical_dm_rash(heliotrope_rash=self.heliotrope_rash,
-                                     gottron_papules=self.gottron_papules,
-                                     gottron_sign=self.gottron_sign)
+    def save(self, *args, **kwargs):
+        from .services import diagnosis_derive  # the one place the facts are derived and stored
 
-    @property
-    def certainty(self):
-        return rules.bohan_peter_certainty(
-            self.kind, weakness=self.bp_weakness, biopsy=self.bp_biopsy,
-            enzymes=self.bp_enzymes, emg=self.bp_emg, rash=self.rash)
-
-    @property
-    def eular_acr_score(self):
-        names = rules.EULAR_ACR_CLINICAL_VARIABLES + rules.EULAR_ACR_BIOPSY_VARIABLES
-        findings = [n for n in names if n != "enzymes_raised" and getattr(self, n)]
-        if self.bp_enzymes:
-            findings.append("enzymes_raised")
-        return rules.eular_acr_score(age_at_onset=self.patient.age_at_onset,
-                                     biopsy=self.biopsy_performed, findings=findings)
-
-    @property
-    def eular_acr_class(self):
-        return rules.eular_acr_class(self.eular_acr_score, biopsy=self.biopsy_performed)
+        diagnosis_derive(self)
+        super().save(*args, **kwargs)
 
     def clean(self):
         if not self.kind:
             return  # the required-field error says it
         symptom_onset = self.patient.symptom_onset_date if self.patient_id else None
+        facts = rules.diagnosis_facts(kind=self.kind, age_at_onset=None,
+                                      criteria={n: getattr(self, n) for n in rules.DIAGNOSIS_CRITERIA})
         raise_violations(rules.diagnosis_violations(
             today=timezone.localdate(),
             kind=self.kind,
-            certainty=self.certainty,
-            rash=self.rash,
+            certainty=facts["certainty"],
+            rash=facts["rash"],
             biopsy_performed=self.biopsy_performed,
             biopsy_myositis=self.bp_biopsy,
             biopsy_findings=[n for n in rules.EULAR_ACR_BIOPSY_VARIABLES if getattr(self, n)],
@@ -387,9 +381,17 @@ class MalignancyHistory(ClinicalRecord):
     voided_at = models.DateTimeField(null=True, blank=True, editable=False)
     void_reason = models.TextField(blank=True, editable=False)
 
+    # Derived (patients.rules.malignancy_timing), stored by patients.services.
+    timing = models.CharField(
+        max_length=6, choices=MalignancyTiming.choices, blank=True, editable=False,
+        help_text="Derived: diagnosed before the first infusion, during treatment (to the "
+                  "end-of-treatment visit, else the last infusion) or after.")
+    rules_version = models.CharField(max_length=20, blank=True, editable=False)
+
     history = HistoricalRecords()
     objects = MalignancyHistoryQuerySet.as_manager()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
+    SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + MALIGNANCY_FACTS + ("rules_version",)
 
     class Meta:
         ordering = ["diagnosis_date", "pk"]
@@ -406,10 +408,11 @@ class MalignancyHistory(ClinicalRecord):
     def is_voided(self):
         return self.voided_at is not None
 
-    def timing(self, patient=None):
-        patient = patient or self.patient
-        return rules.malignancy_timing(self.diagnosis_date, patient.first_infusion_date,
-                                       patient.treatment_end_date)
+    def save(self, *args, **kwargs):
+        from .services import malignancy_derive  # the one place the timing is derived and stored
+
+        malignancy_derive(self)
+        super().save(*args, **kwargs)
 
     def clean(self):
         birth_year = self.patient.birth_year if self.patient_id else None

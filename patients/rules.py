@@ -1,6 +1,7 @@
 """Clinical rules for patients, diagnoses and malignancy history.
 
-Pure functions: no Django, no database. Dates are ``datetime.date``; scores are
+Pure functions: no database (the coded answers are Django ``TextChoices``, one
+per concept, defined here and used by the models, forms, API and exports). Dates are ``datetime.date``; scores are
 ``Decimal``. ``Model.clean()`` calls the ``*_violations`` functions, so forms,
 admin, API and imports share one rule set. Sources: ../shared/DOMAIN.md
 sections 1 and 2 (Bohan & Peter 1975; 2017 EULAR/ACR classification criteria).
@@ -8,9 +9,14 @@ sections 1 and 2 (Bohan & Peter 1975; 2017 EULAR/ACR classification criteria).
 
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from enum import Enum
+from django.db.models import TextChoices
 
 from core.rules import Violation, completed_years, future_date
+
+#: The version of these rules that derived a stored fact (``rules_version`` on
+#: Patient, Diagnosis and MalignancyHistory). Raise it with any change of a rule
+#: below, then run ``manage.py recompute_derived``.
+RULES_VERSION = "2026.12"
 
 # --- Eligibility -------------------------------------------------------------
 
@@ -24,24 +30,24 @@ RECENT_ONSET_MAX_MONTHS = 36
 DAYS_PER_MONTH = Decimal("30.4375")
 
 
-class Status(str, Enum):
-    SCREENING = "screening"
-    ON_STUDY = "on_study"
-    COMPLETED = "completed"
-    WITHDRAWN = "withdrawn"
+class PatientStatus(TextChoices):
+    SCREENING = "screening", "Screening"
+    ON_STUDY = "on_study", "On study"
+    COMPLETED = "completed", "Completed"
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 #: Allowed status changes; anything else is refused.
 STATUS_TRANSITIONS = {
-    Status.SCREENING: {Status.ON_STUDY, Status.WITHDRAWN},
-    Status.ON_STUDY: {Status.COMPLETED, Status.WITHDRAWN},
-    Status.COMPLETED: set(),
-    Status.WITHDRAWN: set(),
+    PatientStatus.SCREENING: {PatientStatus.ON_STUDY, PatientStatus.WITHDRAWN},
+    PatientStatus.ON_STUDY: {PatientStatus.COMPLETED, PatientStatus.WITHDRAWN},
+    PatientStatus.COMPLETED: set(),
+    PatientStatus.WITHDRAWN: set(),
 }
 
 
 def status_change_allowed(old, new):
-    old, new = Status(old), Status(new)
+    old, new = PatientStatus(old), PatientStatus(new)
     return old == new or new in STATUS_TRANSITIONS[old]
 
 
@@ -76,6 +82,22 @@ def months_between(start: date, end: date) -> Decimal:
 def disease_duration_months(symptom_onset: date, first_infusion: date) -> Decimal:
     """Disease duration before IVIG: symptom onset to the first infusion."""
     return months_between(symptom_onset, first_infusion)
+
+
+def patient_facts(*, birth_year: int, birth_date: date | None, enrolment_date: date,
+                  symptom_onset_date: date, first_infusion: date | None, last_infusion: date | None,
+                  end_of_treatment_visit: date | None) -> dict:
+    """Every derived fact of a patient, by the names of the stored columns."""
+    return {
+        "age_at_enrolment": age_at(enrolment_date, birth_year, birth_date),
+        "age_at_onset": age_at(symptom_onset_date, birth_year, birth_date),
+        "disease_duration_at_enrolment_months": months_between(symptom_onset_date, enrolment_date),
+        "disease_duration_months": (disease_duration_months(symptom_onset_date, first_infusion)
+                                    if first_infusion is not None else None),
+        "first_infusion_date": first_infusion,
+        "last_infusion_date": last_infusion,
+        "end_of_treatment_date": end_of_treatment_visit,
+    }
 
 
 def patient_violations(
@@ -144,14 +166,14 @@ def patient_violations(
                            "exclusion criterion."))
 
     # Status and withdrawal.
-    if previous_status is None and status not in (Status.SCREENING, Status.ON_STUDY):
+    if previous_status is None and status not in (PatientStatus.SCREENING, PatientStatus.ON_STUDY):
         v.append(Violation("status", "invalid_initial_status",
                            "A new patient starts in screening or on study."))
     elif previous_status and not status_change_allowed(previous_status, status):
         v.append(Violation("status", "transition_not_allowed",
-                           f"A patient cannot go from {Status(previous_status).value.replace('_', ' ')} "
-                           f"to {Status(status).value.replace('_', ' ')}."))
-    if status == Status.WITHDRAWN:
+                           f"A patient cannot go from {PatientStatus(previous_status).value.replace('_', ' ')} "
+                           f"to {PatientStatus(status).value.replace('_', ' ')}."))
+    if status == PatientStatus.WITHDRAWN:
         if not withdrawal_date:
             v.append(Violation("withdrawal_date", "required", "Give the date of withdrawal."))
         if not (withdrawal_reason or "").strip():
@@ -168,16 +190,18 @@ def patient_violations(
 
 # --- Bohan & Peter (1975) ----------------------------------------------------
 
-class Myopathy(str, Enum):
-    PM = "PM"
-    DM = "DM"
+class Myopathy(TextChoices):
+    PM = "PM", "Polymyositis (PM)"
+    DM = "DM", "Dermatomyositis (DM)"
 
 
-class Certainty(str, Enum):
-    DEFINITE = "definite"
-    PROBABLE = "probable"
-    POSSIBLE = "possible"
-    NOT_MET = "not met"
+class Certainty(TextChoices):
+    """Bohan & Peter certainty (stored on ``Diagnosis.certainty``)."""
+
+    DEFINITE = "definite", "definite"
+    PROBABLE = "probable", "probable"
+    POSSIBLE = "possible", "possible"
+    NOT_MET = "not met", "not met"
 
 
 def bohan_peter_certainty(kind, *, weakness, biopsy, enzymes, emg, rash) -> Certainty:
@@ -234,11 +258,13 @@ EULAR_ACR_PROBABLE_MIN = (D("5.5"), D("6.7"))
 EULAR_ACR_DEFINITE_MIN = (D("7.5"), D("8.7"))
 
 
-class IIMClass(str, Enum):
-    NOT_IIM = "not IIM"
-    POSSIBLE = "possible IIM"
-    PROBABLE = "probable IIM"
-    DEFINITE = "definite IIM"
+class IIMClass(TextChoices):
+    """2017 EULAR/ACR class (stored on ``Diagnosis.eular_acr_class``)."""
+
+    NOT_IIM = "not IIM", "not IIM"
+    POSSIBLE = "possible IIM", "possible IIM"
+    PROBABLE = "probable IIM", "probable IIM"
+    DEFINITE = "definite IIM", "definite IIM"
 
 
 def eular_acr_score(*, age_at_onset: int | None, biopsy: bool, findings) -> Decimal:
@@ -277,6 +303,38 @@ def eular_acr_class(score: Decimal, *, biopsy: bool) -> IIMClass:
 def typical_dm_rash(*, heliotrope_rash, gottron_papules, gottron_sign) -> bool:
     """Bohan & Peter criterion 5: heliotrope rash, Gottron's papules or sign."""
     return bool(heliotrope_rash or gottron_papules or gottron_sign)
+
+
+def diagnosis_facts(*, kind: str, age_at_onset: int | None, criteria: dict) -> dict:
+    """Every derived fact of a diagnosis, by the names of the stored columns.
+
+    ``criteria``: the recorded booleans by field name (Bohan & Peter ``bp_*``,
+    the EULAR/ACR clinical variables, ``biopsy_performed`` and the biopsy
+    findings). B&P criterion 3 (raised enzymes) is the EULAR/ACR "enzymes raised".
+    """
+    rash = typical_dm_rash(heliotrope_rash=criteria.get("heliotrope_rash"),
+                           gottron_papules=criteria.get("gottron_papules"),
+                           gottron_sign=criteria.get("gottron_sign"))
+    findings = [n for n in EULAR_ACR_CLINICAL_VARIABLES + EULAR_ACR_BIOPSY_VARIABLES
+                if n != "enzymes_raised" and criteria.get(n)]
+    if criteria.get("bp_enzymes"):
+        findings.append("enzymes_raised")
+    biopsy = bool(criteria.get("biopsy_performed"))
+    score = eular_acr_score(age_at_onset=age_at_onset, biopsy=biopsy, findings=findings)
+    return {
+        "rash": rash,
+        "certainty": bohan_peter_certainty(
+            kind, weakness=criteria.get("bp_weakness"), biopsy=criteria.get("bp_biopsy"),
+            enzymes=criteria.get("bp_enzymes"), emg=criteria.get("bp_emg"), rash=rash),
+        "eular_acr_score": score,
+        "eular_acr_class": eular_acr_class(score, biopsy=biopsy),
+    }
+
+
+#: The recorded fields ``diagnosis_facts`` reads.
+DIAGNOSIS_CRITERIA = ("bp_weakness", "bp_biopsy", "bp_enzymes", "bp_emg", "biopsy_performed",
+                      *(n for n in EULAR_ACR_CLINICAL_VARIABLES if n != "enzymes_raised"),
+                      *EULAR_ACR_BIOPSY_VARIABLES)
 
 
 def diagnosis_violations(
@@ -319,10 +377,18 @@ def diagnosis_violations(
 
 # --- Malignancy --------------------------------------------------------------
 
-class MalignancyTiming(str, Enum):
-    BEFORE = "before"
-    DURING = "during"
-    AFTER = "after"
+class MalignancyTiming(TextChoices):
+    """When a malignancy was diagnosed (stored on ``MalignancyHistory.timing``)."""
+
+    BEFORE = "before", "before"
+    DURING = "during", "during"
+    AFTER = "after", "after"
+
+
+def treatment_end(*, last_infusion: date | None, end_of_treatment_visit: date | None) -> date | None:
+    """The end of IVIG treatment: the end-of-treatment visit; the last infusion
+    only while no end-of-treatment visit exists. Whatever the patient's status."""
+    return end_of_treatment_visit if end_of_treatment_visit is not None else last_infusion
 
 
 def malignancy_timing(
@@ -332,7 +398,8 @@ def malignancy_timing(
 
     Before the first infusion (or while no infusion has been given yet);
     during treatment (from the first infusion to its end, inclusive); after
-    the end of treatment (last infusion or end-of-treatment visit).
+    the end of treatment (``treatment_end``: the end-of-treatment visit, else
+    the last infusion).
     """
     if first_infusion is None or diagnosed < first_infusion:
         return MalignancyTiming.BEFORE

@@ -5,7 +5,6 @@ from django.shortcuts import get_object_or_404
 from accounts.scoping import scope_to_user_sites
 from core.history import change_entries
 
-from . import rules
 from .models import Diagnosis, MalignancyHistory, Patient, PatientStatus, Sex
 
 
@@ -17,35 +16,24 @@ def patient_list(*, user):
 
 #: The columns of a patient-list row (``patient_list_rows``).
 LIST_ROW_FIELDS = (
-    "pk", "subject_id", "site__code", "sex", "birth_year", "birth_date", "enrolment_date", "status",
-    "diagnosis__pk", "diagnosis__kind", "diagnosis__bp_weakness", "diagnosis__bp_biopsy",
-    "diagnosis__bp_enzymes", "diagnosis__bp_emg", "diagnosis__heliotrope_rash",
-    "diagnosis__gottron_papules", "diagnosis__gottron_sign",
+    "pk", "subject_id", "site__code", "sex", "age_at_enrolment", "enrolment_date", "status",
+    "diagnosis__pk", "diagnosis__kind", "diagnosis__certainty",
 )
 
 
 def patient_list_rows(patients):
-    """What a page of the patient list shows, one dict per patient, in one query: plain values,
-    not model instances (a page of 50 patients built 150 instances, site and diagnosis included,
-    for seven columns). ``patients``: a slice of ``patient_list()``."""
+    """What a page of the patient list shows, one dict per patient, in one query: plain values
+    (the stored facts), not model instances. ``patients``: a slice of ``patient_list()``."""
     sexes, statuses = dict(Sex.choices), dict(PatientStatus.choices)
     rows = []
     for v in patients.values(*LIST_ROW_FIELDS):
-        if v["diagnosis__pk"] is None:
-            kind = certainty = None
-        else:  # as Diagnosis.certainty, from the same fields
-            kind = v["diagnosis__kind"]
-            certainty = rules.bohan_peter_certainty(
-                kind, weakness=v["diagnosis__bp_weakness"], biopsy=v["diagnosis__bp_biopsy"],
-                enzymes=v["diagnosis__bp_enzymes"], emg=v["diagnosis__bp_emg"],
-                rash=rules.typical_dm_rash(heliotrope_rash=v["diagnosis__heliotrope_rash"],
-                                           gottron_papules=v["diagnosis__gottron_papules"],
-                                           gottron_sign=v["diagnosis__gottron_sign"])).value
+        has_diagnosis = v["diagnosis__pk"] is not None
         rows.append({
             "pk": v["pk"], "subject_id": v["subject_id"], "site_code": v["site__code"],
             "sex": sexes.get(v["sex"], v["sex"]),
-            "age_at_enrolment": rules.age_at(v["enrolment_date"], v["birth_year"], v["birth_date"]),
-            "has_diagnosis": v["diagnosis__pk"] is not None, "diagnosis": kind, "certainty": certainty,
+            "age_at_enrolment": v["age_at_enrolment"],
+            "has_diagnosis": has_diagnosis, "diagnosis": v["diagnosis__kind"] if has_diagnosis else None,
+            "certainty": v["diagnosis__certainty"] if has_diagnosis else None,
             "enrolment_date": v["enrolment_date"],
             "status": statuses.get(v["status"], v["status"]),
         })
@@ -56,13 +44,10 @@ def patient_get(*, user, pk, treatment_dates=True):
     """The patient, or 404 when it does not exist or is outside the user's sites
     (404, not 403, so another site's patient does not leak its existence).
 
-    ``treatment_dates=False``: without the first and last infusion dates (a GROUP BY over the
-    patient's infusions), for pages that do not show them (``first_infusion_date``,
-    ``treatment_end_date`` and what derives from them are then None)."""
-    qs = Patient.objects.with_related()
-    if treatment_dates:
-        qs = qs.with_treatment_dates()
-    return get_object_or_404(scope_to_user_sites(qs, user), pk=pk)
+    The treatment dates and what derives from them are stored on the patient
+    (``patients.services``); ``treatment_dates`` is kept for the callers and
+    changes nothing."""
+    return get_object_or_404(scope_to_user_sites(Patient.objects.with_related(), user), pk=pk)
 
 
 def patient_diagnosis(patient):

@@ -66,7 +66,7 @@ class PatientDetailView(PermissionRequiredMixin, DetailView):
         patient = self.object
         malignancies = selectors.patient_malignancies(patient)
         for m in malignancies:
-            m.timing_label = m.timing(patient).value
+            m.timing_label = m.timing  # stored by patients.services
         context.update(
             diagnosis=selectors.patient_diagnosis(patient),
             malignancies=malignancies,

@@ -16,8 +16,7 @@ from decimal import Decimal
 from django.db.models import Count, F, Max, Min, Q, Sum, Window
 from django.db.models.functions import RowNumber
 
-from patients import rules as patient_rules
-from patients.models import MalignancyHistory, PatientStatus
+from patients.models import MalignancyHistory
 from safety.models import AdverseEvent, Relatedness
 from visits import rules as visit_rules
 from visits.models import Assessment, DeviationKind, Infusion, ProtocolDeviation, TreatmentCycle
@@ -106,8 +105,8 @@ def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
     # (a list of 10,000 ids in every IN () is slow to build and plan).
     ids = patients.order_by().values("pk")
     rows = list(patients.order_by("subject_id").values_list(
-        "pk", "subject_id", "site__code", "sex", "birth_year", "birth_date", "enrolment_date",
-        "symptom_onset_date", "status", "diagnosis__kind", "suspected_cause"))
+        "pk", "subject_id", "site__code", "sex", "age_at_enrolment", "disease_duration_months",
+        "status", "diagnosis__kind", "suspected_cause"))
     # Infusions: first, last, total, and the exposure (days, days within the dose tolerance: the
     # rule of visits/rules.py as a SQL expression, reporting/expressions.py) in the same pass.
     infusions = {r[0]: r[1:] for r in (
@@ -141,7 +140,7 @@ def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
 
     outcomes, ck_points, with_ck, days, within = [], 0, [], 0, 0
     ck_change = visit_rules.percent_change
-    for (pk, subject, site, sex, birth_year, birth_date, enrolment, onset, status, kind, cause) in rows:
+    for (pk, subject, site, sex, age, duration, status, kind, cause) in rows:
         first, last, total, n_days, n_within = infusions.get(pk, _NO_INFUSION)
         days += n_days
         within += n_within
@@ -150,9 +149,8 @@ def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
         if ck_n:
             with_ck.append((subject, pk))
         o = PatientOutcome(
-            subject_id=subject, site=site, sex=sex, age=patient_rules.age_at(enrolment, birth_year, birth_date),
-            kind=kind, status=status,
-            duration_months=patient_rules.disease_duration_months(onset, first) if first else None,
+            subject_id=subject, site=site, sex=sex, age=age, kind=kind, status=status,
+            duration_months=duration,  # (stored facts: patients.services)
             cycles=cycles.get(pk, 0), total_g=total or Decimal(0), suspected_cause=cause,
             assessments=n, ck_nadir=nadir,
         )
@@ -172,16 +170,11 @@ def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
         outcomes.append(o)
     n = len(outcomes)
 
-    # 3. Malignancies and their timing.
-    timing = Counter()
-    with_malignancy = set()
-    by_pk = {r[0]: r for r in rows}
-    for patient_id, diagnosed in (MalignancyHistory.objects.current().filter(patient_id__in=ids)
-                                  .values_list("patient_id", "diagnosis_date")):
-        status = by_pk[patient_id][8]
-        first, last = infusions.get(patient_id, _NO_INFUSION)[:2]
-        end = last if status in (PatientStatus.COMPLETED, PatientStatus.WITHDRAWN) else None
-        timing[patient_rules.malignancy_timing(diagnosed, first, end).value] += 1
+    # 3. Malignancies by their stored timing (patients.services), and the patients with one.
+    timing, with_malignancy = Counter(), set()
+    for patient_id, when in (MalignancyHistory.objects.current().filter(patient_id__in=ids).order_by()
+                             .values_list("patient_id", "timing")):
+        timing[when] += 1
         with_malignancy.add(patient_id)
 
     # 4. Deviations by kind.

@@ -2,7 +2,7 @@ from django.views.generic import TemplateView
 
 from accounts.mixins import PermissionRequiredMixin
 from accounts.models import Site
-from accounts.scoping import may, scope_to_user_sites
+from accounts.scoping import scope_to_user_sites
 
 from exchange import datasets
 

@@ -1,11 +1,13 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from core.forms import (ClinicalRecordForm, CleanTextFormMixin, DateInput, add_validation_error, stale_error,
                         use_finite_decimals)
 from core.renderers import FieldRenderer
 from core.services import StaleRecordError
 from core.validation import validate_multiline_text
+from patients.services import patient_facts_refresh
 
 from .models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
 from .services import CyclePartError, CyclePartsInvalid, cycle_parts_build, cycle_save, next_cycle_number
@@ -244,3 +246,11 @@ class EndOfTreatmentForm(ClinicalRecordForm):
             self.instance.patient = patient
             self.instance.timepoint = AssessmentTimepoint.END_OF_TREATMENT
             self.instance.cycle = None
+    @transaction.atomic
+    def save(self, commit=True):
+        assessment = super().save(commit=commit)
+        if commit:  # the end-of-treatment date ends the treatment (malignancy timing)
+            patient_facts_refresh(assessment.patient_id, reason=self.cleaned_data.get("change_reason")
+                                  or "End-of-treatment visit entered")
+        return assessment
+

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from core.services import record_save
 from patients.models import Patient
+from patients.services import patient_facts_refresh
 
 from . import rules
 from .models import Assessment, AssessmentTimepoint, Infusion, ProtocolDeviation, TreatmentCycle
@@ -178,6 +179,7 @@ def cycle_save(*, parts: CycleParts, reason: str = "", user=None) -> list:
                  .select_related("patient").order_by("number").first())
     if following is not None:
         deviations_refresh(cycle=following, reason=why, user=user)
+    patient_facts_refresh(cycle.patient_id, reason=why, user=user)  # first/last infusion, malignancy timing
     return deviations
 
 

@@ -525,13 +525,13 @@ def test_diagnosis_derived_values(api_for, clinician, patient):
     body = response.json()
     assert (body["rash"], body["certainty"]) == (True, "definite")
     assert body["eular_acr_score"] == str(Diagnosis.objects.get().eular_acr_score)
-    assert body["eular_acr_class"] == Diagnosis.objects.get().eular_acr_class.value
+    assert body["eular_acr_class"] == Diagnosis.objects.get().eular_acr_class
 
 
 def test_malignancy_timing_is_derived_from_the_treatment_dates(api_for, clinician, patient):
-    full_cycle(patient)  # first infusion 2025-03-17
+    full_cycle(patient)  # infusions 2025-03-17 and 18; no end-of-treatment visit: the last one ends it
     before = MalignancyFactory(patient=patient, diagnosis_date=date(2018, 5, 1))
-    during = MalignancyFactory(patient=patient, diagnosis_date=date(2025, 4, 1))
+    during = MalignancyFactory(patient=patient, diagnosis_date=date(2025, 3, 18))
     client = api_for(clinician)
     listed = {m["id"]: m["timing"] for m in client.get("/api/v1/malignancies/").json()["results"]}
     assert listed == {before.pk: "before", during.pk: "during"}

@@ -77,19 +77,25 @@ def test_rows_are_the_tuples_as_dicts(demo):
         assert list(rows[0]) == table.column_names
 
 
-def test_diagnosis_derivations_are_the_models(demo):
-    """diagnosis_tuples applies the rules to the row's values as the Diagnosis
-    properties do to the instance."""
+def test_diagnosis_derivations_are_the_rules(demo):
+    """diagnosis_tuples reads the stored facts, and they are what patients.rules
+    derives from the recorded criteria."""
+    from patients import rules as patient_rules
+
     by_subject = {dx.patient.subject_id: dx for dx in Diagnosis.objects.select_related("patient")}
     names = datasets.TABLES_BY_NAME["diagnoses"].column_names
     rows = list(datasets.diagnosis_rows(datasets.cohort()))
     assert len(rows) == len(by_subject)
     for row in rows:
         dx = by_subject[row["subject_id"]]
-        assert row == {"subject_id": dx.patient.subject_id, "diagnosis": dx.kind, "diagnosis_date": dx.diagnosis_date,
-                       **{n: getattr(dx, n) for n, _ in datasets.DIAGNOSIS_FLAGS}, "dm_rash": dx.rash,
-                       "bohan_peter_certainty": dx.certainty.value, "age_at_onset": dx.patient.age_at_onset,
-                       "eular_acr_score": dx.eular_acr_score, "eular_acr_class": dx.eular_acr_class.value}
+        p = dx.patient
+        age_at_onset = patient_rules.age_at(p.symptom_onset_date, p.birth_year, p.birth_date)
+        facts = patient_rules.diagnosis_facts(kind=dx.kind, age_at_onset=age_at_onset,
+                                              criteria={n: getattr(dx, n) for n in patient_rules.DIAGNOSIS_CRITERIA})
+        assert row == {"subject_id": p.subject_id, "diagnosis": dx.kind, "diagnosis_date": dx.diagnosis_date,
+                       **{n: getattr(dx, n) for n, _ in datasets.DIAGNOSIS_FLAGS}, "dm_rash": facts["rash"],
+                       "bohan_peter_certainty": facts["certainty"], "age_at_onset": age_at_onset,
+                       "eular_acr_score": facts["eular_acr_score"], "eular_acr_class": facts["eular_acr_class"]}
         assert list(row) == names
 
 

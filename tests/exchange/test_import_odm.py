@@ -180,8 +180,11 @@ def test_every_imported_history_row_names_the_file_and_the_system_as_author(demo
         assert rows, model
         assert {(user, reason) for _type, user, reason in rows} == {(None, "Imported from ODM file two.xml")}
     # The patient is created on study, then completed: the model's transition rule.
-    assert list(Patient.history.filter(subject_id="01-003").order_by("history_id")
-                .values_list("history_type", "status")) == [("+", "on_study"), ("~", "completed")]
+    # (Between them, the rows of the derived facts each cycle moves: the first and last infusion.)
+    statuses = list(Patient.history.filter(subject_id="01-003").order_by("history_id")
+                    .values_list("history_type", "status"))
+    assert (statuses[0], statuses[-1]) == (("+", "on_study"), ("~", "completed"))
+    assert set(statuses[1:-1]) <= {("~", "on_study")}
     # Outside an import, nothing fills in a reason.
     malignancy = record_save(instance=MalignancyHistory(
         patient=Patient.objects.get(subject_id="01-003"), malignancy_type="Basal cell carcinoma",

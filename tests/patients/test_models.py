@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from core.services import StaleRecordError, record_save
-from patients.models import Patient
+from patients.models import MalignancyHistory, Patient
 from patients.rules import Certainty, IIMClass
 from tests.patients.factories import DiagnosisFactory, MalignancyFactory, PatientFactory
 
@@ -78,7 +78,8 @@ def test_dm_without_rash_is_a_field_error(site_a):
 
 def test_malignancy_timing_before_any_infusion(site_a):
     m = MalignancyFactory(patient=PatientFactory(site=site_a))
-    assert m.timing().value == "before"
+    assert m.timing == "before"
+    assert MalignancyHistory.objects.get(pk=m.pk).timing == "before"  # stored
 
 
 def test_record_save_requires_a_reason_and_writes_history(site_a, clinician):

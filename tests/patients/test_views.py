@@ -304,7 +304,7 @@ def test_record_dm_diagnosis_definite(client_for, clinician, site_a):
     assert client.get(url).status_code == 200
     assert client.post(url, dx_post()).status_code == 302
     page = client.get(patient.get_absolute_url())
-    assert page.context["diagnosis"].certainty.value == "definite"
+    assert page.context["diagnosis"].certainty == "definite"
     assert '<span class="derived" id="bp-certainty">definite</span>' in page.content.decode()
 
 

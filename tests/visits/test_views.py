@@ -295,10 +295,12 @@ def test_deviation_log_per_patient(client_for, monitor, patient, site_a):
 
 
 def test_patient_page_times_malignancies_against_the_infusions(client_for, clinician, patient):
+    from patients.services import patient_facts_refresh
     from tests.patients.factories import MalignancyFactory
-    full_cycle(patient)  # infusions on 2025-03-17 and 2025-03-18
+    full_cycle(patient)  # infusions on 2025-03-17 and 2025-03-18 (saved without the service:
+    patient_facts_refresh(patient, reason="test data")  # the stored first infusion follows)
     before = MalignancyFactory(patient=patient, diagnosis_date=date(2025, 3, 16))
-    during = MalignancyFactory(patient=patient, diagnosis_date=date(2025, 4, 1), malignancy_type="Ovarian")
+    during = MalignancyFactory(patient=patient, diagnosis_date=date(2025, 3, 18), malignancy_type="Ovarian")
     response = client_for(clinician).get(patient.get_absolute_url())
     timing = {m.pk: m.timing_label for m in response.context["malignancies"]}
     assert timing == {before.pk: "before", during.pk: "during"}

@@ -67,6 +67,7 @@ from accounts.models import Site
 from core.services import record_save
 from patients import rules as patient_rules
 from patients.models import Diagnosis, MalignancyHistory, Patient, PatientStatus
+from patients.services import patient_facts_refresh
 from safety.models import AdverseEvent
 from visits.models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
 from visits.services import CyclePartError, CyclePartsInvalid, cycle_parts_build, cycle_save
@@ -411,6 +412,7 @@ class Loader:
         assessment.timepoint = AssessmentTimepoint.END_OF_TREATMENT
         if self.save(assessment, record):
             self.result.counts["assessments"] += 1
+            patient_facts_refresh(imported.patient.pk, reason=self.reason, user=self.user)  # ends the treatment
 
     def adverse_event(self, imported, record):
         if record.bad:
