@@ -24,6 +24,7 @@ from core.models import DataQuery, DataQueryMessage
 from core.services import record_save
 from patients import rules as patient_rules
 from patients.models import Diagnosis, MalignancyHistory, Patient, PatientStatus
+from patients.services import patient_save
 from safety.models import AdverseEvent
 from visits.models import (Assessment, AssessmentTimepoint, Infusion, ProtocolDeviation,
                            TreatmentCycle)
@@ -263,7 +264,8 @@ class PatientSerializer(RecordSerializer):
         fields = [
             *BOOKKEEPING, "subject_id", "site", "site_code", "sex", "birth_year", "birth_date", "race",
             "consent_date", "enrolment_date", "symptom_onset_date", "active_myopathy", "ctd_associated",
-            "steroid_contraindication", "renal_risk", "thrombotic_risk", "suspected_cause",
+            "steroid_contraindication", "renal_risk", "renal_risk_since", "thrombotic_risk",
+            "thrombotic_risk_since", "suspected_cause",
             "suspected_cause_detail", "status", "withdrawal_date", "withdrawal_reason", "locked_at",
             "age_at_enrolment", "disease_duration_at_enrolment_months",
         ]
@@ -275,6 +277,10 @@ class PatientSerializer(RecordSerializer):
         fields = super().get_fields()
         fields["site"].queryset = sites_for_data_entry(request_user(self))
         return fields
+
+    def persist(self, instance, *, reason, expected_version, user):
+        # patients.services.patient_save: the cycles a risk edit affects are re-judged.
+        return patient_save(instance=instance, reason=reason, expected_version=expected_version, user=user)
 
     def validate_status(self, value):
         current = self.instance.status if self.instance is not None else None

@@ -6,6 +6,7 @@ from core.forms import AsciiModelChoiceField, ClinicalRecordForm, DateInput, Rea
 
 from . import rules
 from .models import Diagnosis, MalignancyHistory, Patient, PatientStatus
+from .services import patient_save
 
 
 class PatientForm(ClinicalRecordForm):
@@ -15,7 +16,7 @@ class PatientForm(ClinicalRecordForm):
             "subject_id", "site", "sex", "birth_year", "birth_date", "race",
             "consent_date", "enrolment_date", "symptom_onset_date",
             "active_myopathy", "ctd_associated", "steroid_contraindication",
-            "renal_risk", "thrombotic_risk",
+            "renal_risk", "renal_risk_since", "thrombotic_risk", "thrombotic_risk_since",
             "suspected_cause", "suspected_cause_detail", "status",
         ]
         widgets = {
@@ -23,6 +24,8 @@ class PatientForm(ClinicalRecordForm):
             "consent_date": DateInput(),
             "enrolment_date": DateInput(),
             "symptom_onset_date": DateInput(),
+            "renal_risk_since": DateInput(),
+            "thrombotic_risk_since": DateInput(),
         }
 
     def __init__(self, *args, **kwargs):
@@ -46,11 +49,25 @@ class PatientForm(ClinicalRecordForm):
             Fieldset("Enrolment and eligibility", "consent_date", "enrolment_date",
                      "symptom_onset_date", "active_myopathy", "ctd_associated",
                      "steroid_contraindication"),
-            Fieldset("IVIG safety screen", "renal_risk", "thrombotic_risk"),
+            Fieldset("IVIG safety screen", "renal_risk", "renal_risk_since", "thrombotic_risk",
+                     "thrombotic_risk_since"),
             Fieldset("Suspected cause", "suspected_cause", "suspected_cause_detail"),
             Fieldset("Status", "status"),
             *self.bookkeeping_layout(),
         )
+
+
+    def save(self, commit=True):
+        """As ``ClinicalRecordForm.save``, through ``patients.services.patient_save`` (the
+        cycles a risk edit affects are re-judged with the reason)."""
+        instance = super(ClinicalRecordForm, self).save(commit=False)
+        if not commit:
+            return instance
+        patient_save(instance=instance,
+                     reason=self.cleaned_data.get("change_reason", "") if self.is_edit else "",
+                     expected_version=self.cleaned_data.get("expected_version") if self.is_edit else None)
+        self.save_m2m()
+        return instance
 
 
 class WithdrawForm(ReasonForm):
