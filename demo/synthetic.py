@@ -186,10 +186,10 @@ class CohortWriter:
         self.today = today or timezone.localdate()
         self.out = out or (lambda message: None)
         self.counts = Counts()
-        # The course spans 7 days to cycle 1, 28 days per cycle (a late one: 40), then the
-        # end-of-treatment visit 28 days after the last cycle: enrol early enough that all of it
-        # lies before today.
-        self.course_days = 7 + 40 * (cycles - 1) + 28 + 3
+        # The course spans 7 days to cycle 1, one cycle interval per cycle (a late one: 40 days),
+        # then the end-of-treatment visit one interval after the last cycle: enrol early enough
+        # that all of it lies before today.
+        self.course_days = 7 + 40 * (cycles - 1) + visit_rules.CYCLE_INTERVAL_DAYS + 3
         self.latest_enrolment = self.today - timedelta(days=self.course_days)
         self.earliest_enrolment = self.latest_enrolment - timedelta(days=3 * 365)
 
@@ -395,7 +395,7 @@ class CohortWriter:
                     break
                 roll -= rate
             if number > 1:
-                start += timedelta(days=40 if deviation == "late" else 28 + rng.randint(-3, 3))
+                start += timedelta(days=40 if deviation == "late" else visit_rules.CYCLE_INTERVAL_DAYS + rng.randint(-3, 3))
             weight = d1(weight + Decimal(str(round(rng.uniform(-0.8, 0.8), 1))))
             cycle = TreatmentCycle(patient=patient, number=number, start_date=start, weight_kg=weight,
                                    height_cm=plan["height"], dosing_basis=plan["basis"])
@@ -439,7 +439,7 @@ class CohortWriter:
                 infusions.append(infusion)
             cycles.append({"cycle": cycle, "assessment": assessment, "infusions": infusions})
         plan["end_assessment"] = (
-            self._assessment(plan, start + timedelta(days=28), steps - 1, steps, timepoint="end")
+            self._assessment(plan, start + timedelta(days=visit_rules.CYCLE_INTERVAL_DAYS), steps - 1, steps, timepoint="end")
             if plan["final_status"] == "completed" else None)
         return cycles
 
