@@ -197,8 +197,11 @@ PATIENT_COLUMNS = [
     Column("steroid_contraindication", "Contraindication to corticosteroids", "boolean", codes=YES_NO),
     Column("renal_risk", f"Renal risk (rate limit {visit_rules.MAX_RATE_AT_RISK_ML_PER_KG_MIN} mL/kg/min)",
            "boolean", codes=YES_NO),
+    Column("renal_risk_since", "Renal risk known since (cycles from this date on are judged at risk)", "date"),
     Column("thrombotic_risk", f"Thrombotic risk (rate limit {visit_rules.MAX_RATE_AT_RISK_ML_PER_KG_MIN} mL/kg/min)",
            "boolean", codes=YES_NO),
+    Column("thrombotic_risk_since", "Thrombotic risk known since (cycles from this date on are judged at risk)",
+           "date"),
     Column("suspected_cause", "Suspected cause", codes=codes(SuspectedCause.choices)),
     Column("suspected_cause_detail", "Suspected cause, detail"),
     Column("status", "Study status", codes=codes(PatientStatus.choices)),
@@ -211,14 +214,16 @@ def patient_tuples(patients, chunk_size=CHUNK):
     qs = (patients.order_by("subject_id").annotate(first_inf=first_infusion_subquery())
           .values_list("subject_id", "site__code", "sex", "birth_year", "birth_date", "race",
                        "consent_date", "enrolment_date", "symptom_onset_date", "first_inf",
-                       "steroid_contraindication", "renal_risk", "thrombotic_risk",
-                       "suspected_cause", "suspected_cause_detail", "status", "withdrawal_date",
-                       "withdrawal_reason"))
+                       "steroid_contraindication", "renal_risk", "renal_risk_since", "thrombotic_risk",
+                       "thrombotic_risk_since", "suspected_cause", "suspected_cause_detail", "status",
+                       "withdrawal_date", "withdrawal_reason"))
     for (subject, site, sex, birth_year, birth_date, race, consent, enrol, onset, first, steroid,
-         renal, thrombotic, cause, detail, status, withdrawn, reason) in qs.iterator(chunk_size=chunk_size):
+         renal, renal_since, thrombotic, thrombotic_since, cause, detail, status, withdrawn,
+         reason) in qs.iterator(chunk_size=chunk_size):
         yield (subject, site, sex, patient_rules.age_at(enrol, birth_year, birth_date), race, consent, enrol,
                onset, first, patient_rules.disease_duration_months(onset, first) if first else None,
-               steroid, renal, thrombotic, cause, detail, status, withdrawn, reason)
+               steroid, renal, renal_since, thrombotic, thrombotic_since, cause, detail, status, withdrawn,
+               reason)
 
 
 def patient_rows(patients):

@@ -25,7 +25,7 @@ def _derived(field, help_text):
 
 
 def _rules_version():
-    return models.CharField("rules version", max_length=20, blank=True, editable=False,
+    return models.CharField("rules version", max_length=40, blank=True, editable=False,
                             help_text="The visits.rules.RULES_VERSION that computed the derived columns.")
 
 

@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='historicalinfusion',
             name='rules_version',
-            field=models.CharField(blank=True, editable=False, help_text='The visits.rules.RULES_VERSION that computed the derived columns.', max_length=20, verbose_name='rules version'),
+            field=models.CharField(blank=True, editable=False, help_text='The visits.rules.RULES_VERSION that computed the derived columns.', max_length=40, verbose_name='rules version'),
         ),
         migrations.AddField(
             model_name='historicaltreatmentcycle',
@@ -68,7 +68,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='historicaltreatmentcycle',
             name='rules_version',
-            field=models.CharField(blank=True, editable=False, help_text='The visits.rules.RULES_VERSION that computed the derived columns.', max_length=20, verbose_name='rules version'),
+            field=models.CharField(blank=True, editable=False, help_text='The visits.rules.RULES_VERSION that computed the derived columns.', max_length=40, verbose_name='rules version'),
         ),
         migrations.AddField(
             model_name='historicaltreatmentcycle',
@@ -113,7 +113,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='infusion',
             name='rules_version',
-            field=models.CharField(blank=True, editable=False, help_text='The visits.rules.RULES_VERSION that computed the derived columns.', max_length=20, verbose_name='rules version'),
+            field=models.CharField(blank=True, editable=False, help_text='The visits.rules.RULES_VERSION that computed the derived columns.', max_length=40, verbose_name='rules version'),
         ),
         migrations.AddField(
             model_name='treatmentcycle',
@@ -138,7 +138,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='treatmentcycle',
             name='rules_version',
-            field=models.CharField(blank=True, editable=False, help_text='The visits.rules.RULES_VERSION that computed the derived columns.', max_length=20, verbose_name='rules version'),
+            field=models.CharField(blank=True, editable=False, help_text='The visits.rules.RULES_VERSION that computed the derived columns.', max_length=40, verbose_name='rules version'),
         ),
         migrations.AddField(
             model_name='treatmentcycle',
