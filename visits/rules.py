@@ -261,7 +261,8 @@ def derive_cycle(*, start_date: date | None, previous_start: date | None, weight
     offset from it and whether it is within the window, and the infusion risk
     in force on the cycle's start date."""
     dosing = None
-    if weight_kg and (dosing_basis == DosingBasis.ACTUAL or (height_cm and sex in IBW_BASE_KG)):
+    if weight_kg and (dosing_basis == DosingBasis.ACTUAL
+                      or (dosing_basis == DosingBasis.ADJUSTED and height_cm and sex in IBW_BASE_KG)):
         dosing = dosing_weight_kg(dosing_basis, weight_kg=weight_kg, height_cm=height_cm, sex=sex)
     planned = planned_start(previous_start)
     offset = (start_date - planned).days if planned is not None and start_date is not None else None

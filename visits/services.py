@@ -66,7 +66,9 @@ def cycle_save(*, parts: CycleParts, reason: str = "", user=None) -> list:
         cycle.number = next_cycle_number(cycle.patient)
     stored_start = (None if is_new else
                     TreatmentCycle.objects.filter(pk=cycle.pk).values_list("start_date", flat=True).first())
-    _apply(cycle, cycle_derive(cycle))  # stored with the cycle's own history row
+    saving_cycle = is_new or parts.expected_versions.get("cycle") is not None
+    if saving_cycle:
+        _apply(cycle, cycle_derive(cycle))  # stored with the cycle's own history row
 
     def save(part, instance):
         creating = instance.pk is None
@@ -77,7 +79,7 @@ def cycle_save(*, parts: CycleParts, reason: str = "", user=None) -> list:
         except ValidationError as exc:  # (record_save turns a lost connection into OperationalError)
             raise CyclePartError(part, exc) from exc
 
-    if is_new or parts.expected_versions.get("cycle") is not None:
+    if saving_cycle:
         save("cycle", cycle)
     if parts.assessment is not None:
         parts.assessment.cycle = cycle

@@ -181,3 +181,29 @@ def test_recompute_refuses_a_locked_casebook_and_reports_it(patient, monkeypatch
     day1 = Infusion.objects.get(day=1)
     assert (day1.dose_within_tolerance, day1.version) == (False, 1)
     assert open_deviations(patient) == [(1, "underdose", 1)]
+
+
+def test_derive_cycle_leaves_empty_what_it_cannot_derive():
+    facts = rules.derive_cycle(start_date=START, previous_start=None, weight_kg=Decimal("100"), height_cm=None,
+                               dosing_basis="adjusted", sex="F", renal_risk=False, renal_risk_since=None,
+                               thrombotic_risk=False, thrombotic_risk_since=None)
+    assert (facts.dosing_weight_kg, facts.prescribed_daily_dose_g, facts.planned_start_date,
+            facts.window_offset_days, facts.within_window) == (None, None, None, None, None)
+    infusion = rules.derive_infusion(day=1, dose_g=Decimal("70"), max_rate_ml_per_h=Decimal("150"),
+                                     weight_kg=Decimal("100"), prescribed_daily_dose_g=None, at_risk=False)
+    assert (infusion.prescribed_dose_g, infusion.dose_difference_pct, infusion.dose_within_tolerance) == (
+        None, None, None)
+    assert infusion.rate_within_limit is True
+
+
+def test_derived_judgements_are_the_deviation_rules_at_their_edges():
+    """Exactly at the tolerance and exactly at the limit are within (as the deviation rules say)."""
+    at_tolerance = rules.derive_infusion(
+        day=1, dose_g=Decimal("66.5"), max_rate_ml_per_h=rules.MAX_RATE_ML_PER_KG_MIN * 70 * 60,
+        weight_kg=Decimal("70"), prescribed_daily_dose_g=Decimal("70.0"), at_risk=False)
+    assert (at_tolerance.dose_difference_pct, at_tolerance.dose_within_tolerance) == (Decimal("-5.0"), True)
+    assert at_tolerance.rate_within_limit is True
+    over = rules.derive_infusion(
+        day=1, dose_g=Decimal("66.4"), max_rate_ml_per_h=rules.MAX_RATE_ML_PER_KG_MIN * 70 * 60 + Decimal("0.1"),
+        weight_kg=Decimal("70"), prescribed_daily_dose_g=Decimal("70.0"), at_risk=False)
+    assert (over.dose_within_tolerance, over.rate_within_limit) == (False, False)
