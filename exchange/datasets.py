@@ -26,10 +26,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 from django.db import connections
-from django.db.models import (Case, DateField, DecimalField, F, Func, Max, Min, OuterRef, Q, Subquery,
-                              TextField, Value, When, Window)
-from django.db.models.functions import Cast, Lag, Round
-from django.db.models.lookups import LessThanOrEqual
+from django.db.models import F, Func, Max, Min, OuterRef, Subquery, TextField, Value
+from django.db.models.functions import Cast
 
 from accounts.scoping import scope_to_user_sites
 from patients import rules as patient_rules
