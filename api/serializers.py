@@ -264,7 +264,8 @@ class PatientSerializer(RecordSerializer):
         fields = [
             *BOOKKEEPING, "subject_id", "site", "site_code", "sex", "birth_year", "birth_date", "race",
             "consent_date", "enrolment_date", "symptom_onset_date", "active_myopathy", "ctd_associated",
-            "steroid_contraindication", "renal_risk", "thrombotic_risk", "suspected_cause",
+            "steroid_contraindication", "renal_risk", "renal_risk_since", "thrombotic_risk",
+            "thrombotic_risk_since", "suspected_cause",
             "suspected_cause_detail", "status", "withdrawal_date", "withdrawal_reason", "locked_at",
             "age_at_enrolment", "disease_duration_at_enrolment_months",
         ]

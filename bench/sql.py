@@ -1,15 +1,16 @@
 """Hand-written SQL the benchmarks compare the app with.
 
-COPY_QUERIES: the rows of each table of the CSV export (reporting/datasets.py),
-with the same joins, filters and order, and the derived columns that are plain
-arithmetic (age, first infusion, disease duration, planned start). The derived
-classifications computed by the domain rules in Python (Bohan & Peter
-certainty, EULAR/ACR score, malignancy timing, dosing weight) are left out,
+COPY_QUERIES: the rows of each table of the CSV export (exchange/datasets.py),
+with the same joins, filters and order. The derived facts of cycles and
+infusions (planned start, dosing weight, prescribed dose, rate per kg) are the
+columns visits.services stored with the rules: read, never restated here.
+The other derived classifications computed by the domain rules in Python
+(Bohan & Peter certainty, EULAR/ACR score, malignancy timing) are left out,
 their inputs are in the rows.
 
 REPORT_SQL: one query for the figures of the outcome report
 (reporting/selectors.py outcome_report): baseline table, exposure (with the
-infusion days within the dose tolerance, on the dosing weight), CK and MMT
+infusion days within the dose tolerance: the stored judgement), CK and MMT
 outcomes, safety. What SQL does not do is left to the app: the exact tests and
 confidence intervals (SciPy), the total improvement score, the plots.
 """
@@ -59,9 +60,8 @@ COPY_QUERIES = {
         WHERE m.voided_at IS NULL
         ORDER BY p.subject_id, m.diagnosis_date, m.id""",
     "cycles": """
-        SELECT p.subject_id, c.number, c.start_date,
-               lag(c.start_date) OVER (PARTITION BY c.patient_id ORDER BY c.number) + 28 AS planned_start,
-               c.weight_kg, c.height_cm, c.dosing_basis, p.sex
+        SELECT p.subject_id, c.number, c.start_date, c.planned_start_date, c.weight_kg, c.height_cm,
+               c.dosing_basis, c.dosing_weight_kg, c.prescribed_daily_dose_g
         FROM visits_treatmentcycle c JOIN patients_patient p ON p.id = c.patient_id
         ORDER BY p.subject_id, c.number""",
     "assessments": f"""
@@ -73,9 +73,8 @@ COPY_QUERIES = {
         ORDER BY p.subject_id, a.assessment_date, a.id""",
     "infusions": """
         SELECT p.subject_id, c.number, i.day, i.infusion_date, i.start_time, i.end_time, i.product, i.lot,
-               i.concentration_pct, i.volume_ml, i.dose_g, i.max_rate_ml_per_h,
-               round(i.max_rate_ml_per_h / 60 / nullif(c.weight_kg, 0), 3) AS rate_per_kg,
-               c.weight_kg, c.height_cm, c.dosing_basis, p.sex
+               i.concentration_pct, i.volume_ml, i.dose_g, i.prescribed_dose_g, i.max_rate_ml_per_h,
+               i.rate_ml_per_kg_min
         FROM visits_infusion i JOIN visits_treatmentcycle c ON c.id = i.cycle_id
              JOIN patients_patient p ON p.id = c.patient_id
         ORDER BY p.subject_id, c.number, i.day""",
@@ -110,21 +109,9 @@ WITH
 inf AS (
     SELECT c.patient_id, min(i.infusion_date) AS first_inf, max(i.infusion_date) AS last_inf,
            sum(i.dose_g) AS total_g, count(*) AS days,
-           count(*) FILTER (WHERE w.prescribed > 0 AND abs(i.dose_g - w.prescribed) / w.prescribed <= 0.05)
-               AS within
+           count(*) FILTER (WHERE i.dose_within_tolerance) AS within
     FROM visits_infusion i
          JOIN visits_treatmentcycle c ON c.id = i.cycle_id
-         JOIN patients_patient pt ON pt.id = c.patient_id
-         CROSS JOIN LATERAL (
-             SELECT CASE WHEN c.weight_kg IS NULL OR c.weight_kg = 0 THEN NULL
-                         WHEN c.dosing_basis = 'actual' THEN round(c.weight_kg, 1)
-                         WHEN c.height_cm IS NULL THEN NULL
-                         WHEN c.weight_kg <= ibw THEN round(c.weight_kg, 1)
-                         ELSE round(ibw + 0.4 * (c.weight_kg - ibw), 1)
-                    END AS prescribed
-             FROM (SELECT CASE pt.sex WHEN 'M' THEN 50 ELSE 45.5 END
-                          + 2.3 * (c.height_cm / 2.54 - 60) AS ibw) ibw_row
-         ) w
     GROUP BY c.patient_id
 ),
 cyc AS (SELECT patient_id, count(*) AS n FROM visits_treatmentcycle GROUP BY patient_id),

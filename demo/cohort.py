@@ -118,7 +118,7 @@ COURSES = {
 DEVIATIONS = {
     ("01-002", 2): "underdose_day2",   # 85 % of the prescribed dose on day 2
     ("02-002", 3): "late",              # 40 days after the previous cycle
-    ("02-005", 2): "fast",              # 0.035 mL/kg/min at thrombotic risk (limit 0.03)
+    ("02-005", 2): "fast",              # 0.035 mL/kg/min at thrombotic risk: above the at-risk limit
     ("01-006", 2): "no_day2",           # day 2 not given
 }
 

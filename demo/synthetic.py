@@ -11,8 +11,8 @@ row is what the normal write path would leave:
   (version 2, a ``~`` history row with the reason for change);
 - derived values come from the rules functions, as the models and services
   compute them: the MMT-8 total (``visits.rules.mmt_total``, as
-  ``Assessment.save``), the prescribed dose on the dosing weight
-  (``dosing_weight_kg``, ``prescribed_daily_dose_g``), and the protocol
+  ``Assessment.save``), the stored facts of cycles and infusions
+  (``visits.services.cycle_derive`` / ``infusion_derive``), and the protocol
   deviations (``visits.rules.cycle_deviations`` on the same facts
   ``visits.services.deviations_refresh`` reads);
 - every record passes ``full_clean()``: eligible adults with recent, active
@@ -42,6 +42,7 @@ from patients import services as patient_services
 from patients.models import PATIENT_FACTS, Diagnosis, MalignancyHistory, Patient
 from safety.models import AdverseEvent
 from visits import rules as visit_rules
+from visits import services as visit_services
 from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle
 
 #: At most 999 patients per site (subject id ``SS-NNN``) and 99 sites (two-digit code).
@@ -186,10 +187,10 @@ class CohortWriter:
         self.today = today or timezone.localdate()
         self.out = out or (lambda message: None)
         self.counts = Counts()
-        # The course spans 7 days to cycle 1, 28 days per cycle (a late one: 40), then the
-        # end-of-treatment visit 28 days after the last cycle: enrol early enough that all of it
-        # lies before today.
-        self.course_days = 7 + 40 * (cycles - 1) + 28 + 3
+        # The course spans 7 days to cycle 1, one cycle interval per cycle (a late one: 40 days),
+        # then the end-of-treatment visit one interval after the last cycle: enrol early enough
+        # that all of it lies before today.
+        self.course_days = 7 + 40 * (cycles - 1) + visit_rules.CYCLE_INTERVAL_DAYS + 3
         self.latest_enrolment = self.today - timedelta(days=self.course_days)
         self.earliest_enrolment = self.latest_enrolment - timedelta(days=3 * 365)
 
@@ -335,6 +336,9 @@ class CohortWriter:
             steroid_contraindication=rng.random() < 0.1, renal_risk=rng.random() < 0.05,
             thrombotic_risk=thrombotic, suspected_cause=cause, suspected_cause_detail=detail,
             status="on_study")
+        # Screened at enrolment: the risks hold from then on.
+        patient.renal_risk_since = enrolment if patient.renal_risk else None
+        patient.thrombotic_risk_since = enrolment if patient.thrombotic_risk else None
         patient._history_user = user
 
         # Bohan & Peter: weakness and raised enzymes (the trial's population), biopsy and EMG often.
@@ -404,10 +408,15 @@ class CohortWriter:
                     break
                 roll -= rate
             if number > 1:
-                start += timedelta(days=40 if deviation == "late" else 28 + rng.randint(-3, 3))
+                start += timedelta(days=40 if deviation == "late" else visit_rules.CYCLE_INTERVAL_DAYS + rng.randint(-3, 3))
             weight = d1(weight + Decimal(str(round(rng.uniform(-0.8, 0.8), 1))))
             cycle = TreatmentCycle(patient=patient, number=number, start_date=start, weight_kg=weight,
                                    height_cm=plan["height"], dosing_basis=plan["basis"])
+            # The stored facts, as visits.services derives them on a save.
+            for name, value in vars(visit_services.cycle_derive(
+                    cycle, previous_start=cycles[-1]["cycle"].start_date if cycles else None,
+                    patient=patient)).items():
+                setattr(cycle, name, value)
             cycle._history_user = user
             step = number - 1
             assessment = self._assessment(plan, start - timedelta(days=rng.randint(0, 3)), step, steps,
@@ -437,11 +446,13 @@ class CohortWriter:
                     end_time=dtime(end // 60, end % 60), lot=f"IVG-{start:%y%m}-{rng.randint(1, 9)}",
                     concentration_pct=Decimal("10.0"), volume_ml=volume, dose_g=d1(given),
                     max_rate_ml_per_h=max_rate)
+                for name, value in vars(visit_services.infusion_derive(infusion, cycle)).items():
+                    setattr(infusion, name, value)
                 infusion._history_user = user
                 infusions.append(infusion)
             cycles.append({"cycle": cycle, "assessment": assessment, "infusions": infusions})
         plan["end_assessment"] = (
-            self._assessment(plan, start + timedelta(days=28), steps - 1, steps, timepoint="end")
+            self._assessment(plan, start + timedelta(days=visit_rules.CYCLE_INTERVAL_DAYS), steps - 1, steps, timepoint="end")
             if plan["final_status"] == "completed" else None)
         return cycles
 
@@ -479,9 +490,7 @@ class CohortWriter:
         """The cycle's deviations as ``deviations_refresh`` computes them after the cycle is saved."""
         found = visit_rules.cycle_deviations(
             start=cycle.start_date, previous_start=previous_start, weight_kg=cycle.weight_kg,
-            dosing_weight=visit_rules.dosing_weight_kg(cycle.dosing_basis, weight_kg=cycle.weight_kg,
-                                                       height_cm=cycle.height_cm, sex=patient.sex),
-            at_risk=patient.infusion_risk,
+            dosing_weight=cycle.dosing_weight_kg, at_risk=cycle.at_risk,
             infusions=[visit_rules.InfusionFacts(i.day, i.infusion_date, i.dose_g, i.max_rate_ml_per_h)
                        for i in infusions])
         rows = []

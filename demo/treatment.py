@@ -55,7 +55,7 @@ def _assessment(patient, when, ck, mmt, step, steps, sex, response=1.0, **extra)
 
 
 def build_course(patient, course: cohort.DemoCourse, author):
-    """Cycles every 28 days from a week after enrolment, each with its assessment
+    """Cycles every cycle interval (visits.rules) from a week after enrolment, each with its assessment
     and two infusions (save the deliberate deviations), then the end-of-treatment
     visit four weeks after the last cycle."""
     steps = course.cycles + (1 if course.end_visit else 0)
@@ -68,7 +68,7 @@ def build_course(patient, course: cohort.DemoCourse, author):
     for number in range(1, course.cycles + 1):
         special = cohort.DEVIATIONS.get((patient.subject_id, number))
         if number > 1:
-            start += timedelta(days=40 if special == "late" else 28)
+            start += timedelta(days=40 if special == "late" else visit_rules.CYCLE_INTERVAL_DAYS)
         cycle = TreatmentCycle(patient=patient, number=number, start_date=start,
                                weight_kg=weight, height_cm=Decimal("168.0"), dosing_basis="actual")
         dose = visit_rules.prescribed_daily_dose_g(weight)
@@ -101,7 +101,7 @@ def build_course(patient, course: cohort.DemoCourse, author):
                 relatedness="probable", action_taken="rate_reduced", outcome="recovered"))
     if course.end_visit:
         record_save(user=author, instance=_assessment(
-            patient, start + timedelta(days=28), cks[-1], mmts[-1], steps - 1, steps, patient.sex, response,
+            patient, start + timedelta(days=visit_rules.CYCLE_INTERVAL_DAYS), cks[-1], mmts[-1], steps - 1, steps, patient.sex, response,
             timepoint=AssessmentTimepoint.END_OF_TREATMENT))
         patient_facts_refresh(patient.pk, reason="End-of-treatment visit entered", user=author)
         patient.status = "completed"

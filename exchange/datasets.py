@@ -11,12 +11,11 @@ SDTM, ODM and FHIR all read from here, so a variable is defined once.
 ``text_rows`` on PostgreSQL: the cells of the large tables (cycles,
 assessments, infusions, adverse events, deviations) are formatted by the
 database (``::text`` gives exactly what :func:`as_text` writes for integers,
-decimals, booleans and ISO dates) and the derived columns of cycles and
-infusions are SQL expressions built from the constants of ``visits.rules``
-(numeric arithmetic, exact: see ``tests/reporting/test_export_speed.py``,
-which checks them against the Python rules). Elsewhere, and for the tables
-whose derived columns need the Python rules, typed tuples go through one
-converter per column.
+decimals, booleans and ISO dates). The derived columns of cycles and infusions
+are the facts ``visits.services`` stored with the rules (never a second copy of
+a rule here), so SQLite and PostgreSQL export the same stored values. Elsewhere,
+and for the tables whose derived columns still need the Python rules, typed
+tuples go through one converter per column.
 
 De-identified by design: the subject id, site, sex and age in years; dates
 as ISO 8601 dates; never names, nor the date or year of birth.
@@ -27,10 +26,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 from django.db import connections
-from django.db.models import (Case, DateField, DecimalField, F, Func, Max, Min, OuterRef, Q, Subquery,
-                              TextField, Value, When, Window)
-from django.db.models.functions import Cast, Lag, Round
-from django.db.models.lookups import LessThanOrEqual
+from django.db.models import F, Func, Max, Min, OuterRef, Subquery, TextField, Value
+from django.db.models.functions import Cast
 
 from accounts.scoping import scope_to_user_sites
 from patients import rules as patient_rules
@@ -182,60 +179,6 @@ def _text_query(qs, columns, expressions):
     return qs.annotate(**cells).values_list(*cells)
 
 
-# --- derived columns as SQL (PostgreSQL numeric arithmetic, exact like Decimal) -------
-
-RATE_PLACES = 3  # visits.rules.rate_ml_per_kg_min: to 0.001 mL/kg/min
-ONE_DECIMAL_PLACES = -visit_rules.ONE_DECIMAL.as_tuple().exponent  # visits.rules.q1: to 0.1
-
-
-def _missing(path):
-    """``path`` is NULL or zero (falsy in the Python rule's ``if``)."""
-    return Q(**{f"{path}__isnull": True}) | Q(**{path: 0})
-
-
-def dosing_weight_sql(cycle=""):
-    """``visits.rules.dosing_weight_kg`` over a treatment cycle as SQL (``cycle``: the path
-    to the cycle, "" for the cycle itself, "cycle__" from an infusion), NULL where the
-    export leaves it empty: no weight, or an adjusted weight without a height. Devine
-    ideal body weight, adjusted body weight (IBW + 0.4 x (actual - IBW), the actual
-    weight at or below IBW), to 0.1 kg."""
-    weight, height = F(f"{cycle}weight_kg"), F(f"{cycle}height_cm")
-    decimal = DecimalField()
-    ibw = (Case(*[When(**{f"{cycle}patient__sex": sex}, then=Value(kg))
-                  for sex, kg in visit_rules.IBW_BASE_KG.items()], output_field=decimal)
-           + Value(visit_rules.IBW_KG_PER_INCH_OVER_5_FEET)
-           * (height / Value(visit_rules.CM_PER_INCH) - Value(visit_rules.IBW_BASE_HEIGHT_INCHES)))
-    adjusted = Case(When(LessThanOrEqual(weight, ibw), then=weight),
-                    default=ibw + Value(visit_rules.ADJUSTED_WEIGHT_FACTOR) * (weight - ibw),
-                    output_field=decimal)
-    return Case(
-        When(_missing(f"{cycle}weight_kg"), then=Value(None)),
-        When(**{f"{cycle}dosing_basis": DosingBasis.ACTUAL}, then=Round(weight, ONE_DECIMAL_PLACES)),
-        When(_missing(f"{cycle}height_cm"), then=Value(None)),
-        When(**{f"{cycle}dosing_basis": DosingBasis.ADJUSTED}, then=Round(adjusted, ONE_DECIMAL_PLACES)),
-        default=Round(weight, ONE_DECIMAL_PLACES), output_field=decimal)
-
-
-def prescribed_daily_dose_sql(cycle=""):
-    """``visits.rules.prescribed_daily_dose_g`` of :func:`dosing_weight_sql` (1 g/kg, to 0.1 g)."""
-    return Round(Value(visit_rules.DOSE_G_PER_KG_PER_DAY) * dosing_weight_sql(cycle), ONE_DECIMAL_PLACES,
-                 output_field=DecimalField())
-
-
-def rate_per_kg_sql(rate="max_rate_ml_per_h", weight="cycle__weight_kg"):
-    """``visits.rules.rate_ml_per_kg_min`` (mL/h / 60 / kg, to 0.001), NULL without a rate or weight."""
-    return Case(When(_missing(rate) | _missing(weight), then=Value(None)),
-                default=Round(F(rate) / Value(visit_rules.MINUTES_PER_HOUR) / F(weight), RATE_PLACES),
-                output_field=DecimalField())
-
-
-def planned_start_sql():
-    """``visits.rules.planned_start``: the previous cycle's start + 28 days (a date)."""
-    previous = Window(Lag("start_date"), partition_by=[F("patient_id")], order_by=F("number").asc())
-    return Func(previous, Value(visit_rules.CYCLE_INTERVAL_DAYS), template="(%(expressions)s)",
-                arg_joiner=" + ", output_field=DateField())
-
-
 # --- patients ----------------------------------------------------------------
 
 PATIENT_COLUMNS = [
@@ -250,8 +193,13 @@ PATIENT_COLUMNS = [
     Column("first_infusion_date", "First IVIG infusion", "date"),
     Column("disease_duration_months", "Disease duration before the first infusion", "decimal", "months"),
     Column("steroid_contraindication", "Contraindication to corticosteroids", "boolean", codes=YES_NO),
-    Column("renal_risk", "Renal risk (rate limit 0.03 mL/kg/min)", "boolean", codes=YES_NO),
-    Column("thrombotic_risk", "Thrombotic risk (rate limit 0.03 mL/kg/min)", "boolean", codes=YES_NO),
+    Column("renal_risk", f"Renal risk (rate limit {visit_rules.MAX_RATE_AT_RISK_ML_PER_KG_MIN} mL/kg/min)",
+           "boolean", codes=YES_NO),
+    Column("renal_risk_since", "Renal risk known since (cycles from this date on are judged at risk)", "date"),
+    Column("thrombotic_risk", f"Thrombotic risk (rate limit {visit_rules.MAX_RATE_AT_RISK_ML_PER_KG_MIN} mL/kg/min)",
+           "boolean", codes=YES_NO),
+    Column("thrombotic_risk_since", "Thrombotic risk known since (cycles from this date on are judged at risk)",
+           "date"),
     Column("suspected_cause", "Suspected cause", codes=codes(SuspectedCause.choices)),
     Column("suspected_cause_detail", "Suspected cause, detail"),
     Column("status", "Study status", codes=codes(PatientStatus.choices)),
@@ -262,7 +210,8 @@ PATIENT_COLUMNS = [
 
 PATIENT_SOURCES = ["subject_id", "site__code", "sex", "age_at_enrolment", "race", "consent_date", "enrolment_date",
                    "symptom_onset_date", "first_infusion_date", "disease_duration_months",
-                   "steroid_contraindication", "renal_risk", "thrombotic_risk", "suspected_cause",
+                   "steroid_contraindication", "renal_risk", "renal_risk_since", "thrombotic_risk",
+                   "thrombotic_risk_since", "suspected_cause",
                    "suspected_cause_detail", "status", "withdrawal_date", "withdrawal_reason"]
 
 
@@ -360,12 +309,13 @@ CYCLE_COLUMNS = [
     Column("subject_id", "Study subject id"),
     Column("cycle", "Cycle number", "integer"),
     Column("start_date", "Cycle start (day 1)", "date"),
-    Column("planned_start_date", "Planned start (previous cycle + 28 days)", "date"),
+    Column("planned_start_date", f"Planned start (previous cycle + {visit_rules.CYCLE_INTERVAL_DAYS} days)", "date"),
     Column("weight_kg", "Weight", "decimal", "kg"),
     Column("height_cm", "Height", "decimal", "cm"),
     Column("dosing_basis", "Dosing basis", codes=codes(DosingBasis.choices)),
     Column("dosing_weight_kg", "Dosing weight (derived)", "decimal", "kg"),
-    Column("prescribed_daily_dose_g", "Prescribed daily dose, 1 g/kg (derived)", "decimal", "g"),
+    Column("prescribed_daily_dose_g", f"Prescribed daily dose, {visit_rules.DOSE_G_PER_KG_PER_DAY} g/kg (derived)",
+           "decimal", "g"),
 ]
 
 
@@ -373,18 +323,13 @@ def _cycles(patients):
     return TreatmentCycle.objects.filter(patient__in=patients).order_by("patient__subject_id", "number")
 
 
+CYCLE_SOURCES = ["patient__subject_id", "number", "start_date", "planned_start_date", "weight_kg", "height_cm",
+                 "dosing_basis", "dosing_weight_kg", "prescribed_daily_dose_g"]
+
+
 def cycle_tuples(patients, chunk_size=CHUNK):
-    qs = (_cycles(patients)
-          .annotate(previous_start=Window(Lag("start_date"), partition_by=[F("patient_id")],
-                                          order_by=F("number").asc()))
-          .values_list("patient__subject_id", "number", "start_date", "previous_start", "weight_kg",
-                       "height_cm", "dosing_basis", "patient__sex"))
-    for subject, number, start, previous, weight, height, basis, sex in qs.iterator(chunk_size=chunk_size):
-        dosing = None
-        if weight and (basis == DosingBasis.ACTUAL or height):
-            dosing = visit_rules.dosing_weight_kg(basis, weight_kg=weight, height_cm=height, sex=sex)
-        yield (subject, number, start, visit_rules.planned_start(previous), weight, height, basis, dosing,
-               visit_rules.prescribed_daily_dose_g(dosing) if dosing else None)
+    """The derived columns are the facts stored by ``visits.services`` (``visits.rules.derive_cycle``)."""
+    return _cycles(patients).values_list(*CYCLE_SOURCES).iterator(chunk_size=chunk_size)
 
 
 def cycle_rows(patients):
@@ -392,9 +337,7 @@ def cycle_rows(patients):
 
 
 def cycle_text(patients):
-    return _text_query(_cycles(patients), CYCLE_COLUMNS, [
-        "patient__subject_id", "number", "start_date", planned_start_sql(), "weight_kg", "height_cm",
-        "dosing_basis", dosing_weight_sql(), prescribed_daily_dose_sql()])
+    return _text_query(_cycles(patients), CYCLE_COLUMNS, CYCLE_SOURCES)
 
 
 # --- assessments -------------------------------------------------------------
@@ -469,7 +412,8 @@ INFUSION_COLUMNS = [
     Column("concentration_pct", "Concentration", "decimal", "%"),
     Column("volume_ml", "Volume", "decimal", "mL"),
     Column("dose_g", "Dose given", "decimal", "g"),
-    Column("prescribed_dose_g", "Prescribed dose, 1 g/kg of dosing weight (derived)", "decimal", "g"),
+    Column("prescribed_dose_g", f"Prescribed dose, {visit_rules.DOSE_G_PER_KG_PER_DAY} g/kg of dosing weight (derived)",
+           "decimal", "g"),
     Column("max_rate_ml_per_h", "Maximum rate", "decimal", "mL/h"),
     Column("max_rate_ml_per_kg_min", "Maximum rate per kg of body weight (derived)", "decimal", "mL/kg/min"),
 ]
@@ -480,20 +424,14 @@ def _infusions(patients):
             .order_by("cycle__patient__subject_id", "cycle__number", "day"))
 
 
+INFUSION_SOURCES = ["cycle__patient__subject_id", "cycle__number", "day", "infusion_date", "start_time",
+                    "end_time", "product", "lot", "concentration_pct", "volume_ml", "dose_g", "prescribed_dose_g",
+                    "max_rate_ml_per_h", "rate_ml_per_kg_min"]
+
+
 def infusion_tuples(patients, chunk_size=CHUNK):
-    qs = (_infusions(patients)
-          .values_list("cycle__patient__subject_id", "cycle__number", "day", "infusion_date", "start_time",
-                       "end_time", "product", "lot", "concentration_pct", "volume_ml", "dose_g",
-                       "max_rate_ml_per_h", "cycle__weight_kg", "cycle__height_cm", "cycle__dosing_basis",
-                       "cycle__patient__sex"))
-    for (subject, number, day, when, start, end, product, lot, pct, volume, dose, rate, weight, height,
-         basis, sex) in qs.iterator(chunk_size=chunk_size):
-        prescribed = None
-        if weight and (basis == DosingBasis.ACTUAL or height):
-            prescribed = visit_rules.prescribed_daily_dose_g(
-                visit_rules.dosing_weight_kg(basis, weight_kg=weight, height_cm=height, sex=sex))
-        yield (subject, number, day, when, start, end, product, lot, pct, volume, dose, prescribed, rate,
-               visit_rules.rate_ml_per_kg_min(rate, weight) if rate and weight else None)
+    """The derived columns are the facts stored by ``visits.services`` (``visits.rules.derive_infusion``)."""
+    return _infusions(patients).values_list(*INFUSION_SOURCES).iterator(chunk_size=chunk_size)
 
 
 def infusion_rows(patients):
@@ -501,10 +439,7 @@ def infusion_rows(patients):
 
 
 def infusion_text(patients):
-    return _text_query(_infusions(patients), INFUSION_COLUMNS, [
-        "cycle__patient__subject_id", "cycle__number", "day", "infusion_date", "start_time", "end_time",
-        "product", "lot", "concentration_pct", "volume_ml", "dose_g", prescribed_daily_dose_sql("cycle__"),
-        "max_rate_ml_per_h", rate_per_kg_sql()])
+    return _text_query(_infusions(patients), INFUSION_COLUMNS, INFUSION_SOURCES)
 
 
 # --- adverse events ----------------------------------------------------------

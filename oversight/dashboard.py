@@ -24,7 +24,7 @@ def _valid(model, content_type):
 
 
 def next_cycles_due(user):
-    """On-study patients with the date their next cycle is due (last start + 28 days)."""
+    """On-study patients with the date their next cycle is due (``visits.rules.planned_start`` of the last start)."""
     rows = (scope_to_user_sites(Patient.objects.filter(status=PatientStatus.ON_STUDY), user)
             .annotate(last_start=Max("cycles__start_date"), cycles_done=Count("cycles"))
             .order_by("last_start", "subject_id")

@@ -3,6 +3,7 @@ from django.contrib import admin
 from core.admin import ClinicalRecordAdmin
 
 from .models import Diagnosis, MalignancyHistory, Patient
+from .services import patient_save
 
 
 @admin.register(Patient)
@@ -11,6 +12,11 @@ class PatientAdmin(ClinicalRecordAdmin):
     list_filter = ("site", "status", "sex")
     search_fields = ("subject_id",)
     list_select_related = ("site",)
+
+    def save_model(self, request, obj, form, change):
+        patient_save(patient=obj, reason=form.cleaned_data.get("change_reason", "") if change else "",
+                     expected_version=form.cleaned_data.get("expected_version") if change else None,
+                     user=request.user)
 
 
 @admin.register(Diagnosis)

@@ -15,7 +15,7 @@ class PatientForm(ClinicalRecordForm):
             "subject_id", "site", "sex", "birth_year", "birth_date", "race",
             "consent_date", "enrolment_date", "symptom_onset_date",
             "active_myopathy", "ctd_associated", "steroid_contraindication",
-            "renal_risk", "thrombotic_risk",
+            "renal_risk", "renal_risk_since", "thrombotic_risk", "thrombotic_risk_since",
             "suspected_cause", "suspected_cause_detail", "status",
         ]
         widgets = {
@@ -23,6 +23,8 @@ class PatientForm(ClinicalRecordForm):
             "consent_date": DateInput(),
             "enrolment_date": DateInput(),
             "symptom_onset_date": DateInput(),
+            "renal_risk_since": DateInput(),
+            "thrombotic_risk_since": DateInput(),
         }
 
     def __init__(self, *args, **kwargs):
@@ -46,7 +48,8 @@ class PatientForm(ClinicalRecordForm):
             Fieldset("Enrolment and eligibility", "consent_date", "enrolment_date",
                      "symptom_onset_date", "active_myopathy", "ctd_associated",
                      "steroid_contraindication"),
-            Fieldset("IVIG safety screen", "renal_risk", "thrombotic_risk"),
+            Fieldset("IVIG safety screen", "renal_risk", "renal_risk_since", "thrombotic_risk",
+                     "thrombotic_risk_since"),
             Fieldset("Suspected cause", "suspected_cause", "suspected_cause_detail"),
             Fieldset("Status", "status"),
             *self.bookkeeping_layout(),

@@ -116,11 +116,20 @@ class Patient(Lockable, ClinicalRecord):
     steroid_contraindication = models.BooleanField("contraindication to corticosteroids", default=False)
     renal_risk = models.BooleanField(
         "renal risk", default=False,
-        help_text="Pre-infusion screen: impaired renal function. Caps the IVIG rate at 0.03 mL/kg/min.")
+        help_text="Pre-infusion screen: impaired renal function. Lowers the IVIG rate limit "
+                  "(visits/rules.py) for the cycles from its date on.")
+    renal_risk_since = models.DateField(
+        "renal risk known since", null=True, blank=True,
+        help_text="Required with the renal risk: cycles starting on or after this date are "
+                  "judged with the lower rate limit.")
     thrombotic_risk = models.BooleanField(
         "thrombotic risk", default=False,
-        help_text="Age > 65, diabetes, immobility, prior thrombosis or oestrogens. Caps the IVIG "
-                  "rate at 0.03 mL/kg/min.")
+        help_text="Age > 65, diabetes, immobility, prior thrombosis or oestrogens. Lowers the IVIG "
+                  "rate limit (visits/rules.py) for the cycles from its date on.")
+    thrombotic_risk_since = models.DateField(
+        "thrombotic risk known since", null=True, blank=True,
+        help_text="Required with the thrombotic risk: cycles starting on or after this date are "
+                  "judged with the lower rate limit.")
     suspected_cause = models.CharField(max_length=10, choices=SuspectedCause.choices,
                                        default=SuspectedCause.NONE)
     suspected_cause_detail = models.CharField(
@@ -235,6 +244,9 @@ class Patient(Lockable, ClinicalRecord):
             withdrawal_date=self.withdrawal_date,
             withdrawal_reason=self.withdrawal_reason,
         )
+        violations += rules.risk_date_violations(
+            today=timezone.localdate(), renal_risk=self.renal_risk, renal_risk_since=self.renal_risk_since,
+            thrombotic_risk=self.thrombotic_risk, thrombotic_risk_since=self.thrombotic_risk_since)
         if self.subject_id and self.site_id and not any(v.field == "subject_id" for v in violations):
             site_code = Site.objects.filter(pk=self.site_id).values_list("code", flat=True).first()
             if site_code and not self.subject_id.startswith(f"{site_code}-"):

@@ -414,3 +414,19 @@ def malignancy_violations(*, today, diagnosis_date, birth_year) -> list[Violatio
         v.append(Violation("diagnosis_date", "before_birth",
                            "The malignancy diagnosis cannot be before birth."))
     return v
+
+
+def risk_date_violations(*, today, renal_risk, renal_risk_since, thrombotic_risk,
+                         thrombotic_risk_since) -> list[Violation]:
+    """A renal or thrombotic risk carries the date from which it holds: the cycles
+    are judged with the risk in force on their own date (``visits.rules.risk_in_force``)."""
+    v = []
+    for ticked, since, field, label in ((renal_risk, renal_risk_since, "renal_risk_since", "renal"),
+                                        (thrombotic_risk, thrombotic_risk_since, "thrombotic_risk_since",
+                                         "thrombotic")):
+        if ticked and since is None:
+            v.append(Violation(field, "risk_date_required",
+                               f"Give the date from which the {label} risk is known."))
+        elif since is not None:
+            v += future_date(field, since, today, f"The {label} risk date")
+    return v

@@ -140,13 +140,29 @@ def malignancy_derive(malignancy, dates=None) -> dict:
 
 # --- Writes ----------------------------------------------------------------------------------
 
+#: Run after every patient save, in its transaction: ``f(*, patient, reason, user)``. The
+#: visits app registers the re-judging of the cycles a patient edit affects (a risk, its
+#: date, the sex behind the ideal body weight): patients imports nothing from visits.
+_AFTER_SAVE: list = []
+
+
+def after_save_register(hook) -> None:
+    if hook not in _AFTER_SAVE:
+        _AFTER_SAVE.append(hook)
+
+
 @transaction.atomic
 def patient_save(*, patient: Patient, reason: str = "", expected_version=None, user=None) -> Patient:
-    """Create or correct a patient; its diagnosis and malignancies follow (their
-    facts read the patient's dates)."""
+    """Create or correct a patient. On a correction its diagnosis and malignancies
+    follow (their facts read the patient's dates), and the apps that store facts
+    derived from the patient (the visits app: the cycles a risk edit affects) bring
+    them up to date, with the same reason."""
+    creating = patient.pk is None
     record_save(instance=patient, reason=reason, expected_version=expected_version, user=user)
-    if reason:
+    if not creating:
         _dependants_refresh(patient, reason=reason, user=user)
+        for hook in _AFTER_SAVE:
+            hook(patient=patient, reason=reason, user=user)
     return patient
 
 
@@ -172,8 +188,8 @@ def patient_withdraw(*, patient: Patient, on, reason: str, expected_version: int
         patient.withdraw(on=on, reason=reason.strip())
     except StatusChangeError as exc:
         raise ValidationError(str(exc), code="transition_not_allowed") from exc
-    return record_save(instance=patient, reason=f"Withdrawn: {reason.strip()}",
-                       expected_version=expected_version)
+    return patient_save(patient=patient, reason=f"Withdrawn: {reason.strip()}",
+                        expected_version=expected_version)
 
 
 @transaction.atomic

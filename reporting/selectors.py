@@ -2,7 +2,7 @@
 
 "Which rows" is ``datasets.cohort``; here the aggregates are computed in the
 database (counts, sums, first/last infusion dates, the infusion days within the
-dose tolerance through reporting/expressions.py, groupings: one grouped query
+dose tolerance from the stored ``Infusion.dose_within_tolerance``, groupings: one grouped query
 per table, no per-patient subquery), the first and last assessments with their
 count and CK nadir in one window query (at most two rows a patient), only the
 plotted patients' CK series, and the per-patient rules and the statistics (each
@@ -21,7 +21,7 @@ from safety.models import AdverseEvent, Relatedness
 from visits import rules as visit_rules
 from visits.models import Assessment, DeviationKind, Infusion, ProtocolDeviation, TreatmentCycle
 
-from . import expressions, rules, statistics
+from . import rules, statistics
 
 CORE_FIELDS = ("id", "patient_id", "assessment_date", "mmt_total", "physician_global", "patient_global",
                "extramuscular_global", "haq", "ck_u_per_l", "ck_uln_u_per_l", "aldolase_u_per_l",
@@ -108,11 +108,11 @@ def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
         "pk", "subject_id", "site__code", "sex", "age_at_enrolment", "disease_duration_months",
         "status", "diagnosis__kind", "suspected_cause"))
     # Infusions: first, last, total, and the exposure (days, days within the dose tolerance: the
-    # rule of visits/rules.py as a SQL expression, reporting/expressions.py) in the same pass.
+    # fact visits.services stored with the rules of visits/rules.py) in the same pass.
     infusions = {r[0]: r[1:] for r in (
         Infusion.objects.filter(cycle__patient__in=ids).order_by().values("cycle__patient")
         .annotate(first=Min("infusion_date"), last=Max("infusion_date"), total=Sum("dose_g"), days=Count("pk"),
-                  within=Count("pk", filter=expressions.dose_within_tolerance()))
+                  within=Count("pk", filter=Q(dose_within_tolerance=True)))
         .values_list("cycle__patient", "first", "last", "total", "days", "within"))}
     cycles = dict(TreatmentCycle.objects.filter(patient__in=ids).order_by().values("patient")
                   .annotate(n=Count("pk")).values_list("patient", "n"))

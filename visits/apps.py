@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class VisitsConfig(AppConfig):
     name = "visits"
     verbose_name = "Treatment cycles"
+
+    def ready(self):
+        from core import derived
+        from patients import services as patient_services
+
+        from . import services
+
+        derived.register("visits", services.derived_recompute)
+        # A patient edit (sex, a risk or its date) re-judges the cycles whose facts it changes.
+        patient_services.after_save_register(services.patient_cycles_rejudge)

@@ -13,11 +13,20 @@ from core.validation import raise_violations, validate_ascii_code
 from patients.models import Patient
 
 from . import rules
+from .rules import DeviationKind, DosingBasis, MMTScale  # the choices are defined once, in the rules
 
 
-class DosingBasis(models.TextChoices):
-    ACTUAL = rules.DosingBasis.ACTUAL.value, "Actual body weight"
-    ADJUSTED = rules.DosingBasis.ADJUSTED.value, "Adjusted body weight (Devine IBW)"
+
+def _derived(field, help_text):
+    """A derived column: computed by ``visits/rules.py``, stored by ``visits/services.py``."""
+    field.editable = False
+    field.help_text = f"Derived (visits/rules.py): {help_text}"
+    return field
+
+
+def _rules_version():
+    return models.CharField("rules version", max_length=40, blank=True, editable=False,
+                            help_text="The visits.rules.RULES_VERSION that computed the derived columns.")
 
 
 class CycleStatus(models.TextChoices):
@@ -45,9 +54,32 @@ class TreatmentCycle(Lockable, ClinicalRecord):
                                     default=DosingBasis.ACTUAL)
     status = models.CharField(max_length=10, choices=CycleStatus.choices, default=CycleStatus.DONE)
 
+    # Derived, stored by visits.services (rules.derive_cycle) -------------------
+    dosing_weight_kg = _derived(models.DecimalField(
+        "dosing weight (kg)", max_digits=5, decimal_places=1, null=True, blank=True),
+        "actual or adjusted body weight; empty without a weight, or adjusted without a height.")
+    prescribed_daily_dose_g = _derived(models.DecimalField(
+        "prescribed daily dose (g)", max_digits=6, decimal_places=1, null=True, blank=True),
+        "the daily dose per kg of dosing weight.")
+    planned_start_date = _derived(models.DateField(
+        "planned start date", null=True, blank=True),
+        "the previous cycle's start plus the cycle interval; empty for the first cycle.")
+    window_offset_days = _derived(models.IntegerField(
+        "days from the planned start", null=True, blank=True),
+        "start date minus the planned start date.")
+    within_window = _derived(models.BooleanField(
+        "within the visit window", null=True, blank=True),
+        "the start is within the window around the planned start; empty for the first cycle.")
+    at_risk = _derived(models.BooleanField(
+        "renal or thrombotic risk in force", default=False),
+        "the patient's renal or thrombotic risk in force on the start date (lower rate limit).")
+    rules_version = _rules_version()
+
     history = HistoricalRecords()
     objects = TreatmentCycleQuerySet.as_manager()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
+    #: What is signed is what was entered; the derived facts follow from it and the rules version.
+    SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + rules.CYCLE_DERIVED_FIELDS
 
     class Meta:
         ordering = ["patient", "number"]
@@ -88,21 +120,7 @@ class TreatmentCycle(Lockable, ClinicalRecord):
         return {"cycle": record_payload(self), "assessment": assessment,
                 "infusions": [record_payload(i) for i in sorted(infusions, key=lambda i: i.day)]}
 
-    # Derived ----------------------------------------------------------------
-    @property
-    def dosing_weight_kg(self):
-        if self.weight_kg is None:
-            return None
-        if self.dosing_basis == DosingBasis.ADJUSTED and self.height_cm is None:
-            return None
-        return rules.dosing_weight_kg(self.dosing_basis, weight_kg=self.weight_kg,
-                                      height_cm=self.height_cm, sex=self.patient.sex)
-
-    @property
-    def prescribed_daily_dose_g(self):
-        weight = self.dosing_weight_kg
-        return None if weight is None else rules.prescribed_daily_dose_g(weight)
-
+    # Read from the stored facts ---------------------------------------------
     @property
     def prescribed_cycle_dose_g(self):
         daily = self.prescribed_daily_dose_g
@@ -110,7 +128,7 @@ class TreatmentCycle(Lockable, ClinicalRecord):
 
     @property
     def max_rate_ml_per_h(self):
-        return rules.max_rate_ml_per_h(self.weight_kg, self.patient.infusion_risk)
+        return None if not self.weight_kg else rules.max_rate_ml_per_h(self.weight_kg, self.at_risk)
 
     def _neighbour_starts(self):
         siblings = TreatmentCycle.objects.filter(patient_id=self.patient_id)
@@ -137,11 +155,6 @@ class TreatmentCycle(Lockable, ClinicalRecord):
 class AssessmentTimepoint(models.TextChoices):
     PRE_CYCLE = "pre_cycle", "Before the cycle's first infusion"
     END_OF_TREATMENT = "end", "End of treatment"
-
-
-class MMTScale(models.TextChoices):
-    KENDALL = rules.MMTScale.KENDALL.value, "Kendall 0-10 (MMT-8 total 0-80)"
-    MRC = rules.MMTScale.MRC.value, "MRC 0-5 (total 0-40)"
 
 
 def _grade_field(label):
@@ -303,8 +316,30 @@ class Infusion(ClinicalRecord):
     dose_g = models.DecimalField("dose given (g)", max_digits=5, decimal_places=1)
     max_rate_ml_per_h = models.DecimalField("maximum rate (mL/h)", max_digits=6, decimal_places=1)
 
+    # Derived, stored by visits.services (rules.derive_infusion) ----------------
+    prescribed_dose_g = _derived(models.DecimalField(
+        "prescribed dose (g)", max_digits=6, decimal_places=1, null=True, blank=True),
+        "the cycle's prescribed daily dose.")
+    dose_difference_pct = _derived(models.DecimalField(
+        "dose difference (%)", max_digits=10, decimal_places=1, null=True, blank=True),
+        "(given - prescribed) / prescribed x 100.")
+    dose_within_tolerance = _derived(models.BooleanField(
+        "dose within tolerance", null=True, blank=True),
+        "the dose given is within the tolerance of the prescription.")
+    rate_ml_per_kg_min = _derived(models.DecimalField(
+        "maximum rate (mL/kg/min)", max_digits=10, decimal_places=3, null=True, blank=True),
+        "the maximum rate per kg of actual body weight.")
+    rate_limit_ml_per_kg_min = _derived(models.DecimalField(
+        "rate limit (mL/kg/min)", max_digits=5, decimal_places=3, null=True, blank=True),
+        "the rate limit in force on the cycle's start date.")
+    rate_within_limit = _derived(models.BooleanField(
+        "rate within the limit", null=True, blank=True),
+        "the maximum rate is at most the limit.")
+    rules_version = _rules_version()
+
     history = HistoricalRecords()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("cycle",)
+    SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + rules.INFUSION_DERIVED_FIELDS
 
     class Meta:
         ordering = ["cycle", "day"]
@@ -318,16 +353,6 @@ class Infusion(ClinicalRecord):
 
     def review_parents(self):
         return [self.cycle, self.cycle.patient] if self.cycle_id else []
-
-    @property
-    def prescribed_dose_g(self):
-        return self.cycle.prescribed_daily_dose_g
-
-    @property
-    def rate_ml_per_kg_min(self):
-        if self.max_rate_ml_per_h is None or not self.cycle.weight_kg:
-            return None
-        return rules.rate_ml_per_kg_min(self.max_rate_ml_per_h, self.cycle.weight_kg)
 
     def clean(self):
         try:
@@ -344,15 +369,6 @@ class Infusion(ClinicalRecord):
             volume_ml=self.volume_ml, concentration_pct=self.concentration_pct,
             max_rate_ml_per_h=self.max_rate_ml_per_h,
         ))
-
-
-class DeviationKind(models.TextChoices):
-    UNDERDOSE = rules.DeviationKind.UNDERDOSE.value, "Under-dose"
-    OVERDOSE = rules.DeviationKind.OVERDOSE.value, "Over-dose"
-    MISSING_DAY = rules.DeviationKind.MISSING_DAY.value, "Missing infusion day"
-    NON_CONSECUTIVE = rules.DeviationKind.NON_CONSECUTIVE.value, "Days not consecutive"
-    WINDOW = rules.DeviationKind.WINDOW.value, "Outside the visit window"
-    RATE = rules.DeviationKind.RATE.value, "Infusion rate above the limit"
 
 
 class DeviationQuerySet(models.QuerySet):

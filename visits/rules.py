@@ -1,6 +1,10 @@
 """Clinical rules for treatment cycles, assessments and infusions.
 
-Pure functions with named constants and Decimal arithmetic; no Django. Sources:
+Pure functions with named constants and Decimal arithmetic; no ORM (the
+choices are Django ``TextChoices``, plain string enums, defined here once and
+used by the models). :func:`derive_cycle` and :func:`derive_infusion` give
+every derived fact the services store on the rows (with :data:`RULES_VERSION`);
+reports, exports and the API read the stored columns. Sources:
 ../shared/DOMAIN.md sections 3 (muscle power), 5 (laboratory) and 6 (IVIG
 dosing and safety). ``Model.clean()`` turns hard violations into field errors;
 protocol deviations (a dose off target, a late cycle, a fast rate, a missing
@@ -10,9 +14,15 @@ or non-consecutive day 2) are recorded, never refused and never silent.
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from enum import Enum
+
+from django.db.models.enums import TextChoices
 
 from core.rules import Violation, future_date
+
+#: The version of these rules, stored with every fact they derive (``rules_version``).
+#: Raise it with any change of a constant or a formula below, then run
+#: ``manage.py recompute_derived``.
+RULES_VERSION = "2026.12"
 
 # --- Dosing ------------------------------------------------------------------
 
@@ -55,9 +65,9 @@ def q1(value: Decimal) -> Decimal:
     return value.quantize(ONE_DECIMAL, rounding=ROUND_HALF_UP)
 
 
-class DosingBasis(str, Enum):
-    ACTUAL = "actual"
-    ADJUSTED = "adjusted"
+class DosingBasis(TextChoices):
+    ACTUAL = "actual", "Actual body weight"
+    ADJUSTED = "adjusted", "Adjusted body weight (Devine IBW)"
 
 
 def devine_ibw_kg(sex: str, height_cm: Decimal) -> Decimal:
@@ -96,20 +106,33 @@ def rate_ml_per_kg_min(rate_ml_per_h: Decimal, weight_kg: Decimal) -> Decimal:
                                                                          rounding=ROUND_HALF_UP)
 
 
+def rate_limit_ml_per_kg_min(at_risk: bool) -> Decimal:
+    """The maximum rate: lower at renal or thrombotic risk (DOMAIN.md section 6)."""
+    return MAX_RATE_AT_RISK_ML_PER_KG_MIN if at_risk else MAX_RATE_ML_PER_KG_MIN
+
+
 def max_rate_ml_per_h(weight_kg: Decimal, at_risk: bool) -> Decimal:
-    limit = MAX_RATE_AT_RISK_ML_PER_KG_MIN if at_risk else MAX_RATE_ML_PER_KG_MIN
-    return q1(limit * Decimal(weight_kg) * MINUTES_PER_HOUR)
+    return q1(rate_limit_ml_per_kg_min(at_risk) * Decimal(weight_kg) * MINUTES_PER_HOUR)
+
+
+def risk_in_force(on: date | None, renal_risk: bool, renal_since: date | None,
+                  thrombotic_risk: bool, thrombotic_since: date | None) -> bool:
+    """Renal or thrombotic risk in force on the date ``on``: ticked, and known from
+    its date on (a ticked risk without a date holds from the start)."""
+    def holds(ticked, since):
+        return bool(ticked) and (since is None or on is None or on >= since)
+    return holds(renal_risk, renal_since) or holds(thrombotic_risk, thrombotic_since)
 
 
 # --- Deviations --------------------------------------------------------------
 
-class DeviationKind(str, Enum):
-    UNDERDOSE = "underdose"
-    OVERDOSE = "overdose"
-    MISSING_DAY = "missing_day"
-    NON_CONSECUTIVE = "non_consecutive"
-    WINDOW = "window"
-    RATE = "rate"
+class DeviationKind(TextChoices):
+    UNDERDOSE = "underdose", "Under-dose"
+    OVERDOSE = "overdose", "Over-dose"
+    MISSING_DAY = "missing_day", "Missing infusion day"
+    NON_CONSECUTIVE = "non_consecutive", "Days not consecutive"
+    WINDOW = "window", "Outside the visit window"
+    RATE = "rate", "Infusion rate above the limit"
 
 
 @dataclass(frozen=True)
@@ -119,14 +142,21 @@ class Deviation:
     description: str
 
 
-def dose_deviation(*, day: int, given_g: Decimal, prescribed_g: Decimal,
-                   tolerance: Decimal = DOSE_TOLERANCE) -> Deviation | None:
-    """An under- or over-dose when the given dose is more than ``tolerance``
-    away from the prescription (exactly at the tolerance is within)."""
+def dose_difference(given_g, prescribed_g) -> Decimal | None:
+    """(given - prescribed) / prescribed, unrounded; None without a positive prescription."""
     if prescribed_g is None or given_g is None or prescribed_g <= 0:
         return None
-    difference = (Decimal(given_g) - Decimal(prescribed_g)) / Decimal(prescribed_g)
-    if abs(difference) <= tolerance:
+    return (Decimal(given_g) - Decimal(prescribed_g)) / Decimal(prescribed_g)
+
+
+def dose_deviation(*, day: int, given_g: Decimal, prescribed_g: Decimal,
+                   tolerance: Decimal | None = None) -> Deviation | None:
+    """An under- or over-dose when the given dose is more than ``tolerance``
+    (default :data:`DOSE_TOLERANCE`) away from the prescription (exactly at the
+    tolerance is within)."""
+    tolerance = DOSE_TOLERANCE if tolerance is None else tolerance
+    difference = dose_difference(given_g, prescribed_g)
+    if difference is None or abs(difference) <= tolerance:
         return None
     kind = DeviationKind.UNDERDOSE if difference < 0 else DeviationKind.OVERDOSE
     percent = q1(difference * 100)
@@ -137,7 +167,7 @@ def dose_deviation(*, day: int, given_g: Decimal, prescribed_g: Decimal,
 def rate_deviation(*, day: int, rate_ml_per_h, weight_kg, at_risk: bool) -> Deviation | None:
     if rate_ml_per_h is None or not weight_kg:
         return None
-    limit = MAX_RATE_AT_RISK_ML_PER_KG_MIN if at_risk else MAX_RATE_ML_PER_KG_MIN
+    limit = rate_limit_ml_per_kg_min(at_risk)
     if Decimal(rate_ml_per_h) <= limit * Decimal(weight_kg) * MINUTES_PER_HOUR:  # compare unrounded
         return None
     rate = rate_ml_per_kg_min(rate_ml_per_h, weight_kg)
@@ -207,6 +237,86 @@ def cycle_deviations(*, start: date, previous_start: date | None, weight_kg, dos
     return found
 
 
+# --- Derived facts, stored on the rows -----------------------------------------
+
+@dataclass(frozen=True)
+class CycleDerived:
+    """What the services store on a treatment cycle (None: not derivable)."""
+
+    dosing_weight_kg: Decimal | None
+    prescribed_daily_dose_g: Decimal | None
+    planned_start_date: date | None
+    window_offset_days: int | None
+    within_window: bool | None
+    at_risk: bool
+    rules_version: str = RULES_VERSION
+
+
+def derive_cycle(*, start_date: date | None, previous_start: date | None, weight_kg, height_cm,
+                 dosing_basis, sex, renal_risk: bool, renal_risk_since: date | None,
+                 thrombotic_risk: bool, thrombotic_risk_since: date | None) -> CycleDerived:
+    """Every derived fact of one cycle, from plain inputs: the dosing weight (none
+    without a weight, or on adjusted weight without a height or a sex), the
+    prescribed daily dose, the planned start (previous cycle + the interval), the
+    offset from it and whether it is within the window, and the infusion risk
+    in force on the cycle's start date."""
+    dosing = None
+    if weight_kg and (dosing_basis == DosingBasis.ACTUAL
+                      or (dosing_basis == DosingBasis.ADJUSTED and height_cm and sex in IBW_BASE_KG)):
+        dosing = dosing_weight_kg(dosing_basis, weight_kg=weight_kg, height_cm=height_cm, sex=sex)
+    planned = planned_start(previous_start)
+    offset = (start_date - planned).days if planned is not None and start_date is not None else None
+    within = None if offset is None else window_deviation(start=start_date, previous_start=previous_start) is None
+    return CycleDerived(
+        dosing_weight_kg=dosing,
+        prescribed_daily_dose_g=None if dosing is None else prescribed_daily_dose_g(dosing),
+        planned_start_date=planned, window_offset_days=offset, within_window=within,
+        at_risk=risk_in_force(start_date, renal_risk, renal_risk_since, thrombotic_risk, thrombotic_risk_since),
+    )
+
+
+@dataclass(frozen=True)
+class InfusionDerived:
+    """What the services store on an infusion day (None: not derivable)."""
+
+    prescribed_dose_g: Decimal | None
+    dose_difference_pct: Decimal | None
+    dose_within_tolerance: bool | None
+    rate_ml_per_kg_min: Decimal | None
+    rate_limit_ml_per_kg_min: Decimal
+    rate_within_limit: bool | None
+    rules_version: str = RULES_VERSION
+
+
+def derive_infusion(*, day: int, dose_g, max_rate_ml_per_h, weight_kg, prescribed_daily_dose_g,
+                    at_risk: bool) -> InfusionDerived:
+    """Every derived fact of one infusion day, from plain inputs and its cycle's
+    derived facts (``prescribed_daily_dose_g``, ``at_risk``): the prescribed dose,
+    the difference from it in percent and whether it is within the tolerance (as
+    :func:`dose_deviation` judges), the rate per kg of actual body weight, its limit
+    and whether it is within it (as :func:`rate_deviation` judges)."""
+    prescribed = prescribed_daily_dose_g
+    difference = dose_difference(dose_g, prescribed)
+    within_tolerance = None
+    if prescribed is not None and dose_g is not None:
+        within_tolerance = dose_deviation(day=day, given_g=dose_g, prescribed_g=prescribed) is None
+    rate = within_limit = None
+    if max_rate_ml_per_h is not None and weight_kg:
+        rate = rate_ml_per_kg_min(max_rate_ml_per_h, weight_kg)
+        within_limit = rate_deviation(day=day, rate_ml_per_h=max_rate_ml_per_h, weight_kg=weight_kg,
+                                      at_risk=at_risk) is None
+    return InfusionDerived(
+        prescribed_dose_g=prescribed,
+        dose_difference_pct=None if difference is None else q1(difference * 100),
+        dose_within_tolerance=within_tolerance, rate_ml_per_kg_min=rate,
+        rate_limit_ml_per_kg_min=rate_limit_ml_per_kg_min(at_risk), rate_within_limit=within_limit,
+    )
+
+
+CYCLE_DERIVED_FIELDS = tuple(CycleDerived.__dataclass_fields__)
+INFUSION_DERIVED_FIELDS = tuple(InfusionDerived.__dataclass_fields__)
+
+
 # --- Hard rules (field errors) -----------------------------------------------
 
 def cycle_violations(*, today, start_date, weight_kg, height_cm, dosing_basis,
@@ -274,9 +384,9 @@ def infusion_violations(*, today, day, infusion_date, cycle_start, enrolment_dat
 
 # --- Assessments -------------------------------------------------------------
 
-class MMTScale(str, Enum):
-    KENDALL = "kendall"  # 0-10 per muscle group
-    MRC = "mrc"  # 0-5 per muscle group
+class MMTScale(TextChoices):
+    KENDALL = "kendall", "Kendall 0-10 (MMT-8 total 0-80)"  # 0-10 per muscle group
+    MRC = "mrc", "MRC 0-5 (total 0-40)"  # 0-5 per muscle group
 
 
 MMT_MAX_GRADE = {MMTScale.KENDALL: 10, MMTScale.MRC: 5}

@@ -74,10 +74,10 @@ def patient_timeline(patient, adverse_events=()):
             deviation.cycle = by_cycle[deviation.cycle_id]
             deviations[deviation.cycle_id].append(deviation)
     for cycle in cycles:
-        cycle.patient = patient  # derived doses read the patient's sex and risk
+        cycle.patient = patient  # (the label reads the subject id)
     eot = end_of_treatment_get(patient)
 
-    rows, previous_start = [], None
+    rows = []
     for cycle in cycles:
         try:
             assessment = cycle.assessment
@@ -86,12 +86,11 @@ def patient_timeline(patient, adverse_events=()):
         cycle_infusions = infusions[cycle.pk]
         rows.append(TimelineRow(
             label=f"Cycle {cycle.number}", cycle=cycle, assessment=assessment,
-            planned_date=rules.planned_start(previous_start), infusions=cycle_infusions,
+            planned_date=cycle.planned_start_date, infusions=cycle_infusions,
             deviations=deviations[cycle.pk],
             given_total_g=(sum((i.dose_g for i in cycle_infusions), Decimal("0")) if cycle_infusions
                            else None),
         ))
-        previous_start = cycle.start_date
     if eot is not None:
         rows.append(TimelineRow(label="End of treatment", assessment=eot))
 

@@ -1,4 +1,13 @@
-"""Writes that span the records of a treatment cycle, in one transaction."""
+"""Writes that span the records of a treatment cycle, in one transaction.
+
+The derived facts of a cycle and of its infusions (dosing weight, prescribed
+dose, window, the risk in force, dose difference, rate per kg and their
+judgements) are computed by ``rules.derive_cycle`` / ``rules.derive_infusion``
+and stored on the rows here, on every write, with ``rules.RULES_VERSION``. An
+edit re-derives only what it can affect: the cycle written and its infusions,
+the next cycle when the start date moved, and, after a patient edit
+(:func:`patient_cycles_rejudge`), the cycles whose facts change.
+"""
 
 from dataclasses import dataclass, field
 
@@ -7,6 +16,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from core.derived import DerivedChange
 from core.services import record_save
 from patients.models import Patient
 from patients.services import patient_facts_refresh
@@ -151,6 +161,11 @@ def cycle_save(*, parts: CycleParts, reason: str = "", user=None) -> list:
     is_new = cycle.pk is None
     if is_new and not cycle.number:
         cycle.number = next_cycle_number(cycle.patient)
+    stored_start = (None if is_new else
+                    TreatmentCycle.objects.filter(pk=cycle.pk).values_list("start_date", flat=True).first())
+    saving_cycle = is_new or parts.expected_versions.get("cycle") is not None
+    if saving_cycle:
+        _apply(cycle, cycle_derive(cycle))  # stored with the cycle's own history row
 
     def save(part, instance):
         creating = instance.pk is None
@@ -161,7 +176,7 @@ def cycle_save(*, parts: CycleParts, reason: str = "", user=None) -> list:
         except ValidationError as exc:  # (record_save turns a lost connection into OperationalError)
             raise CyclePartError(part, exc) from exc
 
-    if is_new or parts.expected_versions.get("cycle") is not None:
+    if saving_cycle:
         save("cycle", cycle)
     if parts.assessment is not None:
         parts.assessment.cycle = cycle
@@ -171,38 +186,130 @@ def cycle_save(*, parts: CycleParts, reason: str = "", user=None) -> list:
         infusion = parts.infusions[day]
         if infusion is not None:
             infusion.cycle = cycle
+            _apply(infusion, infusion_derive(infusion, cycle))
             save(f"day{day}", infusion)
 
     why = reason or "Cycle entered"
     deviations = deviations_refresh(cycle=cycle, reason=why, user=user, creation_reason=parts.creation_reason)
-    following = (TreatmentCycle.objects.filter(patient_id=cycle.patient_id, number__gt=cycle.number)
-                 .select_related("patient").order_by("number").first())
-    if following is not None:
-        deviations_refresh(cycle=following, reason=why, user=user)
+    if is_new or stored_start != cycle.start_date:
+        # Only the next cycle's planned date and window depend on this cycle (its start date).
+        following = (TreatmentCycle.objects.filter(patient_id=cycle.patient_id, number__gt=cycle.number)
+                     .select_related("patient").order_by("number").first())
+        if following is not None:
+            deviations_refresh(cycle=following, reason=why, user=user)
     patient_facts_refresh(cycle.patient_id, reason=why, user=user)  # first/last infusion, malignancy timing
     return deviations
 
 
-def deviations_refresh(*, cycle: TreatmentCycle, reason: str, user=None, creation_reason: str = "") -> list:
-    """Bring the cycle's deviation log in line with its data, by INSERTs only.
+# --- derived facts -----------------------------------------------------------
 
-    New causes open a deviation (its history row carries ``creation_reason``,
-    empty by default); a cause that a correction removed resolves
-    its deviation; a cause whose description changed is re-described. Both are
-    a new row following the open one (the table is append-only, see
+def previous_start_of(cycle):
+    return (TreatmentCycle.objects.filter(patient_id=cycle.patient_id, number__lt=cycle.number)
+            .order_by("-number").values_list("start_date", flat=True).first())
+
+
+def cycle_derive(cycle, *, previous_start=..., patient=None) -> rules.CycleDerived:
+    """The cycle's derived facts from its inputs, the previous cycle's start (read when
+    not given) and the patient's sex and risks (``patient``: as stored, or as being saved)."""
+    if previous_start is ...:
+        previous_start = previous_start_of(cycle)
+    patient = patient or cycle.patient
+    return rules.derive_cycle(
+        start_date=cycle.start_date, previous_start=previous_start, weight_kg=cycle.weight_kg,
+        height_cm=cycle.height_cm, dosing_basis=cycle.dosing_basis, sex=patient.sex,
+        renal_risk=patient.renal_risk, renal_risk_since=patient.renal_risk_since,
+        thrombotic_risk=patient.thrombotic_risk, thrombotic_risk_since=patient.thrombotic_risk_since)
+
+
+def infusion_derive(infusion, cycle) -> rules.InfusionDerived:
+    """The infusion's derived facts, from its inputs and its cycle's (stored or just derived) facts."""
+    return rules.derive_infusion(
+        day=infusion.day, dose_g=infusion.dose_g, max_rate_ml_per_h=infusion.max_rate_ml_per_h,
+        weight_kg=cycle.weight_kg, prescribed_daily_dose_g=cycle.prescribed_daily_dose_g, at_risk=cycle.at_risk)
+
+
+def _differences(instance, derived) -> dict:
+    """field -> (stored, derived) of the derived facts that differ (the version only
+    counts when a fact differs: an unchanged fact is not rewritten for a new version)."""
+    changed = {name: (getattr(instance, name), value) for name, value in vars(derived).items()
+               if name != "rules_version" and getattr(instance, name) != value}
+    return changed
+
+
+def _apply(instance, derived) -> dict:
+    """Set the derived facts on ``instance`` (in memory); return what changed."""
+    changed = _differences(instance, derived)
+    for name, value in vars(derived).items():
+        setattr(instance, name, value)
+    return changed
+
+
+def _facts_refresh(*, cycle, reason, user, infusions=None, previous_start=...) -> list:
+    """Re-derive the cycle's and its infusions' facts; write the rows whose facts
+    changed (history row with the reason). Returns the infusions as stored now."""
+    why = f"Derived facts recomputed: {reason}"
+    if _apply(cycle, cycle_derive(cycle, previous_start=previous_start)):
+        record_save(instance=cycle, reason=why, user=user)
+    if infusions is None:
+        infusions = list(Infusion.objects.filter(cycle=cycle))
+    for infusion in infusions:
+        infusion.cycle = cycle
+        if _apply(infusion, infusion_derive(infusion, cycle)):
+            record_save(instance=infusion, reason=why, user=user)
+    return infusions
+
+
+def patient_cycles_rejudge(*, patient, reason, user=None) -> list:
+    """After a patient edit (sex, a risk or its date): re-judge the cycles whose
+    derived facts change, and only those: each such cycle and its infusions get a
+    history row with the reason, and its deviation log is brought in line. Called by
+    ``patients.services.patient_save`` (registered in ``VisitsConfig.ready``).
+    Returns the cycles re-judged."""
+    cycles = list(TreatmentCycle.objects.filter(patient_id=patient.pk).order_by("number")
+                  .prefetch_related("infusions"))
+    rejudged, previous_start = [], None
+    for cycle in cycles:
+        cycle.patient = patient
+        derived = cycle_derive(cycle, previous_start=previous_start, patient=patient)
+        infusions = list(cycle.infusions.all())
+        changed = bool(_differences(cycle, derived))
+        if not changed:
+            changed = any(_differences(i, rules.derive_infusion(
+                day=i.day, dose_g=i.dose_g, max_rate_ml_per_h=i.max_rate_ml_per_h, weight_kg=cycle.weight_kg,
+                prescribed_daily_dose_g=derived.prescribed_daily_dose_g, at_risk=derived.at_risk))
+                for i in infusions)
+        if changed:
+            deviations_refresh(cycle=cycle, reason=reason, user=user, _infusions=infusions,
+                               _previous_start=previous_start)
+            rejudged.append(cycle)
+        previous_start = cycle.start_date
+    return rejudged
+
+
+def cycle_rule_deviations(cycle, infusions, previous_start) -> list:
+    """The deviations the rules find in the cycle, judged on its stored facts (the
+    dosing weight, the risk in force on its start date)."""
+    return rules.cycle_deviations(
+        start=cycle.start_date, previous_start=previous_start, weight_kg=cycle.weight_kg,
+        dosing_weight=cycle.dosing_weight_kg, at_risk=cycle.at_risk,
+        infusions=[rules.InfusionFacts(i.day, i.infusion_date, i.dose_g, i.max_rate_ml_per_h) for i in infusions])
+
+
+def deviations_refresh(*, cycle: TreatmentCycle, reason: str, user=None, creation_reason: str = "",
+                       _infusions=None, _previous_start=...) -> list:
+    """Bring the cycle's derived facts and deviation log in line with its data.
+
+    The cycle's and its infusions' facts are re-derived and the changed rows
+    written (history row with the reason). Then the deviations, by INSERTs
+    only: new causes open a deviation; a cause that a correction removed
+    resolves its deviation; a cause whose description changed is re-described.
+    Both are a new row following the open one (the table is append-only, see
     ``ProtocolDeviation``): nothing is updated or deleted.
     """
-    previous_start = (TreatmentCycle.objects.filter(patient_id=cycle.patient_id, number__lt=cycle.number)
-                      .order_by("-number").values_list("start_date", flat=True).first())
-    infusions = [rules.InfusionFacts(i.day, i.infusion_date, i.dose_g, i.max_rate_ml_per_h)
-                 for i in Infusion.objects.filter(cycle=cycle)]
-    found = {
-        (d.kind.value, d.day): d
-        for d in rules.cycle_deviations(
-            start=cycle.start_date, previous_start=previous_start, weight_kg=cycle.weight_kg,
-            dosing_weight=cycle.dosing_weight_kg, at_risk=cycle.patient.infusion_risk,
-            infusions=infusions)
-    }
+    previous_start = previous_start_of(cycle) if _previous_start is ... else _previous_start
+    infusions = _facts_refresh(cycle=cycle, reason=reason, user=user, infusions=_infusions,
+                               previous_start=previous_start)
+    found = {(d.kind.value, d.day): d for d in cycle_rule_deviations(cycle, infusions, previous_start)}
     # The end of each cause's chain: its open row, or the resolved row a recurrence follows.
     last = {(d.kind, d.day): d for d in ProtocolDeviation.objects.filter(cycle=cycle, successor__isnull=True)}
     for key, deviation in last.items():
@@ -230,3 +337,73 @@ def _follow(deviation, *, user, reason, **changes):
     values.update(changes)
     return record_save(user=user, reason=reason, instance=ProtocolDeviation(
         predecessor=deviation, version=deviation.version + 1, **values))
+
+
+# --- recompute (manage.py recompute_derived) -----------------------------------
+
+def _label(cycle, infusion=None):
+    where = f"{cycle.patient.subject_id} cycle {cycle.number}"
+    return f"Infusion {infusion.pk} ({where} day {infusion.day})" if infusion else f"Cycle {cycle.pk} ({where})"
+
+
+def _deviation_keys(deviations):
+    return sorted((d.kind if isinstance(d.kind, str) else d.kind.value, d.day, d.description) for d in deviations)
+
+
+def derived_recompute(*, apply: bool, reason: str, user=None) -> list:
+    """Compare every stored cycle and infusion fact, and every cycle's open
+    deviations, with what the rules derive now (``core.derived`` protocol).
+
+    Dry run (``apply`` False): the differences, nothing written. With
+    ``apply``: each cycle that differs goes through :func:`deviations_refresh`
+    (the facts written with a history row carrying ``reason``, the deviation
+    log brought in line); a cycle under a lock is not written and is reported.
+    Reads in a constant number of queries (cycles with their patient, their
+    infusions, the open deviations)."""
+    changes = []
+    cycles = (TreatmentCycle.objects.select_related("patient").order_by("patient_id", "number")
+              .prefetch_related("infusions"))
+    open_rows = {}
+    for row in ProtocolDeviation.objects.open().order_by():
+        open_rows.setdefault(row.cycle_id, []).append(row)
+    patient_id = previous_start = None
+    for cycle in cycles.iterator(chunk_size=1000):
+        if cycle.patient_id != patient_id:
+            patient_id, previous_start = cycle.patient_id, None
+        before = previous_start
+        derived = cycle_derive(cycle, previous_start=before)
+        found = [(name, stored, value, _label(cycle)) for name, (stored, value) in _differences(cycle, derived).items()]
+        infusions = list(cycle.infusions.all())
+        for infusion in infusions:
+            facts = rules.derive_infusion(
+                day=infusion.day, dose_g=infusion.dose_g, max_rate_ml_per_h=infusion.max_rate_ml_per_h,
+                weight_kg=cycle.weight_kg, prescribed_daily_dose_g=derived.prescribed_daily_dose_g,
+                at_risk=derived.at_risk)
+            found += [(name, stored, value, _label(cycle, infusion))
+                      for name, (stored, value) in _differences(infusion, facts).items()]
+        preview = TreatmentCycle(**{f.attname: getattr(cycle, f.attname) for f in cycle._meta.concrete_fields})
+        for name, value in vars(derived).items():
+            setattr(preview, name, value)
+        stored_deviations = _deviation_keys(open_rows.get(cycle.pk, []))
+        derived_deviations = _deviation_keys(cycle_rule_deviations(preview, infusions, before))
+        if stored_deviations != derived_deviations:
+            found.append(("open deviations", [k[:2] for k in stored_deviations],
+                          [k[:2] for k in derived_deviations], _label(cycle)))
+        previous_start = cycle.start_date
+        if not found:
+            continue
+        written, refused = False, ""
+        if apply:
+            if cycle.is_locked or cycle.patient.is_locked:
+                refused = "locked"
+            else:
+                try:
+                    with transaction.atomic():
+                        deviations_refresh(cycle=cycle, reason=reason, user=user, _infusions=infusions,
+                                           _previous_start=before)
+                    written = True
+                except ValidationError as exc:  # e.g. locked meanwhile
+                    refused = "; ".join(exc.messages)
+        changes += [DerivedChange(record=label, field=name, stored=stored, derived=value, written=written,
+                                  refused=refused) for name, stored, value, label in found]
+    return changes

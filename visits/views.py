@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
@@ -50,11 +51,14 @@ class CycleEntryView(PermissionRequiredMixin, View):
         # A new cycle's number: CycleEntry took it (the next one) when it built the cycle.
         number = cycle.number or next_cycle_number(self.patient)
         deviations = list(cycle.deviations.current().order_by("resolved_at", "day")) if cycle.pk else []
+        # The limit in force on the cycle's date (stored), or today for a cycle not yet saved.
+        p = self.patient
+        at_risk = cycle.at_risk if cycle.pk else rules.risk_in_force(
+            timezone.localdate(), p.renal_risk, p.renal_risk_since, p.thrombotic_risk, p.thrombotic_risk_since)
         return render(self.request, self.template_name, {
             "patient": self.patient, "entry": entry, "number": number, "deviations": deviations,
             "tolerance_pct": rules.DOSE_TOLERANCE * 100,
-            "max_rate": (rules.MAX_RATE_AT_RISK_ML_PER_KG_MIN if self.patient.infusion_risk
-                         else rules.MAX_RATE_ML_PER_KG_MIN),
+            "at_risk": at_risk, "max_rate": rules.rate_limit_ml_per_kg_min(at_risk),
             "title": (f"Cycle {number} of {self.patient.subject_id}" if cycle.pk
                       else f"Record cycle {number} for {self.patient.subject_id}"),
         }, status=status)

@@ -225,6 +225,7 @@ def test_an_edit_with_a_reason_is_an_audit_record(seeded):
     user = User.objects.get(username="clinician")
     patient = Patient.objects.get(subject_id="01-001")
     patient.renal_risk = True
+    patient.renal_risk_since = patient.enrolment_date
     record_save(instance=patient, reason="Corrected from source", user=user)
     doc = parse(Patient.objects.all())
     group = item_group(doc, "01-001", "IG.PATIENTS")

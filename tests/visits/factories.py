@@ -5,6 +5,14 @@ import factory
 
 from tests.patients.factories import PatientFactory
 from visits.models import Assessment, Infusion, TreatmentCycle
+from visits.services import cycle_derive, infusion_derive
+
+
+def _with_derived_facts(instance, derived):
+    """Set the facts the write services store (``visits.services``), as a save through them would."""
+    for name, value in vars(derived).items():
+        setattr(instance, name, value)
+    return instance
 
 
 class CycleFactory(factory.django.DjangoModelFactory):
@@ -18,6 +26,12 @@ class CycleFactory(factory.django.DjangoModelFactory):
     start_date = factory.LazyAttribute(lambda o: date(2025, 3, 17) + timedelta(days=28 * (o.number - 1)))
     weight_kg = Decimal("70.0")
     dosing_basis = "actual"
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        cycle = model_class(*args, **kwargs)
+        _with_derived_facts(cycle, cycle_derive(cycle)).save()
+        return cycle
 
 
 class AssessmentFactory(factory.django.DjangoModelFactory):
@@ -52,6 +66,12 @@ class InfusionFactory(factory.django.DjangoModelFactory):
 
     class Params:
         underdose = factory.Trait(dose_g=Decimal("60"))
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        infusion = model_class(*args, **kwargs)
+        _with_derived_facts(infusion, infusion_derive(infusion, infusion.cycle)).save()
+        return infusion
 
 
 def full_cycle(patient, number=1, day2_dose=None, **cycle_kwargs):

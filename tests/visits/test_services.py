@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.services import record_save
+from patients.services import patient_save
 from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle
 from visits.models import ProtocolDeviation, TreatmentCycle
@@ -43,9 +43,12 @@ def test_risk_flag_lowers_the_rate_limit(patient):
     cycle = full_cycle(patient)  # 150 mL/h at 70 kg = 0.036 mL/kg/min
     assert deviations_refresh(cycle=cycle, reason="entry") == []
     patient.thrombotic_risk = True
-    record_save(instance=patient, reason="Prior DVT found in the notes")
+    patient.thrombotic_risk_since = patient.enrolment_date  # known before the cycle
+    patient_save(patient=patient, reason="Prior DVT found in the notes")
+    # The patient edit re-judged the cycle (patients.services -> visits hook), with the reason.
     cycle = TreatmentCycle.objects.select_related("patient").get(pk=cycle.pk)
-    found = deviations_refresh(cycle=cycle, reason="risk flag")
+    assert cycle.at_risk and cycle.history.first().history_change_reason.endswith("Prior DVT found in the notes")
+    found = list(cycle.deviations.open().order_by("day"))
     assert [(d.kind, d.day) for d in found] == [("rate", 1), ("rate", 2)]
 
 

@@ -101,6 +101,7 @@ class Command(BaseCommand):
                 active_myopathy=True, ctd_associated=False,
                 suspected_cause=p.cause, suspected_cause_detail=p.cause_detail,
                 thrombotic_risk=course.thrombotic_risk, status="on_study",
+                thrombotic_risk_since=p.enrolment if course.thrombotic_risk else None,
             ))
             weakness, biopsy, enzymes, emg = p.bp
             diagnosis = Diagnosis(

@@ -83,7 +83,8 @@ REASON = "Imported from ODM file {name}"
 IMPORTED = {
     "patients": {name: name for name in (
         "sex", "race", "consent_date", "enrolment_date", "symptom_onset_date", "steroid_contraindication",
-        "renal_risk", "thrombotic_risk", "suspected_cause", "suspected_cause_detail", "status",
+        "renal_risk", "renal_risk_since", "thrombotic_risk", "thrombotic_risk_since", "suspected_cause",
+        "suspected_cause_detail", "status",
         "withdrawal_date", "withdrawal_reason")},
     "diagnoses": {"diagnosis": "kind", "diagnosis_date": "diagnosis_date",
                   **{name: name for name, _label in datasets.DIAGNOSIS_FLAGS}},

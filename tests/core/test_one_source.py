@@ -1,0 +1,99 @@
+"""One source of clinical truth (issue 13): the dose, rate and window rules are
+stated once, in ``visits/rules.py``. Everywhere else reads the constants (or the
+facts the services stored with them); a second copy of a name or of a value in
+the code or the templates fails here."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Not the application's source: the tests, the virtualenv, the migrations (a data migration
+#: freezes what it did), and the load generator (an HTTP client outside the app that types dates
+#: as a clinician would; the server judges them).
+SKIP_DIRS = {".venv", "tests", "migrations", "node_modules", "loadtest", ".git", "staticfiles"}
+RULES_MODULES = {Path("visits/rules.py")}
+NAMES = ("DOSE_G_PER_KG_PER_DAY", "DOSE_TOLERANCE", "MAX_RATE_ML_PER_KG_MIN", "MAX_RATE_AT_RISK_ML_PER_KG_MIN",
+         "CYCLE_INTERVAL_DAYS", "CYCLE_WINDOW_DAYS")
+
+#: (what, pattern of the copy, pattern of the line's context): a value counts as a copy of the
+#: rule on a line that speaks of what the rule is about.
+COPIES = [
+    ("a definition of a dosing/schedule constant",
+     re.compile(rf"^\s*({'|'.join(NAMES)})\s*(:[^=]*)?=(?!=)"), None),
+    ("the rate limit (0.04 / 0.03 mL/kg/min)",
+     re.compile(r"(?<![\d.])0\.0[34]0?(?![\d])"), re.compile(r"ml/kg|ml_per_kg|\brate\b|limit", re.I)),
+    ("the cycle interval (28 days)",
+     re.compile(r"(?<![\d.])28(?![\d.])"), re.compile(r"day|timedelta|interval|planned|cycle|\+", re.I)),
+    ("the visit window (± 7 days)",
+     re.compile(r"±\s*7(?!\d)|(?<![\d.])7(?![\d.])\s*\)?\s*AS\s+window", re.I), None),
+    ("a dosing formula restated (the constants only its rule needs)",
+     re.compile(r"\b(IBW_BASE_KG|IBW_KG_PER_INCH_OVER_5_FEET|IBW_BASE_HEIGHT_INCHES|CM_PER_INCH|"
+                r"ADJUSTED_WEIGHT_FACTOR|MINUTES_PER_HOUR)\b"), None),
+    ("the dose tolerance (5 %)",
+     re.compile(r"(?<![\d.])(0\.05|5\s?%)(?![\d])"), re.compile(r"dose|toleran|prescri", re.I)),
+]
+
+
+def source_files():
+    for path in ROOT.rglob("*"):
+        relative = path.relative_to(ROOT)
+        if path.suffix not in (".py", ".html") or any(part in SKIP_DIRS for part in relative.parts):
+            continue
+        if relative in RULES_MODULES:
+            continue
+        yield relative, path
+
+
+def copies_in(lines):
+    found = []
+    for number, line in enumerate(lines, 1):
+        for what, copy, context in COPIES:
+            if copy.search(line) and (context is None or context.search(line)):
+                found.append((number, what, line.strip()))
+    return found
+
+
+def test_no_dose_rate_or_window_rule_outside_the_rules_module():
+    found = [f"{relative}:{number}: {what}: {line}"
+             for relative, path in source_files()
+             for number, what, line in copies_in(path.read_text(encoding="utf-8").splitlines())]
+    assert not found, "Copies of visits/rules.py (use the constants or the stored facts):\n" + "\n".join(found)
+
+
+def test_the_check_finds_the_copies_it_is_meant_to_find():
+    """The copies issue 13 found (reporting/expressions.py, bench/sql.py, the export's SQL)."""
+    samples = [
+        "DOSE_TOLERANCE = Decimal('0.05')",
+        "    MAX_RATE_ML_PER_KG_MIN: Decimal = Decimal('0.04')",
+        "lag(c.start_date) OVER (PARTITION BY c.patient_id ORDER BY c.number) + 28 AS planned_start,",
+        "count(*) FILTER (WHERE abs(i.dose_g - w.prescribed) / w.prescribed <= 0.05) AS within",
+        '<span class="badge">rate ≤ 0.03 mL/kg/min</span>',
+        "window 28 ± 7 days",
+        "ibw = Value(visit_rules.IBW_KG_PER_INCH_OVER_5_FEET) * (height / Value(visit_rules.CM_PER_INCH))",
+        "Round(F(rate) / Value(visit_rules.MINUTES_PER_HOUR) / F(weight), RATE_PLACES)",
+    ]
+    assert [bool(copies_in([line])) for line in samples] == [True] * len(samples)
+    assert not copies_in(["p < 0.05", "rng.random() < 0.05", "visit_rules.CYCLE_INTERVAL_DAYS + 3"])
+
+
+def test_the_check_fails_on_the_copies_issue_13_found():
+    """Run on the files as they were before the redesign (git history), the check fails."""
+    import subprocess
+
+    def old(path):
+        return subprocess.run(["git", "show", f"a1902cc:{path}"], cwd=ROOT, capture_output=True, text=True,
+                              check=False).stdout.splitlines()
+
+    if not old("bench/sql.py"):
+        import pytest
+        pytest.skip("git history not available")
+    for path in ("bench/sql.py", "reporting/expressions.py", "exchange/datasets.py",
+                 "templates/patients/patient_detail.html"):
+        assert copies_in(old(path)), path
+
+
+def test_the_check_reads_the_application():
+    files = {str(relative) for relative, _ in source_files()}
+    assert {"exchange/datasets.py", "reporting/selectors.py", "bench/sql.py",
+            "templates/visits/timeline.html"} <= files
+    assert "visits/rules.py" not in files
