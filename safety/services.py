@@ -34,12 +34,12 @@ DERIVED_FIELDS = ("report_due_at", "reported_late", "rules_version")
 
 def adverse_event_derive(event: AdverseEvent, *, now) -> AdverseEvent:
     """Fill what an event derives, in place (no write): awareness defaults to the
-    entry (``now``); ``sae_entered_at`` is when it was first stored as serious (a
+    entry (``now`` for a new event); ``sae_entered_at`` is when it was first stored as serious (a
     new report if it becomes serious again after a downgrade); the SAE clock's
     facts come from ``rules.sae_facts``. Used by :func:`adverse_event_save` and by
     bulk writers (``demo.synthetic``), so both store the same facts."""
-    if event.aware_at is None:
-        event.aware_at = now
+    if event.aware_at is None:  # not given: the entry (of a stored event, its first entry)
+        event.aware_at = event.created_at or now
     if not event.serious:
         event.sae_entered_at = None
     elif event.sae_entered_at is None:
