@@ -91,7 +91,7 @@ class AdverseEvent(ClinicalRecord):
     reported_late = models.BooleanField(
         "reported late", default=False, editable=False,
         help_text="A serious event entered more than 24 hours after the site became aware of it.")
-    rules_version = models.CharField(max_length=20, blank=True, editable=False,
+    rules_version = models.CharField(max_length=32, blank=True, editable=False,
                                      help_text="The version of safety/rules.py that computed the stored facts.")
 
     # Expedited review of serious events (the review workflow is in oversight).

@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='adverseevent',
             name='rules_version',
-            field=models.CharField(blank=True, editable=False, help_text='The version of safety/rules.py that computed the stored facts.', max_length=20),
+            field=models.CharField(blank=True, editable=False, help_text='The version of safety/rules.py that computed the stored facts.', max_length=32),
         ),
         migrations.AddField(
             model_name='adverseevent',
@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='historicaladverseevent',
             name='rules_version',
-            field=models.CharField(blank=True, editable=False, help_text='The version of safety/rules.py that computed the stored facts.', max_length=20),
+            field=models.CharField(blank=True, editable=False, help_text='The version of safety/rules.py that computed the stored facts.', max_length=32),
         ),
         migrations.AddField(
             model_name='historicaladverseevent',
