@@ -5,8 +5,9 @@ database (counts, sums, first/last infusion dates, the infusion days within the
 dose tolerance through reporting/expressions.py, groupings: one grouped query
 per table, no per-patient subquery), the first and last assessments with their
 count and CK nadir in one window query (at most two rows a patient), only the
-plotted patients' CK series, and the per-patient rules and the statistics (each
-once) in Python.
+plotted patients' CK series, the deviations open and resolved by kind (one
+grouped query), the data cut (one query of scalar subqueries), and the
+per-patient rules and the statistics (each once) in Python.
 """
 
 from collections import Counter

@@ -256,9 +256,9 @@ def follow_up_violations(*, today, follow_up_date, outcome, end_date, onset_date
                            "The follow-up date cannot be before the onset of the event."))
     if outcome == FATAL and not event_is_death:
         v.append(Violation("outcome", "fatal_needs_death",
-                           "A fatal outcome means the event resulted in death: first correct the event "
-                           "(grade 5, serious, 'results in death') with a reason for change, then record "
-                           "this follow-up."))
+                           "A fatal outcome means the event resulted in death: correct the event itself "
+                           "(grade 5, serious, 'results in death', outcome fatal, end date) with a reason "
+                           "for change; a death is not recorded as a follow-up of a living event."))
     if outcome and is_resolved(outcome):
         if end_date is None:
             v.append(Violation("end_date", "end_date_required",
