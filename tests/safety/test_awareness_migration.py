@@ -35,24 +35,26 @@ def _migrate(targets):
 def _event(AdverseEvent, History, patient, term, *, serious, upgraded=False):
     values = dict(patient=patient, term=term, onset_date=date(2025, 3, 18), grade=3, relatedness="possible",
                   action_taken="none", outcome="recovering")
+    values["patient_id"] = values.pop("patient").pk  # a patient of today's model, the event of the old state
     event = AdverseEvent.objects.create(serious=serious, serious_hospitalisation=serious, **values)
     AdverseEvent.objects.filter(pk=event.pk).update(created_at=CREATED)
     History.objects.create(id=event.pk, history_date=CREATED, history_type="+", version=1, created_at=CREATED,
-                           updated_at=CREATED, patient_id=patient.pk, serious=serious and not upgraded,
-                           serious_hospitalisation=serious and not upgraded, **{
-                               k: v for k, v in values.items() if k != "patient"})
+                           updated_at=CREATED, serious=serious and not upgraded,
+                           serious_hospitalisation=serious and not upgraded, **values)
     if upgraded:
         History.objects.create(id=event.pk, history_date=UPGRADED, history_type="~", version=2,
-                               created_at=CREATED, updated_at=UPGRADED, patient_id=patient.pk, serious=True,
-                               serious_hospitalisation=True, **{k: v for k, v in values.items() if k != "patient"})
+                               created_at=CREATED, updated_at=UPGRADED, serious=True,
+                               serious_hospitalisation=True, **values)
     return event.pk
 
 
 def test_existing_events_take_their_entry_as_awareness():
     old = _migrate(BEFORE)
     try:
-        Site = old.get_model("accounts", "Site")
-        Patient = old.get_model("patients", "Patient")
+        # Sites and patients are at their latest migration (only safety went back): today's models.
+        from accounts.models import Site
+        from patients.models import Patient
+
         AdverseEvent = old.get_model("safety", "AdverseEvent")
         History = old.get_model("safety", "HistoricalAdverseEvent")
         site = Site.objects.create(code="01", name="Site 1")
