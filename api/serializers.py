@@ -26,6 +26,7 @@ from patients import services as patient_services
 from patients.models import Diagnosis, MalignancyHistory, Patient, PatientStatus
 from review.models import DataQuery, DataQueryMessage
 from safety.models import AdverseEvent
+from safety.services import adverse_event_save
 from visits.models import (Assessment, AssessmentTimepoint, Infusion, ProtocolDeviation,
                            TreatmentCycle)
 from visits.services import CycleParts, CyclePartError, CyclePartsInvalid, cycle_parts_build, cycle_save
@@ -617,16 +618,22 @@ class AdverseEventSerializer(RecordSerializer):
     a serious one is flagged for expedited (24 h) review."""
 
     review_due_at = serializers.DateTimeField(read_only=True, allow_null=True,
-                                              help_text="Serious events: expedited review due (24 h).")
+                                              help_text="Serious events: expedited review due (24 h after "
+                                                        "awareness).")
 
     create_only = ("patient",)
 
     class Meta:
         model = AdverseEvent
-        fields = [*BOOKKEEPING, "patient", "infusion", "term", "description", "onset_date", "end_date", "grade",
-                  "serious", *AdverseEvent.CRITERIA, "relatedness", "action_taken", "outcome",
-                  "review_due_at", "reviewed_at", "voided_at", "void_reason"]
-        read_only_fields = [*READ_ONLY_BOOKKEEPING, "reviewed_at", "voided_at", "void_reason"]
+        fields = [*BOOKKEEPING, "patient", "infusion", "term", "description", "onset_date", "end_date", "aware_at",
+                  "grade", "serious", *AdverseEvent.CRITERIA, "relatedness", "action_taken", "outcome",
+                  "review_due_at", "report_due_at", "reported_late", "rules_version",
+                  "reviewed_at", "voided_at", "void_reason"]
+        read_only_fields = [*READ_ONLY_BOOKKEEPING, "report_due_at", "reported_late", "rules_version",
+                            "reviewed_at", "voided_at", "void_reason"]
+
+    def persist(self, instance, *, reason, expected_version, user):
+        return adverse_event_save(event=instance, reason=reason, expected_version=expected_version, user=user)
 
     def get_fields(self):
         fields = super().get_fields()

@@ -242,7 +242,7 @@ def cmd_report(args):
         "total_g": (report.exposure["total_g"], row["total_g"]),
         "days": (report.exposure["days"], row["days"]),
         "within": (report.exposure["within"], row["within"]),
-        "deviations_total": (report.exposure["deviations_total"],
+        "deviations_total": (report.exposure["deviations_open"] + report.exposure["deviations_resolved"],
                              sum((row["deviations"] or {}).values())),
         "ck_responders": (report.outcomes["ck_responders"].k, row["ck_responders"]),
         "mmt_improved": (report.outcomes["mmt_improved"].k, row["mmt_improved"]),

@@ -41,6 +41,7 @@ from patients import rules as patient_rules
 from patients import services as patient_services
 from patients.models import PATIENT_FACTS, Diagnosis, MalignancyHistory, Patient
 from safety.models import AdverseEvent
+from safety.services import adverse_event_derive
 from visits import rules as visit_rules
 from visits import services as visit_services
 from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle
@@ -524,6 +525,7 @@ class CohortWriter:
                 grade=grade, relatedness=relatedness,
                 action_taken="rate_reduced" if rng.random() < 0.4 else "none", outcome="recovered")
         event.end_date = min(event.end_date, self.today)
+        adverse_event_derive(event, now=timezone.now())  # the stored facts its service would store
         event._history_user = user
         return [event]
 

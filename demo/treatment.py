@@ -6,6 +6,7 @@ from decimal import Decimal
 from core.services import record_save
 from patients.services import patient_facts_refresh
 from safety.models import AdverseEvent
+from safety.services import adverse_event_save
 from visits import rules as visit_rules
 from visits.models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
 from visits.services import CycleParts, cycle_save
@@ -94,7 +95,7 @@ def build_course(patient, course: cohort.DemoCourse, author):
                    user=author)
         if (patient.subject_id, number) == cohort.INFUSION_REACTION[:2]:
             infusion = Infusion.objects.get(cycle=cycle, day=cohort.INFUSION_REACTION[2])
-            record_save(user=author, instance=AdverseEvent(
+            adverse_event_save(user=author, event=AdverseEvent(
                 patient=patient, infusion=infusion, term="Infusion-related reaction",
                 description="Headache and chills during the infusion; settled after slowing it.",
                 onset_date=infusion.infusion_date, end_date=infusion.infusion_date, grade=1,

@@ -459,6 +459,9 @@ AE_COLUMNS = [
     Column("action_taken", "Action taken with IVIG", codes=codes(ActionTaken.choices)),
     Column("outcome", "Outcome", codes=codes(Outcome.choices)),
     Column("entered_at", "Entered (UTC)", "datetime"),
+    Column("aware_at", "Site aware of the event (UTC)", "datetime"),
+    Column("report_due_at", "Serious event due: 24 h after awareness (UTC)", "datetime"),
+    Column("reported_late", "Serious event entered more than 24 h after awareness", "boolean", codes=YES_NO),
     Column("reviewed_at", "Expedited review done (UTC)", "datetime"),
 ]
 AE_CRITERIA = [name for name, _ in SERIOUSNESS_CRITERIA]
@@ -466,7 +469,7 @@ AE_CRITERIA = [name for name, _ in SERIOUSNESS_CRITERIA]
 
 AE_SOURCES = ["patient__subject_id", "pk", "term", "infusion__cycle__number", "infusion__day", "onset_date",
               "end_date", "grade", "serious", *AE_CRITERIA, "relatedness", "action_taken", "outcome", "created_at",
-              "reviewed_at"]
+              "aware_at", "report_due_at", "reported_late", "reviewed_at"]
 
 
 def _adverse_events(patients):

@@ -41,7 +41,7 @@ def serious_queue(*, user, now):
     rows = list(_scoped(AdverseEvent.objects.serious_queue(now=now).with_review_state()
                         .select_related("patient", "patient__site", "reviewed_by"), user))
     for row in rows:
-        row.clock = rules.review_clock(entered_at=row.created_at, now=now, reviewed_at=row.reviewed_at)
+        row.clock = rules.review_clock(due_at=row.report_due_at, now=now, reviewed_at=row.reviewed_at)
     return rows
 
 
@@ -145,8 +145,8 @@ class AdverseEventReviewPageView(PermissionRequiredMixin, TemplateView):
         context.update(
             event=event, reviews=reviews, follow_ups=follow_ups, acknowledgement=acknowledgement,
             resolved=rules.is_resolved(event.outcome),
-            clock=(rules.review_clock(entered_at=event.created_at, now=timezone.now(),
-                                      reviewed_at=event.reviewed_at) if event.serious else None),
+            clock=(rules.review_clock(due_at=event.report_due_at, now=timezone.now(),
+                                      reviewed_at=event.reviewed_at) if event.serious and event.report_due_at else None),
             can_see_queue=may(user, REVIEW_PERMISSION),
         )
         return context

@@ -5,18 +5,20 @@ database (counts, sums, first/last infusion dates, the infusion days within the
 dose tolerance from the stored ``Infusion.dose_within_tolerance``, groupings: one grouped query
 per table, no per-patient subquery), the first and last assessments with their
 count and CK nadir in one window query (at most two rows a patient), only the
-plotted patients' CK series, and the per-patient rules and the statistics (each
-once) in Python.
+plotted patients' CK series, the deviations open and resolved by kind (one
+grouped query), the data cut (one query of scalar subqueries), and the
+per-patient rules and the statistics (each once) in Python.
 """
 
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, F, Max, Min, Q, Sum, Window
+from django.db.models import Count, F, Func, Max, Min, Q, Subquery, Sum, Window
 from django.db.models.functions import RowNumber
 
 from patients.models import MalignancyHistory
+from patients.models import Diagnosis, Patient
 from safety.models import AdverseEvent, Relatedness
 from visits import rules as visit_rules
 from visits.models import Assessment, DeviationKind, Infusion, ProtocolDeviation, TreatmentCycle
@@ -65,6 +67,8 @@ class Report:
     safety: dict
     ck_series: dict = field(default_factory=dict)
     ck_points: int = 0
+    #: The data cut: the latest change (entry, correction, void) to any record of the cohort.
+    data_cut: object = None
 
 
 _AT = {name: i for i, name in enumerate(CORE_FIELDS)}
@@ -177,9 +181,13 @@ def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
         timing[when] += 1
         with_malignancy.add(patient_id)
 
-    # 4. Deviations by kind.
-    deviations = dict(ProtocolDeviation.objects.current().filter(patient_id__in=ids).order_by()
-                      .values_list("kind").annotate(n=Count("pk")))
+    # 4. Deviations by kind: open (the unresolved end of each chain) and resolved, from the stored
+    # ``resolved_at`` of the log's rows (DeviationQuerySet.current), in one grouped query.
+    deviations = {kind: (n_open, n_resolved) for kind, n_open, n_resolved in (
+        ProtocolDeviation.objects.current().filter(patient_id__in=ids).order_by().values("kind")
+        .annotate(n_open=Count("pk", filter=Q(resolved_at__isnull=True)),
+                  n_resolved=Count("pk", filter=Q(resolved_at__isnull=False)))
+        .values_list("kind", "n_open", "n_resolved"))}
 
     # 5. Safety: one grouped query and one distinct count.
     ae_groups = list(AdverseEvent.objects.current().filter(patient_id__in=ids).order_by()
@@ -205,8 +213,36 @@ def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
         exposure=_exposure(outcomes, within, days, deviations),
         outcomes=_outcome_summary(outcomes),
         safety=_safety(ae_groups, ae_patients, n),
-        ck_series=series, ck_points=ck_points,
+        ck_series=series, ck_points=ck_points, data_cut=_data_cut(ids),
     )
+
+
+def _latest_change(queryset):
+    """``MAX(updated_at)`` of a queryset as a scalar subquery (a plain function, not an
+    aggregate: no GROUP BY)."""
+    return Subquery(queryset.order_by().annotate(latest=Func(F("updated_at"), function="MAX"))
+                    .values("latest")[:1])
+
+
+def _data_cut(ids):
+    """The data cut of the cohort in one query: the latest ``updated_at`` (a first entry, a
+    correction or a void: every write of ``record_save`` sets it) over the cohort's patients and
+    every record beneath them, voided ones included. None for an empty cohort."""
+    sources = {
+        "patients": Patient.objects.filter(pk__in=ids),
+        "diagnoses": Diagnosis.objects.filter(patient__in=ids),
+        "malignancies": MalignancyHistory.objects.filter(patient__in=ids),
+        "cycles": TreatmentCycle.objects.filter(patient__in=ids),
+        "assessments": Assessment.objects.filter(patient__in=ids),
+        "infusions": Infusion.objects.filter(cycle__patient__in=ids),
+        "adverse_events": AdverseEvent.objects.filter(patient__in=ids),
+        "deviations": ProtocolDeviation.objects.filter(patient__in=ids),
+    }
+    row = (Patient.objects.filter(pk__in=ids).order_by()
+           .annotate(**{f"cut_{name}": _latest_change(qs) for name, qs in sources.items()})
+           .values_list(*(f"cut_{name}" for name in sources))[:1])
+    times = [t for r in row for t in r if t is not None]
+    return max(times) if times else None
 
 
 def _baseline_table(outcomes, timing, with_malignancy):
@@ -234,8 +270,10 @@ def _exposure(outcomes, within, days, deviations):
         "total_g": sum((o.total_g for o in outcomes), Decimal(0)),
         "days": days, "within": within,
         "within_pct": (100 * within / days) if days else None,
-        "deviations": [(label, deviations.get(value, 0)) for value, label in DeviationKind.choices],
-        "deviations_total": sum(deviations.values()),
+        # (label, open, resolved) per kind; the open ones are what is still to be dealt with.
+        "deviations": [(label, *deviations.get(value, (0, 0))) for value, label in DeviationKind.choices],
+        "deviations_open": sum(n_open for n_open, _ in deviations.values()),
+        "deviations_resolved": sum(n_resolved for _, n_resolved in deviations.values()),
     }
 
 
@@ -249,6 +287,7 @@ def _outcome_summary(outcomes):
         "mmt_improved": statistics.proportion(sum(o.mmt_improved for o in outcomes), n),
         "ck_test": statistics.wilcoxon_paired([o.ck_baseline for o in with_both_ck],
                                               [o.ck_last for o in with_both_ck]),
+        "ck_t": statistics.paired_t([o.ck_baseline for o in with_both_ck], [o.ck_last for o in with_both_ck]),
         "ck_log_t": statistics.paired_t_log([o.ck_baseline for o in with_both_ck],
                                             [o.ck_last for o in with_both_ck]),
         "mmt_test": statistics.wilcoxon_paired([o.mmt_baseline for o in with_both_mmt],

@@ -1,3 +1,4 @@
+from django.utils import timezone
 from django.views.generic import TemplateView
 
 from accounts.mixins import PermissionRequiredMixin
@@ -44,8 +45,14 @@ class ReportView(PermissionRequiredMixin, TemplateView):
         # The CK series of the plotted patients only (at most DETAIL_LIMIT, evenly spread).
         report = selectors.outcome_report(patients, series_limit=DETAIL_LIMIT)
         series = report.ck_series
+        site, diagnosis = filters.get("site"), filters.get("diagnosis")
         context.update(
             form=form, report=report, print_view=self.request.GET.get("print") == "1",
+            # What the print-out states: its filters, when it was generated, and the data cut.
+            filter_site=(f"{site.code} ({site.name})" if site
+                         else "all ({})".format(", ".join(s.code for s in sites) or "none")),
+            filter_diagnosis=diagnosis or "all (PM and DM)",
+            generated_at=timezone.now(),
             query_string=self.request.GET.urlencode(),
             patients_shown=report.patients[:DETAIL_LIMIT], detail_limit=DETAIL_LIMIT,
             sampled=report.n > DETAIL_LIMIT, ck_plot_lines=len(series),

@@ -3,17 +3,27 @@ from django.contrib import admin
 from core.admin import ClinicalRecordAdmin
 
 from .models import AdverseEvent, AdverseEventFollowUp, AdverseEventReview
+from .services import adverse_event_save
 
 
 @admin.register(AdverseEvent)
 class AdverseEventAdmin(ClinicalRecordAdmin):
     list_display = ("patient", "term", "onset_date", "grade", "serious", "relatedness", "outcome",
-                    "reviewed_at", "voided_at")
-    list_filter = ("serious", "grade", "relatedness", "outcome")
+                    "report_due_at", "reported_late", "reviewed_at", "voided_at")
+    list_filter = ("serious", "reported_late", "grade", "relatedness", "outcome")
     search_fields = ("patient__subject_id", "term")
     list_select_related = ("patient",)
     raw_id_fields = ("patient", "infusion")
-    readonly_fields = ("reviewed_at", "reviewed_by", "voided_at", "void_reason")
+    readonly_fields = ("reviewed_at", "reviewed_by", "voided_at", "void_reason", "sae_entered_at", "report_due_at",
+                       "reported_late", "rules_version")
+
+    def save_model(self, request, obj, form, change):
+        """Through ``safety.services`` like every channel (awareness default, SAE clock)."""
+        adverse_event_save(
+            event=obj, user=request.user,
+            reason=form.cleaned_data.get("change_reason", "") if change else "",
+            expected_version=form.cleaned_data.get("expected_version") if change else None,
+        )
 
 
 class ReadOnlyWorkflowAdmin(ClinicalRecordAdmin):

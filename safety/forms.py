@@ -5,6 +5,15 @@ from core.forms import ClinicalRecordForm, DateInput
 from visits.models import Infusion
 
 from .models import AdverseEvent
+from .services import adverse_event_save
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("format", "%Y-%m-%dT%H:%M")
+        super().__init__(**kwargs)
 
 
 class InfusionChoiceField(forms.ModelChoiceField):
@@ -18,9 +27,9 @@ class AdverseEventForm(ClinicalRecordForm):
 
     class Meta:
         model = AdverseEvent
-        fields = ["term", "description", "infusion", "onset_date", "end_date", "grade", "serious",
+        fields = ["term", "description", "infusion", "onset_date", "end_date", "aware_at", "grade", "serious",
                   *AdverseEvent.CRITERIA, "relatedness", "action_taken", "outcome"]
-        widgets = {"onset_date": DateInput(), "end_date": DateInput(),
+        widgets = {"onset_date": DateInput(), "end_date": DateInput(), "aware_at": DateTimeInput(),
                    "description": forms.Textarea(attrs={"rows": 2})}
 
     def __init__(self, *args, patient=None, **kwargs):
@@ -31,8 +40,16 @@ class AdverseEventForm(ClinicalRecordForm):
         self.fields["infusion"].queryset = (Infusion.objects.filter(cycle__patient=patient)
                                             .select_related("cycle").order_by("cycle__number", "day"))
         self.helper.layout = Layout(
-            Fieldset("Event", "term", "description", "infusion", "onset_date", "end_date"),
+            Fieldset("Event", "term", "description", "infusion", "onset_date", "end_date", "aware_at"),
             Fieldset("Severity and seriousness", "grade", "serious", *AdverseEvent.CRITERIA),
             Fieldset("Assessment", "relatedness", "action_taken", "outcome"),
             *self.bookkeeping_layout(),
         )
+    def save(self, commit=True):
+        """Through ``safety.services.adverse_event_save`` (awareness default, SAE clock)."""
+        event = super().save(commit=False)
+        if commit:
+            adverse_event_save(event=event, reason=self.cleaned_data.get("change_reason", "") if self.is_edit else "",
+                               expected_version=self.cleaned_data.get("expected_version") if self.is_edit else None)
+        return event
+

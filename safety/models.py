@@ -12,33 +12,8 @@ from patients.models import Patient
 from visits.models import Infusion
 
 from . import rules
-
-
-class Relatedness(models.TextChoices):
-    """WHO-UMC causality categories."""
-
-    CERTAIN = "certain", "Certain"
-    PROBABLE = "probable", "Probable / likely"
-    POSSIBLE = "possible", "Possible"
-    UNLIKELY = "unlikely", "Unlikely"
-    CONDITIONAL = "conditional", "Conditional / unclassified"
-    UNASSESSABLE = "unassessable", "Unassessable / unclassifiable"
-
-
-class ActionTaken(models.TextChoices):
-    NONE = "none", "None"
-    RATE_REDUCED = "rate_reduced", "Rate reduced"
-    INTERRUPTED = "interrupted", "Infusion interrupted"
-    WITHDRAWN = "withdrawn", "IVIG withdrawn"
-
-
-class Outcome(models.TextChoices):
-    RECOVERED = "recovered", "Recovered / resolved"
-    RECOVERING = "recovering", "Recovering / resolving"
-    NOT_RECOVERED = "not_recovered", "Not recovered / not resolved"
-    SEQUELAE = "sequelae", "Recovered with sequelae"
-    FATAL = rules.FATAL, "Fatal"
-    UNKNOWN = "unknown", "Unknown"
+# One definition per concept, in rules.py; re-exported here for the fields and the other apps.
+from .rules import ActionTaken, Outcome, Relatedness, ReviewKind  # noqa: F401
 
 
 class AdverseEventQuerySet(models.QuerySet):
@@ -62,17 +37,20 @@ class AdverseEventQuerySet(models.QuerySet):
         )
 
     def serious_queue(self, *, now):
-        """The expedited queue: unreviewed serious events first, oldest entry (so
-        earliest due) first; then those reviewed within ``QUEUE_RECENT_WINDOW``,
+        """The expedited queue: unreviewed serious events first, earliest due (24 hours
+        from awareness) first; then those reviewed within ``QUEUE_RECENT_WINDOW``,
         most recent review first."""
         recent = now - rules.QUEUE_RECENT_WINDOW
         return (self.current().filter(serious=True)
                 .filter(Q(reviewed_at__isnull=True) | Q(reviewed_at__gte=recent))
-                .order_by(models.F("reviewed_at").desc(nulls_first=True), "created_at", "pk"))
+                .order_by(models.F("reviewed_at").desc(nulls_first=True), "report_due_at", "pk"))
 
 
-def _criterion(label):
-    return models.BooleanField(label, default=False)
+_CRITERION_LABELS = dict(rules.SERIOUSNESS_CRITERIA)
+
+
+def _criterion(name):
+    return models.BooleanField(_CRITERION_LABELS[name], default=False)
 
 
 class AdverseEvent(ClinicalRecord):
@@ -87,17 +65,34 @@ class AdverseEvent(ClinicalRecord):
     end_date = models.DateField(null=True, blank=True, help_text="Empty while ongoing.")
     grade = models.PositiveSmallIntegerField("CTCAE grade", choices=sorted(rules.CTCAE_GRADES.items()))
     serious = models.BooleanField(default=False)
-    serious_death = _criterion("results in death")
-    serious_life_threatening = _criterion("life-threatening")
-    serious_hospitalisation = _criterion("requires or prolongs hospitalisation")
-    serious_disability = _criterion("persistent or significant disability")
-    serious_congenital_anomaly = _criterion("congenital anomaly / birth defect")
-    serious_medically_important = _criterion("medically important event")
+    serious_death = _criterion("serious_death")
+    serious_life_threatening = _criterion("serious_life_threatening")
+    serious_hospitalisation = _criterion("serious_hospitalisation")
+    serious_disability = _criterion("serious_disability")
+    serious_congenital_anomaly = _criterion("serious_congenital_anomaly")
+    serious_medically_important = _criterion("serious_medically_important")
     relatedness = models.CharField("relatedness to IVIG (WHO-UMC)", max_length=15,
                                    choices=Relatedness.choices)
     action_taken = models.CharField("action taken with IVIG", max_length=15,
                                     choices=ActionTaken.choices, default=ActionTaken.NONE)
     outcome = models.CharField(max_length=15, choices=Outcome.choices)
+    aware_at = models.DateTimeField(
+        "site aware of the event at", null=True, blank=True,
+        help_text="When the site became aware of the event (of a serious event: of its seriousness); "
+                  "the 24-hour clock of a serious event runs from it. Empty: the time of entry.")
+
+    # Stored facts of the SAE clock, computed by rules.sae_facts in safety.services (never typed in).
+    sae_entered_at = models.DateTimeField(
+        "entered as serious at", null=True, blank=True, editable=False,
+        help_text="When the event was first stored as serious: its report through this system.")
+    report_due_at = models.DateTimeField(
+        "serious event due at", null=True, blank=True, editable=False,
+        help_text="24 hours after awareness: the report and the expedited review are due.")
+    reported_late = models.BooleanField(
+        "reported late", default=False, editable=False,
+        help_text="A serious event entered more than 24 hours after the site became aware of it.")
+    rules_version = models.CharField(max_length=32, blank=True, editable=False,
+                                     help_text="The version of safety/rules.py that computed the stored facts.")
 
     # Expedited review of serious events (the review workflow is in oversight).
     reviewed_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -109,7 +104,8 @@ class AdverseEvent(ClinicalRecord):
 
     history = HistoricalRecords()
     objects = AdverseEventQuerySet.as_manager()
-    CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
+    CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient", "rules_version")
+    SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + ("rules_version",)
     CRITERIA = tuple(name for name, _ in rules.SERIOUSNESS_CRITERIA)
 
     class Meta:
@@ -119,7 +115,8 @@ class AdverseEvent(ClinicalRecord):
             models.CheckConstraint(condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("onset_date")),
                                    name="ae_end_not_before_onset"),
         ]
-        indexes = [models.Index(fields=["serious", "reviewed_at"])]
+        indexes = [models.Index(fields=["serious", "reviewed_at"]),
+                   models.Index(fields=["serious", "reported_late"])]
         permissions = [("review_adverseevent", "Can acknowledge and review adverse events")]
 
     def __str__(self):
@@ -138,7 +135,8 @@ class AdverseEvent(ClinicalRecord):
 
     @property
     def review_due_at(self):
-        return rules.review_due_at(self.created_at) if self.serious and self.created_at else None
+        """The stored due time of a serious event (24 hours from awareness), else None."""
+        return self.report_due_at if self.serious else None
 
     @property
     def review_overdue(self):
@@ -169,12 +167,10 @@ class AdverseEvent(ClinicalRecord):
             onset_date=self.onset_date, end_date=self.end_date,
             enrolment_date=self.patient.enrolment_date, infusion_date=infusion_date,
             infusion_patient_ok=same_patient,
+        ) + rules.awareness_violations(
+            aware_at=self.aware_at, onset_date=self.onset_date, now=timezone.now(),
+            aware_date=timezone.localtime(self.aware_at).date() if self.aware_at else None,
         ))
-
-
-class ReviewKind(models.TextChoices):
-    ACKNOWLEDGEMENT = rules.ACKNOWLEDGEMENT, "Acknowledgement"
-    MEDICAL_REVIEW = rules.MEDICAL_REVIEW, "Medical review"
 
 
 class AdverseEventReview(ClinicalRecord):
@@ -286,5 +282,5 @@ class AdverseEventFollowUp(ClinicalRecord):
             today=timezone.localdate(), follow_up_date=self.follow_up_date, outcome=self.outcome,
             end_date=self.end_date, onset_date=event.onset_date, event_outcome=event.outcome,
             event_voided=event.voided_at is not None, is_new=self.pk is None,
-            event_is_death=event.grade == 5 and event.serious and event.serious_death,
+            event_is_death=event.grade == rules.DEATH_GRADE and event.serious and event.serious_death,
         ))

@@ -1,15 +1,27 @@
-"""Adverse-event rules: pure functions, no Django (DOMAIN.md section 6).
+"""Adverse-event rules: pure functions, no ORM (DOMAIN.md section 6).
 
 Seriousness is a regulatory outcome (ICH E2A), not intensity: a severe
 (grade 3) event is not serious unless a seriousness criterion applies.
+
+Each coded concept of the safety app is defined once, here, as Django
+``TextChoices`` (an enumeration, no database access); ``safety.models`` uses
+these classes for its fields and re-exports them.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db.models.enums import TextChoices  # an enumeration: no ORM
+
 from core.rules import Violation, future_date
 
-#: A serious event must be reviewed within this time of its entry.
+#: The version of the rules that computed the stored facts of an event
+#: (``AdverseEvent.rules_version``): bump it when a rule below changes, then run
+#: ``manage.py recompute_derived``.
+RULES_VERSION = "2026.12"
+
+#: A serious event is reported to the sponsor (here: entered) and reviewed
+#: within this time of the site's awareness of it (ICH E6 / E2A).
 EXPEDITED_REVIEW_WINDOW = timedelta(hours=24)
 
 SERIOUSNESS_CRITERIA = (
@@ -27,7 +39,78 @@ CTCAE_GRADES = {
     4: "4 – life-threatening",
     5: "5 – death",
 }
-FATAL = "fatal"
+#: CTCAE grade 5 is death, grade 4 life-threatening (DOMAIN.md section 6).
+DEATH_GRADE = 5
+LIFE_THREATENING_GRADE = 4
+
+
+class Relatedness(TextChoices):
+    """WHO-UMC causality categories."""
+
+    CERTAIN = "certain", "Certain"
+    PROBABLE = "probable", "Probable / likely"
+    POSSIBLE = "possible", "Possible"
+    UNLIKELY = "unlikely", "Unlikely"
+    CONDITIONAL = "conditional", "Conditional / unclassified"
+    UNASSESSABLE = "unassessable", "Unassessable / unclassifiable"
+
+
+class ActionTaken(TextChoices):
+    NONE = "none", "None"
+    RATE_REDUCED = "rate_reduced", "Rate reduced"
+    INTERRUPTED = "interrupted", "Infusion interrupted"
+    WITHDRAWN = "withdrawn", "IVIG withdrawn"
+
+
+class Outcome(TextChoices):
+    RECOVERED = "recovered", "Recovered / resolved"
+    RECOVERING = "recovering", "Recovering / resolving"
+    NOT_RECOVERED = "not_recovered", "Not recovered / not resolved"
+    SEQUELAE = "sequelae", "Recovered with sequelae"
+    FATAL = "fatal", "Fatal"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class ReviewKind(TextChoices):
+    ACKNOWLEDGEMENT = "acknowledgement", "Acknowledgement"
+    MEDICAL_REVIEW = "medical_review", "Medical review"
+
+
+FATAL = Outcome.FATAL
+
+
+def _consistency(*, grade, serious, criteria, outcome) -> list[Violation]:
+    """Death and life-threat said the same way everywhere (DOMAIN.md section 6).
+
+    Grade 5, the outcome "fatal" and the criterion "results in death" go
+    together: any one of them needs the other two (and the event serious).
+    Grade 4 is life-threatening by definition: it needs the criterion
+    "life-threatening", and that criterion needs grade 4 or 5. One error per
+    field, coded by what asked for it."""
+    v = []
+    grade5, fatal = grade == DEATH_GRADE, outcome == FATAL
+    death = bool(criteria.get("serious_death"))
+    if (fatal or death) and grade is not None and not grade5:
+        v.append(Violation("grade", "fatal_is_grade5" if fatal else "death_is_grade5",
+                           ("A fatal outcome" if fatal else "The criterion 'results in death'")
+                           + " means CTCAE grade 5 (death)."))
+    if (grade5 or fatal) and not (serious and death):
+        v.append(Violation("serious_death", "grade5_is_death" if grade5 else "fatal_is_death",
+                           ("Grade 5 means death" if grade5 else "A fatal outcome means the event resulted in death")
+                           + ": mark the event serious with the criterion 'results in death'."))
+    if (grade5 or death) and outcome and not fatal:
+        v.append(Violation("outcome", "grade5_is_fatal" if grade5 else "death_is_fatal",
+                           "A grade 5 event has the outcome 'fatal'." if grade5
+                           else "The event resulted in death: the outcome is 'fatal'."))
+    life = bool(criteria.get("serious_life_threatening"))
+    if grade == LIFE_THREATENING_GRADE and not (serious and life):
+        v.append(Violation("serious_life_threatening", "grade4_is_life_threatening",
+                           "Grade 4 means life-threatening: mark the event serious with the criterion "
+                           "'life-threatening'."))
+    if life and grade is not None and grade < LIFE_THREATENING_GRADE:
+        v.append(Violation("grade", "life_threatening_is_grade4",
+                           "A life-threatening event is CTCAE grade 4 (or 5 if it resulted in death)."))
+    return v
 
 
 def ae_violations(*, today, grade, serious, criteria: dict, outcome, onset_date, end_date,
@@ -35,22 +118,13 @@ def ae_violations(*, today, grade, serious, criteria: dict, outcome, onset_date,
     """``criteria``: criterion field -> bool."""
     v = []
     ticked = [name for name, on in criteria.items() if on]
-    if grade == 5:
-        if not serious or not criteria.get("serious_death"):
-            v.append(Violation("serious_death", "grade5_is_death",
-                               "Grade 5 means death: mark the event serious with the criterion "
-                               "'results in death'."))
-        if outcome and outcome != FATAL:
-            v.append(Violation("outcome", "grade5_is_fatal", "A grade 5 event has the outcome 'fatal'."))
+    v += _consistency(grade=grade, serious=serious, criteria=criteria, outcome=outcome)
     if serious and not ticked:
         v.append(Violation("serious", "criterion_required",
                            "A serious event needs at least one seriousness criterion."))
     if not serious and ticked:
         v.append(Violation("serious", "criteria_without_serious",
                            "A seriousness criterion is ticked: mark the event serious, or untick it."))
-    if criteria.get("serious_death") and outcome and outcome != FATAL:
-        v.append(Violation("outcome", "death_is_fatal",
-                           "The event resulted in death: the outcome is 'fatal'."))
     v += future_date("onset_date", onset_date, today, "The onset date")
     v += future_date("end_date", end_date, today, "The end date")
     if onset_date and end_date and end_date < onset_date:
@@ -67,16 +141,50 @@ def ae_violations(*, today, grade, serious, criteria: dict, outcome, onset_date,
     return v
 
 
-def review_due_at(entered_at):
-    return entered_at + EXPEDITED_REVIEW_WINDOW
+# --- the SAE clock: 24 hours from the site's awareness --------------------------
+
+def awareness_violations(*, aware_at, aware_date, onset_date, now) -> list[Violation]:
+    """The time the site became aware of the event: not in the future, not before
+    the onset (``aware_date``: ``aware_at``'s date in the site's time zone)."""
+    v = []
+    if aware_at is not None and now is not None and aware_at > now:
+        v.append(Violation("aware_at", "in_future", "The time of awareness cannot be in the future."))
+    elif aware_date is not None and onset_date is not None and aware_date < onset_date:
+        v.append(Violation("aware_at", "before_onset",
+                           "The site cannot have become aware of the event before its onset."))
+    return v
+
+
+def report_due_at(aware_at):
+    """A serious event is due (entered for the sponsor and reviewed) 24 hours after awareness."""
+    return aware_at + EXPEDITED_REVIEW_WINDOW
+
+
+@dataclass(frozen=True)
+class SaeFacts:
+    """The stored facts of the SAE clock (``AdverseEvent.report_due_at`` / ``reported_late``)."""
+
+    report_due_at: datetime | None
+    reported_late: bool
+
+
+def sae_facts(*, serious, aware_at, sae_entered_at) -> SaeFacts:
+    """``sae_entered_at``: when the event was first stored as serious (its report
+    to the sponsor through this system). A serious event entered more than 24
+    hours after the site became aware of it was reported late. A non-serious
+    event has no clock."""
+    if not serious or aware_at is None:
+        return SaeFacts(None, False)
+    due = report_due_at(aware_at)
+    return SaeFacts(due, sae_entered_at is not None and sae_entered_at > due)
 
 
 # --- review and follow-up (the oversight workflow) ---------------------------
 
-ACKNOWLEDGEMENT = "acknowledgement"
-MEDICAL_REVIEW = "medical_review"
+ACKNOWLEDGEMENT = ReviewKind.ACKNOWLEDGEMENT
+MEDICAL_REVIEW = ReviewKind.MEDICAL_REVIEW
 #: Outcomes that close an event: after one of these, no further follow-up.
-RESOLVING_OUTCOMES = frozenset({"recovered", "sequelae", FATAL})
+RESOLVING_OUTCOMES = frozenset({Outcome.RECOVERED, Outcome.SEQUELAE, Outcome.FATAL})
 #: Reviewed serious events stay at the bottom of the queue for this long.
 QUEUE_RECENT_WINDOW = timedelta(days=14)
 
@@ -148,9 +256,9 @@ def follow_up_violations(*, today, follow_up_date, outcome, end_date, onset_date
                            "The follow-up date cannot be before the onset of the event."))
     if outcome == FATAL and not event_is_death:
         v.append(Violation("outcome", "fatal_needs_death",
-                           "A fatal outcome means the event resulted in death: first correct the event "
-                           "(grade 5, serious, 'results in death') with a reason for change, then record "
-                           "this follow-up."))
+                           "A fatal outcome means the event resulted in death: correct the event itself "
+                           "(grade 5, serious, 'results in death', outcome fatal, end date) with a reason "
+                           "for change; a death is not recorded as a follow-up of a living event."))
     if outcome and is_resolved(outcome):
         if end_date is None:
             v.append(Violation("end_date", "end_date_required",
@@ -185,9 +293,10 @@ class ReviewClock:
         return f"overdue by {format_hours(-self.remaining)}"
 
 
-def review_clock(*, entered_at, now, reviewed_at=None) -> ReviewClock:
-    """The clock stops at the medical review (``reviewed_at``), not at the acknowledgement."""
-    due = review_due_at(entered_at)
+def review_clock(*, due_at, now, reviewed_at=None) -> ReviewClock:
+    """``due_at``: the event's stored ``report_due_at`` (24 hours from awareness).
+    The clock stops at the medical review (``reviewed_at``), not at the acknowledgement."""
+    due = due_at
     stopped = reviewed_at or now
     remaining = due - stopped
     return ReviewClock(due_at=due, overdue=reviewed_at is None and remaining < timedelta(0),

@@ -9,15 +9,84 @@ the event out of the "unacknowledged" state on the queue, but the 24-hour
 clock and the serious-event banner run until somebody has assessed the event
 (comment, own relatedness). An acknowledged but unassessed serious event is
 still outstanding work, and the banner is the reminder of exactly that.
+
+Every channel (form, API, admin, ODM import, generators) stores an event
+through :func:`adverse_event_save`, which fills the awareness default and the
+stored facts of the SAE clock (``rules.sae_facts``) with ``rules.RULES_VERSION``.
+:func:`derived_recompute` re-derives them after a rules change
+(``manage.py recompute_derived``).
 """
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.scoping import require
+from core.derived import DerivedChange
 from core.services import StaleRecordError, record_save
 
+from . import rules
 from .models import AdverseEvent, AdverseEventFollowUp, AdverseEventReview, ReviewKind
+
+#: The stored facts of an event, computed by ``adverse_event_derive``.
+DERIVED_FIELDS = ("report_due_at", "reported_late", "rules_version")
+
+
+def adverse_event_derive(event: AdverseEvent, *, now) -> AdverseEvent:
+    """Fill what an event derives, in place (no write): awareness defaults to the
+    entry (``now`` for a new event); ``sae_entered_at`` is when it was first stored as serious (a
+    new report if it becomes serious again after a downgrade); the SAE clock's
+    facts come from ``rules.sae_facts``. Used by :func:`adverse_event_save` and by
+    bulk writers (``demo.synthetic``), so both store the same facts."""
+    if event.aware_at is None:  # not given: the entry (of a stored event, its first entry)
+        event.aware_at = event.created_at or now
+    if not event.serious:
+        event.sae_entered_at = None
+    elif event.sae_entered_at is None:
+        event.sae_entered_at = now
+    facts = rules.sae_facts(serious=event.serious, aware_at=event.aware_at, sae_entered_at=event.sae_entered_at)
+    event.report_due_at, event.reported_late = facts.report_due_at, facts.reported_late
+    event.rules_version = rules.RULES_VERSION
+    return event
+
+
+@transaction.atomic
+def adverse_event_save(*, event: AdverseEvent, user=None, reason: str = "", expected_version: int | None = None,
+                       now=None) -> AdverseEvent:
+    """Create or correct an adverse event (every channel): the derived facts, then
+    ``record_save`` (model rules, lock and version checks, history with ``reason``)."""
+    adverse_event_derive(event, now=now or timezone.now())
+    return record_save(instance=event, reason=reason, expected_version=expected_version, user=user)
+
+
+def derived_recompute(*, apply: bool, reason: str, user=None) -> list[DerivedChange]:
+    """What the rules derive now against what is stored, for every event (voided
+    ones too: their facts stay true to the rules); with ``apply``, each differing
+    event is written through ``record_save`` with ``reason`` (a locked casebook
+    is reported, not written)."""
+    changes = []
+    events = AdverseEvent.objects.select_related("patient").order_by("pk")
+    for event in events.iterator(chunk_size=2000):
+        stored = {name: getattr(event, name) for name in DERIVED_FIELDS}
+        adverse_event_derive(event, now=event.created_at)
+        # The facts decide; a version that derives the same facts is not a change (no history
+        # row per event at every version bump). A written event takes the current version.
+        differing = [(name, stored[name], getattr(event, name)) for name in DERIVED_FIELDS[:-1]
+                     if stored[name] != getattr(event, name)]
+        if not differing:
+            continue
+        label = f"AdverseEvent {event.pk} ({event.patient.subject_id}: {event.term})"
+        written, refused = False, ""
+        if apply:
+            try:
+                with transaction.atomic():
+                    record_save(instance=event, reason=reason, user=user)
+                written = True
+            except ValidationError as exc:
+                refused = "; ".join(exc.messages)
+        changes += [DerivedChange(label, name, old, new, written=written, refused=refused)
+                    for name, old, new in differing]
+    return changes
 
 
 def _locked(adverse_event) -> AdverseEvent:

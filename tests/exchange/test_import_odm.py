@@ -35,9 +35,11 @@ NS = {"odm": odm.ODM_NAMESPACE}
 ROOT = Path(__file__).resolve().parents[2]
 CLINICAL_MODELS = [Site, Patient, Diagnosis, MalignancyHistory, TreatmentCycle, Assessment, Infusion,
                    AdverseEvent, ProtocolDeviation]
-#: System fields of the source (entry, review, detection times): a new system sets its own.
+#: System fields of the source (entry, review, detection times; the SAE clock, which ran against the
+#: source's entry): a new system sets its own.
 SYSTEM_ITEMS = {"IT.ADVERSE_EVENTS.ENTERED_AT", "IT.ADVERSE_EVENTS.REVIEWED_AT", "IT.DEVIATIONS.DETECTED_AT",
-                "IT.DEVIATIONS.RESOLVED_AT"}
+                "IT.DEVIATIONS.RESOLVED_AT", "IT.ADVERSE_EVENTS.AWARE_AT", "IT.ADVERSE_EVENTS.REPORT_DUE_AT",
+                "IT.ADVERSE_EVENTS.REPORTED_LATE"}
 CK_PATH = ('/ODM/ClinicalData/SubjectData[@SubjectKey="01-003"]/StudyEventData[@StudyEventOID="SE.CYCLE"]'
            '[@StudyEventRepeatKey="2"]/FormData[@FormOID="F.ASSESSMENT"]/ItemGroupData[@ItemGroupOID='
            '"IG.ASSESSMENTS"]/ItemData[@ItemOID="IT.ASSESSMENTS.CK_U_PER_L"]')

@@ -30,11 +30,16 @@ def make_event(patient, serious=True, **overrides):
     if serious:
         values.update(serious=True, serious_hospitalisation=True)
     values.update(overrides)
-    return AdverseEvent.objects.create(**values)
+    return services.adverse_event_save(event=AdverseEvent(**values))  # the SAE clock, as every channel
 
 
 def entered_hours_ago(event, hours):
-    AdverseEvent.objects.filter(pk=event.pk).update(created_at=timezone.now() - timedelta(hours=hours))
+    """Entered (and, by default, the site aware) ``hours`` ago: every time of the clock moves back."""
+    back = timedelta(hours=hours)
+    AdverseEvent.objects.filter(pk=event.pk).update(
+        created_at=event.created_at - back, aware_at=event.aware_at - back,
+        sae_entered_at=event.sae_entered_at - back if event.sae_entered_at else None,
+        report_due_at=event.report_due_at - back if event.report_due_at else None)
     event.refresh_from_db()
     return event
 
@@ -76,7 +81,7 @@ def test_serious_event_from_report_to_medical_review(client_for, clinician, moni
     assert page.status_code == 200
     assert [ae.pk for ae in page.context["awaiting"]] == [event.pk]
     row = page.context["awaiting"][0]
-    assert row.clock.due_at == event.created_at + timedelta(hours=24)
+    assert row.clock.due_at == event.aware_at + timedelta(hours=24) == event.report_due_at
     assert not row.clock.overdue and row.clock.label.endswith("left")
     assert "not acknowledged" in page.content.decode()
     assert "table-danger" not in page.content.decode()
@@ -230,7 +235,8 @@ def test_review_of_a_changed_event_is_refused(client_for, clinician, monitor, pa
     response = clinician_client.post(reverse("safety:ae_update", args=[patient.pk, event.pk]), {
         "term": event.term, "onset_date": "2025-03-18", "grade": "4", "serious": "on",
         "serious_hospitalisation": "on", "relatedness": "possible", "action_taken": "interrupted",
-        "outcome": "recovering", "expected_version": event.version, "change_reason": "Regraded"})
+        "outcome": "recovering", "expected_version": event.version, "change_reason": "Regraded",
+        "serious_life_threatening": "on"})  # grade 4 is life-threatening
     assert response.status_code == 302
     response = client_for(monitor).post(url("ae_review", event), opened)
     assert response.status_code == 200

@@ -53,9 +53,78 @@ def test_onset_on_the_infusion_day_is_fine():
     assert ae(infusion_date=date(2025, 4, 1)) == set()
 
 
-def test_review_due_24_hours_after_entry():
-    entered = datetime(2025, 4, 1, 9, 30, tzinfo=timezone.utc)
-    assert rules.review_due_at(entered) == entered + timedelta(hours=24)
+def test_report_due_24_hours_after_awareness():
+    aware = datetime(2025, 4, 1, 9, 30, tzinfo=timezone.utc)
+    assert rules.report_due_at(aware) == aware + timedelta(hours=24)
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        # A fatal outcome needs grade 5 and the death criterion (the grade 1, not serious, fatal).
+        ({"outcome": "fatal"}, {("grade", "fatal_is_grade5"), ("serious_death", "fatal_is_death")}),
+        ({"outcome": "fatal", "grade": 5}, {("serious_death", "grade5_is_death")}),
+        ({"outcome": "fatal", "serious": True, "criteria": criteria(serious_death=True)},
+         {("grade", "fatal_is_grade5")}),
+        # Grade 5 needs the outcome fatal and the death criterion.
+        ({"grade": 5}, {("serious_death", "grade5_is_death"), ("outcome", "grade5_is_fatal")}),
+        # The death criterion needs grade 5 and the outcome fatal.
+        ({"serious": True, "criteria": criteria(serious_death=True)},
+         {("grade", "death_is_grade5"), ("outcome", "death_is_fatal")}),
+        # Grade 4 is life-threatening by definition, and the reverse: life-threatening is grade 4 or 5.
+        ({"grade": 4}, {("serious_life_threatening", "grade4_is_life_threatening")}),
+        ({"grade": 3, "serious": True, "criteria": criteria(serious_life_threatening=True)},
+         {("grade", "life_threatening_is_grade4")}),
+    ],
+)
+def test_death_and_life_threat_are_consistent(overrides, expected):
+    assert ae(**overrides) == expected
+
+
+@pytest.mark.parametrize("grade, on", [
+    (4, {"serious_life_threatening": True}),
+    (5, {"serious_death": True, "serious_life_threatening": True}),
+])
+def test_consistent_severe_events(grade, on):
+    outcome = "fatal" if grade == 5 else "recovering"
+    assert ae(grade=grade, serious=True, criteria=criteria(**on), outcome=outcome, end_date=None) == set()
+
+
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("aware_at, expected", [
+    (datetime(2025, 4, 1, 8, 0, tzinfo=timezone.utc), set()),  # the day of onset
+    (datetime(2025, 3, 31, 23, 0, tzinfo=timezone.utc), {("aware_at", "before_onset")}),
+    (NOW + timedelta(minutes=1), {("aware_at", "in_future")}),
+    (None, set()),  # not given: the service takes the entry
+])
+def test_awareness_not_before_onset_nor_in_the_future(aware_at, expected):
+    found = rules.awareness_violations(aware_at=aware_at, aware_date=aware_at.date() if aware_at else None,
+                                       onset_date=date(2025, 4, 1), now=NOW)
+    assert {(v.field, v.code) for v in found} == expected
+
+
+def test_sae_clock_runs_from_awareness():
+    aware = datetime(2025, 4, 1, 9, 30, tzinfo=timezone.utc)
+    on_time = rules.sae_facts(serious=True, aware_at=aware, sae_entered_at=aware + timedelta(hours=24))
+    assert on_time == rules.SaeFacts(aware + timedelta(hours=24), False)
+    # Entered four weeks after the site knew: late, whatever the entry's own clock says.
+    late = rules.sae_facts(serious=True, aware_at=aware, sae_entered_at=aware + timedelta(weeks=4))
+    assert late == rules.SaeFacts(aware + timedelta(hours=24), True)
+    assert rules.sae_facts(serious=True, aware_at=aware, sae_entered_at=aware + timedelta(hours=24, seconds=1)).reported_late
+    # Not serious: no clock.
+    assert rules.sae_facts(serious=False, aware_at=aware, sae_entered_at=None) == rules.SaeFacts(None, False)
+
+
+def test_one_choices_class_per_concept():
+    from safety import models
+
+    assert models.Outcome is rules.Outcome and models.ReviewKind is rules.ReviewKind
+    assert models.Relatedness is rules.Relatedness and models.ActionTaken is rules.ActionTaken
+    assert rules.FATAL == models.Outcome.FATAL
+    labels = dict(rules.SERIOUSNESS_CRITERIA)
+    assert {name: models.AdverseEvent._meta.get_field(name).verbose_name for name in labels} == labels
 
 
 # --- review and follow-up ------------------------------------------------------
@@ -138,19 +207,20 @@ def test_resolving_outcomes(outcome, resolved):
 
 
 ENTERED = datetime(2025, 4, 1, 9, 30, tzinfo=timezone.utc)
+DUE = rules.report_due_at(ENTERED)
 
 
 def test_review_clock_before_and_after_the_deadline():
-    clock = rules.review_clock(entered_at=ENTERED, now=ENTERED + timedelta(hours=20, minutes=15))
+    clock = rules.review_clock(due_at=DUE, now=ENTERED + timedelta(hours=20, minutes=15))
     assert (clock.due_at, clock.overdue, clock.late, clock.label) == (
         ENTERED + timedelta(hours=24), False, False, "3h 45m left")
-    clock = rules.review_clock(entered_at=ENTERED, now=ENTERED + timedelta(hours=51, minutes=5))
+    clock = rules.review_clock(due_at=DUE, now=ENTERED + timedelta(hours=51, minutes=5))
     assert (clock.overdue, clock.label) == (True, "overdue by 27h 05m")
 
 
 def test_review_clock_stops_at_the_medical_review():
     late_now = ENTERED + timedelta(days=10)
-    on_time = rules.review_clock(entered_at=ENTERED, now=late_now, reviewed_at=ENTERED + timedelta(hours=2))
+    on_time = rules.review_clock(due_at=DUE, now=late_now, reviewed_at=ENTERED + timedelta(hours=2))
     assert (on_time.overdue, on_time.late, on_time.label) == (False, False, "22h 00m left")
-    late = rules.review_clock(entered_at=ENTERED, now=late_now, reviewed_at=ENTERED + timedelta(hours=30))
+    late = rules.review_clock(due_at=DUE, now=late_now, reviewed_at=ENTERED + timedelta(hours=30))
     assert (late.overdue, late.late) == (False, True)

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from safety import rules
 from safety.models import AdverseEvent
 from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle
@@ -34,7 +35,11 @@ def test_serious_event_reaches_the_monitor(client_for, clinician, monitor, patie
     assert response.status_code == 302
     event = AdverseEvent.objects.get()
     assert event.serious and event.infusion == day2
-    assert event.review_due_at == event.created_at + timedelta(hours=24)
+    # The awareness defaults to the entry; the clock runs 24 hours from it.
+    assert event.aware_at == event.sae_entered_at
+    assert abs(event.created_at - event.aware_at) < timedelta(seconds=5)
+    assert event.review_due_at == event.report_due_at == event.aware_at + timedelta(hours=24)
+    assert not event.reported_late and event.rules_version == rules.RULES_VERSION
     assert event.history.get().history_user == clinician
     # The clinician sees no banner; the monitor does, and the SAE list.
     assert "sae-banner" not in client.get(reverse("patients:patient_list")).content.decode()

@@ -41,7 +41,10 @@ Mapping back (decisions):
 - Adverse events: ``ae_id`` (the ItemGroupRepeatKey) is the source's key; the
   event gets a new id here. ``entered_at`` and ``reviewed_at`` are system
   fields of the source: not imported (a serious event reviewed in the source
-  is flagged as awaiting review again, with a warning). The linked infusion
+  is flagged as awaiting review again, with a warning). Nor is the source's
+  SAE clock (``aware_at``, ``report_due_at``, ``reported_late``): it ran
+  against the source's entry, which is not imported; here the import is the
+  entry and the awareness defaults to it (``safety.services``). The linked infusion
   is found from the items ``cycle`` and ``day``.
 - An item the file leaves out takes the model's default, as a new form would
   (empty text, no value, ``false``).
@@ -69,6 +72,7 @@ from patients import rules as patient_rules
 from patients.models import Diagnosis, MalignancyHistory, Patient, PatientStatus
 from patients.services import patient_facts_refresh
 from safety.models import AdverseEvent
+from safety.services import adverse_event_save
 from visits.models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
 from visits.services import CyclePartError, CyclePartsInvalid, cycle_parts_build, cycle_save
 
@@ -107,7 +111,7 @@ SPECIAL = {"patients": ("site", "age"), "adverse_events": ("cycle", "day")}
 #: Columns of the source system that are not imported nor compared (deviations are recomputed;
 #: their kind and day are compared, as warnings).
 NOT_IMPORTED = {
-    "adverse_events": ("entered_at", "reviewed_at"),
+    "adverse_events": ("entered_at", "aware_at", "report_due_at", "reported_late", "reviewed_at"),
     "deviations": ("day", "kind", "description", "detected_at", "resolved_at", "resolution"),
 }
 #: Model fields reported on an item that is not their own column.
@@ -199,7 +203,10 @@ class Loader:
     def save(self, instance, record, elsewhere=None):
         """``record_save`` with the import's user and reason; False (errors noted) if refused."""
         try:
-            record_save(instance=instance, reason=self.reason, user=self.user)
+            if isinstance(instance, AdverseEvent):  # its service derives the SAE clock
+                adverse_event_save(event=instance, reason=self.reason, user=self.user)
+            else:
+                record_save(instance=instance, reason=self.reason, user=self.user)
         except ValidationError as exc:
             self.rule_errors(exc, record, model=type(instance), elsewhere=elsewhere)
             return False
