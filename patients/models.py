@@ -151,8 +151,7 @@ class Patient(Lockable, ClinicalRecord):
     def get_absolute_url(self):
         return reverse("patients:patient_detail", args=[self.pk])
 
-    def review_parents(self):
-        return [self]
+    FIXED_FIELDS = ("site",)  # the subject id carries the site's code
 
     def signature_payload(self, cycles=None):
         """The casebook: the patient, diagnosis, malignancies, every cycle and the
@@ -304,15 +303,13 @@ class Diagnosis(ClinicalRecord):
 
     history = HistoricalRecords()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
+    PARENT_FIELDS = ("patient",)
 
     class Meta:
         verbose_name_plural = "diagnoses"
 
     def __str__(self):
         return f"{self.patient_id and self.patient.subject_id}: {self.kind}"
-
-    def review_parents(self):
-        return [self.patient] if self.patient_id else []
 
     # Derived ----------------------------------------------------------------
     @property
@@ -390,6 +387,7 @@ class MalignancyHistory(ClinicalRecord):
     history = HistoricalRecords()
     objects = MalignancyHistoryQuerySet.as_manager()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
+    PARENT_FIELDS = ("patient",)
 
     class Meta:
         ordering = ["diagnosis_date", "pk"]
@@ -398,9 +396,6 @@ class MalignancyHistory(ClinicalRecord):
 
     def __str__(self):
         return f"{self.malignancy_type} ({self.diagnosis_date})"
-
-    def review_parents(self):
-        return [self.patient] if self.patient_id else []
 
     @property
     def is_voided(self):
