@@ -235,6 +235,12 @@ class CohortWriter:
         self.counts.patients = done
         return self.counts
 
+    def write(self, plans, through="services"):
+        """Write planned patients (the dicts ``_plan_batch`` returns) with one of the writers:
+        the service-level builder the write-channel test feeds with its own plan."""
+        (self._write_services if through == "services" else self._write_bulk)(plans)
+        return self.counts
+
     def _site_for_next_patient(self):
         free = [s for s in self.sites if self.next_number[s.pk] <= MAX_PER_SITE]
         # Sites recruit unevenly (larger and smaller centres), never beyond 999 subjects.
