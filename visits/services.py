@@ -81,7 +81,10 @@ def cycle_save(*, parts: CycleParts, reason: str = "", user=None) -> list:
     following = (TreatmentCycle.objects.filter(patient_id=cycle.patient_id, number__gt=cycle.number)
                  .select_related("patient").order_by("number").first())
     if following is not None:
-        deviations_refresh(cycle=following, reason=why, user=user)
+        try:  # its visit window follows this cycle's date; a lock of that cycle refuses the change
+            deviations_refresh(cycle=following, reason=why, user=user)
+        except ValidationError as exc:
+            raise CyclePartError("cycle", exc) from exc
     return deviations
 
 
