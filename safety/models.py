@@ -224,6 +224,10 @@ class AdverseEventReview(ClinicalRecord):
     def __str__(self):
         return f"{self.get_kind_display()} of {self.adverse_event} by {self.reviewer}"
 
+    @classmethod
+    def write_permission(cls, creating):
+        return None  # the reviewer's role at the event's site is a model rule (``not_a_reviewer``)
+
     def clean(self):
         if not self.adverse_event_id:
             return

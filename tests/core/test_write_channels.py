@@ -514,3 +514,20 @@ def test_a_user_enters_data_only_where_a_role_grants_it(client_for, two_hats, cl
     # At site 01, the clinician's role: allowed.
     at_a = make_patient(site_a, "01-001")
     assert client.post(reverse("visits:cycle_create", args=[at_a.pk]), form_post()).status_code == 302
+
+
+def test_a_locked_following_cycle_refuses_an_edit_that_would_re_judge_its_window(clinician, admin_user, entered):
+    """Cycle 2's visit window follows cycle 1's date: with cycle 2 locked, moving cycle 1 is
+    refused (a cycle-part error with the lock's code, nothing stored), not a server error."""
+    from visits.services import CyclePartError
+
+    cycle_save(parts=parts_for(entered, {1: DOSES[1], 2: DOSES[1]}, start=NEXT), user=clinician)
+    record_lock(record=TreatmentCycle.objects.get(patient=entered, number=2), user=admin_user, reason="SDV done")
+    first = TreatmentCycle.objects.get(patient=entered, number=1)
+    everything = stored_everything()
+    first.start_date = START + timedelta(days=10)  # cycle 2 now 18 days later: out of its window
+    with pytest.raises(CyclePartError) as refused:
+        cycle_save(parts=CycleParts(cycle=first, expected_versions={"cycle": first.version}), reason="Date typo",
+                   user=clinician)
+    assert refused.value.error.error_dict["__all__"][0].code == "locked"
+    assert stored_everything() == everything
