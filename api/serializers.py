@@ -29,6 +29,7 @@ from safety.models import AdverseEvent
 from safety.services import adverse_event_save
 from visits.models import (Assessment, AssessmentTimepoint, Infusion, ProtocolDeviation,
                            TreatmentCycle)
+from visits import services as visit_services
 from visits.services import CycleParts, CyclePartError, CyclePartsInvalid, cycle_parts_build, cycle_save
 
 from .exceptions import django_error_detail
@@ -535,10 +536,9 @@ class AssessmentSerializer(RecordSerializer):
         return fields
 
     def persist(self, instance, *, reason, expected_version, user):
-        saved = super().persist(instance, reason=reason, expected_version=expected_version, user=user)
-        # the end-of-treatment visit ends the treatment (malignancy timing): patients.services
-        patient_services.patient_facts_refresh(saved.patient_id, reason=reason or "Assessment entered", user=user)
-        return saved
+        # visits.services: the end-of-treatment visit ends the treatment (malignancy timing)
+        return visit_services.assessment_save(assessment=instance, reason=reason, expected_version=expected_version,
+                                              user=user)
 
     def prepare(self, assessment, attrs, errors):
         if assessment.pk is not None:

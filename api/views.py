@@ -263,7 +263,7 @@ class VoidMixin:
         instance._history_user = request.user
         with stale_as(via):
             record_void(instance=instance, reason=body.validated_data.get("void_reason", ""),
-                        expected_version=expected)
+                        expected_version=expected, user=request.user)
             self.after_void(instance, request.user)
         return self.record_response(instance)
 
@@ -300,7 +300,8 @@ class PatientViewSet(RecordViewSet):
         patient._history_user = request.user
         with stale_as(via):
             patient_withdraw(patient=patient, on=body.validated_data["withdrawal_date"],
-                             reason=body.validated_data["withdrawal_reason"], expected_version=expected)
+                             reason=body.validated_data["withdrawal_reason"], expected_version=expected,
+                             user=request.user)
         return self.record_response(patient)
 
 

@@ -77,7 +77,7 @@ prepare() {
   "$PY" manage.py migrate --noinput -v 0
   local t0; t0=$(date +%s)
   if [ -f demo/management/commands/generate_cohort.py ]; then
-    "$PY" manage.py generate_cohort --patients "$n" --cycles "$CYCLES" --sites "$SITES" --seed 42
+    "$PY" manage.py generate_cohort --fast --patients "$n" --cycles "$CYCLES" --sites "$SITES" --seed 42
   else
     echo "   (no generate_cohort command: seed_demo's 11 patients only)"
     "$PY" manage.py seed_demo --force > /dev/null

@@ -4,19 +4,20 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.scoping import may
 
-from .forms import ClinicalRecordForm
-from .services import record_save
-
 
 class ClinicalRecordAdmin(SimpleHistoryAdmin):
-    """Admin for clinical records: history, a reason for every change, the same
-    model rules and version check as the forms, and no delete.
+    """Clinical records are READ-ONLY in the Django admin: listed, viewed, their
+    history shown; never added, changed, reverted or deleted here.
 
-    Who may read, add or change a record here is decided by the user's roles
-    (``accounts.scoping.may``), as on the pages and the API: a superuser
-    without the role is refused."""
+    Every clinical write goes through the app's services (``record_save`` and the
+    services above it), which run the rules, store what they derive (deviations...),
+    check the locks of every parent, keep parents fixed and check the user's role at
+    the patient's site. A plain ModelAdmin save would skip the services' side
+    effects, so the admin is a reader; data are entered and corrected on the pages,
+    the API or an import.
 
-    form = ClinicalRecordForm
+    Who may view is decided by the user's roles (``accounts.scoping.may``), as on
+    the pages and the API: a superuser without the role is refused."""
 
     def _may(self, request, action):
         return may(request.user, f"{self.opts.app_label}.{get_permission_codename(action, self.opts)}")
@@ -25,25 +26,21 @@ class ClinicalRecordAdmin(SimpleHistoryAdmin):
         return self._may(request, "view") or self._may(request, "change")
 
     def has_add_permission(self, request):
-        return self._may(request, "add")
+        return False
 
     def has_change_permission(self, request, obj=None):
-        return self._may(request, "change")
-
-    def get_fields(self, request, obj=None):
-        fields = super().get_fields(request, obj)
-        if obj is None:  # first entry: no reason for change, no version yet
-            fields = [f for f in fields if f not in ClinicalRecordForm.BOOKKEEPING]
-        return fields
+        return False
 
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def revert_disabled(self, request, obj=None):
+        return True
+
     def history_form_view(self, request, object_id, version_id, extra_context=None):
-        """The simple-history "Revert" page saves the live record on POST with only the
-        view permission checked: without the change permission (the read-only admins
-        of the append-only review tables) a POST is refused, the page stays viewable."""
-        if request.method == "POST" and not self.has_change_permission(request):
+        """The simple-history "Revert" page would save the live record on POST with
+        only the view permission checked: a POST is refused, the page stays viewable."""
+        if request.method == "POST":
             raise PermissionDenied
         return super().history_form_view(request, object_id, version_id, extra_context)
 
@@ -53,9 +50,7 @@ class ClinicalRecordAdmin(SimpleHistoryAdmin):
         return actions
 
     def save_model(self, request, obj, form, change):
-        record_save(
-            instance=obj,
-            reason=form.cleaned_data.get("change_reason", "") if change else "",
-            expected_version=form.cleaned_data.get("expected_version") if change else None,
-            user=request.user,
-        )
+        raise PermissionDenied  # never reached: no add or change permission
+
+    def delete_model(self, request, obj):
+        raise PermissionDenied

@@ -191,6 +191,7 @@ class ClinicalRecordForm(CleanTextFormMixin, forms.ModelForm):
             instance=instance,
             reason=self.cleaned_data.get("change_reason", "") if self.is_edit else "",
             expected_version=expected,
+            user=self.user,
         )
         self.save_m2m()
         return instance

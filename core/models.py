@@ -32,10 +32,58 @@ class ClinicalRecord(CleanTextModel, models.Model):
     class Meta:
         abstract = True
 
+    #: The foreign keys naming the records this one belongs to, the way up to the
+    #: patient first (e.g. an infusion: its cycle; an assessment: its cycle, else its
+    #: patient). Every clinical record but the patient declares at least one
+    #: (``tests/core/test_write_channels.py`` checks it). They are fixed at creation:
+    #: ``record_save`` refuses a change (code ``parent_immutable``), so no channel
+    #: moves a record to another patient, and a record's site is its patient's.
+    PARENT_FIELDS = ()
+    #: Further foreign keys fixed at creation that lead to no clinical record (a
+    #: patient's site).
+    FIXED_FIELDS = ()
+
+    def parent_record(self):
+        """The record this one belongs to (the first set of ``PARENT_FIELDS``), or None."""
+        for name in self.PARENT_FIELDS:
+            field = self._meta.get_field(name)
+            if getattr(self, field.attname) is not None:
+                return getattr(self, name)
+            if field.is_cached(self) and field.get_cached_value(self) is not None:
+                return field.get_cached_value(self)  # assigned before it was saved
+        return None
+
+    def parent_chain(self):
+        """The records above this one, up to its patient, innermost first."""
+        chain, record = [], self.parent_record()
+        while record is not None:
+            chain.append(record)
+            record = record.parent_record() if isinstance(record, ClinicalRecord) else None
+        return chain
+
+    def patient_record(self):
+        """The patient whose casebook holds this record (itself for a patient), or None."""
+        for record in [self, *self.parent_chain()]:
+            if record._meta.label_lower == "patients.patient":
+                return record
+        return None
+
     def review_parents(self):
-        """The records whose lock, signature and verification cover this one
-        (a cycle and its patient's casebook); none by default."""
-        return []
+        """The records whose lock, signature and verification cover this one: the
+        lockable ones among itself and its parents (a cycle, its patient's casebook),
+        innermost first. Every write beneath a locked one is refused
+        (:meth:`check_not_locked`), whatever the channel."""
+        return [record for record in [self, *self.parent_chain()] if isinstance(record, Lockable)]
+
+    lock_parents = review_parents
+
+    @classmethod
+    def write_permission(cls, creating):
+        """The permission a user needs, at the patient's site, to write this record
+        through ``record_save``; None for records the rules write on behalf of an
+        already authorised write (protocol deviations)."""
+        action = "add" if creating else "change"
+        return f"{cls._meta.app_label}.{action}_{cls._meta.model_name}"
 
     def full_clean(self, *args, **kwargs):
         self.check_not_locked()

@@ -39,15 +39,33 @@ class StaleRecordError(Exception):
         )
 
 
-def record_save(*, instance, reason="", expected_version=None, user=None):
-    """Create or update a clinical record with its history row, in one transaction.
+_ROLE_PERMISSION = object()
 
-    An update needs a reason for change (stored on the history row) and is a
-    compare-and-swap on ``version``: if somebody else saved since
-    ``expected_version`` was read, :class:`StaleRecordError` is raised and
-    nothing is written.
+
+def record_save(*, instance, reason="", expected_version=None, user=None, permission=_ROLE_PERMISSION):
+    """Create or update a clinical record with its history row, in one transaction:
+    the one write of every channel (pages, API, import, generator; the Django admin
+    only reads clinical records).
+
+    - The record's parents (``PARENT_FIELDS``) and fixed links (``FIXED_FIELDS``) are
+      compared with the stored row: a change is refused (``parent_immutable``), so no
+      channel moves a record to another patient or a patient to another site.
+    - With a ``user``, the user must hold, at the patient's site, a role granting
+      ``permission`` (default: ``add_<model>`` / ``change_<model>``, see
+      ``ClinicalRecord.write_permission``; None: the caller checked, e.g. a reviewer's
+      act). ``PermissionDenied`` otherwise, nothing written.
+    - ``full_clean`` (the model's rules) and the lock of every parent (read under a
+      row lock inside the transaction): a write beneath a locked cycle or casebook
+      is refused (``locked``).
+    - An update needs a reason for change (stored on the history row) and is a
+      compare-and-swap on ``version``: if somebody else saved since
+      ``expected_version`` was read, :class:`StaleRecordError` is raised and
+      nothing is written.
     """
     validate_free_text(reason, field="change_reason")
+    check_fixed_fields(instance)
+    if user is not None and not getattr(instance, "_lock_operation", False):
+        check_write_permission(instance, user, permission)
     try:
         instance.full_clean()
     except ValidationError as exc:
@@ -80,6 +98,43 @@ def record_save(*, instance, reason="", expected_version=None, user=None):
     return instance
 
 
+def check_fixed_fields(instance):
+    """Refuse a change of the record's parents or fixed links against the stored row."""
+    names = (*getattr(instance, "PARENT_FIELDS", ()), *getattr(instance, "FIXED_FIELDS", ()))
+    if instance.pk is None or not names:
+        return
+    attnames = {name: instance._meta.get_field(name).attname for name in names}
+    stored = type(instance)._default_manager.filter(pk=instance.pk).values(*attnames.values()).first()
+    if stored is None:
+        return
+    errors = {}
+    for name, attname in attnames.items():
+        if stored[attname] != getattr(instance, attname):
+            field = instance._meta.get_field(name)
+            errors[name] = ValidationError(
+                "The %(field)s of a %(record)s is set when it is created and cannot be changed: "
+                "nothing was saved. Void this entry and enter it under the right %(field)s.",
+                code="parent_immutable",
+                params={"field": field.verbose_name, "record": instance._meta.verbose_name})
+    if errors:
+        raise ValidationError(errors)
+
+
+def check_write_permission(instance, user, permission=_ROLE_PERMISSION):
+    """``PermissionDenied`` unless ``user`` may write ``instance`` at its patient's site."""
+    if permission is _ROLE_PERMISSION:
+        permission = instance.write_permission(instance.pk is None)
+    if permission is None:
+        return
+    from accounts.scoping import require
+
+    patient = instance.patient_record()
+    site_id = getattr(patient, "site_id", None)
+    require(user, permission, site_id=site_id,
+            message=f"Your roles at this patient's site do not allow this entry "
+                    f"({instance._meta.verbose_name}): nothing was saved.")
+
+
 def _request_user():
     """The user of the current request (HistoryRequestMiddleware keeps it), if any."""
     from simple_history.models import HistoricalRecords
@@ -89,7 +144,7 @@ def _request_user():
     return user if user is not None and user.is_authenticated else None
 
 
-def record_void(*, instance, reason, expected_version):
+def record_void(*, instance, reason, expected_version, user=None):
     """Void a record entered in error: it stays, marked void with the reason.
 
     The model has ``voided_at`` and ``void_reason``; nothing is deleted.
@@ -106,4 +161,4 @@ def record_void(*, instance, reason, expected_version):
     instance.voided_at = timezone.now()
     instance.void_reason = reason
     return record_save(instance=instance, reason=f"Voided: {reason}",
-                       expected_version=expected_version)
+                       expected_version=expected_version, user=user)

@@ -130,4 +130,4 @@ class VoidView(ActionFormView):
 
     def perform(self, form):
         record_void(instance=self.object, reason=form.cleaned_data["void_reason"],
-                    expected_version=form.cleaned_data["expected_version"])
+                    expected_version=form.cleaned_data["expected_version"], user=self.request.user)

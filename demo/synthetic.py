@@ -1,9 +1,24 @@
 """A large synthetic cohort for load tests and benchmarks (``manage.py generate_cohort``).
 
 Not the demo cohort (that is :mod:`demo.cohort`, shaped like the reference
-study and entered through the services). This one is written fast, with
-``bulk_create`` and simple-history's bulk helpers, batch by batch, but every
-row is what the normal write path would leave:
+study). The cohort is first planned (no database: every random draw, in a
+fixed order), then written by one of two writers:
+
+- ``through="services"`` (the default, and the command's): every record through
+  the services of every other channel: ``record_save`` for the patient, its
+  diagnosis, malignancies, adverse events and end-of-treatment visit,
+  ``visits.services.cycle_save`` for each cycle (model rules, locks, the site
+  clinician's permission at the site, the deviations by ``deviations_refresh``,
+  history rows), ``patients.services.patient_withdraw`` for a withdrawal.
+- ``through="bulk"`` (``--fast``; the 10,000-patient benchmark and the
+  1,000-patient query-count fixtures): the same plan written with
+  ``bulk_create`` and simple-history's bulk helpers, batch by batch. Its stored
+  facts are computed by the same rules functions the services call, and
+  ``tests/core/test_write_channels.py`` proves that both writers store the same
+  rows, deviations and history (count, type, user, reason) for one seed: a rule
+  the services start storing that this path does not compute fails that test.
+
+Every row of the bulk writer is what the normal write path would leave:
 
 - each record has its creation history row (``+``, the site clinician as the
   history user, no reason for change, as ``record_save`` leaves a first entry);
@@ -26,7 +41,7 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import date, time as dtime, timedelta
+from datetime import time as dtime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -39,7 +54,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from accounts.models import Membership, Site
 from patients import rules as patient_rules
 from patients import services as patient_services
-from patients.models import PATIENT_FACTS, Diagnosis, MalignancyHistory, Patient
+from patients.models import Diagnosis, MalignancyHistory, Patient
 from safety.models import AdverseEvent
 from safety.services import adverse_event_derive
 from visits import rules as visit_rules
@@ -196,7 +211,10 @@ class CohortWriter:
         self.earliest_enrolment = self.latest_enrolment - timedelta(days=3 * 365)
 
     # The write ---------------------------------------------------------------------------------
-    def run(self):
+    def run(self, through="services"):
+        if through not in ("services", "bulk"):
+            raise ValueError("through: 'services' or 'bulk'.")
+        write = self._write_services if through == "services" else self._write_bulk
         sites, self.clinicians = ensure_sites(self.n_sites)
         if self.n_patients > len(sites) * MAX_PER_SITE:
             raise ValueError(f"At most {MAX_PER_SITE} patients per site: use more sites.")
@@ -212,12 +230,18 @@ class CohortWriter:
         while done < self.n_patients:
             n = min(self.batch_size, self.n_patients - done)
             with transaction.atomic():
-                self._batch(n)
+                write(self._plan_batch(n))
             done += n
             elapsed = time.monotonic() - started
             self.out(f"{done}/{self.n_patients} patients, {self.counts.total} rows in {elapsed:.1f} s "
                      f"({self.counts.total / max(elapsed, 1e-9):,.0f} rows/s)")
         self.counts.patients = done
+        return self.counts
+
+    def write(self, plans, through="services"):
+        """Write planned patients (the dicts ``_plan_batch`` returns) with one of the writers:
+        the service-level builder the write-channel test feeds with its own plan."""
+        (self._write_services if through == "services" else self._write_bulk)(plans)
         return self.counts
 
     def _site_for_next_patient(self):
@@ -233,11 +257,77 @@ class CohortWriter:
         self.counts.add(model, 2 * len(objs))  # the record and its history row
         return objs
 
-    def _batch(self, n):
+    def _plan_batch(self, n):
+        """Every random draw of ``n`` patients, in the order the bulk writer always made them."""
         rng = self.rng
         plans = [self._plan_patient() for _ in range(n)]
-        for plan in plans:  # the stored facts, as patients.services derives them on save
-            patient_services.patient_derive(plan["patient"], (None, None, None))
+        for plan in plans:
+            plan["cycles"] = self._plan_cycles(plan)
+        for plan in plans:
+            plan["adverse_events"] = self._adverse_events(plan)
+        for plan in plans:
+            if plan["final_status"] == "withdrawn":
+                last = plan["cycles"][-1]["infusions"][-1].infusion_date
+                plan["withdrawal"] = (min(self.today, last + timedelta(days=rng.randint(7, 20))),
+                                      rng.choice(WITHDRAWAL_REASONS))
+        return plans
+
+    def _write_services(self, plans):
+        """Each patient's records through the services, in the order a site enters them."""
+        from patients.services import diagnosis_save, malignancy_save, patient_save, patient_withdraw
+        from safety.services import adverse_event_save
+        from visits.services import CycleParts, assessment_save, cycle_save
+
+        for plan in plans:
+            user, patient = plan["user"], plan["patient"]
+            patient_save(patient=patient, user=user)
+            plan["diagnosis"].patient = patient
+            diagnosis_save(diagnosis=plan["diagnosis"], user=user)
+            for malignancy in plan["malignancies"]:
+                malignancy.patient = patient
+                malignancy_save(malignancy=malignancy, user=user)
+            for c in plan["cycles"]:
+                c["cycle"].patient = patient  # (planned before the patient had its id)
+                cycle_save(parts=CycleParts(cycle=c["cycle"], assessment=c["assessment"],
+                                            infusions={i.day: i for i in c["infusions"]}), user=user)
+            if plan["end_assessment"] is not None:
+                plan["end_assessment"].patient = patient
+                assessment_save(assessment=plan["end_assessment"], user=user)
+            for event in plan["adverse_events"]:
+                event.patient, event.infusion = patient, event.infusion
+                adverse_event_save(event=event, user=user)
+            if plan["final_status"] == "completed":
+                patient.status = "completed"
+                patient_save(patient=patient, user=user, reason="Treatment course completed")
+            elif plan["final_status"] == "withdrawn":
+                on, reason = plan["withdrawal"]
+                patient_withdraw(patient=patient, on=on, reason=reason, expected_version=patient.version,
+                                 user=user)
+            self._count_services(plan)
+
+    def _count_services(self, plan):
+        """The rows one patient's services wrote, as the bulk writer counts them."""
+        records = [plan["patient"], plan["diagnosis"], *plan["malignancies"], *plan["adverse_events"]]
+        for c in plan["cycles"]:
+            records += [c["cycle"], c["assessment"], *c["infusions"]]
+        if plan["end_assessment"] is not None:
+            records.append(plan["end_assessment"])
+        for record in records:
+            self.counts.add(type(record), 2)
+        deviations = ProtocolDeviation.objects.filter(patient=plan["patient"]).count()
+        self.counts.add(ProtocolDeviation, 2 * deviations)
+        if plan["final_status"] != "on_study":
+            self.counts.add(Patient.history.model, 1)
+
+    def _write_bulk(self, plans):
+        # The stored facts, as patients.services derives them on save (the treatment dates of the
+        # planned course: what patient_facts_refresh stores once the cycles are written).
+        for plan in plans:
+            given = [i.infusion_date for c in plan["cycles"] for i in c["infusions"]]
+            end = plan["end_assessment"]
+            plan["dates"] = (min(given, default=None), max(given, default=None),
+                             end.assessment_date if end is not None else None)
+            patient_services.patient_derive(plan["patient"], plan["dates"])
         patients = self._save(Patient, [p["patient"] for p in plans])
         for plan, patient in zip(plans, patients):
             plan["patient"] = patient
@@ -245,23 +335,11 @@ class CohortWriter:
             patient_services.diagnosis_derive(plan["diagnosis"], patient.age_at_onset)
             for m in plan["malignancies"]:
                 m.patient = patient
-        self._save(Diagnosis, [p["diagnosis"] for p in plans])
-
-        cycles = []
-        for plan in plans:
-            plan["cycles"] = self._plan_cycles(plan)
-            cycles += [c["cycle"] for c in plan["cycles"]]
-            given = [i.infusion_date for c in plan["cycles"] for i in c["infusions"]]
-            end = plan["end_assessment"]
-            plan["dates"] = (min(given, default=None), max(given, default=None),
-                             end.assessment_date if end is not None else None)
-            patient_services.patient_derive(plan["patient"], plan["dates"])
-            for m in plan["malignancies"]:
                 patient_services.malignancy_derive(m, plan["dates"])
+        self._save(Diagnosis, [p["diagnosis"] for p in plans])
         self._save(MalignancyHistory, [m for p in plans for m in p["malignancies"]])
-        # The treatment dates and what follows from them (no history row: as the data migration).
-        Patient.objects.bulk_update([p["patient"] for p in plans], list(PATIENT_FACTS), batch_size=500)
-        self._save(TreatmentCycle, cycles)
+
+        self._save(TreatmentCycle, [c["cycle"] for plan in plans for c in plan["cycles"]])
 
         assessments, infusions, deviations = [], [], []
         for plan in plans:
@@ -283,7 +361,7 @@ class CohortWriter:
         self._save(Assessment, assessments)
         self._save(Infusion, infusions)
         self._save(ProtocolDeviation, deviations)
-        self._save(AdverseEvent, [e for plan in plans for e in self._adverse_events(plan)])
+        self._save(AdverseEvent, [e for plan in plans for e in plan["adverse_events"]])
 
         # Completed and withdrawn patients: the status change after the course, a second
         # history row with its reason, as record_save leaves an edit.
@@ -295,10 +373,8 @@ class CohortWriter:
                 patient.status = "completed"
                 patient._change_reason = "Treatment course completed"
             elif plan["final_status"] == "withdrawn":
-                last = plan["cycles"][-1]["infusions"][-1].infusion_date
                 patient.status = "withdrawn"
-                patient.withdrawal_date = min(self.today, last + timedelta(days=rng.randint(7, 20)))
-                patient.withdrawal_reason = rng.choice(WITHDRAWAL_REASONS)
+                patient.withdrawal_date, patient.withdrawal_reason = plan["withdrawal"]
                 patient._change_reason = f"Withdrawn: {patient.withdrawal_reason}"
             else:
                 continue
@@ -530,9 +606,11 @@ class CohortWriter:
         return [event]
 
 
-def generate_cohort(*, patients, cycles, sites, seed=42, clear=False, batch_size=1000, out=None):
-    """Write the cohort; returns the :class:`Counts`."""
+def generate_cohort(*, patients, cycles, sites, seed=42, clear=False, batch_size=1000, out=None,
+                    through="services", today=None):
+    """Write the cohort (``through``: "services", the default, or "bulk", the benchmark's
+    fast path; see the module's docstring); returns the :class:`Counts`."""
     if clear:
         clear_clinical_data()
     return CohortWriter(patients=patients, cycles=cycles, sites=sites, seed=seed,
-                        batch_size=batch_size, out=out).run()
+                        batch_size=batch_size, out=out, today=today).run(through=through)

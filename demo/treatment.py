@@ -4,12 +4,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 from core.services import record_save
-from patients.services import patient_facts_refresh
 from safety.models import AdverseEvent
 from safety.services import adverse_event_save
 from visits import rules as visit_rules
 from visits.models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
-from visits.services import CycleParts, cycle_save
+from visits.services import CycleParts, assessment_save, cycle_save
 
 from . import cohort
 
@@ -101,9 +100,8 @@ def build_course(patient, course: cohort.DemoCourse, author):
                 onset_date=infusion.infusion_date, end_date=infusion.infusion_date, grade=1,
                 relatedness="probable", action_taken="rate_reduced", outcome="recovered"))
     if course.end_visit:
-        record_save(user=author, instance=_assessment(
+        assessment_save(user=author, assessment=_assessment(
             patient, start + timedelta(days=visit_rules.CYCLE_INTERVAL_DAYS), cks[-1], mmts[-1], steps - 1, steps, patient.sex, response,
             timepoint=AssessmentTimepoint.END_OF_TREATMENT))
-        patient_facts_refresh(patient.pk, reason="End-of-treatment visit entered", user=author)
         patient.status = "completed"
         record_save(user=author, instance=patient, reason="Treatment course completed")

@@ -189,8 +189,7 @@ class Patient(Lockable, ClinicalRecord):
     def get_absolute_url(self):
         return reverse("patients:patient_detail", args=[self.pk])
 
-    def review_parents(self):
-        return [self]
+    FIXED_FIELDS = ("site",)  # the subject id carries the site's code
 
     def signature_payload(self, cycles=None):
         """The casebook: the patient, diagnosis, malignancies, every cycle and the
@@ -328,6 +327,7 @@ class Diagnosis(ClinicalRecord):
     history = HistoricalRecords()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
     SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + DIAGNOSIS_FACTS + ("rules_version",)
+    PARENT_FIELDS = ("patient",)
 
     class Meta:
         verbose_name_plural = "diagnoses"
@@ -404,6 +404,7 @@ class MalignancyHistory(ClinicalRecord):
     objects = MalignancyHistoryQuerySet.as_manager()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
     SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + MALIGNANCY_FACTS + ("rules_version",)
+    PARENT_FIELDS = ("patient",)
 
     class Meta:
         ordering = ["diagnosis_date", "pk"]
@@ -412,9 +413,6 @@ class MalignancyHistory(ClinicalRecord):
 
     def __str__(self):
         return f"{self.malignancy_type} ({self.diagnosis_date})"
-
-    def review_parents(self):
-        return [self.patient] if self.patient_id else []
 
     @property
     def is_voided(self):

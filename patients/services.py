@@ -182,14 +182,14 @@ def malignancy_void(*, malignancy: MalignancyHistory, reason: str, expected_vers
 
 
 @transaction.atomic
-def patient_withdraw(*, patient: Patient, on, reason: str, expected_version: int) -> Patient:
+def patient_withdraw(*, patient: Patient, on, reason: str, expected_version: int, user=None) -> Patient:
     """Withdraw a patient (guarded status change); the reason goes to the audit trail."""
     try:
         patient.withdraw(on=on, reason=reason.strip())
     except StatusChangeError as exc:
         raise ValidationError(str(exc), code="transition_not_allowed") from exc
     return patient_save(patient=patient, reason=f"Withdrawn: {reason.strip()}",
-                        expected_version=expected_version)
+                        expected_version=expected_version, user=user)
 
 
 @transaction.atomic

@@ -121,7 +121,7 @@ class PatientWithdrawView(ActionFormView):
         services.patient_withdraw(
             patient=self.object, on=form.cleaned_data["withdrawal_date"],
             reason=form.cleaned_data["withdrawal_reason"],
-            expected_version=form.cleaned_data["expected_version"],
+            expected_version=form.cleaned_data["expected_version"], user=self.request.user,
         )
 
     def get_success_url(self):

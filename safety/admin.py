@@ -26,19 +26,8 @@ class AdverseEventAdmin(ClinicalRecordAdmin):
         )
 
 
-class ReadOnlyWorkflowAdmin(ClinicalRecordAdmin):
-    """Read-only: reviews and follow-ups are written by ``safety.services`` only
-    (they also update the event, which a plain admin save would skip)."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(AdverseEventReview)
-class AdverseEventReviewAdmin(ReadOnlyWorkflowAdmin):
+class AdverseEventReviewAdmin(ClinicalRecordAdmin):
     list_display = ("adverse_event", "kind", "reviewer", "reviewed_at", "reviewer_relatedness",
                     "agrees_with_seriousness")
     list_filter = ("kind", "reviewer_relatedness")
@@ -48,7 +37,7 @@ class AdverseEventReviewAdmin(ReadOnlyWorkflowAdmin):
 
 
 @admin.register(AdverseEventFollowUp)
-class AdverseEventFollowUpAdmin(ReadOnlyWorkflowAdmin):
+class AdverseEventFollowUpAdmin(ClinicalRecordAdmin):
     list_display = ("adverse_event", "follow_up_date", "outcome", "end_date", "entered_by")
     list_filter = ("outcome",)
     search_fields = ("adverse_event__patient__subject_id", "adverse_event__term")

@@ -106,6 +106,9 @@ class AdverseEvent(ClinicalRecord):
     objects = AdverseEventQuerySet.as_manager()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient", "rules_version")
     SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + ("rules_version",)
+    # The optional infusion is a link, not a parent: it may be corrected, to an
+    # infusion of the same patient only (``ae_violations``, ``infusion_patient_ok``).
+    PARENT_FIELDS = ("patient",)
     CRITERIA = tuple(name for name, _ in rules.SERIOUSNESS_CRITERIA)
 
     class Meta:
@@ -129,9 +132,6 @@ class AdverseEvent(ClinicalRecord):
         """The id of the user who entered the event (its creation history row)."""
         return (self.history.filter(history_type="+").order_by("history_date")
                 .values_list("history_user_id", flat=True).first())
-
-    def review_parents(self):
-        return [self.patient] if self.patient_id else []
 
     @property
     def review_due_at(self):
@@ -201,6 +201,7 @@ class AdverseEventReview(ClinicalRecord):
 
     history = HistoricalRecords()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("adverse_event",)
+    PARENT_FIELDS = ("adverse_event",)
 
     class Meta:
         ordering = ["reviewed_at", "pk"]
@@ -218,6 +219,10 @@ class AdverseEventReview(ClinicalRecord):
 
     def __str__(self):
         return f"{self.get_kind_display()} of {self.adverse_event} by {self.reviewer}"
+
+    @classmethod
+    def write_permission(cls, creating):
+        return None  # the reviewer's role at the event's site is a model rule (``not_a_reviewer``)
 
     def clean(self):
         if not self.adverse_event_id:
@@ -258,6 +263,7 @@ class AdverseEventFollowUp(ClinicalRecord):
 
     history = HistoricalRecords()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("adverse_event",)
+    PARENT_FIELDS = ("adverse_event",)
 
     class Meta:
         ordering = ["follow_up_date", "pk"]

@@ -126,7 +126,7 @@ def adverse_event_review(*, adverse_event: AdverseEvent, user, comment: str, rev
     if event.reviewed_at is None:
         event.reviewed_at = review.reviewed_at
         event.reviewed_by = user
-        record_save(instance=event, user=user,
+        record_save(instance=event, user=user, permission="safety.review_adverseevent",
                     reason=f"Medical review by {user.get_username()}: {review.comment}")
     return review
 

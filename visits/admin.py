@@ -33,16 +33,10 @@ class InfusionAdmin(ClinicalRecordAdmin):
 
 @admin.register(ProtocolDeviation)
 class ProtocolDeviationAdmin(ClinicalRecordAdmin):
-    """Read-only: deviations are written by the rules, never by hand. The table is
+    """Deviations are written by the rules, never by hand. The table is
     append-only: every row is listed, including those a later row superseded."""
 
     list_display = ("patient", "cycle", "kind", "day", "detected_at", "resolved_at")
     list_filter = ("kind",)
     search_fields = ("patient__subject_id",)
     list_select_related = ("patient", "cycle")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

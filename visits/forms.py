@@ -1,16 +1,14 @@
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import transaction
 
 from core.forms import (ClinicalRecordForm, CleanTextFormMixin, DateInput, add_validation_error, stale_error,
                         use_finite_decimals)
 from core.renderers import FieldRenderer
 from core.services import StaleRecordError
 from core.validation import validate_multiline_text
-from patients.services import patient_facts_refresh
 
 from .models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
-from .services import CyclePartError, CyclePartsInvalid, cycle_parts_build, cycle_save, next_cycle_number
+from .services import CyclePartError, assessment_save, CyclePartsInvalid, cycle_parts_build, cycle_save, next_cycle_number
 
 GRADE_FIELDS = list(Assessment.GRADE_FIELDS)
 LAB_FIELDS = [
@@ -246,11 +244,14 @@ class EndOfTreatmentForm(ClinicalRecordForm):
             self.instance.patient = patient
             self.instance.timepoint = AssessmentTimepoint.END_OF_TREATMENT
             self.instance.cycle = None
-    @transaction.atomic
+
     def save(self, commit=True):
-        assessment = super().save(commit=commit)
-        if commit:  # the end-of-treatment date ends the treatment (malignancy timing)
-            patient_facts_refresh(assessment.patient_id, reason=self.cleaned_data.get("change_reason")
-                                  or "End-of-treatment visit entered")
+        """Through ``visits.services.assessment_save`` (the end of treatment and
+        malignancy timing follow)."""
+        assessment = super(ClinicalRecordForm, self).save(commit=False)
+        if commit:
+            assessment_save(assessment=assessment,
+                            reason=self.cleaned_data.get("change_reason", "") if self.is_edit else "",
+                            expected_version=self.cleaned_data.get("expected_version") if self.is_edit else None)
         return assessment
 

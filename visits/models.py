@@ -80,6 +80,7 @@ class TreatmentCycle(Lockable, ClinicalRecord):
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
     #: What is signed is what was entered; the derived facts follow from it and the rules version.
     SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + rules.CYCLE_DERIVED_FIELDS
+    PARENT_FIELDS = ("patient",)
 
     class Meta:
         ordering = ["patient", "number"]
@@ -103,9 +104,6 @@ class TreatmentCycle(Lockable, ClinicalRecord):
 
     def get_absolute_url(self):
         return reverse("visits:cycle_update", args=[self.patient_id, self.number])
-
-    def review_parents(self):
-        return [self, self.patient] if self.patient_id else [self]
 
     def signature_payload(self, infusions=None):
         """The cycle: visit, pre-treatment assessment and infusions (uses the
@@ -224,6 +222,7 @@ class Assessment(ClinicalRecord):
     history = HistoricalRecords()
     objects = AssessmentQuerySet.as_manager()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient", "cycle")
+    PARENT_FIELDS = ("cycle", "patient")  # a pre-cycle assessment: its cycle; end of treatment: the patient
 
     GRADE_FIELDS = tuple(name for name, _ in rules.MMT8_GROUPS)
 
@@ -241,11 +240,6 @@ class Assessment(ClinicalRecord):
 
     def __str__(self):
         return f"{self.get_timepoint_display()} {self.assessment_date}"
-
-    def review_parents(self):
-        if self.cycle_id:
-            return [self.cycle, self.cycle.patient]
-        return [self.patient] if self.patient_id else []
 
     @property
     def grades(self):
@@ -340,6 +334,7 @@ class Infusion(ClinicalRecord):
     history = HistoricalRecords()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("cycle",)
     SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + rules.INFUSION_DERIVED_FIELDS
+    PARENT_FIELDS = ("cycle",)
 
     class Meta:
         ordering = ["cycle", "day"]
@@ -418,6 +413,11 @@ class ProtocolDeviation(ClinicalRecord):
 
     history = HistoricalRecords()
     objects = DeviationQuerySet.as_manager()
+    PARENT_FIELDS = ("cycle", "patient")
+
+    @classmethod
+    def write_permission(cls, creating):
+        return None  # written by the rules (``deviations_refresh``) for a write already authorised
 
     class Meta:
         ordering = ["-detected_at", "pk"]

@@ -196,9 +196,25 @@ def cycle_save(*, parts: CycleParts, reason: str = "", user=None) -> list:
         following = (TreatmentCycle.objects.filter(patient_id=cycle.patient_id, number__gt=cycle.number)
                      .select_related("patient").order_by("number").first())
         if following is not None:
-            deviations_refresh(cycle=following, reason=why, user=user)
+            try:  # its visit window follows this cycle's date; a lock of that cycle refuses the change
+                deviations_refresh(cycle=following, reason=why, user=user)
+            except ValidationError as exc:
+                raise CyclePartError("cycle", exc) from exc
     patient_facts_refresh(cycle.patient_id, reason=why, user=user)  # first/last infusion, malignancy timing
     return deviations
+
+
+
+@transaction.atomic
+def assessment_save(*, assessment: Assessment, reason: str = "", expected_version=None, user=None) -> Assessment:
+    """Create or correct an assessment outside a cycle entry (the end-of-treatment
+    visit; a pre-treatment assessment comes with its cycle through :func:`cycle_save`),
+    on every channel: the form, the API, the ODM import, the demo. The
+    end-of-treatment visit ends the treatment, so the patient's facts that depend on
+    it (the end of treatment, malignancy timing) follow, with the same reason."""
+    record_save(instance=assessment, reason=reason, expected_version=expected_version, user=user)
+    patient_facts_refresh(assessment.patient_id, reason=reason or "End-of-treatment visit entered", user=user)
+    return assessment
 
 
 # --- derived facts -----------------------------------------------------------

@@ -63,11 +63,11 @@ def scale(django_db_setup, django_db_blocker):
     # per chunk (constant memory); one chunk covers both sizes here, so the counts compare.
     with django_db_blocker.unblock(), transaction.atomic(), \
             mock.patch.object(odm, "PATIENT_CHUNK", 2 * LARGE):
-        generate_cohort(patients=SMALL, cycles=CYCLES, sites=SITES, seed=SEED)
+        generate_cohort(patients=SMALL, cycles=CYCLES, sites=SITES, seed=SEED, through="bulk")
         users = pages.make_users()
         pages.measure_all(users, run.small, run.errors, size=SMALL)
         started = time.monotonic()
-        generate_cohort(patients=LARGE - SMALL, cycles=CYCLES, sites=SITES, seed=SEED + 1)
+        generate_cohort(patients=LARGE - SMALL, cycles=CYCLES, sites=SITES, seed=SEED + 1, through="bulk")
         run.generate_seconds = time.monotonic() - started
         pages.measure_all(users, run.large, run.errors, size=LARGE)
         transaction.set_rollback(True)  # nothing stays behind (the audit tables refuse DELETE)

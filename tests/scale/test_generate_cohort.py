@@ -19,7 +19,7 @@ MODELS = (Patient, Diagnosis, MalignancyHistory, TreatmentCycle, Assessment, Inf
 
 @pytest.fixture
 def cohort():
-    return generate_cohort(patients=60, cycles=3, sites=4, seed=5)
+    return generate_cohort(patients=60, cycles=3, sites=4, seed=5, through="bulk")  # the fast path's claims
 
 
 def test_every_record_passes_full_clean(cohort):

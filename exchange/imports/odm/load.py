@@ -70,11 +70,10 @@ from accounts.models import Site
 from core.services import record_save
 from patients import rules as patient_rules
 from patients.models import Diagnosis, MalignancyHistory, Patient, PatientStatus
-from patients.services import patient_facts_refresh
 from safety.models import AdverseEvent
 from safety.services import adverse_event_save
 from visits.models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
-from visits.services import CyclePartError, CyclePartsInvalid, cycle_parts_build, cycle_save
+from visits.services import CyclePartError, assessment_save, CyclePartsInvalid, cycle_parts_build, cycle_save
 
 from ... import datasets
 from ...exports import odm
@@ -205,6 +204,8 @@ class Loader:
         try:
             if isinstance(instance, AdverseEvent):  # its service derives the SAE clock
                 adverse_event_save(event=instance, reason=self.reason, user=self.user)
+            elif isinstance(instance, Assessment) and instance.cycle_id is None:
+                assessment_save(assessment=instance, reason=self.reason, user=self.user)
             else:
                 record_save(instance=instance, reason=self.reason, user=self.user)
         except ValidationError as exc:
@@ -418,9 +419,8 @@ class Loader:
             return
         assessment = self._build(Assessment, record, patient=imported.patient, cycle=None)
         assessment.timepoint = AssessmentTimepoint.END_OF_TREATMENT
-        if self.save(assessment, record):
+        if self.save(assessment, record):  # (visits.services.assessment_save: it ends the treatment)
             self.result.counts["assessments"] += 1
-            patient_facts_refresh(imported.patient.pk, reason=self.reason, user=self.user)  # ends the treatment
 
     def adverse_event(self, imported, record):
         if record.bad:
