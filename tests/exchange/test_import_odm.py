@@ -26,7 +26,7 @@ from exchange.imports.odm import load as odm_load
 from exchange.imports.odm import parse as odm_parse
 from exchange.imports.odm import verify as odm_verify
 from safety.models import AdverseEvent
-from tests.accounts.factories import UserFactory
+from tests.accounts.factories import MembershipFactory, UserFactory
 from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle
 
 pytestmark = pytest.mark.django_db
@@ -224,6 +224,7 @@ def test_every_exported_column_has_an_import_rule():
 
 def test_the_importing_user_is_the_author(demo_xml, tmp_path):
     user = UserFactory(username="datamanager")
+    MembershipFactory(user=user, role="admin")  # entering data needs a role that grants it, at the site
     call_command("import_odm", str(write(tmp_path, only(tree(demo_xml), "01-002"))), user="datamanager",
                  stdout=StringIO())
     assert set(TreatmentCycle.history.values_list("history_user_id", flat=True)) == {user.pk}
