@@ -62,7 +62,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import DatabaseError, transaction
 from django.utils.text import capfirst
 
@@ -210,6 +210,11 @@ class Loader:
                 record_save(instance=instance, reason=self.reason, user=self.user)
         except ValidationError as exc:
             self.rule_errors(exc, record, model=type(instance), elsewhere=elsewhere)
+            return False
+        except PermissionDenied:
+            self.rule_errors(ValidationError(
+                f"{self.user} holds no role that may enter a {instance._meta.verbose_name} at this site.",
+                code="permission_denied"), record, model=type(instance), elsewhere=elsewhere)
             return False
         return True
 
