@@ -21,7 +21,8 @@ def _migrated_data_back(restore_migrated_data):
     """This module's transactional tests flush the database (tests/conftest.py)."""
 
 
-BEFORE = [("visits", "0005_lot_product_ascii"), ("oversight", "0005_access_lockout_kinds")]
+BEFORE = [("visits", "0005_lot_product_ascii"), ("oversight", "0005_access_lockout_kinds"),
+          ("patients", "0006_subject_id_ascii_digits")]  # before the stored patient facts
 
 
 def _migrate(targets):
