@@ -157,7 +157,7 @@ class Patient(Lockable, ClinicalRecord):
     end_of_treatment_date = models.DateField(
         "end-of-treatment visit", null=True, editable=False,
         help_text="Derived: the date of the end-of-treatment visit; empty while there is none.")
-    rules_version = models.CharField(max_length=20, blank=True, editable=False,
+    rules_version = models.CharField(max_length=20, blank=True, db_default="", editable=False,
                                      help_text="The version of patients.rules that derived the facts.")
 
     history = HistoricalRecords()
@@ -317,12 +317,12 @@ class Diagnosis(ClinicalRecord):
     # Derived facts (patients.rules.diagnosis_facts), stored by patients.services.
     rash = models.BooleanField("typical DM rash (criterion 5)", null=True, editable=False)
     certainty = models.CharField("Bohan & Peter certainty", max_length=10, choices=Certainty.choices,
-                                 blank=True, editable=False)
+                                 blank=True, db_default="", editable=False)
     eular_acr_score = models.DecimalField("2017 EULAR/ACR score", max_digits=4, decimal_places=1,
                                           null=True, editable=False)
     eular_acr_class = models.CharField("2017 EULAR/ACR class", max_length=12, choices=IIMClass.choices,
-                                       blank=True, editable=False)
-    rules_version = models.CharField(max_length=20, blank=True, editable=False)
+                                       blank=True, db_default="", editable=False)
+    rules_version = models.CharField(max_length=20, blank=True, db_default="", editable=False)
 
     history = HistoricalRecords()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
@@ -395,10 +395,10 @@ class MalignancyHistory(ClinicalRecord):
 
     # Derived (patients.rules.malignancy_timing), stored by patients.services.
     timing = models.CharField(
-        max_length=6, choices=MalignancyTiming.choices, blank=True, editable=False,
+        max_length=6, choices=MalignancyTiming.choices, blank=True, db_default="", editable=False,
         help_text="Derived: diagnosed before the first infusion, during treatment (to the "
                   "end-of-treatment visit, else the last infusion) or after.")
-    rules_version = models.CharField(max_length=20, blank=True, editable=False)
+    rules_version = models.CharField(max_length=20, blank=True, db_default="", editable=False)
 
     history = HistoricalRecords()
     objects = MalignancyHistoryQuerySet.as_manager()

@@ -178,3 +178,33 @@ def test_end_of_treatment_form_refreshes_the_timing(client_for, clinician, site_
     response = client_for(clinician).post(reverse("visits:end_of_treatment", args=[patient.pk]), data)
     assert response.status_code == 302, response.context["form"].errors
     assert stored(MalignancyHistory, malignancy.pk).timing == "during"
+
+
+def test_the_data_migration_fills_the_facts_of_existing_rows(site_a):
+    """patients 0008 derives the new columns of rows stored before them, with the rules."""
+    import importlib
+
+    from django.apps import apps
+
+    fill = importlib.import_module("patients.migrations.0008_fill_stored_derived_facts").fill
+    patient = PatientFactory(site=site_a, birth_year=1970, symptom_onset_date=date(2024, 12, 1))
+    dx = DiagnosisFactory(patient=patient)
+    entered_cycle(patient)
+    malignancy = MalignancyFactory(patient=patient, diagnosis_date=date(2025, 4, 1))
+    end_of_treatment(patient, date(2025, 4, 14))
+    expected = (Patient.objects.filter(pk=patient.pk).values(*models.PATIENT_FACTS).get(),
+                Diagnosis.objects.filter(pk=dx.pk).values(*models.DIAGNOSIS_FACTS).get(),
+                stored(MalignancyHistory, malignancy.pk).timing)
+    assert expected[2] == "during"
+    # As stored before the migration: the columns empty.
+    Patient.objects.update(**{name: None for name in models.PATIENT_FACTS}, rules_version="")
+    Diagnosis.objects.update(rash=None, certainty="", eular_acr_score=None, eular_acr_class="", rules_version="")
+    MalignancyHistory.objects.update(timing="", rules_version="")
+
+    fill(apps, None)
+
+    assert (Patient.objects.filter(pk=patient.pk).values(*models.PATIENT_FACTS).get(),
+            Diagnosis.objects.filter(pk=dx.pk).values(*models.DIAGNOSIS_FACTS).get(),
+            stored(MalignancyHistory, malignancy.pk).timing) == expected
+    assert {stored(Patient, patient.pk).rules_version, stored(Diagnosis, dx.pk).rules_version,
+            stored(MalignancyHistory, malignancy.pk).rules_version} == {rules.RULES_VERSION}
