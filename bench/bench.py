@@ -209,7 +209,8 @@ def cmd_report(args):
     from django.contrib.auth.models import User
     from django.db import connection
 
-    from exchange import datasets, selectors
+    from exchange import datasets
+    from reporting import selectors
     from sql import REPORT_SQL
 
     user = User.objects.get(username=COORDINATOR)
