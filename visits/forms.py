@@ -1,12 +1,15 @@
+import re
+
 from django import forms
 from django.core.exceptions import ValidationError
 
-from core.forms import (ClinicalRecordForm, CleanTextFormMixin, DateInput, add_validation_error, stale_error,
-                        use_finite_decimals)
+from core.forms import (MAX_ID, AsciiIntegerField, ClinicalRecordForm, CleanTextFormMixin, DateInput,
+                        FiniteDecimalField, add_validation_error, stale_error, use_finite_decimals)
 from core.renderers import FieldRenderer
 from core.services import StaleRecordError
 from core.validation import validate_multiline_text
 
+from .rules import DosingBasis
 from .models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
 from .services import CyclePartError, assessment_save, CyclePartsInvalid, cycle_parts_build, cycle_save, next_cycle_number
 
@@ -255,3 +258,49 @@ class EndOfTreatmentForm(ClinicalRecordForm):
                             expected_version=self.cleaned_data.get("expected_version") if self.is_edit else None)
         return assessment
 
+
+
+# --- The record-cycle page's live preview (visits.views.CyclePreviewView) ---------
+
+ASCII_DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{0,6})?|\.[0-9]{1,6}")
+ASCII_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class AsciiDecimalField(FiniteDecimalField):
+    """A positive decimal as typed in a query parameter: ASCII digits and a dot only
+    (``Decimal()`` reads other scripts' digits and exponents)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value not in self.empty_values and not ASCII_DECIMAL.fullmatch(str(value).strip()):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+class AsciiDateField(forms.DateField):
+    def to_python(self, value):
+        if value not in self.empty_values and not ASCII_DATE.fullmatch(str(value).strip()):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+class CyclePreviewForm(forms.Form):
+    """The query of the record-cycle page's preview: what the clinician has typed so far.
+    A value that is not a number is a field error; a missing one previews as nothing."""
+
+    weight_kg = AsciiDecimalField()
+    height_cm = AsciiDecimalField()
+    dosing_basis = forms.ChoiceField(choices=DosingBasis.choices, required=False)
+    start_date = AsciiDateField(required=False, input_formats=["%Y-%m-%d"])
+    day1_dose_g = AsciiDecimalField()
+    day1_rate = AsciiDecimalField()
+    day2_dose_g = AsciiDecimalField()
+    day2_rate = AsciiDecimalField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in GRADE_FIELDS:
+            self.fields[name] = AsciiIntegerField(min_value=0, max_value=MAX_ID)

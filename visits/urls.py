@@ -9,6 +9,7 @@ urlpatterns = [
     path("patients/<int:patient_pk>/cycles/new/", views.CycleEntryView.as_view(), name="cycle_create"),
     path("patients/<int:patient_pk>/cycles/<int:number>/", views.CycleEntryView.as_view(),
          name="cycle_update"),
+    path("patients/<int:patient_pk>/cycles/preview/", views.CyclePreviewView.as_view(), name="cycle_preview"),
     path("patients/<int:patient_pk>/end-of-treatment/", views.EndOfTreatmentView.as_view(),
          name="end_of_treatment"),
     path("deviations/", views.DeviationListView.as_view(), name="deviation_list"),

@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -15,7 +16,7 @@ from patients.views import PatientChildMixin
 
 from . import rules, selectors
 from .filters import DeviationFilterSet
-from .forms import CycleEntry, EndOfTreatmentForm
+from .forms import GRADE_FIELDS, CycleEntry, CyclePreviewForm, EndOfTreatmentForm
 from .models import Assessment, DeviationKind, TreatmentCycle
 from .services import next_cycle_number
 
@@ -57,7 +58,6 @@ class CycleEntryView(PermissionRequiredMixin, View):
             timezone.localdate(), p.renal_risk, p.renal_risk_since, p.thrombotic_risk, p.thrombotic_risk_since)
         return render(self.request, self.template_name, {
             "patient": self.patient, "entry": entry, "number": number, "deviations": deviations,
-            "tolerance_pct": rules.DOSE_TOLERANCE * 100,
             "at_risk": at_risk, "max_rate": rules.rate_limit_ml_per_kg_min(at_risk),
             "title": (f"Cycle {number} of {self.patient.subject_id}" if cycle.pk
                       else f"Record cycle {number} for {self.patient.subject_id}"),
@@ -100,6 +100,80 @@ class CycleEntryView(PermissionRequiredMixin, View):
 
 
 _PK = 987654321  # a stand-in argument, replaced in a reversed URL
+
+
+def _text(value):
+    return None if value is None else str(value)
+
+
+def cycle_preview(patient, data, today):
+    """What the record-cycle page shows while the clinician types, all from
+    ``visits.rules`` (the same functions the services run on save): the dosing
+    weight, the prescription, the rate limit in force and, per day, the dose
+    against the prescription and the rate against the limit. ``data``: the
+    cleaned :class:`CyclePreviewForm`; an implausible weight or height previews
+    as nothing (saving refuses it with a field error)."""
+    weight, height = data["weight_kg"], data["height_cm"]
+    if weight is not None and not 0 < weight <= rules.WEIGHT_MAX_KG:
+        weight = None
+    if height is not None and not rules.HEIGHT_MIN_CM <= height <= rules.HEIGHT_MAX_CM:
+        height = None
+    # The risk in force on the cycle's date; today while no date is typed (as the page's note).
+    cycle = rules.derive_cycle(
+        start_date=data["start_date"] or today, previous_start=None, weight_kg=weight, height_cm=height,
+        dosing_basis=data["dosing_basis"] or rules.DosingBasis.ACTUAL, sex=patient.sex,
+        renal_risk=patient.renal_risk, renal_risk_since=patient.renal_risk_since,
+        thrombotic_risk=patient.thrombotic_risk, thrombotic_risk_since=patient.thrombotic_risk_since)
+    daily = cycle.prescribed_daily_dose_g
+    days = {}
+    for day in (1, 2):
+        dose, rate = data[f"day{day}_dose_g"], data[f"day{day}_rate"]
+        dose = dose if dose else None  # 0 is no dose (saving refuses it)
+        rate = rate if rate else None
+        facts = rules.derive_infusion(day=day, dose_g=dose, max_rate_ml_per_h=rate, weight_kg=weight,
+                                      prescribed_daily_dose_g=daily, at_risk=cycle.at_risk)
+        difference = facts.dose_difference_pct
+        status = None
+        if facts.dose_within_tolerance is not None:
+            status = "within" if facts.dose_within_tolerance else ("under" if difference < 0 else "over")
+        days[str(day)] = {
+            "dose_g": _text(dose), "dose_difference_pct": _text(difference),
+            "dose_within_tolerance": facts.dose_within_tolerance, "dose_status": status,
+            "rate_ml_per_h": _text(rate), "rate_ml_per_kg_min": _text(facts.rate_ml_per_kg_min),
+            "rate_within_limit": facts.rate_within_limit,
+        }
+    return {
+        "rules_version": cycle.rules_version,
+        "dosing_weight_kg": _text(cycle.dosing_weight_kg),
+        "prescribed_daily_dose_g": _text(daily),
+        "prescribed_cycle_dose_g": _text(None if cycle.dosing_weight_kg is None
+                                         else rules.prescribed_cycle_dose_g(cycle.dosing_weight_kg)),
+        "dose_tolerance_pct": _text(rules.q1(rules.DOSE_TOLERANCE * 100)),
+        "at_risk": cycle.at_risk,
+        "rate_limit_ml_per_kg_min": _text(rules.rate_limit_ml_per_kg_min(cycle.at_risk)),
+        "max_rate_ml_per_h": _text(None if weight is None else rules.max_rate_ml_per_h(weight, cycle.at_risk)),
+        "days": days,
+        "mmt_total": rules.mmt_total(data[name] for name in GRADE_FIELDS),
+    }
+
+
+class CyclePreviewView(PermissionRequiredMixin, View):
+    """The record-cycle page's live preview (static/js/cycle_form.js), as JSON: the
+    rules run here, never restated in the browser. Same permission and site scope
+    as the page; a query that is not numbers is a 400 with the field errors."""
+
+    permission_required = CycleEntryView.permission_required
+    raise_exception = True
+    http_method_names = ["get"]
+
+    def get(self, request, *args, **kwargs):
+        patient = patient_selectors.patient_get(user=request.user, pk=kwargs["patient_pk"])
+        form = CyclePreviewForm(request.GET)
+        if not form.is_valid():
+            errors = {field: [{"message": e["message"], "code": e["code"]} for e in found]
+                      for field, found in form.errors.get_json_data().items()}
+            return JsonResponse({"errors": errors}, status=400)
+        return JsonResponse(cycle_preview(patient, form.cleaned_data, timezone.localdate()))
 
 
 def _url_format(name, *args):

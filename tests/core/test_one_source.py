@@ -32,6 +32,15 @@ COPIES = [
     ("the dose tolerance (5 %)",
      re.compile(r"(?<![\d.])(0\.05|5\s?%)(?![\d])"), re.compile(r"dose|toleran|prescri", re.I)),
 ]
+#: The browser's scripts (static/js/*.js) also must not restate the Devine ideal body weight
+#: (50 / 45.5 kg + 2.3 kg per inch, 2.54 cm per inch) or the adjusted weight (IBW + 0.4 x the excess):
+#: the record-cycle page asks the server's preview (visits:cycle_preview) instead.
+JS_COPIES = [
+    ("the Devine IBW / adjusted body weight formula (50 / 45.5 + 2.3 kg/inch, 2.54, 0.4)",
+     re.compile(r"(?<![\d.])(50|45\.5|2\.3|2\.54|0\.4)(?![\d.])"),
+     re.compile(r"ibw|ideal|adjust|height|weight|inch|sex|\bkg\b|[*/]", re.I)),
+]
+JS_DIRS = (Path("static/js"),)
 
 
 def source_files():
@@ -44,10 +53,16 @@ def source_files():
         yield relative, path
 
 
-def copies_in(lines):
+def script_files():
+    for directory in JS_DIRS:
+        for path in sorted((ROOT / directory).glob("*.js")):
+            yield path.relative_to(ROOT), path
+
+
+def copies_in(lines, copies=COPIES):
     found = []
     for number, line in enumerate(lines, 1):
-        for what, copy, context in COPIES:
+        for what, copy, context in copies:
             if copy.search(line) and (context is None or context.search(line)):
                 found.append((number, what, line.strip()))
     return found
@@ -58,6 +73,27 @@ def test_no_dose_rate_or_window_rule_outside_the_rules_module():
              for relative, path in source_files()
              for number, what, line in copies_in(path.read_text(encoding="utf-8").splitlines())]
     assert not found, "Copies of visits/rules.py (use the constants or the stored facts):\n" + "\n".join(found)
+
+
+def test_no_dosing_formula_in_the_browsers_scripts():
+    found = [f"{relative}:{number}: {what}: {line}"
+             for relative, path in script_files()
+             for number, what, line in copies_in(path.read_text(encoding="utf-8").splitlines(),
+                                                 COPIES + JS_COPIES)]
+    assert not found, "Dosing rules restated in a script (ask visits:cycle_preview):\n" + "\n".join(found)
+
+
+def test_the_script_check_finds_the_formula_it_is_meant_to_find():
+    """The copy issue 13 found in static/js/cycle_form.js (the live preview), and what is not one."""
+    samples = [
+        'var ibw = (sex === "M" ? 50 : 45.5) + 2.3 * (height / 2.54 - 60);',
+        "return round1(weight <= ibw ? weight : ibw + 0.4 * (weight - ibw));",
+        "var tolerance = 0.05; // dose tolerance",
+        "if (rate / 60 / weight > 0.04) {",
+    ]
+    assert [bool(copies_in([line], COPIES + JS_COPIES)) for line in samples] == [True] * len(samples)
+    assert not copies_in(["timer = setTimeout(refresh, 200);", "var latest = 0;"], COPIES + JS_COPIES)
+    assert Path("static/js/cycle_form.js") in {relative for relative, _ in script_files()}
 
 
 def test_the_check_finds_the_copies_it_is_meant_to_find():
@@ -90,6 +126,10 @@ def test_the_check_fails_on_the_copies_issue_13_found():
     for path in ("bench/sql.py", "reporting/expressions.py", "exchange/datasets.py",
                  "templates/patients/patient_detail.html"):
         assert copies_in(old(path)), path
+    # The record-cycle page's script before the server-side preview.
+    script = subprocess.run(["git", "show", "ec0ca43:static/js/cycle_form.js"], cwd=ROOT, capture_output=True,
+                            text=True, check=False).stdout.splitlines()
+    assert script and copies_in(script, COPIES + JS_COPIES)
 
 
 def test_the_check_reads_the_application():

@@ -64,6 +64,7 @@ MATRIX = {
     "visits:deviation_list":               {"GET": ALL},
     "visits:cycle_create":                 {"GET": ENTRY, "POST": ENTRY},
     "visits:cycle_update":                 {"GET": ENTRY, "POST": ENTRY},
+    "visits:cycle_preview":                {"GET": ENTRY},  # the record-cycle page's live preview
     "visits:end_of_treatment":             {"GET": ENTRY, "POST": ENTRY},
     # --- safety ---------------------------------------------------------------------------------
     "safety:ae_list":                      {"GET": ALL},
