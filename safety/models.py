@@ -153,6 +153,16 @@ class AdverseEvent(ClinicalRecord):
     def criteria_labels(self):
         return [label for name, label in rules.SERIOUSNESS_CRITERIA if getattr(self, name)]
 
+    def save(self, *args, **kwargs):
+        """An event stored by a path that skipped ``safety.services.adverse_event_save``
+        (a fixture, a bulk writer) still gets its derived facts (awareness, the SAE
+        clock), computed by the same function; the service's own values are kept."""
+        if not self.rules_version or self.aware_at is None:
+            from .services import adverse_event_derive  # (services import the models)
+
+            adverse_event_derive(self, now=timezone.now())
+        super().save(*args, **kwargs)
+
     def clean(self):
         if not self.patient_id:
             return
