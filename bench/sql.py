@@ -1,27 +1,27 @@
 """Hand-written SQL the benchmarks compare the app with.
 
 COPY_QUERIES: the rows of each table of the CSV export (exchange/datasets.py),
-with the same joins, filters and order. The derived facts of cycles and
-infusions (planned start, dosing weight, prescribed dose, rate per kg) are the
-columns visits.services stored with the rules: read, never restated here.
-The other derived classifications computed by the domain rules in Python
-(Bohan & Peter certainty, EULAR/ACR score, malignancy timing) are left out,
-their inputs are in the rows.
+with the same joins, filters and order. The derived facts (age, treatment
+dates, disease duration; rash, Bohan & Peter certainty, age at onset,
+EULAR/ACR score and class; malignancy timing; planned start, dosing weight,
+prescribed dose, rate per kg) are the columns patients.services and
+visits.services stored with the rules: read, never restated here.
 
 REPORT_SQL: one query for the figures of the outcome report
-(reporting/selectors.py outcome_report): baseline table, exposure (with the
-infusion days within the dose tolerance: the stored judgement), CK and MMT
-outcomes, safety. What SQL does not do is left to the app: the exact tests and
-confidence intervals (SciPy), the total improvement score, the plots.
+(reporting/selectors.py outcome_report): baseline table (the stored age,
+disease duration and malignancy timing), exposure (with the infusion days
+within the dose tolerance: the stored judgement), CK and MMT outcomes,
+safety. The responder thresholds are reporting.rules' constants, written into
+the SQL from there (not copied). What SQL does not do is left to the app: the
+exact tests and confidence intervals (SciPy), the total improvement score,
+the plots.
 """
 
-FIRST_LAST_INFUSION = """
-    LEFT JOIN LATERAL (
-        SELECT min(i.infusion_date) AS first_inf, max(i.infusion_date) AS last_inf
-        FROM visits_infusion i JOIN visits_treatmentcycle c ON c.id = i.cycle_id
-        WHERE c.patient_id = p.id) f ON true"""
+from reporting import rules as report_rules
 
-AGE = "date_part('year', age(p.enrolment_date, coalesce(p.birth_date, make_date(p.birth_year, 7, 1))))::int"
+#: The report's response thresholds as SQL numeric literals (Decimal's str is exact).
+CK_RESPONSE_FALL = f"{report_rules.CK_RESPONSE_FALL}::numeric"
+MMT_IMPROVEMENT_FACTOR = f"{1 + report_rules.MMT_IMPROVEMENT}::numeric"
 
 MMT = ("mmt_neck_flexors, mmt_deltoid, mmt_biceps, mmt_wrist_extensors, mmt_gluteus_maximus, "
        "mmt_gluteus_medius, mmt_quadriceps, mmt_ankle_dorsiflexors")
@@ -42,21 +42,21 @@ CURRENT_DEVIATION = ("(d.resolved_at IS NOT NULL OR NOT EXISTS "
 
 COPY_QUERIES = {
     "patients": f"""
-        SELECT p.subject_id, s.code, p.sex, {AGE} AS age, p.race, p.consent_date, p.enrolment_date,
-               p.symptom_onset_date, f.first_inf,
-               round((f.first_inf - p.symptom_onset_date) / 30.4375, 1) AS duration_months,
-               p.steroid_contraindication, p.renal_risk, p.thrombotic_risk, p.suspected_cause,
-               p.suspected_cause_detail, p.status, p.withdrawal_date, p.withdrawal_reason
-        FROM patients_patient p JOIN accounts_site s ON s.id = p.site_id {FIRST_LAST_INFUSION}
+        SELECT p.subject_id, s.code, p.sex, p.age_at_enrolment, p.race, p.consent_date, p.enrolment_date,
+               p.symptom_onset_date, p.first_infusion_date, p.disease_duration_months,
+               p.steroid_contraindication, p.renal_risk, p.renal_risk_since, p.thrombotic_risk,
+               p.thrombotic_risk_since, p.suspected_cause, p.suspected_cause_detail, p.status,
+               p.withdrawal_date, p.withdrawal_reason
+        FROM patients_patient p JOIN accounts_site s ON s.id = p.site_id
         ORDER BY p.subject_id""",
     "diagnoses": f"""
-        SELECT p.subject_id, d.kind, d.diagnosis_date, {", ".join("d." + f for f in DX_FLAGS.split(", "))}
+        SELECT p.subject_id, d.kind, d.diagnosis_date, {", ".join("d." + f for f in DX_FLAGS.split(", "))},
+               d.rash, d.certainty, p.age_at_onset, d.eular_acr_score, d.eular_acr_class
         FROM patients_diagnosis d JOIN patients_patient p ON p.id = d.patient_id
         ORDER BY p.subject_id""",
-    "malignancies": f"""
-        SELECT p.subject_id, m.malignancy_type, m.diagnosis_date, m.status, m.certainty, p.status,
-               f.first_inf, f.last_inf
-        FROM patients_malignancyhistory m JOIN patients_patient p ON p.id = m.patient_id {FIRST_LAST_INFUSION}
+    "malignancies": """
+        SELECT p.subject_id, m.malignancy_type, m.diagnosis_date, m.status, m.certainty, m.timing
+        FROM patients_malignancyhistory m JOIN patients_patient p ON p.id = m.patient_id
         WHERE m.voided_at IS NULL
         ORDER BY p.subject_id, m.diagnosis_date, m.id""",
     "cycles": """
@@ -107,8 +107,7 @@ def _summary(expr, name, where=""):
 REPORT_SQL = f"""
 WITH
 inf AS (
-    SELECT c.patient_id, min(i.infusion_date) AS first_inf, max(i.infusion_date) AS last_inf,
-           sum(i.dose_g) AS total_g, count(*) AS days,
+    SELECT c.patient_id, sum(i.dose_g) AS total_g, count(*) AS days,
            count(*) FILTER (WHERE i.dose_within_tolerance) AS within
     FROM visits_infusion i
          JOIN visits_treatmentcycle c ON c.id = i.cycle_id
@@ -125,25 +124,20 @@ ass AS (
     FROM visits_assessment WHERE voided_at IS NULL GROUP BY patient_id
 ),
 mal AS (
-    SELECT m.patient_id,
-           count(*) FILTER (WHERE m.diagnosis_date < inf.first_inf OR inf.first_inf IS NULL) AS before,
-           count(*) FILTER (WHERE m.diagnosis_date >= inf.first_inf AND (
-               pt.status NOT IN ('completed', 'withdrawn') OR m.diagnosis_date <= inf.last_inf)) AS during,
-           count(*) FILTER (WHERE pt.status IN ('completed', 'withdrawn') AND m.diagnosis_date > inf.last_inf)
-               AS after
-    FROM patients_malignancyhistory m JOIN patients_patient pt ON pt.id = m.patient_id
-         LEFT JOIN inf ON inf.patient_id = m.patient_id
-    WHERE m.voided_at IS NULL GROUP BY m.patient_id
+    SELECT patient_id, count(*) FILTER (WHERE timing = 'before') AS before,
+           count(*) FILTER (WHERE timing = 'during') AS during,
+           count(*) FILTER (WHERE timing = 'after') AS after
+    FROM patients_malignancyhistory WHERE voided_at IS NULL GROUP BY patient_id
 ),
 per AS (
-    SELECT p.id, p.sex, p.status, p.suspected_cause, d.kind, {AGE} AS age,
-           round((inf.first_inf - p.symptom_onset_date) / 30.4375, 1) AS duration,
+    SELECT p.id, p.sex, p.status, p.suspected_cause, d.kind, p.age_at_enrolment AS age,
+           p.disease_duration_months AS duration,
            coalesce(cyc.n, 0) AS cycles, coalesce(inf.total_g, 0) AS total_g, coalesce(inf.days, 0) AS days,
            coalesce(inf.within, 0) AS within, ass.ck_base, ass.ck_last, ass.ck_nadir, ass.mmt_base, ass.mmt_last,
            coalesce(ass.ck_points, 0) AS ck_points,
            mal.patient_id IS NOT NULL AS with_malignancy, mal.before, mal.during, mal.after,
-           ass.ck_base > 0 AND (ass.ck_base - ass.ck_last) / ass.ck_base > 0.5 AS ck_responder,
-           ass.mmt_base > 0 AND ass.mmt_last >= ass.mmt_base * 1.2 AS mmt_improved,
+           ass.ck_base > 0 AND (ass.ck_base - ass.ck_last) / ass.ck_base > {CK_RESPONSE_FALL} AS ck_responder,
+           ass.mmt_base > 0 AND ass.mmt_last >= ass.mmt_base * {MMT_IMPROVEMENT_FACTOR} AS mmt_improved,
            ass.ck_base IS NOT NULL AND ass.ck_last IS NOT NULL AS both_ck,
            ass.mmt_base IS NOT NULL AND ass.mmt_last IS NOT NULL AS both_mmt
     FROM patients_patient p LEFT JOIN patients_diagnosis d ON d.patient_id = p.id

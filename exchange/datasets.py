@@ -26,7 +26,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 from django.db import connections
-from django.db.models import F, Func, Max, Min, OuterRef, Subquery, TextField, Value
+from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import Cast
 
 from accounts.scoping import scope_to_user_sites
@@ -137,16 +137,6 @@ def cohort(*, user=None, site=None, diagnosis=None):
     if diagnosis:
         qs = qs.filter(diagnosis__kind=diagnosis)
     return qs
-
-
-def first_infusion_subquery(outer="pk"):
-    return Subquery(Infusion.objects.filter(cycle__patient=OuterRef(outer)).order_by()
-                    .values("cycle__patient").annotate(d=Min("infusion_date")).values("d")[:1])
-
-
-def last_infusion_subquery(outer="pk"):
-    return Subquery(Infusion.objects.filter(cycle__patient=OuterRef(outer)).order_by()
-                    .values("cycle__patient").annotate(d=Max("infusion_date")).values("d")[:1])
 
 
 def _text_query(qs, columns, expressions):

@@ -69,13 +69,6 @@ class PatientQuerySet(models.QuerySet):
         """What list and detail pages show, in one query."""
         return self.select_related("site", "diagnosis")
 
-    def with_treatment_dates(self):
-        """Annotate the first and last infusion dates (the visits app's infusions,
-        reached through the reverse relation name so patients imports nothing
-        from visits)."""
-        return self.annotate(first_infusion=models.Min("cycles__infusions__infusion_date"),
-                             last_infusion=models.Max("cycles__infusions__infusion_date"))
-
     def for_signature(self):
         """What ``signature_payload`` reads, prefetched: a constant number of queries
         for any number of casebooks (the signature check, ``core.review``)."""

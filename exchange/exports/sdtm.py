@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from itertools import islice, repeat
 
-from patients import rules as patient_rules
 from safety.models import ActionTaken, Outcome, Relatedness
 from visits import rules as visit_rules
 from visits.models import AssessmentTimepoint
@@ -351,9 +350,9 @@ def yes_no(flag):
     return YES if flag else NO
 
 
-def _cohort_stream(patients, *fields, **annotations):
+def _cohort_stream(patients, *fields):
     """The cohort's subjects ordered by subject id: tuples of ``fields``, in chunks."""
-    qs = patients.order_by("subject_id").annotate(**annotations).values_list(*fields, *annotations)
+    qs = patients.order_by("subject_id").values_list(*fields)
     return qs.iterator(chunk_size=datasets.CHUNK)
 
 
@@ -365,7 +364,7 @@ def with_reference(patients, rows):
     before the first row is asked for, whether there are rows or not (the same
     number of queries for every cohort). Only equality is compared, never
     order: the database's collation decides the order of both streams."""
-    subjects = _cohort_stream(patients, "subject_id", first_inf=datasets.first_infusion_subquery())
+    subjects = _cohort_stream(patients, "subject_id", "first_infusion_date")
     current = next(subjects, None)
     for row in rows:
         subject = row["subject_id"]
@@ -392,17 +391,16 @@ def with_baseline(rows):
 
 def subject_rows(patients):
     """One row per subject, by subject id: identifiers, demography, treatment
-    dates, diagnosis. The birth year/date are read to derive the age and go no
-    further."""
+    dates, diagnosis. The age and the treatment dates are the stored facts
+    (``patients.services`` derives them)."""
     qs = (patients.order_by("subject_id")
-          .annotate(first_inf=datasets.first_infusion_subquery(), last_inf=datasets.last_infusion_subquery())
-          .values_list("subject_id", "site__code", "sex", "race", "birth_year", "birth_date",
-                       "consent_date", "enrolment_date", "symptom_onset_date", "diagnosis__kind",
-                       "first_inf", "last_inf"))
-    for (subject, site, sex, race, birth_year, birth_date, consent, enrolment, onset, kind, first,
+          .values_list("subject_id", "site__code", "sex", "race", "age_at_enrolment",
+                       "consent_date", "symptom_onset_date", "diagnosis__kind",
+                       "first_infusion_date", "last_infusion_date"))
+    for (subject, site, sex, race, age, consent, onset, kind, first,
          last) in qs.iterator(chunk_size=datasets.CHUNK):
         yield {"subject_id": subject, "site": site, "sex": sex, "race": race,
-               "age": patient_rules.age_at(enrolment, birth_year, birth_date), "consent_date": consent,
+               "age": age, "consent_date": consent,
                "symptom_onset_date": onset, "diagnosis": kind, "first_infusion": first,
                "last_infusion": last}
 

@@ -4,12 +4,14 @@ import csv
 import io
 import zipfile
 from collections import Counter
+from datetime import date
 from decimal import Decimal
 
 import pyreadstat
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Max, Min
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -108,16 +110,34 @@ def test_dm_one_record_per_subject_with_age_and_reference_dates(cohort_files):
     data, _ = read_xpt(cohort_files, "DM")
     assert len(data) == 11
     assert data["USUBJID"].is_unique
-    patients = {p.subject_id: p for p in Patient.objects.with_treatment_dates()}
+    patients = {p.subject_id: p for p in Patient.objects.all()}
+    infusions = Infusion.objects.values("cycle__patient__subject_id").annotate(
+        first=Min("infusion_date"), last=Max("infusion_date"))
+    dates = {i["cycle__patient__subject_id"]: (i["first"], i["last"]) for i in infusions}
     for row in data.to_dict("records"):
         patient = patients[row["SUBJID"]]
         assert row["USUBJID"] == f"{datasets.STUDY_OID}-{patient.subject_id}"
         assert row["AGE"] == patient.age_at_enrolment
         assert row["AGEU"] == "YEARS"
-        assert row["RFSTDTC"] == patient.first_infusion.isoformat()
-        assert row["RFENDTC"] == patient.last_infusion.isoformat()
+        first, last = dates[patient.subject_id]
+        assert row["RFSTDTC"] == first.isoformat() == row["RFXSTDTC"]
+        assert row["RFENDTC"] == last.isoformat() == row["RFXENDTC"]
         assert row["SITEID"] == patient.subject_id[:2]
         assert (row["ARMCD"], row["ARM"]) == ("IVIG", "IVIG 1 g/kg x 2 days every 4 weeks")
+
+
+def test_dm_reads_the_stored_age_and_treatment_dates(seeded, tmp_path):
+    """DM shows the facts stored on the patient (``patients.services``), not a
+    second derivation from the birth year and the infusions."""
+    patient = Patient.objects.filter(first_infusion_date__isnull=False).order_by("subject_id").first()
+    Patient.objects.filter(pk=patient.pk).update(  # stored values no rule would give for this row
+        age_at_enrolment=patient.age_at_enrolment + 7, first_infusion_date=date(2001, 2, 3),
+        last_infusion_date=date(2001, 4, 5))
+    data, _ = read_xpt(export(Patient.objects.all(), tmp_path), "DM")
+    row = data[data["SUBJID"] == patient.subject_id].iloc[0]
+    assert row["AGE"] == patient.age_at_enrolment + 7
+    assert (row["RFSTDTC"], row["RFXSTDTC"]) == ("2001-02-03", "2001-02-03")
+    assert (row["RFENDTC"], row["RFXENDTC"]) == ("2001-04-05", "2001-04-05")
 
 
 def test_mh_holds_the_diagnosis_and_current_malignancies(cohort_files):

@@ -241,7 +241,7 @@ def test_a_subject_out_of_the_cohort_order_is_an_error(demo):
 
 
 def test_reference_dates_come_alongside(demo):
-    patients = {p.subject_id: p.first_infusion for p in Patient.objects.with_treatment_dates()}
+    patients = dict(Patient.objects.values_list("subject_id", "first_infusion_date"))
     rows = [{"subject_id": s} for s in sorted(patients) for _ in range(2)]
     pairs = list(sdtm.with_reference(Patient.objects.all(), iter(rows)))
     assert [(row["subject_id"], first) for row, first in pairs] == [(r["subject_id"], patients[r["subject_id"]])
