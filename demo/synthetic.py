@@ -339,6 +339,19 @@ class CohortWriter:
         self._save(Diagnosis, [p["diagnosis"] for p in plans])
         self._save(MalignancyHistory, [m for p in plans for m in p["malignancies"]])
 
+        # The cycles' and infusions' stored facts, as visits.services derives them on a save.
+        for plan in plans:
+            previous_start = None
+            for c in plan["cycles"]:
+                cycle = c["cycle"]
+                cycle.patient = plan["patient"]
+                for name, value in vars(visit_services.cycle_derive(
+                        cycle, previous_start=previous_start, patient=plan["patient"])).items():
+                    setattr(cycle, name, value)
+                for infusion in c["infusions"]:
+                    for name, value in vars(visit_services.infusion_derive(infusion, cycle)).items():
+                        setattr(infusion, name, value)
+                previous_start = cycle.start_date
         self._save(TreatmentCycle, [c["cycle"] for plan in plans for c in plan["cycles"]])
 
         assessments, infusions, deviations = [], [], []

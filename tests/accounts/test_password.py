@@ -147,9 +147,10 @@ def test_every_way_of_setting_a_password_starts_the_clock(clinician, admin_user,
     call_command("createsuperuser", "--noinput", username="root", email="root@example.org", stdout=StringIO())
     assert PasswordAge.objects.filter(user__username="root").exists()
     call_command("seed_demo", stdout=StringIO())
-    # seed_demo sets the password of existing users again: the clock restarts.
+    assert PasswordAge.objects.filter(user__username="admin").exists()
+    # --reset-passwords sets the password of existing users again: the clock restarts.
     PasswordAge.objects.all().delete()
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--reset-passwords", stdout=StringIO())
     assert PasswordAge.objects.filter(user__username="admin").exists()
 
 

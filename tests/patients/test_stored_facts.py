@@ -153,7 +153,7 @@ def test_one_choices_class_per_concept():
 
 def test_derived_facts_do_not_change_the_signed_data(site_a):
     """The facts follow the signed data: re-deriving them invalidates no signature."""
-    from core.review import hash_of
+    from core.fingerprint import hash_of
 
     patient = PatientFactory(site=site_a)
     before = hash_of(Patient.objects.for_signature().get(pk=patient.pk))
