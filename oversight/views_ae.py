@@ -41,7 +41,9 @@ def serious_queue(*, user, now):
     rows = list(_scoped(AdverseEvent.objects.serious_queue(now=now).with_review_state()
                         .select_related("patient", "patient__site", "reviewed_by"), user))
     for row in rows:
-        row.clock = rules.review_clock(due_at=row.report_due_at, now=now, reviewed_at=row.reviewed_at)
+        # (No stored due time: a row written outside safety.services; no clock rather than an error.)
+        row.clock = (rules.review_clock(due_at=row.report_due_at, now=now, reviewed_at=row.reviewed_at)
+                     if row.report_due_at else None)
     return rows
 
 

@@ -48,6 +48,7 @@ def build_world(site, subject_id, marker, raiser):
     an open data query (raised by ``raiser``, a monitor)."""
     from review import services as review_services
     from safety.models import AdverseEvent
+    from safety.services import adverse_event_save
     from visits.services import deviations_refresh
 
     patient = PatientFactory(site=site, subject_id=subject_id)
@@ -57,10 +58,10 @@ def build_world(site, subject_id, marker, raiser):
     cycle.infusions.update(lot=f"LOT-{marker}")
     deviations = deviations_refresh(cycle=cycle, reason="Cycle entered")
     assert deviations, "the under-dosed day 2 should open a deviation"
-    adverse_event = AdverseEvent.objects.create(
+    adverse_event = adverse_event_save(event=AdverseEvent(
         patient=patient, term=f"Aseptic meningitis {marker}", onset_date=date(2025, 3, 18), grade=3,
         relatedness="possible", action_taken="interrupted", outcome="recovering",
-        serious=True, serious_hospitalisation=True)
+        serious=True, serious_hospitalisation=True))
     data_query = review_services.query_raise(
         record=patient, field_name="sex", field_label="Sex", record_label=f"Patient {subject_id}",
         question="Please confirm the sex.", user=raiser)
