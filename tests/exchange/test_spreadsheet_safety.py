@@ -25,6 +25,7 @@ from django.db.models import CharField, TextField, Value
 from django.urls import reverse
 
 from patients.models import Diagnosis, MalignancyHistory, Patient
+from patients.services import patient_facts_refresh
 from exchange import datasets
 from exchange.exports import base, sdtm, tabular
 from safety.models import AdverseEvent
@@ -95,6 +96,8 @@ def planted(trigger):
     AssessmentFactory(cycle=cycle, patient=patient, **text(Assessment))
     InfusionFactory(cycle=cycle, day=1, **text(Infusion))
     InfusionFactory(cycle=cycle, day=2, **text(Infusion))
+    # The factories write no stored facts of other rows: the treatment dates as the services store them.
+    patient_facts_refresh(patient.pk, reason="Infusions entered")
     AdverseEvent.objects.create(patient=patient, onset_date=date(2025, 3, 14), grade=2, relatedness="possible",
                                 action_taken="none", outcome="recovered", **text(AdverseEvent))
     ProtocolDeviation.objects.create(patient=patient, cycle=cycle, kind="window", resolved_at="2025-04-01T00:00Z",
