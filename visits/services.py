@@ -12,12 +12,12 @@ the next cycle when the start date moved, and, after a patient edit
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from core.derived import DerivedChange
-from core.services import record_save
+from core.services import connection_lost, record_save
 from patients.models import Patient
 from patients.services import patient_facts_refresh
 
@@ -138,6 +138,10 @@ def cycle_parts_build(*, patient, cycle=None, number=None, cycle_data=None, asse
         try:  # a new cycle has no key yet: its parts are checked without the link
             instance.full_clean(exclude=["cycle"] if new and part != "cycle" else None)
         except ValidationError as exc:
+            # Django's constraint checks (Q.check) report a database error as "violated":
+            # a lost connection is not the user's error (as record_save).
+            if connection_lost():
+                raise OperationalError("The database connection was lost during validation.") from exc
             errors[part] = exc
     if errors:
         raise CyclePartsInvalid(errors)
