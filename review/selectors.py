@@ -47,6 +47,16 @@ class ReviewState:
     def cycle_queries(self, number):
         return self.queries_by_cycle.get(number, [])
 
+    def field_queries(self, record, field_name=""):
+        """The queries on one field of ``record`` (``""``: on the whole record), oldest first."""
+        key = (record._meta.model_name, record.pk, field_name)
+        if not hasattr(self, "_by_field"):
+            self._by_field = {}
+            for query in self.queries:
+                self._by_field.setdefault((query.content_type.model, query.object_id, query.field_name),
+                                          []).append(query)
+        return self._by_field.get(key, [])
+
     @property
     def open_queries(self):
         return [q for q in self.queries if q.status != QueryStatus.CLOSED]
@@ -70,7 +80,7 @@ def review_state(patient):
     for verification in (SourceVerification.objects.filter(patient=patient).with_invalidation()
                          .select_related("content_type", "verified_by").order_by("verified_at", "pk")):
         state.verifications[(verification.content_type.model, verification.object_id)] = verification
-    for query in DataQuery.objects.filter(patient=patient).order_by("raised_at", "pk"):
+    for query in DataQuery.objects.filter(patient=patient).select_related("content_type").order_by("raised_at", "pk"):
         state.queries_by_cycle.setdefault(query.cycle_number, []).append(query)
         state.queries.append(query)
     return state
