@@ -22,3 +22,17 @@ def field_review(context, review, record, field_name=""):
         "answered_queries": [q for q in queries if q.status == "answered"],
         "request": context.get("request"), "perms": context.get("perms"),
     }
+
+
+@register.inclusion_tag("review/includes/_record_review.html", takes_context=True)
+def record_review(context, review, record):
+    """The review block of one whole form (record): its signature and source data
+    verification state (the page attached the current hashes to ``review``), and the
+    queries on the record as a whole."""
+    return {
+        "record": record,
+        "signature": review.signature(record) if review is not None else None,
+        "verification": review.verification(record) if review is not None else None,
+        "queries": review.field_queries(record, "") if review is not None else [],
+        "request": context.get("request"), "perms": context.get("perms"),
+    }
