@@ -3,6 +3,7 @@ from crispy_forms.layout import Submit
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.formats import date_format
+from django.utils.text import capfirst
 from django.utils.timezone import localtime
 
 from .history import changes_since, describe_changes
@@ -257,3 +258,18 @@ class VoidForm(ReasonForm):
     void_reason = forms.CharField(label="Reason for voiding", max_length=1000,
                                   widget=forms.Textarea(attrs={"rows": 2}))
     expected_version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+def error_summary(form, *, part=""):
+    """The errors of a bound form for the page's error summary, in the form's order: one item per
+    message, ``{"id": the field's input id (the summary links to it) or None, "label": what it is
+    about, "message": ...}``; ``part`` names the form on a page of several (the record-cycle page)."""
+    if not form.is_bound:
+        return []
+    items = [{"id": None, "label": part, "message": message} for message in form.non_field_errors()]
+    for field in form:
+        label = capfirst(str(field.label))
+        for message in field.errors:
+            items.append({"id": None if field.is_hidden else (field.id_for_label or field.auto_id),
+                          "label": f"{part}: {label}" if part else label, "message": message})
+    return items

@@ -1,7 +1,8 @@
 from crispy_forms.layout import HTML, Div, Fieldset, Layout
 from django import forms
 
-from accounts.scoping import sites_for_data_entry
+from accounts.roles import Role
+from accounts.scoping import access_for, sites_for_data_entry
 from core.forms import ClinicalRecordForm, DateInput, ReasonForm
 
 from . import rules, services
@@ -30,6 +31,10 @@ class PatientForm(ClinicalRecordForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["site"].queryset = sites_for_data_entry(self.user)
+        access = access_for(self.user)
+        if not self.is_edit and Role.ADMIN.value not in access.roles and len(access.site_ids) == 1:
+            # A user with a role at one site enrols at that site: preselected (still shown).
+            self.initial.setdefault("site", next(iter(access.site_ids)))
         if self.is_edit:
             # Withdrawal has its own page (date and reason); offer the moves allowed from here.
             current = rules.PatientStatus(self.instance.status)

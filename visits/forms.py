@@ -4,14 +4,16 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from core.forms import (MAX_ID, AsciiIntegerField, ClinicalRecordForm, CleanTextFormMixin, DateInput,
-                        FiniteDecimalField, add_validation_error, stale_error, use_finite_decimals)
+                        FiniteDecimalField, add_validation_error, error_summary, stale_error,
+                        use_finite_decimals)
 from core.renderers import FieldRenderer
 from core.services import StaleRecordError
 from core.validation import validate_multiline_text
 
+from . import selectors
 from .rules import DosingBasis
 from .models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
-from .services import CyclePartError, assessment_save, CyclePartsInvalid, cycle_parts_build, cycle_save, next_cycle_number
+from .services import CyclePartError, assessment_save, CyclePartsInvalid, cycle_parts_build, cycle_save
 
 GRADE_FIELDS = list(Assessment.GRADE_FIELDS)
 LAB_FIELDS = [
@@ -107,7 +109,45 @@ class InfusionForm(PartForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["dose_g"].widget.attrs.update({"step": "0.1", "data-role": "dose"})
+        self.fields["volume_ml"].widget.attrs["data-role"] = "volume"
+        self.fields["concentration_pct"].widget.attrs["data-role"] = "concentration"
+        self.fields["infusion_date"].widget.attrs["data-role"] = "date"
         self.fields["max_rate_ml_per_h"].widget.attrs.update({"data-role": "rate"})
+
+
+#: What a new cycle carries forward from the patient's previous cycle, per part, as initial values
+#: the clinician checks: the values that stay the same month to month (a lot, a date, a dose or
+#: a result is entered afresh).
+CARRY_FORWARD = {
+    "cycle": ("weight_kg", "height_cm", "dosing_basis"),
+    "assessment": ("mmt_scale", "ck_lln_u_per_l", "ck_uln_u_per_l", "aldolase_uln_u_per_l",
+                   "ldh_uln_u_per_l", "ast_uln_u_per_l", "alt_uln_u_per_l"),
+    "infusion": ("product", "concentration_pct"),
+}
+
+_LOOK_UP = object()
+
+
+def carried_forward(previous):
+    """``{part: {field: value}}`` a new cycle takes from ``previous`` (a
+    :func:`visits.selectors.previous_cycle`, or None): the values present, each infusion day's
+    from the same day (or the other day when that one was not given)."""
+    if previous is None:
+        return {}
+    carried = {"cycle": {name: getattr(previous, name) for name in CARRY_FORWARD["cycle"]}}
+    try:
+        assessment = previous.assessment
+    except Assessment.DoesNotExist:
+        assessment = None
+    if assessment is not None and assessment.voided_at is None:
+        carried["assessment"] = {name: getattr(assessment, name) for name in CARRY_FORWARD["assessment"]}
+    infusions = getattr(previous, "infusions_by_day", {})
+    for day in (1, 2):
+        source = infusions.get(day) or infusions.get(3 - day)
+        if source is not None:
+            carried[f"day{day}"] = {name: getattr(source, name) for name in CARRY_FORWARD["infusion"]}
+    return {part: {name: value for name, value in values.items() if value not in (None, "")}
+            for part, values in carried.items()}
 
 
 class CycleEntry:
@@ -122,12 +162,21 @@ class CycleEntry:
     """
 
     PARTS = ("cycle", "assessment", "day1", "day2")
+    PART_LABELS = {"cycle": "Visit", "assessment": "Assessment", "day1": "Day 1", "day2": "Day 2"}
 
-    def __init__(self, data=None, *, patient, cycle=None, user=None):
+    def __init__(self, data=None, *, patient, cycle=None, user=None, previous=_LOOK_UP):
+        """``previous``: the patient's previous cycle (:func:`visits.selectors.previous_cycle`,
+        looked up when not given) for a new cycle: its number and what it carries forward."""
         self.patient, self.user = patient, user
         self.is_edit = cycle is not None
+        self.previous, self.carried = None, {}
         if cycle is None:
-            cycle = TreatmentCycle(patient=patient, number=next_cycle_number(patient))
+            if previous is _LOOK_UP:
+                previous = selectors.previous_cycle(patient)
+            self.previous = previous
+            self.carried = carried_forward(previous)
+            # The next number: cycles are never deleted, so the last one's number + 1.
+            cycle = TreatmentCycle(patient=patient, number=previous.number + 1 if previous else 1)
         self.cycle = cycle
         existing = {i.day: i for i in cycle.infusions.all()} if cycle.pk else {}
         try:
@@ -135,9 +184,10 @@ class CycleEntry:
         except Assessment.DoesNotExist:
             assessment = None
         self.forms = {
-            "cycle": CycleForm(data, prefix="cycle", instance=cycle, model_rules=False),
+            "cycle": CycleForm(data, prefix="cycle", instance=cycle, model_rules=False,
+                               initial=self.carried.get("cycle")),
             "assessment": AssessmentForm(
-                data, prefix="assessment", model_rules=False,
+                data, prefix="assessment", model_rules=False, initial=self.carried.get("assessment"),
                 instance=assessment or Assessment(patient=patient, cycle=cycle,
                                                   timepoint=AssessmentTimepoint.PRE_CYCLE)),
         }
@@ -145,6 +195,7 @@ class CycleEntry:
             instance = existing.get(day) or Infusion(cycle=cycle, day=day)
             self.forms[f"day{day}"] = InfusionForm(
                 data, prefix=f"day{day}", instance=instance, model_rules=False,
+                initial=self.carried.get(f"day{day}"),
                 # A day not yet recorded may stay empty (a missing-day deviation).
                 empty_permitted=instance.pk is None and (day == 2 or self.is_edit),
                 use_required_attribute=not (instance.pk is None and day == 2),
@@ -160,6 +211,22 @@ class CycleEntry:
 
     def __getitem__(self, part):
         return self.forms[part]
+
+    @property
+    def carried_from(self):
+        """The cycle the new cycle's initial values were carried forward from, or None."""
+        return self.previous if self.carried else None
+
+    @property
+    def error_summary(self):
+        """Every error of the page, in its order, for the summary at its top (each field's
+        links to the field: ``#id_<part>-<field>``)."""
+        items = [{"id": None, "label": "", "message": message} for message in self.non_field_errors]
+        for part in self.PARTS:
+            items += error_summary(self.forms[part], part=self.PART_LABELS[part])
+        items += [{"id": "id_change_reason", "label": "Reason for change", "message": message}
+                  for message in self.reason_errors]
+        return items
 
     @property
     def reason_value(self):
@@ -295,6 +362,10 @@ class CyclePreviewForm(forms.Form):
     height_cm = AsciiDecimalField()
     dosing_basis = forms.ChoiceField(choices=DosingBasis.choices, required=False)
     start_date = AsciiDateField(required=False, input_formats=["%Y-%m-%d"])
+    #: The cycle's number: its visit window counts from the start of the cycle before it.
+    cycle = AsciiIntegerField(max_value=32767)
+    day1_date = AsciiDateField(required=False, input_formats=["%Y-%m-%d"])
+    day2_date = AsciiDateField(required=False, input_formats=["%Y-%m-%d"])
     day1_dose_g = AsciiDecimalField()
     day1_rate = AsciiDecimalField()
     day2_dose_g = AsciiDecimalField()

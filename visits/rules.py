@@ -194,13 +194,31 @@ def window_deviation(*, start: date, previous_start: date | None) -> Deviation |
                      f"{planned:%Y-%m-%d} (window {CYCLE_INTERVAL_DAYS} ± {CYCLE_WINDOW_DAYS} days).")
 
 
+def visit_window(previous_start: date | None) -> tuple[date, date, date] | None:
+    """(planned start, earliest, latest) of the cycle after one started on ``previous_start``:
+    the dates :func:`window_deviation` accepts (None for a first cycle)."""
+    planned = planned_start(previous_start)
+    if planned is None:
+        return None
+    return (planned, planned - timedelta(days=CYCLE_WINDOW_DAYS), planned + timedelta(days=CYCLE_WINDOW_DAYS))
+
+
+#: Day 2 is given the day after day 1 (the two days are consecutive).
+DAY2_AFTER_DAY1_DAYS = 1
+
+
+def expected_day2_date(day1: date | None) -> date | None:
+    """The date day 2 should be given: the day after day 1."""
+    return None if day1 is None else day1 + timedelta(days=DAY2_AFTER_DAY1_DAYS)
+
+
 def day_deviations(*, day1: date | None, day2: date | None) -> list[Deviation]:
     """Day 2 missing, or not the day after day 1."""
     if day1 is not None and day2 is None:
         return [Deviation(DeviationKind.MISSING_DAY, 2, "Day 2 infusion not given.")]
     if day1 is None and day2 is not None:
         return [Deviation(DeviationKind.MISSING_DAY, 1, "Day 1 infusion not given.")]
-    if day1 and day2 and (day2 - day1).days != 1:
+    if day1 and day2 and day2 != expected_day2_date(day1):
         return [Deviation(DeviationKind.NON_CONSECUTIVE, 2,
                           f"Day 2 given {(day2 - day1).days} days after day 1; the two days "
                           f"must be consecutive.")]

@@ -16,6 +16,28 @@ def cycle_get(*, user, patient, number):
     return get_object_or_404(qs, patient=patient, number=number)
 
 
+def previous_cycle(patient, *, number=None):
+    """The patient's cycle before cycle ``number`` (the last one when None), with its pre-treatment
+    assessment and its infusions (``infusions_by_day``): what a new cycle carries forward and the
+    start its visit window is counted from. Two queries, whatever the patient's history; None for
+    a first cycle."""
+    cycles = TreatmentCycle.objects.filter(patient=patient).select_related("assessment")
+    if number is not None:
+        cycles = cycles.filter(number__lt=number)
+    cycle = cycles.order_by("-number").first()
+    if cycle is not None:
+        cycle.infusions_by_day = {infusion.day: infusion for infusion in cycle.infusions.all()}
+    return cycle
+
+
+def previous_cycle_start(patient, *, number=None):
+    """The start date of the patient's cycle before cycle ``number`` (the last one when None)."""
+    cycles = TreatmentCycle.objects.filter(patient=patient)
+    if number is not None:
+        cycles = cycles.filter(number__lt=number)
+    return cycles.order_by("-number").values_list("start_date", flat=True).first()
+
+
 def end_of_treatment_get(patient):
     return (Assessment.objects.current()
             .filter(patient=patient, timepoint=AssessmentTimepoint.END_OF_TREATMENT).first())

@@ -56,8 +56,16 @@ class CycleEntryView(PermissionRequiredMixin, View):
         p = self.patient
         at_risk = cycle.at_risk if cycle.pk else rules.risk_in_force(
             timezone.localdate(), p.renal_risk, p.renal_risk_since, p.thrombotic_risk, p.thrombotic_risk_since)
+        # The visit window counts from the previous cycle's start (the new cycle's entry has it).
+        if entry.is_edit:
+            previous_start = selectors.previous_cycle_start(self.patient, number=cycle.number)
+        else:
+            previous_start = entry.previous.start_date if entry.previous else None
+        window = rules.visit_window(previous_start)
         return render(self.request, self.template_name, {
             "patient": self.patient, "entry": entry, "number": number, "deviations": deviations,
+            "previous_start": previous_start, "window": window,
+            "errors": entry.error_summary, "carried_from": entry.carried_from,
             "at_risk": at_risk, "max_rate": rules.rate_limit_ml_per_kg_min(at_risk),
             "title": (f"Cycle {number} of {self.patient.subject_id}" if cycle.pk
                       else f"Record cycle {number} for {self.patient.subject_id}"),
@@ -106,7 +114,38 @@ def _text(value):
     return None if value is None else str(value)
 
 
-def cycle_preview(patient, data, today):
+def _iso(value):
+    return None if value is None else value.isoformat()
+
+
+def schedule_preview(data, previous_start):
+    """The planned start and window of the cycle (from the previous cycle's start) and whether the
+    typed start is within it; whether the typed day 2 is the day after day 1 and the date it should
+    be (the page fills an untouched day 2 with it). All from ``visits.rules``."""
+    start = data["start_date"]
+    window = rules.visit_window(previous_start)
+    schedule = None
+    if window is not None:
+        planned, earliest, latest = window
+        late = rules.window_deviation(start=start, previous_start=previous_start) if start else None
+        schedule = {
+            "previous_start": _iso(previous_start), "planned_date": _iso(planned),
+            "earliest": _iso(earliest), "latest": _iso(latest), "start_date": _iso(start),
+            "offset_days": None if start is None else (start - planned).days,
+            "within_window": None if start is None else late is None,
+            "message": late.description if late else None,
+        }
+    day1, day2 = data["day1_date"], data["day2_date"]
+    apart = [d for d in rules.day_deviations(day1=day1, day2=day2)
+             if d.kind == rules.DeviationKind.NON_CONSECUTIVE]
+    return schedule, {
+        "expected_date": _iso(rules.expected_day2_date(day1)), "date": _iso(day2),
+        "consecutive": None if day1 is None or day2 is None else not apart,
+        "message": apart[0].description if apart else None,
+    }
+
+
+def cycle_preview(patient, data, today, previous_start=None):
     """What the record-cycle page shows while the clinician types, all from
     ``visits.rules`` (the same functions the services run on save): the dosing
     weight, the prescription, the rate limit in force and, per day, the dose
@@ -120,7 +159,7 @@ def cycle_preview(patient, data, today):
         height = None
     # The risk in force on the cycle's date; today while no date is typed (as the page's note).
     cycle = rules.derive_cycle(
-        start_date=data["start_date"] or today, previous_start=None, weight_kg=weight, height_cm=height,
+        start_date=data["start_date"] or today, previous_start=previous_start, weight_kg=weight, height_cm=height,
         dosing_basis=data["dosing_basis"] or rules.DosingBasis.ACTUAL, sex=patient.sex,
         renal_risk=patient.renal_risk, renal_risk_since=patient.renal_risk_since,
         thrombotic_risk=patient.thrombotic_risk, thrombotic_risk_since=patient.thrombotic_risk_since)
@@ -142,8 +181,11 @@ def cycle_preview(patient, data, today):
             "rate_ml_per_h": _text(rate), "rate_ml_per_kg_min": _text(facts.rate_ml_per_kg_min),
             "rate_within_limit": facts.rate_within_limit,
         }
+    schedule, day2 = schedule_preview(data, previous_start)
     return {
         "rules_version": cycle.rules_version,
+        "schedule": schedule,
+        "day2": day2,
         "dosing_weight_kg": _text(cycle.dosing_weight_kg),
         "prescribed_daily_dose_g": _text(daily),
         "prescribed_cycle_dose_g": _text(None if cycle.dosing_weight_kg is None
@@ -173,7 +215,9 @@ class CyclePreviewView(PermissionRequiredMixin, View):
             errors = {field: [{"message": e["message"], "code": e["code"]} for e in found]
                       for field, found in form.errors.get_json_data().items()}
             return JsonResponse({"errors": errors}, status=400)
-        return JsonResponse(cycle_preview(patient, form.cleaned_data, timezone.localdate()))
+        # The window counts from the cycle before this one (before the next one: a new cycle).
+        previous_start = selectors.previous_cycle_start(patient, number=form.cleaned_data["cycle"])
+        return JsonResponse(cycle_preview(patient, form.cleaned_data, timezone.localdate(), previous_start))
 
 
 def _url_format(name, *args):

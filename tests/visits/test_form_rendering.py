@@ -88,7 +88,13 @@ def test_cycle_field_groups(site_a):
     group = entry["cycle"]["weight_kg"].as_field_group()
     assert '<label class="form-label small mb-0" for="id_cycle-weight_kg">Weight (kg)*</label>' in group
     assert 'name="cycle-weight_kg"' in group and 'aria-invalid="true"' in group
-    assert '<div class="invalid-feedback d-block" id="error_cycle-weight_kg">' in group
+    # A red border, and the error text named by the input (aria-describedby) with the id Django gives it.
+    assert re.search(r'<input [^>]*class="form-control form-control-sm is-invalid"', group)
+    assert 'aria-describedby="id_cycle-weight_kg_helptext id_cycle-weight_kg_error"' in group
+    assert 'id="id_cycle-weight_kg_helptext">Measured at this visit.</div>' in group
+    assert '<div class="invalid-feedback d-block" id="id_cycle-weight_kg_error">' in group
+    valid = entry["cycle"]["height_cm"].as_field_group()
+    assert "is-invalid" not in valid and "aria-invalid" not in valid
     assert "a&lt;b&gt;&amp;" in group
 
 
@@ -126,9 +132,9 @@ def test_cycle_form_fields_are_never_stale(client_for, clinician, site_a):
     edit = client.get(edit_url).content.decode()
     assert 'value="81.5"' in edit and f'name="cycle-expected_version" value="{cycle.version + 1}"' in edit
     refused = client.post(reverse("visits:cycle_create", args=[patient.pk]), BAD).content.decode()
-    assert 'value="a&lt;b&gt;&amp;&#34;&#39;"' in refused and 'id="error_cycle-weight_kg"' in refused
+    assert 'value="a&lt;b&gt;&amp;&#34;&#39;"' in refused and 'id="id_cycle-weight_kg_error"' in refused
     again = client.get(reverse("visits:cycle_create", args=[patient.pk])).content.decode()
-    assert "a&lt;b&gt;" not in again and 'id="error_cycle-weight_kg"' not in again
+    assert "a&lt;b&gt;" not in again and 'id="id_cycle-weight_kg_error"' not in again
 
 
 def test_templates_are_compiled_once():

@@ -122,8 +122,9 @@ def test_other_sites_patient_is_404_and_read_only_roles_403(client_for, clinicia
 
 def test_preview_runs_a_constant_number_of_queries(client_for, clinician, patient, django_assert_num_queries):
     client = client_for(clinician)
-    # session, user, memberships, role permissions, the patient: nothing per day or per grade
-    with django_assert_num_queries(5):
+    # session, user, memberships, role permissions, the patient, the previous cycle's start (the window):
+    # nothing per day or per grade
+    with django_assert_num_queries(6):
         response = preview(client, patient, weight_kg="70", height_cm="175", dosing_basis="adjusted",
                            start_date="2025-03-17", day1_dose_g="70", day1_rate="150", day2_dose_g="70",
                            day2_rate="150", **dict.fromkeys(GRADES, "7"))
