@@ -29,7 +29,8 @@
   var day2Typed = !!value(day2);
   var day2Filled = "";
   if (day2) {
-    day2.addEventListener("input", function () { day2Typed = value(day2) !== ""; day2Filled = ""; });
+    // Typed (or cleared: day 2 not given) by the clinician: never filled again.
+    day2.addEventListener("input", function () { day2Typed = true; day2Filled = ""; });
   }
 
   function query() {
