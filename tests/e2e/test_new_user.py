@@ -77,7 +77,9 @@ def test_a_form_saved_in_two_tabs_shows_a_conflict_on_the_second_save(open_as, c
     second.get_by_label("Sex").select_option("M")
     second.get_by_label("Reason for change").fill("Sex entered wrongly")
     second.get_by_role("button", name="Save").click()
-    conflict = second.get_by_text("Someone else saved this record")
+    # In the error summary at the top (which takes the focus), as well as beside the form.
+    conflict = second.locator("#error-summary").get_by_text("Someone else saved this record")
+    expect(second.locator("#error-summary")).to_be_focused()
     expect(conflict).to_be_visible()
     expect(conflict).to_contain_text("changed Enrolment date: 2025-03-10 → 2025-03-12")
     expect(conflict).to_contain_text("Nothing was overwritten")
