@@ -118,10 +118,11 @@ def _iso(value):
     return None if value is None else value.isoformat()
 
 
-def schedule_preview(data, previous_start):
+def schedule_preview(data, previous_start, derived):
     """The planned start and window of the cycle (from the previous cycle's start) and whether the
-    typed start is within it; whether the typed day 2 is the day after day 1 and the date it should
-    be (the page fills an untouched day 2 with it). All from ``visits.rules``."""
+    typed start is within it (``derived``: the cycle's facts, :func:`visits.rules.derive_cycle`);
+    whether the typed day 2 is the day after day 1 and the date it should be (the page fills an
+    untouched day 2 with it). All from ``visits.rules``."""
     start = data["start_date"]
     window = rules.visit_window(previous_start)
     schedule = None
@@ -131,8 +132,8 @@ def schedule_preview(data, previous_start):
         schedule = {
             "previous_start": _iso(previous_start), "planned_date": _iso(planned),
             "earliest": _iso(earliest), "latest": _iso(latest), "start_date": _iso(start),
-            "offset_days": None if start is None else (start - planned).days,
-            "within_window": None if start is None else late is None,
+            "offset_days": None if start is None else derived.window_offset_days,
+            "within_window": None if start is None else derived.within_window,
             "message": late.description if late else None,
         }
     day1, day2 = data["day1_date"], data["day2_date"]
@@ -181,7 +182,7 @@ def cycle_preview(patient, data, today, previous_start=None):
             "rate_ml_per_h": _text(rate), "rate_ml_per_kg_min": _text(facts.rate_ml_per_kg_min),
             "rate_within_limit": facts.rate_within_limit,
         }
-    schedule, day2 = schedule_preview(data, previous_start)
+    schedule, day2 = schedule_preview(data, previous_start, cycle)
     return {
         "rules_version": cycle.rules_version,
         "schedule": schedule,

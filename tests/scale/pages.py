@@ -2,6 +2,7 @@
 
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 import accounts.middleware  # noqa: F401  (its login receiver starts the idle clock; the test
@@ -14,7 +15,8 @@ from tests.conftest import _user_with_role
 
 API_LISTS = [prefix for prefix, _viewset, _basename in router.registry]
 EXPORTS = sorted(FORMATS)
-PAGES = ["patient-list", "patient-detail", "timeline", "deviation-list", "report", "audit-trail"]
+PAGES = ["patient-list", "patient-detail", "timeline", "deviation-list", "report", "audit-trail",
+         "cycle-entry", "cycle-preview"]
 #: Every measured name: the HTML pages, ``api:<collection>``, ``export:<format>``.
 NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORTS]
 
@@ -87,6 +89,10 @@ def requests(users):
         "patient-list": _html(monitor, "/patients/"),
         "patient-detail": _html(clinician, f"/patients/{patient.pk}/"),
         "timeline": _html(clinician, f"/patients/{patient.pk}/timeline/"),
+        # The record-cycle page (what the previous cycle carries forward, its window) and its preview.
+        "cycle-entry": _html(clinician, reverse("visits:cycle_create", args=[patient.pk])),
+        "cycle-preview": _html(clinician, reverse("visits:cycle_preview", args=[patient.pk])
+                               + "?weight_kg=70&start_date=2025-06-02&day1_date=2025-06-02&day2_date=2025-06-03"),
         "deviation-list": _html(monitor, "/deviations/"),
         "report": _html(coordinator, "/reports/"),
         # One patient's trail: the same rows at both sizes. (The unfiltered first page runs one

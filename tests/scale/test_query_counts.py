@@ -18,6 +18,8 @@ pytestmark = pytest.mark.django_db  # the test database is set up for marked tes
 EXPECTED = {
     "patient-list": 8, "patient-detail": 9, "timeline": 13, "deviation-list": 8,
     "report": 16,  # + the data cut (one query) and the sites the report states as its filter
+    # The record-cycle page: the previous cycle with its assessment, and its infusions (issue 14).
+    "cycle-entry": 8, "cycle-preview": 6,
     "audit-trail": 15,  # one patient's trail; as admin, with the banner of locked accounts (1 query)
     "api:patients": 5, "api:diagnoses": 5, "api:malignancies": 5, "api:cycles": 7, "api:assessments": 5,
     "api:infusions": 5, "api:adverse-events": 5, "api:deviations": 5,
