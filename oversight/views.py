@@ -147,12 +147,17 @@ class RecordVerifyView(View):
 
     http_method_names = ["post"]
 
-    def post(self, request, *args, **kwargs):
+    def dispatch(self, request, *args, **kwargs):
+        # Scope first (another site's patient is a 404 whatever the method), then the method.
         if not may(request.user, "review.verify_source"):
             raise PermissionDenied("Only a monitor verifies source data.")
-        patient = patient_selectors.patient_get(user=request.user, pk=kwargs["patient_pk"])
-        if not may(request.user, "review.verify_source", site_id=patient.site_id):
+        self.patient = patient_selectors.patient_get(user=request.user, pk=kwargs["patient_pk"])
+        if not may(request.user, "review.verify_source", site_id=self.patient.site_id):
             raise PermissionDenied("Only a monitor verifies source data.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        patient = self.patient
         back = safe_next(request, reverse("visits:timeline", args=[patient.pk]))
         resolved = targets.resolve(patient, request.POST.get("target", ""))
         if resolved is None:
@@ -318,10 +323,15 @@ class QueryAnswerView(View):
 
     http_method_names = ["post"]
 
-    def post(self, request, *args, **kwargs):
-        query = get_object_or_404(_scoped_queries(request.user), pk=kwargs["pk"])
-        if not may(request.user, "review.answer_query", site_id=query.patient.site_id):
+    def dispatch(self, request, *args, **kwargs):
+        # Scope first (another site's query is a 404 whatever the method), then the method.
+        self.query = get_object_or_404(_scoped_queries(request.user), pk=kwargs["pk"])
+        if not may(request.user, "review.answer_query", site_id=self.query.patient.site_id):
             raise PermissionDenied("Only the staff of the patient's site answer its data queries.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        query = self.query
         wants_json = request.headers.get("Accept", "").startswith("application/json")
         form = QueryReplyForm(request.POST)
         error = None
