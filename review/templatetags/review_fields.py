@@ -28,6 +28,8 @@ from urllib.parse import urlencode
 from django import template
 from django.db.models import prefetch_related_objects
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 
 from accounts.scoping import may
@@ -151,10 +153,16 @@ def flag_query_fields(form, review, record, prefix=""):
     for query in _pending(review, record):
         if query.field_name not in form.fields:
             continue
+        field = form.fields[query.field_name]
+        # A visible flag under the field (help text is rendered as HTML: the flag is built escaped).
+        flag = format_html('<a class="field-query-flag badge {}" href="#{}">Data query {}: see the thread</a>',
+                           "bg-danger" if query.status == "open" else "bg-warning text-dark", thread_id(query),
+                           query.get_status_display().lower())
+        field.help_text = mark_safe(f"{flag} {field.help_text}" if field.help_text else flag)
         bound = form[query.field_name]
-        attrs = form.fields[query.field_name].widget.attrs
+        attrs = field.widget.attrs
         described = attrs.get("aria-describedby", "")
-        if not described and bound.help_text and bound.auto_id:
+        if not described and bound.auto_id:
             described = f"{bound.auto_id}_helptext"
         attrs["aria-describedby"] = " ".join(filter(None, [described, thread_id(query)]))
         attrs["class"] = " ".join(filter(None, [attrs.get("class", ""), "has-query"]))
