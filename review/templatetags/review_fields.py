@@ -28,8 +28,6 @@ from urllib.parse import urlencode
 from django import template
 from django.db.models import prefetch_related_objects
 from django.urls import reverse
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 
 from accounts.scoping import may
@@ -154,11 +152,9 @@ def flag_query_fields(form, review, record, prefix=""):
         if query.field_name not in form.fields:
             continue
         field = form.fields[query.field_name]
-        # A visible flag under the field (help text is rendered as HTML: the flag is built escaped).
-        flag = format_html('<a class="field-query-flag badge {}" href="#{}">Data query {}: see the thread</a>',
-                           "bg-danger" if query.status == "open" else "bg-warning text-dark", thread_id(query),
-                           query.get_status_display().lower())
-        field.help_text = mark_safe(f"{flag} {field.help_text}" if field.help_text else flag)
+        # A visible flag under the field, in its help text (plain words: no markup is written in Python).
+        flag = f"Data query {query.get_status_display().lower()}: see its thread beside the form."
+        field.help_text = f"{flag} {field.help_text}" if field.help_text else flag
         bound = form[query.field_name]
         attrs = field.widget.attrs
         described = attrs.get("aria-describedby", "")

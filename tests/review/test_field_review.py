@@ -165,7 +165,7 @@ def test_a_clinician_answers_in_one_step_from_the_edit_form(client_for, monitor,
     page = client_for(clinician).get(edit_url).content.decode()
     assert f'id="query-thread-{query.pk}"' in page and "Date on the consent?" in page
     assert f'aria-describedby="id_enrolment_date_helptext query-thread-{query.pk}"' in page
-    assert f'href="#query-thread-{query.pk}">Data query open: see the thread</a>' in page  # the flag at the field
+    assert "Data query open: see its thread beside the form." in page  # the flag at the field
     assert "has-query" in page and f'form="query-thread-{query.pk}-answer"' in page
     answer = reverse("oversight:query_answer", args=[query.pk])
     assert client_for(monitor).post(answer, {"text": "x", "next": edit_url}).status_code == 403
