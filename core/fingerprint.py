@@ -38,3 +38,19 @@ def data_hash(payload):
 def hash_of(record):
     """The fingerprint of ``record``'s current data (its ``signature_payload()``)."""
     return data_hash(record.signature_payload())
+
+
+def form_payload(record):
+    """The data of one case report form: the record's own fields, or, for a record
+    whose form also holds its children (``FORM_IS_FINGERPRINT``: a cycle with its
+    assessment and infusions), its whole fingerprint payload. A patient's form is
+    the enrolment form (its own fields), not the casebook."""
+    if getattr(record, "FORM_IS_FINGERPRINT", False):
+        return record.signature_payload()
+    return record_payload(record)
+
+
+def field_payload(record, field_name):
+    """One field's value, as :func:`record_payload` writes it (keyed by the column name)."""
+    field = record._meta.get_field(field_name)
+    return {field.attname: record_payload(record).get(field.attname)}

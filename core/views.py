@@ -8,6 +8,7 @@ from django.views.generic.detail import SingleObjectTemplateResponseMixin
 from accounts.mixins import PermissionRequiredMixin
 
 from .forms import VoidForm, add_validation_error
+from .selectors import review_state
 from .services import StaleRecordError, record_void
 
 
@@ -71,6 +72,11 @@ class RecordFormView(PermissionRequiredMixin, SingleObjectTemplateResponseMixin,
         context = super().get_context_data(**kwargs)
         context["title"] = self.get_title()
         context["cancel_url"] = self.get_cancel_url()
+        patient = self.object.patient_record() if self.object is not None else None
+        if patient is not None:
+            # The record's review state: its open queries beside the fields, and what saving
+            # a change will invalidate (review/templatetags/review_fields.py).
+            context.update(review=review_state(patient), review_record=self.object)
         return context
 
     def get_title(self):

@@ -14,4 +14,6 @@ urlpatterns = [
     path("queries/", views.QueryListView.as_view(), name="query_list"),
     path("queries/new/", views.QueryRaiseView.as_view(), name="query_create"),
     path("queries/<int:pk>/", views.QueryDetailView.as_view(), name="query_detail"),
+    path("queries/<int:pk>/answer/", views.QueryAnswerView.as_view(), name="query_answer"),
+    path("patients/<int:patient_pk>/verify/", views.RecordVerifyView.as_view(), name="record_verify"),
 ]

@@ -2,8 +2,11 @@
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from accounts.mixins import PermissionRequiredMixin
@@ -128,6 +131,49 @@ class VerifyView(RecordActionView):
         return f"Source data of {self.record_label()} marked verified."
 
 
+def safe_next(request, default):
+    """The page to go back to: ``next`` (POST or GET) when it is a URL of this site, else ``default``."""
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return default
+
+
+class RecordVerifyView(View):
+    """Mark one form or one field of a patient's record verified (POST ``target``
+    ``<model>:<pk>:<field>``, field empty: the whole form; see ``oversight.targets``),
+    then go back to the page it came from (a safe ``next``)."""
+
+    http_method_names = ["post"]
+
+    def dispatch(self, request, *args, **kwargs):
+        # Scope first (another site's patient is a 404 whatever the method), then the method.
+        if not may(request.user, "review.verify_source"):
+            raise PermissionDenied("Only a monitor verifies source data.")
+        self.patient = patient_selectors.patient_get(user=request.user, pk=kwargs["patient_pk"])
+        if not may(request.user, "review.verify_source", site_id=self.patient.site_id):
+            raise PermissionDenied("Only a monitor verifies source data.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        patient = self.patient
+        back = safe_next(request, reverse("visits:timeline", args=[patient.pk]))
+        resolved = targets.resolve(patient, request.POST.get("target", ""))
+        if resolved is None:
+            messages.error(request, "Choose a form or a field of this patient's records.")
+            return redirect(back)
+        record, field_name, field_label, record_label, _ = resolved
+        try:
+            review_services.record_verify(record=record, user=request.user, field_name=field_name)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            what = f"{field_label} of {record_label}" if field_name else record_label
+            messages.success(request, f"Source data verified: {what}.")
+        return redirect(back)
+
+
 # --- Data queries ------------------------------------------------------------
 
 def _scoped_queries(user):
@@ -179,9 +225,21 @@ class QueryRaiseView(PermissionRequiredMixin, FormView):
         if not may(request.user, "review.raise_query", site_id=self.patient.site_id):
             raise PermissionDenied("Only a monitor raises data queries.")
         self.cycle = None
+        self.preselected = None
+        resolved = targets.resolve(self.patient, request.GET.get("target", ""))
+        if resolved is not None:
+            self.preselected = request.GET["target"]
+            if resolved[4] is not None and "cycle" not in target:
+                target["cycle"] = resolved[4]
         if "cycle" in target:
             self.cycle = get_object_or_404(TreatmentCycle, patient=self.patient, number=target["cycle"])
         return super().dispatch(request, *args, **kwargs)
+
+    def get_initial(self):
+        initial = super().get_initial()
+        if self.preselected:
+            initial["target"] = self.preselected
+        return initial
 
     def get_form_kwargs(self):
         kwargs = super().get_form_kwargs()
@@ -193,7 +251,8 @@ class QueryRaiseView(PermissionRequiredMixin, FormView):
         context = super().get_context_data(**kwargs)
         where = f"cycle {self.cycle.number} of " if self.cycle else ""
         context.update(title=f"Raise a data query on {where}{self.patient.subject_id}", patient=self.patient,
-                       cancel_url=reverse("visits:timeline", args=[self.patient.pk]))
+                       cancel_url=safe_next(self.request, reverse("visits:timeline", args=[self.patient.pk])),
+                       next=safe_next(self.request, ""))
         return context
 
     def form_valid(self, form):
@@ -206,7 +265,7 @@ class QueryRaiseView(PermissionRequiredMixin, FormView):
                                      record_label=record_label, question=form.cleaned_data["question"],
                                      user=self.request.user, cycle_number=cycle_number)
         messages.success(self.request, "Query raised; the site sees it on the patient's pages.")
-        return redirect("oversight:query_detail", pk=query.pk)
+        return redirect(safe_next(self.request, reverse("oversight:query_detail", args=[query.pk])))
 
 
 class QueryDetailView(PermissionRequiredMixin, DetailView):
@@ -255,6 +314,42 @@ class QueryDetailView(PermissionRequiredMixin, DetailView):
                                            "reopen": "Query re-opened."}[action])
                 return redirect("oversight:query_detail", pk=self.object.pk)
         return self.render_to_response(self.get_context_data(form=form))
+
+
+class QueryAnswerView(View):
+    """Answer a query in one step from the field it is about (the edit forms): POST
+    ``text``; back to ``next`` (the edit form), or JSON for the page's script
+    (``static/js/query_answer.js``), which keeps what the user typed in the main form."""
+
+    http_method_names = ["post"]
+
+    def dispatch(self, request, *args, **kwargs):
+        # Scope first (another site's query is a 404 whatever the method), then the method.
+        self.query = get_object_or_404(_scoped_queries(request.user), pk=kwargs["pk"])
+        if not may(request.user, "review.answer_query", site_id=self.query.patient.site_id):
+            raise PermissionDenied("Only the staff of the patient's site answer its data queries.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        query = self.query
+        wants_json = request.headers.get("Accept", "").startswith("application/json")
+        form = QueryReplyForm(request.POST)
+        error = None
+        if form.is_valid():
+            try:
+                review_services.query_answer(query=query, user=request.user, text=form.cleaned_data["text"])
+            except ValidationError as exc:
+                error = " ".join(exc.messages)
+        else:
+            error = " ".join(message for errors in form.errors.values() for message in errors)
+        if wants_json:
+            return JsonResponse({"ok": error is None, "error": error or "", "status": query.get_status_display()},
+                                status=200 if error is None else 400)
+        if error:
+            messages.error(request, f"The answer was not sent: {error}")
+        else:
+            messages.success(request, "Answer sent.")
+        return redirect(safe_next(request, reverse("oversight:query_detail", args=[query.pk])))
 
 
 class DashboardView(TemplateView):

@@ -13,9 +13,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
+from django.utils.text import capfirst
 from simple_history.models import HistoricalRecords
 
-from core.fingerprint import hash_of
+from core.fingerprint import data_hash, field_payload, form_payload, hash_of
 from core.validation import CleanTextModel
 
 
@@ -84,8 +85,16 @@ class ReviewTarget(CleanTextModel, models.Model):
     def current_hash(self):
         if "_current_hash" not in self.__dict__:
             record = self.content_type.model_class()._default_manager.filter(pk=self.object_id).first()
-            self._current_hash = None if record is None else hash_of(record)
+            self._current_hash = None if record is None else self.hash_now(record)
         return self._current_hash
+
+    def hash_now(self, record):
+        """The fingerprint of what this row covers, from ``record`` as it is now."""
+        return hash_of(record)
+
+    #: The row's hash is the record's whole fingerprint (``hash_of``): the pages may attach
+    #: it from the fingerprints they compute in bulk (``ReviewState.attach_current_hashes``).
+    covers_fingerprint = True
 
     @current_hash.setter
     def current_hash(self, value):
@@ -142,10 +151,16 @@ class Signature(ReviewTarget):
 
 
 class SourceVerification(ReviewTarget):
-    """Source data verification of a cycle by a monitor; cleared (kept, a
+    """Source data verification by a monitor of one case report form (``field_name``
+    empty: the record's form, ``core.fingerprint.form_payload``: a cycle with its
+    assessment and infusions, any other record its own fields) or of one field of it
+    (``field_name``: the hash of that field's value only). Cleared (kept, a
     :class:`ReviewInvalidation` row added) when the verified data change."""
 
     INVALIDATION_FIELD = "verification"
+
+    field_name = models.CharField(max_length=100, blank=True, default="", db_default="",
+                                  help_text="The one field verified; empty: the whole form.")
 
     verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     verified_at = models.DateTimeField(default=timezone.now)
@@ -156,6 +171,21 @@ class SourceVerification(ReviewTarget):
         ordering = ["-verified_at", "-pk"]
         indexes = [models.Index(fields=["content_type", "object_id"], name="core_sdv_record_idx")]
         permissions = [("verify_source", "Can mark source data verified")]
+
+    def hash_now(self, record):
+        if self.field_name:
+            return data_hash(field_payload(record, self.field_name))
+        return data_hash(form_payload(record))
+
+    @property
+    def covers_fingerprint(self):
+        return not self.field_name and getattr(self.content_type.model_class(), "FORM_IS_FINGERPRINT", False)
+
+    @property
+    def field_label(self):
+        if not self.field_name:
+            return ""
+        return capfirst(self.content_type.model_class()._meta.get_field(self.field_name).verbose_name)
 
 
 class ReviewInvalidation(CleanTextModel, models.Model):

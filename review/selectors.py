@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from django.utils.text import capfirst
 
-from core.fingerprint import hash_of
 
 from .models import DataQuery, QueryStatus, Signature, SourceVerification
 
@@ -33,10 +32,22 @@ class ReviewState:
     verifications: dict = field(default_factory=dict)
     queries_by_cycle: dict = field(default_factory=dict)
     queries: list = field(default_factory=list)
+    #: The latest SDV mark of single fields, keyed ``(model name, pk, field name)``.
+    field_marks: dict = field(default_factory=dict)
+    patient: object = None
 
     @property
     def rows(self):
-        return [*self.signatures.values(), *self.verifications.values()]
+        return [*self.signatures.values(), *self.verifications.values(), *self.field_marks.values()]
+
+    def field_mark(self, record, field_name):
+        """The latest SDV mark of one field of ``record`` (valid or not), or None."""
+        return self.field_marks.get((record._meta.model_name, record.pk, field_name))
+
+    def marks_of(self, record):
+        """Every field mark of ``record``."""
+        key = (record._meta.model_name, record.pk)
+        return [mark for (model, pk, _), mark in self.field_marks.items() if (model, pk) == key]
 
     def signature(self, record):
         return self.signatures.get((record._meta.model_name, record.pk))
@@ -64,7 +75,17 @@ class ReviewState:
     def attach_current_hashes(self, hashes):
         """Give every signature and verification the fingerprint of its record's current
         data (``hashes`` keyed ``(model name, pk)``, see :func:`attach_current_hashes`)."""
-        attach_current_hashes(self.rows, hashes)
+        attach_current_hashes([row for row in self.rows if row.covers_fingerprint], hashes)
+        return self
+
+    def attach_record(self, record):
+        """Give the rows about ``record`` that have no current hash yet the one of ``record``
+        as the page holds it (no query; a cycle with its assessment and infusions loaded)."""
+        key = (record._meta.model_name, record.pk)
+        rows = [row for row in (self.signatures.get(key), self.verifications.get(key)) if row is not None]
+        for row in rows + self.marks_of(record):
+            if "_current_hash" not in row.__dict__:
+                row.current_hash = row.hash_now(record)
         return self
 
 
@@ -73,13 +94,17 @@ def review_state(patient):
     with its recorded invalidation, if any). Whether each is valid also needs the
     hash of its record's current data: the caller attaches them
     (:meth:`ReviewState.attach_current_hashes`), else each row computes its own."""
-    state = ReviewState()
+    state = ReviewState(patient=patient)
     for signature in (Signature.objects.filter(patient=patient).with_invalidation()
                       .select_related("content_type").order_by("signed_at", "pk")):
         state.signatures[(signature.content_type.model, signature.object_id)] = signature
     for verification in (SourceVerification.objects.filter(patient=patient).with_invalidation()
                          .select_related("content_type", "verified_by").order_by("verified_at", "pk")):
-        state.verifications[(verification.content_type.model, verification.object_id)] = verification
+        if verification.field_name:
+            state.field_marks[(verification.content_type.model, verification.object_id,
+                               verification.field_name)] = verification
+        else:
+            state.verifications[(verification.content_type.model, verification.object_id)] = verification
     for query in DataQuery.objects.filter(patient=patient).select_related("content_type").order_by("raised_at", "pk"):
         state.queries_by_cycle.setdefault(query.cycle_number, []).append(query)
         state.queries.append(query)
@@ -96,8 +121,9 @@ def attach_current_hashes(rows, hashes):
 
 
 def _current_records(model, pks):
-    return {(model._meta.model_name, record.pk): record
-            for record in model._default_manager.for_signature().filter(pk__in=list(pks))}
+    manager = model._default_manager
+    rows = manager.for_signature() if hasattr(manager, "for_signature") else manager.all()
+    return {(model._meta.model_name, record.pk): record for record in rows.filter(pk__in=list(pks))}
 
 
 CHECK_CHUNK_SIZE = 200
@@ -144,10 +170,11 @@ def check_reviews(patients=None, chunk_size=CHECK_CHUNK_SIZE):
             records = {}
             for content_type, pks in by_type.items():
                 records.update(_current_records(content_type.model_class(), pks))
-            hashes = {key: hash_of(record) for key, record in records.items()}
             signed = dict(model.history.filter(id__in=[row.pk for row in chunk], history_type="+")
                           .values_list("id", "data_hash"))
-            for row in attach_current_hashes(chunk, hashes):
+            for row in chunk:
+                record = records.get((row.content_type.model, row.object_id))
+                row.current_hash = None if record is None else row.hash_now(record)
                 row.invalidation_at = row.invalidation_reason = None  # not_invalidated(): none recorded
                 if row.pk not in signed:
                     row.problem = "no creation record in its history"
@@ -161,6 +188,8 @@ def check_reviews(patients=None, chunk_size=CHECK_CHUNK_SIZE):
                     row.problem = None
                 if row.problem:
                     row.record_label = _record_label(records.get((row.content_type.model, row.object_id)))
+                    if getattr(row, "field_name", ""):
+                        row.record_label += f" / {row.field_label}"
                     row.kind_label = capfirst(model._meta.verbose_name)
                     row.reviewed_by, row.reviewed_at = getattr(row, by), getattr(row, at)
                     result.broken.append(row)

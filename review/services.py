@@ -37,7 +37,8 @@ def _patient_of(record):
 # --- Invalidation ------------------------------------------------------------
 
 def review_rows(record):
-    """Signatures and verifications of one record that no recorded invalidation ended."""
+    """Signatures and verifications (of the form or of single fields) of one record that
+    no recorded invalidation ended."""
     content_type = ContentType.objects.get_for_model(record)
     keys = {"content_type": content_type, "object_id": record.pk}
     return (list(Signature.objects.filter(**keys).not_invalidated())
@@ -57,22 +58,33 @@ def invalidate(row, reason, user=None):
 
 
 def after_change(instance, reason, user=None):
-    """Invalidate the signatures and verifications that the change of
-    ``instance`` made untrue (their record's data hash moved)."""
-    for parent in instance.review_parents():
-        if parent is None or parent.pk is None:
+    """Invalidate the signatures and verifications that the change of ``instance`` made
+    untrue: those of the records covering it (its ``review_parents()``: a cycle, the
+    casebook) and those of the record itself (its form's SDV, its fields' SDV marks),
+    each whose fingerprint of what it covers moved. A field mark names the field."""
+    seen = set()
+    for record in (instance, *instance.review_parents()):
+        if record is None or record.pk is None or (type(record), record.pk) in seen:
             continue
-        rows = review_rows(parent)
+        seen.add((type(record), record.pk))
+        rows = review_rows(record)
         if not rows:
             continue
-        parent = type(parent).objects.get(pk=parent.pk)  # the data as now stored
-        current = hash_of(parent)
+        current = type(record).objects.get(pk=record.pk)  # the data as now stored
+        who = f" by {user.get_username()}" if user is not None else ""
+        why = reason or "no reason given"
         for row in rows:
-            if row.data_hash != current:
-                who = f" by {user.get_username()}" if user is not None else ""
-                invalidate(row, f"{capfirst(instance._meta.verbose_name)} changed{who}: "
-                                f"{reason or 'no reason given'}", user)
+            if row.data_hash == row.hash_now(current):
+                continue
+            field_label = getattr(row, "field_label", "")
+            what = (f"{field_label} of {record._meta.verbose_name} {_record_name(record)}" if field_label
+                    else capfirst(instance._meta.verbose_name))
+            invalidate(row, f"{capfirst(what)} changed{who}: {why}", user)
 
+
+def _record_name(record):
+    number = getattr(record, "number", None)
+    return str(number) if number is not None else str(record)
 
 
 # --- E-signatures ------------------------------------------------------------
@@ -91,9 +103,32 @@ def record_sign(*, record, user, password, request, meaning=SignatureMeaning.REV
     (:func:`accounts.services.password_recheck` refuses)."""
     require(user, "review.sign_record", site_id=_patient_of(record).site_id,
             message="Only an investigator of the patient's site signs its cycles and casebook.")
+    if record._meta.model_name == "patient":
+        casebook_signable(record)
     if not password_recheck(request=request, user=user, password=password):
         raise SigningRefused("The password is not correct: nothing was signed.")
     return _signature_write(record=record, user=user, meaning=meaning)
+
+
+def casebook_signable(patient):
+    """Refuse to sign a casebook while the latest signature of one of its cycles is not
+    valid (its data changed after it was signed): the investigator signs that cycle again
+    first. A cycle never signed does not block (the casebook signature approves it)."""
+    cycles = {cycle.pk: cycle for cycle in patient.cycles.for_signature()}
+    latest = {}
+    for signature in (Signature.objects.filter(content_type=ContentType.objects.get_for_model(patient.cycles.model),
+                                               object_id__in=list(cycles)).with_invalidation()
+                      .select_related("content_type").order_by("signed_at", "pk")):
+        latest[signature.object_id] = signature
+    broken = []
+    for pk, signature in sorted(latest.items(), key=lambda item: cycles[item[0]].number):
+        signature.current_hash = hash_of(cycles[pk])
+        if not signature.is_valid:
+            broken.append(f"cycle {cycles[pk].number} ({signature.invalidated_reason})")
+    if broken:
+        raise ValidationError(
+            "The casebook cannot be signed while a cycle signature is not valid: sign again "
+            + "; ".join(broken) + ".", code="cycle_signature_invalid")
 
 
 @transaction.atomic
@@ -111,27 +146,50 @@ def _signature_write(*, record, user, meaning):
 
 # --- Source data verification ------------------------------------------------
 
+#: Fields a monitor cannot mark verified one by one: bookkeeping, derived facts and review state.
+def _verifiable_field(record, field_name):
+    try:
+        field = record._meta.get_field(field_name)
+    except Exception:  # FieldDoesNotExist, or a relation that is not a concrete field
+        return False
+    return (getattr(field, "concrete", False) and field.editable and not field.primary_key
+            and field.name not in getattr(record, "SIGNATURE_EXCLUDE", ())
+            and field.name not in getattr(record, "PARENT_FIELDS", ()))
+
+
 @transaction.atomic
-def cycle_verify(*, cycle, user):
-    """Mark a cycle's data verified against the source documents. A verification
-    whose data no longer match (changed outside the application) is invalidated
-    first, with that reason, and the cycle can be verified again."""
-    require(user, "review.verify_source", site_id=cycle.patient.site_id,
+def record_verify(*, record, user, field_name=""):
+    """Mark one case report form (``field_name`` empty: the record's form, a cycle with its
+    assessment and infusions) or one field of it verified against the source documents.
+    A verification whose data no longer match (changed outside the application) is
+    invalidated first, with that reason, and the form or field can be verified again."""
+    patient = _patient_of(record)
+    require(user, "review.verify_source", site_id=patient.site_id,
             message="Only a monitor verifies source data.")
-    cycle = type(cycle).objects.get(pk=cycle.pk)
-    current = hash_of(cycle)
-    existing = SourceVerification.objects.filter(
-        content_type=ContentType.objects.get_for_model(cycle), object_id=cycle.pk).not_invalidated()
+    record = type(record).objects.get(pk=record.pk)
+    if field_name and not _verifiable_field(record, field_name):
+        raise ValidationError({"field_name": ValidationError("This field cannot be verified on its own.",
+                                                             code="not_verifiable")})
+    content_type = ContentType.objects.get_for_model(record)
+    verification = SourceVerification(content_type=content_type, object_id=record.pk, patient=patient,
+                                      field_name=field_name, data_hash="", verified_by=user)
+    current = verification.hash_now(record)
+    existing = SourceVerification.objects.filter(content_type=content_type, object_id=record.pk,
+                                                 field_name=field_name).not_invalidated()
     for row in existing:
         if row.data_hash == current:
-            raise ValidationError("This cycle is already verified.", code="already_verified")
+            what = "This field" if field_name else "This form"
+            raise ValidationError(f"{what} is already verified.", code="already_verified")
         invalidate(row, ALTERED_OUTSIDE_REASON, user)
-    verification = SourceVerification(
-        content_type=ContentType.objects.get_for_model(cycle), object_id=cycle.pk, patient=cycle.patient,
-        data_hash=current, verified_by=user)
+    verification.data_hash = current
     verification._history_user = user
     verification.save()
     return verification
+
+
+def cycle_verify(*, cycle, user):
+    """Mark a cycle's form (visit, assessment, infusions) verified: :func:`record_verify`."""
+    return record_verify(record=cycle, user=user)
 
 
 # --- Data queries ------------------------------------------------------------

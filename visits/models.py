@@ -81,6 +81,9 @@ class TreatmentCycle(Lockable, ClinicalRecord):
     #: What is signed is what was entered; the derived facts follow from it and the rules version.
     SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + rules.CYCLE_DERIVED_FIELDS
     PARENT_FIELDS = ("patient",)
+    #: Its case report form holds the assessment and infusions: a source verification of the
+    #: form covers what its signature covers (``core.fingerprint.form_payload``).
+    FORM_IS_FINGERPRINT = True
 
     class Meta:
         ordering = ["patient", "number"]

@@ -67,6 +67,8 @@ class CycleEntryView(PermissionRequiredMixin, View):
             "previous_start": previous_start, "window": window,
             "errors": entry.error_summary, "carried_from": entry.carried_from,
             "at_risk": at_risk, "max_rate": rules.rate_limit_ml_per_kg_min(at_risk),
+            # Open queries beside the fields and what saving will invalidate (review/includes/_edit_review.html).
+            "review": review_state(self.patient) if cycle.pk else None,
             "title": (f"Cycle {number} of {self.patient.subject_id}" if cycle.pk
                       else f"Record cycle {number} for {self.patient.subject_id}"),
         }, status=status)

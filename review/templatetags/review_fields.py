@@ -1,38 +1,251 @@
 """Review state at the field, for the read-only case report forms and the edit forms.
 
-``{% load review_fields %}{% field_review review record "weight_kg" %}`` renders
-``review/includes/_field_review.html`` for one field of one record: the data
-queries on that field (and, as they are built, its SDV mark and the monitor's
-actions). ``review`` is the page's :class:`review.selectors.ReviewState`
-(``core.selectors.review_state(patient)``, loaded once per page), so a field
-costs no query.
+``{% load review_fields %}``, then, with ``review`` the page's
+:class:`review.selectors.ReviewState` (``core.selectors.review_state(patient)``,
+loaded once per page) and ``record`` a record as the page holds it:
+
+- ``{% field_review review record "weight_kg" %}`` (read-only forms): the field's
+  SDV mark (valid, or cleared with the reason), its data queries (open, answered,
+  closed, each linking to its thread) and, for a monitor, "verify field" and
+  "raise a query on this field".
+- ``{% record_review review record %}`` (read-only forms): the form's signature
+  and SDV state, the queries on the record as a whole, "verify form".
+- ``{% edit_field_queries review record %}`` (edit forms): the open and answered
+  queries of the record's fields, each thread beside its field's id with a
+  one-step answer box; ``{% flag_query_fields form review record %}`` marks the
+  form's fields that have an open query (a class and ``aria-describedby``).
+- ``{% edit_review_warning review record %}`` (edit forms): which signatures and
+  SDVs saving a change will invalidate.
+
+No tag runs a query: the marks are checked against ``record`` itself (pass a
+cycle with its assessment and infusions loaded, or attach the hashes first:
+``ReviewState.attach_current_hashes``). Permissions come from
+``accounts.scoping.may`` (cached on the user for the request).
 """
 
+from urllib.parse import urlencode
+
 from django import template
+from django.db.models import prefetch_related_objects
+from django.urls import reverse
+from django.utils.text import capfirst
+
+from accounts.scoping import may
 
 register = template.Library()
 
 
+def _current(row, record):
+    """``row`` with the hash of ``record`` as the page holds it (no query), unless attached."""
+    if row is not None and "_current_hash" not in row.__dict__:
+        row.current_hash = row.hash_now(record)
+    return row
+
+
+def _perms(context, review):
+    """What the page's user may do on the patient's records (computed once per page)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    patient = getattr(review, "patient", None)
+    if user is None or patient is None:
+        return {"verify": False, "raise": False, "answer": False}
+    cache = review.__dict__.setdefault("_perms", {})
+    if user.pk not in cache:
+        site = patient.site_id
+        cache[user.pk] = {"verify": may(user, "review.verify_source", site_id=site),
+                          "raise": may(user, "review.raise_query", site_id=site),
+                          "answer": may(user, "review.answer_query", site_id=site)}
+    return cache[user.pk]
+
+
+def _target(record, field_name):
+    return f"{record._meta.model_name}:{record.pk}:{field_name}"
+
+
+def _field_label(record, field_name):
+    if not field_name:
+        return ""
+    try:
+        return capfirst(record._meta.get_field(field_name).verbose_name)
+    except Exception:
+        return field_name
+
+
+def _links(context, review, record, field_name):
+    request = context.get("request")
+    here = request.get_full_path() if request is not None else ""
+    patient = review.patient
+    target = _target(record, field_name)
+    return {
+        "target": target,
+        "target_id": target.replace(":", "-").rstrip("-"),
+        "verify_url": reverse("oversight:record_verify", args=[patient.pk]),
+        "query_url": (reverse("oversight:query_create") + "?"
+                      + urlencode({"patient": patient.pk, "target": target, "next": here})),
+        "next": here,
+    }
+
+
+def _base(context, review, record, field_name):
+    data = {"record": record, "field_name": field_name, "field_label": _field_label(record, field_name),
+            "csrf_token": context.get("csrf_token"), "request": context.get("request"),
+            "controls": context.get("review_controls", True)}
+    if review is None or record is None or getattr(review, "patient", None) is None:
+        data.update(queries=[], can_verify=False, can_raise=False)
+        return data
+    perms = _perms(context, review)
+    data.update(_links(context, review, record, field_name))
+    data.update(queries=review.field_queries(record, field_name),
+                can_verify=perms["verify"] and data["controls"], can_raise=perms["raise"] and data["controls"])
+    return data
+
+
 @register.inclusion_tag("review/includes/_field_review.html", takes_context=True)
 def field_review(context, review, record, field_name=""):
-    queries = review.field_queries(record, field_name) if review is not None and record is not None else []
-    return {
-        "record": record, "field_name": field_name, "queries": queries,
-        "open_queries": [q for q in queries if q.status == "open"],
-        "answered_queries": [q for q in queries if q.status == "answered"],
-        "request": context.get("request"), "perms": context.get("perms"),
-    }
+    data = _base(context, review, record, field_name)
+    mark = review.field_mark(record, field_name) if data.get("target") and field_name else None
+    data["mark"] = _current(mark, record)
+    data["open_queries"] = [q for q in data["queries"] if q.status == "open"]
+    data["answered_queries"] = [q for q in data["queries"] if q.status == "answered"]
+    return data
 
 
 @register.inclusion_tag("review/includes/_record_review.html", takes_context=True)
 def record_review(context, review, record):
-    """The review block of one whole form (record): its signature and source data
-    verification state (the page attached the current hashes to ``review``), and the
-    queries on the record as a whole."""
-    return {
-        "record": record,
-        "signature": review.signature(record) if review is not None else None,
-        "verification": review.verification(record) if review is not None else None,
-        "queries": review.field_queries(record, "") if review is not None else [],
-        "request": context.get("request"), "perms": context.get("perms"),
-    }
+    """The review block of one whole form (record): its signature (a cycle's; the
+    casebook's when the page attached its hash) and source data verification state,
+    the queries on the record as a whole, and "verify form" for a monitor."""
+    data = _base(context, review, record, "")
+    signature = verification = None
+    marks = []
+    if data.get("target"):
+        signature = review.signature(record)
+        if signature is not None and "_current_hash" not in signature.__dict__:
+            signature = (_current(signature, record) if getattr(record, "FORM_IS_FINGERPRINT", False) else None)
+        verification = _current(review.verification(record), record)
+        marks = [_current(mark, record) for mark in review.marks_of(record)]
+    data.update(signature=signature, verification=verification,
+                marks_valid=sum(1 for mark in marks if mark.is_valid), marks=marks)
+    return data
+
+
+# --- Edit forms ----------------------------------------------------------------
+
+def _pending(review, record):
+    """The open and answered queries on ``record``'s fields and on the record itself."""
+    if review is None or record is None or getattr(record, "pk", None) is None:
+        return []
+    key = (record._meta.model_name, record.pk)
+    return [q for q in review.queries if (q.content_type.model, q.object_id) == key and q.status != "closed"]
+
+
+def thread_id(query):
+    return f"query-thread-{query.pk}"
+
+
+@register.simple_tag
+def flag_query_fields(form, review, record, prefix=""):
+    """Mark the fields of ``form`` that carry an open or answered query on ``record``: the
+    class ``has-query`` on the input and ``aria-describedby`` naming the thread beside it
+    (kept with the help text's id). Renders nothing."""
+    for query in _pending(review, record):
+        if query.field_name not in form.fields:
+            continue
+        field = form.fields[query.field_name]
+        # A visible flag under the field, in its help text (plain words: no markup is written in Python).
+        flag = f"Data query {query.get_status_display().lower()}: see its thread beside the form."
+        field.help_text = f"{flag} {field.help_text}" if field.help_text else flag
+        bound = form[query.field_name]
+        attrs = field.widget.attrs
+        described = attrs.get("aria-describedby", "")
+        if not described and bound.auto_id:
+            described = f"{bound.auto_id}_helptext"
+        attrs["aria-describedby"] = " ".join(filter(None, [described, thread_id(query)]))
+        attrs["class"] = " ".join(filter(None, [attrs.get("class", ""), "has-query"]))
+    return ""
+
+
+@register.inclusion_tag("review/includes/_edit_field_queries.html", takes_context=True)
+def edit_field_queries(context, review, record, form=None):
+    """The threads of the open and answered queries on ``record`` (an edit form), each
+    naming its field (linked to the input when ``form`` holds it) with a one-step answer
+    box for the site staff. The answer forms are rendered outside the main form
+    (``edit_query_answer_forms``), their inputs point at them (``form=`` attribute)."""
+    queries = _pending(review, record)
+    request = context.get("request")
+    perms = _perms(context, review) if queries else {"answer": False}
+    prefetch_related_objects(queries, "messages__author")  # the threads: two queries, whatever their number
+    rows = []
+    for query in queries:
+        field_id = ""
+        if form is not None and query.field_name in getattr(form, "fields", {}):
+            field_id = form[query.field_name].auto_id or ""
+        rows.append({"query": query, "id": thread_id(query), "form_id": f"{thread_id(query)}-answer",
+                     "field_id": field_id,
+                     "can_answer": perms["answer"] and query.status == "open"})
+    return {"rows": rows, "request": request, "record_name": record._meta.verbose_name if record is not None else ""}
+
+
+@register.inclusion_tag("review/includes/_edit_query_answer_forms.html", takes_context=True)
+def edit_query_answer_forms(context, review, record):
+    """The (empty) answer forms the answer boxes of :func:`edit_field_queries` submit:
+    put them after the main form (HTML forms cannot nest)."""
+    request = context.get("request")
+    perms = _perms(context, review) if review is not None else {"answer": False}
+    queries = [q for q in _pending(review, record) if q.status == "open"] if perms["answer"] else []
+    return {"queries": [{"query": q, "form_id": f"{thread_id(q)}-answer"} for q in queries],
+            "csrf_token": context.get("csrf_token"),
+            "next": request.get_full_path() if request is not None else ""}
+
+
+def _review_records(record):
+    """``record`` and the records whose signature or SDV covers it (innermost first), no query
+    for the loaded parents."""
+    records = [record]
+    for parent in record.review_parents():
+        if parent is not None and all(parent is not r and (type(parent), parent.pk) != (type(r), r.pk)
+                                      for r in records):
+            records.append(parent)
+    return records
+
+
+@register.inclusion_tag("review/includes/_edit_review_warning.html")
+def edit_review_warning(review, record):
+    """Before saving: the signatures and SDVs that a change of ``record`` will invalidate
+    (those of the record and of the records covering it, ``record.review_parents()``:
+    its cycle, the casebook), and the SDV marks of its fields. Lists the rows the
+    application holds valid (no recorded invalidation): the page need not re-hash."""
+    items = []
+    if review is not None and record is not None and getattr(record, "pk", None) is not None:
+        for covered in _review_records(record):
+            name = _what(covered)
+            signature = review.signature(covered)
+            if signature is not None and signature.invalidation is None:
+                items.append(f"the investigator's signature of {name} ({signature.signer_name}, "
+                             f"{signature.signed_at:%Y-%m-%d})")
+            # A parent's form SDV covers this record only when the parent's form holds it (a cycle).
+            covers = covered is record or getattr(covered, "FORM_IS_FINGERPRINT", False)
+            verification = review.verification(covered) if covers else None
+            if verification is not None and verification.invalidation is None:
+                form_name = "the enrolment form" if covered._meta.model_name == "patient" else name
+                items.append(f"the source data verification of {form_name} ({_person(verification.verified_by)}, "
+                             f"{verification.verified_at:%Y-%m-%d})")
+        marks = [mark for mark in review.marks_of(record) if mark.invalidation is None]
+        if marks:
+            labels = ", ".join(mark.field_label for mark in marks)
+            items.append(f"the source data verification of the changed field(s) among: {labels}")
+    return {"items": items}
+
+
+def _what(record):
+    model = record._meta.model_name
+    if model == "patient":
+        return "the casebook"
+    number = getattr(record, "number", None)
+    if number is not None:
+        return f"cycle {number}"
+    return f"this {record._meta.verbose_name}"
+
+
+def _person(user):
+    return user.get_full_name() or user.get_username()

@@ -17,6 +17,9 @@ API_LISTS = [prefix for prefix, _viewset, _basename in router.registry]
 EXPORTS = sorted(FORMATS)
 PAGES = ["patient-list", "patient-detail", "timeline", "deviation-list", "report", "audit-trail",
          "cycle-entry", "cycle-preview"]
+# The edit forms with their queries beside the fields and the invalidation warning (issue 14),
+# and the raise-a-query page opened from a field.
+PAGES += ["patient-edit", "cycle-edit", "query-raise-field"]
 #: Every measured name: the HTML pages, ``api:<collection>``, ``export:<format>``.
 NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORTS]
 
@@ -99,6 +102,10 @@ def requests(users):
         # query per record type among its 50 rows, so its count follows the mix of the newest
         # rows, not the size of the trail.)
         "audit-trail": _html(admin, f"/oversight/audit/?patient={patient.subject_id}"),
+        "patient-edit": _html(clinician, f"/patients/{patient.pk}/edit/"),
+        "cycle-edit": _html(clinician, f"/patients/{patient.pk}/cycles/1/"),
+        "query-raise-field": _html(monitor, f"/oversight/queries/new/?patient={patient.pk}"
+                                            f"&target=patient:{patient.pk}:enrolment_date&next=/patients/"),
     }
     run.update({f"api:{c}": _api(api, c) for c in API_LISTS})
     run.update({f"export:{f}": _export(coordinator, f) for f in EXPORTS})

@@ -167,6 +167,7 @@ PK_OBJECT = {
     "oversight:casebook_lock": "patient",
     "oversight:casebook_unlock": "patient",
     "oversight:query_detail": "data_query",
+    "oversight:query_answer": "data_query",
     "oversight:ae_detail": "adverse_event",
     "oversight:ae_acknowledge": "adverse_event",
     "oversight:ae_review": "adverse_event",

@@ -87,6 +87,8 @@ MATRIX = {
     "oversight:query_list":                {"GET": ALL},
     "oversight:query_create":              {"GET": MONITORING, "POST": MONITORING},
     "oversight:query_detail":              {"GET": ALL, "POST": ALL},  # each action checks its permission
+    "oversight:query_answer":              {"GET": ("405", "405", N, N, N), "POST": SITE_STAFF},  # one step, from the field
+    "oversight:record_verify":             {"GET": (N, N, N, "405", "405"), "POST": MONITORING},  # a form or one field
     "oversight:audit_trail":               {"GET": MONITORING},
     "oversight:audit_export":              {"GET": MONITORING},
     "oversight:signature_check":           {"GET": MONITORING},
