@@ -23,7 +23,7 @@ EXPECTED = {
     "audit-trail": 15,  # one patient's trail; as admin, with the banner of locked accounts (1 query)
     # Issue 14: the edit forms with the review state (3 queries) beside the fields; the raise-a-query
     # page opened from a field.
-    "patient-edit": 10, "cycle-edit": 14, "query-raise-field": 9,
+    "patient-edit": 10, "cycle-edit": 15, "query-raise-field": 9,
     "api:patients": 5, "api:diagnoses": 5, "api:malignancies": 5, "api:cycles": 7, "api:assessments": 5,
     "api:infusions": 5, "api:adverse-events": 5, "api:deviations": 5,
     "api:data-queries": 4,  # the generated cohort has no data query: no messages prefetch
