@@ -69,6 +69,16 @@ def page_problems(page, where=None):
     return problems
 
 
+def _serve_copy(url, html):
+    """A route handler that answers the navigation to ``url`` with a kept copy of its page."""
+    def serve(route):
+        if route.request.url == url and route.request.resource_type == "document":
+            route.fulfill(status=200, body=html, headers={"content-type": "text/html; charset=utf-8"})
+        else:
+            route.fallback()
+    return serve
+
+
 class BrowserSession:
     """One user's browser context and page, with every problem the page reports."""
 
@@ -148,15 +158,7 @@ class BrowserSession:
         try:
             for digest, (url, status, html) in pending:
                 self.pages_checked.add(digest)
-
-                def serve(route, html=html, url=url):
-                    if route.request.url == url and route.request.resource_type == "document":
-                        route.fulfill(status=200, body=html,
-                                      headers={"content-type": "text/html; charset=utf-8"})
-                    else:
-                        route.fallback()
-
-                tab.route(lambda candidate, url=url: candidate == url, serve)
+                tab.route(lambda candidate, url=url: candidate == url, _serve_copy(url, html))
                 tab.goto(url)
                 tab.wait_for_load_state("load")
                 self.problems.extend(page_problems(tab, where=f"{url} (as received)"))
