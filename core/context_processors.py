@@ -10,6 +10,7 @@ NAV_SECTIONS = (
     ("/patients/new/", "enrol"),
     ("/patients/", "patients"),
     ("/safety/adverse-events/", "adverse_events"),
+    ("/safety/patients/", "patients"),
     ("/deviations/", "deviations"),
     ("/oversight/queries/", "queries"),
     ("/oversight/adverse-events/", "sae_review"),

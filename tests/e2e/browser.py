@@ -99,6 +99,8 @@ class BrowserSession:
         self.checked = False
         self.pages_seen = {}  # digest -> (url, status, html): every HTML page received, once
         self.pages_checked = set()
+        self.last_page = None  # digest of the last HTML page received
+        self.expected_errors = set()  # (path, status) a test visits on purpose
         self.context = browser.new_context(base_url=base_url, accept_downloads=True, viewport=DESKTOP)
         self.context.set_default_timeout(TIMEOUT_MS)
         self.context.add_init_script(self.CSP_LISTENER)
@@ -118,11 +120,13 @@ class BrowserSession:
     def _on_response(self, response):
         if not response.url.startswith(self.base_url):
             return
-        if response.status >= 400:
+        path = response.url[len(self.base_url):].split("?")[0] or "/"
+        if response.status >= 400 and (path, response.status) not in self.expected_errors:
             self.problems.append(f"HTTP {response.status} for {response.request.method} {response.url}")
-        if (response.request.resource_type == "document" and response.request.frame == self.page.main_frame
-                and response.status < 300 and "text/html" in (response.headers.get("content-type") or "")):
-            self._keep_page(response)
+        if response.request.resource_type == "document" and response.request.frame == self.page.main_frame:
+            self.last_page = None
+            if response.status < 300 and "text/html" in (response.headers.get("content-type") or ""):
+                self._keep_page(response)
         # Without the policy on our pages the watch for violations would prove nothing.
         if (response.request.resource_type == "document" and response.status < 300
                 and "script-src 'self'" not in (response.headers.get("content-security-policy") or "")):
@@ -137,6 +141,11 @@ class BrowserSession:
             return
         digest = hashlib.sha256(response.url.encode() + _CSRF.sub(b"", html)).hexdigest()
         self.pages_seen.setdefault(digest, (response.url, response.status, html))
+        self.last_page = digest
+
+    def expect_status(self, path, status):
+        """``path`` answers ``status`` (>= 400) on purpose: not a problem of the journey."""
+        self.expected_errors.add((path, status))
 
     def check_page(self, page=None):
         """Check the page shown now at tablet sizes (see ``page_problems``), then put the
@@ -145,6 +154,8 @@ class BrowserSession:
         size = page.viewport_size
         self.problems.extend(page_problems(page))
         page.set_viewport_size(size)
+        if page == self.page and self.last_page:
+            self.pages_checked.add(self.last_page)  # checked live: no replay
 
     def check_pages(self):
         """Replay every HTML page this session received in a tab of its own at 820x1180
