@@ -113,6 +113,8 @@ class BrowserSession:
         if message.type not in ("error", "warning"):
             return
         text = message.text
+        if any(text.endswith(f"status of {status} ({reason})") for status, reason in self._expected_console()):
+            return  # the browser's note of an error page the test opened on purpose
         if message.type == "warning" and "Content Security Policy" not in text:
             return
         self.problems.append(f"console {message.type} on {self.page.url}: {text}")
@@ -142,6 +144,11 @@ class BrowserSession:
         digest = hashlib.sha256(response.url.encode() + _CSRF.sub(b"", html)).hexdigest()
         self.pages_seen.setdefault(digest, (response.url, response.status, html))
         self.last_page = digest
+
+    def _expected_console(self):
+        from http import HTTPStatus
+        path = self.page.url[len(self.base_url):].split("?")[0] or "/"
+        return [(status, HTTPStatus(status).phrase) for p, status in self.expected_errors if p == path]
 
     def expect_status(self, path, status):
         """``path`` answers ``status`` (>= 400) on purpose: not a problem of the journey."""
