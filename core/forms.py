@@ -12,11 +12,43 @@ from .validation import ASCII_DIGITS, ASCII_KEY, text_validator_for, validate_mu
 
 
 class DateInput(forms.DateInput):
-    input_type = "date"
+    """Every form's date: ISO 8601 ``YYYY-MM-DD`` shown and typed, whatever the browser's
+    language. A ``type=date`` input shows the browser's locale (mm/dd/yyyy in an
+    English Chromium), so this is a text input with the format as its placeholder;
+    the field still parses and validates on the server."""
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault("format", "%Y-%m-%d")
-        super().__init__(**kwargs)
+    input_type = "text"
+    placeholder = "YYYY-MM-DD"
+    pattern = r"\d{4}-\d{2}-\d{2}"
+    size = 10
+
+    def __init__(self, attrs=None, format=None):
+        attrs = {"placeholder": self.placeholder, "pattern": self.pattern, "title": f"Format {self.placeholder}",
+                 "inputmode": "numeric", "autocomplete": "off", "maxlength": self.size, **(attrs or {})}
+        super().__init__(attrs=attrs, format=format or "%Y-%m-%d")
+
+
+class DateTimeInput(forms.DateTimeInput):
+    """A date and time as ``YYYY-MM-DD HH:MM`` (24-hour, the study's zone named in the footer)."""
+
+    input_type = "text"
+    placeholder = "YYYY-MM-DD HH:MM"
+
+    def __init__(self, attrs=None, format=None):
+        attrs = {"placeholder": self.placeholder, "pattern": r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}",
+                 "title": f"Format {self.placeholder}", "autocomplete": "off", "maxlength": 16, **(attrs or {})}
+        super().__init__(attrs=attrs, format=format or "%Y-%m-%d %H:%M")
+
+
+class TimeInput(forms.TimeInput):
+    """A time of day as ``HH:MM`` (24-hour); ``type=time`` shows 12-hour in an English browser."""
+
+    input_type = "text"
+
+    def __init__(self, attrs=None, format=None):
+        attrs = {"placeholder": "HH:MM", "pattern": r"\d{2}:\d{2}", "title": "Format HH:MM (24-hour)",
+                 "inputmode": "numeric", "autocomplete": "off", "maxlength": 5, **(attrs or {})}
+        super().__init__(attrs=attrs, format=format or "%H:%M")
 
 
 class FiniteDecimalField(forms.DecimalField):

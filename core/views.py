@@ -1,4 +1,7 @@
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.views.generic import FormView
@@ -137,3 +140,9 @@ class VoidView(ActionFormView):
     def perform(self, form):
         record_void(instance=self.object, reason=form.cleaned_data["void_reason"],
                     expected_version=form.cleaned_data["expected_version"], user=self.request.user)
+
+
+@login_not_required
+def favicon(request):
+    """``/favicon.ico``, which browsers ask for on their own: the site's icon."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

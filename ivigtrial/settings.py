@@ -126,6 +126,7 @@ TEMPLATES = [
                 "accounts.context_processors.roles",
                 "accounts.context_processors.locked_accounts",
                 "safety.context_processors.sae_banner",
+                "core.context_processors.navigation",
             ],
         },
     },
@@ -174,6 +175,13 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Paris")
 USE_I18N = True
 USE_TZ = True
+# ISO 8601 on every screen (dates Y-m-d, times Y-m-d H:i); the locale formats in
+# ivigtrial/formats/ say the same, as they win over these settings.
+FORMAT_MODULE_PATH = ["ivigtrial.formats"]
+DATE_FORMAT = SHORT_DATE_FORMAT = "Y-m-d"
+DATETIME_FORMAT = SHORT_DATETIME_FORMAT = "Y-m-d H:i"
+TIME_FORMAT = "H:i"
+DATE_INPUT_FORMATS = ["%Y-%m-%d"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))  # where collectstatic writes

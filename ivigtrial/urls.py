@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from accounts.views import healthz
+from core.views import favicon
 
 admin.site.site_header = "IVIG myositis trial EDC: administration"
 admin.site.site_title = "IVIG trial EDC admin"
@@ -16,7 +17,8 @@ handler500 = "api.exceptions.server_error"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="oversight:dashboard"), name="home"),
-    path("healthz/", healthz, name="healthz"),  # the only route open without a login
+    path("healthz/", healthz, name="healthz"),  # open without a login, as is the icon:
+    path("favicon.ico", favicon, name="favicon"),
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
     path("", include("visits.urls")),

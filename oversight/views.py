@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
+from django.utils.timezone import localtime
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from accounts.mixins import PermissionRequiredMixin
@@ -99,7 +100,7 @@ class SignView(RecordActionView):
             services.log_failed_signing(self.request, self.record_label())
             raise ValidationError({"password": ValidationError(str(exc), code="wrong_password")}) from exc
         return (f"Signed {self.record_label()}: {signature.signer_name}, "
-                f"{signature.signed_at:%Y-%m-%d %H:%M} UTC, {signature.get_meaning_display()}.")
+                f"{localtime(signature.signed_at):%Y-%m-%d %H:%M}, {signature.get_meaning_display()}.")
 
 
 class LockView(AdminRoleRequired, RecordActionView):

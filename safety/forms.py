@@ -1,19 +1,11 @@
 from crispy_forms.layout import Fieldset, Layout
 from django import forms
 
-from core.forms import ClinicalRecordForm, DateInput
+from core.forms import ClinicalRecordForm, DateInput, DateTimeInput
 from visits.models import Infusion
 
 from .models import AdverseEvent
 from .services import adverse_event_save
-
-
-class DateTimeInput(forms.DateTimeInput):
-    input_type = "datetime-local"
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("format", "%Y-%m-%dT%H:%M")
-        super().__init__(**kwargs)
 
 
 class InfusionChoiceField(forms.ModelChoiceField):

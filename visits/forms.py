@@ -3,7 +3,7 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
-from core.forms import (MAX_ID, AsciiIntegerField, ClinicalRecordForm, CleanTextFormMixin, DateInput,
+from core.forms import (MAX_ID, AsciiIntegerField, ClinicalRecordForm, CleanTextFormMixin, DateInput, TimeInput,
                         FiniteDecimalField, add_validation_error, error_summary, stale_error,
                         use_finite_decimals)
 from core.renderers import FieldRenderer
@@ -102,8 +102,8 @@ class InfusionForm(PartForm):
                   "volume_ml", "dose_g", "max_rate_ml_per_h"]
         widgets = {
             "infusion_date": DateInput(),
-            "start_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-            "end_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "start_time": TimeInput(),
+            "end_time": TimeInput(),
         }
 
     def __init__(self, *args, **kwargs):

@@ -106,7 +106,11 @@ def open_as(browser, live_server):
         return session
 
     yield open_session
-    # Journeys call assert_clean() at their end; this catches the ones that did not.
+    # Journeys call assert_clean() at their end; this catches the ones that did not
+    # (after checking the layout and accessibility of the pages they received).
+    for session in sessions:
+        if not session.checked:
+            session.check_pages()
     problems = [p for s in sessions if not s.checked for p in s.problems]
     for session in sessions:
         session.context.close()

@@ -24,6 +24,7 @@ def code(secret, later=0):
 def test_change_password_enrol_and_sign_in_with_a_code(open_as, browser, live_server, clinician):
     me = open_as(clinician)
     page = me.page
+    page.locator("#account-menu").click()  # the account menu (the user's name)
     page.get_by_role("link", name="Password and two-factor").click()
     page.get_by_role("link", name="Change your password").click()
     page.locator("#id_old_password").fill(PASSWORD)

@@ -20,6 +20,7 @@ PUBLIC = {
     "accounts:login": "the login page",
     "admin:login": "the admin's login page (it only offers to log in)",
     "healthz": "the load balancers' liveness probe: 'ok' or 503, nothing else",
+    "favicon": "the site's icon, which browsers ask for on their own (a redirect to the static file)",
 }
 
 #: Under /api/v1/ but HTML pages for a browser: they redirect to the login page.

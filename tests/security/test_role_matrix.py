@@ -40,6 +40,7 @@ MATRIX = {
     # --- entry points -------------------------------------------------------------------------
     "home":                                {"GET": ALL, "POST": ALL},
     "healthz":                             {"GET": ALL, "POST": ALL},
+    "favicon":                             {"GET": ALL, "POST": ALL},
     "accounts:login":                      {"GET": ALL, "POST": ALL},  # logged in: on to the home page
     "accounts:logout":                     {"GET": every("405"), "POST": every("login")},
     "accounts:password_change":            {"GET": ALL, "POST": ALL},  # one's own password
@@ -227,7 +228,7 @@ def test_role_matrix(role, users, world_a):
 
 #: What a role-less superuser may still reach: the entry points, its dashboard (empty),
 #: the API's root and documentation (they show no data), and the Django admin.
-SUPERUSER_OPEN = {"home", "healthz", "accounts:login", "accounts:logout", "oversight:dashboard",
+SUPERUSER_OPEN = {"home", "healthz", "favicon", "accounts:login", "accounts:logout", "oversight:dashboard",
                   "api:root", "api:schema", "api:docs", "api:redoc", "admin:login", "admin:logout",
                   # Every account's own security: its password and two-factor authenticator.
                   "accounts:password_change", "accounts:security", "accounts:two_factor_verify",

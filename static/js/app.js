@@ -1,0 +1,36 @@
+// Every page (base.html): a table that scrolls sideways in its .table-responsive box can be
+// reached and scrolled with the keyboard (WCAG 2.1.1; axe "scrollable-region-focusable").
+(function () {
+  "use strict";
+  document.querySelectorAll(".table-responsive").forEach(function (box) {
+    if (!box.hasAttribute("tabindex")) box.tabIndex = 0;
+  });
+})();
+
+// An ISO date (2026-12-02) in a table cell stays on one line: browsers would break it at a hyphen.
+(function () {
+  "use strict";
+  var iso = /\b\d{4}-\d{2}-\d{2}\b/;
+  document.querySelectorAll("main td, main dd").forEach(function (cell) {
+    var walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    var texts = [];
+    while (walker.nextNode()) {
+      if (iso.test(walker.currentNode.nodeValue)) texts.push(walker.currentNode);
+    }
+    texts.forEach(function (node) {
+      var parts = node.nodeValue.split(/(\b\d{4}-\d{2}-\d{2}\b)/);
+      var fragment = document.createDocumentFragment();
+      parts.forEach(function (part, i) {
+        if (i % 2 === 1) {
+          var span = document.createElement("span");
+          span.className = "text-nowrap";
+          span.textContent = part;
+          fragment.appendChild(span);
+        } else if (part) {
+          fragment.appendChild(document.createTextNode(part));
+        }
+      });
+      node.parentNode.replaceChild(fragment, node);
+    });
+  });
+})();
