@@ -19,6 +19,7 @@ urlpatterns = [
     path("healthz/", healthz, name="healthz"),  # the only route open without a login
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
+    path("patients/", include("safety.urls_casebook")),
     path("", include("visits.urls")),
     path("safety/", include("safety.urls")),
     path("", include("reporting.urls")),
