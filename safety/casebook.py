@@ -69,9 +69,10 @@ def _record_label(patient, cycles, events):
     return label
 
 
-def casebook_get(patient):
+def casebook_get(patient, *, with_history=True):
     """Every form of ``patient``'s casebook with its review state and history (the review
-    state's signatures and verifications carry the current hashes of their records)."""
+    state's signatures and verifications carry the current hashes of their records).
+    ``with_history=False``: the forms without their history (the sign page)."""
     events = selectors.patient_adverse_events(patient)
     rows, _baseline = visit_selectors.patient_timeline(patient, events)
     state = review_state(patient)
@@ -84,7 +85,7 @@ def casebook_get(patient):
 
     rows_of_history = [*patient_selectors.patient_history_rows(patient),
                        *visit_selectors.visit_history_rows(patient),
-                       *selectors.safety_history_rows(patient)]
+                       *selectors.safety_history_rows(patient)] if with_history else []
     history = histories(rows_of_history)
     forms = patient_selectors.patient_forms(patient, diagnosis, malignancies, history)
     began_in = {ae.pk: row.label for row in rows for ae in row.adverse_events}

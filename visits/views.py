@@ -199,7 +199,8 @@ class TimelineView(PermissionRequiredMixin, TemplateView):
         rows, baseline = selectors.patient_timeline(patient, adverse_events)
         state = review_state(patient)
         state.attach_current_hashes(selectors.timeline_review_hashes(patient, rows, state))
-        urls = {"update": _url_format("visits:cycle_update", patient.pk)}
+        urls = {"update": _url_format("visits:cycle_update", patient.pk),
+                "view": _url_format("visits:cycle_detail", patient.pk)}
         for link in ("sign", "verify", "lock", "unlock"):
             urls[link] = _url_format(f"oversight:cycle_{link}")
         for row in rows:
@@ -208,7 +209,7 @@ class TimelineView(PermissionRequiredMixin, TemplateView):
                 row.signature_valid = bool(row.signature and row.signature.is_valid)
                 row.verification = state.verification(row.cycle)
                 row.queries = state.cycle_queries(row.cycle.number)
-                row.urls = {link: url.format(row.cycle.number if link == "update" else row.cycle.pk)
+                row.urls = {link: url.format(row.cycle.number if link in ("update", "view") else row.cycle.pk)
                             for link, url in urls.items()}
         user, site = self.request.user, patient.site_id
         context.update(

@@ -14,7 +14,8 @@ from tests.conftest import _user_with_role
 
 API_LISTS = [prefix for prefix, _viewset, _basename in router.registry]
 EXPORTS = sorted(FORMATS)
-PAGES = ["patient-list", "patient-detail", "timeline", "deviation-list", "report", "audit-trail"]
+PAGES = ["patient-list", "patient-detail", "timeline", "deviation-list", "report", "audit-trail",
+         "casebook", "cycle-view"]
 #: Every measured name: the HTML pages, ``api:<collection>``, ``export:<format>``.
 NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORTS]
 
@@ -83,6 +84,7 @@ def requests(users):
     monitor, coordinator = _client(users["monitor"]), _client(users["coordinator"])
     clinician, admin = _client(users["clinician"]), _client(users["admin"])
     api = _api_client(users["monitor"])
+    number = patient.cycles.order_by("number").values_list("number", flat=True).first() or 1
     run = {
         "patient-list": _html(monitor, "/patients/"),
         "patient-detail": _html(clinician, f"/patients/{patient.pk}/"),
@@ -93,6 +95,9 @@ def requests(users):
         # query per record type among its 50 rows, so its count follows the mix of the newest
         # rows, not the size of the trail.)
         "audit-trail": _html(admin, f"/oversight/audit/?patient={patient.subject_id}"),
+        # The read-only forms (issue 14): the whole casebook, and one cycle as the monitor sees it.
+        "casebook": _html(clinician, f"/patients/{patient.pk}/casebook/"),
+        "cycle-view": _html(monitor, f"/patients/{patient.pk}/cycles/{number}/view/"),
     }
     run.update({f"api:{c}": _api(api, c) for c in API_LISTS})
     run.update({f"export:{f}": _export(coordinator, f) for f in EXPORTS})

@@ -19,6 +19,7 @@ EXPECTED = {
     "patient-list": 8, "patient-detail": 9, "timeline": 13, "deviation-list": 8,
     "report": 16,  # + the data cut (one query) and the sites the report states as its filter
     "audit-trail": 15,  # one patient's trail; as admin, with the banner of locked accounts (1 query)
+    "casebook": 22, "cycle-view": 15,  # the read-only forms (issue 14)
     "api:patients": 5, "api:diagnoses": 5, "api:malignancies": 5, "api:cycles": 7, "api:assessments": 5,
     "api:infusions": 5, "api:adverse-events": 5, "api:deviations": 5,
     "api:data-queries": 4,  # the generated cohort has no data query: no messages prefetch
