@@ -1,5 +1,5 @@
 from django.contrib import messages
-from django.http import Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -258,7 +258,7 @@ class CycleDetailView(PatientRecordViewMixin, TemplateView):
 
 
 class EndOfTreatmentDetailView(PatientRecordViewMixin, TemplateView):
-    """The end-of-treatment visit as a read-only form (404 while none is recorded)."""
+    """The end-of-treatment visit as a read-only form (a note while none is recorded)."""
 
     view_permission = "visits.view_assessment"
     template_name = "visits/end_of_treatment_detail.html"
@@ -267,13 +267,12 @@ class EndOfTreatmentDetailView(PatientRecordViewMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         patient = self.patient
         assessment = selectors.end_of_treatment_get(patient)
-        if assessment is None:
-            raise Http404("No end-of-treatment visit is recorded.")
-        assessment.patient = patient
-        history = histories(history_rows(Assessment, id=assessment.pk))
+        form = None
+        if assessment is not None:
+            assessment.patient = patient
+            form = selectors.end_of_treatment_form(assessment, histories(history_rows(Assessment, id=assessment.pk)))
         context.update(
-            patient=patient, review=review_state(patient),
-            form=selectors.end_of_treatment_form(assessment, history),
+            patient=patient, review=review_state(patient), form=form,
             can_edit=may(self.request.user, "visits.change_assessment", site_id=patient.site_id)
             and not patient.locked_at,
             title=f"End-of-treatment visit of {patient.subject_id}",

@@ -146,6 +146,8 @@ def test_the_cycle_view_shows_deviations_queries_signature_and_the_full_history(
 
 
 def test_end_of_treatment_and_adverse_event_views(client_for, monitor, clinician, patient, cycle):
+    eot_url = reverse("visits:end_of_treatment_detail", args=[patient.pk])
+    assert 'id="no-end-of-treatment"' in client_for(monitor).get(eot_url).content.decode()
     eot = AssessmentFactory(patient=patient, cycle=None, timepoint=AssessmentTimepoint.END_OF_TREATMENT,
                             assessment_date=cycle.start_date + timedelta(days=30))
     response = client_for(monitor).get(reverse("visits:end_of_treatment_detail", args=[patient.pk]))
