@@ -2,7 +2,7 @@
 locked or not, with their derived facts, deviations, review state and full history; the
 casebook page; the sign page showing what is signed; constant query counts."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -21,7 +21,7 @@ from safety.models import AdverseEvent, AdverseEventFollowUp
 from tests.patients.factories import DiagnosisFactory, MalignancyFactory, PatientFactory
 from tests.visits.factories import AssessmentFactory, full_cycle
 from visits.forms import AssessmentForm, CycleForm, InfusionForm
-from visits.models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
+from visits.models import Assessment, AssessmentTimepoint, Infusion
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery"
