@@ -21,6 +21,7 @@ urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
+    path("patients/", include("safety.urls_casebook")),
     path("", include("visits.urls")),
     path("safety/", include("safety.urls")),
     path("", include("reporting.urls")),

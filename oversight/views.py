@@ -16,6 +16,9 @@ from accounts.scoping import access_for, may, scope_to_user_sites
 from core.forms import add_validation_error
 from patients import selectors as patient_selectors
 from review import services as review_services
+from review.selectors import review_state
+from safety.casebook import casebook_get
+from visits import selectors as visit_selectors
 from review.models import DataQuery, QueryStatus
 from visits.models import TreatmentCycle
 
@@ -101,6 +104,22 @@ class SignView(RecordActionView):
             raise ValidationError({"password": ValidationError(str(exc), code="wrong_password")}) from exc
         return (f"Signed {self.record_label()}: {signature.signer_name}, "
                 f"{localtime(signature.signed_at):%Y-%m-%d %H:%M}, {signature.get_meaning_display()}.")
+
+    def get_context_data(self, **kwargs):
+        """What is signed, as the read-only forms (``core.crf``), above the password: the
+        cycle's visit, assessment and infusions, or every form of the casebook."""
+        context = super().get_context_data(**kwargs)
+        if self.record_kind == "cycle":
+            row = visit_selectors.cycle_row(self.patient, self.record.number)
+            state = review_state(self.patient)
+            state.attach_current_hashes(visit_selectors.timeline_review_hashes(self.patient, [row], state))
+            context.update(review=state, cycle_block=visit_selectors.cycle_forms(row, {}),
+                           signed_template="visits/includes/_cycle_forms.html")
+        else:
+            casebook = casebook_get(self.patient, with_history=False)
+            context.update(review=casebook.review, casebook=casebook,
+                           signed_template="safety/includes/_casebook_forms.html")
+        return context
 
 
 class LockView(AdminRoleRequired, RecordActionView):

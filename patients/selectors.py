@@ -3,6 +3,7 @@
 from django.shortcuts import get_object_or_404
 
 from accounts.scoping import scope_to_user_sites
+from core.crf import case_report_form, history_rows
 from core.history import change_entries
 
 from .models import Diagnosis, MalignancyHistory, Patient, PatientStatus, Sex
@@ -82,3 +83,22 @@ def patient_change_log(patient):
         return patient.subject_id
 
     return change_entries(rows, record_label=label)
+
+
+# --- Read-only case report forms (core.crf) -----------------------------------------------
+
+def patient_history_rows(patient):
+    """The history rows of the patient, its diagnosis and its malignancies: three queries."""
+    return [*history_rows(Patient, id=patient.pk), *history_rows(Diagnosis, patient_id=patient.pk),
+            *history_rows(MalignancyHistory, patient_id=patient.pk)]
+
+
+def patient_forms(patient, diagnosis, malignancies, history):
+    """The enrolment, diagnosis and malignancy forms (``core.crf.CaseReportForm``), no query."""
+    return {
+        "patient": case_report_form(patient, title=f"Enrolment of {patient.subject_id}", history=history),
+        "diagnosis": (case_report_form(diagnosis, title="Diagnosis", history=history)
+                      if diagnosis is not None else None),
+        "malignancies": [case_report_form(m, title=f"Malignancy: {m.malignancy_type}", history=history)
+                         for m in malignancies],
+    }

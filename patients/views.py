@@ -1,3 +1,4 @@
+from django.core.exceptions import PermissionDenied
 from django.forms.models import ModelChoiceIteratorValue
 from django.urls import reverse
 from django.views.generic import DetailView, ListView
@@ -148,6 +149,20 @@ class PatientChildMixin:
         context = super().get_context_data(**kwargs)
         context["patient"] = self.get_patient()
         return context
+
+
+class PatientRecordViewMixin:
+    """A read-only page about a patient's records: the patient from the URL, scoped to the
+    user's sites (404 outside them), and ``view_permission`` held at the patient's site
+    (or study-wide), else 403. Locked records are shown like the others."""
+
+    view_permission = ""
+
+    def dispatch(self, request, *args, **kwargs):
+        self.patient = selectors.patient_get(user=request.user, pk=kwargs["patient_pk"])
+        if not may(request.user, self.view_permission, site_id=self.patient.site_id):
+            raise PermissionDenied("Your role does not show these records.")
+        return super().dispatch(request, *args, **kwargs)
 
 
 class DiagnosisEditView(PatientChildMixin, RecordFormView):

@@ -11,3 +11,20 @@ class SafetyConfig(AppConfig):
         from . import services
 
         derived.register("safety", services.derived_recompute)
+        _register_case_report_forms()
+
+
+def _register_case_report_forms():
+    """The read-only forms of an adverse event and its follow-ups: the edit forms' fields,
+    in their order, then what ``safety.services`` stores (the SAE clock, the review)."""
+    from core import crf
+
+    from .forms import AdverseEventForm
+    from .models import AdverseEvent, AdverseEventFollowUp
+
+    crf.register(AdverseEvent, fields=AdverseEventForm._meta.fields,
+                 derived=["sae_entered_at", "report_due_at", "reported_late", "reviewed_at", "reviewed_by",
+                          "rules_version"])
+    # Entered on the AE review page (oversight.forms_ae.FollowUpForm: its fields, in its order).
+    crf.register(AdverseEventFollowUp, fields=["follow_up_date", "note", "outcome", "end_date"],
+                 derived=["entered_by"])

@@ -1,9 +1,13 @@
+from dataclasses import dataclass, field
+
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 
 from accounts.scoping import access_for, scope_to_user_sites
 from accounts.roles import Role
+from core.crf import case_report_form, history_rows
 
-from .models import AdverseEvent
+from .models import AdverseEvent, AdverseEventFollowUp
 
 
 def adverse_event_list(*, user):
@@ -29,3 +33,55 @@ def serious_awaiting_review_count(user):
         return 0
     return scope_to_user_sites(AdverseEvent.objects.awaiting_review(), user,
                                site_field="patient__site").count()
+
+
+# --- Read-only case report forms (core.crf) -----------------------------------------------
+
+def _events(patient):
+    """The patient's adverse events, voided ones too (shown struck through), with what their
+    forms name (the infusion and its cycle, the reviewer) and their follow-ups: two queries."""
+    follow_ups = AdverseEventFollowUp.objects.select_related("entered_by").order_by("follow_up_date", "pk")
+    return (AdverseEvent.objects.filter(patient=patient)
+            .select_related("infusion__cycle__patient", "reviewed_by")
+            .prefetch_related(Prefetch("follow_ups", queryset=follow_ups)))
+
+
+def patient_adverse_events(patient):
+    """Every adverse event of ``patient`` by onset (voided ones too), with its follow-ups."""
+    return list(_events(patient).order_by("onset_date", "pk"))
+
+
+def adverse_event_with_follow_ups(*, patient, pk):
+    return get_object_or_404(_events(patient), pk=pk)
+
+
+def safety_history_rows(patient, event=None):
+    """The history rows of the patient's adverse events and follow-ups (or of one ``event``'s):
+    two queries."""
+    related = ("infusion__cycle__patient",)  # an infusion's name reads its cycle and patient
+    if event is not None:
+        return [*history_rows(AdverseEvent, id=event.pk, select_related=related),
+                *history_rows(AdverseEventFollowUp, adverse_event_id=event.pk)]
+    return [*history_rows(AdverseEvent, patient_id=patient.pk, select_related=related),
+            *history_rows(AdverseEventFollowUp, adverse_event__patient_id=patient.pk)]
+
+
+@dataclass
+class EventForms:
+    """An adverse event and its follow-ups as read-only forms."""
+
+    event: object
+    form: object
+    follow_ups: list = field(default_factory=list)
+    cycle_label: str = ""  # the cycle during which it began (visits.selectors.patient_timeline)
+
+
+def event_forms(event, history, cycle_label=""):
+    return EventForms(
+        event=event,
+        form=case_report_form(event, title=f"Adverse event: {event.term} (grade {event.grade}), "
+                                           f"onset {event.onset_date:%Y-%m-%d}", history=history),
+        follow_ups=[case_report_form(f, title=f"Follow-up of {event.term} on {f.follow_up_date:%Y-%m-%d}",
+                                     history=history) for f in event.follow_ups.all()],
+        cycle_label=cycle_label,
+    )

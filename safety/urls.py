@@ -10,6 +10,8 @@ urlpatterns = [
          name="ae_create"),
     path("patients/<int:patient_pk>/adverse-events/<int:pk>/", views.AdverseEventUpdateView.as_view(),
          name="ae_update"),
+    path("patients/<int:patient_pk>/adverse-events/<int:pk>/view/", views.AdverseEventDetailView.as_view(),
+         name="ae_detail"),
     path("patients/<int:patient_pk>/adverse-events/<int:pk>/void/", views.AdverseEventVoidView.as_view(),
          name="ae_void"),
 ]

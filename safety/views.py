@@ -1,11 +1,16 @@
 from django.urls import reverse
-from django.views.generic import ListView
+from django.views.generic import ListView, TemplateView
 
 from accounts.mixins import PermissionRequiredMixin
+from accounts.roles import Role
+from accounts.scoping import access_for, may
+from core.crf import histories
+from core.selectors import review_state
 from core.views import RecordFormView, VoidView
-from patients.views import PatientChildMixin
+from patients.views import PatientChildMixin, PatientRecordViewMixin
 
 from . import selectors
+from .casebook import casebook_get
 from .filters import AdverseEventFilterSet
 from .forms import AdverseEventForm
 from .models import AdverseEvent
@@ -90,4 +95,51 @@ class AdverseEventListView(PermissionRequiredMixin, ListView):
         context.update(sites=self.filterset.form.fields["site"].queryset, selected=self.filterset.selected, filter_errors=self.filterset.errors,
                        query_string=query.urlencode(),
                        grades=[1, 2, 3, 4, 5])
+        return context
+
+
+class AdverseEventDetailView(PatientRecordViewMixin, TemplateView):
+    """An adverse event and its follow-ups as read-only forms, for every role that may view
+    it (voided events too): values, the SAE clock, review, queries and the full history."""
+
+    view_permission = "safety.view_adverseevent"
+    template_name = "safety/adverseevent_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        patient, user = self.patient, self.request.user
+        event = selectors.adverse_event_with_follow_ups(patient=patient, pk=self.kwargs["pk"])
+        event.patient = patient
+        history = histories(selectors.safety_history_rows(patient, event))
+        site = patient.site_id
+        context.update(
+            patient=patient, event=event, review=review_state(patient),
+            event_block=selectors.event_forms(event, history),
+            can_edit=(may(user, "safety.change_adverseevent", site_id=site) and not event.voided_at
+                      and not patient.locked_at),
+            can_review=may(user, "safety.review_adverseevent", site_id=site),
+            title=f"Adverse event of {patient.subject_id}: {event.term}",
+        )
+        return context
+
+
+class CasebookView(PatientRecordViewMixin, TemplateView):
+    """A patient's whole casebook as read-only forms, in visit order, with each form's review
+    state and history and the casebook's own signature and lock: a constant number of
+    queries whatever the number of cycles and adverse events."""
+
+    view_permission = "patients.view_patient"
+    template_name = "safety/casebook.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        patient, user = self.patient, self.request.user
+        site = patient.site_id
+        context.update(
+            patient=patient, casebook=casebook_get(patient),
+            can_sign=may(user, "review.sign_record", site_id=site),
+            can_lock=access_for(user).has_role(Role.ADMIN),
+            title=f"Casebook of {patient.subject_id}",
+        )
+        context["review"] = context["casebook"].review
         return context

@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.shortcuts import get_object_or_404
 
 from accounts.scoping import scope_to_user_sites
+from core.crf import case_report_form, history_rows
 
 from . import rules
 from .models import Assessment, AssessmentTimepoint, Infusion, ProtocolDeviation, TreatmentCycle
@@ -186,3 +187,71 @@ def ck_chart(rows, width=640, height=220, pad=40):
         "ticks": [{"y": round(y(t), 1), "value": t} for t in ticks],
         "x_end": width - pad, "y_end": height - pad,
     }
+
+
+# --- Read-only case report forms (core.crf) -----------------------------------------------
+
+@dataclass
+class CycleForms:
+    """One cycle as read-only forms: the visit, its pre-treatment assessment and its
+    infusions (``core.crf.CaseReportForm``), with the timeline row they came from
+    (its deviations, adverse events, review state)."""
+
+    row: TimelineRow
+    cycle: object
+    assessment: object = None
+    infusions: list = field(default_factory=list)
+
+    @property
+    def number(self):
+        return self.row.cycle.number
+
+    @property
+    def forms(self):
+        return [self.cycle, *([self.assessment] if self.assessment else []), *self.infusions]
+
+
+def visit_history_rows(patient, cycle=None):
+    """The history rows of the patient's cycles, assessments (the end-of-treatment visit
+    too) and infusions, or of one ``cycle``'s: three queries."""
+    if cycle is not None:
+        return [*history_rows(TreatmentCycle, id=cycle.pk), *history_rows(Assessment, cycle_id=cycle.pk),
+                *history_rows(Infusion, cycle_id=cycle.pk)]
+    return [*history_rows(TreatmentCycle, patient_id=patient.pk), *history_rows(Assessment, patient_id=patient.pk),
+            *history_rows(Infusion, cycle__patient_id=patient.pk)]
+
+
+def cycle_forms(row, history):
+    """The read-only forms of a timeline ``row``'s cycle (no query: the row holds them)."""
+    number = row.cycle.number
+    for infusion in row.infusions:
+        infusion.cycle = row.cycle
+    return CycleForms(
+        row=row,
+        cycle=case_report_form(row.cycle, title=f"Cycle {number}: visit", history=history),
+        assessment=(case_report_form(row.assessment, title=f"Cycle {number}: pre-treatment assessment",
+                                     history=history) if row.assessment else None),
+        infusions=[case_report_form(i, title=f"Cycle {number}: day {i.day} infusion", history=history)
+                   for i in row.infusions],
+    )
+
+
+def end_of_treatment_form(assessment, history):
+    return case_report_form(assessment, title="End-of-treatment visit", history=history)
+
+
+def cycle_row(patient, number):
+    """One cycle as a :class:`TimelineRow` (its assessment, infusions, current deviations):
+    three queries, or 404."""
+    cycle = get_object_or_404(TreatmentCycle.objects.select_related("assessment"), patient=patient, number=number)
+    cycle.patient = patient
+    try:
+        assessment = cycle.assessment
+    except Assessment.DoesNotExist:
+        assessment = None
+    infusions = list(Infusion.objects.filter(cycle=cycle).order_by("day"))
+    deviations = list(cycle.deviations.current().order_by("resolved_at", "day"))
+    for item in (*infusions, *deviations):
+        item.cycle = cycle
+    return TimelineRow(label=f"Cycle {cycle.number}", cycle=cycle, assessment=assessment,
+                       planned_date=cycle.planned_start_date, infusions=infusions, deviations=deviations)

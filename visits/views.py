@@ -12,7 +12,8 @@ from accounts.scoping import access_for, may
 from core.selectors import review_state
 from core.views import RecordFormView, lock_message
 from patients import selectors as patient_selectors
-from patients.views import PatientChildMixin
+from core.crf import histories, history_rows
+from patients.views import PatientChildMixin, PatientRecordViewMixin
 
 from . import rules, selectors
 from .filters import DeviationFilterSet
@@ -245,7 +246,8 @@ class TimelineView(PermissionRequiredMixin, TemplateView):
         rows, baseline = selectors.patient_timeline(patient, adverse_events)
         state = review_state(patient)
         state.attach_current_hashes(selectors.timeline_review_hashes(patient, rows, state))
-        urls = {"update": _url_format("visits:cycle_update", patient.pk)}
+        urls = {"update": _url_format("visits:cycle_update", patient.pk),
+                "view": _url_format("visits:cycle_detail", patient.pk)}
         for link in ("sign", "verify", "lock", "unlock"):
             urls[link] = _url_format(f"oversight:cycle_{link}")
         for row in rows:
@@ -254,7 +256,7 @@ class TimelineView(PermissionRequiredMixin, TemplateView):
                 row.signature_valid = bool(row.signature and row.signature.is_valid)
                 row.verification = state.verification(row.cycle)
                 row.queries = state.cycle_queries(row.cycle.number)
-                row.urls = {link: url.format(row.cycle.number if link == "update" else row.cycle.pk)
+                row.urls = {link: url.format(row.cycle.number if link in ("update", "view") else row.cycle.pk)
                             for link, url in urls.items()}
         user, site = self.request.user, patient.site_id
         context.update(
@@ -271,6 +273,56 @@ class TimelineView(PermissionRequiredMixin, TemplateView):
             has_end=any(r.cycle is None for r in rows),
             tolerance_pct=rules.DOSE_TOLERANCE * 100,
             query_create_url=reverse("oversight:query_create"),
+        )
+        return context
+
+
+class CycleDetailView(PatientRecordViewMixin, TemplateView):
+    """A cycle as read-only forms (visit, pre-treatment assessment, infusions) for every
+    role that may view it, locked or not: values, stored facts, deviations, signature and
+    SDV, queries and the full history. A constant number of queries."""
+
+    view_permission = "visits.view_treatmentcycle"
+    template_name = "visits/cycle_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        patient, user = self.patient, self.request.user
+        row = selectors.cycle_row(patient, self.kwargs["number"])
+        state = review_state(patient)
+        state.attach_current_hashes(selectors.timeline_review_hashes(patient, [row], state))
+        block = selectors.cycle_forms(row, histories(selectors.visit_history_rows(patient, row.cycle)))
+        site = patient.site_id
+        context.update(
+            patient=patient, cycle_block=block, review=state, cycle=row.cycle,
+            signature=state.signature(row.cycle), verification=state.verification(row.cycle),
+            can_sign=may(user, "review.sign_record", site_id=site),
+            can_edit=may(user, "visits.change_treatmentcycle", site_id=site)
+            and not (row.cycle.locked_at or patient.locked_at),
+            title=f"Cycle {row.cycle.number} of {patient.subject_id}",
+        )
+        return context
+
+
+class EndOfTreatmentDetailView(PatientRecordViewMixin, TemplateView):
+    """The end-of-treatment visit as a read-only form (a note while none is recorded)."""
+
+    view_permission = "visits.view_assessment"
+    template_name = "visits/end_of_treatment_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        patient = self.patient
+        assessment = selectors.end_of_treatment_get(patient)
+        form = None
+        if assessment is not None:
+            assessment.patient = patient
+            form = selectors.end_of_treatment_form(assessment, histories(history_rows(Assessment, id=assessment.pk)))
+        context.update(
+            patient=patient, review=review_state(patient), form=form,
+            can_edit=may(self.request.user, "visits.change_assessment", site_id=patient.site_id)
+            and not patient.locked_at,
+            title=f"End-of-treatment visit of {patient.subject_id}",
         )
         return context
 

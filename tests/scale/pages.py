@@ -16,7 +16,7 @@ from tests.conftest import _user_with_role
 API_LISTS = [prefix for prefix, _viewset, _basename in router.registry]
 EXPORTS = sorted(FORMATS)
 PAGES = ["patient-list", "patient-detail", "timeline", "deviation-list", "report", "audit-trail",
-         "cycle-entry", "cycle-preview"]
+         "cycle-entry", "cycle-preview", "casebook", "cycle-view"]
 # The edit forms with their queries beside the fields and the invalidation warning (issue 14),
 # and the raise-a-query page opened from a field.
 PAGES += ["patient-edit", "cycle-edit", "query-raise-field"]
@@ -88,6 +88,7 @@ def requests(users):
     monitor, coordinator = _client(users["monitor"]), _client(users["coordinator"])
     clinician, admin = _client(users["clinician"]), _client(users["admin"])
     api = _api_client(users["monitor"])
+    number = patient.cycles.order_by("number").values_list("number", flat=True).first() or 1
     run = {
         "patient-list": _html(monitor, "/patients/"),
         "patient-detail": _html(clinician, f"/patients/{patient.pk}/"),
@@ -106,6 +107,9 @@ def requests(users):
         "cycle-edit": _html(clinician, f"/patients/{patient.pk}/cycles/1/"),
         "query-raise-field": _html(monitor, f"/oversight/queries/new/?patient={patient.pk}"
                                             f"&target=patient:{patient.pk}:enrolment_date&next=/patients/"),
+        # The read-only forms (issue 14): the whole casebook, and one cycle as the monitor sees it.
+        "casebook": _html(clinician, f"/patients/{patient.pk}/casebook/"),
+        "cycle-view": _html(monitor, f"/patients/{patient.pk}/cycles/{number}/view/"),
     }
     run.update({f"api:{c}": _api(api, c) for c in API_LISTS})
     run.update({f"export:{f}": _export(coordinator, f) for f in EXPORTS})

@@ -24,6 +24,7 @@ EXPECTED = {
     # Issue 14: the edit forms with the review state (3 queries) beside the fields; the raise-a-query
     # page opened from a field.
     "patient-edit": 10, "cycle-edit": 15, "query-raise-field": 9,
+    "casebook": 22, "cycle-view": 15,  # the read-only forms (issue 14)
     "api:patients": 5, "api:diagnoses": 5, "api:malignancies": 5, "api:cycles": 7, "api:assessments": 5,
     "api:infusions": 5, "api:adverse-events": 5, "api:deviations": 5,
     "api:data-queries": 4,  # the generated cohort has no data query: no messages prefetch

@@ -158,6 +158,7 @@ PK_OBJECT = {
     "patients:malignancy_update": "malignancy",
     "patients:malignancy_void": "malignancy",
     "safety:ae_update": "adverse_event",
+    "safety:ae_detail": "adverse_event",
     "safety:ae_void": "adverse_event",
     "oversight:cycle_sign": "cycle",
     "oversight:cycle_lock": "cycle",

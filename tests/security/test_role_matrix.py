@@ -67,11 +67,16 @@ MATRIX = {
     "visits:cycle_update":                 {"GET": ENTRY, "POST": ENTRY},
     "visits:cycle_preview":                {"GET": ENTRY},  # the record-cycle page's live preview
     "visits:end_of_treatment":             {"GET": ENTRY, "POST": ENTRY},
+    # The read-only case report forms (issue 14): every role that views, locked or not.
+    "visits:cycle_detail":                 {"GET": ALL},
+    "visits:end_of_treatment_detail":      {"GET": ALL},
+    "casebook:casebook_detail":            {"GET": ALL},
     # --- safety ---------------------------------------------------------------------------------
     "safety:ae_list":                      {"GET": ALL},
     "safety:ae_create":                    {"GET": ENTRY, "POST": ENTRY},
     "safety:ae_update":                    {"GET": ENTRY, "POST": ENTRY},
     "safety:ae_void":                      {"GET": ENTRY, "POST": ENTRY},
+    "safety:ae_detail":                    {"GET": ALL},
     # --- report and exports: coordinators read and export; monitors read the report ---------------
     "reporting:report":                    {"GET": (N, N, Y, Y, Y)},
     "exchange:exports":                   {"GET": (N, N, Y, N, Y)},

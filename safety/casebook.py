@@ -1,0 +1,101 @@
+"""A patient's casebook as read-only forms, in visit order, in a constant number of queries.
+
+The enrolment, the diagnosis, the malignancies, each cycle (visit, pre-treatment
+assessment, infusions, deviations), the end-of-treatment visit, then the adverse
+events with their follow-ups. The adverse events are their own section (the AE
+log of a paper casebook), by onset date, each naming the cycle during which it
+began: an event is reviewed, followed up and verified as one record that may
+outlast its cycle, and the placement is the timeline's
+(``visits.selectors.patient_timeline``), not a second rule.
+
+Lives in ``safety``, the capture app that sees the others (patients <- visits <- safety).
+"""
+
+from dataclasses import dataclass, field
+
+from core.crf import histories
+from core.history import change_entries
+from core.selectors import review_state
+from patients import selectors as patient_selectors
+from visits import selectors as visit_selectors
+
+from . import selectors
+
+
+@dataclass
+class Casebook:
+    patient: object
+    review: object
+    enrolment: object = None
+    diagnosis: object = None
+    malignancies: list = field(default_factory=list)
+    cycles: list = field(default_factory=list)
+    end_of_treatment: object = None
+    adverse_events: list = field(default_factory=list)
+    change_log: list = field(default_factory=list)
+
+    @property
+    def signature(self):
+        return self.review.signature(self.patient)
+
+    @property
+    def form_count(self):
+        return (1 + bool(self.diagnosis) + len(self.malignancies) + sum(len(c.forms) for c in self.cycles)
+                + bool(self.end_of_treatment) + sum(1 + len(e.follow_ups) for e in self.adverse_events))
+
+
+def _record_label(patient, cycles, events):
+    """Names the record of a history row in the casebook's change log, from what is loaded."""
+    numbers = {c.pk: c.number for c in cycles}
+    terms = {e.pk: e.term for e in events}
+
+    def label(row):
+        name = row.instance_type._meta.model_name
+        if name == "patient":
+            return patient.subject_id
+        if name == "malignancyhistory":
+            return row.malignancy_type
+        if name == "treatmentcycle":
+            return f"cycle {row.number}"
+        if name == "assessment":
+            return f"cycle {numbers.get(row.cycle_id, '?')}" if row.cycle_id else "end of treatment"
+        if name == "infusion":
+            return f"cycle {numbers.get(row.cycle_id, '?')} day {row.day}"
+        if name == "adverseevent":
+            return row.term
+        if name == "adverseeventfollowup":
+            return f"of {terms.get(row.adverse_event_id, '?')} on {row.follow_up_date:%Y-%m-%d}"
+        return ""
+    return label
+
+
+def casebook_get(patient, *, with_history=True):
+    """Every form of ``patient``'s casebook with its review state and history (the review
+    state's signatures and verifications carry the current hashes of their records).
+    ``with_history=False``: the forms without their history (the sign page)."""
+    events = selectors.patient_adverse_events(patient)
+    rows, _baseline = visit_selectors.patient_timeline(patient, events)
+    state = review_state(patient)
+    state.attach_current_hashes(visit_selectors.timeline_review_hashes(patient, rows, state))
+    diagnosis = patient_selectors.patient_diagnosis(patient)
+    malignancies = patient_selectors.patient_malignancies(patient)
+    for record in (diagnosis, *malignancies, *events):
+        if record is not None:
+            record.patient = patient
+
+    rows_of_history = [*patient_selectors.patient_history_rows(patient),
+                       *visit_selectors.visit_history_rows(patient),
+                       *selectors.safety_history_rows(patient)] if with_history else []
+    history = histories(rows_of_history)
+    forms = patient_selectors.patient_forms(patient, diagnosis, malignancies, history)
+    began_in = {ae.pk: row.label for row in rows for ae in row.adverse_events}
+    cycles = [row.cycle for row in rows if row.cycle]
+    eot = next((row.assessment for row in rows if row.cycle is None), None)
+    return Casebook(
+        patient=patient, review=state, enrolment=forms["patient"], diagnosis=forms["diagnosis"],
+        malignancies=forms["malignancies"],
+        cycles=[visit_selectors.cycle_forms(row, history) for row in rows if row.cycle],
+        end_of_treatment=visit_selectors.end_of_treatment_form(eot, history) if eot else None,
+        adverse_events=[selectors.event_forms(e, history, began_in.get(e.pk, "")) for e in events],
+        change_log=change_entries(rows_of_history, record_label=_record_label(patient, cycles, events)),
+    )
