@@ -111,15 +111,17 @@ def field_review(context, review, record, field_name=""):
 
 
 @register.inclusion_tag("review/includes/_record_review.html", takes_context=True)
-def record_review(context, review, record):
+def record_review(context, review, record, with_signature=True):
     """The review block of one whole form (record): its signature (a cycle's; the
-    casebook's when the page attached its hash) and source data verification state,
-    the queries on the record as a whole, and "verify form" for a monitor."""
+    casebook's when the page attached its hash; none when ``with_signature`` is false,
+    e.g. the enrolment form, whose SDV is its own but whose signature is the casebook's)
+    and source data verification state, the queries on the record as a whole, and
+    "verify form" for a monitor."""
     data = _base(context, review, record, "")
     signature = verification = None
     marks = []
     if data.get("target"):
-        signature = review.signature(record)
+        signature = review.signature(record) if with_signature else None
         if signature is not None and "_current_hash" not in signature.__dict__:
             signature = (_current(signature, record) if getattr(record, "FORM_IS_FINGERPRINT", False) else None)
         verification = _current(review.verification(record), record)
