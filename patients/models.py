@@ -52,6 +52,8 @@ PATIENT_FACTS = ("age_at_enrolment", "age_at_onset", "disease_duration_at_enrolm
                  "end_of_treatment_date")
 DIAGNOSIS_FACTS = ("rash", "certainty", "eular_acr_score", "eular_acr_class")
 MALIGNANCY_FACTS = ("timing",)
+#: The next cycle's schedule, derived by ``visits.rules.next_cycle`` and stored by the visits services.
+SCHEDULE_FACTS = ("next_cycle_planned_date", "next_cycle_window_start_date", "next_cycle_window_end_date")
 
 
 subject_id_validator = RegexValidator(
@@ -153,9 +155,27 @@ class Patient(Lockable, ClinicalRecord):
     rules_version = models.CharField(max_length=20, blank=True, db_default="", editable=False,
                                      help_text="The version of patients.rules that derived the facts.")
 
+    # The next cycle's schedule (visits.rules.next_cycle), stored by the visits services
+    # after every cycle or patient write (patients imports nothing from visits).
+    next_cycle_planned_date = models.DateField(
+        "next cycle planned", null=True, blank=True, editable=False,
+        help_text="Derived: the previous cycle's day 1 + 28 days (the enrolment date for cycle 1); "
+                  "empty when not on study.")
+    next_cycle_window_start_date = models.DateField(
+        "next cycle window opens", null=True, blank=True, editable=False)
+    next_cycle_window_end_date = models.DateField(
+        "next cycle window closes", null=True, blank=True, editable=False,
+        help_text="Derived: the last day of the next cycle's window; after it the cycle is overdue.")
+    schedule_rules_version = models.CharField(
+        max_length=20, blank=True, db_default="", editable=False,
+        help_text="The version of visits.rules that derived the next cycle's schedule.")
+
     history = HistoricalRecords()
     objects = PatientQuerySet.as_manager()
-    SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + PATIENT_FACTS + ("rules_version",)
+    SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + PATIENT_FACTS + SCHEDULE_FACTS + (
+        "rules_version", "schedule_rules_version")
+    # The schedule moves with every cycle: the page shows it, the change log does not list it.
+    CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + SCHEDULE_FACTS + ("schedule_rules_version",)
 
     class Meta:
         ordering = ["subject_id"]
