@@ -71,6 +71,21 @@ class PatientQuerySet(models.QuerySet):
         """What list and detail pages show, in one query."""
         return self.select_related("site", "diagnosis")
 
+    def next_cycle(self, status, *, today):
+        """The patients whose stored next-cycle window (``visits.rules.next_cycle``) stands
+        so against ``today``: ``overdue`` (the window closed), ``due`` (in the window),
+        ``not_yet``; most urgent first. The same judgement as ``visits.rules.schedule_state``
+        on the stored dates (``tests/visits/test_schedule.py`` holds the two together)."""
+        if status == "overdue":
+            qs = self.filter(next_cycle_window_end_date__lt=today)
+        elif status == "due":
+            qs = self.filter(next_cycle_window_start_date__lte=today, next_cycle_window_end_date__gte=today)
+        elif status == "not_yet":
+            qs = self.filter(next_cycle_window_start_date__gt=today)
+        else:
+            raise ValueError(f"Unknown schedule status {status!r}.")
+        return qs.order_by("next_cycle_window_end_date", "subject_id")
+
     def for_signature(self):
         """What ``signature_payload`` reads, prefetched: a constant number of queries
         for any number of casebooks (the signature check, ``core.review``)."""

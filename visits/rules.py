@@ -185,7 +185,7 @@ def planned_start(previous_start: date | None) -> date | None:
 
 class ScheduleStatus(TextChoices):
     NOT_YET = "not_yet", "Not yet in window"
-    IN_WINDOW = "in_window", "In window"
+    IN_WINDOW = "due", "In window"
     OVERDUE = "overdue", "Overdue"
 
 

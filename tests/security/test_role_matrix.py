@@ -85,6 +85,8 @@ MATRIX = {
     "oversight:casebook_unlock":           {"GET": ADMIN_ONLY, "POST": ADMIN_ONLY},
     "oversight:cycle_verify":              {"GET": MONITORING, "POST": MONITORING},
     "oversight:query_list":                {"GET": ALL},
+    "oversight:cycle_list":                {"GET": ALL},  # the dashboard's work lists
+    "oversight:casebook_list":             {"GET": ALL},
     "oversight:query_create":              {"GET": MONITORING, "POST": MONITORING},
     "oversight:query_detail":              {"GET": ALL, "POST": ALL},  # each action checks its permission
     "oversight:audit_trail":               {"GET": MONITORING},
