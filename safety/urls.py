@@ -12,4 +12,6 @@ urlpatterns = [
          name="ae_update"),
     path("patients/<int:patient_pk>/adverse-events/<int:pk>/void/", views.AdverseEventVoidView.as_view(),
          name="ae_void"),
+    path("patients/<int:patient_pk>/adverse-events/<int:pk>/follow-up/", views.AdverseEventFollowUpView.as_view(),
+         name="ae_follow_up"),
 ]

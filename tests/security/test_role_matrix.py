@@ -71,6 +71,7 @@ MATRIX = {
     "safety:ae_create":                    {"GET": ENTRY, "POST": ENTRY},
     "safety:ae_update":                    {"GET": ENTRY, "POST": ENTRY},
     "safety:ae_void":                      {"GET": ENTRY, "POST": ENTRY},
+    "safety:ae_follow_up":                 {"GET": ENTRY, "POST": ENTRY},
     # --- report and exports: coordinators read and export; monitors read the report ---------------
     "reporting:report":                    {"GET": (N, N, Y, Y, Y)},
     "exchange:exports":                   {"GET": (N, N, Y, N, Y)},
