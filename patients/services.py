@@ -106,7 +106,10 @@ def _apply(instance, facts):
 
 def patient_derive(patient, dates=None) -> dict:
     """Set the patient's stored facts from the rules; returns those that changed.
-    ``dates``: (first infusion, last infusion, end-of-treatment visit), else read."""
+    ``dates``: (first infusion, last infusion, end-of-treatment visit), else read.
+    The facts other apps derive from the patient's fields are set too (``before_save_register``)."""
+    for derive in _BEFORE_SAVE:
+        derive(patient)
     if patient.enrolment_date is None or patient.symptom_onset_date is None or not patient.birth_year:
         return {}  # an incomplete record: its validation errors say why; nothing to derive
     facts = _patient_facts(patient, dates if dates is not None else _dates_of(patient.pk))
@@ -151,8 +154,9 @@ def after_save_register(hook) -> None:
         _AFTER_SAVE.append(hook)
 
 
-#: Run before every patient save: ``f(patient)`` sets on the instance the facts another
-#: app derives from the patient's fields (the visits app: the next cycle's schedule).
+#: Run by :func:`patient_derive` (so by every ``Patient.save()``): ``f(patient)`` sets on the
+#: instance the facts another app derives from the patient's fields (the visits app: the
+#: next cycle's schedule).
 _BEFORE_SAVE: list = []
 
 
@@ -168,10 +172,9 @@ def patient_save(*, patient: Patient, reason: str = "", expected_version=None, u
     derived from the patient (the visits app: the cycles a risk edit affects) bring
     them up to date, with the same reason. The facts other apps derive from the
     patient's own fields (the visits app: the next cycle's schedule, from the status
-    and the enrolment date) are set before the save, on the same history row."""
+    and the enrolment date) are set by ``Patient.save()`` (:func:`patient_derive`),
+    on the same history row."""
     creating = patient.pk is None
-    for derive in _BEFORE_SAVE:
-        derive(patient)
     record_save(instance=patient, reason=reason, expected_version=expected_version, user=user)
     if not creating:
         _dependants_refresh(patient, reason=reason, user=user)
