@@ -14,7 +14,10 @@ from tests.conftest import _user_with_role
 
 API_LISTS = [prefix for prefix, _viewset, _basename in router.registry]
 EXPORTS = sorted(FORMATS)
-PAGES = ["patient-list", "patient-detail", "timeline", "deviation-list", "report", "audit-trail"]
+PAGES = ["patient-list", "patient-detail", "timeline", "deviation-list", "report", "audit-trail",
+         # Issue 14: the dashboards and the full lists their counts link to.
+         "dashboard-clinician", "dashboard-monitor", "cycle-list", "casebook-list", "query-list",
+         "patients-overdue", "ae-list"]
 #: Every measured name: the HTML pages, ``api:<collection>``, ``export:<format>``.
 NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORTS]
 
@@ -93,6 +96,13 @@ def requests(users):
         # query per record type among its 50 rows, so its count follows the mix of the newest
         # rows, not the size of the trail.)
         "audit-trail": _html(admin, f"/oversight/audit/?patient={patient.subject_id}"),
+        "dashboard-clinician": _html(clinician, "/oversight/"),
+        "dashboard-monitor": _html(monitor, "/oversight/"),
+        "cycle-list": _html(monitor, "/oversight/cycles/?signature=unsigned"),
+        "casebook-list": _html(monitor, "/oversight/casebooks/?signature=unsigned"),
+        "query-list": _html(monitor, "/oversight/queries/"),
+        "patients-overdue": _html(monitor, "/patients/?schedule=overdue"),
+        "ae-list": _html(admin, "/safety/adverse-events/"),  # each row's buttons: no query
     }
     run.update({f"api:{c}": _api(api, c) for c in API_LISTS})
     run.update({f"export:{f}": _export(coordinator, f) for f in EXPORTS})

@@ -19,6 +19,9 @@ EXPECTED = {
     "patient-list": 8, "patient-detail": 9, "timeline": 13, "deviation-list": 8,
     "report": 16,  # + the data cut (one query) and the sites the report states as its filter
     "audit-trail": 15,  # one patient's trail; as admin, with the banner of locked accounts (1 query)
+    # Issue 14: the dashboards (each section a count and its first rows) and the lists they link to.
+    "dashboard-clinician": 8, "dashboard-monitor": 12, "cycle-list": 9, "casebook-list": 9, "query-list": 7,
+    "patients-overdue": 8, "ae-list": 9,
     "api:patients": 5, "api:diagnoses": 5, "api:malignancies": 5, "api:cycles": 7, "api:assessments": 5,
     "api:infusions": 5, "api:adverse-events": 5, "api:deviations": 5,
     "api:data-queries": 4,  # the generated cohort has no data query: no messages prefetch
