@@ -174,7 +174,7 @@ class Patient(Lockable, ClinicalRecord):
     # after every cycle or patient write (patients imports nothing from visits).
     next_cycle_planned_date = models.DateField(
         "next cycle planned", null=True, blank=True, editable=False,
-        help_text="Derived: the previous cycle's day 1 + 28 days (the enrolment date for cycle 1); "
+        help_text="Derived: the previous cycle's day 1 + the cycle interval (the enrolment date for cycle 1); "
                   "empty when not on study.")
     next_cycle_window_start_date = models.DateField(
         "next cycle window opens", null=True, blank=True, editable=False)

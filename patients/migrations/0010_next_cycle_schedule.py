@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='historicalpatient',
             name='next_cycle_planned_date',
-            field=models.DateField(blank=True, editable=False, help_text="Derived: the previous cycle's day 1 + 28 days (the enrolment date for cycle 1); empty when not on study.", null=True, verbose_name='next cycle planned'),
+            field=models.DateField(blank=True, editable=False, help_text="Derived: the previous cycle's day 1 + the cycle interval (the enrolment date for cycle 1); empty when not on study.", null=True, verbose_name='next cycle planned'),
         ),
         migrations.AddField(
             model_name='historicalpatient',
@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='patient',
             name='next_cycle_planned_date',
-            field=models.DateField(blank=True, editable=False, help_text="Derived: the previous cycle's day 1 + 28 days (the enrolment date for cycle 1); empty when not on study.", null=True, verbose_name='next cycle planned'),
+            field=models.DateField(blank=True, editable=False, help_text="Derived: the previous cycle's day 1 + the cycle interval (the enrolment date for cycle 1); empty when not on study.", null=True, verbose_name='next cycle planned'),
         ),
         migrations.AddField(
             model_name='patient',
