@@ -328,6 +328,11 @@ class CohortWriter:
             plan["dates"] = (min(given, default=None), max(given, default=None),
                              end.assessment_date if end is not None else None)
             patient_services.patient_derive(plan["patient"], plan["dates"])
+            # The next cycle's schedule, as the visits services store it once the cycles are written.
+            last_start = max((c["cycle"].start_date for c in plan["cycles"]), default=None)
+            for name, value in vars(visit_services.patient_schedule_derive(
+                    plan["patient"], last_start=last_start)).items():
+                setattr(plan["patient"], name, value)
         patients = self._save(Patient, [p["patient"] for p in plans])
         for plan, patient in zip(plans, patients):
             plan["patient"] = patient

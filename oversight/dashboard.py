@@ -1,67 +1,96 @@
 """The home dashboard: what each role needs to act on today, in a constant
 number of queries per section (aggregates and subqueries, no per-row loops)."""
 
-from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Exists, Max, OuterRef, Q
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from django.db.models import Count, Exists, F, Max, OuterRef, Q
+from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Site
 from accounts.roles import Role
 from accounts.scoping import access_for, scope_to_user_sites
-from patients.models import Patient, PatientStatus
-from review.models import DataQuery, QueryStatus, Signature, SourceVerification
+from patients.models import SCHEDULE_FACTS, Patient, PatientStatus
+from review.models import DataQuery, QueryStatus
 from safety.models import AdverseEvent
-from visits import rules as visit_rules
 from visits.models import Assessment, AssessmentTimepoint, TreatmentCycle
 
+from .worklists import casebook_worklist, cycle_worklist
+
+#: Rows shown per section; the section says "15 of 25 shown" and links to the full list.
 LIST_LIMIT = 15
 
 
-def _valid(model, content_type):
-    """The review rows no recorded invalidation ended. The dashboard's counts do not
-    re-hash every record (that is the audit's signature check, ``review.selectors.check_reviews``); the
-    timeline and the check show a row whose data were altered outside the app as invalid."""
-    return model.objects.filter(content_type=content_type, object_id=OuterRef("pk")).not_invalidated()
+@dataclass
+class Section:
+    """One work list on the dashboard: its full ``count``, the first ``items``
+    (at most ``LIST_LIMIT``), and ``url``, the full, paginated, filterable list."""
+
+    count: int
+    items: list
+    url: str
+    extra: dict = field(default_factory=dict)  # further counts with their lists' URLs
+
+    @property
+    def capped(self):
+        return self.count > len(self.items)
+
+
+def _url(name, **params):
+    url = reverse(name)
+    return f"{url}?{urlencode(params)}" if params else url
 
 
 def next_cycles_due(user):
-    """On-study patients with the date their next cycle is due (``visits.rules.planned_start`` of the last start)."""
-    rows = (scope_to_user_sites(Patient.objects.filter(status=PatientStatus.ON_STUDY), user)
-            .annotate(last_start=Max("cycles__start_date"), cycles_done=Count("cycles"))
-            .order_by("last_start", "subject_id")
-            .values("pk", "subject_id", "last_start", "cycles_done", "enrolment_date")[:LIST_LIMIT])
-    return [{**row, "due": (visit_rules.planned_start(row["last_start"]) if row["last_start"]
-                            else row["enrolment_date"])} for row in rows]
+    """On-study patients by their next cycle's window (stored by the visits services:
+    ``visits.rules.next_cycle``), the most overdue first; with how many are overdue and
+    how many are in their window today (``PatientQuerySet.next_cycle``)."""
+    today = timezone.localdate()
+    on_study = scope_to_user_sites(Patient.objects.filter(status=PatientStatus.ON_STUDY), user)
+    rows = (on_study.annotate(last_start=Max("cycles__start_date"), cycles_done=Count("cycles"))
+            .order_by(F("next_cycle_window_end_date").asc(nulls_last=True), "subject_id")
+            .values("pk", "subject_id", "last_start", "cycles_done", *SCHEDULE_FACTS)[:LIST_LIMIT])
+    counts = on_study.aggregate(total=Count("pk"), **{  # one query: the patient list's own filters as subqueries
+        status: Count("pk", filter=Q(pk__in=on_study.next_cycle(status, today=today).values("pk")))
+        for status in ("overdue", "due")})
+    patients = "patients:patient_list"
+    return Section(counts["total"], list(rows), _url(patients, status=PatientStatus.ON_STUDY), extra={
+        status: (counts[status], _url(patients, schedule=status)) for status in ("overdue", "due")})
 
 
-def open_queries(user):
-    qs = scope_to_user_sites(DataQuery.objects.filter(status=QueryStatus.OPEN), user, site_field="patient__site")
-    return qs.count(), list(qs.select_related("patient").order_by("raised_at")[:LIST_LIMIT])
+def open_queries(user, roles=None):
+    """The queries that wait for this user: for a monitor (or an admin) the open ones and
+    the answered ones waiting to be closed; for a site, the open ones."""
+    roles = access_for(user).roles if roles is None else roles
+    pending = bool(roles & {Role.MONITOR.value, Role.ADMIN.value})
+    statuses = [QueryStatus.OPEN, QueryStatus.ANSWERED] if pending else [QueryStatus.OPEN]
+    qs = scope_to_user_sites(DataQuery.objects.filter(status__in=statuses), user, site_field="patient__site")
+    url = _url("oversight:query_list") if pending else _url("oversight:query_list", status=QueryStatus.OPEN)
+    return Section(qs.count(), list(qs.select_related("patient").order_by("raised_at")[:LIST_LIMIT]), url,
+                   extra={"pending": pending})
 
 
 def cycles_awaiting_signature(user):
-    ct = ContentType.objects.get_for_model(TreatmentCycle)
-    qs = (scope_to_user_sites(TreatmentCycle.objects.all(), user, site_field="patient__site")
-          .filter(~Exists(_valid(Signature, ct))))
-    return qs.count(), list(qs.select_related("patient").order_by("patient__subject_id", "number")[:LIST_LIMIT])
+    qs = cycle_worklist(user).filter(signed=False)
+    return Section(qs.count(), list(qs[:LIST_LIMIT]), _url("oversight:cycle_list", signature="unsigned"))
 
 
 def casebooks_awaiting_signature(user):
-    ct = ContentType.objects.get_for_model(Patient)
-    qs = (scope_to_user_sites(Patient.objects.filter(status=PatientStatus.COMPLETED), user)
-          .filter(~Exists(_valid(Signature, ct))))
-    return qs.count(), list(qs.order_by("subject_id")[:LIST_LIMIT])
+    qs = casebook_worklist(user).filter(status=PatientStatus.COMPLETED, signed=False)
+    return Section(qs.count(), list(qs[:LIST_LIMIT]),
+                   _url("oversight:casebook_list", status=PatientStatus.COMPLETED, signature="unsigned"))
 
 
 def unverified_cycles(user):
-    ct = ContentType.objects.get_for_model(TreatmentCycle)
-    qs = (scope_to_user_sites(TreatmentCycle.objects.all(), user, site_field="patient__site")
-          .filter(~Exists(_valid(SourceVerification, ct))))
-    return qs.count(), list(qs.select_related("patient").order_by("patient__subject_id", "number")[:LIST_LIMIT])
+    qs = cycle_worklist(user).filter(verified=False)
+    return Section(qs.count(), list(qs[:LIST_LIMIT]), _url("oversight:cycle_list", sdv="unverified"))
 
 
 def sae_queue(user):
     qs = scope_to_user_sites(AdverseEvent.objects.awaiting_review(), user, site_field="patient__site")
-    return qs.count(), list(qs.select_related("patient").order_by("created_at")[:LIST_LIMIT])
+    return Section(qs.count(), list(qs.select_related("patient").order_by("created_at")[:LIST_LIMIT]),
+                   _url("oversight:ae_queue"))
 
 
 def completion_by_site(user):
@@ -97,7 +126,7 @@ def dashboard(user):
     if site_role or is_admin:
         sections["due"] = next_cycles_due(user)
     if site_role or is_admin or Role.MONITOR.value in roles:
-        sections["queries"] = open_queries(user)
+        sections["queries"] = open_queries(user, roles)
     if Role.INVESTIGATOR.value in roles or is_admin:
         sections["unsigned_cycles"] = cycles_awaiting_signature(user)
         sections["unsigned_casebooks"] = casebooks_awaiting_signature(user)

@@ -1,18 +1,74 @@
 """The filters of the data-query lists: the query list page and ``/api/v1/data-queries/``
 (see ``core.filters``)."""
 
-from core.filters import ChoiceFilter, FilterSet, IdFilter, SiteFilter
+from core.filters import ChoiceFilter, FilterSet, FlagFilter, IdFilter, SiteFilter
+from patients.models import Patient, PatientStatus
 from review.models import DataQuery, QueryStatus
+from visits.models import TreatmentCycle
+
+#: The page's default (no ``status`` at all): what waits for someone, open or answered.
+PENDING = "pending"
 
 
 class DataQueryFilterSet(FilterSet):
-    """``?status=&site=&patient=``. The page shows the open queries when ``status`` is
-    absent (``?status=`` is all of them); the API lists all of them."""
+    """``?status=&site=&patient=``. ``status=pending``: open or answered (an answered
+    query waits for the monitor to close it). The page shows the pending queries when
+    ``status`` is absent (``?status=`` is all of them); the API lists all of them."""
 
-    status = ChoiceFilter(choices=QueryStatus.choices, empty_label="Any status")
+    status = ChoiceFilter(choices=[(PENDING, "Open or answered"), *QueryStatus.choices],
+                          empty_label="Any status", method="filter_status")
     site = SiteFilter(field_name="patient__site")
     patient = IdFilter(field_name="patient_id", help_text="Patient id.")
 
     class Meta:
         model = DataQuery
         fields = []
+
+    def filter_status(self, queryset, name, value):
+        if value == PENDING:
+            return queryset.filter(status__in=[QueryStatus.OPEN, QueryStatus.ANSWERED])
+        return queryset.filter(status=value)
+
+
+class CycleWorkFilterSet(FilterSet):
+    """``?site=&patient=&signature=&sdv=&locked=`` of the cycle work list
+    (``oversight.worklists.cycle_worklist``: its annotations)."""
+
+    site = SiteFilter(field_name="patient__site", label="Site")
+    patient = IdFilter(field_name="patient_id", label="Patient id", help_text="Patient id.")
+    signature = ChoiceFilter(choices=[("signed", "Signed"), ("unsigned", "Awaiting signature")],
+                             empty_label="Any signature", label="Signature", method="filter_signature",
+                             help_text="signed: a valid signature; unsigned: none, or invalidated.")
+    sdv = ChoiceFilter(choices=[("verified", "Verified"), ("unverified", "Not verified")],
+                       empty_label="Any SDV", label="Source data verification", method="filter_sdv",
+                       help_text="verified: a valid source data verification; unverified: none, or invalidated.")
+    locked = FlagFilter(field_name="locked", label="Locked",
+                        help_text="true: the cycle or its casebook is locked; false: open for edits.")
+
+    class Meta:
+        model = TreatmentCycle
+        fields = []
+
+    def filter_signature(self, queryset, name, value):
+        return queryset.filter(signed=value == "signed")
+
+    def filter_sdv(self, queryset, name, value):
+        return queryset.filter(verified=value == "verified")
+
+
+class CasebookWorkFilterSet(FilterSet):
+    """``?site=&status=&signature=&locked=`` of the casebook work list."""
+
+    site = SiteFilter(field_name="site", label="Site")
+    status = ChoiceFilter(choices=PatientStatus.choices, empty_label="Any status", label="Status")
+    signature = ChoiceFilter(choices=[("signed", "Signed"), ("unsigned", "Awaiting signature")],
+                             empty_label="Any signature", label="Signature", method="filter_signature",
+                             help_text="signed: a valid signature; unsigned: none, or invalidated.")
+    locked = FlagFilter(field_name="locked", label="Locked", help_text="true: the casebook is locked.")
+
+    class Meta:
+        model = Patient
+        fields = []
+
+    def filter_signature(self, queryset, name, value):
+        return queryset.filter(signed=value == "signed")

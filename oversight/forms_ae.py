@@ -10,8 +10,9 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
 
-from core.forms import CleanTextFormMixin, DateInput
-from safety.models import AdverseEventFollowUp, AdverseEventReview
+from core.forms import CleanTextFormMixin
+from safety.forms import AdverseEventFollowUpForm
+from safety.models import AdverseEventReview
 
 
 class _ActionForm(CleanTextFormMixin, forms.ModelForm):
@@ -53,11 +54,5 @@ class MedicalReviewForm(_ActionForm):
         help_texts = {"comment": "Your medical assessment of the event: required."}
 
 
-class FollowUpForm(_ActionForm):
-    submit_label = "Add the follow-up"
-
-    class Meta:
-        model = AdverseEventFollowUp
-        fields = ["follow_up_date", "note", "outcome", "end_date"]
-        widgets = {"follow_up_date": DateInput(), "end_date": DateInput(),
-                   "note": forms.Textarea(attrs={"rows": 2})}
+class FollowUpForm(_ActionForm, AdverseEventFollowUpForm):
+    """The safety app's follow-up form, on the review page (its own URL and prefix)."""

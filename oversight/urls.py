@@ -6,6 +6,7 @@ app_name = "oversight"
 
 urlpatterns = [
     path("", include("oversight.urls_review")),
+    path("", include("oversight.urls_worklists")),
     path("audit/", include("oversight.urls_audit")),
     path("adverse-events/", include("oversight.urls_ae")),
 ]

@@ -23,7 +23,7 @@ from review.models import DataQuery, QueryStatus
 from visits.models import TreatmentCycle
 
 from . import services, targets
-from .filters import DataQueryFilterSet
+from .filters import PENDING, DataQueryFilterSet
 from .forms import (LockForm, QueryRaiseForm, QueryReplyForm, QueryTargetForm, SignForm,
                     UnlockForm, VerifyForm)
 
@@ -210,7 +210,7 @@ class QueryListView(PermissionRequiredMixin, ListView):
 
     def get_queryset(self):
         data = self.request.GET.copy()
-        data.setdefault("status", QueryStatus.OPEN)  # no status at all: the open queries; ?status=: all
+        data.setdefault("status", PENDING)  # no status at all: open or answered (waiting for someone); ?status=: all
         self.filterset = DataQueryFilterSet(data, queryset=_scoped_queries(self.request.user).order_by("-updated_at", "-pk"),
                                             request=self.request)
         self.status = self.filterset.filters_applied.get("status", "")
@@ -220,7 +220,7 @@ class QueryListView(PermissionRequiredMixin, ListView):
         context = super().get_context_data(**kwargs)
         query = self.request.GET.copy()
         query.pop("page", None)
-        context.update(statuses=QueryStatus.choices, status=self.status,
+        context.update(statuses=self.filterset.form.fields["status"].choices[1:], status=self.status,
                        sites=self.filterset.form.fields["site"].queryset,
                        selected=self.filterset.selected, filter_errors=self.filterset.errors,
                        query_string=query.urlencode())

@@ -2,6 +2,7 @@
 ``/api/v1/diagnoses/``, ``/api/v1/malignancies/`` (see ``core.filters``)."""
 
 from django import forms
+from django.utils import timezone
 
 from core.renderers import FieldRenderer
 from core.filters import ChoiceFilter, FilterSet, FlagFilter, IdFilter, SiteFilter, TextFilter
@@ -9,6 +10,8 @@ from core.filters import ChoiceFilter, FilterSet, FlagFilter, IdFilter, SiteFilt
 from .models import Diagnosis, MalignancyHistory, MalignancyStatus, Patient, PatientStatus
 
 DIAGNOSIS_KINDS = Diagnosis._meta.get_field("kind").choices
+#: ``visits.rules.ScheduleStatus`` (patients imports nothing from visits; a test holds them equal).
+NEXT_CYCLE_CHOICES = [("overdue", "Overdue"), ("due", "In window"), ("not_yet", "Not yet in window")]
 
 
 def voided_filter():
@@ -25,6 +28,10 @@ class PatientFilterSet(FilterSet):
     diagnosis = ChoiceFilter(choices=[("PM", "PM"), ("DM", "DM"), ("none", "Not recorded")],
                              empty_label="Any diagnosis", label="Diagnosis", method="filter_diagnosis",
                              help_text="PM, DM, or none recorded.")
+    schedule = ChoiceFilter(choices=NEXT_CYCLE_CHOICES, empty_label="Any", label="Next cycle",
+                            method="filter_schedule",
+                            help_text="overdue: its window has closed; due: in its window today; "
+                                      "not_yet: its window opens later. Most urgent first.")
 
     class Meta:
         model = Patient
@@ -36,6 +43,9 @@ class PatientFilterSet(FilterSet):
         for field in self.form.fields.values():  # the page's small Bootstrap controls
             select = isinstance(field.widget, forms.Select)
             field.widget.attrs["class"] = "form-select form-select-sm" if select else "form-control form-control-sm"
+
+    def filter_schedule(self, queryset, name, value):
+        return queryset.next_cycle(value, today=timezone.localdate())
 
     def filter_diagnosis(self, queryset, name, value):
         if value == "none":

@@ -52,6 +52,8 @@ PATIENT_FACTS = ("age_at_enrolment", "age_at_onset", "disease_duration_at_enrolm
                  "end_of_treatment_date")
 DIAGNOSIS_FACTS = ("rash", "certainty", "eular_acr_score", "eular_acr_class")
 MALIGNANCY_FACTS = ("timing",)
+#: The next cycle's schedule, derived by ``visits.rules.next_cycle`` and stored by the visits services.
+SCHEDULE_FACTS = ("next_cycle_planned_date", "next_cycle_window_start_date", "next_cycle_window_end_date")
 
 
 subject_id_validator = RegexValidator(
@@ -68,6 +70,21 @@ class PatientQuerySet(models.QuerySet):
     def with_related(self):
         """What list and detail pages show, in one query."""
         return self.select_related("site", "diagnosis")
+
+    def next_cycle(self, status, *, today):
+        """The patients whose stored next-cycle window (``visits.rules.next_cycle``) stands
+        so against ``today``: ``overdue`` (the window closed), ``due`` (in the window),
+        ``not_yet``; most urgent first. The same judgement as ``visits.rules.schedule_state``
+        on the stored dates (``tests/visits/test_schedule.py`` holds the two together)."""
+        if status == "overdue":
+            qs = self.filter(next_cycle_window_end_date__lt=today)
+        elif status == "due":
+            qs = self.filter(next_cycle_window_start_date__lte=today, next_cycle_window_end_date__gte=today)
+        elif status == "not_yet":
+            qs = self.filter(next_cycle_window_start_date__gt=today)
+        else:
+            raise ValueError(f"Unknown schedule status {status!r}.")
+        return qs.order_by("next_cycle_window_end_date", "subject_id")
 
     def for_signature(self):
         """What ``signature_payload`` reads, prefetched: a constant number of queries
@@ -153,9 +170,27 @@ class Patient(Lockable, ClinicalRecord):
     rules_version = models.CharField(max_length=20, blank=True, db_default="", editable=False,
                                      help_text="The version of patients.rules that derived the facts.")
 
+    # The next cycle's schedule (visits.rules.next_cycle), stored by the visits services
+    # after every cycle or patient write (patients imports nothing from visits).
+    next_cycle_planned_date = models.DateField(
+        "next cycle planned", null=True, blank=True, editable=False,
+        help_text="Derived: the previous cycle's day 1 + the cycle interval (the enrolment date for cycle 1); "
+                  "empty when not on study.")
+    next_cycle_window_start_date = models.DateField(
+        "next cycle window opens", null=True, blank=True, editable=False)
+    next_cycle_window_end_date = models.DateField(
+        "next cycle window closes", null=True, blank=True, editable=False,
+        help_text="Derived: the last day of the next cycle's window; after it the cycle is overdue.")
+    schedule_rules_version = models.CharField(
+        max_length=20, blank=True, db_default="", editable=False,
+        help_text="The version of visits.rules that derived the next cycle's schedule.")
+
     history = HistoricalRecords()
     objects = PatientQuerySet.as_manager()
-    SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + PATIENT_FACTS + ("rules_version",)
+    SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + PATIENT_FACTS + SCHEDULE_FACTS + (
+        "rules_version", "schedule_rules_version")
+    # The schedule moves with every cycle: the page shows it, the change log does not list it.
+    CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + SCHEDULE_FACTS + ("schedule_rules_version",)
 
     class Meta:
         ordering = ["subject_id"]

@@ -6,7 +6,7 @@ from accounts.scoping import scope_to_user_sites
 from core.crf import case_report_form, history_rows
 from core.history import change_entries
 
-from .models import Diagnosis, MalignancyHistory, Patient, PatientStatus, Sex
+from .models import SCHEDULE_FACTS, Diagnosis, MalignancyHistory, Patient, PatientStatus, Sex
 
 
 def patient_list(*, user):
@@ -19,6 +19,7 @@ def patient_list(*, user):
 LIST_ROW_FIELDS = (
     "pk", "subject_id", "site__code", "sex", "age_at_enrolment", "enrolment_date", "status",
     "diagnosis__pk", "diagnosis__kind", "diagnosis__certainty",
+    "next_cycle_planned_date", "next_cycle_window_start_date", "next_cycle_window_end_date",
 )
 
 
@@ -37,6 +38,7 @@ def patient_list_rows(patients):
             "certainty": v["diagnosis__certainty"] if has_diagnosis else None,
             "enrolment_date": v["enrolment_date"],
             "status": statuses.get(v["status"], v["status"]),
+            **{name: v[name] for name in SCHEDULE_FACTS},
         })
     return rows
 

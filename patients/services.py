@@ -106,7 +106,10 @@ def _apply(instance, facts):
 
 def patient_derive(patient, dates=None) -> dict:
     """Set the patient's stored facts from the rules; returns those that changed.
-    ``dates``: (first infusion, last infusion, end-of-treatment visit), else read."""
+    ``dates``: (first infusion, last infusion, end-of-treatment visit), else read.
+    The facts other apps derive from the patient's fields are set too (``before_save_register``)."""
+    for derive in _BEFORE_SAVE:
+        derive(patient)
     if patient.enrolment_date is None or patient.symptom_onset_date is None or not patient.birth_year:
         return {}  # an incomplete record: its validation errors say why; nothing to derive
     facts = _patient_facts(patient, dates if dates is not None else _dates_of(patient.pk))
@@ -151,12 +154,26 @@ def after_save_register(hook) -> None:
         _AFTER_SAVE.append(hook)
 
 
+#: Run by :func:`patient_derive` (so by every ``Patient.save()``): ``f(patient)`` sets on the
+#: instance the facts another app derives from the patient's fields (the visits app: the
+#: next cycle's schedule).
+_BEFORE_SAVE: list = []
+
+
+def before_save_register(derive) -> None:
+    if derive not in _BEFORE_SAVE:
+        _BEFORE_SAVE.append(derive)
+
+
 @transaction.atomic
 def patient_save(*, patient: Patient, reason: str = "", expected_version=None, user=None) -> Patient:
     """Create or correct a patient. On a correction its diagnosis and malignancies
     follow (their facts read the patient's dates), and the apps that store facts
     derived from the patient (the visits app: the cycles a risk edit affects) bring
-    them up to date, with the same reason."""
+    them up to date, with the same reason. The facts other apps derive from the
+    patient's own fields (the visits app: the next cycle's schedule, from the status
+    and the enrolment date) are set by ``Patient.save()`` (:func:`patient_derive`),
+    on the same history row."""
     creating = patient.pk is None
     record_save(instance=patient, reason=reason, expected_version=expected_version, user=user)
     if not creating:
@@ -205,6 +222,19 @@ def patient_facts_refresh(patient, *, reason: str, user=None) -> list[DerivedCha
     return _refresh(stored, _dates_of(patient_id), reason=reason, user=user, apply=True)
 
 
+def patient_derived_store(patient: Patient, *, facts: dict, reason: str, user=None) -> Patient:
+    """Store facts another app's rules derived for the patient (the visits app: the
+    next cycle's schedule), as this app stores its own: only those columns, a
+    history row carrying ``reason``, no version bump, no signature invalidation;
+    refused under a lock (``ValidationError``)."""
+    version_field = next(name for name in facts if name.endswith("rules_version"))
+    for name, value in facts.items():
+        setattr(patient, name, value)
+    _store(patient, [name for name in facts if name != version_field], reason=reason, user=user,
+           version_field=version_field)
+    return patient
+
+
 def _dependants_refresh(patient, *, reason, user):
     _refresh(Patient.objects.get(pk=patient.pk), _dates_of(patient.pk), reason=reason, user=user, apply=True)
 
@@ -248,7 +278,7 @@ def _refresh(patient, dates, *, reason, user, apply, diagnosis=..., malignancies
     return changes
 
 
-def _store(record, names, *, reason, user):
+def _store(record, names, *, reason, user, version_field="rules_version"):
     """Write the derived facts of ``record`` (save() derives them: what the rules
     give now), with a history row carrying ``reason``; refused under a lock.
 
@@ -260,7 +290,7 @@ def _store(record, names, *, reason, user):
         record._change_reason = reason
         if user is not None:
             record._history_user = user
-        record.save(update_fields=[*names, "rules_version"])
+        record.save(update_fields=[*names, version_field])
 
 
 def derived_recompute(*, apply: bool, reason: str, user=None) -> list[DerivedChange]:

@@ -1,6 +1,7 @@
 from django.core.exceptions import PermissionDenied
 from django.forms.models import ModelChoiceIteratorValue
 from django.urls import reverse
+from django.utils import timezone
 from django.views.generic import DetailView, ListView
 
 from accounts.mixins import PermissionRequiredMixin
@@ -46,6 +47,7 @@ class PatientListView(PermissionRequiredMixin, ListView):
         for row in rows:
             row["url"] = detail.format(row["pk"])
         context["rows"] = rows
+        context["today"] = timezone.localdate()  # the next cycle's state (and the rows' cache key) follow the day
         context["filter_form"] = self.filter_form
         query = self.request.GET.copy()
         query.pop("page", None)

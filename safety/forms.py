@@ -1,10 +1,11 @@
-from crispy_forms.layout import Fieldset, Layout
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Fieldset, Layout, Submit
 from django import forms
 
-from core.forms import ClinicalRecordForm, DateInput, DateTimeInput
+from core.forms import CleanTextFormMixin, ClinicalRecordForm, DateInput, DateTimeInput
 from visits.models import Infusion
 
-from .models import AdverseEvent
+from .models import AdverseEvent, AdverseEventFollowUp
 from .services import adverse_event_save
 
 
@@ -45,3 +46,22 @@ class AdverseEventForm(ClinicalRecordForm):
                                expected_version=self.cleaned_data.get("expected_version") if self.is_edit else None)
         return event
 
+
+
+class AdverseEventFollowUpForm(CleanTextFormMixin, forms.ModelForm):
+    """A follow-up of one event: a ModelForm on an instance the view has tied to its
+    event and user, so ``is_valid()`` runs the model's rules; the view saves it through
+    ``safety.services.adverse_event_follow_up`` (the event's outcome and end date follow)."""
+
+    submit_label = "Add the follow-up"
+
+    class Meta:
+        model = AdverseEventFollowUp
+        fields = ["follow_up_date", "note", "outcome", "end_date"]
+        widgets = {"follow_up_date": DateInput(), "end_date": DateInput(),
+                   "note": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("submit", self.submit_label))

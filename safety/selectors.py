@@ -3,10 +3,11 @@ from dataclasses import dataclass, field
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 
-from accounts.scoping import access_for, scope_to_user_sites
+from accounts.scoping import access_for, may, scope_to_user_sites
 from accounts.roles import Role
 from core.crf import case_report_form, history_rows
 
+from . import rules
 from .models import AdverseEvent, AdverseEventFollowUp
 
 
@@ -85,3 +86,25 @@ def event_forms(event, history, cycle_label=""):
                                      history=history) for f in event.follow_ups.all()],
         cycle_label=cycle_label,
     )
+@dataclass(frozen=True)
+class AdverseEventActions:
+    """What ``user`` may do to one adverse event now (the buttons a page shows; each
+    act checks again in its view and service)."""
+
+    edit: bool
+    follow_up: bool
+    void: bool
+
+
+def adverse_event_actions(*, user, event) -> AdverseEventActions:
+    """Nothing on a voided event or under its casebook's lock; a follow-up while the
+    event is not resolved, for the roles that add one at the event's site; edit and void
+    for the roles that change an event there. No query (``event.patient`` loaded, the
+    user's roles cached)."""
+    site = event.patient.site_id
+    open_ = event.voided_at is None and event.patient.locked_at is None
+    change = open_ and may(user, "safety.change_adverseevent", site_id=site)
+    return AdverseEventActions(
+        edit=change, void=change,
+        follow_up=(open_ and not rules.is_resolved(event.outcome)
+                   and may(user, "safety.add_adverseeventfollowup", site_id=site)))

@@ -14,4 +14,6 @@ urlpatterns = [
          name="ae_detail"),
     path("patients/<int:patient_pk>/adverse-events/<int:pk>/void/", views.AdverseEventVoidView.as_view(),
          name="ae_void"),
+    path("patients/<int:patient_pk>/adverse-events/<int:pk>/follow-up/", views.AdverseEventFollowUpView.as_view(),
+         name="ae_follow_up"),
 ]

@@ -1,3 +1,4 @@
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.views.generic import ListView, TemplateView
 
@@ -6,14 +7,14 @@ from accounts.roles import Role
 from accounts.scoping import access_for, may
 from core.crf import histories
 from core.selectors import review_state
-from core.views import RecordFormView, VoidView
+from core.views import ActionFormView, RecordFormView, VoidView
 from patients.views import PatientChildMixin, PatientRecordViewMixin
 
-from . import selectors
+from . import selectors, services
 from .casebook import casebook_get
 from .filters import AdverseEventFilterSet
-from .forms import AdverseEventForm
-from .models import AdverseEvent
+from .forms import AdverseEventFollowUpForm, AdverseEventForm
+from .models import AdverseEvent, AdverseEventFollowUp
 
 
 class PatientAEMixin(PatientChildMixin):
@@ -60,6 +61,61 @@ class AdverseEventUpdateView(PatientAEMixin, RecordFormView):
     def get_title(self):
         return f"Adverse event of {self.get_patient().subject_id}: {self.object.term}"
 
+    template_name = "safety/adverseevent_form.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        event = self.object
+        event.actions = selectors.adverse_event_actions(user=self.request.user, event=event)
+        context.update(event=event, follow_ups=list(event.follow_ups.select_related("entered_by")))
+        return context
+
+
+class AdverseEventFollowUpView(ActionFormView):
+    """Add a follow-up from the adverse event's own page (site staff: the review page
+    is the monitors'), through ``safety.services.adverse_event_follow_up``."""
+
+    permission_required = "safety.add_adverseeventfollowup"
+    form_class = AdverseEventFollowUpForm
+    template_name = "safety/adverseevent_follow_up.html"
+    success_message = "Follow-up added."
+
+    def get_object(self):
+        event = selectors.adverse_event_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
+                                            pk=self.kwargs["pk"])
+        event.actions = selectors.adverse_event_actions(user=self.request.user, event=event)
+        if not event.actions.follow_up:
+            raise PermissionDenied("This adverse event takes no follow-up now (voided, resolved or locked), "
+                                   "or your role at its site does not add one.")
+        return event
+
+    @property
+    def title(self):
+        return f"Follow-up of {self.object.term} ({self.object.patient.subject_id})"
+
+    def get_initial(self):
+        return {}
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["instance"] = AdverseEventFollowUp(adverse_event=self.object, entered_by=self.request.user)
+        return kwargs
+
+    def perform(self, form):
+        follow_up = services.adverse_event_follow_up(adverse_event=self.object, user=self.request.user,
+                                                     **form.cleaned_data)
+        if follow_up.resolves:
+            self.success_message = "Follow-up added: the event is resolved."
+
+    def get_success_url(self):
+        return self.object.get_absolute_url()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(event=self.object, patient=self.object.patient,
+                       follow_ups=list(self.object.follow_ups.select_related("entered_by")))
+        return context
+
 
 class AdverseEventVoidView(VoidView):
     permission_required = "safety.change_adverseevent"
@@ -92,6 +148,8 @@ class AdverseEventListView(PermissionRequiredMixin, ListView):
         context = super().get_context_data(**kwargs)
         query = self.request.GET.copy()
         query.pop("page", None)
+        for event in context["adverse_events"]:  # the buttons of each row: no query (roles cached)
+            event.actions = selectors.adverse_event_actions(user=self.request.user, event=event)
         context.update(sites=self.filterset.form.fields["site"].queryset, selected=self.filterset.selected, filter_errors=self.filterset.errors,
                        query_string=query.urlencode(),
                        grades=[1, 2, 3, 4, 5])
@@ -111,13 +169,12 @@ class AdverseEventDetailView(PatientRecordViewMixin, TemplateView):
         event = selectors.adverse_event_with_follow_ups(patient=patient, pk=self.kwargs["pk"])
         event.patient = patient
         history = histories(selectors.safety_history_rows(patient, event))
-        site = patient.site_id
+        event.actions = selectors.adverse_event_actions(user=user, event=event)
         context.update(
             patient=patient, event=event, review=review_state(patient),
             event_block=selectors.event_forms(event, history),
-            can_edit=(may(user, "safety.change_adverseevent", site_id=site) and not event.voided_at
-                      and not patient.locked_at),
-            can_review=may(user, "safety.review_adverseevent", site_id=site),
+            can_edit=event.actions.edit,
+            can_review=may(user, "safety.review_adverseevent", site_id=patient.site_id),
             title=f"Adverse event of {patient.subject_id}: {event.term}",
         )
         return context

@@ -14,6 +14,8 @@ class VisitsConfig(AppConfig):
         derived.register("visits", services.derived_recompute)
         # A patient edit (sex, a risk or its date) re-judges the cycles whose facts it changes.
         patient_services.after_save_register(services.patient_cycles_rejudge)
+        # ... and its next cycle's schedule follows its status and enrolment date.
+        patient_services.before_save_register(services.patient_schedule_apply)
         _register_case_report_forms()
 
 

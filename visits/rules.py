@@ -181,6 +181,73 @@ def planned_start(previous_start: date | None) -> date | None:
     return None if previous_start is None else previous_start + timedelta(days=CYCLE_INTERVAL_DAYS)
 
 
+# --- The next cycle: its planned date, its window, and where today stands ---------
+
+class ScheduleStatus(TextChoices):
+    NOT_YET = "not_yet", "Not yet in window"
+    IN_WINDOW = "due", "In window"
+    OVERDUE = "overdue", "Overdue"
+
+
+@dataclass(frozen=True)
+class NextCycle:
+    """The next cycle's planned date and its window (both ends included).
+
+    Stored on the patient by ``visits.services.patient_schedule_refresh`` (the
+    field names are the ``Patient`` columns), so lists filter "overdue" by
+    comparing a stored date with today."""
+
+    next_cycle_planned_date: date | None
+    next_cycle_window_start_date: date | None
+    next_cycle_window_end_date: date | None
+    schedule_rules_version: str = RULES_VERSION
+
+
+NEXT_CYCLE_FIELDS = tuple(NextCycle.__dataclass_fields__)
+NO_NEXT_CYCLE = NextCycle(None, None, None)
+
+
+def next_cycle(*, on_study: bool, last_start: date | None, enrolment_date: date | None) -> NextCycle:
+    """The next cycle of a patient: previous cycle's day 1 + 28 days, window
+    ± 7 days (:func:`planned_start`, as :func:`window_deviation` judges it).
+
+    The first cycle is planned on the enrolment date; it has no previous cycle
+    to be early against, so its window opens on the enrolment date and closes
+    :data:`CYCLE_WINDOW_DAYS` later. A patient not on study has no next cycle."""
+    if not on_study:
+        return NO_NEXT_CYCLE
+    if last_start is None:
+        if enrolment_date is None:
+            return NO_NEXT_CYCLE
+        return NextCycle(enrolment_date, enrolment_date, enrolment_date + timedelta(days=CYCLE_WINDOW_DAYS))
+    planned = planned_start(last_start)
+    window = timedelta(days=CYCLE_WINDOW_DAYS)
+    return NextCycle(planned, planned - window, planned + window)
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    """Where ``today`` stands against a next cycle's window."""
+
+    status: ScheduleStatus
+    days_until_window: int = 0  # not yet in window: days until it opens
+    days_left: int = 0  # in window: days until it closes (0: its last day)
+    days_late: int = 0  # overdue: days since the window closed
+
+
+def schedule_state(*, window_start: date | None, window_end: date | None, today: date) -> ScheduleState | None:
+    """Not yet in window / in window / overdue (with how many days late: days
+    past the window's last day) for the stored window of a next cycle; None
+    without one."""
+    if window_start is None or window_end is None:
+        return None
+    if today < window_start:
+        return ScheduleState(ScheduleStatus.NOT_YET, days_until_window=(window_start - today).days)
+    if today <= window_end:
+        return ScheduleState(ScheduleStatus.IN_WINDOW, days_left=(window_end - today).days)
+    return ScheduleState(ScheduleStatus.OVERDUE, days_late=(today - window_end).days)
+
+
 def window_deviation(*, start: date, previous_start: date | None) -> Deviation | None:
     """A cycle more than 7 days before or after previous start + 28 days."""
     planned = planned_start(previous_start)

@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from core.derived import DerivedChange
 from core.services import connection_lost, record_save
-from patients.models import Patient
-from patients.services import patient_facts_refresh
+from patients.models import Patient, PatientStatus
+from patients.services import patient_derived_store, patient_facts_refresh
 
 from . import rules
 from .models import Assessment, AssessmentTimepoint, Infusion, ProtocolDeviation, TreatmentCycle
@@ -205,6 +205,7 @@ def cycle_save(*, parts: CycleParts, reason: str = "", user=None) -> list:
             except ValidationError as exc:
                 raise CyclePartError("cycle", exc) from exc
     patient_facts_refresh(cycle.patient_id, reason=why, user=user)  # first/last infusion, malignancy timing
+    patient_schedule_refresh(patient_id=cycle.patient_id, reason=why, user=user)
     return deviations
 
 
@@ -241,6 +242,35 @@ def cycle_derive(cycle, *, previous_start=..., patient=None) -> rules.CycleDeriv
         thrombotic_risk=patient.thrombotic_risk, thrombotic_risk_since=patient.thrombotic_risk_since)
 
 
+def patient_schedule_derive(patient, *, last_start=...) -> rules.NextCycle:
+    """The next cycle's schedule of ``patient`` (as stored, or as being saved), from its
+    last cycle's start (read when not given)."""
+    if last_start is ...:
+        last_start = (TreatmentCycle.objects.filter(patient_id=patient.pk).aggregate(last=Max("start_date"))["last"]
+                      if patient.pk else None)
+    return rules.next_cycle(on_study=patient.status == PatientStatus.ON_STUDY, last_start=last_start,
+                            enrolment_date=patient.enrolment_date)
+
+
+def patient_schedule_apply(patient) -> None:
+    """Set the next cycle's schedule on a patient being saved (its status and enrolment
+    date may have changed): registered with ``patients.services.before_save_register``
+    in ``VisitsConfig.ready``, so it goes on the patient's own history row."""
+    _apply(patient, patient_schedule_derive(patient))
+
+
+def patient_schedule_refresh(*, patient_id: int, reason: str, user=None) -> dict:
+    """Store the next cycle's planned date and window on the patient (``rules.next_cycle``)
+    when they differ, with a history row carrying the reason: called by ``cycle_save``
+    (a cycle's start date moves the next one). Returns ``{field: (stored, derived)}``."""
+    stored = Patient.objects.get(pk=patient_id)
+    derived = patient_schedule_derive(stored)
+    changed = _differences(stored, derived)
+    if changed:
+        patient_derived_store(stored, facts=vars(derived), user=user, reason=reason)
+    return changed
+
+
 def infusion_derive(infusion, cycle) -> rules.InfusionDerived:
     """The infusion's derived facts, from its inputs and its cycle's (stored or just derived) facts."""
     return rules.derive_infusion(
@@ -252,7 +282,7 @@ def _differences(instance, derived) -> dict:
     """field -> (stored, derived) of the derived facts that differ (the version only
     counts when a fact differs: an unchanged fact is not rewritten for a new version)."""
     changed = {name: (getattr(instance, name), value) for name, value in vars(derived).items()
-               if name != "rules_version" and getattr(instance, name) != value}
+               if not name.endswith("rules_version") and getattr(instance, name) != value}
     return changed
 
 
@@ -426,4 +456,30 @@ def derived_recompute(*, apply: bool, reason: str, user=None) -> list:
                     refused = "; ".join(exc.messages)
         changes += [DerivedChange(record=label, field=name, stored=stored, derived=value, written=written,
                                   refused=refused) for name, stored, value, label in found]
+    return changes + schedules_recompute(apply=apply, reason=reason, user=user)
+
+
+def schedules_recompute(*, apply: bool, reason: str, user=None) -> list:
+    """Every patient's stored next-cycle schedule against ``rules.next_cycle`` now
+    (part of :func:`derived_recompute`): the differences, written with ``apply``
+    (history row with ``reason``; a locked casebook is reported, not written)."""
+    last_starts = dict(TreatmentCycle.objects.order_by().values("patient_id")
+                       .annotate(last=Max("start_date")).values_list("patient_id", "last"))
+    changes = []
+    for patient in Patient.objects.order_by("subject_id").iterator(chunk_size=2000):
+        derived = patient_schedule_derive(patient, last_start=last_starts.get(patient.pk))
+        differences = _differences(patient, derived)
+        if not differences:
+            continue
+        written, refused = False, ""
+        if apply:
+            try:
+                with transaction.atomic():
+                    patient_derived_store(patient, facts=vars(derived), reason=reason, user=user)
+                written = True
+            except ValidationError as exc:
+                refused = "; ".join(exc.messages)
+        changes += [DerivedChange(record=f"Patient {patient.pk} ({patient.subject_id})", field=name, stored=stored,
+                                  derived=value, written=written, refused=refused)
+                    for name, (stored, value) in differences.items()]
     return changes

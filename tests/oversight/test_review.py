@@ -199,7 +199,7 @@ def test_query_raise_answer_close_reopen(client_for, monitor, clinician, coordin
     # Shown on the timeline and counted on the clinician's dashboard.
     clinician_client = client_for(clinician)
     assert "Query: Weight (kg) (open)" in clinician_client.get(reverse("visits:timeline", args=[patient.pk])).content.decode()
-    assert clinician_client.get(reverse("oversight:dashboard")).context["sections"]["queries"][0] == 1
+    assert clinician_client.get(reverse("oversight:dashboard")).context["sections"]["queries"].count == 1
     # The coordinator may read but not close.
     detail = reverse("oversight:query_detail", args=[query.pk])
     coordinator_client = Client()
@@ -269,7 +269,7 @@ def test_dashboard_runs_a_constant_number_of_queries(client_for, admin_user, sit
         counts.append(len(captured))
     # Each section is a fixed set of queries; the recent audit rows cost one query per record
     # type on the page (two per history type), so the count is bounded, not growing with the cohort.
-    assert max(counts) <= 30, counts
+    assert max(counts) <= 31, counts  # +1: the next cycles overdue / in window (one aggregate)
 
 
 # --- Guessing the signing password locks the account (issue 12, finding 1) ----------------

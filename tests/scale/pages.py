@@ -16,7 +16,10 @@ from tests.conftest import _user_with_role
 API_LISTS = [prefix for prefix, _viewset, _basename in router.registry]
 EXPORTS = sorted(FORMATS)
 PAGES = ["patient-list", "patient-detail", "timeline", "deviation-list", "report", "audit-trail",
-         "cycle-entry", "cycle-preview", "casebook", "cycle-view"]
+         "cycle-entry", "cycle-preview", "casebook", "cycle-view",
+         # Issue 14: the dashboards and the full lists their counts link to.
+         "dashboard-clinician", "dashboard-monitor", "cycle-list", "casebook-list", "query-list",
+         "patients-overdue", "ae-list"]
 # The edit forms with their queries beside the fields and the invalidation warning (issue 14),
 # and the raise-a-query page opened from a field.
 PAGES += ["patient-edit", "cycle-edit", "query-raise-field"]
@@ -110,6 +113,13 @@ def requests(users):
         # The read-only forms (issue 14): the whole casebook, and one cycle as the monitor sees it.
         "casebook": _html(clinician, f"/patients/{patient.pk}/casebook/"),
         "cycle-view": _html(monitor, f"/patients/{patient.pk}/cycles/{number}/view/"),
+        "dashboard-clinician": _html(clinician, "/oversight/"),
+        "dashboard-monitor": _html(monitor, "/oversight/"),
+        "cycle-list": _html(monitor, "/oversight/cycles/?signature=unsigned"),
+        "casebook-list": _html(monitor, "/oversight/casebooks/?signature=unsigned"),
+        "query-list": _html(monitor, "/oversight/queries/"),
+        "patients-overdue": _html(monitor, "/patients/?schedule=overdue"),
+        "ae-list": _html(admin, "/safety/adverse-events/"),  # each row's buttons: no query
     }
     run.update({f"api:{c}": _api(api, c) for c in API_LISTS})
     run.update({f"export:{f}": _export(coordinator, f) for f in EXPORTS})

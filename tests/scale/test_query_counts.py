@@ -25,6 +25,9 @@ EXPECTED = {
     # page opened from a field.
     "patient-edit": 10, "cycle-edit": 15, "query-raise-field": 9,
     "casebook": 22, "cycle-view": 15,  # the read-only forms (issue 14)
+    # Issue 14: the dashboards (each section a count and its first rows) and the lists they link to.
+    "dashboard-clinician": 8, "dashboard-monitor": 12, "cycle-list": 9, "casebook-list": 9, "query-list": 7,
+    "patients-overdue": 8, "ae-list": 9,
     "api:patients": 5, "api:diagnoses": 5, "api:malignancies": 5, "api:cycles": 7, "api:assessments": 5,
     "api:infusions": 5, "api:adverse-events": 5, "api:deviations": 5,
     "api:data-queries": 4,  # the generated cohort has no data query: no messages prefetch

@@ -160,6 +160,7 @@ PK_OBJECT = {
     "safety:ae_update": "adverse_event",
     "safety:ae_detail": "adverse_event",
     "safety:ae_void": "adverse_event",
+    "safety:ae_follow_up": "adverse_event",
     "oversight:cycle_sign": "cycle",
     "oversight:cycle_lock": "cycle",
     "oversight:cycle_unlock": "cycle",

@@ -77,6 +77,7 @@ MATRIX = {
     "safety:ae_update":                    {"GET": ENTRY, "POST": ENTRY},
     "safety:ae_void":                      {"GET": ENTRY, "POST": ENTRY},
     "safety:ae_detail":                    {"GET": ALL},
+    "safety:ae_follow_up":                 {"GET": ENTRY, "POST": ENTRY},
     # --- report and exports: coordinators read and export; monitors read the report ---------------
     "reporting:report":                    {"GET": (N, N, Y, Y, Y)},
     "exchange:exports":                   {"GET": (N, N, Y, N, Y)},
@@ -91,6 +92,8 @@ MATRIX = {
     "oversight:casebook_unlock":           {"GET": ADMIN_ONLY, "POST": ADMIN_ONLY},
     "oversight:cycle_verify":              {"GET": MONITORING, "POST": MONITORING},
     "oversight:query_list":                {"GET": ALL},
+    "oversight:cycle_list":                {"GET": ALL},  # the dashboard's work lists
+    "oversight:casebook_list":             {"GET": ALL},
     "oversight:query_create":              {"GET": MONITORING, "POST": MONITORING},
     "oversight:query_detail":              {"GET": ALL, "POST": ALL},  # each action checks its permission
     "oversight:query_answer":              {"GET": ("405", "405", N, N, N), "POST": SITE_STAFF},  # one step, from the field
