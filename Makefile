@@ -32,10 +32,12 @@ run: $(STAMP)
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-## make test: the whole suite (SQLite by default; DATABASE_URL selects PostgreSQL)
+## make test: the whole suite (SQLite by default; DATABASE_URL selects PostgreSQL), on
+## TEST_WORKERS processes (pytest-xdist; 2 by default, TEST_WORKERS=0 for one process)
+TEST_WORKERS ?= 2
 test: export SECRET_KEY ?= test-only-secret-key-not-for-production
 test: $(DEV_STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 ## make loadtest: gunicorn + PostgreSQL, eight simulated clinicians for 60 s, fault test; writes loadtest/report.md
 loadtest: $(DEV_STAMP)
