@@ -101,8 +101,11 @@ def _base(context, review, record, field_name):
 
 
 @register.inclusion_tag("review/includes/_field_review.html", takes_context=True)
-def field_review(context, review, record, field_name=""):
+def field_review(context, review, record, field_name="", verifiable=True):
+    """``verifiable`` false: a derived fact (computed by the rules, not transcribed from a
+    source document): no "verify" control (``record_verify`` refuses it too)."""
     data = _base(context, review, record, field_name)
+    data["can_verify"] = data["can_verify"] and verifiable
     mark = review.field_mark(record, field_name) if data.get("target") and field_name else None
     data["mark"] = _current(mark, record)
     data["open_queries"] = [q for q in data["queries"] if q.status == "open"]

@@ -267,3 +267,13 @@ def test_the_casebook_sign_page_shows_the_casebook(client_for, investigator, cli
     response = client_for(investigator).post(reverse("oversight:casebook_sign", args=[patient.pk]),
                                              {"password": PASSWORD})
     assert response.status_code == 302
+
+
+def test_a_monitor_verifies_entered_fields_not_derived_facts(client_for, monitor, patient, cycle):
+    """SDV compares what was transcribed with the source: an entered field has "Verify",
+    a fact the rules derived (and the service refuses to mark) has none; both can be queried."""
+    html = client_for(monitor).get(cycle_view(patient)).content.decode()
+    entered = row(html, "treatmentcycle", cycle.pk, "weight_kg")
+    derived = row(html, "treatmentcycle", cycle.pk, "prescribed_daily_dose_g")
+    assert "field-verify" in entered and "field-raise-query" in entered
+    assert "field-verify" not in derived and "field-raise-query" in derived
