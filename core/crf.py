@@ -21,11 +21,9 @@ records are handed in by the capture apps' pages.
 from dataclasses import dataclass, field
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db import models
-from django.utils import timezone
 from django.utils.text import capfirst
 
-from .history import change_entries, display_value, tracked_fields
+from .history import change_entries, display_plain, display_value, tracked_fields
 
 
 @dataclass(frozen=True)
@@ -98,20 +96,8 @@ def display(record, name):
     except FieldDoesNotExist:
         model_field = None
     if model_field is not None and model_field.concrete:
-        value = getattr(record, model_field.attname)
-        if value is not None and isinstance(model_field, models.DateTimeField):
-            return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
-        if value is not None and isinstance(model_field, models.TimeField):
-            return value.strftime("%H:%M")
         return display_value(record, model_field)
-    value = getattr(record, name)
-    if value is None or value == "":
-        return "—"
-    if value is True:
-        return "Yes"
-    if value is False:
-        return "No"
-    return str(value)
+    return display_plain(getattr(record, name))
 
 
 def _label(model, name):

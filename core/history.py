@@ -6,13 +6,14 @@ showing it runs a constant number of queries: rows of one record are paired
 in memory, never through ``prev_record`` (one query per row).
 
 Public helpers (used by the pages and by ``oversight.audit``): :func:`change_entries`,
-:func:`changes_since`, :func:`describe_changes`, :func:`display_value`,
+:func:`changes_since`, :func:`describe_changes`, :func:`display_value`, :func:`display_plain`,
 :func:`tracked_fields`, and the :class:`ChangeEntry` / :class:`FieldChange` records.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 
+from django.utils import timezone
 from django.utils.text import capfirst
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
@@ -50,13 +51,23 @@ def display_value(row, model_field):
     if model_field.is_relation:
         related = getattr(row, name, None)
         return "—" if related is None else str(related)
-    value = getattr(row, model_field.attname)
+    return display_plain(getattr(row, model_field.attname))
+
+
+def display_plain(value):
+    """How the pages show a plain value: "—" for nothing, Yes/No, ISO 8601 dates,
+    date-times ``Y-m-d H:M`` in the current time zone (which the page names once),
+    times ``H:M``, else ``str``."""
     if value is None or value == "":
         return "—"
     if value is True:
         return "Yes"
     if value is False:
         return "No"
+    if isinstance(value, datetime):
+        return (timezone.localtime(value) if timezone.is_aware(value) else value).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
     return str(value)
 
 
