@@ -13,6 +13,7 @@ from django.views.generic import DetailView, FormView, ListView, TemplateView
 from accounts.mixins import PermissionRequiredMixin
 from accounts.roles import Role
 from accounts.scoping import access_for, may, scope_to_user_sites
+from core import crf
 from core.forms import add_validation_error
 from patients import selectors as patient_selectors
 from review import services as review_services
@@ -298,11 +299,18 @@ class QueryDetailView(PermissionRequiredMixin, DetailView):
     context_object_name = "query"
 
     def get_queryset(self):
-        return _scoped_queries(self.request.user).prefetch_related("messages__author")
+        return _scoped_queries(self.request.user).select_related("content_type").prefetch_related("messages__author")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user, site = self.request.user, self.object.patient.site_id
+        query = self.object
+        record = query.record  # one query: the record the question is about
+        context.update(
+            current_value=(crf.display(record, query.field_name)
+                           if record is not None and query.field_name else None),
+            record_anchor=(f"f-{query.content_type.model}-{query.object_id}-{query.field_name}" if query.field_name
+                           else f"crf-{query.content_type.model}-{query.object_id}"))
         context.update(form=kwargs.get("form") or QueryReplyForm(),
                        can_answer=may(user, "review.answer_query", site_id=site)
                        and self.object.status == QueryStatus.OPEN,

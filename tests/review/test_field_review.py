@@ -239,3 +239,13 @@ def test_field_review_shows_the_mark_the_queries_and_the_monitor_controls(monito
                   record=TreatmentCycle.objects.get(pk=cycle.pk))
     assert "SDV cleared" in html and "Scale recalibrated" in html
     assert "field-verify" not in html and "field-raise-query" not in html  # a clinician has no controls
+
+
+def test_the_query_page_shows_the_fields_value_now_and_links_to_it_in_the_casebook(client_for, monitor, clinician,
+                                                                                   patient, cycle):
+    query = review_services.query_raise(record=cycle, field_name="weight_kg", field_label="Weight (kg)",
+                                        record_label="Cycle 1 visit", question="Please confirm the weight.",
+                                        user=monitor, cycle_number=1)
+    html = client_for(clinician).get(f"/oversight/queries/{query.pk}/").content.decode()
+    assert f'id="query-current-value">{cycle.weight_kg}<' in html
+    assert f"/patients/{patient.pk}/casebook/#f-treatmentcycle-{cycle.pk}-weight_kg" in html
