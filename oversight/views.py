@@ -120,6 +120,10 @@ class SignView(RecordActionView):
             casebook = casebook_get(self.patient, with_history=False)
             context.update(review=casebook.review, casebook=casebook,
                            signed_template="safety/includes/_casebook_forms.html")
+            try:  # said before the password is typed, not only after (the service refuses it too)
+                review_services.casebook_signable(self.patient)
+            except ValidationError as exc:
+                context["sign_blocked"] = " ".join(exc.messages)
         return context
 
 

@@ -120,6 +120,10 @@ def test_the_sign_page_says_why_the_casebook_cannot_be_signed(client_for, invest
     client = client_for(investigator)
     client.post(reverse("oversight:cycle_sign", args=[cycle.pk]), {"password": PASSWORD})
     change(cycle, clinician, weight_kg=Decimal("71"))
+    # Said before the password is typed ...
+    page = client.get(reverse("oversight:casebook_sign", args=[patient.pk])).content.decode()
+    assert 'id="sign-blocked"' in page and "cannot be signed while a cycle signature is not valid" in page
+    # ... and refused with a field error if the investigator signs anyway.
     response = client.post(reverse("oversight:casebook_sign", args=[patient.pk]), {"password": PASSWORD})
     assert response.status_code == 200
     assert "cannot be signed while a cycle signature is not valid" in response.content.decode()
