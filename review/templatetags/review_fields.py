@@ -215,7 +215,7 @@ def _review_records(record):
 
 
 @register.inclusion_tag("review/includes/_edit_review_warning.html")
-def edit_review_warning(review, record):
+def edit_review_warning(review, record, forms=None):
     """Before saving: the signatures and SDVs that a change of ``record`` will invalidate
     (those of the record and of the records covering it, ``record.review_parents()``:
     its cycle, the casebook), and the SDV marks of its fields. Lists the rows the
@@ -235,10 +235,16 @@ def edit_review_warning(review, record):
                 form_name = "the enrolment form" if covered._meta.model_name == "patient" else name
                 items.append(f"the source data verification of {form_name} ({_person(verification.verified_by)}, "
                              f"{verification.verified_at:%Y-%m-%d})")
-        marks = [mark for mark in review.marks_of(record) if mark.invalidation is None]
-        if marks:
-            labels = ", ".join(mark.field_label for mark in marks)
-            items.append(f"the source data verification of the changed field(s) among: {labels}")
+        # The fields verified one by one on this page's records: the record's own and, on a page
+        # that edits several records (the cycle page: ``forms``), those of each part.
+        parts = [record] + [form.instance for form in (forms or {}).values()
+                            if getattr(form.instance, "pk", None) is not None and form.instance is not record]
+        labels = []
+        for part in parts:
+            prefix = "" if part is record else f"{_part_name(part)}: "
+            labels += [prefix + mark.field_label for mark in review.marks_of(part) if mark.invalidation is None]
+        if labels:
+            items.append(f"the source data verification of the changed field(s) among: {', '.join(labels)}")
     return {"items": items}
 
 
@@ -250,6 +256,11 @@ def _what(record):
     if number is not None:
         return f"cycle {number}"
     return f"this {record._meta.verbose_name}"
+
+
+def _part_name(record):
+    day = getattr(record, "day", None)
+    return f"day {day} infusion" if day is not None else str(record._meta.verbose_name)
 
 
 def _person(user):

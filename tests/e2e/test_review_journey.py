@@ -99,6 +99,7 @@ def test_verify_query_sign_answer_and_warned_correction(open_as, monitor, invest
     expect(warning).to_contain_text("Saving a change will invalidate")
     expect(warning).to_contain_text("signature of cycle 1")
     expect(warning).to_contain_text("source data verification of cycle 1")
+    expect(warning).to_contain_text("CK (U/L)")  # the assessment's field verified one by one
     cli.screenshots("review-3-clinician-flagged-field-and-warning")
 
     thread.get_by_label(re.compile(r"^Your answer")).fill("Re-weighed on the calibrated scale: 71.0 kg; corrected.")

@@ -194,6 +194,12 @@ def test_the_edit_forms_warn_what_saving_invalidates(client_for, monitor, invest
     assert "Saving a change will invalidate" in page
     assert f"the investigator&#x27;s signature of cycle {cycle.number} ({investigator.get_full_name()}" in page
     assert f"the source data verification of cycle {cycle.number}" in page
+    # Fields verified one by one on the cycle page's other parts (assessment, infusions) are named too.
+    review_services.record_verify(record=cycle.assessment, user=monitor, field_name="ck_u_per_l")
+    review_services.record_verify(record=cycle.infusions.get(day=2), user=monitor, field_name="dose_g")
+    page = client_for(clinician).get(reverse("visits:cycle_update", args=[patient.pk, cycle.number])).content.decode()
+    warning = page.split("Saving a change will invalidate")[1].split("</div>")[0]
+    assert "CK (U/L)" in warning and "day 2 infusion: " in warning
     # The enrolment form: its own SDV, not the cycle's.
     review_services.record_verify(record=patient, user=monitor)
     page = client_for(clinician).get(reverse("patients:patient_update", args=[patient.pk])).content.decode()
