@@ -220,9 +220,7 @@ def next_cycle(*, on_study: bool, last_start: date | None, enrolment_date: date 
         if enrolment_date is None:
             return NO_NEXT_CYCLE
         return NextCycle(enrolment_date, enrolment_date, enrolment_date + timedelta(days=CYCLE_WINDOW_DAYS))
-    planned = planned_start(last_start)
-    window = timedelta(days=CYCLE_WINDOW_DAYS)
-    return NextCycle(planned, planned - window, planned + window)
+    return NextCycle(*visit_window(last_start))
 
 
 @dataclass(frozen=True)
