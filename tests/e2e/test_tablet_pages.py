@@ -61,6 +61,14 @@ def pages_for(role, study):
         ("security", "/accounts/security/", 200),
         ("api-token", "/api/token/", 200),
         ("not-found", "/patients/99999999/", 404),
+        # The read-only forms and the work lists (issue 14), for every role.
+        ("casebook", f"/patients/{p}/casebook/", 200),
+        ("cycle-view", f"/patients/{p}/cycles/{c.number}/view/", 200),
+        ("end-of-treatment-view", f"/patients/{p}/end-of-treatment/view/", 200),
+        ("ae-view", f"/safety/patients/{p}/adverse-events/{e}/view/", 200),
+        ("cycle-list", "/oversight/cycles/", 200),
+        ("casebook-list", "/oversight/casebooks/", 200),
+        ("patients-overdue", "/patients/?schedule=overdue", 200),
     ]
     extra = {
         "clinician": [
@@ -77,6 +85,8 @@ def pages_for(role, study):
         ],
         "investigator": [
             ("sign", f"/oversight/cycles/{c.pk}/sign/", 200),
+            ("sign-casebook", f"/oversight/casebooks/{p}/sign/", 200),
+            ("ae-follow-up", f"/safety/patients/{p}/adverse-events/{e}/follow-up/", 200),
         ],
         "coordinator": [
             ("report", "/reports/", 200),
@@ -86,6 +96,7 @@ def pages_for(role, study):
             ("sae-queue", "/oversight/adverse-events/", 200),
             ("ae-listing", "/oversight/adverse-events/listing/", 200),
             ("ae-review", f"/oversight/adverse-events/{e}/", 200),
+            ("query-raise-field", f"/oversight/queries/new/?patient={p}&target=treatmentcycle:{c.pk}:weight_kg", 200),
         ],
         "admin": [
             ("audit-trail", "/oversight/audit/", 200),
