@@ -119,6 +119,11 @@ class SignView(RecordActionView):
             casebook = casebook_get(self.patient, with_history=False)
             context.update(review=casebook.review, casebook=casebook,
                            signed_template="safety/includes/_casebook_forms.html")
+            if self.request.method == "GET":  # say it before the password, not only after it
+                try:
+                    review_services.casebook_signable(self.patient)
+                except ValidationError as exc:
+                    context["refusal"] = " ".join(exc.messages)
         return context
 
 

@@ -279,3 +279,16 @@ def test_a_monitor_verifies_and_queries_an_ae_follow_up_from_its_read_only_form(
     note = html[html.index(f'id="f-adverseeventfollowup-{follow_up.pk}-note"'):]
     note = note[:note.index("</tr>")]
     assert "sdv-mark" in note and reverse("oversight:query_detail", args=[query.pk]) in note
+
+
+def test_the_casebook_sign_page_says_before_the_password_that_it_cannot_be_signed(
+        client_for, investigator, clinician, patient, cycle):
+    """Review of issue 14: the refusal used to appear only after the investigator had read
+    the casebook and typed the password."""
+    client = client_for(investigator)
+    url = reverse("oversight:casebook_sign", args=[patient.pk])
+    assert 'id="sign-refusal"' not in client.get(url).content.decode()
+    client.post(reverse("oversight:cycle_sign", args=[cycle.pk]), {"password": PASSWORD})
+    change(cycle, clinician, weight_kg=Decimal("71"))
+    html = client.get(url).content.decode()
+    assert 'id="sign-refusal"' in html and "sign again cycle 1" in html
