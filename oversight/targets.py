@@ -9,13 +9,15 @@ from django.utils.text import capfirst
 
 from core.validation import ASCII_DIGITS
 from patients.models import Diagnosis, MalignancyHistory
-from safety.models import AdverseEvent
+from safety.models import AdverseEvent, AdverseEventFollowUp
 from visits.models import Assessment, Infusion, TreatmentCycle
 
 SKIP = {"id", "version", "created_at", "updated_at", "patient", "cycle", "locked_at", "locked_by",
-        "lock_reason", "voided_at", "void_reason", "reviewed_at", "reviewed_by", "mmt_total"}
+        "lock_reason", "voided_at", "void_reason", "reviewed_at", "reviewed_by", "mmt_total", "adverse_event"}
 MODELS = {m._meta.model_name: m for m in (TreatmentCycle, Assessment, Infusion, Diagnosis,
-                                          MalignancyHistory, AdverseEvent)}
+                                          MalignancyHistory, AdverseEvent, AdverseEventFollowUp)}
+#: How a record of each model is kept within one patient (default: its ``patient``).
+SCOPE = {Infusion: "cycle__patient", AdverseEventFollowUp: "adverse_event__patient"}
 MODELS["patient"] = None  # resolved to the patient itself
 
 
@@ -49,12 +51,21 @@ def patient_targets(patient):
         pass
     for m in patient.malignancies.current():
         groups.append(_options(m, f"Malignancy {m.malignancy_type}"))
+    follow_ups = {}
+    for follow_up in AdverseEventFollowUp.objects.filter(adverse_event__patient=patient):
+        follow_ups.setdefault(follow_up.adverse_event_id, []).append(follow_up)
     for ae in patient.adverse_events.current():
         groups.append(_options(ae, f"Adverse event {ae.term} ({ae.onset_date:%Y-%m-%d})"))
+        for follow_up in follow_ups.get(ae.pk, []):
+            groups.append(_options(follow_up, _follow_up_label(follow_up, ae)))
     eot = patient.assessments.current().filter(cycle__isnull=True).first()
     if eot:
         groups.append(_options(eot, "End-of-treatment assessment"))
     return groups
+
+
+def _follow_up_label(follow_up, event):
+    return f"Follow-up {follow_up.follow_up_date:%Y-%m-%d} of adverse event {event.term}"
 
 
 def resolve(patient, target):
@@ -70,7 +81,7 @@ def resolve(patient, target):
         record = patient if patient.pk == pk else None
     elif model_name in MODELS:
         model = MODELS[model_name]
-        scope = {"cycle__patient": patient} if model is Infusion else {"patient": patient}
+        scope = {SCOPE.get(model, "patient"): patient}
         record = model.objects.filter(pk=pk, **scope).first()
     else:
         return None
@@ -84,5 +95,6 @@ def resolve(patient, target):
              "treatmentcycle": f"Cycle {getattr(cycle, 'number', '')} visit",
              "assessment": (f"Cycle {cycle.number} assessment" if cycle else "End-of-treatment assessment"),
              "infusion": f"Cycle {getattr(cycle, 'number', '')} day {getattr(record, 'day', '')} infusion",
-             "diagnosis": "Diagnosis"}.get(model_name, str(record))
+             "diagnosis": "Diagnosis"}.get(model_name) or (
+        _follow_up_label(record, record.adverse_event) if isinstance(record, AdverseEventFollowUp) else str(record))
     return record, field_name, fields.get(field_name, ""), label, getattr(cycle, "number", None)

@@ -123,8 +123,13 @@ class AdverseEventVoidView(VoidView):
     success_message = "Adverse event voided; it stays in the record."
 
     def get_object(self):
-        return selectors.adverse_event_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
-                                           pk=self.kwargs["pk"])
+        event = selectors.adverse_event_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
+                                            pk=self.kwargs["pk"])
+        # As the follow-up: no form for what the service would refuse (the AE page shows no button).
+        if not selectors.adverse_event_actions(user=self.request.user, event=event).void:
+            raise PermissionDenied("This adverse event cannot be voided now (already voided, or its "
+                                   "casebook is locked), or your role at its site does not void one.")
+        return event
 
     def get_success_url(self):
         return reverse("visits:timeline", args=[self.object.patient_id])

@@ -259,3 +259,54 @@ def test_the_query_page_shows_the_fields_value_now_and_links_to_it_in_the_casebo
     html = client_for(clinician).get(f"/oversight/queries/{query.pk}/").content.decode()
     assert f'id="query-current-value">{cycle.weight_kg}<' in html
     assert f"/patients/{patient.pk}/casebook/#f-treatmentcycle-{cycle.pk}-weight_kg" in html
+def test_a_monitor_verifies_and_queries_an_ae_follow_up_from_its_read_only_form(
+        client_for, monitor, clinician, patient, site_b):
+    """Review of issue 14: the follow-ups on the adverse event's read-only view carry
+    "Verify" and "Query" at each field; both used to fail ("Choose a form or a field of
+    this patient's records.": a follow-up was not a target)."""
+    from datetime import timedelta
+
+    from safety import services as safety_services
+    from safety.models import AdverseEvent
+
+    event = safety_services.adverse_event_save(event=AdverseEvent(
+        patient=patient, term="Headache", onset_date=patient.enrolment_date + timedelta(days=3), grade=2,
+        relatedness="possible", action_taken="none", outcome="recovering"))
+    follow_up = safety_services.adverse_event_follow_up(
+        adverse_event=event, user=clinician, follow_up_date=event.onset_date + timedelta(days=2),
+        note="Settling.", outcome="recovering")
+    page = reverse("safety:ae_detail", args=[patient.pk, event.pk])
+    client = client_for(monitor)
+    target = f"adverseeventfollowup:{follow_up.pk}:note"
+    assert f'value="{target}"' in client.get(page).content.decode()  # the page's own control
+    verify(client, patient, target, next_url=page)
+    assert SourceVerification.objects.get().field_name == "note"
+    verify(client, patient, f"adverseeventfollowup:{follow_up.pk}:adverse_event", next_url=page)
+    assert SourceVerification.objects.count() == 1  # the parent link is no field of the form
+    other = PatientFactory(site=site_b, subject_id="02-001")
+    verify(client, other, f"adverseeventfollowup:{follow_up.pk}:outcome")
+    assert SourceVerification.objects.count() == 1  # not the other patient's follow-up
+    url = reverse("oversight:query_create") + f"?patient={patient.pk}&target={target}&next={page}"
+    assert client.get(url).context["form"].initial["target"] == target
+    response = client.post(url, {"target": target, "question": "The source says 'worse'?"})
+    assert response.status_code == 302 and response.url == page
+    query = DataQuery.objects.get()
+    assert query.field_name == "note" and query.object_id == follow_up.pk
+    assert "Follow-up" in query.record_label and "Headache" in query.record_label
+    html = client.get(page).content.decode()  # the field shows its mark and its query
+    note = html[html.index(f'id="f-adverseeventfollowup-{follow_up.pk}-note"'):]
+    note = note[:note.index("</tr>")]
+    assert "sdv-mark" in note and reverse("oversight:query_detail", args=[query.pk]) in note
+
+
+def test_the_casebook_sign_page_says_before_the_password_that_it_cannot_be_signed(
+        client_for, investigator, clinician, patient, cycle):
+    """Review of issue 14: the refusal used to appear only after the investigator had read
+    the casebook and typed the password."""
+    client = client_for(investigator)
+    url = reverse("oversight:casebook_sign", args=[patient.pk])
+    assert 'id="sign-blocked"' not in client.get(url).content.decode()
+    client.post(reverse("oversight:cycle_sign", args=[cycle.pk]), {"password": PASSWORD})
+    change(cycle, clinician, weight_kg=Decimal("71"))
+    html = client.get(url).content.decode()
+    assert 'id="sign-blocked"' in html and "sign again cycle 1" in html

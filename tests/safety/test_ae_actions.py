@@ -88,6 +88,19 @@ def test_no_button_on_a_locked_casebook(client_for, clinician, patient):
     page = client.get(reverse("safety:ae_list")).content.decode()
     assert f'href="{follow_up_url(event)}"' not in page and f'href="{void_url(event)}"' not in page
     assert client.get(follow_up_url(event)).status_code == 403
+    # Review of issue 14: the void page used to open under the lock (the service refused on save).
+    assert client.get(void_url(event)).status_code == 403
+    assert client.post(void_url(event), {"void_reason": "Entered in error",
+                                         "expected_version": event.version}).status_code == 403
+    event.refresh_from_db()
+    assert event.voided_at is None
+
+
+def test_a_voided_event_has_no_void_page(client_for, clinician, patient):
+    event = make_event(patient)
+    client = client_for(clinician)
+    client.post(void_url(event), {"void_reason": "Entered in error", "expected_version": event.version})
+    assert client.get(void_url(event)).status_code == 403
 
 
 def test_voiding_from_the_button(client_for, clinician, patient):

@@ -277,3 +277,32 @@ def test_a_monitor_verifies_entered_fields_not_derived_facts(client_for, monitor
     derived = row(html, "treatmentcycle", cycle.pk, "prescribed_daily_dose_g")
     assert "field-verify" in entered and "field-raise-query" in entered
     assert "field-verify" not in derived and "field-raise-query" in derived
+
+
+def test_the_ae_view_and_the_casebook_sign_page_run_a_constant_number_of_queries(
+        client_for, monitor, investigator, clinician, site_a, django_assert_num_queries):
+    """Review of issue 14: the pages not in the casebook test above (an adverse event with
+    one or four follow-ups; the casebook's sign page with one or four signed cycles)."""
+    small, large = PatientFactory(site=site_a, subject_id="01-002"), PatientFactory(site=site_a, subject_id="01-003")
+    events = {}
+    for p, cycles, follow_ups in ((small, 1, 1), (large, 4, 4)):
+        DiagnosisFactory(patient=p)
+        for number in range(1, cycles + 1):
+            cycle = full_cycle(p, number)
+            review_services.record_sign(record=cycle, user=investigator, password=PASSWORD,
+                                        request=RequestFactory().post("/"))
+        event = make_event(p, follow_up_by=clinician)
+        for i in range(follow_ups - 1):
+            safety_services.adverse_event_follow_up(
+                adverse_event=event, user=clinician, follow_up_date=event.onset_date + timedelta(days=3 + i),
+                note=f"Day {i}.", outcome="recovering")
+        events[p.pk] = event
+    ae_url = lambda p: reverse("safety:ae_detail", args=[p.pk, events[p.pk].pk])  # noqa: E731
+    sign_url = lambda p: reverse("oversight:casebook_sign", args=[p.pk])  # noqa: E731
+    for user, url in ((monitor, ae_url), (clinician, ae_url), (investigator, sign_url)):
+        client = client_for(user)
+        client.get(url(small))  # (the session's first request)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url(small)).status_code == 200
+        with django_assert_num_queries(len(queries)):
+            assert client.get(url(large)).status_code == 200
