@@ -133,7 +133,11 @@ def casebook_signable(patient):
 
 @transaction.atomic
 def _signature_write(*, record, user, meaning):
-    record = type(record).objects.get(pk=record.pk)
+    record = type(record).objects.select_for_update().get(pk=record.pk)
+    if record._meta.model_name == "patient":
+        # Again inside the signature's transaction: a cycle changed while the password was
+        # being checked must not slip under the casebook signature.
+        casebook_signable(record)
     signature = Signature(
         content_type=ContentType.objects.get_for_model(record), object_id=record.pk,
         patient=_patient_of(record), data_hash=hash_of(record), signer=user,

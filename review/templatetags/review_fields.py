@@ -89,7 +89,9 @@ def _links(context, review, record, field_name):
 def _base(context, review, record, field_name):
     data = {"record": record, "field_name": field_name, "field_label": _field_label(record, field_name),
             "csrf_token": context.get("csrf_token"), "request": context.get("request"),
-            "controls": context.get("review_controls", True)}
+            # No verify or query controls on a voided record (it is out of the data; the raise
+            # form does not offer it either), nor where the page says so (inside another form).
+            "controls": context.get("review_controls", True) and getattr(record, "voided_at", None) is None}
     if review is None or record is None or getattr(review, "patient", None) is None:
         data.update(queries=[], can_verify=False, can_raise=False)
         return data

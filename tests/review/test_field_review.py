@@ -310,3 +310,17 @@ def test_the_casebook_sign_page_says_before_the_password_that_it_cannot_be_signe
     change(cycle, clinician, weight_kg=Decimal("71"))
     html = client.get(url).content.decode()
     assert 'id="sign-blocked"' in html and "sign again cycle 1" in html
+
+
+def test_a_voided_record_offers_no_verify_and_no_query(client_for, monitor, clinician, patient):
+    """Review of issue 14: a voided malignancy showed "Verify" and "Query" controls whose
+    query could not be raised (the raise form offers current records only)."""
+    malignancy = MalignancyFactory(patient=patient)
+    from core.services import record_void
+
+    record_void(instance=malignancy, reason="Entered on the wrong patient", expected_version=malignancy.version,
+                user=clinician)
+    html = client_for(monitor).get(reverse("casebook:casebook_detail", args=[patient.pk])).content.decode()
+    start = html.index(f'id="crf-malignancyhistory-{malignancy.pk}"')
+    section = html[start:html.index("</section>", start)]
+    assert "field-verify" not in section and "field-raise-query" not in section and "record-verify" not in section
