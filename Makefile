@@ -26,10 +26,15 @@ install: $(STAMP)
 install-dev: $(DEV_STAMP)
 
 ## make run: set up the embedded SQLite database, seed the demo study, serve on 127.0.0.1:8000
+## with one background worker (db_worker, every queue) and the scheduler (run_schedules)
+## beside the server; Ctrl+C (or the server's end) stops all three.
 run: export DEBUG = 1
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT INT TERM; \
+	$(PY) manage.py db_worker --queue-name '*' --interval 1 --no-reload & \
+	$(PY) manage.py run_schedules & \
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 ## make test: the whole suite (SQLite by default; DATABASE_URL selects PostgreSQL), on

@@ -1,5 +1,8 @@
 """Container healthcheck: GET /healthz/ from this container's gunicorn.
 
+With ``--no-http`` (the worker and scheduler containers, which serve nothing): healthy
+when the database answers this container's settings.
+
 Healthy when it answers 200 "ok" (the database answers too). The Host header
 is the first of ALLOWED_HOSTS, so Django accepts the request; /healthz/ is
 exempt from the HTTPS redirect. Standard library only (the image has no curl).
@@ -8,6 +11,21 @@ exempt from the HTTPS redirect. Standard library only (the image has no curl).
 import os
 import sys
 import urllib.request
+
+if "--no-http" in sys.argv:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ivigtrial.settings")
+    try:
+        import django
+
+        django.setup()
+        from django.db import connection
+
+        connection.ensure_connection()
+    except Exception as exc:  # noqa: BLE001 - any failure is "unhealthy"
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(0)
 
 hosts = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h.strip()]
 host = hosts[0] if hosts else "localhost"

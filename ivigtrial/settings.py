@@ -27,6 +27,8 @@ the environment (twelve-factor, django-environ):
 - ``EMAIL_BACKEND``, ``EMAIL_HOST``, ``EMAIL_PORT``, ``EMAIL_HOST_USER``,
   ``EMAIL_HOST_PASSWORD``, ``EMAIL_USE_TLS``, ``DEFAULT_FROM_EMAIL``: the
   lockout notices to the administrators (SMTP; the console with DEBUG).
+- ``JOB_RESULT_RETENTION_DAYS`` (14): how long the results of background jobs that
+  succeeded are kept (failed ones stay for the admin).
 - ``SECURE_SSL_REDIRECT``, ``SECURE_COOKIES``, ``SECURE_HSTS_SECONDS``: on
   (HTTPS only, HSTS one year) unless DEBUG; ``SECURE_PROXY_SSL_HEADER=1``
   trusts ``X-Forwarded-Proto`` from a TLS-terminating proxy.
@@ -82,6 +84,9 @@ INSTALLED_APPS = [
     "exchange",
     "oversight",
     "demo",
+    "django_tasks",
+    "django_tasks_db",
+    "jobs",
 ]
 
 MIDDLEWARE = [
@@ -186,6 +191,11 @@ DATE_INPUT_FORMATS = ["%Y-%m-%d"]
 STATIC_URL = "/static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))  # where collectstatic writes
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Files the background jobs write (finished exports, PDF casebooks): MEDIA_ROOT on the
+# file system by default (a volume shared by web and worker in docker-compose.yml);
+# several machines share them through django-storages and S3 (README, "Deployment").
+MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "media"))
+MEDIA_URL = "/media/"  # never served as such: downloads go through views that check permissions
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -287,6 +297,19 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ivig-edc@localhost")
+
+# --- Background jobs (jobs/): Django's Tasks API, database backend ---------------------
+# Jobs are rows in the same database (SQLite in ``make run``, PostgreSQL in production):
+# ``manage.py db_worker`` runs them (start as many as needed, on any number of machines),
+# ``manage.py run_schedules`` enqueues the periodic ones (each app's schedules.py).
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "exports"],
+    }
+}
+# Successful jobs' results are pruned after this many days (failed ones stay).
+JOB_RESULT_RETENTION_DAYS = env.int("JOB_RESULT_RETENTION_DAYS", default=14)
 
 # Simple-history: keep the reason for change on every history row.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

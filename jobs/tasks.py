@@ -1,0 +1,18 @@
+"""The jobs app's own periodic job: keep the job table small."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from .base import job
+
+
+@job(max_attempts=2)
+def prune_finished(slot=None):
+    """Delete the results of jobs that succeeded more than JOB_RESULT_RETENTION_DAYS ago
+    (failed ones stay for the admin to read). Idempotent."""
+    cutoff = timezone.now() - timedelta(days=settings.JOB_RESULT_RETENTION_DAYS)
+    deleted, _ = DBTaskResult.objects.successful().filter(finished_at__lt=cutoff).delete()
+    return {"deleted": deleted}
