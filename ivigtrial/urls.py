@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("reporting.urls")),
     path("", include("exchange.urls")),
     path("oversight/", include("oversight.urls")),
+    path("jobs/", include("jobs.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),  # /api/v1/ (REST API, schema, docs) and /api/token/
 ]

@@ -1,3 +1,6 @@
+import uuid
+
+from django.conf import settings
 from django.db import models
 
 
@@ -16,3 +19,65 @@ class ScheduledRun(models.Model):
 
     def __str__(self):
         return f"{self.name} @ {self.slot.isoformat()}"
+
+
+class JobFileStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Ready"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired (file deleted)"
+
+
+class JobFile(models.Model):
+    """A file a background job makes for one user: an export, a PDF casebook, the study's
+    close-out archive. The job writes it through Django's storage API
+    (``STORAGES["default"]``) and reports its progress here; only its owner (and what
+    the kind allows, ``jobs.files.KINDS``) sees and downloads it; it is deleted from the
+    storage after its kind's retention (the row stays, status "expired")."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=30)
+    label = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="job_files")
+    site = models.ForeignKey("accounts.Site", on_delete=models.PROTECT, null=True, blank=True,
+                             help_text="The one site the file is about (a patient's casebook), if any.")
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=JobFileStatus.choices, default=JobFileStatus.QUEUED)
+    done = models.BigIntegerField(default=0, help_text="Units written (rows, pages, patients).")
+    total = models.BigIntegerField(null=True, blank=True, help_text="Units to write, when known.")
+    unit = models.CharField(max_length=20, default="rows")
+    cancel_requested = models.BooleanField(default=False)
+    storage_name = models.CharField(max_length=300, blank=True)
+    filename = models.CharField(max_length=200, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "kind", "-created_at"]),
+                   models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self):
+        return f"{self.label} ({self.get_status_display()})"
+
+    @property
+    def is_active(self):
+        return self.status in (JobFileStatus.QUEUED, JobFileStatus.RUNNING)
+
+    @property
+    def percent(self):
+        if self.status == JobFileStatus.DONE:
+            return 100
+        if not self.total:
+            return 0
+        return min(100, int(self.done * 100 / self.total))

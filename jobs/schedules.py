@@ -92,3 +92,4 @@ def enqueue_due(now, schedules=None):
 
 
 daily("jobs.prune_finished", at="03:30", task="jobs.tasks:prune_finished")
+every("jobs.expire_files", minutes=15, task="jobs.tasks:expire_files")

@@ -16,3 +16,11 @@ def prune_finished(slot=None):
     cutoff = timezone.now() - timedelta(days=settings.JOB_RESULT_RETENTION_DAYS)
     deleted, _ = DBTaskResult.objects.successful().filter(finished_at__lt=cutoff).delete()
     return {"deleted": deleted}
+
+
+@job(max_attempts=2, atomic=False)
+def expire_files(slot=None):
+    """Delete the files of background jobs past their retention (``jobs.files.expire``)."""
+    from .files import expire
+
+    return {"expired": expire()}

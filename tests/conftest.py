@@ -1,3 +1,5 @@
+import tempfile
+
 import pytest
 from django.conf import settings
 
@@ -12,6 +14,8 @@ def pytest_configure(config):
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Files the background jobs keep go to a throw-away directory, never the project's media/.
+    settings.MEDIA_ROOT = tempfile.mkdtemp(prefix="ivig-test-media-")
     # Tests render templates without running collectstatic first.
     settings.STORAGES = {
         **settings.STORAGES,

@@ -36,6 +36,7 @@ class World:
     adverse_event: object
     deviation: object
     data_query: object
+    job_file: object  # a file a background job made for the monitor who raised the query
     marker: str  # a text found only in this world's records (AE term, malignancy, lot)
 
     def of(self, kind):
@@ -65,10 +66,13 @@ def build_world(site, subject_id, marker, raiser):
     data_query = review_services.query_raise(
         record=patient, field_name="sex", field_label="Sex", record_label=f"Patient {subject_id}",
         question="Please confirm the sex.", user=raiser)
+    from jobs.models import JobFile
+
+    job_file = JobFile.objects.create(kind="export", owner=raiser, label=f"Export {marker}", site=site)
     return World(site=site, patient=patient, diagnosis=diagnosis, malignancy=malignancy, cycle=cycle,
                  assessment=cycle.assessment, infusion=cycle.infusions.order_by("day").first(),
                  adverse_event=adverse_event, deviation=deviations[0], data_query=data_query,
-                 marker=marker)
+                 job_file=job_file, marker=marker)
 
 
 @pytest.fixture
@@ -174,6 +178,9 @@ PK_OBJECT = {
     "oversight:ae_acknowledge": "adverse_event",
     "oversight:ae_review": "adverse_event",
     "oversight:ae_follow_up": "adverse_event",
+    "jobs:file_status": "job_file",
+    "jobs:file_cancel": "job_file",
+    "jobs:file_download": "job_file",
 }
 
 #: The API's collections and the object kind each one holds.

@@ -50,6 +50,10 @@ MATRIX = {
     "accounts:two_factor_remove":          {"GET": every("405"), "POST": ALL},
     "oversight:dashboard":                 {"GET": ALL},
     "api:token":                           {"GET": ALL, "POST": ALL},  # every study role may hold a token
+    # A background job's file (the world's is the monitor's who raised the query): its owner's only.
+    "jobs:file_status":                    {"GET": every("404")},
+    "jobs:file_cancel":                    {"GET": every("404"), "POST": every("404")},
+    "jobs:file_download":                  {"GET": every("404")},
     # --- patients -------------------------------------------------------------------------------
     "patients:patient_list":               {"GET": ALL},
     "patients:patient_detail":             {"GET": ALL},
