@@ -141,6 +141,15 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # make run: the server, the background worker and the scheduler share one SQLite file.
+    # WAL lets readers go on while one writes; a writer takes the lock when its transaction
+    # starts (IMMEDIATE: no deadlock upgrading a read lock) and waits up to 20 s for it.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    })
 # Persistent connections (bench/NOTES.md): opening a PostgreSQL connection costs several ms,
 # more than a simple page. CONN_MAX_AGE seconds (default 60 with DEBUG off, 0 with DEBUG, as the
 # development server opens a thread per request); a conn_max_age in DATABASE_URL wins.
