@@ -28,7 +28,8 @@ the environment (twelve-factor, django-environ):
   ``EMAIL_HOST_PASSWORD``, ``EMAIL_USE_TLS``, ``DEFAULT_FROM_EMAIL``: the
   lockout notices to the administrators (SMTP; the console with DEBUG).
 - ``JOB_RESULT_RETENTION_DAYS`` (14): how long the results of background jobs that
-  succeeded are kept (failed ones stay for the admin).
+  succeeded are kept (failed ones stay for the admin); ``JOB_LOST_AFTER_MINUTES`` (60):
+  a job running longer lost its worker and is retried.
 - ``SECURE_SSL_REDIRECT``, ``SECURE_COOKIES``, ``SECURE_HSTS_SECONDS``: on
   (HTTPS only, HSTS one year) unless DEBUG; ``SECURE_PROXY_SSL_HEADER=1``
   trusts ``X-Forwarded-Proto`` from a TLS-terminating proxy.
@@ -319,6 +320,9 @@ TASKS = {
 }
 # Successful jobs' results are pruned after this many days (failed ones stay).
 JOB_RESULT_RETENTION_DAYS = env.int("JOB_RESULT_RETENTION_DAYS", default=14)
+# A job still RUNNING this long after it started lost its worker (killed, machine gone): it
+# is marked failed and retried while attempts remain (jobs.tasks.recover_lost_jobs).
+JOB_LOST_AFTER_MINUTES = env.int("JOB_LOST_AFTER_MINUTES", default=60)
 
 # Simple-history: keep the reason for change on every history row.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

@@ -93,3 +93,4 @@ def enqueue_due(now, schedules=None):
 
 daily("jobs.prune_finished", at="03:30", task="jobs.tasks:prune_finished")
 every("jobs.expire_files", minutes=15, task="jobs.tasks:expire_files")
+every("jobs.recover_lost_jobs", minutes=10, task="jobs.tasks:recover_lost_jobs")

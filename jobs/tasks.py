@@ -24,3 +24,17 @@ def expire_files(slot=None):
     from .files import expire
 
     return {"expired": expire()}
+
+
+@job(max_attempts=1)
+def recover_lost_jobs(slot=None):
+    """Jobs RUNNING for longer than JOB_LOST_AFTER_MINUTES: their worker died (a killed
+    container, a lost machine). Failed with "worker lost" and retried while attempts
+    remain; the jobs are idempotent, so a job that was in fact half done is safe to rerun."""
+    from .base import recover_lost
+
+    now = timezone.now()
+    lost = DBTaskResult.objects.filter(status="RUNNING",
+                                       started_at__lt=now - timedelta(minutes=settings.JOB_LOST_AFTER_MINUTES))
+    results = [recover_lost(db_result, now) for db_result in lost.select_for_update(skip_locked=True)]
+    return {"lost": len(results), "retried": sum(results)}

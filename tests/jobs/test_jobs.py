@@ -85,3 +85,23 @@ def test_run_schedules_once_enqueues_the_declared_schedules():
     assert ScheduledRun.objects.filter(name="jobs.prune_finished").count() == 1
     call_command("run_schedules", "--once")
     assert ScheduledRun.objects.filter(name="jobs.prune_finished").count() == 1
+
+
+def test_a_job_whose_worker_died_is_failed_and_retried(settings):
+    from django.utils import timezone
+
+    from jobs.tasks import recover_lost_jobs
+
+    settings.JOB_LOST_AFTER_MINUTES = 60
+    sample_jobs.write_then_fail.enqueue("W", fail_times=0)
+    db_result = DBTaskResult.objects.get()
+    db_result.claim("worker-that-died")  # RUNNING, then its process was killed
+    DBTaskResult.objects.filter(pk=db_result.pk).update(started_at=timezone.now() - timedelta(minutes=61))
+    fresh = sample_jobs.tick.enqueue()
+    DBTaskResult.objects.get(pk=fresh.id).claim("a-live-worker")  # running for a second: left alone
+    assert recover_lost_jobs.call() == {"lost": 1, "retried": 1}
+    db_result.refresh_from_db()
+    assert db_result.status == "FAILED" and "worker-that-died" in db_result.traceback
+    run_pending()
+    assert list(Site.objects.filter(name="written by a job").values_list("code", flat=True)) == ["W1"]
+    assert DBTaskResult.objects.get(pk=fresh.id).status == "RUNNING"
