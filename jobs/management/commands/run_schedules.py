@@ -34,7 +34,8 @@ class Command(BaseCommand):
             signal.signal(signal.SIGTERM, stop)
             signal.signal(signal.SIGINT, stop)
         while True:
-            close_old_connections()
+            if not once:  # a long-lived loop: drop a broken or too old connection first
+                close_old_connections()
             for name in enqueue_due(timezone.now()):
                 self.stdout.write(f"Enqueued {name}.")
             if once or not running:
