@@ -10,6 +10,8 @@
     bench.py summary --tmp DIR --results FILE   the table, PASS/MISS, bench/results.md
     bench.py profile-pages [--top N] [--requests N]   the pages in this process (test client):
                                     CPU ms per request, queries, and cProfile's top functions
+    bench.py profile-export --format X [--top N]   one export drained in this process: wall and
+                                    CPU seconds, queries (the slowest), cProfile's top functions
 
 DATABASE_URL (and the rest of the settings' environment) come from run.sh.
 """
@@ -432,6 +434,37 @@ def cmd_profile_pages(args):
     reset_queries()
 
 
+def cmd_profile_export(args):
+    """Where an export's time goes: the export drained once in this process under cProfile,
+    then the queries it ran (slowest first; DEBUG cursor wrapper)."""
+    setup()
+    import cProfile
+    import io
+    import pstats
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from exchange.services import export_cohort
+
+    profile = cProfile.Profile()
+    with CaptureQueriesContext(connection) as queries:
+        t0, c0 = time.perf_counter(), time.process_time()
+        profile.enable()
+        log, _fmt, chunks = export_cohort(format_name=args.format, channel="cli")
+        size = sum(len(c) for c in chunks)
+        profile.disable()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"== {args.format}: {sum(log.row_counts.values())} rows, {size / 2**20:.1f} MB in {wall:.2f} s "
+          f"(CPU {cpu:.2f} s, profiled); {len(queries)} queries, "
+          f"{sum(float(q['time']) for q in queries.captured_queries):.2f} s in the database cursor")
+    for q in sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:args.slowest]:
+        print(f"   {1000 * float(q['time']):8.1f} ms  {q['sql'][:args.sql_width]}")
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats(args.sort).print_stats(args.top)
+    print("\n".join(line for line in out.getvalue().splitlines()[6:] if line.strip()))
+
+
 # --- summary ---------------------------------------------------------------------
 
 def _load(tmp, name):
@@ -568,13 +601,20 @@ def main():
     p.add_argument("--slowest", type=int, default=5, help="the page's N slowest queries")
     p.add_argument("--sql-width", type=int, default=160)
     p.add_argument("--pages", default="", help="comma-separated names (default: all)")
+    p = sub.add_parser("profile-export")
+    p.add_argument("--format", required=True)
+    p.add_argument("--top", type=int, default=25)
+    p.add_argument("--sort", default="tottime")
+    p.add_argument("--slowest", type=int, default=8, help="the export's N slowest queries")
+    p.add_argument("--sql-width", type=int, default=160)
     p = sub.add_parser("summary")
     p.add_argument("--tmp", required=True)
     p.add_argument("--results", required=True)
     args = parser.parse_args()
     {"users": cmd_users, "cohort": cmd_cohort, "export-one": cmd_export_one, "memory": cmd_memory,
      "exports": cmd_exports, "report": cmd_report, "pages": cmd_pages,
-     "profile-pages": cmd_profile_pages, "summary": cmd_summary}[args.command.replace("_", "-")](args)
+     "profile-pages": cmd_profile_pages, "profile-export": cmd_profile_export,
+     "summary": cmd_summary}[args.command.replace("_", "-")](args)
 
 
 if __name__ == "__main__":
