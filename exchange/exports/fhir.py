@@ -242,6 +242,12 @@ def _visit_key(row):
     return f"cycle-{row['cycle']}"
 
 
+@lru_cache(maxsize=1024)
+def _diagnosis_url(subject_id):
+    """The fullUrl of a subject's PM/DM Condition, the reason of each of its infusions."""
+    return full_url("Condition", subject_id, "diagnosis")
+
+
 def _subject(subject_id):
     return {"reference": _subject_url(subject_id)}
 
@@ -446,7 +452,7 @@ def _medication_administration(subject, cycle, day, when, start, end, product, l
     else:
         body["effectiveDateTime"] = _date(when)
     if diagnosis:
-        body["reasonReference"] = [reference("Condition", subject, "diagnosis")]
+        body["reasonReference"] = [{"reference": _diagnosis_url(subject)}]
     body["note"] = [{"text": _infusion_note(cycle, day, product, lot, pct, volume)}]
     dosage = {"route": concept(SNOMED, *INTRAVENOUS_ROUTE), "dose": quantity(dose, "g")}
     if rate is not None:
