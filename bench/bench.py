@@ -119,19 +119,19 @@ def cmd_export_one(args):
         peak_source = "VmHWM (reset)"
     except OSError:
         peak_source = "ru_maxrss"
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     log, export_format, chunks = export_cohort(format_name=args.format, channel="cli")
     size = 0
     for chunk in chunks:
         size += len(chunk)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
     if peak_source.startswith("VmHWM"):
         peak_kb = _status_kb("VmHWM")
     else:
         import resource
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rows = sum(log.row_counts.values())
-    print(json.dumps({"format": args.format, "seconds": seconds, "rows": rows, "rows_per_s": rows / seconds,
+    print(json.dumps({"format": args.format, "seconds": seconds, "cpu_seconds": cpu_seconds, "rows": rows, "rows_per_s": rows / seconds,
                       "bytes": size, "rss_before_mb": before_kb / 1024, "peak_mb": peak_kb / 1024,
                       "growth_mb": max(0, peak_kb - before_kb) / 1024, "peak_source": peak_source,
                       "row_counts": log.row_counts}))
