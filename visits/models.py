@@ -376,8 +376,13 @@ class DeviationQuerySet(models.QuerySet):
     :meth:`current`; :meth:`open` is the current rows not resolved."""
 
     def current(self):
-        """The deviation log: every row but the superseded ones (resolved ones stay)."""
-        return self.filter(Q(successor__isnull=True) | Q(resolved_at__isnull=False))
+        """The deviation log: every row but the superseded ones (resolved ones stay).
+
+        "No successor" as NOT EXISTS rather than a LEFT JOIN ... IS NULL: PostgreSQL
+        estimated the OR over the outer join at one row and then scanned every deviation
+        for each patient of a cohort (an export's 500 patients: 340 ms instead of 6 ms)."""
+        superseding = ProtocolDeviation.objects.filter(predecessor=models.OuterRef("pk"))
+        return self.filter(~models.Exists(superseding) | Q(resolved_at__isnull=False))
 
     def open(self):
         return self.filter(successor__isnull=True, resolved_at__isnull=True)

@@ -170,6 +170,19 @@ def spreadsheet_safe(value):
     return FORMULA_ESCAPE + text if text.lstrip(LEADING_BLANKS)[:1] in FORMULA_TRIGGERS else text
 
 
+#: A text whose first character is none of these is left as it is by :func:`spreadsheet_safe`.
+_FIRST_RISKY = FORMULA_TRIGGERS | frozenset(LEADING_BLANKS)
+
+
+def spreadsheet_safe_column(texts):
+    """:func:`spreadsheet_safe` of each of ``texts`` (str), as a list; a column none of whose
+    texts starts with a trigger or a leading blank (nearly every column: codes, dates,
+    terms) is returned as it is, after one look at the first characters."""
+    if _FIRST_RISKY.isdisjoint({text[:1] for text in texts}):
+        return texts if isinstance(texts, list) else list(texts)
+    return list(map(spreadsheet_safe, texts))
+
+
 def spreadsheet_safe_sql(expression):
     """:func:`spreadsheet_safe` of a text SQL expression, from the same constants
     (PostgreSQL and SQLite): NULL stays NULL, for the cells ``COPY`` writes.

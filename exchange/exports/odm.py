@@ -51,6 +51,7 @@ from safety.models import AdverseEvent
 from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle
 
 from .. import datasets
+from ..datasets import as_text
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 ODM_NAMESPACE = "http://www.cdisc.org/ns/odm/v1.3"
@@ -189,8 +190,29 @@ def _clean(value):
     return _NOT_XML.sub("", str(value))
 
 
+#: A value holding none of these is written as it is: what ``quoteattr`` / ``escape``
+#: would change, and what ``_clean`` drops.
+_ATTRIBUTE_SPECIAL = re.compile('[&<>"\n\r\t\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]')
+_TEXT_SPECIAL = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _attribute(value):
+    """``value`` (a str) as a quoted attribute value: ``quoteattr(_clean(value))``, without
+    the calls for the plain values that are nearly all of them."""
+    if _ATTRIBUTE_SPECIAL.search(value) is None:
+        return f'"{value}"'
+    return quoteattr(_clean(value))
+
+
+def _escaped(text):
+    """``text`` (a str) as element content: ``escape(_clean(text))``."""
+    if _TEXT_SPECIAL.search(text) is None:
+        return text
+    return escape(_clean(text))
+
+
 def _attributes(attributes):
-    return "".join(f" {name}={quoteattr(_clean(value))}" for name, value in attributes.items()
+    return "".join(f" {name}={_attribute(str(value))}" for name, value in attributes.items()
                    if value is not None)
 
 
@@ -203,7 +225,7 @@ def _empty(tag, attributes=None):
 
 
 def _text(tag, text, attributes=None):
-    return f"{_open(tag, attributes)}{escape(_clean(text))}</{tag}>"
+    return f"{_open(tag, attributes)}{_escaped(str(text))}</{tag}>"
 
 
 def _translated(tag, text):
@@ -472,14 +494,25 @@ def _treatment_changes(chunk_pks, subjects):
     return trail
 
 
-def _audit_record(change, site_code):
-    parts = ["<AuditRecord>", _empty("UserRef", {"UserOID": user_oid(change.user_id)}),
-             _empty("LocationRef", {"LocationOID": location_oid(site_code)}),
-             _text("DateTimeStamp", _utc(change.at))]
-    if change.reason:
-        parts.append(_text("ReasonForChange", change.reason))
-    parts += [_text("SourceID", change.source), "</AuditRecord>"]
-    return "\n".join(parts)
+class _AuditLines:
+    """An AuditRecord, a line per element: UserRef, LocationRef, DateTimeStamp (UTC),
+    ReasonForChange (when the change gave one) and SourceID; the UserRef and LocationRef lines (a few
+    users and sites, hundreds of thousands of records) made once each."""
+
+    def __init__(self):
+        self._users, self._locations = {}, {}
+
+    def extend(self, parts, change, site_code):
+        user = self._users.get(change.user_id)
+        if user is None:
+            user = self._users[change.user_id] = _empty("UserRef", {"UserOID": user_oid(change.user_id)})
+        location = self._locations.get(site_code)
+        if location is None:
+            location = self._locations[site_code] = _empty("LocationRef", {"LocationOID": location_oid(site_code)})
+        parts += ("<AuditRecord>", user, location, f"<DateTimeStamp>{_escaped(_utc(change.at))}</DateTimeStamp>")
+        if change.reason:
+            parts.append(f"<ReasonForChange>{_escaped(change.reason)}</ReasonForChange>")
+        parts += (f"<SourceID>{_escaped(change.source)}</SourceID>", "</AuditRecord>")
 
 
 # --- ClinicalData ----------------------------------------------------------------------------
@@ -508,22 +541,81 @@ def _event_of(group, row):
     return ENROLMENT.oid, None
 
 
-def _subject_events(chunk_pks):
-    """{subject: {(event oid, repeat key): {group: [(item group repeat key, row)]}}}
+#: The ItemData Value of a value of a column of these types: ``datasets.as_text`` for the
+#: type (a column's values are of its type), never empty, never anything to escape.
+_VALUE_TEXT = {
+    "integer": str,
+    "decimal": lambda value: format(value, "f"),
+    "boolean": {True: "true", False: "false"}.__getitem__,
+    "date": lambda value: value.isoformat(),
+    "datetime": lambda value: value.isoformat(),
+    "time": lambda value: value.isoformat(),
+}
+
+
+class _GroupWriter:
+    """What writing a group's rows needs, worked out once per export: where the subject,
+    the cycle and the repeat key sit in the dataset's tuples, and per item column its
+    position and the start of its ItemData element."""
+
+    def __init__(self, group):
+        self.group = group
+        names = group.definition.column_names
+        self.subject = names.index("subject_id")
+        self.cycle = names.index(CYCLE_COLUMN) if CYCLE_COLUMN in names else None
+        self.repeat = names.index(group.repeat_key) if group.repeat_key not in (None, POSITION) else None
+        self.in_cycle = group in TREATMENT_CYCLE.groups
+        self.at_end = group in END_OF_TREATMENT.groups
+        self.items = [(names.index(column.name), f'<ItemData ItemOID={_attribute(item_oid(group, column))} Value=',
+                       _VALUE_TEXT.get(column.type)) for column in group.columns]
+        self.opening = f"<ItemGroupData ItemGroupOID={_attribute(group.oid)}"
+
+    def event_of(self, values):
+        """(StudyEventOID, StudyEventRepeatKey) of a row, as :func:`_event_of`."""
+        if self.in_cycle and self.cycle is not None and values[self.cycle] is not None:
+            return TREATMENT_CYCLE.oid, values[self.cycle]
+        if self.at_end:
+            return END_OF_TREATMENT.oid, None
+        return ENROLMENT.oid, None
+
+    def extend(self, parts, repeat_key, values, change, audit, site_code):
+        """The ItemGroupData element of one row, a line per element, onto ``parts``."""
+        if self.group.repeating and repeat_key is not None:
+            parts.append(f"{self.opening} ItemGroupRepeatKey={_attribute(str(repeat_key))}>")
+        else:
+            parts.append(self.opening + ">")
+        if change is not None:
+            audit.extend(parts, change, site_code)
+        for index, start, to_text in self.items:
+            value = values[index]
+            if value is None:
+                continue
+            if to_text is None:  # text, or a value whose text needs escaping
+                text = value if value.__class__ is str else as_text(value)
+                if text != "":
+                    parts.append(f"{start}{_attribute(text)}/>")
+            else:
+                parts.append(f'{start}"{to_text(value)}"/>')
+        parts.append("</ItemGroupData>")
+
+
+def _subject_events(chunk_pks, writers):
+    """{subject: {(event oid, repeat key): {group: [(item group repeat key, row tuple)]}}}
 
     Each dataset table is read once for the whole chunk."""
     patients = Patient.objects.filter(pk__in=chunk_pks)
     subjects = {}
     for group in GROUPS:
-        for row in group.definition.rows(patients):
-            events = subjects.setdefault(row["subject_id"], {})
-            forms = events.setdefault(_event_of(group, row), {})
+        writer = writers[group]
+        for values in group.definition.tuples(patients):
+            events = subjects.setdefault(values[writer.subject], {})
+            forms = events.setdefault(writer.event_of(values), {})
             rows = forms.setdefault(group, [])
             if group.repeat_key == POSITION:
                 key = len(rows) + 1
             else:
-                key = row[group.repeat_key] if group.repeat_key else None
-            rows.append((key, row))
+                key = values[writer.repeat] if writer.repeat is not None else None
+            rows.append((key, values))
     return subjects
 
 
@@ -532,28 +624,15 @@ def _event_order(event_key):
     return [e.oid for e in EVENTS].index(oid), repeat or 0
 
 
-def _item_group_data(group, subject, event_key, repeat_key, row, trail, site_code):
-    attributes = {"ItemGroupOID": group.oid}
-    if group.repeating:
-        attributes["ItemGroupRepeatKey"] = repeat_key
-    parts = [_open("ItemGroupData", attributes)]
-    change = trail.get((group.table, subject, event_key[1], repeat_key))
-    if change is not None:
-        parts.append(_audit_record(change, site_code))
-    for column in group.columns:
-        value = datasets.as_text(row.get(column.name))
-        if value != "":
-            parts.append(_empty("ItemData", {"ItemOID": item_oid(group, column), "Value": value}))
-    parts.append("</ItemGroupData>")
-    return "\n".join(parts)
+_EVENTS_BY_OID = {e.oid: e for e in EVENTS}
 
 
-def _subject_data(subject, site_code, events, trail):
+def _subject_data(subject, site_code, events, trail, writers, audit):
+    """One SubjectData element: a line per element, as one string."""
     parts = [_open("SubjectData", {"SubjectKey": subject}),
              _empty("SiteRef", {"LocationOID": location_oid(site_code)})]
-    definitions = {e.oid: e for e in EVENTS}
     for event_key in sorted(events, key=_event_order):
-        event = definitions[event_key[0]]
+        event = _EVENTS_BY_OID[event_key[0]]
         attributes = {"StudyEventOID": event.oid}
         if event.repeating:
             attributes["StudyEventRepeatKey"] = event_key[1]
@@ -562,9 +641,11 @@ def _subject_data(subject, site_code, events, trail):
         for group in event.groups:
             if group not in forms:
                 continue
+            writer = writers[group]
             parts.append(_open("FormData", {"FormOID": group.form_oid}))
-            parts += [_item_group_data(group, subject, event_key, repeat_key, row, trail, site_code)
-                      for repeat_key, row in forms[group]]
+            for repeat_key, values in forms[group]:
+                change = trail.get((group.table, subject, event_key[1], repeat_key))
+                writer.extend(parts, repeat_key, values, change, audit, site_code)
             parts.append("</FormData>")
         parts.append("</StudyEventData>")
     parts.append("</SubjectData>")
@@ -573,13 +654,15 @@ def _subject_data(subject, site_code, events, trail):
 
 def _clinical_data(patients):
     yield _open("ClinicalData", {"StudyOID": datasets.STUDY_OID, "MetaDataVersionOID": METADATA_VERSION_OID})
+    writers = {group: _GroupWriter(group) for group in GROUPS}
+    audit = _AuditLines()
     for chunk in _patient_chunks(patients):
         pks = [pk for pk, _subject, _site in chunk]
         subjects = {pk: subject for pk, subject, _site in chunk}
-        events = _subject_events(pks)
+        events = _subject_events(pks, writers)
         trail = _audit_trail(pks, subjects)
         for _pk, subject, site_code in chunk:
-            yield _subject_data(subject, site_code, events.get(subject, {}), trail)
+            yield _subject_data(subject, site_code, events.get(subject, {}), trail, writers, audit)
     yield "</ClinicalData>"
 
 

@@ -1,14 +1,8 @@
 """CSV (a zip with one file per table and the data dictionary) and XLSX."""
 
-import tempfile
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ERROR_CODES
-from openpyxl.styles import Font
-
 from .. import datasets
-from .base import copy_csv_chunks, csv_chunks, csv_text_chunks, file_chunks, spreadsheet_safe, stream_zip
+from .base import copy_csv_chunks, csv_chunks, csv_text_chunks, spreadsheet_safe, stream_zip
+from .xlsx import Sheet, workbook_chunks
 
 README = f"""IVIG myositis trial: cohort export
 
@@ -45,48 +39,24 @@ def _dictionary_text(value):
     return spreadsheet_safe(datasets.as_text(value))
 
 
-def _cell(sheet, value):
-    """A value as an XLSX cell: text as a string cell, through ``spreadsheet_safe``
-    (openpyxl makes a formula of a text starting with "=", which it no longer does,
-    and an error cell of a text such as "#N/A": that one is given as a string cell);
-    numbers, dates and booleans as themselves, times without a zone (UTC)."""
-    if isinstance(value, str):
-        text = spreadsheet_safe(value)
-        if text in ERROR_CODES:
-            cell = WriteOnlyCell(sheet, value=text)
-            cell.data_type = "s"
-            return cell
-        return text
-    if isinstance(value, bool) or value is None:
-        return value
-    if hasattr(value, "tzinfo") and getattr(value, "tzinfo", None) is not None:
-        return value.replace(tzinfo=None)  # Excel has no time zones: exported times are UTC
-    return value
-
-
 def xlsx(patients):
-    """A workbook with one sheet per table and the dictionary, written in
-    openpyxl's write-only mode to a temporary file, then streamed."""
-    workbook = Workbook(write_only=True)
-    bold = Font(bold=True)
+    """A workbook with one sheet per table and the dictionary (``exports.xlsx``), text
+    cells through ``spreadsheet_safe``; written to a temporary file, then streamed."""
+    sheets = [(Sheet(table.name, table.column_names, [c.type for c in table.columns]),
+               _safe_rows(table.tuples(patients), [c.type == "string" for c in table.columns]))
+              for table in datasets.TABLES]
+    sheets.append((Sheet("data_dictionary", datasets.DICTIONARY_COLUMNS, ["string"] * len(datasets.DICTIONARY_COLUMNS)),
+                   ([spreadsheet_safe(row[name]) for name in datasets.DICTIONARY_COLUMNS]
+                    for row in datasets.dictionary_rows())))
+    return workbook_chunks(sheets)
 
-    def header_row(sheet, names):
-        cells = []
-        for name in names:
-            cell = WriteOnlyCell(sheet, value=name)
-            cell.font = bold
-            cells.append(cell)
-        return cells
 
-    for table in datasets.TABLES:
-        sheet = workbook.create_sheet(table.name)
-        sheet.append(header_row(sheet, table.column_names))
-        for values in table.tuples(patients):
-            sheet.append([_cell(sheet, value) for value in values])
-    sheet = workbook.create_sheet("data_dictionary")
-    sheet.append(header_row(sheet, datasets.DICTIONARY_COLUMNS))
-    for row in datasets.dictionary_rows():
-        sheet.append([_cell(sheet, row[name]) for name in datasets.DICTIONARY_COLUMNS])
-    spool = tempfile.TemporaryFile()
-    workbook.save(spool)
-    return file_chunks(spool)
+def _safe_rows(rows, text):
+    """``rows`` with the cells of the text columns through ``spreadsheet_safe``."""
+    positions = [i for i, is_text in enumerate(text) if is_text]
+    for values in rows:
+        values = list(values)
+        for i in positions:
+            if values[i] is not None:
+                values[i] = spreadsheet_safe(values[i])
+        yield values
