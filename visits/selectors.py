@@ -9,7 +9,7 @@ from accounts.scoping import scope_to_user_sites
 from core.crf import case_report_form, history_rows
 
 from . import rules
-from .models import Assessment, AssessmentTimepoint, Infusion, ProtocolDeviation, TreatmentCycle
+from .models import Assessment, AssessmentTimepoint, Infusion, MissedCycle, ProtocolDeviation, TreatmentCycle
 
 
 def cycle_get(*, user, patient, number):
@@ -255,3 +255,10 @@ def cycle_row(patient, number):
         item.cycle = cycle
     return TimelineRow(label=f"Cycle {cycle.number}", cycle=cycle, assessment=assessment,
                        planned_date=cycle.planned_start_date, infusions=infusions, deviations=deviations)
+
+
+def missed_cycle_get(*, user, patient_pk, pk):
+    """One missed cycle of a patient of the user's sites (404 otherwise)."""
+    qs = scope_to_user_sites(MissedCycle.objects.select_related("patient", "patient__site"),
+                             user, site_field="patient__site")
+    return get_object_or_404(qs, pk=pk, patient_id=patient_pk)
