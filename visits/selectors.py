@@ -218,7 +218,21 @@ def visit_history_rows(patient, cycle=None):
         return [*history_rows(TreatmentCycle, id=cycle.pk), *history_rows(Assessment, cycle_id=cycle.pk),
                 *history_rows(Infusion, cycle_id=cycle.pk)]
     return [*history_rows(TreatmentCycle, patient_id=patient.pk), *history_rows(Assessment, patient_id=patient.pk),
-            *history_rows(Infusion, cycle__patient_id=patient.pk)]
+            *history_rows(Infusion, cycle__patient_id=patient.pk), *history_rows(MissedCycle, patient_id=patient.pk)]
+
+
+def patient_missed_cycles(patient):
+    """The patient's missed cycles (voided ones too, shown struck through), by planned date: one query."""
+    missed = list(MissedCycle.objects.filter(patient=patient).order_by("planned_date", "pk"))
+    for m in missed:
+        m.patient = patient
+    return missed
+
+
+def missed_cycle_forms(missed, history):
+    """The read-only forms of the missed cycles (no query)."""
+    return [case_report_form(m, title=f"Missed cycle planned {m.planned_date:%Y-%m-%d}", history=history)
+            for m in missed]
 
 
 def cycle_forms(row, history):
