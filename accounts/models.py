@@ -134,7 +134,7 @@ class CalendarTokenQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True)
 
 
-class CalendarToken(models.Model):
+class CalendarToken(CleanTextModel, models.Model):
     """The secret of a user's calendar feed (``/calendar/<token>.ics``): only its
     SHA-256 digest is kept (the token is shown once, when created). At most one
     active token per user; revoking keeps the row (``revoked_at``), regenerating

@@ -644,8 +644,8 @@ class AdverseEventSerializer(RecordSerializer):
 
 class MissedCycleSerializer(RecordSerializer):
     """A month without infusion: the planned date it replaces and the reason; the
-    patient's next cycle is then planned 28 days after it (window ± 7 days). Voided
-    with a reason (`POST .../void/`), never deleted."""
+    patient's next cycle is then planned one cycle interval after it, with its window
+    (`visits.rules.next_cycle`). Voided with a reason (`POST .../void/`), never deleted."""
 
     create_only = ("patient",)
 

@@ -17,6 +17,8 @@ from accounts import services as account_services
 from accounts.models import CalendarToken
 from accounts.scoping import access_for, may
 
+from visits import rules
+
 from .filters import ScheduleWorkFilterSet
 from .models import AccessEvent, AccessKind
 from .schedule import calendar_ics, due_and_overdue, planned_cycles, with_state
@@ -42,7 +44,7 @@ class ScheduleWorkListView(WorkListView):
         context = super().get_context_data(**kwargs)
         with_state(context["patients"], today=self.today)
         user = self.request.user
-        context.update(today=self.today,
+        context.update(today=self.today, interval_days=rules.CYCLE_INTERVAL_DAYS, window_days=rules.CYCLE_WINDOW_DAYS,
                        can_record=may(user, "visits.add_treatmentcycle"),
                        can_record_missed=may(user, "visits.add_missedcycle"))
         return context

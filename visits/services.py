@@ -226,8 +226,8 @@ def assessment_save(*, assessment: Assessment, reason: str = "", expected_versio
 def missed_cycle_save(*, missed: MissedCycle, reason: str = "", expected_version=None, user=None) -> MissedCycle:
     """Record (or correct) a missed cycle, on every channel (the form, the API): the
     model's rules (``rules.missed_cycle_violations``), the lock chain and history with
-    the reason (``record_save``); then the patient's next cycle, planned 28 days after
-    the latest missed planned date when it is later than the last day 1
+    the reason (``record_save``); then the patient's next cycle, planned one cycle
+    interval after the latest missed planned date when it is later than the last day 1
     (``rules.next_cycle``), is stored on the patient with the same reason."""
     list(Patient.objects.select_for_update().filter(pk=missed.patient_id).values_list("pk"))
     record_save(instance=missed, reason=reason, expected_version=expected_version, user=user)

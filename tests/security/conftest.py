@@ -37,6 +37,7 @@ class World:
     deviation: object
     data_query: object
     marker: str  # a text found only in this world's records (AE term, malignancy, lot)
+    missed_cycle: object = None  # a month without infusion after the cycle (issue 15)
 
     def of(self, kind):
         return getattr(self, kind)
@@ -65,10 +66,17 @@ def build_world(site, subject_id, marker, raiser):
     data_query = review_services.query_raise(
         record=patient, field_name="sex", field_label="Sex", record_label=f"Patient {subject_id}",
         question="Please confirm the sex.", user=raiser)
+    from datetime import timedelta
+
+    from visits.models import MissedCycle
+    from visits.services import missed_cycle_save
+
+    missed = missed_cycle_save(missed=MissedCycle(patient=patient, planned_date=cycle.start_date + timedelta(days=28),
+                                                  reason="other", reason_detail=f"Away {marker}"))
     return World(site=site, patient=patient, diagnosis=diagnosis, malignancy=malignancy, cycle=cycle,
                  assessment=cycle.assessment, infusion=cycle.infusions.order_by("day").first(),
                  adverse_event=adverse_event, deviation=deviations[0], data_query=data_query,
-                 marker=marker)
+                 marker=marker, missed_cycle=missed)
 
 
 @pytest.fixture
@@ -174,13 +182,14 @@ PK_OBJECT = {
     "oversight:ae_acknowledge": "adverse_event",
     "oversight:ae_review": "adverse_event",
     "oversight:ae_follow_up": "adverse_event",
+    "visits:missedcycle_void": "missed_cycle",
 }
 
 #: The API's collections and the object kind each one holds.
 API_OBJECT = {
     "patients": "patient", "diagnoses": "diagnosis", "malignancies": "malignancy", "cycles": "cycle",
     "assessments": "assessment", "infusions": "infusion", "adverse-events": "adverse_event",
-    "deviations": "deviation", "data-queries": "data_query",
+    "deviations": "deviation", "data-queries": "data_query", "missed-cycles": "missed_cycle",
 }
 
 #: Query strings a page needs to do its work (rather than refuse a malformed request).
@@ -252,6 +261,8 @@ def route_url(route, world):
                 kwargs[name] = world.patient.pk
             elif name == "number":
                 kwargs[name] = world.cycle.number
+            elif name == "token":  # the calendar feed's secret: an unknown one (404)
+                kwargs[name] = "no-such-token"
             elif name == "pk":
                 if route.name not in PK_OBJECT:
                     raise AssertionError(f"{route.key}: say in PK_OBJECT which object its pk names")
