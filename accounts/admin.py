@@ -7,7 +7,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from . import two_factor
 from .lockout import locked_usernames
-from .models import Membership, RolePolicy, Site
+from .models import CalendarToken, Membership, RolePolicy, Site
 from .services import account_unlock
 
 
@@ -196,3 +196,46 @@ class AuthenticatorAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
         for user in users:
             _record_two_factor_removed(request, user)
+
+
+@admin.register(CalendarToken)
+class CalendarTokenAdmin(admin.ModelAdmin):
+    """Calendar-feed addresses: read only (only digests are stored); an administrator
+    revokes a user's address, or regenerates it (the new address is shown once, to pass
+    on to the user)."""
+
+    list_display = ("user", "prefix", "created_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("user__username",)
+    readonly_fields = ("user", "prefix", "created_at", "revoked_at")
+    exclude = ("digest",)
+    actions = ("revoke", "regenerate")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Revoke the selected users' calendar feed addresses", permissions=["view"])
+    def revoke(self, request, queryset):
+        from . import services
+
+        users = {row.user for row in queryset.select_related("user")}
+        revoked = sum(services.calendar_tokens_revoke(user=user, by=request.user, request=request,
+                                                      reason="revoked by an administrator") for user in users)
+        self.message_user(request, f"{revoked} calendar feed address{'es' if revoked != 1 else ''} revoked.")
+
+    @admin.action(description="Regenerate the selected users' calendar feed addresses", permissions=["view"])
+    def regenerate(self, request, queryset):
+        from django.urls import reverse
+
+        from . import services
+
+        for user in {row.user for row in queryset.select_related("user")}:
+            _, token = services.calendar_token_create(user=user, by=request.user, request=request)
+            url = request.build_absolute_uri(reverse("oversight:calendar_feed", args=[token]))
+            self.message_user(request, f"New calendar feed address of {user.get_username()} (shown once): {url}")

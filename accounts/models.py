@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
@@ -126,3 +127,31 @@ class RolePolicy(CleanTextModel, models.Model):
 
     def __str__(self):
         return self.get_role_display()
+
+
+class CalendarTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class CalendarToken(CleanTextModel, models.Model):
+    """The secret of a user's calendar feed (``/calendar/<token>.ics``): only its
+    SHA-256 digest is kept (the token is shown once, when created). At most one
+    active token per user; revoking keeps the row (``revoked_at``), regenerating
+    revokes the old one and creates a new one (``accounts.services.calendar_token_*``)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_tokens")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=8, editable=False, help_text="The token's first characters, to tell it apart.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = CalendarTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["user"], condition=models.Q(revoked_at__isnull=True),
+                                               name="calendar_token_one_active_per_user")]
+
+    def __str__(self):
+        return f"Calendar feed {self.prefix}… of {self.user}"

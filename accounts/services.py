@@ -85,6 +85,8 @@ def user_access_revoke(*, user, reason, request=None, address=None):
     from api.services import tokens_revoke_all  # lazily: accounts imports no workflow app at load
 
     tokens = 0 if address is not None else tokens_revoke_all(user=user, by=None, request=request, reason=reason)
+    if address is None:
+        calendar_tokens_revoke(user=user, request=request, reason=reason)
     AccessEvent.objects.record(kind=AccessKind.ACCESS_REVOKED, request=request, user=user,
                                detail={"reason": reason, "sessions_ended": sessions, "api_tokens_deleted": tokens,
                                        **({"from_address": address} if address is not None else {})})
@@ -160,3 +162,55 @@ def account_unlock(*, user, by="", request=None):
     if cleared:
         AccessEvent.objects.record(kind=AccessKind.UNLOCKED, request=request, user=user, detail={"by": by})
     return cleared
+
+
+# --- The calendar feed's secret (accounts.models.CalendarToken) --------------------------
+
+def calendar_token_digest(token: str) -> str:
+    """What is stored of a calendar token: its SHA-256 (the token is 256 random bits)."""
+    import hashlib
+
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+@transaction.atomic
+def calendar_token_create(*, user, by=None, request=None):
+    """A new calendar-feed token for ``user`` (by themselves or an administrator ``by``):
+    any active one is revoked first. Returns ``(row, token)``; the token is not kept."""
+    import secrets
+
+    from .models import CalendarToken
+
+    calendar_tokens_revoke(user=user, by=by or user, request=request, reason="regenerated")
+    token = secrets.token_urlsafe(32)
+    row = CalendarToken.objects.create(user=user, digest=calendar_token_digest(token), prefix=token[:6])
+    AccessEvent.objects.record(kind=AccessKind.CALENDAR_TOKEN_CREATED, request=request, user=user,
+                               detail={"prefix": row.prefix, "by": (by or user).get_username()})
+    return row, token
+
+
+def calendar_tokens_revoke(*, user, by=None, request=None, reason=""):
+    """Revoke ``user``'s active calendar token (if any): its feed answers 404 from now on.
+    Returns how many were revoked (0 or 1)."""
+    from .models import CalendarToken
+
+    prefixes = list(CalendarToken.objects.active().filter(user=user).values_list("prefix", flat=True))
+    if not prefixes:
+        return 0
+    CalendarToken.objects.active().filter(user=user).update(revoked_at=timezone.now())
+    AccessEvent.objects.record(kind=AccessKind.CALENDAR_TOKEN_REVOKED, request=request, user=user,
+                               detail={"prefixes": prefixes, "by": by.get_username() if by else "",
+                                       **({"reason": reason} if reason else {})})
+    return len(prefixes)
+
+
+def calendar_token_owner(token: str):
+    """The active user whose active calendar token ``token`` is, or None (unknown,
+    revoked, or the user deactivated): one query."""
+    from .models import CalendarToken
+
+    if not token or len(token) > 100:
+        return None
+    row = (CalendarToken.objects.active().select_related("user")
+           .filter(digest=calendar_token_digest(token), user__is_active=True).first())
+    return row.user if row else None

@@ -27,7 +27,7 @@ from patients.models import Diagnosis, MalignancyHistory, Patient, PatientStatus
 from review.models import DataQuery, DataQueryMessage
 from safety.models import AdverseEvent
 from safety.services import adverse_event_save
-from visits.models import (Assessment, AssessmentTimepoint, Infusion, ProtocolDeviation,
+from visits.models import (Assessment, AssessmentTimepoint, Infusion, MissedCycle, ProtocolDeviation,
                            TreatmentCycle)
 from visits import services as visit_services
 from visits.services import CycleParts, CyclePartError, CyclePartsInvalid, cycle_parts_build, cycle_save
@@ -640,6 +640,28 @@ class AdverseEventSerializer(RecordSerializer):
         fields["patient"].queryset = self.scoped(Patient.objects.all(), "site")
         fields["infusion"].queryset = self.scoped(Infusion.objects.all(), "cycle__patient__site")
         return fields
+
+
+class MissedCycleSerializer(RecordSerializer):
+    """A month without infusion: the planned date it replaces and the reason; the
+    patient's next cycle is then planned one cycle interval after it, with its window
+    (`visits.rules.next_cycle`). Voided with a reason (`POST .../void/`), never deleted."""
+
+    create_only = ("patient",)
+
+    class Meta:
+        model = MissedCycle
+        fields = [*BOOKKEEPING, "patient", "planned_date", "reason", "reason_detail", "voided_at", "void_reason"]
+        read_only_fields = [*READ_ONLY_BOOKKEEPING, "voided_at", "void_reason"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["patient"].queryset = self.scoped(Patient.objects.all(), "site")
+        return fields
+
+    def persist(self, instance, *, reason, expected_version, user):
+        return visit_services.missed_cycle_save(missed=instance, reason=reason, expected_version=expected_version,
+                                                user=user)
 
 
 # --- Data queries ----------------------------------------------------------------------

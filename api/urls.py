@@ -53,6 +53,7 @@ for prefix, viewset in (
     ("adverse-events", views.AdverseEventViewSet),
     ("deviations", views.DeviationViewSet),
     ("data-queries", views.DataQueryViewSet),
+    ("missed-cycles", views.MissedCycleViewSet),
 ):
     router.register(prefix, viewset, basename=f"api-{prefix}")
 

@@ -46,8 +46,10 @@ from review import services as review_services
 from review.models import DataQuery, DataQueryMessage
 from safety.filters import AdverseEventFilterSet
 from safety.models import AdverseEvent
-from visits.filters import AssessmentFilterSet, CycleFilterSet, DeviationFilterSet, InfusionFilterSet
-from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle
+from visits import services as visit_services
+from visits.filters import (AssessmentFilterSet, CycleFilterSet, DeviationFilterSet, InfusionFilterSet,
+                            MissedCycleFilterSet)
+from visits.models import Assessment, Infusion, MissedCycle, ProtocolDeviation, TreatmentCycle
 
 from . import serializers as s
 from .exceptions import Conflict, PreconditionFailed, PreconditionRequired
@@ -262,10 +264,14 @@ class VoidMixin:
         body.is_valid(raise_exception=True)
         instance._history_user = request.user
         with stale_as(via):
-            record_void(instance=instance, reason=body.validated_data.get("void_reason", ""),
-                        expected_version=expected, user=request.user)
+            self.perform_void(instance, reason=body.validated_data.get("void_reason", ""),
+                              expected_version=expected, user=request.user)
             self.after_void(instance, request.user)
         return self.record_response(instance)
+
+    def perform_void(self, instance, *, reason, expected_version, user):
+        """The void itself: ``record_void`` unless the app has a void service."""
+        record_void(instance=instance, reason=reason, expected_version=expected_version, user=user)
 
     def after_void(self, instance, user):
         """What a void changes beyond the entry (none by default)."""
@@ -406,6 +412,24 @@ class DeviationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
     def retrieve(self, request, *args, **kwargs):
         instance = self.get_object()
         return Response(self.get_serializer(instance).data, headers=etag(instance))
+
+
+class MissedCycleViewSet(VoidMixin, RecordViewSet):
+    """Missed cycles (a month without infusion, with the reason); the patient's next cycle
+    is planned from the missed cycle's planned date. Voided (`POST .../void/`), never deleted."""
+
+    serializer_class = s.MissedCycleSerializer
+    site_field = "patient__site"
+    filterset_class = MissedCycleFilterSet
+    ordering_fields = ["planned_date", "created_at", "updated_at"]
+    ordering = ["patient__subject_id", "planned_date"]
+
+    def base_queryset(self):
+        return MissedCycle.objects.select_related("patient")
+
+    def perform_void(self, instance, *, reason, expected_version, user):
+        visit_services.missed_cycle_void(missed=instance, reason=reason, expected_version=expected_version,
+                                         user=user)
 
 
 # --- Safety ----------------------------------------------------------------------------------

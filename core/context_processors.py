@@ -21,6 +21,8 @@ NAV_SECTIONS = (
     ("/accounts/password_change/", "account"),
     ("/accounts/two-factor/setup/", "account"),
     ("/api/token/", "account"),
+    ("/oversight/schedule/", "schedule"),
+    ("/oversight/calendar/", "account"),
 )
 _BY_LENGTH = sorted(NAV_SECTIONS, key=lambda item: len(item[0]), reverse=True)
 

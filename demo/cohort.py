@@ -124,3 +124,6 @@ DEVIATIONS = {
 
 #: The one minor side effect of the reference study: (subject id, cycle, day).
 INFUSION_REACTION = ("01-003", 2, 1)
+#: subject id -> the reason of a missed cycle (a month without infusion) planned after the
+#: last cycle of that on-study patient (visits.MissedCycle).
+MISSED_CYCLES = {"02-004": "declined"}

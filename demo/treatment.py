@@ -7,8 +7,8 @@ from core.services import record_save
 from safety.models import AdverseEvent
 from safety.services import adverse_event_save
 from visits import rules as visit_rules
-from visits.models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
-from visits.services import CycleParts, assessment_save, cycle_save
+from visits.models import Assessment, AssessmentTimepoint, Infusion, MissedCycle, TreatmentCycle
+from visits.services import CycleParts, assessment_save, cycle_save, missed_cycle_save
 
 from . import cohort
 
@@ -99,6 +99,11 @@ def build_course(patient, course: cohort.DemoCourse, author):
                 description="Headache and chills during the infusion; settled after slowing it.",
                 onset_date=infusion.infusion_date, end_date=infusion.infusion_date, grade=1,
                 relatedness="probable", action_taken="rate_reduced", outcome="recovered"))
+    missed_reason = cohort.MISSED_CYCLES.get(patient.subject_id)
+    if missed_reason:
+        missed_cycle_save(user=author, missed=MissedCycle(
+            patient=patient, planned_date=start + timedelta(days=visit_rules.CYCLE_INTERVAL_DAYS),
+            reason=missed_reason, reason_detail="Travelling abroad that month."))
     if course.end_visit:
         assessment_save(user=author, assessment=_assessment(
             patient, start + timedelta(days=visit_rules.CYCLE_INTERVAL_DAYS), cks[-1], mmts[-1], steps - 1, steps, patient.sex, response,

@@ -36,7 +36,7 @@ from patients.models import (Diagnosis, MalignancyHistory, MalignancyStatus, Mal
 from safety.models import ActionTaken, AdverseEvent, Outcome, Relatedness
 from safety.rules import CTCAE_GRADES, SERIOUSNESS_CRITERIA
 from visits import rules as visit_rules
-from visits.models import (Assessment, AssessmentTimepoint, DeviationKind, DosingBasis, Infusion,
+from visits.models import (Assessment, AssessmentTimepoint, DeviationKind, DosingBasis, Infusion, MissedCycle,
                            MMTScale, ProtocolDeviation, TreatmentCycle)
 
 from .exports.base import spreadsheet_safe, spreadsheet_safe_sql
@@ -514,6 +514,35 @@ def deviation_text(patients):
     return _text_query(_deviations(patients), DEVIATION_COLUMNS, DEVIATION_SOURCES)
 
 
+# --- missed cycles -----------------------------------------------------------
+
+MISSED_CYCLE_COLUMNS = [
+    Column("subject_id", "Study subject id"),
+    Column("planned_date", "Planned day 1 of the cycle not given", "date"),
+    Column("reason", "Why the cycle was missed", codes=codes(visit_rules.MissedCycleReason.choices)),
+    Column("reason_detail", "Details"),
+]
+
+MISSED_CYCLE_SOURCES = ["patient__subject_id", "planned_date", "reason", "reason_detail"]
+
+
+def _missed_cycles(patients):
+    return MissedCycle.objects.current().filter(patient__in=patients).order_by("patient__subject_id", "planned_date")
+
+
+def missed_cycle_tuples(patients, chunk_size=CHUNK):
+    """The current missed-cycle records (months without infusion, ``visits.MissedCycle``)."""
+    return _missed_cycles(patients).values_list(*MISSED_CYCLE_SOURCES).iterator(chunk_size=chunk_size)
+
+
+def missed_cycle_rows(patients):
+    return _dicts([c.name for c in MISSED_CYCLE_COLUMNS], missed_cycle_tuples(patients))
+
+
+def missed_cycle_text(patients):
+    return _text_query(_missed_cycles(patients), MISSED_CYCLE_COLUMNS, MISSED_CYCLE_SOURCES)
+
+
 TABLES = [
     Table("patients", "Patients", PATIENT_COLUMNS, patient_tuples, lambda p: p.count()),
     Table("diagnoses", "Diagnoses (PM/DM)", DIAGNOSIS_COLUMNS, diagnosis_tuples,
@@ -532,6 +561,9 @@ TABLES = [
     Table("deviations", "Protocol deviations", DEVIATION_COLUMNS, deviation_tuples,
           lambda p: ProtocolDeviation.objects.current().filter(patient__in=p).count(),
           text_query=deviation_text),
+    Table("missed_cycles", "Missed cycles (months without infusion; voided entries excluded)", MISSED_CYCLE_COLUMNS,
+          missed_cycle_tuples, lambda p: MissedCycle.objects.current().filter(patient__in=p).count(),
+          text_query=missed_cycle_text),
 ]
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 

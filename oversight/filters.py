@@ -72,3 +72,22 @@ class CasebookWorkFilterSet(FilterSet):
 
     def filter_signature(self, queryset, name, value):
         return queryset.filter(signed=value == "signed")
+
+
+class ScheduleWorkFilterSet(FilterSet):
+    """``?site=&status=`` of the due-and-overdue list (``oversight.schedule.due_and_overdue``):
+    ``status=overdue`` (the window closed) or ``due`` (in the window today); both by default."""
+
+    site = SiteFilter(field_name="site", label="Site")
+    status = ChoiceFilter(choices=[("overdue", "Overdue"), ("due", "In window today")],
+                          empty_label="Overdue or in window", label="Next cycle", method="filter_status",
+                          help_text="overdue: its window has closed; due: in its window today.")
+
+    class Meta:
+        model = Patient
+        fields = []
+
+    def filter_status(self, queryset, name, value):
+        from django.utils import timezone
+
+        return queryset.next_cycle(value, today=timezone.localdate())

@@ -35,6 +35,9 @@ class AccessKind(models.TextChoices):
     TWO_FACTOR_REMOVED = "2fa_removed", "Two-factor authenticator removed"
     TWO_FACTOR_VERIFIED = "2fa_verified", "Two-factor code accepted"
     TWO_FACTOR_FAILED = "2fa_failed", "Wrong two-factor code"
+    CALENDAR_FEED = "calendar_feed", "Calendar feed fetched"
+    CALENDAR_TOKEN_CREATED = "calendar_created", "Calendar feed address created"
+    CALENDAR_TOKEN_REVOKED = "calendar_revoked", "Calendar feed address revoked"
 
 
 def client_ip(request):

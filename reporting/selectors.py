@@ -21,7 +21,7 @@ from patients.models import MalignancyHistory
 from patients.models import Diagnosis, Patient
 from safety.models import AdverseEvent, Relatedness
 from visits import rules as visit_rules
-from visits.models import Assessment, DeviationKind, Infusion, ProtocolDeviation, TreatmentCycle
+from visits.models import Assessment, DeviationKind, Infusion, MissedCycle, ProtocolDeviation, TreatmentCycle
 
 from . import rules, statistics
 
@@ -55,6 +55,7 @@ class PatientOutcome:
     tis: object = None
     imacs: bool | None = None
     assessments: int = 0
+    missed: int = 0  # current missed-cycle records (months without infusion)
 
 
 @dataclass
@@ -120,6 +121,13 @@ def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
         .values_list("cycle__patient", "first", "last", "total", "days", "within"))}
     cycles = dict(TreatmentCycle.objects.filter(patient__in=ids).order_by().values("patient")
                   .annotate(n=Count("pk")).values_list("patient", "n"))
+    # Missed cycles (visits.MissedCycle, current rows) per patient and reason, in one grouped query.
+    missed, missed_reasons = Counter(), Counter()
+    for patient_id, reason, n_missed in (MissedCycle.objects.current().filter(patient__in=ids).order_by()
+                                         .values("patient", "reason").annotate(n=Count("pk"))
+                                         .values_list("patient", "reason", "n")):
+        missed[patient_id] += n_missed
+        missed_reasons[reason] += n_missed
     # 2. The baseline (first) and last current assessment of every patient with their count, CK
     # nadir and number of CK values, in one query (window functions: at most two rows a patient).
     by_patient = Window(expression=Count("pk"), partition_by=[F("patient_id")])
@@ -156,7 +164,7 @@ def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
             subject_id=subject, site=site, sex=sex, age=age, kind=kind, status=status,
             duration_months=duration,  # (stored facts: patients.services)
             cycles=cycles.get(pk, 0), total_g=total or Decimal(0), suspected_cause=cause,
-            assessments=n, ck_nadir=nadir,
+            assessments=n, ck_nadir=nadir, missed=missed.get(pk, 0),
         )
         base, end = first_of.get(pk), last_of.get(pk)
         if base:
@@ -210,7 +218,7 @@ def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
     return Report(
         n=n, patients=outcomes,
         baseline=_baseline_table(outcomes, timing, len(with_malignancy)),
-        exposure=_exposure(outcomes, within, days, deviations),
+        exposure=_exposure(outcomes, within, days, deviations, missed_reasons),
         outcomes=_outcome_summary(outcomes),
         safety=_safety(ae_groups, ae_patients, n),
         ck_series=series, ck_points=ck_points, data_cut=_data_cut(ids),
@@ -264,9 +272,18 @@ def _baseline_table(outcomes, timing, with_malignancy):
     }
 
 
-def _exposure(outcomes, within, days, deviations):
+def _exposure(outcomes, within, days, deviations, missed_reasons=None):
+    missed_reasons = missed_reasons or Counter()
+    given = sum(o.cycles for o in outcomes)
+    missed = sum(o.missed for o in outcomes)
     return {
         "cycles": statistics.summarise(o.cycles for o in outcomes),
+        # Cycles planned = given + missed (a missed-cycle record replaces a planned cycle).
+        "cycles_given": given, "cycles_missed": missed, "cycles_planned": given + missed,
+        "given_pct": (100 * given / (given + missed)) if given + missed else None,
+        "missed_patients": sum(1 for o in outcomes if o.missed),
+        "missed_by_reason": [(label, missed_reasons.get(value, 0)) for value, label in
+                             visit_rules.MissedCycleReason.choices],
         "total_g": sum((o.total_g for o in outcomes), Decimal(0)),
         "days": days, "within": within,
         "within_pct": (100 * within / days) if days else None,

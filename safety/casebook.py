@@ -30,6 +30,7 @@ class Casebook:
     diagnosis: object = None
     malignancies: list = field(default_factory=list)
     cycles: list = field(default_factory=list)
+    missed_cycles: list = field(default_factory=list)
     end_of_treatment: object = None
     adverse_events: list = field(default_factory=list)
     change_log: list = field(default_factory=list)
@@ -40,7 +41,7 @@ class Casebook:
 
     @property
     def form_count(self):
-        return (1 + bool(self.diagnosis) + len(self.malignancies) + sum(len(c.forms) for c in self.cycles)
+        return (1 + bool(self.diagnosis) + len(self.malignancies) + sum(len(c.forms) for c in self.cycles) + len(self.missed_cycles)
                 + bool(self.end_of_treatment) + sum(1 + len(e.follow_ups) for e in self.adverse_events))
 
 
@@ -61,6 +62,8 @@ def _record_label(patient, cycles, events):
             return f"cycle {numbers.get(row.cycle_id, '?')}" if row.cycle_id else "end of treatment"
         if name == "infusion":
             return f"cycle {numbers.get(row.cycle_id, '?')} day {row.day}"
+        if name == "missedcycle":
+            return f"missed cycle planned {row.planned_date:%Y-%m-%d}"
         if name == "adverseevent":
             return row.term
         if name == "adverseeventfollowup":
@@ -79,6 +82,7 @@ def casebook_get(patient, *, with_history=True):
     state.attach_current_hashes(visit_selectors.timeline_review_hashes(patient, rows, state))
     diagnosis = patient_selectors.patient_diagnosis(patient)
     malignancies = patient_selectors.patient_malignancies(patient)
+    missed = visit_selectors.patient_missed_cycles(patient)
     for record in (diagnosis, *malignancies, *events):
         if record is not None:
             record.patient = patient
@@ -95,6 +99,7 @@ def casebook_get(patient, *, with_history=True):
         patient=patient, review=state, enrolment=forms["patient"], diagnosis=forms["diagnosis"],
         malignancies=forms["malignancies"],
         cycles=[visit_selectors.cycle_forms(row, history) for row in rows if row.cycle],
+        missed_cycles=visit_selectors.missed_cycle_forms(missed, history),
         end_of_treatment=visit_selectors.end_of_treatment_form(eot, history) if eot else None,
         adverse_events=[selectors.event_forms(e, history, began_in.get(e.pk, "")) for e in events],
         change_log=change_entries(rows_of_history, record_label=_record_label(patient, cycles, events)),

@@ -26,8 +26,8 @@ def _register_case_report_forms():
     from core import crf
 
     from . import rules
-    from .forms import AssessmentForm, CycleForm, InfusionForm
-    from .models import Assessment, Infusion, TreatmentCycle
+    from .forms import AssessmentForm, CycleForm, InfusionForm, MissedCycleForm
+    from .models import Assessment, Infusion, MissedCycle, TreatmentCycle
 
     cycle_facts = list(rules.CYCLE_DERIVED_FIELDS)
     # The cycle dose is read from the stored daily dose (a model property): shown after it.
@@ -36,3 +36,4 @@ def _register_case_report_forms():
     crf.register(TreatmentCycle, fields=["number", *CycleForm._meta.fields], derived=cycle_facts)
     crf.register(Assessment, fields=AssessmentForm._meta.fields, derived=["mmt_total"])
     crf.register(Infusion, fields=["day", *InfusionForm._meta.fields], derived=rules.INFUSION_DERIVED_FIELDS)
+    crf.register(MissedCycle, fields=MissedCycleForm._meta.fields)

@@ -4,8 +4,9 @@
 from core.filters import ChoiceFilter, FilterSet, FlagFilter, IdFilter, SiteFilter
 from patients.filters import voided_filter
 
-from .models import (Assessment, AssessmentTimepoint, DeviationKind, Infusion, InfusionDay, ProtocolDeviation,
-                     TreatmentCycle)
+from .models import (Assessment, AssessmentTimepoint, DeviationKind, Infusion, InfusionDay, MissedCycle,
+                     ProtocolDeviation, TreatmentCycle)
+from .rules import MissedCycleReason
 
 
 class DeviationFilterSet(FilterSet):
@@ -55,4 +56,15 @@ class InfusionFilterSet(FilterSet):
 
     class Meta:
         model = Infusion
+        fields = []
+
+
+class MissedCycleFilterSet(FilterSet):
+    patient = IdFilter(field_name="patient_id", help_text="Patient id.")
+    site = SiteFilter(field_name="patient__site")
+    reason = ChoiceFilter(choices=MissedCycleReason.choices)
+    voided = voided_filter()
+
+    class Meta:
+        model = MissedCycle
         fields = []

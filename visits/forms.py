@@ -12,8 +12,9 @@ from core.validation import validate_multiline_text
 
 from . import selectors
 from .rules import DosingBasis
-from .models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
-from .services import CyclePartError, assessment_save, CyclePartsInvalid, cycle_parts_build, cycle_save
+from .models import Assessment, AssessmentTimepoint, Infusion, MissedCycle, TreatmentCycle
+from .services import (CyclePartError, assessment_save, CyclePartsInvalid, cycle_parts_build, cycle_save,
+                       missed_cycle_save)
 
 GRADE_FIELDS = list(Assessment.GRADE_FIELDS)
 LAB_FIELDS = [
@@ -325,6 +326,34 @@ class EndOfTreatmentForm(ClinicalRecordForm):
                             expected_version=self.cleaned_data.get("expected_version") if self.is_edit else None)
         return assessment
 
+
+
+class MissedCycleForm(ClinicalRecordForm):
+    """A month without infusion: the planned date it replaces (the patient's stored next
+    cycle by default) and the reason. Saved through ``visits.services.missed_cycle_save``
+    (the next cycle is then planned from it)."""
+
+    submit_label = "Record the missed cycle"
+
+    class Meta:
+        model = MissedCycle
+        fields = ["planned_date", "reason", "reason_detail"]
+        widgets = {"planned_date": DateInput(), "reason_detail": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, patient=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if patient is not None:
+            self.instance.patient = patient
+            if not self.is_edit:
+                self.fields["planned_date"].initial = patient.next_cycle_planned_date
+
+    def save(self, commit=True):
+        missed = super(ClinicalRecordForm, self).save(commit=False)
+        if commit:
+            missed_cycle_save(missed=missed, user=self.user,
+                              reason=self.cleaned_data.get("change_reason", "") if self.is_edit else "",
+                              expected_version=self.cleaned_data.get("expected_version") if self.is_edit else None)
+        return missed
 
 
 # --- The record-cycle page's live preview (visits.views.CyclePreviewView) ---------

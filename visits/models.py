@@ -444,3 +444,57 @@ class ProtocolDeviation(ClinicalRecord):
     def is_open(self):
         """On a current row (the log, ``DeviationQuerySet.current``): not resolved."""
         return self.resolved_at is None
+
+
+class MissedCycleQuerySet(models.QuerySet):
+    def current(self):
+        return self.filter(voided_at__isnull=True)
+
+
+class MissedCycle(ClinicalRecord):
+    """A month without infusion: the planned date of the cycle it replaces and why.
+
+    Written by ``visits.services.missed_cycle_save`` / ``missed_cycle_void`` (never
+    deleted): the next cycle is then planned from the missed cycle's planned date
+    (``visits.rules.next_cycle``), stored on the patient by the service."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="missed_cycles")
+    planned_date = models.DateField("planned date replaced",
+                                    help_text="The planned day 1 of the cycle that was not given.")
+    reason = models.CharField(max_length=20, choices=rules.MissedCycleReason.choices)
+    reason_detail = models.TextField("details", blank=True, max_length=1000,
+                                     help_text='Free text; required for "Other".')
+
+    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    void_reason = models.TextField(blank=True, editable=False)
+
+    history = HistoricalRecords()
+    objects = MissedCycleQuerySet.as_manager()
+    CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
+    PARENT_FIELDS = ("patient",)
+
+    class Meta:
+        ordering = ["patient", "planned_date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "planned_date"], condition=Q(voided_at__isnull=True),
+                name="missed_cycle_one_per_planned_date", violation_error_code="missed_taken",
+                violation_error_message="A missed cycle is already recorded for this planned date."),
+        ]
+
+    def __str__(self):
+        return f"Missed cycle planned {self.planned_date:%Y-%m-%d}" if self.planned_date else "Missed cycle"
+
+    @property
+    def is_voided(self):
+        return self.voided_at is not None
+
+    def clean(self):
+        if not self.patient_id:
+            return
+        starts = list(TreatmentCycle.objects.filter(patient_id=self.patient_id)
+                      .values_list("start_date", flat=True))
+        raise_violations(rules.missed_cycle_violations(
+            today=timezone.localdate(), planned_date=self.planned_date,
+            enrolment_date=self.patient.enrolment_date, withdrawal_date=self.patient.withdrawal_date,
+            cycle_starts=starts, reason=self.reason, reason_detail=self.reason_detail))

@@ -207,15 +207,35 @@ NEXT_CYCLE_FIELDS = tuple(NextCycle.__dataclass_fields__)
 NO_NEXT_CYCLE = NextCycle(None, None, None)
 
 
-def next_cycle(*, on_study: bool, last_start: date | None, enrolment_date: date | None) -> NextCycle:
+def schedule_anchor(*, last_start: date | None, last_missed_planned: date | None) -> date | None:
+    """The date the next cycle counts from: the last cycle's day 1, or the planned date
+    of a missed cycle recorded after it (the month without infusion takes the place of
+    a cycle in the 4-weekly rhythm), whichever is later; None without either."""
+    dates = [d for d in (last_start, last_missed_planned) if d is not None]
+    return max(dates) if dates else None
+
+
+def next_cycle(*, on_study: bool, last_start: date | None, enrolment_date: date | None,
+               last_missed_planned: date | None = None) -> NextCycle:
     """The next cycle of a patient: previous cycle's day 1 + 28 days, window
     ± 7 days (:func:`planned_start`, as :func:`window_deviation` judges it).
+
+    A missed cycle (``last_missed_planned``: the latest planned date a current
+    missed-cycle record replaces) moves the schedule on: when it is later than
+    the last day 1, the next cycle is planned 28 days after the missed cycle's
+    planned date, window ± 7 days (:func:`schedule_anchor`). It does not move
+    the deviation judgement of the next given cycle, which still counts from
+    the previous given cycle (:func:`window_deviation`: the interval between
+    infusions is what the protocol limits).
 
     The first cycle is planned on the enrolment date; it has no previous cycle
     to be early against, so its window opens on the enrolment date and closes
     :data:`CYCLE_WINDOW_DAYS` later. A patient not on study has no next cycle."""
     if not on_study:
         return NO_NEXT_CYCLE
+    if last_missed_planned is not None:
+        anchor = schedule_anchor(last_start=last_start, last_missed_planned=last_missed_planned)
+        return NextCycle(*visit_window(anchor))
     if last_start is None:
         if enrolment_date is None:
             return NO_NEXT_CYCLE
@@ -244,6 +264,46 @@ def schedule_state(*, window_start: date | None, window_end: date | None, today:
     if today <= window_end:
         return ScheduleState(ScheduleStatus.IN_WINDOW, days_left=(window_end - today).days)
     return ScheduleState(ScheduleStatus.OVERDUE, days_late=(today - window_end).days)
+
+
+# --- A missed cycle: a month without infusion --------------------------------------
+
+class MissedCycleReason(TextChoices):
+    UNWELL = "unwell", "Patient unwell"
+    DECLINED = "declined", "Patient declined"
+    DRUG_SUPPLY = "drug_supply", "Drug supply"
+    HOSPITALISATION = "hospitalisation", "Hospitalisation"
+    OTHER = "other", "Other"
+
+
+def missed_cycle_violations(*, today: date, planned_date: date | None, enrolment_date: date | None,
+                            withdrawal_date: date | None, cycle_starts, reason: str,
+                            reason_detail: str) -> list[Violation]:
+    """A missed cycle replaces a planned date: on or after enrolment, not after a
+    withdrawal, at most one window (:data:`CYCLE_WINDOW_DAYS`) ahead of today (a miss
+    known in advance: the patient declined, no drug), and not within a window of a
+    given cycle's day 1 (``cycle_starts``: that month had its infusion); "other" needs
+    the free text."""
+    v = []
+    if planned_date is not None:
+        if planned_date > today + timedelta(days=CYCLE_WINDOW_DAYS):
+            v.append(Violation("planned_date", "too_far_ahead",
+                               f"A missed cycle is recorded at most {CYCLE_WINDOW_DAYS} days before its "
+                               f"planned date."))
+        if enrolment_date and planned_date < enrolment_date:
+            v.append(Violation("planned_date", "before_enrolment",
+                               "The planned date cannot be before enrolment."))
+        if withdrawal_date and planned_date > withdrawal_date:
+            v.append(Violation("planned_date", "after_withdrawal",
+                               "The patient was withdrawn before this date."))
+        given = sorted(d for d in cycle_starts if abs((d - planned_date).days) <= CYCLE_WINDOW_DAYS)
+        if given:
+            v.append(Violation("planned_date", "cycle_given",
+                               f"A cycle was given on {given[0]:%Y-%m-%d}, within {CYCLE_WINDOW_DAYS} days of "
+                               f"this date: that month was not missed."))
+    if reason == MissedCycleReason.OTHER and not (reason_detail or "").strip():
+        v.append(Violation("reason_detail", "detail_required", 'Say why the cycle was missed ("other").'))
+    return v
 
 
 def window_deviation(*, start: date, previous_start: date | None) -> Deviation | None:

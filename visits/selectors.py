@@ -9,7 +9,7 @@ from accounts.scoping import scope_to_user_sites
 from core.crf import case_report_form, history_rows
 
 from . import rules
-from .models import Assessment, AssessmentTimepoint, Infusion, ProtocolDeviation, TreatmentCycle
+from .models import Assessment, AssessmentTimepoint, Infusion, MissedCycle, ProtocolDeviation, TreatmentCycle
 
 
 def cycle_get(*, user, patient, number):
@@ -218,7 +218,21 @@ def visit_history_rows(patient, cycle=None):
         return [*history_rows(TreatmentCycle, id=cycle.pk), *history_rows(Assessment, cycle_id=cycle.pk),
                 *history_rows(Infusion, cycle_id=cycle.pk)]
     return [*history_rows(TreatmentCycle, patient_id=patient.pk), *history_rows(Assessment, patient_id=patient.pk),
-            *history_rows(Infusion, cycle__patient_id=patient.pk)]
+            *history_rows(Infusion, cycle__patient_id=patient.pk), *history_rows(MissedCycle, patient_id=patient.pk)]
+
+
+def patient_missed_cycles(patient):
+    """The patient's missed cycles (voided ones too, shown struck through), by planned date: one query."""
+    missed = list(MissedCycle.objects.filter(patient=patient).order_by("planned_date", "pk"))
+    for m in missed:
+        m.patient = patient
+    return missed
+
+
+def missed_cycle_forms(missed, history):
+    """The read-only forms of the missed cycles (no query)."""
+    return [case_report_form(m, title=f"Missed cycle planned {m.planned_date:%Y-%m-%d}", history=history)
+            for m in missed]
 
 
 def cycle_forms(row, history):
@@ -255,3 +269,10 @@ def cycle_row(patient, number):
         item.cycle = cycle
     return TimelineRow(label=f"Cycle {cycle.number}", cycle=cycle, assessment=assessment,
                        planned_date=cycle.planned_start_date, infusions=infusions, deviations=deviations)
+
+
+def missed_cycle_get(*, user, patient_pk, pk):
+    """One missed cycle of a patient of the user's sites (404 otherwise)."""
+    qs = scope_to_user_sites(MissedCycle.objects.select_related("patient", "patient__site"),
+                             user, site_field="patient__site")
+    return get_object_or_404(qs, pk=pk, patient_id=patient_pk)

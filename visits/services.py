@@ -17,12 +17,12 @@ from django.db.models import Max
 from django.utils import timezone
 
 from core.derived import DerivedChange
-from core.services import connection_lost, record_save
+from core.services import connection_lost, record_save, record_void
 from patients.models import Patient, PatientStatus
 from patients.services import patient_derived_store, patient_facts_refresh
 
 from . import rules
-from .models import Assessment, AssessmentTimepoint, Infusion, ProtocolDeviation, TreatmentCycle
+from .models import Assessment, AssessmentTimepoint, Infusion, MissedCycle, ProtocolDeviation, TreatmentCycle
 
 #: The parts of the record-cycle page (and of a cycle in the API and the ODM import).
 CYCLE_PARTS = ("cycle", "assessment", "day1", "day2")
@@ -222,6 +222,29 @@ def assessment_save(*, assessment: Assessment, reason: str = "", expected_versio
     return assessment
 
 
+@transaction.atomic
+def missed_cycle_save(*, missed: MissedCycle, reason: str = "", expected_version=None, user=None) -> MissedCycle:
+    """Record (or correct) a missed cycle, on every channel (the form, the API): the
+    model's rules (``rules.missed_cycle_violations``), the lock chain and history with
+    the reason (``record_save``); then the patient's next cycle, planned one cycle
+    interval after the latest missed planned date when it is later than the last day 1
+    (``rules.next_cycle``), is stored on the patient with the same reason."""
+    list(Patient.objects.select_for_update().filter(pk=missed.patient_id).values_list("pk"))
+    record_save(instance=missed, reason=reason, expected_version=expected_version, user=user)
+    patient_schedule_refresh(patient_id=missed.patient_id, reason=reason or "Missed cycle recorded", user=user)
+    return missed
+
+
+@transaction.atomic
+def missed_cycle_void(*, missed: MissedCycle, reason: str, expected_version, user=None) -> MissedCycle:
+    """Void a missed cycle entered in error (it stays, struck through); the schedule
+    goes back to what the remaining records give."""
+    list(Patient.objects.select_for_update().filter(pk=missed.patient_id).values_list("pk"))
+    record_void(instance=missed, reason=reason, expected_version=expected_version, user=user)
+    patient_schedule_refresh(patient_id=missed.patient_id, reason=f"Voided: {missed.void_reason}", user=user)
+    return missed
+
+
 # --- derived facts -----------------------------------------------------------
 
 def previous_start_of(cycle):
@@ -242,14 +265,18 @@ def cycle_derive(cycle, *, previous_start=..., patient=None) -> rules.CycleDeriv
         thrombotic_risk=patient.thrombotic_risk, thrombotic_risk_since=patient.thrombotic_risk_since)
 
 
-def patient_schedule_derive(patient, *, last_start=...) -> rules.NextCycle:
+def patient_schedule_derive(patient, *, last_start=..., last_missed=...) -> rules.NextCycle:
     """The next cycle's schedule of ``patient`` (as stored, or as being saved), from its
-    last cycle's start (read when not given)."""
+    last cycle's start and its latest current missed cycle's planned date (read when
+    not given)."""
     if last_start is ...:
         last_start = (TreatmentCycle.objects.filter(patient_id=patient.pk).aggregate(last=Max("start_date"))["last"]
                       if patient.pk else None)
+    if last_missed is ...:
+        last_missed = (MissedCycle.objects.current().filter(patient_id=patient.pk)
+                       .aggregate(last=Max("planned_date"))["last"] if patient.pk else None)
     return rules.next_cycle(on_study=patient.status == PatientStatus.ON_STUDY, last_start=last_start,
-                            enrolment_date=patient.enrolment_date)
+                            enrolment_date=patient.enrolment_date, last_missed_planned=last_missed)
 
 
 def patient_schedule_apply(patient) -> None:
@@ -465,9 +492,12 @@ def schedules_recompute(*, apply: bool, reason: str, user=None) -> list:
     (history row with ``reason``; a locked casebook is reported, not written)."""
     last_starts = dict(TreatmentCycle.objects.order_by().values("patient_id")
                        .annotate(last=Max("start_date")).values_list("patient_id", "last"))
+    last_missed = dict(MissedCycle.objects.current().order_by().values("patient_id")
+                       .annotate(last=Max("planned_date")).values_list("patient_id", "last"))
     changes = []
     for patient in Patient.objects.order_by("subject_id").iterator(chunk_size=2000):
-        derived = patient_schedule_derive(patient, last_start=last_starts.get(patient.pk))
+        derived = patient_schedule_derive(patient, last_start=last_starts.get(patient.pk),
+                                          last_missed=last_missed.get(patient.pk))
         differences = _differences(patient, derived)
         if not differences:
             continue

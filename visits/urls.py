@@ -17,4 +17,8 @@ urlpatterns = [
     path("patients/<int:patient_pk>/end-of-treatment/", views.EndOfTreatmentView.as_view(),
          name="end_of_treatment"),
     path("deviations/", views.DeviationListView.as_view(), name="deviation_list"),
+    path("patients/<int:patient_pk>/missed-cycles/new/", views.MissedCycleCreateView.as_view(),
+         name="missedcycle_create"),
+    path("patients/<int:patient_pk>/missed-cycles/<int:pk>/void/", views.MissedCycleVoidView.as_view(),
+         name="missedcycle_void"),
 ]

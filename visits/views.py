@@ -10,16 +10,16 @@ from accounts.mixins import PermissionRequiredMixin
 from accounts.roles import Role
 from accounts.scoping import access_for, may
 from core.selectors import review_state
-from core.views import RecordFormView, lock_message
+from core.views import RecordFormView, VoidView, lock_message
 from patients import selectors as patient_selectors
 from core.crf import histories, history_rows
 from patients.views import PatientChildMixin, PatientRecordViewMixin
 
 from . import rules, selectors
 from .filters import DeviationFilterSet
-from .forms import GRADE_FIELDS, CycleEntry, CyclePreviewForm, EndOfTreatmentForm
-from .models import Assessment, DeviationKind, TreatmentCycle
-from .services import next_cycle_number
+from .forms import GRADE_FIELDS, CycleEntry, CyclePreviewForm, EndOfTreatmentForm, MissedCycleForm
+from .models import Assessment, DeviationKind, MissedCycle, TreatmentCycle
+from .services import missed_cycle_void, next_cycle_number
 
 
 class CycleEntryView(PermissionRequiredMixin, View):
@@ -271,6 +271,8 @@ class TimelineView(PermissionRequiredMixin, TemplateView):
             can_edit=may(user, "visits.change_treatmentcycle", site_id=site),
             can_add_ae=may(user, "safety.add_adverseevent", site_id=site),
             has_end=any(r.cycle is None for r in rows),
+            missed_cycles=list(patient.missed_cycles.order_by("planned_date", "pk")),
+            can_record_missed=may(user, "visits.add_missedcycle", site_id=site),
             tolerance_pct=rules.DOSE_TOLERANCE * 100,
             query_create_url=reverse("oversight:query_create"),
         )
@@ -364,3 +366,40 @@ class DeviationListView(PermissionRequiredMixin, ListView):
         context.update(sites=self.filterset.form.fields["site"].queryset, kinds=DeviationKind.choices, query_string=query.urlencode(),
                        selected=self.filterset.selected, filter_errors=self.filterset.errors)
         return context
+
+
+class MissedCycleCreateView(PatientChildMixin, RecordFormView):
+    """Record a month without infusion (``visits.services.missed_cycle_save``)."""
+
+    model = MissedCycle
+    form_class = MissedCycleForm
+    permission_required = "visits.add_missedcycle"
+    success_message = "Missed cycle recorded; the next cycle is planned from its date."
+
+    def get_object(self):
+        return None
+
+    def get_title(self):
+        return f"Record a missed cycle of {self.get_patient().subject_id}"
+
+    def get_success_url(self):
+        return reverse("visits:timeline", args=[self.get_patient().pk])
+
+
+class MissedCycleVoidView(VoidView):
+    """Void a missed cycle entered in error (``visits.services.missed_cycle_void``)."""
+
+    permission_required = "visits.change_missedcycle"
+    title = "Void a missed cycle"
+    success_message = "Missed cycle voided; it stays in the record, struck through."
+
+    def get_object(self):
+        return selectors.missed_cycle_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
+                                          pk=self.kwargs["pk"])
+
+    def perform(self, form):
+        missed_cycle_void(missed=self.object, reason=form.cleaned_data["void_reason"],
+                          expected_version=form.cleaned_data["expected_version"], user=self.request.user)
+
+    def get_success_url(self):
+        return reverse("visits:timeline", args=[self.object.patient_id])

@@ -37,6 +37,9 @@ PATHS = {
     "/api/v1/data-queries/{id}/answer/": {"post"},
     "/api/v1/data-queries/{id}/close/": {"post"},
     "/api/v1/data-queries/{id}/reopen/": {"post"},
+    "/api/v1/missed-cycles/": {"get", "post"},
+    "/api/v1/missed-cycles/{id}/": {"get", "put", "patch"},
+    "/api/v1/missed-cycles/{id}/void/": {"post"},
 }
 
 

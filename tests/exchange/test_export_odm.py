@@ -201,8 +201,10 @@ def test_code_lists_match_their_items_and_the_values(seeded):
 
 
 def test_the_metadata_is_the_data_dictionary():
-    """Every dataset table is an item group; every column an item or a key."""
-    assert {g.table for g in odm.GROUPS} == set(datasets.TABLES_BY_NAME)
+    """Every dataset table is an item group; every column an item or a key. The missed
+    cycles (issue 15) are in the CSV / XLSX tables only for now: the ODM writer is being
+    rewritten (its group, and the ODM import's, come with that rewrite)."""
+    assert {g.table for g in odm.GROUPS} == set(datasets.TABLES_BY_NAME) - {"missed_cycles"}
     for group in odm.GROUPS:
         assert "subject_id" in group.keys
         assert [c.name for c in group.columns] == [

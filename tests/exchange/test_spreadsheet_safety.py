@@ -31,14 +31,14 @@ from exchange.exports import base, sdtm, tabular
 from safety.models import AdverseEvent
 from tests.patients.factories import DiagnosisFactory, MalignancyFactory, PatientFactory
 from tests.visits.factories import AssessmentFactory, CycleFactory, InfusionFactory
-from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle
+from visits.models import Assessment, Infusion, MissedCycle, ProtocolDeviation, TreatmentCycle
 
 pytestmark = pytest.mark.django_db
 
 #: What makes a spreadsheet run a cell (OWASP): the test's own list, not the code's.
 TRIGGERS = ["=", "+", "-", "@", "\t", "\r"]
 EXPORTED_MODELS = [Patient, Diagnosis, MalignancyHistory, TreatmentCycle, Assessment, Infusion, AdverseEvent,
-                   ProtocolDeviation]
+                   ProtocolDeviation, MissedCycle]
 #: Named in the finding: each must reach the cohort CSV and XLSX (planted, then found neutralised).
 NAMED_IN_THE_FINDING = {"AdverseEvent.term", "MalignancyHistory.malignancy_type", "Infusion.product",
                         "Infusion.lot", "Patient.suspected_cause_detail", "Patient.withdrawal_reason",
@@ -96,6 +96,9 @@ def planted(trigger):
     AssessmentFactory(cycle=cycle, patient=patient, **text(Assessment))
     InfusionFactory(cycle=cycle, day=1, **text(Infusion))
     InfusionFactory(cycle=cycle, day=2, **text(Infusion))
+    planted_missed = text(MissedCycle)
+    planted_missed.pop("void_reason")  # a current entry: not voided
+    MissedCycle.objects.create(patient=patient, planned_date=date(2025, 4, 14), reason="other", **planted_missed)
     # The factories write no stored facts of other rows: the treatment dates as the services store them.
     patient_facts_refresh(patient.pk, reason="Infusions entered")
     AdverseEvent.objects.create(patient=patient, onset_date=date(2025, 3, 14), grade=2, relatedness="possible",

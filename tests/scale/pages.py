@@ -23,6 +23,8 @@ PAGES = ["patient-list", "patient-detail", "timeline", "deviation-list", "report
 # The edit forms with their queries beside the fields and the invalidation warning (issue 14),
 # and the raise-a-query page opened from a field.
 PAGES += ["patient-edit", "cycle-edit", "query-raise-field"]
+# Issue 15: the due-and-overdue list (study-wide and one site's) and a user's calendar feed.
+PAGES += ["schedule-list", "schedule-list-clinician", "calendar-feed"]
 #: Every measured name: the HTML pages, ``api:<collection>``, ``export:<format>``.
 NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORTS]
 
@@ -77,6 +79,18 @@ def _api(client, collection):
     return get
 
 
+def _feed(user):
+    from accounts.services import calendar_token_create
+
+    _, token = calendar_token_create(user=user)
+    client = Client()  # no session: a calendar program
+
+    def get():
+        response = client.get(reverse("oversight:calendar_feed", args=[token]))
+        return {"status": response.status_code, "bytes": len(response.content)}
+    return get
+
+
 def _export(client, name):
     def get():
         response = client.get("/exports/download/", {"format": name})
@@ -121,6 +135,11 @@ def requests(users):
         "patients-overdue": _html(monitor, "/patients/?schedule=overdue"),
         "ae-list": _html(admin, "/safety/adverse-events/"),  # each row's buttons: no query
     }
+    run.update({
+        "schedule-list": _html(monitor, "/oversight/schedule/"),
+        "schedule-list-clinician": _html(clinician, "/oversight/schedule/?status=overdue"),
+        "calendar-feed": _feed(users["monitor"]),
+    })
     run.update({f"api:{c}": _api(api, c) for c in API_LISTS})
     run.update({f"export:{f}": _export(coordinator, f) for f in EXPORTS})
     return run

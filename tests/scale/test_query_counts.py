@@ -16,15 +16,18 @@ pytestmark = pytest.mark.django_db  # the test database is set up for marked tes
 #: so one less than before); the admin of the audit trail is no longer a superuser,
 #: so that page has the permission query it skipped before (one more).
 EXPECTED = {
-    "patient-list": 8, "patient-detail": 9, "timeline": 13, "deviation-list": 8,
-    "report": 16,  # + the data cut (one query) and the sites the report states as its filter
+    "patient-list": 8, "patient-detail": 9, "timeline": 14, "deviation-list": 8,  # timeline: + missed cycles
+    "report": 17,  # + the data cut (one query) and the sites the report states as its filter; + missed cycles
     # The record-cycle page: the previous cycle with its assessment, and its infusions (issue 14).
     "cycle-entry": 8, "cycle-preview": 6,
     "audit-trail": 15,  # one patient's trail; as admin, with the banner of locked accounts (1 query)
     # Issue 14: the edit forms with the review state (3 queries) beside the fields; the raise-a-query
     # page opened from a field.
     "patient-edit": 10, "cycle-edit": 15, "query-raise-field": 10,  # + the follow-ups of the AEs (one query)
-    "casebook": 22, "cycle-view": 15,  # the read-only forms (issue 14)
+    "casebook": 24, "cycle-view": 15,  # the read-only forms (issue 14); casebook: + missed cycles and their history
+    # Issue 15: the due-and-overdue list (study-wide; a clinician's site, one status) and the calendar
+    # feed (token and user, memberships, the planned cycles, the access event).
+    "schedule-list": 8, "schedule-list-clinician": 7, "calendar-feed": 4, "api:missed-cycles": 4,
     # Issue 14: the dashboards (each section a count and its first rows) and the lists they link to.
     "dashboard-clinician": 8, "dashboard-monitor": 12, "cycle-list": 9, "casebook-list": 9, "query-list": 7,
     "patients-overdue": 8, "ae-list": 9,
@@ -32,7 +35,8 @@ EXPECTED = {
     "api:infusions": 5, "api:adverse-events": 5, "api:deviations": 5,
     "api:data-queries": 4,  # the generated cohort has no data query: no messages prefetch
     # Exports through the download view, body consumed (ODM: one patient chunk, see conftest).
-    "export:csv": 21, "export:xlsx": 21, "export:odm": 32, "export:sdtm": 26, "export:fhir": 21,
+    # Issue 15: + the missed_cycles table (its rows in CSV / XLSX; its count in every export's log).
+    "export:csv": 23, "export:xlsx": 23, "export:odm": 33, "export:sdtm": 27, "export:fhir": 22,
 }
 
 

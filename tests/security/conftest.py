@@ -38,6 +38,7 @@ class World:
     data_query: object
     job_file: object  # a file a background job made for the monitor who raised the query
     marker: str  # a text found only in this world's records (AE term, malignancy, lot)
+    missed_cycle: object = None  # a month without infusion after the cycle (issue 15)
 
     def of(self, kind):
         return getattr(self, kind)
@@ -66,13 +67,19 @@ def build_world(site, subject_id, marker, raiser):
     data_query = review_services.query_raise(
         record=patient, field_name="sex", field_label="Sex", record_label=f"Patient {subject_id}",
         question="Please confirm the sex.", user=raiser)
-    from jobs.models import JobFile
+    from datetime import timedelta
 
+    from jobs.models import JobFile
+    from visits.models import MissedCycle
+    from visits.services import missed_cycle_save
+
+    missed = missed_cycle_save(missed=MissedCycle(patient=patient, planned_date=cycle.start_date + timedelta(days=28),
+                                                  reason="other", reason_detail=f"Away {marker}"))
     job_file = JobFile.objects.create(kind="export", owner=raiser, label=f"Export {marker}", site=site)
     return World(site=site, patient=patient, diagnosis=diagnosis, malignancy=malignancy, cycle=cycle,
                  assessment=cycle.assessment, infusion=cycle.infusions.order_by("day").first(),
                  adverse_event=adverse_event, deviation=deviations[0], data_query=data_query,
-                 job_file=job_file, marker=marker)
+                 job_file=job_file, marker=marker, missed_cycle=missed)
 
 
 @pytest.fixture
@@ -178,16 +185,20 @@ PK_OBJECT = {
     "oversight:ae_acknowledge": "adverse_event",
     "oversight:ae_review": "adverse_event",
     "oversight:ae_follow_up": "adverse_event",
+<<<<<<< HEAD
     "jobs:file_status": "job_file",
     "jobs:file_cancel": "job_file",
     "jobs:file_download": "job_file",
+=======
+    "visits:missedcycle_void": "missed_cycle",
+>>>>>>> hb
 }
 
 #: The API's collections and the object kind each one holds.
 API_OBJECT = {
     "patients": "patient", "diagnoses": "diagnosis", "malignancies": "malignancy", "cycles": "cycle",
     "assessments": "assessment", "infusions": "infusion", "adverse-events": "adverse_event",
-    "deviations": "deviation", "data-queries": "data_query",
+    "deviations": "deviation", "data-queries": "data_query", "missed-cycles": "missed_cycle",
 }
 
 #: Query strings a page needs to do its work (rather than refuse a malformed request).
@@ -259,6 +270,8 @@ def route_url(route, world):
                 kwargs[name] = world.patient.pk
             elif name == "number":
                 kwargs[name] = world.cycle.number
+            elif name == "token":  # the calendar feed's secret: an unknown one (404)
+                kwargs[name] = "no-such-token"
             elif name == "pk":
                 if route.name not in PK_OBJECT:
                     raise AssertionError(f"{route.key}: say in PK_OBJECT which object its pk names")

@@ -21,6 +21,8 @@ PUBLIC = {
     "admin:login": "the admin's login page (it only offers to log in)",
     "healthz": "the load balancers' liveness probe: 'ok' or 503, nothing else",
     "favicon": "the site's icon, which browsers ask for on their own (a redirect to the static file)",
+    "oversight:calendar_feed": "a user's calendar feed: the secret token in its address is the credential "
+                               "(an unknown or revoked one is a 404)",
 }
 
 #: Under /api/v1/ but HTML pages for a browser: they redirect to the login page.

@@ -71,6 +71,8 @@ MATRIX = {
     "visits:cycle_update":                 {"GET": ENTRY, "POST": ENTRY},
     "visits:cycle_preview":                {"GET": ENTRY},  # the record-cycle page's live preview
     "visits:end_of_treatment":             {"GET": ENTRY, "POST": ENTRY},
+    "visits:missedcycle_create":           {"GET": ENTRY, "POST": ENTRY},  # issue 15: a month without infusion
+    "visits:missedcycle_void":             {"GET": ENTRY, "POST": ENTRY},
     # The read-only case report forms (issue 14): every role that views, locked or not.
     "visits:cycle_detail":                 {"GET": ALL},
     "visits:end_of_treatment_detail":      {"GET": ALL},
@@ -98,6 +100,11 @@ MATRIX = {
     "oversight:query_list":                {"GET": ALL},
     "oversight:cycle_list":                {"GET": ALL},  # the dashboard's work lists
     "oversight:casebook_list":             {"GET": ALL},
+    # Issue 15: the due-and-overdue list (scoped to one's sites); one's own calendar feed page; the
+    # feed itself needs no session (the token is the credential): an unknown token is 404 for all.
+    "oversight:schedule_list":             {"GET": ALL},
+    "oversight:calendar":                  {"GET": ALL, "POST": ALL},
+    "oversight:calendar_feed":             {"GET": every("404"), "POST": every("405")},
     "oversight:query_create":              {"GET": MONITORING, "POST": MONITORING},
     "oversight:query_detail":              {"GET": ALL, "POST": ALL},  # each action checks its permission
     "oversight:query_answer":              {"GET": ("405", "405", N, N, N), "POST": SITE_STAFF},  # one step, from the field
@@ -143,6 +150,9 @@ MATRIX = {
     "api:api-data-queries-answer":         {"POST": SITE_STAFF},  # the sites answer
     "api:api-data-queries-close":          {"POST": MONITORING},
     "api:api-data-queries-reopen":         {"POST": MONITORING},
+    "api:api-missed-cycles-list":          {"GET": ALL, "POST": ENTRY},
+    "api:api-missed-cycles-detail":        {"GET": ALL, "PATCH": ENTRY},
+    "api:api-missed-cycles-void":          {"POST": ENTRY},
     "api/v1/^.*$":                         {"GET": every("404"), "POST": every("404")},
     # --- the Django admin: staff only; AdminSite guards every URL (see ADMIN_SITE) ---------------------
     "admin:login":                         {"GET": ALL, "POST": ALL},  # a login form ("not authorised")
