@@ -21,6 +21,7 @@ NAV_SECTIONS = (
     ("/accounts/password_change/", "account"),
     ("/accounts/two-factor/setup/", "account"),
     ("/api/token/", "account"),
+    ("/notifications/", "notifications"),
 )
 _BY_LENGTH = sorted(NAV_SECTIONS, key=lambda item: len(item[0]), reverse=True)
 
