@@ -88,3 +88,12 @@ def escalation_stages(*, aware_at: datetime, now: datetime, reviewed: bool) -> l
     if review_clock(due_at=report_due_at(aware_at), now=now).overdue:
         stages.append(STAGE_LATE)
     return stages
+
+
+def escalation_to_send(*, reached: list[str], sent: set[str]) -> str | None:
+    """Which escalation to send now: the latest stage reached, unless it was sent. Earlier
+    stages passed while no check ran (a worker down for hours, the first run after an
+    upgrade) are not sent late: the latest one says more, and one e-mail instead of three."""
+    if not reached or reached[-1] in sent:
+        return None
+    return reached[-1]

@@ -61,11 +61,13 @@ def escalate(*, now):
     made = services.escalations_made([e.pk for e in events])
     ids = []
     for event in events:
-        for stage in rules.escalation_stages(aware_at=event.aware_at, now=now, reviewed=event.reviewed_at is not None):
-            if (event.pk, services.escalation_stage(event, stage)) in made:
-                continue
-            with transaction.atomic():
-                ids += _pending(services.sae_escalation_notices_create(event, stage=stage, now=now))
+        reached = rules.escalation_stages(aware_at=event.aware_at, now=now, reviewed=event.reviewed_at is not None)
+        sent = {stage for stage in reached if (event.pk, services.escalation_stage(event, stage)) in made}
+        stage = rules.escalation_to_send(reached=reached, sent=sent)
+        if stage is None:
+            continue
+        with transaction.atomic():
+            ids += _pending(services.sae_escalation_notices_create(event, stage=stage, now=now))
     return ids
 
 

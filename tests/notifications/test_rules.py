@@ -63,3 +63,15 @@ def test_a_monitor_cannot_turn_sae_emails_off():
 
 def test_every_kind_has_its_switch():
     assert set(rules.PREFERENCE_OF) == set(Kind)
+
+
+@pytest.mark.parametrize("reached, sent, send", [
+    ([], set(), None),
+    (["12h"], set(), "12h"),
+    (["12h"], {"12h"}, None),
+    (["12h", "20h"], {"12h"}, "20h"),
+    (["12h", "20h", "late"], set(), "late"),  # a worker down for a day: the latest only
+    (["12h", "20h", "late"], {"late"}, None),  # the missed ones are not sent afterwards
+])
+def test_escalation_to_send(reached, sent, send):
+    assert rules.escalation_to_send(reached=reached, sent=sent) == send

@@ -153,6 +153,18 @@ def test_the_sae_notice_escalations_and_no_duplicates(smtp, people, patient, clo
         assert_no_identifier(text)
 
 
+def test_a_check_after_a_long_downtime_sends_the_latest_escalation_only(smtp, people, patient, clock):
+    t0 = clock.real() - timedelta(minutes=5)
+    enter_sae(patient, people["clinician"], aware_at=t0)
+    run_pending()
+    clock.set(t0 + timedelta(hours=26))  # no check ran for a day
+    run_clock_check(clock.at)
+    assert len(smtp.messages) == 8 and all("LATE" in text for _, text in smtp.messages[4:])
+    clock.set(t0 + timedelta(hours=27))
+    run_clock_check(clock.at)
+    assert len(smtp.messages) == 8
+
+
 def test_a_reviewed_event_is_not_escalated(smtp, people, patient, clock):
     t0 = clock.real() - timedelta(minutes=30)
     event = enter_sae(patient, people["clinician"], aware_at=t0)
