@@ -3,6 +3,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.core.mail.utils import DNS_NAME
 
 
 @dataclass
@@ -41,7 +42,9 @@ def smtp(settings):
     """A real SMTP server (aiosmtpd) on a free port of 127.0.0.1, with Django's SMTP
     backend pointed at it."""
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    # Named hosts: no reverse DNS lookup (socket.getfqdn) by the server or the Message-ID.
+    DNS_NAME._fqdn = "localhost"
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(), server_hostname="localhost")
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
