@@ -12,7 +12,9 @@ on its own (the sending jobs run with ``atomic=False``):
    claimed again by the job's next attempt: the server refused it, so it was not
    delivered); either way an access event in the audit trail.
 
-If the process dies between 1 and 3 (killed mid-send), the notice stays
+If the process dies before 1, the notice stays ``pending`` and the periodic check
+(``check_sae_clocks``) sends it after ``PENDING_ORPHAN_AFTER``. If it dies between
+1 and 3 (killed mid-send), the notice stays
 ``sending``: it is NOT sent again, since it may have been delivered. After
 ``SENDING_STALE_AFTER`` the periodic check marks it ``unknown`` with that
 explanation, for the admin to read (Django admin, Notifications): at most once,
@@ -31,6 +33,9 @@ from .services import notice_audit
 
 #: A notice claimed this long ago and still "sending": its worker died mid-send.
 SENDING_STALE_AFTER = timedelta(minutes=15)
+#: A notice created this long ago and never claimed: the job that made it died before
+#: sending (the worker killed between the two steps); the periodic check sends it.
+PENDING_ORPHAN_AFTER = timedelta(minutes=5)
 
 
 class DeliveryFailed(Exception):
@@ -64,6 +69,14 @@ def deliver(notice_ids):
     if errors:
         raise DeliveryFailed("; ".join(errors))
     return sent
+
+
+def orphaned_pending(*, now=None):
+    """Ids of the notices never claimed since ``PENDING_ORPHAN_AFTER``: safe to send, as the
+    claim decides who sends (a late original job finds them claimed)."""
+    now = now or timezone.now()
+    return list(Notice.objects.filter(email_state=EmailState.PENDING, created_at__lt=now - PENDING_ORPHAN_AFTER)
+                .order_by("pk").values_list("pk", flat=True))
 
 
 def mark_stale_sending(*, now=None):

@@ -20,7 +20,7 @@ from review.models import DataQueryMessage
 from safety.models import AdverseEvent
 
 from . import rules, services
-from .delivery import deliver, mark_stale_sending
+from .delivery import deliver, mark_stale_sending, orphaned_pending
 from .digest import OVERDUE_ROLES, SIGNING_ROLES, digest_for, digest_text
 from .models import EmailState
 from .rules import Kind
@@ -74,10 +74,11 @@ def escalate(*, now):
 @job(max_attempts=3, retry_delay=RETRY_DELAY, atomic=False)
 def check_sae_clocks(slot=None):
     """Periodic (notifications/schedules.py): escalate unreviewed serious events at 12 and
-    20 hours and when late; notices a dead worker left "sending" become "unknown"."""
+    20 hours and when late; send the notices a dead job left unsent; those a dead worker
+    left "sending" become "unknown" (never sent twice)."""
     now = timezone.now()
     mark_stale_sending(now=now)
-    return {"sent": deliver(escalate(now=now))}
+    return {"sent": deliver(orphaned_pending(now=now) + escalate(now=now))}
 
 
 def digest_users():

@@ -220,6 +220,25 @@ def test_a_notice_claimed_by_a_worker_that_died_is_never_sent_again(smtp, people
     assert len(smtp.messages) == 3
 
 
+def test_notices_a_dead_job_left_unsent_go_out_with_the_next_check(smtp, people, patient, clock):
+    from notifications.services import sae_notices_create
+
+    t0 = clock.real() - timedelta(minutes=5)
+    clock.set(clock.real())
+    event = enter_sae(patient, people["clinician"], aware_at=t0)
+    with transaction.atomic():
+        sae_notices_create(event)  # the job made them, then its worker was killed
+    DBTaskResult.objects.all().delete()  # and its row stays "running" forever: gone here
+    run_clock_check(clock.at)
+    assert smtp.messages == []  # not yet: the job may still be running
+    clock.set(clock.at + timedelta(minutes=6))
+    run_clock_check(clock.at)
+    assert smtp.recipients() == SAE_TO
+    clock.set(clock.at + timedelta(minutes=6))
+    run_clock_check(clock.at)
+    assert len(smtp.messages) == 4
+
+
 def test_the_job_commits_with_the_event_and_not_without_it(people, patient):
     with pytest.raises(RuntimeError), transaction.atomic():
         enter_sae(patient, people["clinician"], aware_at=timezone.now() - timedelta(minutes=1))
