@@ -23,6 +23,7 @@ NAV_SECTIONS = (
     ("/api/token/", "account"),
     ("/oversight/schedule/", "schedule"),
     ("/oversight/calendar/", "account"),
+    ("/notifications/", "notifications"),
 )
 _BY_LENGTH = sorted(NAV_SECTIONS, key=lambda item: len(item[0]), reverse=True)
 

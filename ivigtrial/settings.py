@@ -26,7 +26,16 @@ the environment (twelve-factor, django-environ):
   per address and window are counted, not written one by one.
 - ``EMAIL_BACKEND``, ``EMAIL_HOST``, ``EMAIL_PORT``, ``EMAIL_HOST_USER``,
   ``EMAIL_HOST_PASSWORD``, ``EMAIL_USE_TLS``, ``DEFAULT_FROM_EMAIL``: the
-  lockout notices to the administrators (SMTP; the console with DEBUG).
+  lockout notices to the administrators and the notifications (SMTP; the console
+  with DEBUG).
+- ``EMAIL_URL``: the mail server as one URL (django-environ), e.g.
+  ``smtp://user:password@mail.example.org:587/?tls=True`` (STARTTLS; ``?ssl=True``
+  for implicit TLS on 465; ``consolemail://`` for the console); when set it wins over the ``EMAIL_*``
+  variables above.
+- ``SAE_NOTIFY_EMAILS``: comma-separated pharmacovigilance addresses that receive
+  every serious adverse event notice and its escalations (optional).
+- ``SITE_URL``: the address the links in e-mails start with (default
+  ``http://127.0.0.1:8000``, ``make run``'s server).
 - ``JOB_RESULT_RETENTION_DAYS`` (14): how long the results of background jobs that
   succeeded are kept (failed ones stay for the admin); ``JOB_LOST_AFTER_MINUTES`` (60):
   a job running longer lost its worker and is retried.
@@ -88,6 +97,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "jobs",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -307,6 +317,18 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ivig-edc@localhost")
+if env.str("EMAIL_URL", default=""):  # one URL for the mail server: it wins over the EMAIL_* above
+    _email = env.email_url("EMAIL_URL")
+    _options = _email.pop("OPTIONS", {})
+    for _key in ("TLS", "SSL"):  # "?tls=True" (STARTTLS) / "?ssl=True", as well as smtp+tls:// / smtp+ssl://
+        if _key in _options:
+            _email[f"EMAIL_USE_{_key}"] = str(_options.pop(_key)).lower() in ("1", "true", "yes", "on")
+    globals().update(_email)
+
+# Notifications (notifications/): pharmacovigilance addresses for serious adverse events,
+# and the start of the links in e-mails.
+SAE_NOTIFY_EMAILS = env.list("SAE_NOTIFY_EMAILS", default=[])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Background jobs (jobs/): Django's Tasks API, database backend ---------------------
 # Jobs are rows in the same database (SQLite in ``make run``, PostgreSQL in production):

@@ -29,5 +29,6 @@ urlpatterns = [
     path("oversight/", include("oversight.urls")),
     path("jobs/", include("jobs.urls")),
     path("admin/", admin.site.urls),
-    path("api/", include("api.urls")),  # /api/v1/ (REST API, schema, docs) and /api/token/
+    path("api/", include("api.urls")),
+    path("notifications/", include("notifications.urls")),  # /api/v1/ (REST API, schema, docs) and /api/token/
 ]

@@ -38,6 +38,7 @@ class AccessKind(models.TextChoices):
     CALENDAR_FEED = "calendar_feed", "Calendar feed fetched"
     CALENDAR_TOKEN_CREATED = "calendar_created", "Calendar feed address created"
     CALENDAR_TOKEN_REVOKED = "calendar_revoked", "Calendar feed address revoked"
+    NOTICE_SENT = "notice_sent", "Notification sent (to whom, what, the delivery result)"
 
 
 def client_ip(request):

@@ -198,6 +198,26 @@ def cycle_verify(*, cycle, user):
 
 # --- Data queries ------------------------------------------------------------
 
+#: What runs after a data query is raised or answered, inside its transaction:
+#: callables ``hook(event, query, message, user)`` with ``event`` "raised" or
+#: "answered". The explicit extension point for the people who must act next
+#: (``notifications`` registers itself in its ``AppConfig.ready``), so review
+#: imports no workflow app.
+query_hooks = []
+
+
+def register_query_hook(hook):
+    """Add ``hook`` to :data:`query_hooks` (once; idempotent)."""
+    if hook not in query_hooks:
+        query_hooks.append(hook)
+    return hook
+
+
+def _query_event(event, query, message, user):
+    for hook in query_hooks:
+        hook(event, query, message, user)
+
+
 def _message(query, kind, user, text, field="text"):
     validate_free_text(text, field=field)
     message = DataQueryMessage(query=query, kind=kind, author=user, text=text.strip())
@@ -226,7 +246,8 @@ def query_raise(*, record, field_name, field_label, record_label, question, user
                       record_label=record_label, raised_by=user)
     query._history_user = user
     query.save()
-    _message(query, QueryMessageKind.QUESTION, user, question, field="question")
+    message = _message(query, QueryMessageKind.QUESTION, user, question, field="question")
+    _query_event("raised", query, message, user)
     return query
 
 
@@ -239,8 +260,9 @@ def query_answer(*, query, user, text):
         raise ValidationError({"text": ValidationError("Write the answer.", code="required")})
     if query.status != QueryStatus.OPEN:
         raise ValidationError("Only an open query can be answered.", code="not_open")
-    _message(query, QueryMessageKind.ANSWER, user, text)
+    message = _message(query, QueryMessageKind.ANSWER, user, text)
     _set_status(query, QueryStatus.ANSWERED, user, "Answered")
+    _query_event("answered", query, message, user)
     return query
 
 

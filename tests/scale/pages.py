@@ -25,6 +25,9 @@ PAGES = ["patient-list", "patient-detail", "timeline", "deviation-list", "report
 PAGES += ["patient-edit", "cycle-edit", "query-raise-field"]
 # Issue 15: the due-and-overdue list (study-wide and one site's) and a user's calendar feed.
 PAGES += ["schedule-list", "schedule-list-clinician", "calendar-feed"]
+# Issue 15: a user's notices (one per serious adverse event of the cohort for the monitor) and the
+# navigation's unread count.
+PAGES += ["notice-list", "notice-unread"]
 #: Every measured name: the HTML pages, ``api:<collection>``, ``export:<format>``.
 NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORTS]
 
@@ -99,8 +102,19 @@ def _export(client, name):
     return get
 
 
+def make_notices():
+    """The notices of every serious adverse event of the cohort so far (idempotent: at the
+    large size, those of the new events), as the SAE job makes them."""
+    from notifications.services import sae_notices_create
+    from safety.models import AdverseEvent
+
+    for event in AdverseEvent.objects.filter(serious=True).select_related("patient__site"):
+        sae_notices_create(event)
+
+
 def requests(users):
     """name -> a zero-argument callable running the request (the login is done before)."""
+    make_notices()
     patient = users["patient"]
     monitor, coordinator = _client(users["monitor"]), _client(users["coordinator"])
     clinician, admin = _client(users["clinician"]), _client(users["admin"])
@@ -134,6 +148,8 @@ def requests(users):
         "query-list": _html(monitor, "/oversight/queries/"),
         "patients-overdue": _html(monitor, "/patients/?schedule=overdue"),
         "ae-list": _html(admin, "/safety/adverse-events/"),  # each row's buttons: no query
+        "notice-list": _html(monitor, "/notifications/"),
+        "notice-unread": _html(monitor, "/notifications/unread/"),
     }
     run.update({
         "schedule-list": _html(monitor, "/oversight/schedule/"),

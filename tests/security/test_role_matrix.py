@@ -154,6 +154,11 @@ MATRIX = {
     "api:api-missed-cycles-detail":        {"GET": ALL, "PATCH": ENTRY},
     "api:api-missed-cycles-void":          {"POST": ENTRY},
     "api/v1/^.*$":                         {"GET": every("404"), "POST": every("404")},
+    # --- notifications: every user's own notices and e-mail preferences ---------------------------------
+    "notifications:notice_list":           {"GET": ALL},
+    "notifications:notice_read":           {"GET": every("405"), "POST": ALL},  # one's own, or all of one's own
+    "notifications:unread_count":          {"GET": ALL},
+    "notifications:preferences":           {"GET": ALL, "POST": ALL},
     # --- the Django admin: staff only; AdminSite guards every URL (see ADMIN_SITE) ---------------------
     "admin:login":                         {"GET": ALL, "POST": ALL},  # a login form ("not authorised")
     "admin:logout":                        {"GET": (Y, Y, Y, Y, "405"), "POST": ALL},  # non-staff: to /admin/
@@ -254,7 +259,10 @@ SUPERUSER_OPEN = {"home", "healthz", "favicon", "accounts:login", "accounts:logo
                   "api:root", "api:schema", "api:docs", "api:redoc", "admin:login", "admin:logout",
                   # Every account's own security: its password and two-factor authenticator.
                   "accounts:password_change", "accounts:security", "accounts:two_factor_verify",
-                  "accounts:two_factor_setup", "accounts:two_factor_remove"}
+                  "accounts:two_factor_setup", "accounts:two_factor_remove",
+                  # Every account's own notices (no study data: what was sent to it) and preferences.
+                  "notifications:notice_list", "notifications:notice_read", "notifications:unread_count",
+                  "notifications:preferences"}
 
 
 def test_a_superuser_without_a_role_is_refused_every_study_route(superuser, world_a):
