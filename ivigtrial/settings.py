@@ -29,6 +29,8 @@ the environment (twelve-factor, django-environ):
   lockout notices to the administrators (SMTP; the console with DEBUG).
 - ``JOB_RESULT_RETENTION_DAYS`` (14): how long the results of background jobs that
   succeeded are kept (failed ones stay for the admin).
+- ``CASEBOOK_PDF_RETENTION_HOURS`` (24): how long PDF casebooks and close-out archives
+  made by background jobs are kept before their files are deleted.
 - ``SECURE_SSL_REDIRECT``, ``SECURE_COOKIES``, ``SECURE_HSTS_SECONDS``: on
   (HTTPS only, HSTS one year) unless DEBUG; ``SECURE_PROXY_SSL_HEADER=1``
   trusts ``X-Forwarded-Proto`` from a TLS-terminating proxy.
@@ -310,6 +312,9 @@ TASKS = {
 }
 # Successful jobs' results are pruned after this many days (failed ones stay).
 JOB_RESULT_RETENTION_DAYS = env.int("JOB_RESULT_RETENTION_DAYS", default=14)
+# PDF casebooks and close-out archives are deleted from the storage this many hours after
+# they are made (the JobFile row stays, with the file's SHA-256).
+CASEBOOK_PDF_RETENTION_HOURS = env.int("CASEBOOK_PDF_RETENTION_HOURS", default=24)
 
 # Simple-history: keep the reason for change on every history row.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

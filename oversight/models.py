@@ -35,6 +35,10 @@ class AccessKind(models.TextChoices):
     TWO_FACTOR_REMOVED = "2fa_removed", "Two-factor authenticator removed"
     TWO_FACTOR_VERIFIED = "2fa_verified", "Two-factor code accepted"
     TWO_FACTOR_FAILED = "2fa_failed", "Wrong two-factor code"
+    CASEBOOK_PDF = "casebook_pdf", "PDF casebook made"
+    CASEBOOK_PDF_DOWNLOAD = "casebook_pdf_dl", "PDF casebook downloaded"
+    CLOSEOUT_ARCHIVE = "closeout_archive", "Close-out archive made"
+    CLOSEOUT_DOWNLOAD = "closeout_dl", "Close-out archive downloaded"
 
 
 def client_ip(request):
