@@ -157,7 +157,7 @@ def _render_queries(patient_pk):
 
 #: Queries of one casebook's PDF: the casebook's selectors and review state, the
 #: signatures and the query threads. Pinned, whatever the number of cycles.
-PDF_QUERIES = 24
+PDF_QUERIES = 21
 
 
 def test_the_query_count_of_a_pdf_does_not_grow_with_the_cycles(site_a, monitor):

@@ -23,6 +23,8 @@ PAGES = ["patient-list", "patient-detail", "timeline", "deviation-list", "report
 # The edit forms with their queries beside the fields and the invalidation warning (issue 14),
 # and the raise-a-query page opened from a field.
 PAGES += ["patient-edit", "cycle-edit", "query-raise-field"]
+# Issue 15: the PDF casebooks one made of a patient, and the admins' close-out archives.
+PAGES += ["casebook-pdf", "closeout"]
 #: Every measured name: the HTML pages, ``api:<collection>``, ``export:<format>``.
 NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORTS]
 
@@ -120,6 +122,8 @@ def requests(users):
         "query-list": _html(monitor, "/oversight/queries/"),
         "patients-overdue": _html(monitor, "/patients/?schedule=overdue"),
         "ae-list": _html(admin, "/safety/adverse-events/"),  # each row's buttons: no query
+        "casebook-pdf": _html(clinician, f"/oversight/casebooks/{patient.pk}/pdf/"),
+        "closeout": _html(admin, "/oversight/closeout/"),
     }
     run.update({f"api:{c}": _api(api, c) for c in API_LISTS})
     run.update({f"export:{f}": _export(coordinator, f) for f in EXPORTS})
