@@ -330,7 +330,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # Logins, failures and lockouts are access events in the audit trail already.
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {"axes": {"level": "WARNING"},
+                # WeasyPrint logs each step and page of every PDF casebook at INFO.
+                "weasyprint.progress": {"level": "WARNING"}},
 }
 
 # --- REST API (api/): Django REST framework, OpenAPI 3 by drf-spectacular -------
