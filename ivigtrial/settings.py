@@ -39,6 +39,8 @@ the environment (twelve-factor, django-environ):
 - ``JOB_RESULT_RETENTION_DAYS`` (14): how long the results of background jobs that
   succeeded are kept (failed ones stay for the admin); ``JOB_LOST_AFTER_MINUTES`` (60):
   a job running longer lost its worker and is retried.
+- ``CASEBOOK_PDF_RETENTION_HOURS`` (24): how long PDF casebooks and close-out archives
+  made by background jobs are kept before their files are deleted.
 - ``SECURE_SSL_REDIRECT``, ``SECURE_COOKIES``, ``SECURE_HSTS_SECONDS``: on
   (HTTPS only, HSTS one year) unless DEBUG; ``SECURE_PROXY_SSL_HEADER=1``
   trusts ``X-Forwarded-Proto`` from a TLS-terminating proxy.
@@ -345,6 +347,9 @@ JOB_RESULT_RETENTION_DAYS = env.int("JOB_RESULT_RETENTION_DAYS", default=14)
 # A job still RUNNING this long after it started lost its worker (killed, machine gone): it
 # is marked failed and retried while attempts remain (jobs.tasks.recover_lost_jobs).
 JOB_LOST_AFTER_MINUTES = env.int("JOB_LOST_AFTER_MINUTES", default=60)
+# PDF casebooks and close-out archives are deleted from the storage this many hours after
+# they are made (the JobFile row stays, with the file's SHA-256).
+CASEBOOK_PDF_RETENTION_HOURS = env.int("CASEBOOK_PDF_RETENTION_HOURS", default=24)
 
 # Simple-history: keep the reason for change on every history row.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
@@ -360,7 +365,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # Logins, failures and lockouts are access events in the audit trail already.
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {"axes": {"level": "WARNING"},
+                # WeasyPrint logs each step and page of every PDF casebook at INFO.
+                "weasyprint.progress": {"level": "WARNING"}},
 }
 
 # --- REST API (api/): Django REST framework, OpenAPI 3 by drf-spectacular -------

@@ -11,3 +11,6 @@ class OversightConfig(AppConfig):
 
     def ready(self):
         from . import signals  # noqa: F401  (login, logout and failed-login events)
+        from .casebook_jobs import register_kinds
+
+        register_kinds()  # PDF casebooks and the close-out archive (jobs.files kinds)

@@ -39,6 +39,10 @@ class AccessKind(models.TextChoices):
     CALENDAR_TOKEN_CREATED = "calendar_created", "Calendar feed address created"
     CALENDAR_TOKEN_REVOKED = "calendar_revoked", "Calendar feed address revoked"
     NOTICE_SENT = "notice_sent", "Notification sent (to whom, what, the delivery result)"
+    CASEBOOK_PDF = "casebook_pdf", "PDF casebook made"
+    CASEBOOK_PDF_DOWNLOAD = "casebook_pdf_dl", "PDF casebook downloaded"
+    CLOSEOUT_ARCHIVE = "closeout_archive", "Close-out archive made"
+    CLOSEOUT_DOWNLOAD = "closeout_dl", "Close-out archive downloaded"
 
 
 def client_ip(request):

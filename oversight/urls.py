@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("oversight.urls_worklists")),
     path("audit/", include("oversight.urls_audit")),
     path("adverse-events/", include("oversight.urls_ae")),
+    path("", include("oversight.urls_casebook_pdf")),
 ]

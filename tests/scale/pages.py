@@ -28,6 +28,8 @@ PAGES += ["schedule-list", "schedule-list-clinician", "calendar-feed"]
 # Issue 15: a user's notices (one per serious adverse event of the cohort for the monitor) and the
 # navigation's unread count.
 PAGES += ["notice-list", "notice-unread"]
+# Issue 15: the PDF casebooks one made of a patient, and the admins' close-out archives.
+PAGES += ["casebook-pdf", "closeout"]
 #: Every measured name: the HTML pages, ``api:<collection>``, ``export:<format>``.
 NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORTS]
 
@@ -150,6 +152,8 @@ def requests(users):
         "ae-list": _html(admin, "/safety/adverse-events/"),  # each row's buttons: no query
         "notice-list": _html(monitor, "/notifications/"),
         "notice-unread": _html(monitor, "/notifications/unread/"),
+        "casebook-pdf": _html(clinician, f"/oversight/casebooks/{patient.pk}/pdf/"),
+        "closeout": _html(admin, "/oversight/closeout/"),
     }
     run.update({
         "schedule-list": _html(monitor, "/oversight/schedule/"),

@@ -112,6 +112,9 @@ MATRIX = {
     "oversight:audit_trail":               {"GET": MONITORING},
     "oversight:audit_export":              {"GET": MONITORING},
     "oversight:signature_check":           {"GET": MONITORING},
+    # PDF casebooks (issue 15): whoever views the casebook; the close-out archive: admins.
+    "oversight:casebook_pdf":              {"GET": ALL, "POST": ALL},
+    "oversight:closeout_archive":          {"GET": ADMIN_ONLY, "POST": ADMIN_ONLY},
     # --- oversight: adverse-event review -------------------------------------------------------------
     "oversight:ae_queue":                  {"GET": MONITORING},
     "oversight:ae_listing":                {"GET": ALL},
