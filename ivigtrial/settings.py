@@ -29,6 +29,8 @@ the environment (twelve-factor, django-environ):
   lockout notices to the administrators (SMTP; the console with DEBUG).
 - ``JOB_RESULT_RETENTION_DAYS`` (14): how long the results of background jobs that
   succeeded are kept (failed ones stay for the admin).
+- ``EXPORT_FILE_RETENTION_HOURS`` (24): how long the file of an export run in the
+  background is kept for its owner to download (then deleted; the row stays).
 - ``SECURE_SSL_REDIRECT``, ``SECURE_COOKIES``, ``SECURE_HSTS_SECONDS``: on
   (HTTPS only, HSTS one year) unless DEBUG; ``SECURE_PROXY_SSL_HEADER=1``
   trusts ``X-Forwarded-Proto`` from a TLS-terminating proxy.
@@ -310,6 +312,8 @@ TASKS = {
 }
 # Successful jobs' results are pruned after this many days (failed ones stay).
 JOB_RESULT_RETENTION_DAYS = env.int("JOB_RESULT_RETENTION_DAYS", default=14)
+# The files of exports run in the background are deleted after this many hours.
+EXPORT_FILE_RETENTION_HOURS = env.int("EXPORT_FILE_RETENTION_HOURS", default=24)
 
 # Simple-history: keep the reason for change on every history row.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

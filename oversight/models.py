@@ -35,6 +35,7 @@ class AccessKind(models.TextChoices):
     TWO_FACTOR_REMOVED = "2fa_removed", "Two-factor authenticator removed"
     TWO_FACTOR_VERIFIED = "2fa_verified", "Two-factor code accepted"
     TWO_FACTOR_FAILED = "2fa_failed", "Wrong two-factor code"
+    EXPORT_DOWNLOAD = "export_download", "Background export downloaded"
 
 
 def client_ip(request):
