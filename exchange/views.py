@@ -35,8 +35,7 @@ class ExportPageView(PermissionRequiredMixin, TemplateView):
             context["export_log"] = ExportLog.objects.select_related("user")[:50]
         mine = JobFile.objects.filter(owner=self.request.user, kind=EXPORT_KIND)
         context["job_files"] = list(mine.order_by("-created_at")[:JOB_FILES_SHOWN])
-        context["job_files_total"] = (len(context["job_files"]) if len(context["job_files"]) < JOB_FILES_SHOWN
-                                      else mine.count())
+        context["job_files_total"] = mine.count()
         return context
 
 

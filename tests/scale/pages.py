@@ -23,6 +23,8 @@ PAGES = ["patient-list", "patient-detail", "timeline", "deviation-list", "report
 # The edit forms with their queries beside the fields and the invalidation warning (issue 14),
 # and the raise-a-query page opened from a field.
 PAGES += ["patient-edit", "cycle-edit", "query-raise-field"]
+# Issue 15: the exports page with the user's background exports (one per 10 patients, all states).
+PAGES += ["exports-jobs"]
 #: Every measured name: the HTML pages, ``api:<collection>``, ``export:<format>``.
 NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORTS]
 
@@ -85,6 +87,18 @@ def _export(client, name):
     return get
 
 
+def _job_files(owner):
+    """The owner's background exports: one per 10 patients, in every state."""
+    from jobs.models import JobFile, JobFileStatus
+
+    statuses = list(JobFileStatus)
+    missing = Patient.objects.count() // 10 - JobFile.objects.filter(owner=owner).count()
+    JobFile.objects.bulk_create(
+        JobFile(kind="export", owner=owner, label=f"CSV export {i}", params={"format": "csv"}, total=1000,
+                done=500, status=statuses[i % len(statuses)], error="RuntimeError: gone")
+        for i in range(max(missing, 0)))
+
+
 def requests(users):
     """name -> a zero-argument callable running the request (the login is done before)."""
     patient = users["patient"]
@@ -120,7 +134,9 @@ def requests(users):
         "query-list": _html(monitor, "/oversight/queries/"),
         "patients-overdue": _html(monitor, "/patients/?schedule=overdue"),
         "ae-list": _html(admin, "/safety/adverse-events/"),  # each row's buttons: no query
+        "exports-jobs": _html(coordinator, "/exports/"),
     }
+    _job_files(users["coordinator"])
     run.update({f"api:{c}": _api(api, c) for c in API_LISTS})
     run.update({f"export:{f}": _export(coordinator, f) for f in EXPORTS})
     return run

@@ -28,6 +28,7 @@ EXPECTED = {
     # Issue 14: the dashboards (each section a count and its first rows) and the lists they link to.
     "dashboard-clinician": 8, "dashboard-monitor": 12, "cycle-list": 9, "casebook-list": 9, "query-list": 7,
     "patients-overdue": 8, "ae-list": 9,
+    "exports-jobs": 7,  # issue 15: the user's background exports (the newest 20 and how many)
     "api:patients": 5, "api:diagnoses": 5, "api:malignancies": 5, "api:cycles": 7, "api:assessments": 5,
     "api:infusions": 5, "api:adverse-events": 5, "api:deviations": 5,
     "api:data-queries": 4,  # the generated cohort has no data query: no messages prefetch
