@@ -1,3 +1,4 @@
+from django.db import transaction
 from django.utils import timezone
 
 from . import datasets
@@ -38,12 +39,13 @@ def export_job_start(*, user, format_name, site=None, diagnosis=None):
     filters = {k: v for k, v in {"site": getattr(site, "code", site), "diagnosis": diagnosis}.items() if v}
     patients = datasets.cohort(user=user, site=site, diagnosis=diagnosis)
     label = " · ".join([export_format.label, *(f"{k} {v}" for k, v in filters.items())])
-    job_file = files.create(kind=EXPORT_KIND, owner=user, label=label,
-                            params={"format": export_format.name, "filters": filters,
-                                    "site": filters.get("site", ""), "diagnosis": diagnosis or ""},
-                            site=site if hasattr(site, "pk") else None,
-                            total=sum(datasets.row_counts(patients).values()))
-    result = export_file.enqueue(str(job_file.pk))
-    job_file.task_id = str(result.id)
-    job_file.save(update_fields=["task_id"])
+    total = sum(datasets.row_counts(patients).values())
+    with transaction.atomic():  # the file's row and its job together, or neither
+        job_file = files.create(kind=EXPORT_KIND, owner=user, label=label,
+                                params={"format": export_format.name, "filters": filters,
+                                        "site": filters.get("site", ""), "diagnosis": diagnosis or ""},
+                                site=site if hasattr(site, "pk") else None, total=total)
+        result = export_file.enqueue(str(job_file.pk))
+        job_file.task_id = str(result.id)
+        job_file.save(update_fields=["task_id"])
     return job_file
