@@ -13,6 +13,9 @@
     bench.py profile-export --format X [--top N]   one export drained in this process: wall and
                                     CPU seconds, queries (the slowest), cProfile's top functions
 
+    bench.py job-overhead --out F [--formats csv,xlsx]   the same export streamed to a null sink
+                                    vs run as a background job (JobFile, progress, storage)
+
 DATABASE_URL (and the rest of the settings' environment) come from run.sh.
 """
 
@@ -466,6 +469,74 @@ def cmd_profile_export(args):
     out = io.StringIO()
     pstats.Stats(profile, stream=out).sort_stats(args.sort).print_stats(args.top)
     print("\n".join(line for line in out.getvalue().splitlines()[6:] if line.strip()))
+# --- background exports ------------------------------------------------------------
+
+def cmd_job_overhead(args):
+    """Issue 15: the job path's overhead. The same export of the same cohort, by the same
+    user, (a) streamed to a null sink as the download view streams it, (b) run as a
+    background job: ``export_job_start`` (row counts, JobFile, enqueue) then one worker
+    cycle (``run_pending``: the job claims it, counts rows as the writer pulls them,
+    writes progress, spools the file with its SHA-256 and saves it through the storage
+    API; MEDIA_ROOT a temporary directory). Alternated, best of --repeat each."""
+    import shutil
+    import tempfile
+
+    media = tempfile.mkdtemp(prefix="bench-media-")
+    os.environ["MEDIA_ROOT"] = media
+    setup()
+    from django.contrib.auth.models import User
+
+    from exchange.services import export_cohort, export_job_start
+    from jobs.models import JobFile, JobFileStatus
+    from jobs.worker import run_pending
+
+    user = User.objects.get(username=COORDINATOR)
+    results = {}
+    try:
+        for name in args.formats.split(","):
+            streamed, job = [], []
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                log, _fmt, chunks = export_cohort(format_name=name, user=user)
+                size = 0
+                with open(os.devnull, "wb") as sink:
+                    for chunk in chunks:
+                        sink.write(chunk)
+                        size += len(chunk)
+                streamed.append(time.perf_counter() - t0)
+
+                t0 = time.perf_counter()
+                job_file = export_job_start(user=user, format_name=name)
+                ran = run_pending(queue_names=("exports",))
+                job.append(time.perf_counter() - t0)
+                job_file = JobFile.objects.get(pk=job_file.pk)
+                if ran != 1 or job_file.status != JobFileStatus.DONE:
+                    raise RuntimeError(f"{name}: the job did not finish ({ran} ran, {job_file.status}: "
+                                       f"{job_file.error})")
+                progress_ok = job_file.done == job_file.total == sum(log.row_counts.values())
+                stored = job_file.size
+            results[name] = {"streamed_seconds": min(streamed), "streamed_runs": streamed,
+                             "job_seconds": min(job), "job_runs": job, "ratio": min(job) / min(streamed),
+                             "rows": sum(log.row_counts.values()), "bytes": size, "stored_bytes": stored,
+                             "progress_counted_every_row": progress_ok}
+            r = results[name]
+            print(f"  {name:5} streamed {r['streamed_seconds']:6.2f} s, job {r['job_seconds']:6.2f} s: "
+                  f"ratio {r['ratio']:.3f} ({r['rows']} rows, {size / 2**20:.1f} MB)")
+    finally:
+        shutil.rmtree(media, ignore_errors=True)
+    dump(args.out, {"formats": results})
+
+
+def job_overhead_main(argv):
+    parser = argparse.ArgumentParser(prog="bench.py job-overhead")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--formats", default=os.environ.get("BENCH_JOB_FORMATS", "csv,xlsx"))
+    parser.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_JOB_REPEAT", "2")))
+    cmd_job_overhead(parser.parse_args(argv))
+
+
+#: The job path may cost this much more than the streamed download (bench/NOTES.md).
+JOB_OVERHEAD_TARGET = 1.1
 
 
 # --- summary ---------------------------------------------------------------------
@@ -544,6 +615,14 @@ def cmd_summary(args):
             add(f"{name.upper()} export peak RSS growth 10k / 1k",
                 f"{ratio:.2f} ({b['growth_mb']:.1f} MB / {s['growth_mb']:.1f} MB)", "<= 1.2", ratio <= 1.2)
 
+    jobs = _load(tmp, "job-overhead.json")
+    if jobs:
+        for name, r in jobs["formats"].items():
+            add(f"{name.upper()} export as a background job / streamed",
+                f"{r['ratio']:.3f} ({r['job_seconds']:.2f} s / {r['streamed_seconds']:.2f} s, {r['rows']} rows"
+                f"{'' if r['progress_counted_every_row'] else '; progress short of the total'})",
+                f"<= {JOB_OVERHEAD_TARGET}", r["ratio"] <= JOB_OVERHEAD_TARGET and r["progress_counted_every_row"])
+
     cohort = _load(tmp, "cohort-big.json") or {}
     machine = _machine()
     width = max(len(r[0]) for r in rows) if rows else 10
@@ -583,6 +662,8 @@ def cmd_summary(args):
 
 
 def main():
+    if sys.argv[1:2] == ["job-overhead"]:  # issue 15 (its own parser: an additive edit)
+        return job_overhead_main(sys.argv[2:])
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("users")

@@ -13,6 +13,7 @@
 #   exports  rows/s of each export (the streaming generator the view uses) vs COPY
 #   report   the report's aggregates (reporting.selectors.outcome_report) vs one SQL query
 #   pages    wrk against gunicorn (2 workers, DEBUG off): pages / bare /healthz/
+#   jobs     an export run as a background job / the same export streamed (BENCH_JOB_FORMATS)
 # Results: bench/tmp/*.json, a table on stdout and bench/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,7 @@ CYCLES="${BENCH_CYCLES:-6}"
 SITES="${BENCH_SITES:-20}"
 REUSE="${BENCH_REUSE:-0}"
 CONN_MAX_AGE="${BENCH_CONN_MAX_AGE:-60}"
-ONLY="${BENCH_ONLY:-memory exports report pages}"
+ONLY="${BENCH_ONLY:-memory exports report pages jobs}"
 export BENCH_WRK_DURATION="${BENCH_WRK_DURATION:-10}"
 
 export DEBUG=0
@@ -87,6 +88,7 @@ prepare() {
   psql -d "$db" -qc "VACUUM ANALYZE" > /dev/null
 }
 
+rm -f "$TMP"/job-overhead.json
 rm -f "$TMP"/memory-*.json "$TMP"/exports.json "$TMP"/report.json "$TMP"/pages.json "$TMP"/cohort-*.json
 
 if wants memory; then
@@ -105,6 +107,10 @@ fi
 if wants exports; then
   step "export throughput vs COPY"
   "$PY" bench/bench.py exports --out "$TMP/exports.json"
+fi
+if wants jobs; then
+  step "exports as background jobs vs streamed (${BENCH_JOB_FORMATS:-csv,xlsx})"
+  "$PY" bench/bench.py job-overhead --out "$TMP/job-overhead.json"
 fi
 if wants report; then
   step "report aggregates vs one SQL query"

@@ -8,3 +8,8 @@ class ExchangeConfig(AppConfig):
 
     name = "exchange"
     verbose_name = "Data exchange"
+
+    def ready(self):
+        from . import tasks
+
+        tasks.register()  # the "export" kind of background job file (jobs.files)

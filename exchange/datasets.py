@@ -21,9 +21,13 @@ De-identified by design: the subject id, site, sex and age in years; dates
 as ISO 8601 dates; never names, nor the date or year of birth.
 """
 
+import contextlib
+import contextvars
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from itertools import islice
 
 from django.db import connections
 from django.db.models import F, Func, TextField, Value
@@ -51,6 +55,78 @@ DEIDENTIFICATION_NOTE = (
     "age in whole years at enrolment are given; dates are ISO 8601 dates (YYYY-MM-DD); no names, "
     "no date or year of birth.")
 STUDY_OID = "IVIG-PM-DM"
+
+
+# --- progress: the rows the writers pull from here --------------------------------
+
+#: Rows between two ticks of a :class:`RowCounter` (one addition and one callback per
+#: batch, not per row).
+TICK_ROWS = 500
+_ROW_COUNTER = contextvars.ContextVar("exchange_row_counter", default=None)
+
+
+class RowCounter:
+    """Counts the rows the export writers read from these tables while it is active
+    (:func:`counting_rows`), whatever the writer does with them: every table's row
+    iterator (``tuples``, ``rows``, ``text_rows``) ticks it in batches of
+    ``tick_rows``; a table the database writes without Python seeing its rows (CSV
+    through PostgreSQL's ``COPY``) ticks once, whole, when it is written
+    (:func:`table_written`). A table read twice counts once (capped at its count in
+    ``totals``). ``on_tick(done)`` is called after each tick (the job's throttled
+    progress write). Rows a writer reads with queries of its own are not seen here;
+    the job reports every row done when the writer has finished."""
+
+    def __init__(self, *, totals=None, on_tick=None, tick_rows=None):
+        self.totals = dict(totals or {})
+        self.on_tick = on_tick
+        self.tick_rows = tick_rows or TICK_ROWS
+        self.counts = defaultdict(int)
+
+    @property
+    def done(self):
+        return sum(min(n, self.totals[name]) if name in self.totals else n for name, n in self.counts.items())
+
+    def add(self, table, rows):
+        self.counts[table] += rows
+        if self.on_tick is not None:
+            self.on_tick(self.done)
+
+    def table_done(self, table):
+        if table in self.totals and self.counts[table] < self.totals[table]:
+            self.add(table, self.totals[table] - self.counts[table])
+
+    def count(self, table, rows):
+        rows = iter(rows)
+        while batch := list(islice(rows, self.tick_rows)):
+            yield from batch
+            self.add(table, len(batch))
+
+
+@contextlib.contextmanager
+def counting_rows(counter):
+    """Count the rows read from the tables inside the block (in this thread or task)
+    with ``counter``. Outside such a block the iterators are returned untouched (the
+    streamed download and the command line pay nothing)."""
+    token = _ROW_COUNTER.set(counter)
+    try:
+        yield counter
+    finally:
+        _ROW_COUNTER.reset(token)
+
+
+def _counted(table, rows):
+    """``rows`` of ``table``, counted when a :class:`RowCounter` is active."""
+    counter = _ROW_COUNTER.get()
+    return rows if counter is None else counter.count(table, rows)
+
+
+def table_written(table, chunks):
+    """``chunks`` (the bytes of ``table`` written by the database, e.g. ``COPY``); the
+    active counter, if any, counts the whole table once they are all out."""
+    yield from chunks
+    counter = _ROW_COUNTER.get()
+    if counter is not None:
+        counter.table_done(table.name if isinstance(table, Table) else table)
 
 
 def codes(choices):
@@ -96,8 +172,8 @@ class Table:
         the cells of text ("string") columns through ``spreadsheet_safe`` (a text a
         spreadsheet would run as a formula starts with an apostrophe)."""
         if self.text_query is not None and sql_text_supported(patients.db):
-            return self.text_query(patients).iterator(chunk_size=TEXT_CHUNK)
-        rows = self.tuples(patients, chunk_size=TEXT_CHUNK)
+            return _counted(self.name, self.text_query(patients).iterator(chunk_size=TEXT_CHUNK))
+        rows = self.tuples(patients, chunk_size=TEXT_CHUNK)  # counted there
         convert = [(i, _TEXT_BY_COLUMN_TYPE[c.type]) for i, c in enumerate(self.columns)
                    if c.type in _TEXT_BY_COLUMN_TYPE]
         return _converted(rows, convert) if convert else rows
@@ -208,7 +284,8 @@ PATIENT_SOURCES = ["subject_id", "site__code", "sex", "age_at_enrolment", "race"
 def patient_tuples(patients, chunk_size=CHUNK):
     """The patients with their stored facts (age, first infusion, disease duration:
     ``patients.services``)."""
-    return patients.order_by("subject_id").values_list(*PATIENT_SOURCES).iterator(chunk_size=chunk_size)
+    return _counted("patients", patients.order_by("subject_id").values_list(*PATIENT_SOURCES)
+                    .iterator(chunk_size=chunk_size))
 
 
 def patient_rows(patients):
@@ -256,10 +333,10 @@ def diagnosis_tuples(patients, chunk_size=CHUNK):
     """The diagnoses with their stored facts (rash, certainty, the patient's age at
     onset, EULAR/ACR score and class: ``patients.services``)."""
     flags = [name for name, _ in DIAGNOSIS_FLAGS]
-    return (Diagnosis.objects.filter(patient__in=patients).order_by("patient__subject_id")
+    return _counted("diagnoses", (Diagnosis.objects.filter(patient__in=patients).order_by("patient__subject_id")
             .values_list("patient__subject_id", "kind", "diagnosis_date", *flags, "rash", "certainty",
                          "patient__age_at_onset", "eular_acr_score", "eular_acr_class")
-            .iterator(chunk_size=chunk_size))
+            .iterator(chunk_size=chunk_size)))
 
 
 def diagnosis_rows(patients):
@@ -282,11 +359,11 @@ MALIGNANCY_COLUMNS = [
 
 def malignancy_tuples(patients, chunk_size=CHUNK):
     """The current malignancies with their stored timing (``patients.services``)."""
-    return (MalignancyHistory.objects.current().filter(patient__in=patients)
+    return _counted("malignancies", (MalignancyHistory.objects.current().filter(patient__in=patients)
             .order_by("patient__subject_id", "diagnosis_date", "pk")
             .values_list("patient__subject_id", "malignancy_type", "diagnosis_date", "status", "certainty",
                          "timing")
-            .iterator(chunk_size=chunk_size))
+            .iterator(chunk_size=chunk_size)))
 
 
 def malignancy_rows(patients):
@@ -319,7 +396,8 @@ CYCLE_SOURCES = ["patient__subject_id", "number", "start_date", "planned_start_d
 
 def cycle_tuples(patients, chunk_size=CHUNK):
     """The derived columns are the facts stored by ``visits.services`` (``visits.rules.derive_cycle``)."""
-    return _cycles(patients).values_list(*CYCLE_SOURCES).iterator(chunk_size=chunk_size)
+    return _counted("cycles", _cycles(patients).values_list(*CYCLE_SOURCES)
+                    .iterator(chunk_size=chunk_size))
 
 
 def cycle_rows(patients):
@@ -377,7 +455,8 @@ def _assessments(patients):
 
 
 def assessment_tuples(patients, chunk_size=CHUNK):
-    return _assessments(patients).values_list(*ASSESSMENT_SOURCES).iterator(chunk_size=chunk_size)
+    return _counted("assessments", _assessments(patients).values_list(*ASSESSMENT_SOURCES)
+                    .iterator(chunk_size=chunk_size))
 
 
 def assessment_rows(patients):
@@ -421,7 +500,8 @@ INFUSION_SOURCES = ["cycle__patient__subject_id", "cycle__number", "day", "infus
 
 def infusion_tuples(patients, chunk_size=CHUNK):
     """The derived columns are the facts stored by ``visits.services`` (``visits.rules.derive_infusion``)."""
-    return _infusions(patients).values_list(*INFUSION_SOURCES).iterator(chunk_size=chunk_size)
+    return _counted("infusions", _infusions(patients).values_list(*INFUSION_SOURCES)
+                    .iterator(chunk_size=chunk_size))
 
 
 def infusion_rows(patients):
@@ -468,7 +548,8 @@ def _adverse_events(patients):
 
 
 def adverse_event_tuples(patients, chunk_size=CHUNK):
-    return _adverse_events(patients).values_list(*AE_SOURCES).iterator(chunk_size=chunk_size)
+    return _counted("adverse_events", _adverse_events(patients).values_list(*AE_SOURCES)
+                    .iterator(chunk_size=chunk_size))
 
 
 def adverse_event_rows(patients):
@@ -503,7 +584,8 @@ def _deviations(patients):
 
 
 def deviation_tuples(patients, chunk_size=CHUNK):
-    return _deviations(patients).values_list(*DEVIATION_SOURCES).iterator(chunk_size=chunk_size)
+    return _counted("deviations", _deviations(patients).values_list(*DEVIATION_SOURCES)
+                    .iterator(chunk_size=chunk_size))
 
 
 def deviation_rows(patients):

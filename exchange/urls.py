@@ -7,4 +7,5 @@ app_name = "exchange"
 urlpatterns = [
     path("exports/", views.ExportPageView.as_view(), name="exports"),
     path("exports/download/", views.ExportDownloadView.as_view(), name="export_download"),
+    path("exports/background/", views.ExportJobStartView.as_view(), name="export_job_start"),
 ]

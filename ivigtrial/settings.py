@@ -41,6 +41,8 @@ the environment (twelve-factor, django-environ):
   a job running longer lost its worker and is retried.
 - ``CASEBOOK_PDF_RETENTION_HOURS`` (24): how long PDF casebooks and close-out archives
   made by background jobs are kept before their files are deleted.
+- ``EXPORT_FILE_RETENTION_HOURS`` (24): how long the file of an export run in the
+  background is kept for its owner to download (then deleted; the row stays).
 - ``SECURE_SSL_REDIRECT``, ``SECURE_COOKIES``, ``SECURE_HSTS_SECONDS``: on
   (HTTPS only, HSTS one year) unless DEBUG; ``SECURE_PROXY_SSL_HEADER=1``
   trusts ``X-Forwarded-Proto`` from a TLS-terminating proxy.
@@ -350,6 +352,8 @@ JOB_LOST_AFTER_MINUTES = env.int("JOB_LOST_AFTER_MINUTES", default=60)
 # PDF casebooks and close-out archives are deleted from the storage this many hours after
 # they are made (the JobFile row stays, with the file's SHA-256).
 CASEBOOK_PDF_RETENTION_HOURS = env.int("CASEBOOK_PDF_RETENTION_HOURS", default=24)
+# The files of exports run in the background are deleted after this many hours.
+EXPORT_FILE_RETENTION_HOURS = env.int("EXPORT_FILE_RETENTION_HOURS", default=24)
 
 # Simple-history: keep the reason for change on every history row.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

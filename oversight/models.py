@@ -43,6 +43,7 @@ class AccessKind(models.TextChoices):
     CASEBOOK_PDF_DOWNLOAD = "casebook_pdf_dl", "PDF casebook downloaded"
     CLOSEOUT_ARCHIVE = "closeout_archive", "Close-out archive made"
     CLOSEOUT_DOWNLOAD = "closeout_dl", "Close-out archive downloaded"
+    EXPORT_DOWNLOAD = "export_download", "Background export downloaded"
 
 
 def client_ip(request):

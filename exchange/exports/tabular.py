@@ -26,7 +26,7 @@ def csv_zip(patients):
     copy = datasets.sql_text_supported(patients.db)
     for table in datasets.TABLES:
         if copy and table.text_query is not None:  # PostgreSQL writes the CSV (COPY), the same bytes
-            chunks = copy_csv_chunks(table.column_names, table.text_query(patients))
+            chunks = datasets.table_written(table, copy_csv_chunks(table.column_names, table.text_query(patients)))
         else:
             chunks = csv_text_chunks(table.column_names, table.text_rows(patients), datasets.TEXT_CHUNK)
         members.append((f"{table.name}.csv", chunks))

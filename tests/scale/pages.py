@@ -30,6 +30,8 @@ PAGES += ["schedule-list", "schedule-list-clinician", "calendar-feed"]
 PAGES += ["notice-list", "notice-unread"]
 # Issue 15: the PDF casebooks one made of a patient, and the admins' close-out archives.
 PAGES += ["casebook-pdf", "closeout"]
+# Issue 15: the exports page with the user's background exports (one per 10 patients, all states).
+PAGES += ["exports-jobs"]
 #: Every measured name: the HTML pages, ``api:<collection>``, ``export:<format>``.
 NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORTS]
 
@@ -112,6 +114,16 @@ def make_notices():
 
     for event in AdverseEvent.objects.filter(serious=True).select_related("patient__site"):
         sae_notices_create(event)
+def _job_files(owner):
+    """The owner's background exports: one per 10 patients, in every state."""
+    from jobs.models import JobFile, JobFileStatus
+
+    statuses = list(JobFileStatus)
+    missing = Patient.objects.count() // 10 - JobFile.objects.filter(owner=owner).count()
+    JobFile.objects.bulk_create(
+        JobFile(kind="export", owner=owner, label=f"CSV export {i}", params={"format": "csv"}, total=1000,
+                done=500, status=statuses[i % len(statuses)], error="RuntimeError: gone")
+        for i in range(max(missing, 0)))
 
 
 def requests(users):
@@ -159,7 +171,9 @@ def requests(users):
         "schedule-list": _html(monitor, "/oversight/schedule/"),
         "schedule-list-clinician": _html(clinician, "/oversight/schedule/?status=overdue"),
         "calendar-feed": _feed(users["monitor"]),
+        "exports-jobs": _html(coordinator, "/exports/"),
     })
+    _job_files(users["coordinator"])
     run.update({f"api:{c}": _api(api, c) for c in API_LISTS})
     run.update({f"export:{f}": _export(coordinator, f) for f in EXPORTS})
     return run

@@ -88,6 +88,7 @@ MATRIX = {
     "reporting:report":                    {"GET": (N, N, Y, Y, Y)},
     "exchange:exports":                   {"GET": (N, N, Y, N, Y)},
     "exchange:export_download":           {"GET": (N, N, Y, N, Y)},
+    "exchange:export_job_start":          {"GET": (N, N, "405", N, "405"), "POST": (N, N, Y, N, Y)},
     # --- oversight: signatures (investigators), locks (admins), SDV and queries (monitors) ---------
     # Investigators only: an admin does not sign "reviewed and approved" (issue 12).
     "oversight:cycle_sign":                {"GET": (N, Y, N, N, N), "POST": (N, Y, N, N, N)},
