@@ -9,15 +9,17 @@ from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction
 
 
-def run_pending(*, max_tasks=None, worker_id=None):
-    """Run every job that is ready now (enqueued, its ``run_after`` passed), including
-    those the jobs enqueue that are ready at once; return how many ran."""
-    worker = Worker(queue_names=["*"], interval=0, batch=True, backend_name="default", startup_delay=False,
+def run_pending(*, max_tasks=None, queue_names=("*",), worker_id=None):
+    """Run every job that is ready now (enqueued, its ``run_after`` passed) on these queues
+    (``"*"``: all), including those the jobs enqueue that are ready at once; return how many ran."""
+    worker = Worker(queue_names=list(queue_names), interval=0, batch=True, backend_name="default", startup_delay=False,
                     max_tasks=max_tasks, worker_id=worker_id or f"inline-{get_random_string(8)}",
                     excluded_queue_names=[])
     ran = 0
     while max_tasks is None or ran < max_tasks:
         ready = DBTaskResult.objects.ready().filter(backend_name=worker.backend_name)
+        if not worker.process_all_queues:
+            ready = ready.filter(queue_name__in=worker.queue_names)
         with exclusive_transaction(ready.db):
             db_result = ready.get_locked()
             if db_result is not None:

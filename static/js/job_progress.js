@@ -46,6 +46,14 @@
       if (state.download_url) { download.setAttribute("href", state.download_url); }
       show(download, Boolean(state.download_url));
     }
+    var sha = item.querySelector("[data-job-sha]");
+    if (sha && state.sha256) {
+      sha.textContent = "SHA-256 ";
+      var code = document.createElement("code");
+      code.textContent = state.sha256;
+      sha.appendChild(code);
+      show(sha, true);
+    }
     show(item.querySelector("[data-job-cancel]"), state.active);
   }
 
