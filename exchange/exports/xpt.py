@@ -112,7 +112,12 @@ def _header(name, *numbers):
 
 
 def timestamp(when=None):
-    """ddMMMyy:hh:mm:ss, local time (what SAS writes)."""
+    """ddMMMyy:hh:mm:ss, local time (what SAS writes); ``when``: seconds since the epoch,
+    Django's clock (``timezone.now``, as every other export's time) by default."""
+    if when is None:
+        from django.utils import timezone
+
+        when = timezone.now().timestamp()
     t = time.localtime(when)
     return f"{t.tm_mday:02d}{_MONTHS[t.tm_mon - 1]}{t.tm_year % 100:02d}:{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
 
