@@ -614,7 +614,8 @@ def _missed_cycles(patients):
 
 def missed_cycle_tuples(patients, chunk_size=CHUNK):
     """The current missed-cycle records (months without infusion, ``visits.MissedCycle``)."""
-    return _missed_cycles(patients).values_list(*MISSED_CYCLE_SOURCES).iterator(chunk_size=chunk_size)
+    return _counted("missed_cycles", _missed_cycles(patients).values_list(*MISSED_CYCLE_SOURCES)
+                    .iterator(chunk_size=chunk_size))
 
 
 def missed_cycle_rows(patients):
