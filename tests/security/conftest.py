@@ -185,13 +185,10 @@ PK_OBJECT = {
     "oversight:ae_acknowledge": "adverse_event",
     "oversight:ae_review": "adverse_event",
     "oversight:ae_follow_up": "adverse_event",
-<<<<<<< HEAD
     "jobs:file_status": "job_file",
     "jobs:file_cancel": "job_file",
     "jobs:file_download": "job_file",
-=======
     "visits:missedcycle_void": "missed_cycle",
->>>>>>> hb
 }
 
 #: The API's collections and the object kind each one holds.
