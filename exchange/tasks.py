@@ -30,12 +30,18 @@ EXPORT_PERMISSION = "reporting.export_cohort"
 
 
 def owner_may(user, job_file):
-    """The owner still holds the export permission (at the export's one site, if any)."""
+    """The owner still holds the export permission at the export's one site, or, for an
+    export of all the owner's sites, at every site whose patients the file holds
+    (``params["site_ids"]``, written when the job read the cohort): an owner who lost
+    one of those sites no longer downloads the file."""
     from accounts.scoping import may
 
-    if job_file.site_id is None:
+    if job_file.site_id is not None:
+        return may(user, EXPORT_PERMISSION, site_id=job_file.site_id)
+    site_ids = (job_file.params or {}).get("site_ids")
+    if site_ids is None:  # not read yet (queued, running): nothing of a site in it
         return may(user, EXPORT_PERMISSION)
-    return may(user, EXPORT_PERMISSION, site_id=job_file.site_id)
+    return may(user, EXPORT_PERMISSION) and all(may(user, EXPORT_PERMISSION, site_id=pk) for pk in site_ids)
 
 
 def record_download(request, job_file):
@@ -83,7 +89,11 @@ def produce_export(job_file, progress):
             log, _format, stream = export_cohort(format_name=export_format.name, user=job_file.owner,
                                                  site=params.get("site") or None,
                                                  diagnosis=params.get("diagnosis") or None, channel="job")
-            JobFile.objects.filter(pk=job_file.pk).update(params={**params, "export_log": log.pk})
+            site_ids = sorted(datasets.cohort(user=job_file.owner, site=params.get("site") or None,
+                                              diagnosis=params.get("diagnosis") or None)
+                              .order_by().values_list("site_id", flat=True).distinct())
+            JobFile.objects.filter(pk=job_file.pk).update(params={**params, "export_log": log.pk,
+                                                                  "site_ids": site_ids})
             counter.totals = dict(log.row_counts)
             total = sum(log.row_counts.values())
             progress(0, total, force=True)

@@ -72,13 +72,16 @@ class WorkerLost(Exception):
 def recover_lost(db_result, now):
     """A job left RUNNING by a worker that died: mark it FAILED ("worker lost") and, while
     attempts remain, enqueue it again like any failed attempt. True when retried."""
-    db_result.set_failed(WorkerLost(
-        f"Still running at {now.isoformat()}, started {db_result.started_at.isoformat()} by "
-        f"{', '.join(db_result.worker_ids) or 'an unknown worker'}: the worker stopped."))
+    lost = WorkerLost(f"Still running at {now.isoformat()}, started {db_result.started_at.isoformat()} by "
+                      f"{', '.join(db_result.worker_ids) or 'an unknown worker'}: the worker stopped.")
+    db_result.set_failed(lost)
     task_ = db_result.task
     kwargs = dict(db_result.args_kwargs.get("kwargs", {}))
     attempt = int(kwargs.pop(ATTEMPT_KWARG, 1))
     if attempt >= getattr(task_.func, "max_attempts", 1):
+        from .files import fail_lost
+
+        fail_lost(db_result.args_kwargs.get("args", []), error=f"WorkerLost: {lost}")  # its file, if any
         return False
     task_.enqueue(*db_result.args_kwargs.get("args", []), **kwargs, **{ATTEMPT_KWARG: attempt + 1})
     return True

@@ -20,6 +20,7 @@ cancelled job leaves no partial file in the storage.
 import hashlib
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
@@ -170,3 +171,15 @@ def expire(now=None):
         JobFile.objects.filter(pk=job_file.pk, status=JobFileStatus.DONE).update(status=JobFileStatus.EXPIRED)
         expired += 1
     return expired
+
+
+def fail_lost(args, *, error):
+    """The job of a file (its first argument the file's id) died with its worker and is
+    not retried (``jobs.base.recover_lost``): the file is shown failed with the error,
+    not "running" for ever. Other jobs' arguments are left alone. Returns 0 or 1."""
+    try:
+        pk = uuid.UUID(str(args[0]))
+    except (IndexError, ValueError, TypeError, AttributeError):
+        return 0
+    return JobFile.objects.filter(pk=pk, status__in=(JobFileStatus.QUEUED, JobFileStatus.RUNNING)).update(
+        status=JobFileStatus.FAILED, finished_at=timezone.now(), error=error[:2000])

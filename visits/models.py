@@ -150,6 +150,8 @@ class TreatmentCycle(Lockable, ClinicalRecord):
             height_cm=self.height_cm, dosing_basis=self.dosing_basis,
             enrolment_date=self.patient.enrolment_date, withdrawal_date=self.patient.withdrawal_date,
             previous_start=previous, next_start=following,
+            missed_planned=MissedCycle.objects.current().filter(patient_id=self.patient_id)
+            .values_list("planned_date", flat=True),
         ))
 
 

@@ -463,8 +463,18 @@ INFUSION_DERIVED_FIELDS = tuple(InfusionDerived.__dataclass_fields__)
 # --- Hard rules (field errors) -----------------------------------------------
 
 def cycle_violations(*, today, start_date, weight_kg, height_cm, dosing_basis,
-                     enrolment_date, withdrawal_date, previous_start, next_start) -> list[Violation]:
+                     enrolment_date, withdrawal_date, previous_start, next_start,
+                     missed_planned=()) -> list[Violation]:
+    """``missed_planned``: the planned dates of the patient's current missed cycles; a
+    cycle given within a window of one of them contradicts it (the converse of
+    :func:`missed_cycle_violations`' "cycle_given"): the missed cycle is voided first."""
     v = future_date("start_date", start_date, today, "The cycle start date")
+    if start_date:
+        missed = sorted(d for d in missed_planned if abs((d - start_date).days) <= CYCLE_WINDOW_DAYS)
+        if missed:
+            v.append(Violation("start_date", "cycle_missed",
+                               f"A missed cycle is recorded for {missed[0]:%Y-%m-%d}, within {CYCLE_WINDOW_DAYS} "
+                               f"days of this date: void it first if this cycle was given."))
     if weight_kg is not None and not (0 < Decimal(weight_kg) <= WEIGHT_MAX_KG):
         v.append(Violation("weight_kg", "implausible_weight",
                            f"Weight must be above 0 and at most {WEIGHT_MAX_KG} kg."))

@@ -253,3 +253,28 @@ def test_files_expire_after_the_configured_retention(coordinator_user, settings)
     finally:
         settings.EXPORT_FILE_RETENTION_HOURS = 24
         tasks.register()
+
+
+def test_a_study_wide_export_is_not_downloaded_by_its_owner_after_losing_one_of_its_sites(client, demo):
+    """A file without a site filter holds the patients of every site the owner had when
+    it was made: losing one of those sites loses the file (404), not only the role.
+    (Only study-wide roles export by default; a study may grant a site role the export
+    permission through its Group.)"""
+    from django.contrib.auth.models import Group, Permission
+
+    from tests.accounts.factories import MembershipFactory
+
+    Group.objects.get(name="investigator").permissions.add(
+        Permission.objects.get(content_type__app_label="reporting", codename="export_cohort"))
+    site_01, site_02 = Site.objects.get(code="01"), Site.objects.get(code="02")
+    owner = _user_with_role("investigator", site_01, username="investigator-two-sites")
+    MembershipFactory(user=owner, role="investigator", site=site_02)
+    job_file = _run(owner, "csv")
+    assert sorted(job_file.params["site_ids"]) == sorted([site_01.pk, site_02.pk])
+    url = reverse("jobs:file_download", args=[job_file.pk])
+    client.force_login(owner)
+    assert client.get(url).status_code == 200
+    owner.memberships.filter(site=site_02).delete()
+    client.force_login(owner)
+    assert client.get(url).status_code == 404
+    assert client.get(reverse("jobs:file_status", args=[job_file.pk])).status_code == 404

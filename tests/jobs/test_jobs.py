@@ -105,3 +105,31 @@ def test_a_job_whose_worker_died_is_failed_and_retried(settings):
     run_pending()
     assert list(Site.objects.filter(name="written by a job").values_list("code", flat=True)) == ["W1"]
     assert DBTaskResult.objects.get(pk=fresh.id).status == "RUNNING"
+
+
+def test_a_file_job_whose_worker_died_on_its_last_attempt_shows_its_file_failed(settings):
+    """Not "running" for ever (its bar stuck, its cancel doing nothing): failed, with the error."""
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+
+    from exchange.tasks import export_file
+    from jobs import files
+    from jobs.models import JobFileStatus
+    from jobs.tasks import recover_lost_jobs
+
+    settings.JOB_LOST_AFTER_MINUTES = 60
+    owner = User.objects.create_user("owner")
+    job_file = files.create(kind="export", owner=owner, label="lost", params={"format": "csv"})
+    other = files.create(kind="export", owner=owner, label="still running", params={"format": "csv"})
+    export_file.enqueue(str(job_file.pk), _attempt=export_file.func.max_attempts)  # the last attempt
+    db_result = DBTaskResult.objects.get()
+    db_result.claim("worker-that-died")
+    DBTaskResult.objects.filter(pk=db_result.pk).update(started_at=timezone.now() - timedelta(minutes=61))
+    type(job_file).objects.filter(pk__in=[job_file.pk, other.pk]).update(status=JobFileStatus.RUNNING)
+    assert recover_lost_jobs.call() == {"lost": 1, "retried": 0}
+    job_file.refresh_from_db()
+    other.refresh_from_db()
+    assert job_file.status == JobFileStatus.FAILED and "worker-that-died" in job_file.error
+    assert job_file.finished_at is not None
+    assert other.status == JobFileStatus.RUNNING
+    assert files.fail_lost([7], error="x") == 0 and files.fail_lost([], error="x") == 0

@@ -273,3 +273,28 @@ def test_the_csv_export_has_the_missed_cycles_table_and_dictionary(patient, clin
     assert rows == [["subject_id", "planned_date", "reason", "reason_detail"], ["01-001", "2025-04-14", "declined", ""]]
     dictionary = archive.read("data_dictionary.csv").decode("utf-8-sig")
     assert "missed_cycles" in dictionary
+
+
+def test_a_cycle_given_within_a_window_of_a_current_missed_cycle_is_refused(patient, clinician):
+    """The converse of "cycle_given": a month recorded as missed cannot also have its
+    infusion (exposure and the report would count both); voided, the cycle is accepted."""
+    from django.core.exceptions import ValidationError
+
+    from visits.models import TreatmentCycle
+
+    missed = missed_cycle_save(missed=MissedCycle(patient=patient, planned_date=MISSED, reason="declined"),
+                               user=clinician)
+    first = TreatmentCycle.objects.get(patient=patient, number=1)
+    cycle = TreatmentCycle(patient=patient, number=2, start_date=MISSED + timedelta(days=3),
+                           weight_kg=first.weight_kg, height_cm=first.height_cm, dosing_basis=first.dosing_basis)
+    with pytest.raises(ValidationError) as error:
+        cycle.full_clean()
+    assert {e.code for e in error.value.error_dict["start_date"]} == {"cycle_missed"}
+    assert {(v.field, v.code) for v in rules.cycle_violations(
+        today=MISSED + timedelta(days=30), start_date=MISSED + timedelta(days=8), weight_kg=None, height_cm=None,
+        dosing_basis=None, enrolment_date=None, withdrawal_date=None, previous_start=None, next_start=None,
+        missed_planned=[MISSED])} == set()
+    missed.refresh_from_db()
+    missed_cycle_void(missed=missed, reason="It was given after all", expected_version=missed.version,
+                      user=clinician)
+    cycle.full_clean()
