@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 DEV_STAMP := $(VENV)/.installed-dev-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test install install-dev migrate seed serve clean loadtest bench
+.PHONY: run test install install-dev migrate seed serve clean loadtest bench messages
 
 # The runtime packages only (make run, production).
 $(STAMP): requirements.txt
@@ -51,6 +51,16 @@ loadtest: $(DEV_STAMP)
 ## make bench: page, report, export and memory benchmarks on PostgreSQL; writes bench/results.md
 bench: $(DEV_STAMP)
 	bash bench/run.sh
+
+## make messages: extract the translatable strings into locale/<lang>/LC_MESSAGES/*.po (English is
+## the source, French is translated there) and compile the .mo files the app reads (committed,
+## so running the app needs no gettext). Needs GNU gettext (Debian: apt-get install gettext).
+I18N_IGNORE := --ignore=.venv --ignore=tests --ignore=staticfiles --ignore=static/vendor --ignore=bench \
+	--ignore=loadtest --ignore=media --ignore=docs
+messages: $(DEV_STAMP)
+	$(PY) manage.py makemessages -l en -l fr -d django --no-location --no-obsolete $(I18N_IGNORE)
+	$(PY) manage.py makemessages -l en -l fr -d djangojs --no-location --no-obsolete $(I18N_IGNORE)
+	$(PY) manage.py compilemessages -l en -l fr --ignore=.venv --ignore=staticfiles
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,8 +1,10 @@
 import re
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from .services import password_recheck
 
@@ -48,3 +50,24 @@ class CodeForm(forms.Form):
         if not re.fullmatch(r"[0-9]{6}", code):  # not str.isdigit(): it accepts "²"
             raise ValidationError("Enter the 6 digits your authenticator app shows.", code="invalid_code")
         return code
+
+
+def language_choices():
+    return [("", _("Your browser's language"))] + [(code, name) for code, name in settings.LANGUAGES]
+
+
+class ProfileForm(forms.Form):
+    """The profile page: the language of the user's screens, e-mails and PDF casebooks."""
+
+    language = forms.ChoiceField(label=_("Language"), choices=language_choices, required=False,
+                                 help_text=_("Screens, e-mails and PDF casebooks. Exports, the API and "
+                                             "the audit trail keep the standards' codes, ISO dates and "
+                                             "dot decimals in every language."))
+
+
+class LanguageSwitchForm(forms.Form):
+    """The navbar's switch: one language, and the page to go back to."""
+
+    language = forms.ChoiceField(choices=settings.LANGUAGES,
+                                 error_messages={"invalid_choice": _("Choose a language of the list.")})
+    next = forms.CharField(required=False, max_length=2000)

@@ -8,9 +8,37 @@ from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.views import redirect_to_login
 from django.dispatch import receiver
 from django.shortcuts import resolve_url
-from django.utils import timezone
+from django.middleware.locale import LocaleMiddleware
+from django.utils import timezone, translation
 
+from . import languages
 from .scoping import access_for
+
+
+class UserLanguageMiddleware(LocaleMiddleware):
+    """Django's LocaleMiddleware, with the user's own choice first.
+
+    The choice (``accounts.Profile.language``) is copied into the session at login
+    and by the language switch, so no request queries for it; without one, Django
+    decides from the language cookie, then the browser's Accept-Language. No URL
+    carries a language prefix. Placed after the authentication middleware (it reads
+    the session); the response says ``Content-Language`` and varies on
+    ``Accept-Language`` (LocaleMiddleware.process_response).
+    """
+
+    def process_request(self, request):
+        if request.path.startswith(languages.NEUTRAL_PATHS):
+            # The REST API is a machine interface: its values, labels and messages are
+            # language-neutral (the source language), whoever calls it.
+            translation.activate(languages.SOURCE_LANGUAGE)
+            request.LANGUAGE_CODE = languages.SOURCE_LANGUAGE
+            return
+        session = getattr(request, "session", None)
+        code = languages.supported(session.get(languages.SESSION_KEY)) if session is not None else None
+        if code is None:
+            code = translation.get_language_from_request(request, check_path=False)
+        translation.activate(code)
+        request.LANGUAGE_CODE = translation.get_language()
 
 
 class SiteTimezoneMiddleware:
@@ -93,6 +121,8 @@ def _start_activity_clock(sender, request, user, **kwargs):
 
         mark_activity(request.session)
         request.session[LOGIN_ADDRESS_KEY] = client_ip(request)
+        # The user's language for the whole session (read here once, not per request).
+        languages.remember(request, languages.supported(languages.stored_choice(user)))
 
 
 def _json_refusal(detail, code):

@@ -4,6 +4,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from core.validation import CleanTextModel
@@ -155,3 +156,25 @@ class CalendarToken(CleanTextModel, models.Model):
 
     def __str__(self):
         return f"Calendar feed {self.prefix}… of {self.user}"
+
+
+class Profile(CleanTextModel, models.Model):
+    """A user's own settings: today, the language of their screens, e-mails and PDF
+    casebooks (issue 16). Blank: the browser's language. Read once at login into the
+    session (``accounts.languages``), never per request; notifications read it for
+    the recipient."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="profile", primary_key=True)
+    language = models.CharField(
+        _("language"), max_length=8, blank=True, choices=settings.LANGUAGES,
+        help_text=_("The language of your screens, e-mails and PDF casebooks; blank: your browser's."))
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("profile")
+        verbose_name_plural = _("profiles")
+
+    def __str__(self):
+        return f"{self.user}: {self.language or 'browser language'}"

@@ -9,14 +9,16 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from oversight.models import AccessEvent, AccessKind
 
-from . import passwords, two_factor
-from .forms import CodeForm, LockoutAwarePasswordChangeForm
+from . import languages, passwords, two_factor
+from .forms import CodeForm, LanguageSwitchForm, LockoutAwarePasswordChangeForm, ProfileForm
 
 
 @login_not_required
@@ -82,6 +84,64 @@ def security(request):
         "form": CodeForm(),
         "max_age_days": passwords.max_age_seconds() // 86400,
     })
+
+
+# --- Profile and language (issue 16) ----------------------------------------------------
+
+
+def _set_language(request, response, code):
+    """Use ``code`` from now on: the session (read by UserLanguageMiddleware), the
+    cookie (kept after logout, so the login page stays in it), this response."""
+    languages.remember(request, code)
+    if code:
+        response.set_cookie(settings.LANGUAGE_COOKIE_NAME, code, max_age=settings.LANGUAGE_COOKIE_AGE,
+                            path=settings.LANGUAGE_COOKIE_PATH, domain=settings.LANGUAGE_COOKIE_DOMAIN,
+                            secure=settings.LANGUAGE_COOKIE_SECURE or request.is_secure(),
+                            httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                            samesite=settings.LANGUAGE_COOKIE_SAMESITE)
+    else:
+        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME, path=settings.LANGUAGE_COOKIE_PATH,
+                               domain=settings.LANGUAGE_COOKIE_DOMAIN)
+    return response
+
+
+@never_cache
+def profile(request):
+    """The user's profile: who they are, their roles, and the language of their
+    screens, e-mails and PDF casebooks."""
+    if request.method == "POST":
+        form = ProfileForm(request.POST)
+        if form.is_valid():
+            code = form.cleaned_data["language"]
+            languages.choose(request.user, code)
+            chosen = languages.supported(code) or translation.get_language_from_request(request)
+            translation.activate(chosen)
+            messages.success(request, _("Your language is saved: %(language)s.") % {
+                "language": dict(settings.LANGUAGES).get(code) or _("your browser's language")})
+            return _set_language(request, redirect("accounts:profile"), code)
+    else:
+        form = ProfileForm(initial={"language": languages.stored_choice(request.user)})
+    return render(request, "accounts/profile.html", {"form": form, "nav_section": "account"})
+
+
+@login_not_required
+@require_POST
+def set_language(request):
+    """The navbar's language switch (also on the login page). A signed-in user's
+    choice is stored on their profile, so e-mails and PDFs follow it too."""
+    form = LanguageSwitchForm(request.POST)
+    next_url = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        next_url = resolve_url("home") if request.user.is_authenticated else resolve_url(settings.LOGIN_URL)
+    if not form.is_valid():
+        messages.error(request, form.errors["language"][0] if "language" in form.errors
+                       else _("Choose a language of the list."))
+        return redirect(next_url)
+    code = form.cleaned_data["language"]
+    if request.user.is_authenticated:
+        languages.choose(request.user, code)
+    return _set_language(request, redirect(next_url), code)
 
 
 SETUP_DEVICE_KEY = "two_factor_setup_device"

@@ -3,6 +3,8 @@ and the study's time zone (named once per page, in the footer)."""
 
 from django.utils import timezone
 
+from .forms import date_hint
+
 # URL path prefix -> the navigation item it belongs to; the longest prefix wins, so
 # "/patients/new/" (enrolment) beats "/patients/" and a patient's adverse events
 # ("/patients/<pk>/adverse-events/") stay under Patients.
@@ -44,4 +46,6 @@ def navigation(request):
         "nav_section": nav_section(getattr(request, "path", "")),
         "time_zone_name": timezone.get_current_timezone_name(),
         "time_zone_abbreviation": now.tzname(),
+        # How dates read in the active language (the footer says it): YYYY-MM-DD, JJ/MM/AAAA.
+        "date_hint": date_hint()["placeholder"],
     }

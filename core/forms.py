@@ -5,48 +5,84 @@ from django.core.exceptions import ValidationError
 from django.utils.formats import date_format
 from django.utils.text import capfirst
 from django.utils.timezone import localtime
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 
 from .history import changes_since, describe_changes
 from .services import StaleRecordError, record_save
 from .validation import ASCII_DIGITS, ASCII_KEY, text_validator_for, validate_multiline_text
 
 
-class DateInput(forms.DateInput):
-    """Every form's date: ISO 8601 ``YYYY-MM-DD`` shown and typed, whatever the browser's
-    language. A ``type=date`` input shows the browser's locale (mm/dd/yyyy in an
-    English Chromium), so this is a text input with the format as its placeholder;
+#: What each language's date inputs show as their format (the first of the locale's
+#: DATE_INPUT_FORMATS, ivigtrial/formats/<lang>/formats.py) and the pattern they accept.
+DATE_HINTS = {
+    "fr": {"placeholder": "JJ/MM/AAAA", "pattern": r"\d{2}/\d{2}/\d{4}|\d{4}-\d{2}-\d{2}"},
+}
+DATE_HINT_DEFAULT = {"placeholder": "YYYY-MM-DD", "pattern": r"\d{4}-\d{2}-\d{2}"}
+DATETIME_HINTS = {
+    "fr": {"placeholder": "JJ/MM/AAAA HH:MM",
+           "pattern": r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}"},
+}
+DATETIME_HINT_DEFAULT = {"placeholder": "YYYY-MM-DD HH:MM", "pattern": r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}"}
+
+
+def date_hint(kind="date"):
+    """{"placeholder", "pattern"} of a date ("date") or date-time ("datetime") input
+    in the active language."""
+    language = (get_language() or "en").split("-")[0]
+    if kind == "datetime":
+        return DATETIME_HINTS.get(language, DATETIME_HINT_DEFAULT)
+    return DATE_HINTS.get(language, DATE_HINT_DEFAULT)
+
+
+class LocalizedDateWidgetMixin:
+    """A date or time text input that shows and accepts the active language's format:
+    ``YYYY-MM-DD`` in English, ``JJ/MM/AAAA`` in French (``ivigtrial/formats``). The
+    value is written in the locale's first input format at render time, so the same
+    form class serves every language; the field parses with the same formats."""
+
+    hint_kind = "date"
+
+    def get_context(self, name, value, attrs):
+        hint = date_hint(self.hint_kind)
+        attrs = {"placeholder": hint["placeholder"], "pattern": hint["pattern"],
+                 "title": _("Format %(format)s") % {"format": hint["placeholder"]}, **(attrs or {})}
+        return super().get_context(name, value, attrs)
+
+
+class DateInput(LocalizedDateWidgetMixin, forms.DateInput):
+    """Every form's date, typed as text in the language's format. A ``type=date``
+    input shows the browser's locale (mm/dd/yyyy in an English Chromium), not the
+    user's chosen language, so this is a text input with the format as its placeholder;
     the field still parses and validates on the server."""
 
     input_type = "text"
-    placeholder = "YYYY-MM-DD"
-    pattern = r"\d{4}-\d{2}-\d{2}"
     size = 10
 
     def __init__(self, attrs=None, format=None):
-        attrs = {"placeholder": self.placeholder, "pattern": self.pattern, "title": f"Format {self.placeholder}",
-                 "inputmode": "numeric", "autocomplete": "off", "maxlength": self.size, **(attrs or {})}
-        super().__init__(attrs=attrs, format=format or "%Y-%m-%d")
+        attrs = {"inputmode": "numeric", "autocomplete": "off", "maxlength": self.size, **(attrs or {})}
+        super().__init__(attrs=attrs, format=format)
 
 
-class DateTimeInput(forms.DateTimeInput):
-    """A date and time as ``YYYY-MM-DD HH:MM`` (24-hour, the study's zone named in the footer)."""
+class DateTimeInput(LocalizedDateWidgetMixin, forms.DateTimeInput):
+    """A date and time (24-hour, the study's zone named in the footer)."""
 
     input_type = "text"
-    placeholder = "YYYY-MM-DD HH:MM"
+    hint_kind = "datetime"
 
     def __init__(self, attrs=None, format=None):
-        attrs = {"placeholder": self.placeholder, "pattern": r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}",
-                 "title": f"Format {self.placeholder}", "autocomplete": "off", "maxlength": 16, **(attrs or {})}
-        super().__init__(attrs=attrs, format=format or "%Y-%m-%d %H:%M")
+        attrs = {"autocomplete": "off", "maxlength": 16, **(attrs or {})}
+        super().__init__(attrs=attrs, format=format)
 
 
 class TimeInput(forms.TimeInput):
-    """A time of day as ``HH:MM`` (24-hour); ``type=time`` shows 12-hour in an English browser."""
+    """A time of day as ``HH:MM`` (24-hour in every language); ``type=time`` shows
+    12-hour in an English browser."""
 
     input_type = "text"
 
     def __init__(self, attrs=None, format=None):
-        attrs = {"placeholder": "HH:MM", "pattern": r"\d{2}:\d{2}", "title": "Format HH:MM (24-hour)",
+        attrs = {"placeholder": _("HH:MM"), "pattern": r"\d{2}:\d{2}", "title": _("Format HH:MM (24-hour)"),
                  "inputmode": "numeric", "autocomplete": "off", "maxlength": 5, **(attrs or {})}
         super().__init__(attrs=attrs, format=format or "%H:%M")
 
@@ -60,11 +96,39 @@ class FiniteDecimalField(forms.DecimalField):
     ``InvalidOperation``: an edit form posted with "sNaN" ended in a 500.
     """
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("localize", True)
+        super().__init__(**kwargs)
+        if self.localize:
+            localize_decimal(self)
+
     def to_python(self, value):
         value = super().to_python(value)
         if value is not None and not value.is_finite():
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         return value
+
+
+#: A number input's own attributes, meaningless on a text input.
+NUMBER_ONLY_ATTRS = ("step", "min", "max")
+
+
+def localize_decimal(field):
+    """Show and accept a decimal in the active language's format: "72,5" in French,
+    "72.5" in English (a French form also takes the dot). A ``type=number`` input
+    follows the browser's locale, not the user's language, and cannot hold a comma
+    in every browser, so the field becomes a text input with a decimal keypad; the
+    field parses with the locale's separator (``sanitize_separators``). No thousands
+    separator is ever shown (``USE_THOUSAND_SEPARATOR`` is off)."""
+    field.localize = True
+    old = field.widget
+    attrs = {key: value for key, value in old.attrs.items() if key not in NUMBER_ONLY_ATTRS}
+    attrs.setdefault("inputmode", "decimal")
+    attrs.setdefault("autocomplete", "off")
+    widget = forms.TextInput(attrs=attrs)
+    widget.is_localized = True
+    widget.is_required = old.is_required
+    field.widget = widget
 
 
 class CleanTextFormMixin:
@@ -140,6 +204,7 @@ def use_finite_decimals(form):
     for field in form.fields.values():
         if type(field) is forms.DecimalField:
             field.__class__ = FiniteDecimalField
+            localize_decimal(field)
 
 
 class ClinicalRecordForm(CleanTextFormMixin, forms.ModelForm):

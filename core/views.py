@@ -1,6 +1,9 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpResponsePermanentRedirect
+from django.http import Http404, HttpResponsePermanentRedirect
+from django.utils import translation
+from django.views.decorators.cache import cache_control
+from django.views.i18n import JavaScriptCatalog
 from django.templatetags.static import static
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
@@ -8,6 +11,7 @@ from django.views.generic import FormView
 from django.views.generic.edit import ModelFormMixin, ProcessFormView
 from django.views.generic.detail import SingleObjectTemplateResponseMixin
 
+from accounts import languages
 from accounts.mixins import PermissionRequiredMixin
 
 from .forms import VoidForm, add_validation_error
@@ -146,3 +150,16 @@ class VoidView(ActionFormView):
 def favicon(request):
     """``/favicon.ico``, which browsers ask for on their own: the site's icon."""
     return HttpResponsePermanentRedirect(static("favicon.svg"))
+
+
+@login_not_required
+@cache_control(public=True, max_age=3600)
+def javascript_catalog(request, language):
+    """The scripts' translations (``locale/<lang>/LC_MESSAGES/djangojs.po``) for one
+    language, served by the app itself (no CDN, no inline script). The language is in
+    the address, so a browser's cached catalogue is never the other language's."""
+    code = languages.supported(language)
+    if code is None or code != language:
+        raise Http404("No such language.")
+    with translation.override(code):
+        return JavaScriptCatalog.as_view()(request)

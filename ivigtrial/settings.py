@@ -113,6 +113,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Django's LocaleMiddleware, reading the user's stored choice from the session first.
+    "accounts.middleware.UserLanguageMiddleware",
     "accounts.middleware.SiteTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.IdleTimeoutMiddleware",
@@ -141,6 +143,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.roles",
@@ -200,12 +203,22 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-LANGUAGE_CODE = "en-gb"
+# Languages (issue 16): every screen, message, e-mail and PDF casebook in English (the
+# source) or French. A user's choice (accounts.Profile.language, copied into the session at
+# login and by the navbar's switch) wins; else the language cookie, else the browser's
+# Accept-Language (accounts.middleware.UserLanguageMiddleware). The catalogues are in
+# locale/ (make messages); exports, the API's values and the audit trail stay language-neutral.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Paris")
 USE_I18N = True
 USE_TZ = True
-# ISO 8601 on every screen (dates Y-m-d, times Y-m-d H:i); the locale formats in
-# ivigtrial/formats/ say the same, as they win over these settings.
+# Clinical values never show a thousands separator ("1 234,5" would not parse back).
+USE_THOUSAND_SEPARATOR = False
+# Formats follow the language (ivigtrial/formats/<lang>/formats.py wins over these
+# settings): ISO 8601 in English (dates Y-m-d, times Y-m-d H:i); dd/mm/yyyy and decimal
+# commas in French.
 FORMAT_MODULE_PATH = ["ivigtrial.formats"]
 DATE_FORMAT = SHORT_DATE_FORMAT = "Y-m-d"
 DATETIME_FORMAT = SHORT_DATETIME_FORMAT = "Y-m-d H:i"

@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from accounts.views import healthz
-from core.views import favicon
+from core.views import favicon, javascript_catalog
 
 admin.site.site_header = "IVIG myositis trial EDC: administration"
 admin.site.site_title = "IVIG trial EDC admin"
@@ -19,6 +19,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="oversight:dashboard"), name="home"),
     path("healthz/", healthz, name="healthz"),  # open without a login, as is the icon:
     path("favicon.ico", favicon, name="favicon"),
+    path("jsi18n/<str:language>/", javascript_catalog, name="javascript-catalog"),
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
     path("patients/", include("safety.urls_casebook")),

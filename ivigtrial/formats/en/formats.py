@@ -16,8 +16,10 @@ FIRST_DAY_OF_WEEK = 1  # Monday (ISO 8601)
 
 # What the forms accept: ISO 8601 only (the inputs show "YYYY-MM-DD").
 DATE_INPUT_FORMATS = ["%Y-%m-%d"]
-DATETIME_INPUT_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
-TIME_INPUT_FORMATS = ["%H:%M:%S", "%H:%M"]
+# The first format of each list is the one a form shows its value in.
+DATETIME_INPUT_FORMATS = ["%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M",
+                          "%Y-%m-%d"]
+TIME_INPUT_FORMATS = ["%H:%M", "%H:%M:%S"]
 DECIMAL_SEPARATOR = "."
 THOUSAND_SEPARATOR = ","
 NUMBER_GROUPING = 3
