@@ -208,8 +208,10 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 # login and by the navbar's switch) wins; else the language cookie, else the browser's
 # Accept-Language (accounts.middleware.UserLanguageMiddleware). The catalogues are in
 # locale/ (make messages); exports, the API's values and the audit trail stay language-neutral.
-LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise ImproperlyConfigured(f"LANGUAGE_CODE must be one of {', '.join(dict(LANGUAGES))}, not {LANGUAGE_CODE!r}.")
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Paris")
 USE_I18N = True

@@ -1,13 +1,14 @@
 """Root URLconf: wires the apps together; nothing clinical lives here."""
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
 from accounts.views import healthz
 from core.views import favicon, javascript_catalog
 
-admin.site.site_header = "IVIG myositis trial EDC: administration"
-admin.site.site_title = "IVIG trial EDC admin"
+admin.site.site_header = _("IVIG myositis trial EDC: administration")
+admin.site.site_title = _("IVIG trial EDC admin")
 
 # Under /api/ these answer with the API's JSON error shape, elsewhere with Django's pages.
 handler400 = "api.exceptions.bad_request"

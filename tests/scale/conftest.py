@@ -36,6 +36,7 @@ class Measure:
 class ScaleRun:
     small: dict = field(default_factory=dict)  # name -> Measure at SMALL patients
     large: dict = field(default_factory=dict)  # name -> Measure at LARGE patients
+    french: dict = field(default_factory=dict)  # name -> Measure at LARGE patients, in French (issue 16)
     errors: dict = field(default_factory=dict)  # name -> problem found while measuring
 
 
@@ -70,5 +71,6 @@ def scale(django_db_setup, django_db_blocker):
         generate_cohort(patients=LARGE - SMALL, cycles=CYCLES, sites=SITES, seed=SEED + 1, through="bulk")
         run.generate_seconds = time.monotonic() - started
         pages.measure_all(users, run.large, run.errors, size=LARGE)
+        pages.measure_all(users, run.french, run.errors, size=f"{LARGE}-fr", language="fr")
         transaction.set_rollback(True)  # nothing stays behind (the audit tables refuse DELETE)
     return run

@@ -51,15 +51,15 @@ def make_users():
     }
 
 
-def _client(user):
-    client = Client()
+def _client(user, language=None):
+    client = Client(**({"HTTP_ACCEPT_LANGUAGE": language} if language else {}))
     client.force_login(user)
     return client
 
 
-def _api_client(user):
+def _api_client(user, language=None):
     _, token = token_create(user=user)
-    client = APIClient()
+    client = APIClient(**({"HTTP_ACCEPT_LANGUAGE": language} if language else {}))
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
@@ -86,11 +86,12 @@ def _api(client, collection):
     return get
 
 
-def _feed(user):
+def _feed(user, language=None):
     from accounts.services import calendar_token_create
 
     _, token = calendar_token_create(user=user)
-    client = Client()  # no session: a calendar program
+    # no session: a calendar program
+    client = Client(**({"HTTP_ACCEPT_LANGUAGE": language} if language else {}))
 
     def get():
         response = client.get(reverse("oversight:calendar_feed", args=[token]))
@@ -126,13 +127,14 @@ def _job_files(owner):
         for i in range(max(missing, 0)))
 
 
-def requests(users):
-    """name -> a zero-argument callable running the request (the login is done before)."""
+def requests(users, language=None):
+    """name -> a zero-argument callable running the request (the login is done before);
+    ``language``: the browsers' Accept-Language (issue 16: French pages run the same queries)."""
     make_notices()
     patient = users["patient"]
-    monitor, coordinator = _client(users["monitor"]), _client(users["coordinator"])
-    clinician, admin = _client(users["clinician"]), _client(users["admin"])
-    api = _api_client(users["monitor"])
+    monitor, coordinator = _client(users["monitor"], language), _client(users["coordinator"], language)
+    clinician, admin = _client(users["clinician"], language), _client(users["admin"], language)
+    api = _api_client(users["monitor"], language)
     number = patient.cycles.order_by("number").values_list("number", flat=True).first() or 1
     run = {
         "patient-list": _html(monitor, "/patients/"),
@@ -170,7 +172,7 @@ def requests(users):
     run.update({
         "schedule-list": _html(monitor, "/oversight/schedule/"),
         "schedule-list-clinician": _html(clinician, "/oversight/schedule/?status=overdue"),
-        "calendar-feed": _feed(users["monitor"]),
+        "calendar-feed": _feed(users["monitor"], language),
         "exports-jobs": _html(coordinator, "/exports/"),
     })
     _job_files(users["coordinator"])
@@ -179,10 +181,10 @@ def requests(users):
     return run
 
 
-def measure_all(users, into, errors, *, size):
+def measure_all(users, into, errors, *, size, language=None):
     from tests.scale.conftest import count_queries
 
-    for name, request in requests(users).items():
+    for name, request in requests(users, language).items():
         try:
             into[name] = count_queries(request)
         except Exception as exc:  # reported by the test of that page, not as a fixture error

@@ -60,3 +60,16 @@ def test_query_count_is_constant(scale, name):
     assert small.count == large.count, f"{name}: {small.count} queries at {SMALL}, {large.count} at " \
                                        f"{LARGE}; extra:\n{_diff(small, large)}"
     assert large.count == EXPECTED.get(name), f"{name}: {large.count} queries"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_query_count_is_the_same_in_french(scale, name):
+    """Issue 16: a page in French runs exactly the queries of the same page in English (the
+    language comes from the session or the browser, never from a query). (That an export
+    requested in French is the same file is tests/exchange/test_language_neutral.py's.)"""
+    errors = {k: v for k, v in scale.errors.items() if k.startswith(f"{name}@")}
+    assert not errors, errors
+    english, french = scale.large[name], scale.french[name]
+    assert french.detail.get("status") == 200, french.detail
+    assert french.count == english.count, f"{name}: {french.count} queries in French, {english.count} in English"
+    assert french.detail.get("rows") == english.detail.get("rows")
