@@ -279,8 +279,17 @@ def _unmarked(tree):
             for keyword in node.keywords:
                 if keyword.arg in LABEL_KEYWORDS and _is_literal(keyword.value):
                     found.append((node.lineno, f"{keyword.arg}="))
-            if name in ERROR_CLASSES and node.args and _is_literal(node.args[0]):
-                found.append((node.lineno, name))
+            if name in ERROR_CLASSES and node.args:
+                message = node.args[0]
+                if _is_literal(message) or (isinstance(message, ast.Dict)
+                                            and any(_is_literal(v) for v in message.values)):
+                    found.append((node.lineno, name))
+            if name == "add_error" and len(node.args) >= 2 and _is_literal(node.args[1]):
+                found.append((node.lineno, "add_error"))
+            for keyword in node.keywords:
+                if keyword.arg == "error_messages" and isinstance(keyword.value, ast.Dict) \
+                        and any(_is_literal(v) for v in keyword.value.values):
+                    found.append((node.lineno, "error_messages="))
             if (name in MESSAGE_FUNCTIONS and isinstance(node.func, ast.Attribute)
                     and _name(node.func.value) == "messages" and len(node.args) >= 2
                     and _is_literal(node.args[1])):
@@ -295,9 +304,6 @@ def _unmarked(tree):
             for element in node.value.elts:
                 if isinstance(element, ast.Tuple) and len(element.elts) == 2 and _is_literal(element.elts[1]):
                     found.append((element.lineno, "choices=[...]"))
-        elif isinstance(node, ast.Dict):
-            # error_messages={"required": "..."} and the like
-            pass
     return found
 
 
