@@ -23,6 +23,7 @@ import zipfile
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from django.db import connection
@@ -326,6 +327,29 @@ def rows_by_subject(archive_bytes, key):
     return tables
 
 
+def odm_items_by_subject(xml_bytes):
+    """{subject key: [(event, form, item group, item, value), ...]} of an ODM file's clinical
+    data, without the id items and the audit records (who, when, which record)."""
+    subjects = {}
+    for subject in ElementTree.fromstring(xml_bytes).iter():
+        if not subject.tag.endswith("}SubjectData"):
+            continue
+        items = subjects.setdefault(subject.get("SubjectKey"), [])
+        for event in subject:
+            for form in (f for f in event if f.tag.endswith("}FormData")):
+                for group in (g for g in form if g.tag.endswith("}ItemGroupData")):
+                    # An adverse event's repeat key is its ae_id: an id.
+                    repeat = None if group.get("ItemGroupOID") == "IG.ADVERSE_EVENTS" else group.get(
+                        "ItemGroupRepeatKey")
+                    for item in (i for i in group if i.tag.endswith("}ItemData")):
+                        if item.get("ItemOID").rsplit(".", 1)[-1].lower() in ID_COLUMNS:
+                            continue
+                        items.append((event.get("StudyEventOID"), event.get("StudyEventRepeatKey"),
+                                      form.get("FormOID"), group.get("ItemGroupOID"),
+                                      repeat, item.get("ItemOID"), item.get("Value")))
+    return subjects
+
+
 def test_a_french_clinician_enters_the_same_data_as_an_english_one(
         open_in, clinician_b, clinician, coordinator, site_a, site_b):
     soft_failures = []
@@ -357,7 +381,8 @@ def test_a_french_clinician_enters_the_same_data_as_an_english_one(
             ("csv", "subject_id", {"patients.csv", "diagnoses.csv", "cycles.csv", "assessments.csv",
                                    "infusions.csv", "adverse_events.csv"}),
             ("sdtm", "USUBJID", {"dm.csv", "mh.csv", "ex.csv", "vs.csv", "lb.csv", "ft.csv", "ae.csv"})):
-        tables = rows_by_subject(download(coord, format_name), key)
+        archive = download(coord, format_name)
+        tables = rows_by_subject(archive, key)
         french_key, english_key = ("02-001", "01-001") if key == "subject_id" else (
             "IVIG-PM-DM-02-001", "IVIG-PM-DM-01-001")
         with_rows = {name for name, table in tables.items() if table.get(french_key)}
@@ -365,6 +390,8 @@ def test_a_french_clinician_enters_the_same_data_as_an_english_one(
         for name, table in tables.items():
             assert table.get(french_key) == table.get(english_key), (format_name, name)
         if format_name == "csv":
+            with zipfile.ZipFile(io.BytesIO(archive)) as files:  # the data dictionary's labels: English
+                assert "dates are ISO 8601 dates" in files.read("data_dictionary.csv").decode("utf-8-sig")
             cycle = tables["cycles.csv"][french_key][0]
             assert (cycle["start_date"], cycle["weight_kg"]) == (DATES["start_date"].isoformat(), "72.5")
             assert [row["dose_g"] for row in tables["infusions.csv"][french_key]] == ["72.5", "72.5"]
@@ -374,6 +401,13 @@ def test_a_french_clinician_enters_the_same_data_as_an_english_one(
         else:
             event = tables["ae.csv"][french_key][0]
             assert (event["AEREL"], event["AESTDTC"]) == ("PROBABLE/LIKELY", DATES["onset_date"].isoformat())
+
+    odm_xml = download(coord, "odm")
+    # The metadata too stays in the source language, whoever downloads.
+    assert b'<TranslatedText xml:lang="en">Event term (verbatim)</TranslatedText>' in odm_xml
+    odm = odm_items_by_subject(odm_xml)
+    assert odm["02-001"] == odm["01-001"]
+    assert ("IT.CYCLES.WEIGHT_KG", "72.5") in {item[-2:] for item in odm["02-001"]}
 
     # Every problem at once: the preview's, then what each browser reported (CSP, JS
     # errors, HTTP errors, layout and accessibility of every page at tablet size).
