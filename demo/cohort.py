@@ -11,13 +11,16 @@ SITES = [
     ("02", "City General Hospital", "Europe/Paris"),
 ]
 
-#: username -> (role, site code or None for study-wide, first name, last name)
+#: username -> (role, site code or None for study-wide, first name, last name, language).
+#: The language is the user's stored choice (``accounts.Profile.language``); "" leaves
+#: it to the browser. ``clinicien-02`` works in French at site 02 (issue 16).
 USERS = {
-    "clinician": ("clinician", "01", "Claire", "Martin"),
-    "investigator": ("investigator", "01", "Ivan", "Dubois"),
-    "coordinator": ("coordinator", None, "Corinne", "Leroy"),
-    "monitor": ("monitor", None, "Marc", "Petit"),
-    "admin": ("admin", None, "Anne", "Moreau"),
+    "clinician": ("clinician", "01", "Claire", "Martin", ""),
+    "investigator": ("investigator", "01", "Ivan", "Dubois", ""),
+    "coordinator": ("coordinator", None, "Corinne", "Leroy", ""),
+    "monitor": ("monitor", None, "Marc", "Petit", ""),
+    "admin": ("admin", None, "Anne", "Moreau", ""),
+    "clinicien-02": ("clinician", "02", "Camille", "Lefèvre", "fr"),
 }
 
 

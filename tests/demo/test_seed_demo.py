@@ -39,9 +39,9 @@ def test_cohort_is_shaped_like_the_reference_study(seeded):
 def test_seed_is_idempotent_and_users_can_log_in(seeded, settings):
     call_command("seed_demo", verbosity=0)
     assert Patient.objects.count() == 11
-    assert Membership.objects.count() == 5
+    assert Membership.objects.count() == 6
     request = RequestFactory().post("/accounts/login/")
-    for username in ("clinician", "investigator", "coordinator", "monitor", "admin"):
+    for username in ("clinician", "investigator", "coordinator", "monitor", "admin", "clinicien-02"):
         assert authenticate(request, username=username, password=settings.DEMO_PASSWORD)
 
 
@@ -96,3 +96,43 @@ def test_a_second_seed_keeps_changed_passwords_and_sessions(seeded, settings, cl
     call_command("seed_demo", "--reset-passwords", verbosity=0)
     assert authenticate(request, username="clinician", password=settings.DEMO_PASSWORD)
     assert client.get("/patients/").status_code in (302, 403)  # the reset signed the session out
+
+
+def test_a_french_speaking_clinician_at_site_02(seeded, settings, client):
+    """Issue 16: ``clinicien-02`` works at site 02 in French (her profile's language),
+    logs in with the demo password and sees French pages; a re-seed keeps her own
+    later choice."""
+    from django.contrib.auth.models import User
+
+    from accounts import languages
+
+    user = User.objects.select_related("profile").get(username="clinicien-02")
+    assert user.profile.language == "fr"
+    assert languages.language_of(user) == "fr"
+    assert [(m.role, m.site.code if m.site else None) for m in user.memberships.select_related("site")] == [
+        ("clinician", "02")]
+    request = RequestFactory().post("/accounts/login/")
+    assert authenticate(request, username="clinicien-02", password=settings.DEMO_PASSWORD)
+
+    # Logged in through the form: her stored language, whatever the browser asks for.
+    response = client.post("/accounts/login/", {"username": "clinicien-02", "password": settings.DEMO_PASSWORD},
+                           HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 302
+    page = client.get("/patients/", HTTP_ACCEPT_LANGUAGE="en")
+    assert page.status_code == 200
+    assert page["Content-Language"] == "fr"
+    html = page.content.decode()
+    assert '<html lang="fr"' in html
+    assert "Se déconnecter" in html
+    assert "02-001" in html and "01-001" not in html  # site 02's patients only
+
+    languages.choose(user, "en")
+    call_command("seed_demo", verbosity=0)
+    assert User.objects.get(username="clinicien-02").profile.language == "en"
+    assert Membership.objects.filter(user__username="clinicien-02").count() == 1
+
+
+def test_the_other_demo_users_keep_the_browsers_language(seeded):
+    from accounts.models import Profile
+
+    assert not Profile.objects.exclude(user__username="clinicien-02").exclude(language="").exists()

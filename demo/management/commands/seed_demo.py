@@ -5,6 +5,7 @@ from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from accounts import languages
 from accounts.models import Membership, RolePolicy, Site
 from accounts.roles import Role
 from core.services import record_save
@@ -24,8 +25,8 @@ def _birth_year_for(age, on):
 
 
 class Command(BaseCommand):
-    help = ("Create the demo study: 2 sites, one user per role (password DEMO_PASSWORD) and "
-            "an 11-patient cohort shaped like the reference study. Idempotent.")
+    help = ("Create the demo study: 2 sites, one user per role and a French-speaking clinician "
+            "at site 02 (password DEMO_PASSWORD) and an 11-patient cohort shaped like the reference study. Idempotent.")
 
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true",
@@ -50,9 +51,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Passwords set to the demo password for: {', '.join(reset)}.")
         self.stdout.write("Demo logins (password: %s, unless changed since; --reset-passwords "
                           "restores it):" % settings.DEMO_PASSWORD)
-        for username, (role, site, *_rest) in cohort.USERS.items():
+        for username, (role, site, _first, _last, language) in cohort.USERS.items():
             where = f"site {site}" if site else "all sites"
-            self.stdout.write(f"  {username:<13} {role:<13} {where}")
+            self.stdout.write(f"  {username:<13} {role:<13} {where}" + (f", in {language}" if language else ""))
 
     def _sites(self):
         sites = {}
@@ -66,7 +67,7 @@ class Command(BaseCommand):
         password; an existing user keeps theirs (changing it would sign them out of
         every session) unless ``reset_passwords``. Returns (users, names reset)."""
         users, reset = {}, []
-        for username, (role, site_code, first, last) in cohort.USERS.items():
+        for username, (role, site_code, first, last, language) in cohort.USERS.items():
             user, created = User.objects.get_or_create(username=username)
             user.first_name, user.last_name = first, last
             user.email = f"{username}@example.org"
@@ -79,6 +80,9 @@ class Command(BaseCommand):
             user.save()
             Membership.objects.get_or_create(user=user, role=role,
                                              site=sites[site_code] if site_code else None)
+            if created and language:
+                # Her own choice afterwards (profile page, navbar switch) survives a re-seed.
+                languages.choose(user, language)
             users[username] = user
         # Two-factor authentication is required for nobody in the demo (an admin turns it on
         # per role in the Django admin, Role policies); anybody may still set it up.
