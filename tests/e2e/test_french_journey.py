@@ -46,7 +46,7 @@ pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
 SCREENS = Path(__file__).resolve().parents[2] / "screens"
 SCREEN_SIZES = ({"width": 1280, "height": 900}, {"width": 820, "height": 1180})
 #: base.html's French words (already translated; the rest of the pages may still change).
-FRENCH_NAV = ("Se déconnecter", "Patients", "Événements indésirables", "Inclure un patient")
+FRENCH_NAV = ("Se déconnecter", "Patients", "Accueil", "Inclure")
 SUBMIT = "#main form[method='post'] [type='submit']"
 #: Columns that name the subject, the site or a record, or say when a row was written:
 #: the only ones allowed to differ between the two patients.
