@@ -16,7 +16,7 @@ import zoneinfo
 
 def validate_time_zone(value):
     if value not in zoneinfo.available_timezones():
-        raise ValidationError("Unknown time zone: %(value)s.", code="invalid_time_zone",
+        raise ValidationError(_("Unknown time zone: %(value)s."), code="invalid_time_zone",
                               params={"value": value})
 
 
@@ -26,13 +26,13 @@ class Site(CleanTextModel, models.Model):
     code = models.CharField(
         max_length=2,
         unique=True,
-        validators=[RegexValidator(r"\A[0-9]{2}\Z", "A site code is two digits, e.g. 01.", code="site_code_format")],
-        help_text="Two digits; prefixes the subject ids of this site's patients (01-001).",
+        validators=[RegexValidator(r"\A[0-9]{2}\Z", _("A site code is two digits, e.g. 01."), code="site_code_format")],
+        help_text=_("Two digits; prefixes the subject ids of this site's patients (01-001)."),
     )
     name = models.CharField(max_length=200)
     time_zone = models.CharField(
         max_length=64, default="Europe/Paris", validators=[validate_time_zone],
-        help_text="Dates and times are shown in this zone to the site's staff.",
+        help_text=_("Dates and times are shown in this zone to the site's staff."),
     )
     history = HistoricalRecords()
 
@@ -51,7 +51,7 @@ class Membership(models.Model):
     )
     site = models.ForeignKey(
         Site, on_delete=models.PROTECT, related_name="memberships", null=True, blank=True,
-        help_text="Required for clinicians and investigators; empty for study-wide roles.",
+        help_text=_("Required for clinicians and investigators; empty for study-wide roles."),
     )
     role = models.CharField(max_length=20, choices=Role.choices)
     history = HistoricalRecords()
@@ -73,12 +73,12 @@ class Membership(models.Model):
     def clean(self):
         if self.role in SITE_ROLES and self.site_id is None:
             raise ValidationError(
-                {"site": ValidationError("A %(role)s belongs to a site.", code="site_required",
+                {"site": ValidationError(_("A %(role)s belongs to a site."), code="site_required",
                                          params={"role": self.get_role_display().lower()})}
             )
         if self.role in STUDY_WIDE_ROLES and self.site_id is not None:
             raise ValidationError(
-                {"site": ValidationError("A %(role)s is study-wide: leave the site empty.",
+                {"site": ValidationError(_("A %(role)s is study-wide: leave the site empty."),
                                          code="site_not_allowed",
                                          params={"role": self.get_role_display().lower()})}
             )
@@ -117,9 +117,9 @@ class RolePolicy(CleanTextModel, models.Model):
 
     role = models.CharField(max_length=20, choices=Role.choices, unique=True)
     require_two_factor = models.BooleanField(
-        "require two-factor authentication", default=False,
-        help_text="Users with this role must enter a code from an authenticator app after "
-                  "their password (from their next login).")
+        _("require two-factor authentication"), default=False,
+        help_text=_("Users with this role must enter a code from an authenticator app after "
+                  "their password (from their next login)."))
 
     class Meta:
         ordering = ["role"]
@@ -143,7 +143,7 @@ class CalendarToken(CleanTextModel, models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_tokens")
     digest = models.CharField(max_length=64, unique=True, editable=False)
-    prefix = models.CharField(max_length=8, editable=False, help_text="The token's first characters, to tell it apart.")
+    prefix = models.CharField(max_length=8, editable=False, help_text=_("The token's first characters, to tell it apart."))
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
