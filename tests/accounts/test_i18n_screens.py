@@ -6,8 +6,6 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from accounts import languages
-
 pytestmark = pytest.mark.django_db
 
 FRENCH = {"HTTP_ACCEPT_LANGUAGE": "fr-FR,fr;q=0.9"}
@@ -47,9 +45,9 @@ def test_password_change_errors_in_french(client_for, clinician):
     assert "Il y a 1 problème" in html
 
 
-def test_stored_choice_gives_french_messages(client, clinician):
-    languages.choose(clinician, "fr")
-    client.force_login(clinician)
+def test_stored_choice_gives_french_messages(client_for, clinician):
+    client = client_for(clinician)
+    client.post(reverse("accounts:set_language"), {"language": "fr", "next": reverse("accounts:security")})
     response = client.post(reverse("accounts:two_factor_remove"), {"code": "123456"}, follow=True,
                            HTTP_ACCEPT_LANGUAGE="en")
     assert "L'authentification à deux facteurs n'est pas configurée pour votre compte." in _text(response)
