@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -17,7 +19,7 @@ class SiteAdmin(SimpleHistoryAdmin):
     search_fields = ("code", "name")
 
 
-NOT_YOUR_OWN_ROLES = "Nobody changes their own roles: another administrator does."
+NOT_YOUR_OWN_ROLES = gettext_lazy("Nobody changes their own roles: another administrator does.")
 
 
 @admin.register(Membership)
@@ -71,11 +73,11 @@ class MembershipInline(admin.TabularInline):
 class LockedFilter(admin.SimpleListFilter):
     """The accounts locked now after failed logins (the administrators' banner links here)."""
 
-    title = "locked after failed logins"
+    title = gettext_lazy("locked after failed logins")
     parameter_name = "locked"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Locked")]
+        return [("yes", _("Locked"))]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
@@ -99,25 +101,27 @@ class StaffUserAdmin(UserAdmin):
     # is an access event of its own kind.
     fieldsets = (
         (None, {"fields": ("username", "password")}),
-        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
-        ("Status", {"fields": ("is_active", "is_staff", "is_superuser"),
-                    "description": "Staff status opens the Django admin; what the user may do there "
-                                   "and anywhere else comes from their roles (memberships below)."}),
-        ("Important dates", {"fields": ("last_login", "date_joined")}),
+        (gettext_lazy("Personal info"), {"fields": ("first_name", "last_name", "email")}),
+        (gettext_lazy("Status"), {"fields": ("is_active", "is_staff", "is_superuser"),
+                    "description": gettext_lazy("Staff status opens the Django admin; what the user may do "
+                                                "there and anywhere else comes from their roles "
+                                                "(memberships below).")}),
+        (gettext_lazy("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     readonly_fields = ("is_superuser", "last_login", "date_joined")
     list_filter = (LockedFilter, "is_staff", "is_superuser", "is_active")
 
-    @admin.action(description="Unlock after failed logins", permissions=["change"])
+    @admin.action(description=gettext_lazy("Unlock after failed logins"), permissions=["change"])
     def unlock_accounts(self, request, queryset):
         """Clear every lock of the selected accounts (from one address, from everywhere, and
         the wrong-code count of their two-factor authenticators)."""
         unlocked = sum(1 for user in queryset
                        if account_unlock(user=user, by=request.user.get_username(), request=request))
         self.message_user(
-            request, f"{unlocked} account{'s' if unlocked != 1 else ''} unlocked.", messages.SUCCESS)
+            request, ngettext("%(count)s account unlocked.", "%(count)s accounts unlocked.", unlocked)
+            % {"count": unlocked}, messages.SUCCESS)
 
-    @admin.action(description="Reset two-factor authentication (lost phone)", permissions=["change"])
+    @admin.action(description=gettext_lazy("Reset two-factor authentication (lost phone)"), permissions=["change"])
     def reset_two_factor(self, request, queryset):
         """Remove the selected users' authenticators: at their next login they
         set up a new one (if their role requires it) or sign in with the password."""
@@ -127,7 +131,9 @@ class StaffUserAdmin(UserAdmin):
                 reset_count += 1
                 _record_two_factor_removed(request, user)
         self.message_user(
-            request, f"Two-factor authentication reset for {reset_count} account{'s' if reset_count != 1 else ''}.",
+            request, ngettext("Two-factor authentication reset for %(count)s account.",
+                              "Two-factor authentication reset for %(count)s accounts.", reset_count)
+            % {"count": reset_count},
             messages.SUCCESS)
 
     def user_change_password(self, request, id, form_url=""):
@@ -220,22 +226,25 @@ class CalendarTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Revoke the selected users' calendar feed addresses", permissions=["view"])
+    @admin.action(description=gettext_lazy("Revoke the selected users' calendar feed addresses"), permissions=["view"])
     def revoke(self, request, queryset):
         from . import services
 
         users = {row.user for row in queryset.select_related("user")}
         revoked = sum(services.calendar_tokens_revoke(user=user, by=request.user, request=request,
                                                       reason="revoked by an administrator") for user in users)
-        self.message_user(request, f"{revoked} calendar feed address{'es' if revoked != 1 else ''} revoked.")
+        self.message_user(request, ngettext("%(count)s calendar feed address revoked.",
+                                           "%(count)s calendar feed addresses revoked.", revoked)
+                          % {"count": revoked})
 
-    @admin.action(description="Regenerate the selected users' calendar feed addresses", permissions=["view"])
+    @admin.action(description=gettext_lazy("Regenerate the selected users' calendar feed addresses"), permissions=["view"])
     def regenerate(self, request, queryset):
         from django.urls import reverse
 
         from . import services
 
         for user in {row.user for row in queryset.select_related("user")}:
-            _, token = services.calendar_token_create(user=user, by=request.user, request=request)
+            _row, token = services.calendar_token_create(user=user, by=request.user, request=request)
             url = request.build_absolute_uri(reverse("oversight:calendar_feed", args=[token]))
-            self.message_user(request, f"New calendar feed address of {user.get_username()} (shown once): {url}")
+            self.message_user(request, _("New calendar feed address of %(user)s (shown once): %(url)s") % {
+                "user": user.get_username(), "url": url})

@@ -33,7 +33,7 @@ class LockoutAwarePasswordChangeForm(PasswordChangeForm):
         old, new = cleaned.get("old_password"), cleaned.get("new_password1")
         if old and new and old == new:
             self.add_error("new_password1", ValidationError(
-                "The new password must differ from the current one.", code="password_unchanged"))
+                _("The new password must differ from the current one."), code="password_unchanged"))
         return cleaned
 
 
@@ -41,14 +41,14 @@ class CodeForm(forms.Form):
     """A six-digit code from an authenticator app (spaces ignored)."""
 
     code = forms.CharField(
-        label="Code from your authenticator app", max_length=12,
+        label=_("Code from your authenticator app"), max_length=12,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
                                       "autofocus": True, "pattern": r"[0-9 ]*"}))
 
     def clean_code(self):
         code = "".join(self.cleaned_data["code"].split())
         if not re.fullmatch(r"[0-9]{6}", code):  # not str.isdigit(): it accepts "²"
-            raise ValidationError("Enter the 6 digits your authenticator app shows.", code="invalid_code")
+            raise ValidationError(_("Enter the 6 digits your authenticator app shows."), code="invalid_code")
         return code
 
 

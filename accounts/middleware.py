@@ -10,6 +10,7 @@ from django.dispatch import receiver
 from django.shortcuts import resolve_url
 from django.middleware.locale import LocaleMiddleware
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from . import languages
 from .scoping import access_for
@@ -96,8 +97,8 @@ class IdleTimeoutMiddleware:
                 logout(request)
                 messages.warning(
                     request,
-                    f"You were signed out after {idle // 60} minutes without activity. "
-                    "Log in again to continue; nothing you had saved is lost.")
+                    _("You were signed out after %(minutes)s minutes without activity. "
+                      "Log in again to continue; nothing you had saved is lost.") % {"minutes": idle // 60})
                 if request.path.startswith("/api/"):
                     from django.http import JsonResponse
 
@@ -195,7 +196,7 @@ class AccountSecurityMiddleware:
             if is_api:
                 return _json_refusal("Your password has expired; change it on the web pages.",
                                      "password_expired")
-            messages.warning(request, f"Your password is more than {settings.PASSWORD_MAX_AGE_DAYS} "
-                                      "days old: choose a new one to continue.")
+            messages.warning(request, _("Your password is more than %(days)s days old: choose a new one to "
+                                        "continue.") % {"days": settings.PASSWORD_MAX_AGE_DAYS})
             return redirect(page)
         return None

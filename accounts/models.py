@@ -16,7 +16,7 @@ import zoneinfo
 
 def validate_time_zone(value):
     if value not in zoneinfo.available_timezones():
-        raise ValidationError("Unknown time zone: %(value)s.", code="invalid_time_zone",
+        raise ValidationError(_("Unknown time zone: %(value)s."), code="invalid_time_zone",
                               params={"value": value})
 
 
@@ -24,20 +24,24 @@ class Site(CleanTextModel, models.Model):
     """A recruiting centre. Its code prefixes its patients' subject ids."""
 
     code = models.CharField(
+        _("code"),
         max_length=2,
         unique=True,
-        validators=[RegexValidator(r"\A[0-9]{2}\Z", "A site code is two digits, e.g. 01.", code="site_code_format")],
-        help_text="Two digits; prefixes the subject ids of this site's patients (01-001).",
+        validators=[RegexValidator(r"\A[0-9]{2}\Z", _("A site code is two digits, e.g. 01."),
+                                   code="site_code_format")],
+        help_text=_("Two digits; prefixes the subject ids of this site's patients (01-001)."),
     )
-    name = models.CharField(max_length=200)
+    name = models.CharField(_("name"), max_length=200)
     time_zone = models.CharField(
-        max_length=64, default="Europe/Paris", validators=[validate_time_zone],
-        help_text="Dates and times are shown in this zone to the site's staff.",
+        _("time zone"), max_length=64, default="Europe/Paris", validators=[validate_time_zone],
+        help_text=_("Dates and times are shown in this zone to the site's staff."),
     )
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["code"]
+        verbose_name = _("site")
+        verbose_name_plural = _("sites")
 
     def __str__(self):
         return f"{self.code} {self.name}"
@@ -47,17 +51,19 @@ class Membership(models.Model):
     """A user's role, at a site (clinician, investigator) or study-wide."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user")
     )
     site = models.ForeignKey(
-        Site, on_delete=models.PROTECT, related_name="memberships", null=True, blank=True,
-        help_text="Required for clinicians and investigators; empty for study-wide roles.",
+        Site, on_delete=models.PROTECT, related_name="memberships", null=True, blank=True, verbose_name=_("site"),
+        help_text=_("Required for clinicians and investigators; empty for study-wide roles."),
     )
-    role = models.CharField(max_length=20, choices=Role.choices)
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["user__username", "role"]
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.UniqueConstraint(fields=["user", "site", "role"], name="membership_unique"),
             models.UniqueConstraint(
@@ -73,12 +79,12 @@ class Membership(models.Model):
     def clean(self):
         if self.role in SITE_ROLES and self.site_id is None:
             raise ValidationError(
-                {"site": ValidationError("A %(role)s belongs to a site.", code="site_required",
+                {"site": ValidationError(_("A %(role)s belongs to a site."), code="site_required",
                                          params={"role": self.get_role_display().lower()})}
             )
         if self.role in STUDY_WIDE_ROLES and self.site_id is not None:
             raise ValidationError(
-                {"site": ValidationError("A %(role)s is study-wide: leave the site empty.",
+                {"site": ValidationError(_("A %(role)s is study-wide: leave the site empty."),
                                          code="site_not_allowed",
                                          params={"role": self.get_role_display().lower()})}
             )
@@ -115,16 +121,16 @@ class RolePolicy(CleanTextModel, models.Model):
     change applies from each user's next login.
     """
 
-    role = models.CharField(max_length=20, choices=Role.choices, unique=True)
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, unique=True)
     require_two_factor = models.BooleanField(
-        "require two-factor authentication", default=False,
-        help_text="Users with this role must enter a code from an authenticator app after "
-                  "their password (from their next login).")
+        _("require two-factor authentication"), default=False,
+        help_text=_("Users with this role must enter a code from an authenticator app after "
+                  "their password (from their next login)."))
 
     class Meta:
         ordering = ["role"]
-        verbose_name = "role policy"
-        verbose_name_plural = "role policies"
+        verbose_name = _("role policy")
+        verbose_name_plural = _("role policies")
 
     def __str__(self):
         return self.get_role_display()
@@ -143,7 +149,7 @@ class CalendarToken(CleanTextModel, models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_tokens")
     digest = models.CharField(max_length=64, unique=True, editable=False)
-    prefix = models.CharField(max_length=8, editable=False, help_text="The token's first characters, to tell it apart.")
+    prefix = models.CharField(max_length=8, editable=False, help_text=_("The token's first characters, to tell it apart."))
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 

@@ -13,6 +13,7 @@ import time
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 #: Session key: when the signed-in user's password was set (Unix time).
 SESSION_PASSWORD_SET_AT = "password_set_at"
@@ -38,7 +39,7 @@ class NotTheCurrentPasswordValidator:
             stamp_password_change(user)
 
     def get_help_text(self):
-        return "Your new password must differ from your current one."
+        return _("Your new password must differ from your current one.")
 
 
 def stamp_password_change(user, when=None):

@@ -9,14 +9,15 @@ model.
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    CLINICIAN = "clinician", "Clinician"
-    INVESTIGATOR = "investigator", "Investigator"
-    COORDINATOR = "coordinator", "Coordinator"
-    MONITOR = "monitor", "Monitor"
-    ADMIN = "admin", "Administrator"
+    CLINICIAN = "clinician", _("Clinician")
+    INVESTIGATOR = "investigator", _("Investigator")
+    COORDINATOR = "coordinator", _("Coordinator")
+    MONITOR = "monitor", _("Monitor")
+    ADMIN = "admin", _("Administrator")
 
 
 #: Roles that see every site's patients.
@@ -50,7 +51,7 @@ def grant_permissions(apps, app_label, matrix, custom=False):
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for role_name, models_actions in matrix.items():
-        group, _ = Group.objects.get_or_create(name=role_name)
+        group, _created = Group.objects.get_or_create(name=role_name)
         for model_name, actions in models_actions.items():
             codenames = [action if custom and "_" in action else f"{action}_{model_name}"
                          for action in actions]

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -53,7 +54,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         passwords.remember_password_age(self.request.session, passwords.password_set_at(self.request.user))
         AccessEvent.objects.record(kind=AccessKind.PASSWORD_CHANGED, request=self.request,
                                    user=self.request.user)
-        messages.success(self.request, "Your password has been changed.")
+        messages.success(self.request, _("Your password has been changed."))
         return response
 
     def get_context_data(self, **kwargs):
@@ -154,7 +155,7 @@ def two_factor_setup(request):
     open to anybody else from the security page."""
     user = request.user
     if two_factor.confirmed_device(user) is not None:
-        messages.info(request, "Two-factor authentication is already set up for your account.")
+        messages.info(request, _("Two-factor authentication is already set up for your account."))
         return redirect("accounts:security")
     device = None
     device_id = request.session.get(SETUP_DEVICE_KEY)
@@ -174,12 +175,12 @@ def two_factor_setup(request):
             request.session.pop(SETUP_DEVICE_KEY, None)
             two_factor.mark_verified(request, device)
             AccessEvent.objects.record(kind=AccessKind.TWO_FACTOR_ENABLED, request=request, user=user)
-            messages.success(request, "Two-factor authentication is set up: from now on you will be "
-                                      "asked for a code after your password.")
+            messages.success(request, _("Two-factor authentication is set up: from now on you will be "
+                                        "asked for a code after your password."))
             return redirect(_next_url(request, "accounts:security"))
         else:
-            form.add_error("code", "That code is not right. Check the time on your phone and enter "
-                                   "the code it shows now.")
+            form.add_error("code", _("That code is not right. Check the time on your phone and enter "
+                                     "the code it shows now."))
     return render(request, "accounts/two_factor_setup.html", {
         "form": form,
         "qr_code": two_factor.qr_code_data_uri(device),
@@ -194,14 +195,17 @@ def _wait_message(info):
     until = (info or {}).get("locked_until")
     if until is not None:
         seconds = max(1, int((until - timezone.now()).total_seconds()) + 1)
-        return f"Too many wrong codes: wait {seconds} second{'s' if seconds != 1 else ''} and try again."
-    return "Too many wrong codes: wait a moment and try again."
+        return ngettext("Too many wrong codes: wait %(seconds)s second and try again.",
+                        "Too many wrong codes: wait %(seconds)s seconds and try again.", seconds) % {
+            "seconds": seconds}
+    return _("Too many wrong codes: wait a moment and try again.")
 
 
 def _locked_out(request, username):
     logout(request)
-    messages.error(request, f"The account {username} is locked after {two_factor.failure_limit()} wrong codes "
-                            "or passwords. Ask the study's administrator to unlock it.")
+    messages.error(request, _("The account %(username)s is locked after %(limit)s wrong codes or passwords. "
+                              "Ask the study's administrator to unlock it.") % {
+        "username": username, "limit": two_factor.failure_limit()})
     return redirect(settings.LOGIN_URL)
 
 
@@ -230,8 +234,8 @@ def two_factor_verify(request):
         if result == two_factor.Result.THROTTLED:
             form.add_error("code", _wait_message({"locked_until": detail}))
         else:
-            form.add_error("code", "That code is not right. Enter the code your authenticator app "
-                                   "shows now.")
+            form.add_error("code", _("That code is not right. Enter the code your authenticator app "
+                                     "shows now."))
     return render(request, "accounts/two_factor_verify.html", {
         "form": form, "next": request.POST.get("next") or request.GET.get("next") or ""})
 
@@ -243,11 +247,11 @@ def two_factor_remove(request):
     user = request.user
     device = two_factor.confirmed_device(user)
     if device is None:
-        messages.info(request, "Two-factor authentication is not set up for your account.")
+        messages.info(request, _("Two-factor authentication is not set up for your account."))
         return redirect("accounts:security")
     if two_factor.required_for(user):
-        messages.error(request, "Your role requires two-factor authentication: it cannot be removed. "
-                                "If you lost your phone, ask the study's administrator to reset it.")
+        messages.error(request, _("Your role requires two-factor authentication: it cannot be removed. "
+                                  "If you lost your phone, ask the study's administrator to reset it."))
         return redirect("accounts:security")
     form = CodeForm(request.POST)
     if form.is_valid():
@@ -257,11 +261,11 @@ def two_factor_remove(request):
             request.session.pop(two_factor.django_otp.DEVICE_ID_SESSION_KEY, None)
             AccessEvent.objects.record(kind=AccessKind.TWO_FACTOR_REMOVED, request=request, user=user,
                                        detail={"by": user.get_username()})
-            messages.success(request, "Two-factor authentication is removed from your account.")
+            messages.success(request, _("Two-factor authentication is removed from your account."))
             return redirect("accounts:security")
         if result == two_factor.Result.LOCKED or getattr(request, "axes_locked_out", False):
             return _locked_out(request, user.get_username())
-        messages.error(request, "That code is not right: two-factor authentication is still on."
+        messages.error(request, _("That code is not right: two-factor authentication is still on.")
                        if result == two_factor.Result.WRONG else _wait_message({"locked_until": _detail}))
     else:
         messages.error(request, form.errors["code"][0])

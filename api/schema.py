@@ -6,6 +6,7 @@ X-Change-Reason request headers of versioned writes, and the ETag response
 header.
 """
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
@@ -19,23 +20,23 @@ RECORD_ACTIONS = {"retrieve": "200", "create": "201", "update": "200", "partial_
 
 
 class ErrorItemSerializer(serializers.Serializer):
-    message = serializers.CharField(help_text="Human-readable; the same text the forms show.")
-    code = serializers.CharField(help_text="Stable machine code, the same as the forms' "
+    message = serializers.CharField(help_text=_("Human-readable; the same text the forms show."))
+    code = serializers.CharField(help_text=_("Stable machine code, the same as the forms' "
                                            "(e.g. negative, dm_requires_rash, consent_after_enrolment, "
-                                           "implausible_weight, required, locked, reason_required).")
+                                           "implausible_weight, required, locked, reason_required)."))
 
 
 class ErrorSerializer(serializers.Serializer):
     """The body of every error response."""
 
-    detail = serializers.CharField(help_text="Summary of the error.")
-    code = serializers.CharField(help_text="invalid (400), not_authenticated (401), permission_denied "
+    detail = serializers.CharField(help_text=_("Summary of the error."))
+    code = serializers.CharField(help_text=_("invalid (400), not_authenticated (401), permission_denied "
                                            "(403), not_found (404), method_not_allowed (405), stale "
-                                           "(409, 412), version_required (428), ...")
+                                           "(409, 412), version_required (428), ..."))
     errors = serializers.DictField(
         child=serializers.ListField(child=ErrorItemSerializer()),
-        help_text="400 only (empty otherwise): field -> errors. `non_field_errors` for the whole record; "
-                  "nested input as dotted paths (`assessment.ck_u_per_l`, `infusions.1.dose_g`).")
+        help_text=_("400 only (empty otherwise): field -> errors. `non_field_errors` for the whole record; "
+                  "nested input as dotted paths (`assessment.ck_u_per_l`, `infusions.1.dose_g`)."))
 
 
 ERROR_DESCRIPTIONS = {

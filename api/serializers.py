@@ -14,6 +14,7 @@ import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
@@ -168,14 +169,14 @@ class RecordSerializer(ModelShapeSerializer):
 
     version = StrictIntegerField(
         min_value=1, max_value=MAX_VERSION, required=False,
-        help_text="Optimistic-concurrency counter, raised by every save. An update (and a void "
+        help_text=_("Optimistic-concurrency counter, raised by every save. An update (and a void "
                   "or a withdrawal) sends the version it started from, here or as If-Match: "
                   "\"<version>\"; a stale version is refused (409 here, 412 with If-Match) and "
-                  "changes nothing; no version at all is a 428. Ignored on create.")
+                  "changes nothing; no version at all is a 428. Ignored on create."))
     change_reason = StrictCharField(
         write_only=True, required=False, allow_blank=True, max_length=500,
-        help_text="Reason for change, kept on the history row. Required on update (or the "
-                  "X-Change-Reason header); not used on create.")
+        help_text=_("Reason for change, kept on the history row. Required on update (or the "
+                  "X-Change-Reason header); not used on create."))
 
     create_only = ()
 
@@ -256,10 +257,10 @@ class PatientSerializer(RecordSerializer):
     action (`POST /patients/{id}/withdraw/`)."""
 
     site_code = serializers.CharField(source="site.code", read_only=True)
-    age_at_enrolment = serializers.IntegerField(read_only=True, help_text="Derived: whole years at enrolment.")
+    age_at_enrolment = serializers.IntegerField(read_only=True, help_text=_("Derived: whole years at enrolment."))
     disease_duration_at_enrolment_months = serializers.DecimalField(
         max_digits=5, decimal_places=1, read_only=True,
-        help_text="Derived: symptom onset to enrolment, in months.")
+        help_text=_("Derived: symptom onset to enrolment, in months."))
 
     class Meta:
         model = Patient
@@ -289,7 +290,7 @@ class PatientSerializer(RecordSerializer):
         current = self.instance.status if self.instance is not None else None
         if value == PatientStatus.WITHDRAWN and current != PatientStatus.WITHDRAWN:
             raise serializers.ValidationError(
-                "Withdraw a patient with POST /api/v1/patients/{id}/withdraw/ (date and reason).",
+                _("Withdraw a patient with POST /api/v1/patients/{id}/withdraw/ (date and reason)."),
                 code="use_withdraw")
         return value
 
@@ -300,27 +301,27 @@ class WithdrawSerializer(serializers.Serializer):
     withdrawal_date = serializers.DateField()
     withdrawal_reason = StrictCharField(max_length=1000, allow_blank=True)
     version = StrictIntegerField(min_value=1, max_value=MAX_VERSION, required=False,
-                                 help_text="The version you started from (or If-Match).")
+                                 help_text=_("The version you started from (or If-Match)."))
 
 
 class VoidSerializer(serializers.Serializer):
     """Void an entry made in error: it stays, marked void, with the reason."""
 
     void_reason = StrictCharField(max_length=1000, required=False, allow_blank=True,
-                                  help_text="Why the entry is void (required by the rule).")
+                                  help_text=_("Why the entry is void (required by the rule)."))
     version = StrictIntegerField(min_value=1, max_value=MAX_VERSION, required=False,
-                                 help_text="The version you started from (or If-Match).")
+                                 help_text=_("The version you started from (or If-Match)."))
 
 
 class DiagnosisSerializer(RecordSerializer):
     """PM or DM with the Bohan & Peter criteria and the 2017 EULAR/ACR
     variables; certainty, score and class are derived. One per patient."""
 
-    rash = serializers.BooleanField(read_only=True, help_text="Derived: Bohan & Peter criterion 5.")
-    certainty = EnumValueField(patient_rules.Certainty, help_text="Derived: Bohan & Peter certainty.")
+    rash = serializers.BooleanField(read_only=True, help_text=_("Derived: Bohan & Peter criterion 5."))
+    certainty = EnumValueField(patient_rules.Certainty, help_text=_("Derived: Bohan & Peter certainty."))
     eular_acr_score = serializers.DecimalField(max_digits=4, decimal_places=1, read_only=True,
-                                               help_text="Derived: 2017 EULAR/ACR score.")
-    eular_acr_class = EnumValueField(patient_rules.IIMClass, help_text="Derived: 2017 EULAR/ACR class.")
+                                               help_text=_("Derived: 2017 EULAR/ACR score."))
+    eular_acr_class = EnumValueField(patient_rules.IIMClass, help_text=_("Derived: 2017 EULAR/ACR class."))
 
     create_only = ("patient",)
 
@@ -348,9 +349,9 @@ class MalignancySerializer(RecordSerializer):
     """A malignancy in the patient's history; voided with a reason, never deleted."""
 
     timing = EnumValueField(patient_rules.MalignancyTiming,
-                            help_text="Derived (stored): diagnosed before the first infusion, during the "
+                            help_text=_("Derived (stored): diagnosed before the first infusion, during the "
                                       "treatment (to the end-of-treatment visit, else the last infusion) "
-                                      "or after.")
+                                      "or after."))
 
     create_only = ("patient",)
 
@@ -401,7 +402,7 @@ class CycleInfusionSerializer(ModelShapeSerializer):
 
     prescribed_dose_g = serializers.DecimalField(max_digits=6, decimal_places=1, read_only=True,
                                                  allow_null=True,
-                                                 help_text="Derived: 1 g/kg of the cycle's dosing weight.")
+                                                 help_text=_("Derived: 1 g/kg of the cycle's dosing weight."))
 
     class Meta:
         model = Infusion
@@ -417,21 +418,21 @@ class CycleSerializer(RecordSerializer):
     `/assessments/{id}/` and `/infusions/{id}/`."""
 
     number = StrictIntegerField(min_value=1, max_value=32767, required=False,
-                                help_text="Cycle number; on create defaults to the next one.")
+                                help_text=_("Cycle number; on create defaults to the next one."))
     assessment = CycleAssessmentSerializer(required=False, allow_null=True,
-                                           help_text="Pre-treatment assessment (create only).")
+                                           help_text=_("Pre-treatment assessment (create only)."))
     infusions = CycleInfusionSerializer(many=True, required=False, max_length=2,
-                                        help_text="Day 1 and day 2 infusions (create only).")
+                                        help_text=_("Day 1 and day 2 infusions (create only)."))
     dosing_weight_kg = serializers.DecimalField(max_digits=6, decimal_places=1, read_only=True, allow_null=True,
-                                                help_text="Derived: actual or adjusted body weight.")
+                                                help_text=_("Derived: actual or adjusted body weight."))
     prescribed_daily_dose_g = serializers.DecimalField(max_digits=6, decimal_places=1, read_only=True,
                                                        allow_null=True,
-                                                       help_text="Derived: 1 g/kg of the dosing weight, per day.")
+                                                       help_text=_("Derived: 1 g/kg of the dosing weight, per day."))
     prescribed_cycle_dose_g = serializers.DecimalField(max_digits=7, decimal_places=1, read_only=True,
-                                                       allow_null=True, help_text="Derived: both days.")
+                                                       allow_null=True, help_text=_("Derived: both days."))
     max_rate_ml_per_h = serializers.DecimalField(max_digits=7, decimal_places=1, read_only=True, allow_null=True,
-                                                 help_text="Derived: the infusion rate limit.")
-    open_deviations = serializers.SerializerMethodField(help_text="Open protocol deviations of the cycle.")
+                                                 help_text=_("Derived: the infusion rate limit."))
+    open_deviations = serializers.SerializerMethodField(help_text=_("Open protocol deviations of the cycle."))
 
     create_only = ("patient", "number")
 
@@ -516,8 +517,8 @@ class AssessmentSerializer(RecordSerializer):
 
     patient = StrictPrimaryKeyRelatedField(
         queryset=Patient.objects.none(), required=False,
-        help_text="The patient; taken from the cycle when a cycle is given.")
-    mmt_max_total = serializers.IntegerField(read_only=True, help_text="Derived: 80 (Kendall) or 40 (MRC).")
+        help_text=_("The patient; taken from the cycle when a cycle is given."))
+    mmt_max_total = serializers.IntegerField(read_only=True, help_text=_("Derived: 80 (Kendall) or 40 (MRC)."))
 
     create_only = ("patient", "cycle")
 
@@ -566,9 +567,9 @@ class InfusionSerializer(RecordSerializer):
 
     patient = serializers.IntegerField(source="cycle.patient_id", read_only=True)
     prescribed_dose_g = serializers.DecimalField(max_digits=6, decimal_places=1, read_only=True, allow_null=True,
-                                                 help_text="Derived: 1 g/kg of the cycle's dosing weight.")
+                                                 help_text=_("Derived: 1 g/kg of the cycle's dosing weight."))
     rate_ml_per_kg_min = serializers.DecimalField(max_digits=8, decimal_places=4, read_only=True,
-                                                  allow_null=True, help_text="Derived: the rate per kg.")
+                                                  allow_null=True, help_text=_("Derived: the rate per kg."))
 
     create_only = ("cycle", "day")
 
@@ -618,8 +619,8 @@ class AdverseEventSerializer(RecordSerializer):
     a serious one is flagged for expedited (24 h) review."""
 
     review_due_at = serializers.DateTimeField(read_only=True, allow_null=True,
-                                              help_text="Serious events: expedited review due (24 h after "
-                                                        "awareness).")
+                                              help_text=_("Serious events: expedited review due (24 h after "
+                                                        "awareness)."))
 
     create_only = ("patient",)
 
@@ -679,7 +680,7 @@ class DataQuerySerializer(serializers.ModelSerializer):
     """A monitor's question about one record (and field), with its thread."""
 
     record_type = serializers.CharField(source="content_type.model", read_only=True,
-                                        help_text="The kind of record queried (patient, treatmentcycle...).")
+                                        help_text=_("The kind of record queried (patient, treatmentcycle...)."))
     record_id = serializers.IntegerField(source="object_id", read_only=True)
     raised_by = serializers.CharField(source="raised_by.username", read_only=True)
     messages = DataQueryMessageSerializer(many=True, read_only=True)
@@ -697,9 +698,9 @@ class DataQueryRaiseSerializer(serializers.Serializer):
     patient = StrictPrimaryKeyRelatedField(queryset=Patient.objects.none())
     target = StrictCharField(
         max_length=200,
-        help_text="`<model>:<id>:<field>`: the record (patient, treatmentcycle, assessment, infusion, "
+        help_text=_("`<model>:<id>:<field>`: the record (patient, treatmentcycle, assessment, infusion, "
                   "diagnosis, malignancyhistory, adverseevent) and field queried; an empty field "
-                  "queries the whole record. Example: `assessment:12:ck_u_per_l`.")
+                  "queries the whole record. Example: `assessment:12:ck_u_per_l`."))
     question = StrictCharField(max_length=2000, allow_blank=True)
 
     def get_fields(self):
@@ -712,4 +713,4 @@ class DataQueryReplySerializer(serializers.Serializer):
     """Answer, close or re-open a data query."""
 
     text = StrictCharField(max_length=2000, required=False, allow_blank=True,
-                           help_text="The answer, or why the query is closed or re-opened.")
+                           help_text=_("The answer, or why the query is closed or re-opened."))

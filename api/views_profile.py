@@ -13,6 +13,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import View
 
 from accounts.scoping import access_for
@@ -25,7 +27,7 @@ class TokenView(View):
 
     def dispatch(self, request, *args, **kwargs):
         if not access_for(request.user).roles:
-            raise PermissionDenied("Only study staff hold API tokens.")
+            raise PermissionDenied(_("Only study staff hold API tokens."))
         return super().dispatch(request, *args, **kwargs)
 
     def render(self, request, new_token=None, new_instance=None):
@@ -33,7 +35,7 @@ class TokenView(View):
         response = render(request, self.template_name, {
             "tokens": tokens, "new_token": new_token,
             "new_prefix": services.token_prefix(new_instance) if new_instance else "",
-            "title": "Your API tokens"})
+            "title": _("Your API tokens")})
         add_never_cache_headers(response)
         return response
 
@@ -49,13 +51,13 @@ class TokenView(View):
             key = request.POST.get("token", "")
             token = services.tokens_of(request.user).filter(token_key=key).first() if key else None
             if token is None:
-                messages.warning(request, "No such token of yours: nothing was revoked.")
+                messages.warning(request, _("No such token of yours: nothing was revoked."))
             else:
                 services.token_revoke(token=token, by=request.user, request=request)
-                messages.success(request, f"Token {services.token_prefix(token)}… revoked: "
-                                          "clients using it are refused from now on.")
+                messages.success(request, _("Token %(prefix)s… revoked: clients using it are refused from "
+                                            "now on.") % {"prefix": services.token_prefix(token)})
         if action == "revoke_all":
             revoked = services.tokens_revoke_all(user=request.user, by=request.user, request=request)
-            messages.success(request, f"{revoked} token{'s' if revoked != 1 else ''} revoked."
-                             if revoked else "You had no token.")
+            messages.success(request, ngettext("%(count)s token revoked.", "%(count)s tokens revoked.", revoked)
+                             % {"count": revoked} if revoked else _("You had no token."))
         return redirect("api:token")

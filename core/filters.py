@@ -19,6 +19,7 @@ documented parameters are exactly the ones parsed.
 
 import django_filters as df
 from django import forms
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.drainage import set_override
 
 from accounts.models import Site
@@ -53,7 +54,7 @@ class IdFilter(df.Filter):
 class FlagField(forms.Field):
     """true / false (also 1 / 0, yes / no, any case); anything else is an error."""
 
-    default_error_messages = {"invalid": "Give true or false (1 or 0)."}
+    default_error_messages = {"invalid": _("Give true or false (1 or 0).")}
 
     def to_python(self, value):
         if value in self.empty_values:
@@ -74,7 +75,7 @@ class ChoiceFilter(df.TypedChoiceFilter):
     """One of a fixed list of values (``choices``: (value, label) pairs); integer
     values are coerced to int."""
 
-    def __init__(self, *args, choices, empty_label="Any", **kwargs):
+    def __init__(self, *args, choices, empty_label=_("Any"), **kwargs):
         values = [value for value, _ in choices]
         integers = all(isinstance(v, int) for v in values)
         kwargs.setdefault("coerce", int if integers else str)
@@ -100,8 +101,8 @@ class SiteFilter(df.ModelChoiceFilter):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("queryset", user_sites)
-        kwargs.setdefault("empty_label", "All sites")
-        kwargs.setdefault("help_text", "Site id (one of your sites).")
+        kwargs.setdefault("empty_label", _("All sites"))
+        kwargs.setdefault("help_text", _("Site id (one of your sites)."))
         super().__init__(*args, **kwargs)
         documented(self, {"type": "integer", "minimum": 1, "maximum": MAX_ID})
 

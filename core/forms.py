@@ -220,17 +220,17 @@ class ClinicalRecordForm(CleanTextFormMixin, forms.ModelForm):
     """
 
     change_reason = forms.CharField(
-        label="Reason for change",
+        label=_("Reason for change"),
         max_length=500,
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Required when correcting a saved record; kept in the audit trail.",
-        error_messages={"required": "Give a reason for changing a saved record."},
+        help_text=_("Required when correcting a saved record; kept in the audit trail."),
+        error_messages={"required": _("Give a reason for changing a saved record.")},
     )
     expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     BOOKKEEPING = ("change_reason", "expected_version")
-    submit_label = "Save"
+    submit_label = _("Save")
 
     def __init__(self, *args, user=None, **kwargs):
         self.user = user
@@ -258,7 +258,7 @@ class ClinicalRecordForm(CleanTextFormMixin, forms.ModelForm):
         reason = (self.cleaned_data.get("change_reason") or "").strip()
         if self.is_edit and not reason:
             raise forms.ValidationError(
-                "Give a reason for changing a saved record.", code="reason_required"
+                _("Give a reason for changing a saved record."), code="reason_required"
             )
         return reason
 
@@ -267,7 +267,7 @@ class ClinicalRecordForm(CleanTextFormMixin, forms.ModelForm):
         if self.is_edit:
             data_changed = [f for f in self.changed_data if f not in self.BOOKKEEPING]
             if not data_changed and not self.errors:
-                raise forms.ValidationError("Nothing was changed.", code="no_change")
+                raise forms.ValidationError(_("Nothing was changed."), code="no_change")
             submitted = cleaned.get("expected_version")
             if submitted is not None and submitted != self._stored_version():
                 self.add_stale_error()
@@ -310,17 +310,17 @@ def stale_error(instance, opened_version):
     """The conflict message of a lost-update race: who saved what since the
     editor opened ``opened_version``, and that nothing was overwritten."""
     stored = type(instance).objects.filter(pk=instance.pk).first()
-    when, what = "", ""
-    if stored is not None:
-        when = " on " + date_format(localtime(stored.updated_at), "DATETIME_FORMAT")
-        if opened_version is not None:
-            what = describe_changes(changes_since(stored, opened_version))
+    if stored is None:
+        return forms.ValidationError(
+            _("Someone else saved this record after you opened it. %(what)s Nothing was overwritten: "
+              "reload the page to see their change, then enter yours again if it is still needed."),
+            code="stale", params={"what": ""})
+    what = describe_changes(changes_since(stored, opened_version)) if opened_version is not None else ""
     return forms.ValidationError(
-        "Someone else saved this record%(when)s after you opened it. %(what)s "
-        "Nothing was overwritten: reload the page to see their change, then "
-        "enter yours again if it is still needed.",
+        _("Someone else saved this record on %(when)s after you opened it. %(what)s Nothing was "
+          "overwritten: reload the page to see their change, then enter yours again if it is still needed."),
         code="stale",
-        params={"when": when, "what": what},
+        params={"when": date_format(localtime(stored.updated_at), "DATETIME_FORMAT"), "what": what},
     )
 
 
@@ -337,7 +337,7 @@ def add_validation_error(form, error):
 class ReasonForm(CleanTextFormMixin, forms.Form):
     """A plain form for an action that needs only a reason (void, unlock...)."""
 
-    submit_label = "Confirm"
+    submit_label = _("Confirm")
     submit_class = "btn-primary"
 
     def __init__(self, *args, **kwargs):
@@ -349,10 +349,10 @@ class ReasonForm(CleanTextFormMixin, forms.Form):
 class VoidForm(ReasonForm):
     """Void a record entered in error: it is kept, marked void, with the reason."""
 
-    submit_label = "Void entry"
+    submit_label = _("Void entry")
     submit_class = "btn-danger"
 
-    void_reason = forms.CharField(label="Reason for voiding", max_length=1000,
+    void_reason = forms.CharField(label=_("Reason for voiding"), max_length=1000,
                                   widget=forms.Textarea(attrs={"rows": 2}))
     expected_version = forms.IntegerField(widget=forms.HiddenInput)
 

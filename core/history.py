@@ -8,15 +8,27 @@ in memory, never through ``prev_record`` (one query per row).
 Public helpers (used by the pages and by ``oversight.audit``): :func:`change_entries`,
 :func:`changes_since`, :func:`describe_changes`, :func:`display_value`, :func:`display_plain`,
 :func:`tracked_fields`, and the :class:`ChangeEntry` / :class:`FieldChange` records.
+
+Values are shown in the active language (issue 16): dd/mm/yyyy dates and decimal
+commas in French, labels and Yes/No translated. What is stored or exported (the
+audit-trail CSV, an export, the API) takes :func:`neutral_display_value` /
+:func:`neutral_display_plain` instead: ISO 8601 dates, dot decimals, English labels,
+whatever the language of the request that builds it.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time
+from decimal import Decimal
 
 from django.utils import timezone
+from django.utils.formats import date_format, number_format
 from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
+from accounts.languages import neutral
+
+ACTIONS = {"+": gettext_lazy("created"), "~": gettext_lazy("changed"), "-": gettext_lazy("deleted")}
 
 
 @dataclass
@@ -35,6 +47,8 @@ class ChangeEntry:
     user: object
     reason: str
     changes: list = field(default_factory=list)
+    #: The history row's type: "+" created, "~" changed, "-" deleted (``action`` is its label).
+    code: str = ""
 
 
 def display_value(row, model_field):
@@ -55,20 +69,39 @@ def display_value(row, model_field):
 
 
 def display_plain(value):
-    """How the pages show a plain value: "—" for nothing, Yes/No, ISO 8601 dates,
-    date-times ``Y-m-d H:M`` in the current time zone (which the page names once),
-    times ``H:M``, else ``str``."""
+    """How the pages show a plain value, in the active language: "—" for nothing,
+    Yes/No, dates in the language's short format (ISO 8601 in English, dd/mm/yyyy in
+    French), date-times likewise in the current time zone (which the page names once),
+    times ``H:M``, decimals with the language's separator, else ``str``."""
     if value is None or value == "":
         return "—"
     if value is True:
-        return "Yes"
+        return _("Yes")
     if value is False:
-        return "No"
+        return _("No")
     if isinstance(value, datetime):
-        return (timezone.localtime(value) if timezone.is_aware(value) else value).strftime("%Y-%m-%d %H:%M")
+        local = timezone.localtime(value) if timezone.is_aware(value) else value
+        return date_format(local, "SHORT_DATETIME_FORMAT")
+    if isinstance(value, date):
+        return date_format(value, "SHORT_DATE_FORMAT")
     if isinstance(value, time):
         return value.strftime("%H:%M")
+    if isinstance(value, (Decimal, float)):
+        return number_format(value, use_l10n=True, force_grouping=False)
     return str(value)
+
+
+def neutral_display_value(row, model_field):
+    """:func:`display_value` in the source language, whatever the request's: what the
+    audit-trail CSV and the exports write (ISO 8601 dates, dot decimals, English labels)."""
+    with neutral():
+        return str(display_value(row, model_field))
+
+
+def neutral_display_plain(value):
+    """:func:`display_plain` in the source language (see :func:`neutral_display_value`)."""
+    with neutral():
+        return str(display_plain(value))
 
 
 def tracked_fields(model):
@@ -102,6 +135,7 @@ def change_entries(history_rows, record_label=None):
                 at=row.history_date,
                 user=row.history_user,
                 reason=row.history_change_reason or "",
+                code=row.history_type,
             )
             if previous is not None:
                 for f in fields:
@@ -138,9 +172,11 @@ def describe_changes(entries, limit=6):
     """One line of plain text for a form error: who changed what from what to what."""
     parts = []
     for entry in entries:
-        who = entry.user.get_full_name() or entry.user.get_username() if entry.user else "someone"
+        who = entry.user.get_full_name() or entry.user.get_username() if entry.user else _("someone")
         fields = "; ".join(f"{c.label}: {c.old} → {c.new}" for c in entry.changes[:limit])
-        extra = f" (+{len(entry.changes) - limit} more)" if len(entry.changes) > limit else ""
-        reason = f" Reason: “{entry.reason}”." if entry.reason else ""
-        parts.append(f"{who} changed {fields or 'nothing visible'}{extra}.{reason}")
+        extra = (" " + _("(+%(count)s more)") % {"count": len(entry.changes) - limit}
+                 if len(entry.changes) > limit else "")
+        reason = " " + _("Reason: “%(reason)s”.") % {"reason": entry.reason} if entry.reason else ""
+        parts.append(_("%(who)s changed %(fields)s%(extra)s.") % {
+            "who": who, "fields": fields or _("nothing visible"), "extra": extra} + reason)
     return " ".join(parts)

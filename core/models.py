@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .validation import CleanTextModel
 
@@ -115,8 +116,8 @@ class ClinicalRecord(CleanTextModel, models.Model):
             if locked:
                 what = "casebook of this patient" if parent._meta.model_name == "patient" else str(parent)
                 raise ValidationError({NON_FIELD_ERRORS: ValidationError(
-                    "The %(what)s is locked (since %(when)s): no change is possible until an "
-                    "administrator unlocks it.",
+                    _("The %(what)s is locked (since %(when)s): no change is possible until an "
+                    "administrator unlocks it."),
                     code="locked",
                     params={"what": what, "when": timezone.localtime(locked).strftime("%Y-%m-%d %H:%M")},
                 )})

@@ -7,6 +7,8 @@ into one ``ValidationError`` keyed by field (see ``core.validation``).
 from dataclasses import dataclass
 from datetime import date
 
+from django.utils.translation import gettext_lazy as _
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -15,10 +17,12 @@ class Violation:
     message: str
 
 
-def future_date(field, value, today, what="The date"):
-    """A violation when ``value`` lies after ``today`` (None is not checked)."""
+def future_date(field, value, today, what=None):
+    """A violation when ``value`` lies after ``today`` (None is not checked). ``what``
+    names the date, a translatable message ("The consent date")."""
     if value is not None and value > today:
-        return [Violation(field, "in_future", f"{what} cannot be in the future.")]
+        return [Violation(field, "in_future", _("%(what)s cannot be in the future.") % {
+            "what": what or _("The date")})]
     return []
 
 

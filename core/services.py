@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection, transaction
 from django.db.models import F
+from django.utils.translation import gettext_lazy as _
 
 from .validation import validate_free_text
 
@@ -112,8 +113,8 @@ def check_fixed_fields(instance):
         if stored[attname] != getattr(instance, attname):
             field = instance._meta.get_field(name)
             errors[name] = ValidationError(
-                "The %(field)s of a %(record)s is set when it is created and cannot be changed: "
-                "nothing was saved. Void this entry and enter it under the right %(field)s.",
+                _("The %(field)s of a %(record)s is set when it is created and cannot be changed: "
+                "nothing was saved. Void this entry and enter it under the right %(field)s."),
                 code="parent_immutable",
                 params={"field": field.verbose_name, "record": instance._meta.verbose_name})
     if errors:
@@ -131,8 +132,8 @@ def check_write_permission(instance, user, permission=_ROLE_PERMISSION):
     patient = instance.patient_record()
     site_id = getattr(patient, "site_id", None)
     require(user, permission, site_id=site_id,
-            message=f"Your roles at this patient's site do not allow this entry "
-                    f"({instance._meta.verbose_name}): nothing was saved.")
+            message=_("Your roles at this patient's site do not allow this entry (%(record)s): nothing was "
+                      "saved.") % {"record": instance._meta.verbose_name})
 
 
 def _request_user():
@@ -154,10 +155,10 @@ def record_void(*, instance, reason, expected_version, user=None):
 
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"void_reason": ValidationError("Give the reason for voiding.",
+        raise ValidationError({"void_reason": ValidationError(_("Give the reason for voiding."),
                                                               code="required")})
     if instance.voided_at is not None:
-        raise ValidationError("This entry is already voided.", code="already_voided")
+        raise ValidationError(_("This entry is already voided."), code="already_voided")
     instance.voided_at = timezone.now()
     instance.void_reason = reason
     return record_save(instance=instance, reason=f"Voided: {reason}",

@@ -3,6 +3,7 @@ import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.utils.translation import gettext_lazy as _
 
 
 def raise_violations(violations):
@@ -41,11 +42,11 @@ ASCII_DIGITS = re.compile(r"[0-9]{1,19}")
 ASCII_KEY = re.compile(r"[!-~]{1,100}")
 
 TEXT_ERRORS = {
-    "zero_width_character": "Remove the invisible zero-width character %(char)s.",
-    "bidi_control_character": "Remove the invisible text-direction control %(char)s.",
-    "control_character": "Remove the control character %(char)s.",
-    "invisible_character": "Remove the invisible formatting character %(char)s.",
-    "noncharacter": "Remove the character %(char)s: it is not a valid character.",
+    "zero_width_character": _("Remove the invisible zero-width character %(char)s."),
+    "bidi_control_character": _("Remove the invisible text-direction control %(char)s."),
+    "control_character": _("Remove the control character %(char)s."),
+    "invisible_character": _("Remove the invisible formatting character %(char)s."),
+    "noncharacter": _("Remove the character %(char)s: it is not a valid character."),
 }
 
 
@@ -97,8 +98,8 @@ def validate_multiline_text(value):
 
 validate_ascii_code = RegexValidator(
     ASCII_CODE_PATTERN,
-    "Use ASCII letters, digits and punctuation only (no accented, fullwidth or invisible "
-    "characters, no leading or trailing space).",
+    _("Use ASCII letters, digits and punctuation only (no accented, fullwidth or invisible "
+    "characters, no leading or trailing space)."),
     code="not_ascii",
 )
 

@@ -2,6 +2,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpResponsePermanentRedirect
 from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import cache_control
 from django.views.i18n import JavaScriptCatalog
 from django.templatetags.static import static
@@ -41,7 +43,7 @@ class RecordFormView(PermissionRequiredMixin, SingleObjectTemplateResponseMixin,
     template_name = "core/record_form.html"
     raise_exception = True
     title = ""
-    success_message = "Saved."
+    success_message = gettext_lazy("Saved.")
 
     def get(self, request, *args, **kwargs):
         self.object = self.get_object()
@@ -103,7 +105,7 @@ class ActionFormView(PermissionRequiredMixin, FormView):
     template_name = "core/record_form.html"
     raise_exception = True
     title = ""
-    success_message = "Done."
+    success_message = gettext_lazy("Done.")
 
     def dispatch(self, request, *args, **kwargs):
         if not self.has_permission():
@@ -122,8 +124,8 @@ class ActionFormView(PermissionRequiredMixin, FormView):
             return self.form_invalid(form)
         except StaleRecordError:
             form.add_error(None, ValidationError(
-                "Someone else saved this record after you opened it; nothing was changed. "
-                "Reload the page and try again.", code="stale"))
+                _("Someone else saved this record after you opened it; nothing was changed. "
+                "Reload the page and try again."), code="stale"))
             return self.form_invalid(form)
         messages.success(self.request, self.success_message)
         return redirect(self.get_success_url())
@@ -160,6 +162,6 @@ def javascript_catalog(request, language):
     the address, so a browser's cached catalogue is never the other language's."""
     code = languages.supported(language)
     if code is None or code != language:
-        raise Http404("No such language.")
+        raise Http404(_("No such language."))
     with translation.override(code):
         return JavaScriptCatalog.as_view()(request)

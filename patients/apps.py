@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PatientsConfig(AppConfig):
     name = "patients"
-    verbose_name = "Patients"
+    verbose_name = _("Patients")
 
     def ready(self):
         from core import derived

@@ -3,6 +3,7 @@
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.renderers import FieldRenderer
 from core.filters import ChoiceFilter, FilterSet, FlagFilter, IdFilter, SiteFilter, TextFilter
@@ -11,27 +12,28 @@ from .models import Diagnosis, MalignancyHistory, MalignancyStatus, Patient, Pat
 
 DIAGNOSIS_KINDS = Diagnosis._meta.get_field("kind").choices
 #: ``visits.rules.ScheduleStatus`` (patients imports nothing from visits; a test holds them equal).
-NEXT_CYCLE_CHOICES = [("overdue", "Overdue"), ("due", "In window"), ("not_yet", "Not yet in window")]
+NEXT_CYCLE_CHOICES = [("overdue", _("Overdue")), ("due", _("In window")),
+                      ("not_yet", _("Not yet in window"))]
 
 
 def voided_filter():
     return FlagFilter(field_name="voided_at", lookup_expr="isnull", exclude=True,
-                      help_text="true: only voided entries; false: only current ones.")
+                      help_text=_("true: only voided entries; false: only current ones."))
 
 
 class PatientFilterSet(FilterSet):
     """``?search=&site=&status=&diagnosis=`` (PM, DM or none recorded)."""
 
-    search = TextFilter(field_name="subject_id", label="Subject id", help_text="Part of the subject id.")
-    site = SiteFilter(field_name="site", label="Site")
-    status = ChoiceFilter(choices=PatientStatus.choices, empty_label="Any status", label="Status")
-    diagnosis = ChoiceFilter(choices=[("PM", "PM"), ("DM", "DM"), ("none", "Not recorded")],
-                             empty_label="Any diagnosis", label="Diagnosis", method="filter_diagnosis",
-                             help_text="PM, DM, or none recorded.")
-    schedule = ChoiceFilter(choices=NEXT_CYCLE_CHOICES, empty_label="Any", label="Next cycle",
+    search = TextFilter(field_name="subject_id", label=_("Subject id"), help_text=_("Part of the subject id."))
+    site = SiteFilter(field_name="site", label=_("Site"))
+    status = ChoiceFilter(choices=PatientStatus.choices, empty_label=_("Any status"), label=_("Status"))
+    diagnosis = ChoiceFilter(choices=[("PM", _("PM")), ("DM", _("DM")), ("none", _("Not recorded"))],
+                             empty_label=_("Any diagnosis"), label=_("Diagnosis"), method="filter_diagnosis",
+                             help_text=_("PM, DM, or none recorded."))
+    schedule = ChoiceFilter(choices=NEXT_CYCLE_CHOICES, empty_label=_("Any"), label=_("Next cycle"),
                             method="filter_schedule",
-                            help_text="overdue: its window has closed; due: in its window today; "
-                                      "not_yet: its window opens later. Most urgent first.")
+                            help_text=_("overdue: its window has closed; due: in its window today; "
+                                      "not_yet: its window opens later. Most urgent first."))
 
     class Meta:
         model = Patient
@@ -54,9 +56,9 @@ class PatientFilterSet(FilterSet):
 
 
 class DiagnosisFilterSet(FilterSet):
-    patient = IdFilter(field_name="patient_id", help_text="Patient id.")
+    patient = IdFilter(field_name="patient_id", help_text=_("Patient id."))
     site = SiteFilter(field_name="patient__site")
-    kind = ChoiceFilter(choices=DIAGNOSIS_KINDS, help_text="PM or DM.")
+    kind = ChoiceFilter(choices=DIAGNOSIS_KINDS, help_text=_("PM or DM."))
 
     class Meta:
         model = Diagnosis
@@ -64,7 +66,7 @@ class DiagnosisFilterSet(FilterSet):
 
 
 class MalignancyFilterSet(FilterSet):
-    patient = IdFilter(field_name="patient_id", help_text="Patient id.")
+    patient = IdFilter(field_name="patient_id", help_text=_("Patient id."))
     site = SiteFilter(field_name="patient__site")
     status = ChoiceFilter(choices=MalignancyStatus.choices)
     voided = voided_filter()

@@ -1,5 +1,7 @@
 from crispy_forms.layout import HTML, Div, Fieldset, Layout
 from django import forms
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import Role
 from accounts.scoping import access_for, sites_for_data_entry
@@ -48,15 +50,15 @@ class PatientForm(ClinicalRecordForm):
             (value, label) for value, label in PatientStatus.choices if rules.PatientStatus(value) in allowed
         ]
         self.helper.layout = Layout(
-            Fieldset("Identification", Div("subject_id", "site", css_class="col-md-6")),
-            Fieldset("Demographics", "sex", "birth_year", "birth_date", "race"),
-            Fieldset("Enrolment and eligibility", "consent_date", "enrolment_date",
+            Fieldset(_("Identification"), Div("subject_id", "site", css_class="col-md-6")),
+            Fieldset(_("Demographics"), "sex", "birth_year", "birth_date", "race"),
+            Fieldset(_("Enrolment and eligibility"), "consent_date", "enrolment_date",
                      "symptom_onset_date", "active_myopathy", "ctd_associated",
                      "steroid_contraindication"),
-            Fieldset("IVIG safety screen", "renal_risk", "renal_risk_since", "thrombotic_risk",
+            Fieldset(_("IVIG safety screen"), "renal_risk", "renal_risk_since", "thrombotic_risk",
                      "thrombotic_risk_since"),
-            Fieldset("Suspected cause", "suspected_cause", "suspected_cause_detail"),
-            Fieldset("Status", "status"),
+            Fieldset(_("Suspected cause"), "suspected_cause", "suspected_cause_detail"),
+            Fieldset(_("Status"), "status"),
             *self.bookkeeping_layout(),
         )
 
@@ -75,11 +77,12 @@ class PatientForm(ClinicalRecordForm):
 class WithdrawForm(ReasonForm):
     """Withdraw a patient; the reason is also the history row's reason for change."""
 
-    submit_label = "Withdraw patient"
+    submit_label = _("Withdraw patient")
     submit_class = "btn-danger"
 
-    withdrawal_date = forms.DateField(widget=DateInput())
-    withdrawal_reason = forms.CharField(max_length=1000, widget=forms.Textarea(attrs={"rows": 3}))
+    withdrawal_date = forms.DateField(label=_("Withdrawal date"), widget=DateInput())
+    withdrawal_reason = forms.CharField(label=_("Withdrawal reason"), max_length=1000,
+                                        widget=forms.Textarea(attrs={"rows": 3}))
     expected_version = forms.IntegerField(widget=forms.HiddenInput)
 
 
@@ -102,17 +105,18 @@ class DiagnosisForm(ClinicalRecordForm):
         if patient is not None:
             self.instance.patient = patient
         self.helper.layout = Layout(
-            Fieldset("Diagnosis", "kind", "diagnosis_date"),
-            Fieldset("Bohan & Peter criteria", "bp_weakness", "bp_biopsy", "bp_enzymes", "bp_emg",
-                     HTML('<p class="form-text">Criterion 5, the typical rash, is any of the three '
-                          'skin signs below.</p>')),
-            Fieldset("Skin signs (criterion 5 and EULAR/ACR)", "heliotrope_rash",
+            Fieldset(_("Diagnosis"), "kind", "diagnosis_date"),
+            Fieldset(_("Bohan & Peter criteria"), "bp_weakness", "bp_biopsy", "bp_enzymes", "bp_emg",
+                     HTML(format_html('<p class="form-text">{}</p>', _(
+                         "Criterion 5, the typical rash, is any of the three skin signs below.")))),
+            Fieldset(_("Skin signs (criterion 5 and EULAR/ACR)"), "heliotrope_rash",
                      "gottron_papules", "gottron_sign"),
-            Fieldset("2017 EULAR/ACR variables", "upper_limb_weakness", "lower_limb_weakness",
+            Fieldset(_("2017 EULAR/ACR variables"), "upper_limb_weakness", "lower_limb_weakness",
                      "neck_flexors_weaker", "legs_proximal_weaker", "dysphagia", "anti_jo1",
-                     HTML('<p class="form-text">Age at first symptom comes from the patient\'s '
-                          'dates; raised enzymes from criterion 3.</p>')),
-            Fieldset("Muscle biopsy", "biopsy_performed", "biopsy_endomysial_infiltrate",
+                     HTML(format_html('<p class="form-text">{}</p>', _(
+                         "Age at first symptom comes from the patient's dates; raised enzymes from "
+                         "criterion 3.")))),
+            Fieldset(_("Muscle biopsy"), "biopsy_performed", "biopsy_endomysial_infiltrate",
                      "biopsy_perimysial_infiltrate", "biopsy_perifascicular_atrophy",
                      "biopsy_rimmed_vacuoles"),
             *self.bookkeeping_layout(),

@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from accounts.models import Site
@@ -14,28 +15,28 @@ from . import rules
 
 
 class Sex(models.TextChoices):
-    FEMALE = "F", "Female"
-    MALE = "M", "Male"
+    FEMALE = "F", _("Female")
+    MALE = "M", _("Male")
 
 
 class Race(models.TextChoices):
     """CDISC SDTM RACE codelist (C74457), as collected and exported."""
 
-    WHITE = "WHITE", "White"
-    BLACK = "BLACK OR AFRICAN AMERICAN", "Black or African American"
-    ASIAN = "ASIAN", "Asian"
-    AMERICAN_INDIAN = "AMERICAN INDIAN OR ALASKA NATIVE", "American Indian or Alaska Native"
-    PACIFIC = "NATIVE HAWAIIAN OR OTHER PACIFIC ISLANDER", "Native Hawaiian or other Pacific Islander"
-    MULTIPLE = "MULTIPLE", "Multiple"
-    OTHER = "OTHER", "Other"
-    NOT_REPORTED = "NOT REPORTED", "Not reported"
+    WHITE = "WHITE", _("White")
+    BLACK = "BLACK OR AFRICAN AMERICAN", _("Black or African American")
+    ASIAN = "ASIAN", _("Asian")
+    AMERICAN_INDIAN = "AMERICAN INDIAN OR ALASKA NATIVE", _("American Indian or Alaska Native")
+    PACIFIC = "NATIVE HAWAIIAN OR OTHER PACIFIC ISLANDER", _("Native Hawaiian or other Pacific Islander")
+    MULTIPLE = "MULTIPLE", _("Multiple")
+    OTHER = "OTHER", _("Other")
+    NOT_REPORTED = "NOT REPORTED", _("Not reported")
 
 
 class SuspectedCause(models.TextChoices):
-    NONE = "none", "None suspected"
-    VIRAL = "viral", "Viral infection"
-    DRUG = "drug", "Drug-induced"
-    OTHER = "other", "Other"
+    NONE = "none", _("None suspected")
+    VIRAL = "viral", _("Viral infection")
+    DRUG = "drug", _("Drug-induced")
+    OTHER = "other", _("Other")
 
 
 # One TextChoices per concept, defined with the rules that use them.
@@ -57,7 +58,7 @@ SCHEDULE_FACTS = ("next_cycle_planned_date", "next_cycle_window_start_date", "ne
 
 
 subject_id_validator = RegexValidator(
-    r"\A[0-9]{2}-[0-9]{3}\Z", "A subject id is the site code, a hyphen and three digits, e.g. 01-001.",
+    r"\A[0-9]{2}-[0-9]{3}\Z", _("A subject id is the site code, a hyphen and three digits, e.g. 01-001."),
     code="subject_id_format",
 )
 
@@ -97,93 +98,93 @@ class Patient(Lockable, ClinicalRecord):
     """A study subject. The subject id is the only identifier in exports."""
 
     subject_id = models.CharField(
-        "subject id", max_length=6, unique=True, validators=[subject_id_validator],
-        help_text="Site code, hyphen, three digits: 01-001.",
+        _("subject id"), max_length=6, unique=True, validators=[subject_id_validator],
+        help_text=_("Site code, hyphen, three digits: 01-001."),
     )
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
-    sex = models.CharField(max_length=1, choices=Sex.choices)
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients", verbose_name=_("site"))
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
     birth_year = models.PositiveSmallIntegerField(
-        "year of birth", validators=[MinValueValidator(1900)],
+        _("year of birth"), validators=[MinValueValidator(1900)],
     )
     birth_date = models.DateField(
-        "date of birth", null=True, blank=True,
-        help_text="Optional; never exported. Without it, age is derived from the year.",
+        _("date of birth"), null=True, blank=True,
+        help_text=_("Optional; never exported. Without it, age is derived from the year."),
     )
-    race = models.CharField(max_length=41, choices=Race.choices, default=Race.NOT_REPORTED)
-    consent_date = models.DateField("date of informed consent")
-    enrolment_date = models.DateField("enrolment date")
+    race = models.CharField(_("race"), max_length=41, choices=Race.choices, default=Race.NOT_REPORTED)
+    consent_date = models.DateField(_("date of informed consent"))
+    enrolment_date = models.DateField(_("enrolment date"))
     symptom_onset_date = models.DateField(
-        "myopathy symptom onset", help_text="First symptom of the myopathy (month precision is enough).",
+        _("myopathy symptom onset"), help_text=_("First symptom of the myopathy (month precision is enough)."),
     )
     active_myopathy = models.BooleanField(
-        "active, recent inflammatory myopathy", default=False,
-        help_text="Eligibility: the myopathy is clinically active.",
+        _("active, recent inflammatory myopathy"), default=False,
+        help_text=_("Eligibility: the myopathy is clinically active."),
     )
     ctd_associated = models.BooleanField(
-        "connective-tissue-disease-associated myositis", default=False,
-        help_text="Exclusion criterion (overlap with lupus, scleroderma, etc.).",
+        _("connective-tissue-disease-associated myositis"), default=False,
+        help_text=_("Exclusion criterion (overlap with lupus, scleroderma, etc.)."),
     )
-    steroid_contraindication = models.BooleanField("contraindication to corticosteroids", default=False)
+    steroid_contraindication = models.BooleanField(_("contraindication to corticosteroids"), default=False)
     renal_risk = models.BooleanField(
-        "renal risk", default=False,
-        help_text="Pre-infusion screen: impaired renal function. Lowers the IVIG rate limit "
-                  "(visits/rules.py) for the cycles from its date on.")
+        _("renal risk"), default=False,
+        help_text=_("Pre-infusion screen: impaired renal function. Lowers the IVIG rate limit "
+                  "(visits/rules.py) for the cycles from its date on."))
     renal_risk_since = models.DateField(
-        "renal risk known since", null=True, blank=True,
-        help_text="Required with the renal risk: cycles starting on or after this date are "
-                  "judged with the lower rate limit.")
+        _("renal risk known since"), null=True, blank=True,
+        help_text=_("Required with the renal risk: cycles starting on or after this date are "
+                  "judged with the lower rate limit."))
     thrombotic_risk = models.BooleanField(
-        "thrombotic risk", default=False,
-        help_text="Age > 65, diabetes, immobility, prior thrombosis or oestrogens. Lowers the IVIG "
-                  "rate limit (visits/rules.py) for the cycles from its date on.")
+        _("thrombotic risk"), default=False,
+        help_text=_("Age > 65, diabetes, immobility, prior thrombosis or oestrogens. Lowers the IVIG "
+                  "rate limit (visits/rules.py) for the cycles from its date on."))
     thrombotic_risk_since = models.DateField(
-        "thrombotic risk known since", null=True, blank=True,
-        help_text="Required with the thrombotic risk: cycles starting on or after this date are "
-                  "judged with the lower rate limit.")
-    suspected_cause = models.CharField(max_length=10, choices=SuspectedCause.choices,
+        _("thrombotic risk known since"), null=True, blank=True,
+        help_text=_("Required with the thrombotic risk: cycles starting on or after this date are "
+                  "judged with the lower rate limit."))
+    suspected_cause = models.CharField(_("suspected cause"), max_length=10, choices=SuspectedCause.choices,
                                        default=SuspectedCause.NONE)
     suspected_cause_detail = models.CharField(
-        "suspected cause, detail", max_length=200, blank=True,
-        help_text="E.g. acute coxsackie B infection; the suspected drug.",
+        _("suspected cause, detail"), max_length=200, blank=True,
+        help_text=_("E.g. acute coxsackie B infection; the suspected drug."),
     )
-    status = models.CharField(max_length=10, choices=PatientStatus.choices,
+    status = models.CharField(_("status"), max_length=10, choices=PatientStatus.choices,
                               default=PatientStatus.SCREENING)
-    withdrawal_date = models.DateField(null=True, blank=True)
-    withdrawal_reason = models.TextField(blank=True)
+    withdrawal_date = models.DateField(_("withdrawal date"), null=True, blank=True)
+    withdrawal_reason = models.TextField(_("withdrawal reason"), blank=True)
 
     # Derived facts (patients.rules.patient_facts), stored by patients.services.
     age_at_enrolment = models.PositiveSmallIntegerField(
-        "age at enrolment", null=True, editable=False, help_text="Derived: whole years at enrolment.")
+        _("age at enrolment"), null=True, editable=False, help_text=_("Derived: whole years at enrolment."))
     age_at_onset = models.PositiveSmallIntegerField(
-        "age at first symptom", null=True, editable=False, help_text="Derived: whole years at symptom onset.")
+        _("age at first symptom"), null=True, editable=False, help_text=_("Derived: whole years at symptom onset."))
     disease_duration_at_enrolment_months = models.DecimalField(
-        "disease duration at enrolment (months)", max_digits=5, decimal_places=1, null=True, editable=False,
-        help_text="Derived: symptom onset to enrolment.")
+        _("disease duration at enrolment (months)"), max_digits=5, decimal_places=1, null=True, editable=False,
+        help_text=_("Derived: symptom onset to enrolment."))
     disease_duration_months = models.DecimalField(
-        "disease duration before IVIG (months)", max_digits=5, decimal_places=1, null=True, editable=False,
-        help_text="Derived: symptom onset to the first infusion; empty before any infusion.")
-    first_infusion_date = models.DateField("first IVIG infusion", null=True, editable=False)
-    last_infusion_date = models.DateField("last IVIG infusion", null=True, editable=False)
+        _("disease duration before IVIG (months)"), max_digits=5, decimal_places=1, null=True, editable=False,
+        help_text=_("Derived: symptom onset to the first infusion; empty before any infusion."))
+    first_infusion_date = models.DateField(_("first IVIG infusion"), null=True, editable=False)
+    last_infusion_date = models.DateField(_("last IVIG infusion"), null=True, editable=False)
     end_of_treatment_date = models.DateField(
-        "end-of-treatment visit", null=True, editable=False,
-        help_text="Derived: the date of the end-of-treatment visit; empty while there is none.")
-    rules_version = models.CharField(max_length=20, blank=True, db_default="", editable=False,
-                                     help_text="The version of patients.rules that derived the facts.")
+        _("end-of-treatment visit"), null=True, editable=False,
+        help_text=_("Derived: the date of the end-of-treatment visit; empty while there is none."))
+    rules_version = models.CharField(_("rules version"), max_length=20, blank=True, db_default="",
+                                     editable=False, help_text=_("The version of patients.rules that derived the facts."))
 
     # The next cycle's schedule (visits.rules.next_cycle), stored by the visits services
     # after every cycle or patient write (patients imports nothing from visits).
     next_cycle_planned_date = models.DateField(
-        "next cycle planned", null=True, blank=True, editable=False,
-        help_text="Derived: the previous cycle's day 1 + the cycle interval (the enrolment date for cycle 1); "
-                  "empty when not on study.")
+        _("next cycle planned"), null=True, blank=True, editable=False,
+        help_text=_("Derived: the previous cycle's day 1 + the cycle interval (the enrolment date for cycle 1); "
+                  "empty when not on study."))
     next_cycle_window_start_date = models.DateField(
-        "next cycle window opens", null=True, blank=True, editable=False)
+        _("next cycle window opens"), null=True, blank=True, editable=False)
     next_cycle_window_end_date = models.DateField(
-        "next cycle window closes", null=True, blank=True, editable=False,
-        help_text="Derived: the last day of the next cycle's window; after it the cycle is overdue.")
+        _("next cycle window closes"), null=True, blank=True, editable=False,
+        help_text=_("Derived: the last day of the next cycle's window; after it the cycle is overdue."))
     schedule_rules_version = models.CharField(
-        max_length=20, blank=True, db_default="", editable=False,
-        help_text="The version of visits.rules that derived the next cycle's schedule.")
+        _("schedule rules version"), max_length=20, blank=True, db_default="", editable=False,
+        help_text=_("The version of visits.rules that derived the next cycle's schedule."))
 
     history = HistoricalRecords()
     objects = PatientQuerySet.as_manager()
@@ -194,6 +195,8 @@ class Patient(Lockable, ClinicalRecord):
 
     class Meta:
         ordering = ["subject_id"]
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
         constraints = [
             models.CheckConstraint(condition=Q(consent_date__lte=models.F("enrolment_date")),
                                    name="patient_consent_not_after_enrolment"),
@@ -279,7 +282,7 @@ class Patient(Lockable, ClinicalRecord):
             if site_code and not self.subject_id.startswith(f"{site_code}-"):
                 violations.append(rules.Violation(
                     "subject_id", "site_prefix",
-                    f"A subject id at site {site_code} starts with {site_code}- (e.g. {site_code}-001).",
+                    _("A subject id at site %(site)s starts with %(site)s- (e.g. %(site)s-001).") % {"site": site_code},
                 ))
         raise_violations(violations)
 
@@ -298,7 +301,7 @@ class Patient(Lockable, ClinicalRecord):
         if self.status == PatientStatus.WITHDRAWN or not rules.status_change_allowed(
                 self.status, rules.PatientStatus.WITHDRAWN):
             raise StatusChangeError(
-                f"A {self.get_status_display().lower()} patient cannot be withdrawn.")
+                _("A %(status)s patient cannot be withdrawn.") % {"status": self.get_status_display().lower()})
         self.status = PatientStatus.WITHDRAWN
         self.withdrawal_date = on
         self.withdrawal_reason = reason
@@ -311,46 +314,47 @@ class Diagnosis(ClinicalRecord):
     derived by ``patients.rules.diagnosis_facts`` and stored by the services.
     """
 
-    patient = models.OneToOneField(Patient, on_delete=models.PROTECT, related_name="diagnosis")
-    kind = models.CharField("diagnosis", max_length=2, choices=Myopathy.choices)
-    diagnosis_date = models.DateField()
+    patient = models.OneToOneField(Patient, on_delete=models.PROTECT, related_name="diagnosis",
+                                   verbose_name=_("patient"))
+    kind = models.CharField(_("diagnosis"), max_length=2, choices=Myopathy.choices)
+    diagnosis_date = models.DateField(_("diagnosis date"))
 
     # Bohan & Peter criteria 1-4 (criterion 5, the rash, comes from the signs below).
     bp_weakness = models.BooleanField(
-        "1. symmetric proximal limb-girdle and anterior neck flexor weakness", default=False)
-    bp_biopsy = models.BooleanField("2. muscle biopsy evidence of myositis", default=False)
+        _("1. symmetric proximal limb-girdle and anterior neck flexor weakness"), default=False)
+    bp_biopsy = models.BooleanField(_("2. muscle biopsy evidence of myositis"), default=False)
     bp_enzymes = models.BooleanField(
-        "3. raised skeletal-muscle enzymes (CK, LDH, AST or ALT above the upper limit)", default=False)
-    bp_emg = models.BooleanField("4. myopathic EMG", default=False)
+        _("3. raised skeletal-muscle enzymes (CK, LDH, AST or ALT above the upper limit)"), default=False)
+    bp_emg = models.BooleanField(_("4. myopathic EMG"), default=False)
 
     # 2017 EULAR/ACR clinical variables.
-    upper_limb_weakness = models.BooleanField("objective symmetric proximal upper-limb weakness", default=False)
-    lower_limb_weakness = models.BooleanField("objective symmetric proximal lower-limb weakness", default=False)
-    neck_flexors_weaker = models.BooleanField("neck flexors weaker than neck extensors", default=False)
-    legs_proximal_weaker = models.BooleanField("in the legs, proximal weaker than distal", default=False)
-    heliotrope_rash = models.BooleanField("heliotrope rash", default=False)
-    gottron_papules = models.BooleanField("Gottron's papules", default=False)
-    gottron_sign = models.BooleanField("Gottron's sign", default=False)
-    dysphagia = models.BooleanField("dysphagia or oesophageal dysmotility", default=False)
-    anti_jo1 = models.BooleanField("anti-Jo-1 antibody present", default=False)
+    upper_limb_weakness = models.BooleanField(_("objective symmetric proximal upper-limb weakness"), default=False)
+    lower_limb_weakness = models.BooleanField(_("objective symmetric proximal lower-limb weakness"), default=False)
+    neck_flexors_weaker = models.BooleanField(_("neck flexors weaker than neck extensors"), default=False)
+    legs_proximal_weaker = models.BooleanField(_("in the legs, proximal weaker than distal"), default=False)
+    heliotrope_rash = models.BooleanField(_("heliotrope rash"), default=False)
+    gottron_papules = models.BooleanField(_("Gottron's papules"), default=False)
+    gottron_sign = models.BooleanField(_("Gottron's sign"), default=False)
+    dysphagia = models.BooleanField(_("dysphagia or oesophageal dysmotility"), default=False)
+    anti_jo1 = models.BooleanField(_("anti-Jo-1 antibody present"), default=False)
 
     # Muscle biopsy.
-    biopsy_performed = models.BooleanField("muscle biopsy performed", default=False)
+    biopsy_performed = models.BooleanField(_("muscle biopsy performed"), default=False)
     biopsy_endomysial_infiltrate = models.BooleanField(
-        "endomysial mononuclear infiltrate surrounding, not invading, fibres", default=False)
-    biopsy_perimysial_infiltrate = models.BooleanField("perimysial and/or perivascular infiltrate", default=False)
-    biopsy_perifascicular_atrophy = models.BooleanField("perifascicular atrophy", default=False)
-    biopsy_rimmed_vacuoles = models.BooleanField("rimmed vacuoles", default=False)
+        _("endomysial mononuclear infiltrate surrounding, not invading, fibres"), default=False)
+    biopsy_perimysial_infiltrate = models.BooleanField(_("perimysial and/or perivascular infiltrate"), default=False)
+    biopsy_perifascicular_atrophy = models.BooleanField(_("perifascicular atrophy"), default=False)
+    biopsy_rimmed_vacuoles = models.BooleanField(_("rimmed vacuoles"), default=False)
 
     # Derived facts (patients.rules.diagnosis_facts), stored by patients.services.
-    rash = models.BooleanField("typical DM rash (criterion 5)", null=True, editable=False)
-    certainty = models.CharField("Bohan & Peter certainty", max_length=10, choices=Certainty.choices,
+    rash = models.BooleanField(_("typical DM rash (criterion 5)"), null=True, editable=False)
+    certainty = models.CharField(_("Bohan & Peter certainty"), max_length=10, choices=Certainty.choices,
                                  blank=True, db_default="", editable=False)
-    eular_acr_score = models.DecimalField("2017 EULAR/ACR score", max_digits=4, decimal_places=1,
+    eular_acr_score = models.DecimalField(_("2017 EULAR/ACR score"), max_digits=4, decimal_places=1,
                                           null=True, editable=False)
-    eular_acr_class = models.CharField("2017 EULAR/ACR class", max_length=12, choices=IIMClass.choices,
+    eular_acr_class = models.CharField(_("2017 EULAR/ACR class"), max_length=12, choices=IIMClass.choices,
                                        blank=True, db_default="", editable=False)
-    rules_version = models.CharField(max_length=20, blank=True, db_default="", editable=False)
+    rules_version = models.CharField(_("rules version"), max_length=20, blank=True, db_default="", editable=False)
 
     history = HistoricalRecords()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
@@ -358,7 +362,8 @@ class Diagnosis(ClinicalRecord):
     PARENT_FIELDS = ("patient",)
 
     class Meta:
-        verbose_name_plural = "diagnoses"
+        verbose_name = _("diagnosis")
+        verbose_name_plural = _("diagnoses")
 
     def __str__(self):
         return f"{self.patient_id and self.patient.subject_id}: {self.kind}"
@@ -392,14 +397,14 @@ class Diagnosis(ClinicalRecord):
 
 
 class MalignancyStatus(models.TextChoices):
-    REMISSION = "remission", "Remission"
-    ACTIVE = "active", "Active"
-    RELAPSE = "relapse", "Relapse"
+    REMISSION = "remission", _("Remission")
+    ACTIVE = "active", _("Active")
+    RELAPSE = "relapse", _("Relapse")
 
 
 class MalignancyCertainty(models.TextChoices):
-    CONFIRMED = "confirmed", "Confirmed"
-    PROBABLE = "probable", "Probable"
+    CONFIRMED = "confirmed", _("Confirmed")
+    PROBABLE = "probable", _("Probable")
 
 
 class MalignancyHistoryQuerySet(models.QuerySet):
@@ -410,23 +415,24 @@ class MalignancyHistoryQuerySet(models.QuerySet):
 class MalignancyHistory(ClinicalRecord):
     """A malignancy in the patient's history; voided (with a reason), never deleted."""
 
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="malignancies")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="malignancies",
+                                verbose_name=_("patient"))
     malignancy_type = models.CharField(
-        "type / site", max_length=200, help_text="E.g. non-Hodgkin lymphoma, breast carcinoma.")
-    diagnosis_date = models.DateField()
-    status = models.CharField(max_length=10, choices=MalignancyStatus.choices)
-    certainty = models.CharField(max_length=10, choices=MalignancyCertainty.choices,
+        _("type / site"), max_length=200, help_text=_("E.g. non-Hodgkin lymphoma, breast carcinoma."))
+    diagnosis_date = models.DateField(_("diagnosis date"))
+    status = models.CharField(_("status"), max_length=10, choices=MalignancyStatus.choices)
+    certainty = models.CharField(_("certainty"), max_length=10, choices=MalignancyCertainty.choices,
                                  default=MalignancyCertainty.CONFIRMED)
-    notes = models.TextField(blank=True)
-    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
-    void_reason = models.TextField(blank=True, editable=False)
+    notes = models.TextField(_("notes"), blank=True)
+    voided_at = models.DateTimeField(_("voided at"), null=True, blank=True, editable=False)
+    void_reason = models.TextField(_("void reason"), blank=True, editable=False)
 
     # Derived (patients.rules.malignancy_timing), stored by patients.services.
     timing = models.CharField(
-        max_length=6, choices=MalignancyTiming.choices, blank=True, db_default="", editable=False,
-        help_text="Derived: diagnosed before the first infusion, during treatment (to the "
-                  "end-of-treatment visit, else the last infusion) or after.")
-    rules_version = models.CharField(max_length=20, blank=True, db_default="", editable=False)
+        _("timing"), max_length=6, choices=MalignancyTiming.choices, blank=True, db_default="", editable=False,
+        help_text=_("Derived: diagnosed before the first infusion, during treatment (to the "
+                  "end-of-treatment visit, else the last infusion) or after."))
+    rules_version = models.CharField(_("rules version"), max_length=20, blank=True, db_default="", editable=False)
 
     history = HistoricalRecords()
     objects = MalignancyHistoryQuerySet.as_manager()
@@ -436,8 +442,8 @@ class MalignancyHistory(ClinicalRecord):
 
     class Meta:
         ordering = ["diagnosis_date", "pk"]
-        verbose_name = "malignancy history"
-        verbose_name_plural = "malignancy histories"
+        verbose_name = _("malignancy history")
+        verbose_name_plural = _("malignancy histories")
 
     def __str__(self):
         return f"{self.malignancy_type} ({self.diagnosis_date})"

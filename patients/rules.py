@@ -10,6 +10,7 @@ sections 1 and 2 (Bohan & Peter 1975; 2017 EULAR/ACR classification criteria).
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import TextChoices
+from django.utils.translation import gettext_lazy as _
 
 from core.rules import Violation, completed_years, future_date
 
@@ -31,10 +32,10 @@ DAYS_PER_MONTH = Decimal("30.4375")
 
 
 class PatientStatus(TextChoices):
-    SCREENING = "screening", "Screening"
-    ON_STUDY = "on_study", "On study"
-    COMPLETED = "completed", "Completed"
-    WITHDRAWN = "withdrawn", "Withdrawn"
+    SCREENING = "screening", _("Screening")
+    ON_STUDY = "on_study", _("On study")
+    COMPLETED = "completed", _("Completed")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
 #: Allowed status changes; anything else is refused.
@@ -117,91 +118,93 @@ def patient_violations(
 ) -> list[Violation]:
     """Every date, eligibility and status rule for a patient record."""
     v = []
-    v += future_date("birth_date", birth_date, today, "The date of birth")
+    v += future_date("birth_date", birth_date, today, _("The date of birth"))
     if birth_year is not None and birth_year > today.year:
-        v.append(Violation("birth_year", "in_future", "The year of birth cannot be in the future."))
+        v.append(Violation("birth_year", "in_future", _("The year of birth cannot be in the future.")))
     if birth_date and birth_year and birth_date.year != birth_year:
         v.append(Violation("birth_year", "birth_year_mismatch",
-                           "The year of birth does not match the date of birth."))
-    v += future_date("consent_date", consent_date, today, "The consent date")
-    v += future_date("enrolment_date", enrolment_date, today, "The enrolment date")
-    v += future_date("symptom_onset_date", symptom_onset_date, today, "The symptom onset date")
+                           _("The year of birth does not match the date of birth.")))
+    v += future_date("consent_date", consent_date, today, _("The consent date"))
+    v += future_date("enrolment_date", enrolment_date, today, _("The enrolment date"))
+    v += future_date("symptom_onset_date", symptom_onset_date, today, _("The symptom onset date"))
 
     if consent_date and enrolment_date and consent_date > enrolment_date:
         v.append(Violation("consent_date", "consent_after_enrolment",
-                           "Consent must be given on or before the enrolment date."))
+                           _("Consent must be given on or before the enrolment date.")))
     if symptom_onset_date and enrolment_date and symptom_onset_date > enrolment_date:
         v.append(Violation("symptom_onset_date", "onset_after_enrolment",
-                           "Symptom onset must be on or before the enrolment date."))
+                           _("Symptom onset must be on or before the enrolment date.")))
     born = birth_date or (date(birth_year, 1, 1) if birth_year and birth_year <= today.year else None)
     if born and symptom_onset_date and symptom_onset_date < born:
         v.append(Violation("symptom_onset_date", "onset_before_birth",
-                           "Symptom onset cannot be before birth."))
+                           _("Symptom onset cannot be before birth.")))
 
     # Eligibility: adult at consent.
     if birth_year and consent_date and not any(x.field.startswith("birth") for x in v):
         # (a year in the future was reported above, so the dates below exist)
-        youngest, _ = age_bounds(consent_date, birth_year, birth_date)
+        youngest, _oldest = age_bounds(consent_date, birth_year, birth_date)
         if youngest < ADULT_AGE_YEARS:
             field = "birth_date" if birth_date else "birth_year"
             if birth_date or age_bounds(consent_date, birth_year)[1] < ADULT_AGE_YEARS:
-                msg = f"The patient was under {ADULT_AGE_YEARS} at consent; only adults are eligible."
+                msg = _("The patient was under %(age)s at consent; only adults are eligible.") % {
+                    "age": ADULT_AGE_YEARS}
             else:
-                msg = (f"With the year of birth alone the patient may have been under "
-                       f"{ADULT_AGE_YEARS} at consent: enter the full date of birth.")
+                msg = _("With the year of birth alone the patient may have been under %(age)s at consent: "
+                        "enter the full date of birth.") % {"age": ADULT_AGE_YEARS}
             v.append(Violation(field, "under_age", msg))
     # Eligibility: active, recent myopathy.
     if not active_myopathy:
         v.append(Violation("active_myopathy", "not_active",
-                           "Only patients with active inflammatory myopathy are eligible."))
+                           _("Only patients with active inflammatory myopathy are eligible.")))
     if (symptom_onset_date and enrolment_date and symptom_onset_date <= enrolment_date
             and months_between(symptom_onset_date, enrolment_date) > RECENT_ONSET_MAX_MONTHS):
         v.append(Violation("symptom_onset_date", "not_recent",
-                           f"Symptom onset more than {RECENT_ONSET_MAX_MONTHS} months before "
-                           f"enrolment: the myopathy is not recent enough for this study."))
+                           _("Symptom onset more than %(months)s months before enrolment: the myopathy is not "
+                             "recent enough for this study.") % {"months": RECENT_ONSET_MAX_MONTHS}))
     # Eligibility: no connective-tissue-disease-associated myositis.
     if ctd_associated:
         v.append(Violation("ctd_associated", "ctd_associated",
-                           "Myositis associated with a connective tissue disease is an "
-                           "exclusion criterion."))
+                           _("Myositis associated with a connective tissue disease is an "
+                           "exclusion criterion.")))
 
     # Status and withdrawal.
     if previous_status is None and status not in (PatientStatus.SCREENING, PatientStatus.ON_STUDY):
         v.append(Violation("status", "invalid_initial_status",
-                           "A new patient starts in screening or on study."))
+                           _("A new patient starts in screening or on study.")))
     elif previous_status and not status_change_allowed(previous_status, status):
         v.append(Violation("status", "transition_not_allowed",
-                           f"A patient cannot go from {PatientStatus(previous_status).value.replace('_', ' ')} "
-                           f"to {PatientStatus(status).value.replace('_', ' ')}."))
+                           _("A patient cannot go from %(old)s to %(new)s.") % {
+                               "old": PatientStatus(previous_status).label.lower(),
+                               "new": PatientStatus(status).label.lower()}))
     if status == PatientStatus.WITHDRAWN:
         if not withdrawal_date:
-            v.append(Violation("withdrawal_date", "required", "Give the date of withdrawal."))
+            v.append(Violation("withdrawal_date", "required", _("Give the date of withdrawal.")))
         if not (withdrawal_reason or "").strip():
-            v.append(Violation("withdrawal_reason", "required", "Give the reason for withdrawal."))
+            v.append(Violation("withdrawal_reason", "required", _("Give the reason for withdrawal.")))
     elif withdrawal_date or (withdrawal_reason or "").strip():
         v.append(Violation("withdrawal_date", "not_withdrawn",
-                           "Only a withdrawn patient has a withdrawal date and reason."))
-    v += future_date("withdrawal_date", withdrawal_date, today, "The withdrawal date")
+                           _("Only a withdrawn patient has a withdrawal date and reason.")))
+    v += future_date("withdrawal_date", withdrawal_date, today, _("The withdrawal date"))
     if withdrawal_date and enrolment_date and withdrawal_date < enrolment_date:
         v.append(Violation("withdrawal_date", "before_enrolment",
-                           "Withdrawal cannot be before enrolment."))
+                           _("Withdrawal cannot be before enrolment.")))
     return v
 
 
 # --- Bohan & Peter (1975) ----------------------------------------------------
 
 class Myopathy(TextChoices):
-    PM = "PM", "Polymyositis (PM)"
-    DM = "DM", "Dermatomyositis (DM)"
+    PM = "PM", _("Polymyositis (PM)")
+    DM = "DM", _("Dermatomyositis (DM)")
 
 
 class Certainty(TextChoices):
     """Bohan & Peter certainty (stored on ``Diagnosis.certainty``)."""
 
-    DEFINITE = "definite", "definite"
-    PROBABLE = "probable", "probable"
-    POSSIBLE = "possible", "possible"
-    NOT_MET = "not met", "not met"
+    DEFINITE = "definite", _("definite")
+    PROBABLE = "probable", _("probable")
+    POSSIBLE = "possible", _("possible")
+    NOT_MET = "not met", _("not met")
 
 
 def bohan_peter_certainty(kind, *, weakness, biopsy, enzymes, emg, rash) -> Certainty:
@@ -248,7 +251,7 @@ EULAR_ACR_WEIGHTS = {
 }
 #: The clinical variables a user records (age comes from the patient's dates).
 EULAR_ACR_CLINICAL_VARIABLES = tuple(
-    k for k, (without, _) in EULAR_ACR_WEIGHTS.items() if without is not None and not k.startswith("age")
+    k for k, (without, _with_biopsy) in EULAR_ACR_WEIGHTS.items() if without is not None and not k.startswith("age")
 )
 EULAR_ACR_BIOPSY_VARIABLES = tuple(k for k in EULAR_ACR_WEIGHTS if k.startswith("biopsy_"))
 
@@ -261,10 +264,10 @@ EULAR_ACR_DEFINITE_MIN = (D("7.5"), D("8.7"))
 class IIMClass(TextChoices):
     """2017 EULAR/ACR class (stored on ``Diagnosis.eular_acr_class``)."""
 
-    NOT_IIM = "not IIM", "not IIM"
-    POSSIBLE = "possible IIM", "possible IIM"
-    PROBABLE = "probable IIM", "probable IIM"
-    DEFINITE = "definite IIM", "definite IIM"
+    NOT_IIM = "not IIM", _("not IIM")
+    POSSIBLE = "possible IIM", _("possible IIM")
+    PROBABLE = "probable IIM", _("probable IIM")
+    DEFINITE = "definite IIM", _("definite IIM")
 
 
 def eular_acr_score(*, age_at_onset: int | None, biopsy: bool, findings) -> Decimal:
@@ -352,26 +355,26 @@ def diagnosis_violations(
     v = []
     if Myopathy(kind) == Myopathy.DM and not rash:
         v.append(Violation("kind", "dm_requires_rash",
-                           "Dermatomyositis needs the typical rash (heliotrope rash, Gottron's "
-                           "papules or Gottron's sign): Bohan & Peter criterion 5."))
+                           _("Dermatomyositis needs the typical rash (heliotrope rash, Gottron's "
+                           "papules or Gottron's sign): Bohan & Peter criterion 5.")))
     elif Myopathy(kind) == Myopathy.PM and rash:
         v.append(Violation("kind", "pm_with_rash",
-                           "A typical dermatomyositis rash is recorded: the diagnosis is DM, not PM."))
+                           _("A typical dermatomyositis rash is recorded: the diagnosis is DM, not PM.")))
     elif certainty == Certainty.NOT_MET:
         v.append(Violation("kind", "criteria_not_met",
-                           "The Bohan & Peter criteria are not met: PM needs at least 2 of "
-                           "criteria 1-4, DM the rash and at least 1 of criteria 1-4."))
+                           _("The Bohan & Peter criteria are not met: PM needs at least 2 of "
+                           "criteria 1-4, DM the rash and at least 1 of criteria 1-4.")))
     if not biopsy_performed:
         if biopsy_myositis:
             v.append(Violation("bp_biopsy", "no_biopsy",
-                               "Biopsy evidence needs a muscle biopsy: tick 'Muscle biopsy performed'."))
+                               _("Biopsy evidence needs a muscle biopsy: tick 'Muscle biopsy performed'.")))
         for name in biopsy_findings:
             v.append(Violation(name, "no_biopsy",
-                               "A biopsy finding needs a muscle biopsy: tick 'Muscle biopsy performed'."))
-    v += future_date("diagnosis_date", diagnosis_date, today, "The diagnosis date")
+                               _("A biopsy finding needs a muscle biopsy: tick 'Muscle biopsy performed'.")))
+    v += future_date("diagnosis_date", diagnosis_date, today, _("The diagnosis date"))
     if diagnosis_date and symptom_onset_date and diagnosis_date < symptom_onset_date:
         v.append(Violation("diagnosis_date", "before_onset",
-                           "The diagnosis cannot precede the symptom onset."))
+                           _("The diagnosis cannot precede the symptom onset.")))
     return v
 
 
@@ -380,9 +383,9 @@ def diagnosis_violations(
 class MalignancyTiming(TextChoices):
     """When a malignancy was diagnosed (stored on ``MalignancyHistory.timing``)."""
 
-    BEFORE = "before", "before"
-    DURING = "during", "during"
-    AFTER = "after", "after"
+    BEFORE = "before", _("before")
+    DURING = "during", _("during")
+    AFTER = "after", _("after")
 
 
 def treatment_end(*, last_infusion: date | None, end_of_treatment_visit: date | None) -> date | None:
@@ -409,10 +412,10 @@ def malignancy_timing(
 
 
 def malignancy_violations(*, today, diagnosis_date, birth_year) -> list[Violation]:
-    v = future_date("diagnosis_date", diagnosis_date, today, "The malignancy diagnosis date")
+    v = future_date("diagnosis_date", diagnosis_date, today, _("The malignancy diagnosis date"))
     if diagnosis_date and birth_year and diagnosis_date.year < birth_year:
         v.append(Violation("diagnosis_date", "before_birth",
-                           "The malignancy diagnosis cannot be before birth."))
+                           _("The malignancy diagnosis cannot be before birth.")))
     return v
 
 
@@ -421,12 +424,13 @@ def risk_date_violations(*, today, renal_risk, renal_risk_since, thrombotic_risk
     """A renal or thrombotic risk carries the date from which it holds: the cycles
     are judged with the risk in force on their own date (``visits.rules.risk_in_force``)."""
     v = []
-    for ticked, since, field, label in ((renal_risk, renal_risk_since, "renal_risk_since", "renal"),
-                                        (thrombotic_risk, thrombotic_risk_since, "thrombotic_risk_since",
-                                         "thrombotic")):
+    risks = ((renal_risk, renal_risk_since, "renal_risk_since",
+              _("Give the date from which the renal risk is known."), _("The renal risk date")),
+             (thrombotic_risk, thrombotic_risk_since, "thrombotic_risk_since",
+              _("Give the date from which the thrombotic risk is known."), _("The thrombotic risk date")))
+    for ticked, since, field, required, what in risks:
         if ticked and since is None:
-            v.append(Violation(field, "risk_date_required",
-                               f"Give the date from which the {label} risk is known."))
+            v.append(Violation(field, "risk_date_required", required))
         elif since is not None:
-            v += future_date(field, since, today, f"The {label} risk date")
+            v += future_date(field, since, today, what)
     return v

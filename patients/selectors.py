@@ -1,12 +1,13 @@
 """Reads for the patients app; every one is scoped to the user's sites."""
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 
 from accounts.scoping import scope_to_user_sites
 from core.crf import case_report_form, history_rows
 from core.history import change_entries
 
-from .models import SCHEDULE_FACTS, Diagnosis, MalignancyHistory, Patient, PatientStatus, Sex
+from .models import SCHEDULE_FACTS, Certainty, Diagnosis, MalignancyHistory, Patient, PatientStatus, Sex
 
 
 def patient_list(*, user):
@@ -26,7 +27,10 @@ LIST_ROW_FIELDS = (
 def patient_list_rows(patients):
     """What a page of the patient list shows, one dict per patient, in one query: plain values
     (the stored facts), not model instances. ``patients``: a slice of ``patient_list()``."""
-    sexes, statuses = dict(Sex.choices), dict(PatientStatus.choices)
+    # The labels in the page's language, as plain strings (they are part of the rows' cache key).
+    sexes = {value: str(label) for value, label in Sex.choices}
+    statuses = {value: str(label) for value, label in PatientStatus.choices}
+    certainties = {value: str(label) for value, label in Certainty.choices}
     rows = []
     for v in patients.values(*LIST_ROW_FIELDS):
         has_diagnosis = v["diagnosis__pk"] is not None
@@ -35,7 +39,8 @@ def patient_list_rows(patients):
             "sex": sexes.get(v["sex"], v["sex"]),
             "age_at_enrolment": v["age_at_enrolment"],
             "has_diagnosis": has_diagnosis, "diagnosis": v["diagnosis__kind"] if has_diagnosis else None,
-            "certainty": v["diagnosis__certainty"] if has_diagnosis else None,
+            "certainty": (certainties.get(v["diagnosis__certainty"], v["diagnosis__certainty"])
+                          if has_diagnosis else None),
             "enrolment_date": v["enrolment_date"],
             "status": statuses.get(v["status"], v["status"]),
             **{name: v[name] for name in SCHEDULE_FACTS},
@@ -98,9 +103,9 @@ def patient_history_rows(patient):
 def patient_forms(patient, diagnosis, malignancies, history):
     """The enrolment, diagnosis and malignancy forms (``core.crf.CaseReportForm``), no query."""
     return {
-        "patient": case_report_form(patient, title=f"Enrolment of {patient.subject_id}", history=history),
-        "diagnosis": (case_report_form(diagnosis, title="Diagnosis", history=history)
+        "patient": case_report_form(patient, title=_("Enrolment of %(subject)s") % {"subject": patient.subject_id}, history=history),
+        "diagnosis": (case_report_form(diagnosis, title=_("Diagnosis"), history=history)
                       if diagnosis is not None else None),
-        "malignancies": [case_report_form(m, title=f"Malignancy: {m.malignancy_type}", history=history)
+        "malignancies": [case_report_form(m, title=_("Malignancy: %(type)s") % {"type": m.malignancy_type}, history=history)
                          for m in malignancies],
     }

@@ -2,6 +2,8 @@ from django.core.exceptions import PermissionDenied
 from django.forms.models import ModelChoiceIteratorValue
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.generic import DetailView, ListView
 
 from accounts.mixins import PermissionRequiredMixin
@@ -69,7 +71,7 @@ class PatientDetailView(PermissionRequiredMixin, DetailView):
         patient = self.object
         malignancies = selectors.patient_malignancies(patient)
         for m in malignancies:
-            m.timing_label = m.timing  # stored by patients.services
+            m.timing_label = m.get_timing_display()  # stored by patients.services
         context.update(
             diagnosis=selectors.patient_diagnosis(patient),
             malignancies=malignancies,
@@ -83,8 +85,8 @@ class PatientCreateView(RecordFormView):
     model = Patient
     form_class = PatientForm
     permission_required = "patients.add_patient"
-    title = "Enrol a patient"
-    success_message = "Patient enrolled."
+    title = gettext_lazy("Enrol a patient")
+    success_message = gettext_lazy("Patient enrolled.")
 
     def get_object(self):
         return None
@@ -99,13 +101,13 @@ class PatientUpdateView(RecordFormView):
     model = Patient
     form_class = PatientForm
     permission_required = "patients.change_patient"
-    success_message = "Patient record corrected."
+    success_message = gettext_lazy("Patient record corrected.")
 
     def get_object(self):
         return selectors.patient_get(user=self.request.user, pk=self.kwargs["pk"])
 
     def get_title(self):
-        return f"Edit patient {self.object.subject_id}"
+        return _("Edit patient %(subject)s") % {"subject": self.object.subject_id}
 
     def get_success_url(self):
         return self.object.get_absolute_url()
@@ -114,8 +116,8 @@ class PatientUpdateView(RecordFormView):
 class PatientWithdrawView(ActionFormView):
     form_class = WithdrawForm
     permission_required = "patients.change_patient"
-    title = "Withdraw patient"
-    success_message = "Patient withdrawn."
+    title = gettext_lazy("Withdraw patient")
+    success_message = gettext_lazy("Patient withdrawn.")
 
     def get_object(self):
         return selectors.patient_get(user=self.request.user, pk=self.kwargs["pk"])
@@ -163,7 +165,7 @@ class PatientRecordViewMixin:
     def dispatch(self, request, *args, **kwargs):
         self.patient = selectors.patient_get(user=request.user, pk=kwargs["patient_pk"])
         if not may(request.user, self.view_permission, site_id=self.patient.site_id):
-            raise PermissionDenied("Your role does not show these records.")
+            raise PermissionDenied(_("Your role does not show these records."))
         return super().dispatch(request, *args, **kwargs)
 
 
@@ -172,7 +174,7 @@ class DiagnosisEditView(PatientChildMixin, RecordFormView):
 
     model = Diagnosis
     form_class = DiagnosisForm
-    success_message = "Diagnosis saved."
+    success_message = gettext_lazy("Diagnosis saved.")
 
     def get_permission_required(self):
         return ["patients.add_diagnosis", "patients.change_diagnosis"]
@@ -181,28 +183,31 @@ class DiagnosisEditView(PatientChildMixin, RecordFormView):
         return selectors.patient_diagnosis(self.get_patient())
 
     def get_title(self):
-        verb = "Correct" if self.object else "Record"
-        return f"{verb} the diagnosis of {self.get_patient().subject_id}"
+        subject = self.get_patient().subject_id
+        if self.object:
+            return _("Correct the diagnosis of %(subject)s") % {"subject": subject}
+        return _("Record the diagnosis of %(subject)s") % {"subject": subject}
 
 
 class MalignancyCreateView(PatientChildMixin, RecordFormView):
     model = MalignancyHistory
     form_class = MalignancyForm
     permission_required = "patients.add_malignancyhistory"
-    success_message = "Malignancy history added."
+    success_message = gettext_lazy("Malignancy history added.")
 
     def get_object(self):
         return None
 
     def get_title(self):
-        return f"Add a malignancy to the history of {self.get_patient().subject_id}"
+        return _("Add a malignancy to the history of %(subject)s") % {
+            "subject": self.get_patient().subject_id}
 
 
 class MalignancyUpdateView(PatientChildMixin, RecordFormView):
     model = MalignancyHistory
     form_class = MalignancyForm
     permission_required = "patients.change_malignancyhistory"
-    success_message = "Malignancy history corrected."
+    success_message = gettext_lazy("Malignancy history corrected.")
 
     def get_object(self):
         return selectors.malignancy_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
@@ -210,17 +215,17 @@ class MalignancyUpdateView(PatientChildMixin, RecordFormView):
 
     def refusal(self):
         if self.object.is_voided:
-            return "A voided entry cannot be edited."
+            return _("A voided entry cannot be edited.")
         return super().refusal()
 
     def get_title(self):
-        return f"Correct a malignancy of {self.get_patient().subject_id}"
+        return _("Correct a malignancy of %(subject)s") % {"subject": self.get_patient().subject_id}
 
 
 class MalignancyVoidView(VoidView):
     permission_required = "patients.change_malignancyhistory"
-    title = "Void a malignancy entry"
-    success_message = "Entry voided; it stays in the record, struck through."
+    title = gettext_lazy("Void a malignancy entry")
+    success_message = gettext_lazy("Entry voided; it stays in the record, struck through.")
 
     def get_object(self):
         return selectors.malignancy_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],

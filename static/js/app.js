@@ -7,10 +7,11 @@
   });
 })();
 
-// An ISO date (2026-12-02) in a table cell stays on one line: browsers would break it at a hyphen.
+// A date in a table cell stays on one line: ISO (2026-12-02) or French (02/12/2026); browsers would
+// break it at a hyphen or a slash.
 (function () {
   "use strict";
-  var iso = /\b\d{4}-\d{2}-\d{2}\b/;
+  var iso = /\b\d{4}-\d{2}-\d{2}\b|\b\d{2}\/\d{2}\/\d{4}\b/;
   document.querySelectorAll("main td, main dd").forEach(function (cell) {
     var walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
     var texts = [];
@@ -18,7 +19,7 @@
       if (iso.test(walker.currentNode.nodeValue)) texts.push(walker.currentNode);
     }
     texts.forEach(function (node) {
-      var parts = node.nodeValue.split(/(\b\d{4}-\d{2}-\d{2}\b)/);
+      var parts = node.nodeValue.split(/(\b\d{4}-\d{2}-\d{2}\b|\b\d{2}\/\d{2}\/\d{4}\b)/);
       var fragment = document.createDocumentFragment();
       parts.forEach(function (part, i) {
         if (i % 2 === 1) {
