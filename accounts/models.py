@@ -171,7 +171,7 @@ class Profile(CleanTextModel, models.Model):
     the recipient."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                                related_name="profile", primary_key=True)
+                                related_name="profile")
     language = models.CharField(
         _("language"), max_length=8, blank=True, choices=settings.LANGUAGES,
         help_text=_("The language of your screens, e-mails and PDF casebooks; blank: your browser's."))

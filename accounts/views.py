@@ -5,7 +5,7 @@ from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
@@ -135,10 +135,9 @@ def set_language(request):
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
                                            require_https=request.is_secure()):
         next_url = resolve_url("home") if request.user.is_authenticated else resolve_url(settings.LOGIN_URL)
-    if not form.is_valid():
-        messages.error(request, form.errors["language"][0] if "language" in form.errors
-                       else _("Choose a language of the list."))
-        return redirect(next_url)
+    if not form.is_valid():  # only a forged request: the switch offers the study's languages
+        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        return HttpResponseBadRequest(problems, content_type="text/plain; charset=utf-8")
     code = form.cleaned_data["language"]
     if request.user.is_authenticated:
         languages.choose(request.user, code)

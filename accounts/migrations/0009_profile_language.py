@@ -18,7 +18,8 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Profile',
             fields=[
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='profile', serialize=False, to=settings.AUTH_USER_MODEL)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='profile', to=settings.AUTH_USER_MODEL)),
                 ('language', models.CharField(blank=True, choices=[('en', 'English'), ('fr', 'Français')], help_text="The language of your screens, e-mails and PDF casebooks; blank: your browser's.", max_length=8, verbose_name='language')),
             ],
             options={
@@ -29,6 +30,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='HistoricalProfile',
             fields=[
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
                 ('language', models.CharField(blank=True, choices=[('en', 'English'), ('fr', 'Français')], help_text="The language of your screens, e-mails and PDF casebooks; blank: your browser's.", max_length=8, verbose_name='language')),
                 ('history_id', models.AutoField(primary_key=True, serialize=False)),
                 ('history_date', models.DateTimeField(db_index=True)),

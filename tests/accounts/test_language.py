@@ -32,9 +32,11 @@ def test_the_switch_on_the_login_page_sets_the_cookie(client):
 
 
 def test_switch_refuses_an_unknown_language_and_a_foreign_next(client):
-    response = client.post(reverse("accounts:set_language"), {"language": "xx", "next": "https://evil.example/"})
-    assert response.status_code == 302 and response["Location"] == reverse("accounts:login")
+    response = client.post(reverse("accounts:set_language"), {"language": "xx", "next": "/patients/"})
+    assert response.status_code == 400 and b"language:" in response.content
     assert "django_language" not in response.cookies
+    response = client.post(reverse("accounts:set_language"), {"language": "fr", "next": "https://evil.example/"})
+    assert response.status_code == 302 and response["Location"] == reverse("accounts:login")
 
 
 def test_stored_choice_wins_over_the_browser_and_follows_login(client, site_a):

@@ -269,6 +269,8 @@ def route_url(route, world):
                 kwargs[name] = world.cycle.number
             elif name == "token":  # the calendar feed's secret: an unknown one (404)
                 kwargs[name] = "no-such-token"
+            elif name == "language":  # the scripts' catalogue of one language
+                kwargs[name] = "fr"
             elif name == "pk":
                 if route.name not in PK_OBJECT:
                     raise AssertionError(f"{route.key}: say in PK_OBJECT which object its pk names")

@@ -21,6 +21,8 @@ PUBLIC = {
     "admin:login": "the admin's login page (it only offers to log in)",
     "healthz": "the load balancers' liveness probe: 'ok' or 503, nothing else",
     "favicon": "the site's icon, which browsers ask for on their own (a redirect to the static file)",
+    "javascript-catalog": "the scripts' translations of one language (the login page's scripts need them; no data)",
+    "accounts:set_language": "the language switch, on the login page too (it only sets the language cookie)",
     "oversight:calendar_feed": "a user's calendar feed: the secret token in its address is the credential "
                                "(an unknown or revoked one is a 404)",
 }

@@ -41,6 +41,9 @@ MATRIX = {
     "home":                                {"GET": ALL, "POST": ALL},
     "healthz":                             {"GET": ALL, "POST": ALL},
     "favicon":                             {"GET": ALL, "POST": ALL},
+    "javascript-catalog":                  {"GET": ALL, "POST": every("405")},
+    "accounts:profile":                    {"GET": ALL, "POST": ALL},  # one's own language
+    "accounts:set_language":               {"GET": every("405"), "POST": ALL},
     "accounts:login":                      {"GET": ALL, "POST": ALL},  # logged in: on to the home page
     "accounts:logout":                     {"GET": every("405"), "POST": every("login")},
     "accounts:password_change":            {"GET": ALL, "POST": ALL},  # one's own password
@@ -259,7 +262,7 @@ def test_role_matrix(role, users, world_a):
 
 #: What a role-less superuser may still reach: the entry points, its dashboard (empty),
 #: the API's root and documentation (they show no data), and the Django admin.
-SUPERUSER_OPEN = {"home", "healthz", "favicon", "accounts:login", "accounts:logout", "oversight:dashboard",
+SUPERUSER_OPEN = {"home", "healthz", "favicon", "javascript-catalog", "accounts:profile", "accounts:set_language", "accounts:login", "accounts:logout", "oversight:dashboard",
                   "api:root", "api:schema", "api:docs", "api:redoc", "admin:login", "admin:logout",
                   # Every account's own security: its password and two-factor authenticator.
                   "accounts:password_change", "accounts:security", "accounts:two_factor_verify",
