@@ -76,8 +76,9 @@ class CycleForm(PartForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["weight_kg"].widget.attrs.update({"step": "0.1", "data-role": "weight"})
-        self.fields["height_cm"].widget.attrs.update({"step": "0.1", "data-role": "height"})
+        # Decimal fields are localized text inputs (core.forms.localize_decimal): no "step".
+        self.fields["weight_kg"].widget.attrs["data-role"] = "weight"
+        self.fields["height_cm"].widget.attrs["data-role"] = "height"
         self.fields["dosing_basis"].widget.attrs["data-role"] = "basis"
 
 
@@ -111,11 +112,11 @@ class InfusionForm(PartForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["dose_g"].widget.attrs.update({"step": "0.1", "data-role": "dose"})
+        self.fields["dose_g"].widget.attrs["data-role"] = "dose"
         self.fields["volume_ml"].widget.attrs["data-role"] = "volume"
         self.fields["concentration_pct"].widget.attrs["data-role"] = "concentration"
         self.fields["infusion_date"].widget.attrs["data-role"] = "date"
-        self.fields["max_rate_ml_per_h"].widget.attrs.update({"data-role": "rate"})
+        self.fields["max_rate_ml_per_h"].widget.attrs["data-role"] = "rate"
 
 
 #: What a new cycle carries forward from the patient's previous cycle, per part, as initial values

@@ -238,7 +238,7 @@ class CyclePreviewView(PermissionRequiredMixin, View):
 def _url_format(name, *args):
     """The URL of ``name`` for ``args`` and a last argument left open: ``.format(value)``. One
     reverse() for all the rows of a page instead of one per row and link."""
-    head, _, tail = reverse(name, args=[*args, _PK]).rpartition(str(_PK))
+    head, _separator, tail = reverse(name, args=[*args, _PK]).rpartition(str(_PK))
     return head + "{}" + tail
 
 

@@ -3,6 +3,7 @@ and decimal commas; the live preview parses what the fields show and answers in 
 language; what is stored (values, deviation descriptions) is the same whichever language saved it,
 and the screens translate the stored descriptions."""
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -18,6 +19,14 @@ from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycl
 pytestmark = pytest.mark.django_db
 
 FR = {"HTTP_ACCEPT_LANGUAGE": "fr"}
+
+
+@pytest.fixture(autouse=True)
+def english_afterwards():
+    """A French request leaves French active in the thread (the middleware activates the request's
+    language): the next test, which renders forms outside a request, must start in English."""
+    yield
+    translation.activate("en")
 
 
 def french(data):
@@ -129,6 +138,8 @@ def test_record_cycle_page_in_french(client_for, clinician, patients):
     assert 'name="cycle-start_date" value="17/03/2025"' in html
     assert 'name="day2-max_rate_ml_per_h" value="250,5"' in html
     assert 'inputmode="decimal"' in html
+    weight = re.search(r'<input[^>]*name="cycle-weight_kg"[^>]*>', html).group(0)
+    assert 'type="text"' in weight and "step=" not in weight and 'inputmode="decimal"' in weight
     # Field labels and choices come from the catalogue; the stored deviations are translated.
     assert "poids (kg)" in html.lower() and "Poids réel" in html
     assert "Sous-dosage" in html and "J2 : 60,5 g administrés, 72,5 g prescrits" in html
