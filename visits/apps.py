@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class VisitsConfig(AppConfig):
     name = "visits"
-    verbose_name = "Treatment cycles"
+    verbose_name = _("Treatment cycles")
 
     def ready(self):
         from core import derived
@@ -32,7 +33,7 @@ def _register_case_report_forms():
     cycle_facts = list(rules.CYCLE_DERIVED_FIELDS)
     # The cycle dose is read from the stored daily dose (a model property): shown after it.
     cycle_facts.insert(cycle_facts.index("prescribed_daily_dose_g") + 1,
-                       ("prescribed_cycle_dose_g", "prescribed cycle dose (g)"))
+                       ("prescribed_cycle_dose_g", _("prescribed cycle dose (g)")))
     crf.register(TreatmentCycle, fields=["number", *CycleForm._meta.fields], derived=cycle_facts)
     crf.register(Assessment, fields=AssessmentForm._meta.fields, derived=["mmt_total"])
     crf.register(Infusion, fields=["day", *InfusionForm._meta.fields], derived=rules.INFUSION_DERIVED_FIELDS)

@@ -1,6 +1,8 @@
 """The filters of the visit lists: the deviation log page and ``/api/v1/deviations/``,
 ``/api/v1/cycles/``, ``/api/v1/assessments/``, ``/api/v1/infusions/`` (see ``core.filters``)."""
 
+from django.utils.translation import gettext_lazy as _
+
 from core.filters import ChoiceFilter, FilterSet, FlagFilter, IdFilter, SiteFilter
 from patients.filters import voided_filter
 
@@ -13,10 +15,10 @@ class DeviationFilterSet(FilterSet):
     """``?site=&kind=&open=&patient=&cycle=`` of the deviation log (``open=1``: open only)."""
 
     site = SiteFilter(field_name="patient__site")
-    kind = ChoiceFilter(choices=DeviationKind.choices, empty_label="Any kind")
-    open = FlagFilter(method="filter_open", help_text="true: open; false: resolved.")
-    patient = IdFilter(field_name="patient_id", help_text="Patient id.")
-    cycle = IdFilter(field_name="cycle_id", help_text="Cycle id.")
+    kind = ChoiceFilter(choices=DeviationKind.choices, empty_label=_("Any kind"))
+    open = FlagFilter(method="filter_open", help_text=_("true: open; false: resolved."))
+    patient = IdFilter(field_name="patient_id", help_text=_("Patient id."))
+    cycle = IdFilter(field_name="cycle_id", help_text=_("Cycle id."))
 
     class Meta:
         model = ProtocolDeviation
@@ -27,9 +29,9 @@ class DeviationFilterSet(FilterSet):
 
 
 class CycleFilterSet(FilterSet):
-    patient = IdFilter(field_name="patient_id", help_text="Patient id.")
+    patient = IdFilter(field_name="patient_id", help_text=_("Patient id."))
     site = SiteFilter(field_name="patient__site")
-    number = IdFilter(field_name="number", max_value=32767, help_text="Cycle number.")
+    number = IdFilter(field_name="number", max_value=32767, help_text=_("Cycle number."))
 
     class Meta:
         model = TreatmentCycle
@@ -37,9 +39,9 @@ class CycleFilterSet(FilterSet):
 
 
 class AssessmentFilterSet(FilterSet):
-    patient = IdFilter(field_name="patient_id", help_text="Patient id.")
+    patient = IdFilter(field_name="patient_id", help_text=_("Patient id."))
     site = SiteFilter(field_name="patient__site")
-    cycle = IdFilter(field_name="cycle_id", help_text="Cycle id.")
+    cycle = IdFilter(field_name="cycle_id", help_text=_("Cycle id."))
     timepoint = ChoiceFilter(choices=AssessmentTimepoint.choices)
     voided = voided_filter()
 
@@ -49,9 +51,9 @@ class AssessmentFilterSet(FilterSet):
 
 
 class InfusionFilterSet(FilterSet):
-    patient = IdFilter(field_name="cycle__patient_id", help_text="Patient id.")
+    patient = IdFilter(field_name="cycle__patient_id", help_text=_("Patient id."))
     site = SiteFilter(field_name="cycle__patient__site")
-    cycle = IdFilter(field_name="cycle_id", help_text="Cycle id.")
+    cycle = IdFilter(field_name="cycle_id", help_text=_("Cycle id."))
     day = ChoiceFilter(choices=InfusionDay.choices)
 
     class Meta:
@@ -60,7 +62,7 @@ class InfusionFilterSet(FilterSet):
 
 
 class MissedCycleFilterSet(FilterSet):
-    patient = IdFilter(field_name="patient_id", help_text="Patient id.")
+    patient = IdFilter(field_name="patient_id", help_text=_("Patient id."))
     site = SiteFilter(field_name="patient__site")
     reason = ChoiceFilter(choices=MissedCycleReason.choices)
     voided = voided_filter()

@@ -2,6 +2,8 @@ import re
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core.forms import (MAX_ID, AsciiIntegerField, ClinicalRecordForm, CleanTextFormMixin, DateInput, TimeInput,
                         FiniteDecimalField, add_validation_error, error_summary, stale_error,
@@ -74,8 +76,9 @@ class CycleForm(PartForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["weight_kg"].widget.attrs.update({"step": "0.1", "data-role": "weight"})
-        self.fields["height_cm"].widget.attrs.update({"step": "0.1", "data-role": "height"})
+        # Decimal fields are localized text inputs (core.forms.localize_decimal): no "step".
+        self.fields["weight_kg"].widget.attrs["data-role"] = "weight"
+        self.fields["height_cm"].widget.attrs["data-role"] = "height"
         self.fields["dosing_basis"].widget.attrs["data-role"] = "basis"
 
 
@@ -109,11 +112,11 @@ class InfusionForm(PartForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["dose_g"].widget.attrs.update({"step": "0.1", "data-role": "dose"})
+        self.fields["dose_g"].widget.attrs["data-role"] = "dose"
         self.fields["volume_ml"].widget.attrs["data-role"] = "volume"
         self.fields["concentration_pct"].widget.attrs["data-role"] = "concentration"
         self.fields["infusion_date"].widget.attrs["data-role"] = "date"
-        self.fields["max_rate_ml_per_h"].widget.attrs.update({"data-role": "rate"})
+        self.fields["max_rate_ml_per_h"].widget.attrs["data-role"] = "rate"
 
 
 #: What a new cycle carries forward from the patient's previous cycle, per part, as initial values
@@ -163,7 +166,7 @@ class CycleEntry:
     """
 
     PARTS = ("cycle", "assessment", "day1", "day2")
-    PART_LABELS = {"cycle": "Visit", "assessment": "Assessment", "day1": "Day 1", "day2": "Day 2"}
+    PART_LABELS = {"cycle": _("Visit"), "assessment": _("Assessment"), "day1": _("Day 1"), "day2": _("Day 2")}
 
     def __init__(self, data=None, *, patient, cycle=None, user=None, previous=_LOOK_UP):
         """``previous``: the patient's previous cycle (:func:`visits.selectors.previous_cycle`,
@@ -202,7 +205,7 @@ class CycleEntry:
                 use_required_attribute=not (instance.pk is None and day == 2),
             )
         self.reason = forms.CharField(
-            label="Reason for change", required=False, max_length=500,
+            label=_("Reason for change"), required=False, max_length=500,
             widget=forms.Textarea(attrs={"rows": 2, "class": "form-control"}),
         )
         self.data = data
@@ -225,7 +228,7 @@ class CycleEntry:
         items = [{"id": None, "label": "", "message": message} for message in self.non_field_errors]
         for part in self.PARTS:
             items += error_summary(self.forms[part], part=self.PART_LABELS[part])
-        items += [{"id": "id_change_reason", "label": "Reason for change", "message": message}
+        items += [{"id": "id_change_reason", "label": gettext("Reason for change"), "message": message}
                   for message in self.reason_errors]
         return items
 
@@ -240,10 +243,10 @@ class CycleEntry:
         valid = all([self.forms[p].is_valid() for p in self.PARTS])
         if self.is_edit:
             if not self.changed_parts():
-                self.non_field_errors.append("Nothing was changed.")
+                self.non_field_errors.append(gettext("Nothing was changed."))
                 valid = False
             elif not self.reason_value:
-                self.reason_errors.append("Give a reason for changing a saved record.")
+                self.reason_errors.append(gettext("Give a reason for changing a saved record."))
                 valid = False
             else:
                 try:
@@ -333,7 +336,7 @@ class MissedCycleForm(ClinicalRecordForm):
     cycle by default) and the reason. Saved through ``visits.services.missed_cycle_save``
     (the next cycle is then planned from it)."""
 
-    submit_label = "Record the missed cycle"
+    submit_label = _("Record the missed cycle")
 
     class Meta:
         model = MissedCycle
@@ -358,13 +361,17 @@ class MissedCycleForm(ClinicalRecordForm):
 
 # --- The record-cycle page's live preview (visits.views.CyclePreviewView) ---------
 
-ASCII_DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{0,6})?|\.[0-9]{1,6}")
-ASCII_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: A decimal as a field shows it: a dot, or the comma of a language that writes one (the
+#: localized field decides which separator the active language reads).
+ASCII_DECIMAL = re.compile(r"[0-9]{1,9}([.,][0-9]{0,6})?|[.,][0-9]{1,6}")
+#: ISO, or the dd/mm/yyyy of a language that writes it (the field's input formats decide).
+ASCII_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{2}/[0-9]{2}/[0-9]{4}")
 
 
 class AsciiDecimalField(FiniteDecimalField):
-    """A positive decimal as typed in a query parameter: ASCII digits and a dot only
-    (``Decimal()`` reads other scripts' digits and exponents)."""
+    """A positive decimal as typed in the page's field and sent in a query parameter: ASCII
+    digits and the active language's decimal separator only (``Decimal()`` reads other
+    scripts' digits and exponents); "72,5" in French, "72.5" in English."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
@@ -377,6 +384,9 @@ class AsciiDecimalField(FiniteDecimalField):
 
 
 class AsciiDateField(forms.DateField):
+    """A date as the page's field shows it, in the active language's input formats
+    (dd/mm/yyyy or ISO in French, ISO in English)."""
+
     def to_python(self, value):
         if value not in self.empty_values and not ASCII_DATE.fullmatch(str(value).strip()):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
@@ -390,11 +400,11 @@ class CyclePreviewForm(forms.Form):
     weight_kg = AsciiDecimalField()
     height_cm = AsciiDecimalField()
     dosing_basis = forms.ChoiceField(choices=DosingBasis.choices, required=False)
-    start_date = AsciiDateField(required=False, input_formats=["%Y-%m-%d"])
+    start_date = AsciiDateField(required=False)
     #: The cycle's number: its visit window counts from the start of the cycle before it.
     cycle = AsciiIntegerField(max_value=32767)
-    day1_date = AsciiDateField(required=False, input_formats=["%Y-%m-%d"])
-    day2_date = AsciiDateField(required=False, input_formats=["%Y-%m-%d"])
+    day1_date = AsciiDateField(required=False)
+    day2_date = AsciiDateField(required=False)
     day1_dose_g = AsciiDecimalField()
     day1_rate = AsciiDecimalField()
     day2_dose_g = AsciiDecimalField()

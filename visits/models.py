@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from core.fingerprint import record_payload
@@ -20,17 +22,17 @@ from .rules import DeviationKind, DosingBasis, MMTScale  # the choices are defin
 def _derived(field, help_text):
     """A derived column: computed by ``visits/rules.py``, stored by ``visits/services.py``."""
     field.editable = False
-    field.help_text = f"Derived (visits/rules.py): {help_text}"
+    field.help_text = format_lazy(_("Derived (visits/rules.py): {}"), help_text)
     return field
 
 
 def _rules_version():
-    return models.CharField("rules version", max_length=40, blank=True, editable=False,
-                            help_text="The visits.rules.RULES_VERSION that computed the derived columns.")
+    return models.CharField(_("rules version"), max_length=40, blank=True, editable=False,
+                            help_text=_("The visits.rules.RULES_VERSION that computed the derived columns."))
 
 
 class CycleStatus(models.TextChoices):
-    DONE = "done", "Done"
+    DONE = "done", _("Done")
 
 
 class TreatmentCycleQuerySet(models.QuerySet):
@@ -43,36 +45,36 @@ class TreatmentCycle(Lockable, ClinicalRecord):
     """One monthly treatment period: the visit (weight, pre-treatment assessment)
     and its two infusion days."""
 
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="cycles")
-    number = models.PositiveSmallIntegerField("cycle", validators=[MinValueValidator(1)])
-    start_date = models.DateField("start date (day 1)")
-    weight_kg = models.DecimalField("weight (kg)", max_digits=5, decimal_places=1,
-                                    help_text="Measured at this visit.")
-    height_cm = models.DecimalField("height (cm)", max_digits=4, decimal_places=1, null=True,
-                                    blank=True, help_text="Needed for adjusted body weight.")
-    dosing_basis = models.CharField(max_length=10, choices=DosingBasis.choices,
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="cycles", verbose_name=_("patient"))
+    number = models.PositiveSmallIntegerField(_("cycle"), validators=[MinValueValidator(1)])
+    start_date = models.DateField(_("start date (day 1)"))
+    weight_kg = models.DecimalField(_("weight (kg)"), max_digits=5, decimal_places=1,
+                                    help_text=_("Measured at this visit."))
+    height_cm = models.DecimalField(_("height (cm)"), max_digits=4, decimal_places=1, null=True,
+                                    blank=True, help_text=_("Needed for adjusted body weight."))
+    dosing_basis = models.CharField(_("dosing basis"), max_length=10, choices=DosingBasis.choices,
                                     default=DosingBasis.ACTUAL)
-    status = models.CharField(max_length=10, choices=CycleStatus.choices, default=CycleStatus.DONE)
+    status = models.CharField(_("status"), max_length=10, choices=CycleStatus.choices, default=CycleStatus.DONE)
 
     # Derived, stored by visits.services (rules.derive_cycle) -------------------
     dosing_weight_kg = _derived(models.DecimalField(
-        "dosing weight (kg)", max_digits=5, decimal_places=1, null=True, blank=True),
-        "actual or adjusted body weight; empty without a weight, or adjusted without a height.")
+        _("dosing weight (kg)"), max_digits=5, decimal_places=1, null=True, blank=True),
+        _("actual or adjusted body weight; empty without a weight, or adjusted without a height."))
     prescribed_daily_dose_g = _derived(models.DecimalField(
-        "prescribed daily dose (g)", max_digits=6, decimal_places=1, null=True, blank=True),
-        "the daily dose per kg of dosing weight.")
+        _("prescribed daily dose (g)"), max_digits=6, decimal_places=1, null=True, blank=True),
+        _("the daily dose per kg of dosing weight."))
     planned_start_date = _derived(models.DateField(
-        "planned start date", null=True, blank=True),
-        "the previous cycle's start plus the cycle interval; empty for the first cycle.")
+        _("planned start date"), null=True, blank=True),
+        _("the previous cycle's start plus the cycle interval; empty for the first cycle."))
     window_offset_days = _derived(models.IntegerField(
-        "days from the planned start", null=True, blank=True),
-        "start date minus the planned start date.")
+        _("days from the planned start"), null=True, blank=True),
+        _("start date minus the planned start date."))
     within_window = _derived(models.BooleanField(
-        "within the visit window", null=True, blank=True),
-        "the start is within the window around the planned start; empty for the first cycle.")
+        _("within the visit window"), null=True, blank=True),
+        _("the start is within the window around the planned start; empty for the first cycle."))
     at_risk = _derived(models.BooleanField(
-        "renal or thrombotic risk in force", default=False),
-        "the patient's renal or thrombotic risk in force on the start date (lower rate limit).")
+        _("renal or thrombotic risk in force"), default=False),
+        _("the patient's renal or thrombotic risk in force on the start date (lower rate limit)."))
     rules_version = _rules_version()
 
     history = HistoricalRecords()
@@ -86,12 +88,14 @@ class TreatmentCycle(Lockable, ClinicalRecord):
     FORM_IS_FINGERPRINT = True
 
     class Meta:
+        verbose_name = _("treatment cycle")
+        verbose_name_plural = _("treatment cycles")
         ordering = ["patient", "number"]
         constraints = [
             models.UniqueConstraint(
                 fields=["patient", "number"], name="cycle_unique_number",
                 violation_error_code="cycle_taken",
-                violation_error_message=(
+                violation_error_message=_(
                     "This cycle number was just recorded for this patient, perhaps by a colleague: "
                     "nothing of yours was saved. Open the timeline to see it, then record the next "
                     "cycle or correct that one.")),
@@ -156,8 +160,8 @@ class TreatmentCycle(Lockable, ClinicalRecord):
 
 
 class AssessmentTimepoint(models.TextChoices):
-    PRE_CYCLE = "pre_cycle", "Before the cycle's first infusion"
-    END_OF_TREATMENT = "end", "End of treatment"
+    PRE_CYCLE = "pre_cycle", _("Before the cycle's first infusion")
+    END_OF_TREATMENT = "end", _("End of treatment")
 
 
 def _grade_field(label):
@@ -179,50 +183,51 @@ class Assessment(ClinicalRecord):
     the end-of-treatment visit. Each laboratory value carries that
     laboratory's reference range (U/L)."""
 
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="assessments")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="assessments",
+                                verbose_name=_("patient"))
     cycle = models.OneToOneField(TreatmentCycle, on_delete=models.PROTECT, null=True, blank=True,
-                                 related_name="assessment")
-    timepoint = models.CharField(max_length=10, choices=AssessmentTimepoint.choices,
+                                 related_name="assessment", verbose_name=_("cycle"))
+    timepoint = models.CharField(_("timepoint"), max_length=10, choices=AssessmentTimepoint.choices,
                                  default=AssessmentTimepoint.PRE_CYCLE)
-    assessment_date = models.DateField()
+    assessment_date = models.DateField(_("assessment date"))
 
-    mmt_scale = models.CharField("muscle testing scale", max_length=10, choices=MMTScale.choices,
+    mmt_scale = models.CharField(_("muscle testing scale"), max_length=10, choices=MMTScale.choices,
                                  default=MMTScale.KENDALL)
-    mmt_neck_flexors = _grade_field("neck flexors")
-    mmt_deltoid = _grade_field("deltoid (middle)")
-    mmt_biceps = _grade_field("biceps")
-    mmt_wrist_extensors = _grade_field("wrist extensors")
-    mmt_gluteus_maximus = _grade_field("gluteus maximus")
-    mmt_gluteus_medius = _grade_field("gluteus medius")
-    mmt_quadriceps = _grade_field("quadriceps")
-    mmt_ankle_dorsiflexors = _grade_field("ankle dorsiflexors")
-    mmt_total = models.PositiveSmallIntegerField("MMT-8 total", null=True, blank=True,
+    mmt_neck_flexors = _grade_field(_("neck flexors"))
+    mmt_deltoid = _grade_field(_("deltoid (middle)"))
+    mmt_biceps = _grade_field(_("biceps"))
+    mmt_wrist_extensors = _grade_field(_("wrist extensors"))
+    mmt_gluteus_maximus = _grade_field(_("gluteus maximus"))
+    mmt_gluteus_medius = _grade_field(_("gluteus medius"))
+    mmt_quadriceps = _grade_field(_("quadriceps"))
+    mmt_ankle_dorsiflexors = _grade_field(_("ankle dorsiflexors"))
+    mmt_total = models.PositiveSmallIntegerField(_("MMT-8 total"), null=True, blank=True,
                                                  editable=False,
-                                                 help_text="Derived: sum of the eight grades.")
+                                                 help_text=_("Derived: sum of the eight grades."))
 
-    ck_u_per_l = _lab_field("CK (U/L)")
-    ck_lln_u_per_l = _lab_field("CK lower limit (U/L)")
-    ck_uln_u_per_l = _lab_field("CK upper limit (U/L)")
-    aldolase_u_per_l = _lab_field("aldolase (U/L)")
-    aldolase_uln_u_per_l = _lab_field("aldolase upper limit (U/L)")
-    ldh_u_per_l = _lab_field("LDH (U/L)")
-    ldh_uln_u_per_l = _lab_field("LDH upper limit (U/L)")
-    ast_u_per_l = _lab_field("AST (U/L)")
-    ast_uln_u_per_l = _lab_field("AST upper limit (U/L)")
-    alt_u_per_l = _lab_field("ALT (U/L)")
-    alt_uln_u_per_l = _lab_field("ALT upper limit (U/L)")
+    ck_u_per_l = _lab_field(_("CK (U/L)"))
+    ck_lln_u_per_l = _lab_field(_("CK lower limit (U/L)"))
+    ck_uln_u_per_l = _lab_field(_("CK upper limit (U/L)"))
+    aldolase_u_per_l = _lab_field(_("aldolase (U/L)"))
+    aldolase_uln_u_per_l = _lab_field(_("aldolase upper limit (U/L)"))
+    ldh_u_per_l = _lab_field(_("LDH (U/L)"))
+    ldh_uln_u_per_l = _lab_field(_("LDH upper limit (U/L)"))
+    ast_u_per_l = _lab_field(_("AST (U/L)"))
+    ast_uln_u_per_l = _lab_field(_("AST upper limit (U/L)"))
+    alt_u_per_l = _lab_field(_("ALT (U/L)"))
+    alt_uln_u_per_l = _lab_field(_("ALT upper limit (U/L)"))
 
-    physician_global = models.DecimalField("physician global activity (0-10)", max_digits=3,
+    physician_global = models.DecimalField(_("physician global activity (0-10)"), max_digits=3,
                                            decimal_places=1, null=True, blank=True)
-    patient_global = models.DecimalField("patient global activity (0-10)", max_digits=3,
+    patient_global = models.DecimalField(_("patient global activity (0-10)"), max_digits=3,
                                          decimal_places=1, null=True, blank=True)
-    extramuscular_global = models.DecimalField("extramuscular activity (0-10)", max_digits=3,
+    extramuscular_global = models.DecimalField(_("extramuscular activity (0-10)"), max_digits=3,
                                                decimal_places=1, null=True, blank=True)
-    haq = models.DecimalField("HAQ disability index (0-3)", max_digits=4, decimal_places=3,
+    haq = models.DecimalField(_("HAQ disability index (0-3)"), max_digits=4, decimal_places=3,
                               null=True, blank=True)
 
-    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
-    void_reason = models.TextField(blank=True, editable=False)
+    voided_at = models.DateTimeField(_("voided at"), null=True, blank=True, editable=False)
+    void_reason = models.TextField(_("reason for voiding"), blank=True, editable=False)
 
     history = HistoricalRecords()
     objects = AssessmentQuerySet.as_manager()
@@ -232,6 +237,8 @@ class Assessment(ClinicalRecord):
     GRADE_FIELDS = tuple(name for name, _ in rules.MMT8_GROUPS)
 
     class Meta:
+        verbose_name = _("assessment")
+        verbose_name_plural = _("assessments")
         ordering = ["patient", "assessment_date"]
         constraints = [
             models.UniqueConstraint(fields=["patient"], condition=Q(timepoint="end", voided_at__isnull=True),
@@ -256,13 +263,13 @@ class Assessment(ClinicalRecord):
 
     def labs(self):
         return [
-            rules.Lab("CK", "ck_u_per_l", self.ck_u_per_l, "ck_uln_u_per_l", self.ck_uln_u_per_l,
+            rules.Lab(_("CK"), "ck_u_per_l", self.ck_u_per_l, "ck_uln_u_per_l", self.ck_uln_u_per_l,
                       "ck_lln_u_per_l", self.ck_lln_u_per_l),
-            rules.Lab("aldolase", "aldolase_u_per_l", self.aldolase_u_per_l,
+            rules.Lab(_("aldolase"), "aldolase_u_per_l", self.aldolase_u_per_l,
                       "aldolase_uln_u_per_l", self.aldolase_uln_u_per_l),
-            rules.Lab("LDH", "ldh_u_per_l", self.ldh_u_per_l, "ldh_uln_u_per_l", self.ldh_uln_u_per_l),
-            rules.Lab("AST", "ast_u_per_l", self.ast_u_per_l, "ast_uln_u_per_l", self.ast_uln_u_per_l),
-            rules.Lab("ALT", "alt_u_per_l", self.alt_u_per_l, "alt_uln_u_per_l", self.alt_uln_u_per_l),
+            rules.Lab(_("LDH"), "ldh_u_per_l", self.ldh_u_per_l, "ldh_uln_u_per_l", self.ldh_uln_u_per_l),
+            rules.Lab(_("AST"), "ast_u_per_l", self.ast_u_per_l, "ast_uln_u_per_l", self.ast_uln_u_per_l),
+            rules.Lab(_("ALT"), "alt_u_per_l", self.alt_u_per_l, "alt_uln_u_per_l", self.alt_uln_u_per_l),
         ]
 
     def clean(self):
@@ -294,46 +301,47 @@ class Assessment(ClinicalRecord):
 
 
 class InfusionDay(models.IntegerChoices):
-    DAY_1 = 1, "Day 1"
-    DAY_2 = 2, "Day 2"
+    DAY_1 = 1, _("Day 1")
+    DAY_2 = 2, _("Day 2")
 
 
 class Infusion(ClinicalRecord):
     """One IVIG infusion day. The prescribed dose is derived from the cycle's
     dosing weight; the deviations are in the protocol-deviation log."""
 
-    cycle = models.ForeignKey(TreatmentCycle, on_delete=models.PROTECT, related_name="infusions")
-    day = models.PositiveSmallIntegerField(choices=InfusionDay.choices)
-    infusion_date = models.DateField()
-    start_time = models.TimeField(null=True, blank=True)
-    end_time = models.TimeField(null=True, blank=True)
-    product = models.CharField(max_length=100, default="Polyvalent IVIG 10 %", validators=[validate_ascii_code])
-    lot = models.CharField("lot number", max_length=50, validators=[validate_ascii_code])
-    concentration_pct = models.DecimalField("concentration (%)", max_digits=4, decimal_places=1,
+    cycle = models.ForeignKey(TreatmentCycle, on_delete=models.PROTECT, related_name="infusions",
+                              verbose_name=_("cycle"))
+    day = models.PositiveSmallIntegerField(_("day"), choices=InfusionDay.choices)
+    infusion_date = models.DateField(_("infusion date"))
+    start_time = models.TimeField(_("start time"), null=True, blank=True)
+    end_time = models.TimeField(_("end time"), null=True, blank=True)
+    product = models.CharField(_("product"), max_length=100, default="Polyvalent IVIG 10 %", validators=[validate_ascii_code])
+    lot = models.CharField(_("lot number"), max_length=50, validators=[validate_ascii_code])
+    concentration_pct = models.DecimalField(_("concentration (%)"), max_digits=4, decimal_places=1,
                                             default=Decimal("10"))
-    volume_ml = models.DecimalField("volume (mL)", max_digits=6, decimal_places=1)
-    dose_g = models.DecimalField("dose given (g)", max_digits=5, decimal_places=1)
-    max_rate_ml_per_h = models.DecimalField("maximum rate (mL/h)", max_digits=6, decimal_places=1)
+    volume_ml = models.DecimalField(_("volume (mL)"), max_digits=6, decimal_places=1)
+    dose_g = models.DecimalField(_("dose given (g)"), max_digits=5, decimal_places=1)
+    max_rate_ml_per_h = models.DecimalField(_("maximum rate (mL/h)"), max_digits=6, decimal_places=1)
 
     # Derived, stored by visits.services (rules.derive_infusion) ----------------
     prescribed_dose_g = _derived(models.DecimalField(
-        "prescribed dose (g)", max_digits=6, decimal_places=1, null=True, blank=True),
-        "the cycle's prescribed daily dose.")
+        _("prescribed dose (g)"), max_digits=6, decimal_places=1, null=True, blank=True),
+        _("the cycle's prescribed daily dose."))
     dose_difference_pct = _derived(models.DecimalField(
-        "dose difference (%)", max_digits=10, decimal_places=1, null=True, blank=True),
-        "(given - prescribed) / prescribed x 100.")
+        _("dose difference (%)"), max_digits=10, decimal_places=1, null=True, blank=True),
+        _("(given - prescribed) / prescribed x 100."))
     dose_within_tolerance = _derived(models.BooleanField(
-        "dose within tolerance", null=True, blank=True),
-        "the dose given is within the tolerance of the prescription.")
+        _("dose within tolerance"), null=True, blank=True),
+        _("the dose given is within the tolerance of the prescription."))
     rate_ml_per_kg_min = _derived(models.DecimalField(
-        "maximum rate (mL/kg/min)", max_digits=10, decimal_places=3, null=True, blank=True),
-        "the maximum rate per kg of actual body weight.")
+        _("maximum rate (mL/kg/min)"), max_digits=10, decimal_places=3, null=True, blank=True),
+        _("the maximum rate per kg of actual body weight."))
     rate_limit_ml_per_kg_min = _derived(models.DecimalField(
-        "rate limit (mL/kg/min)", max_digits=5, decimal_places=3, null=True, blank=True),
-        "the rate limit in force on the cycle's start date.")
+        _("rate limit (mL/kg/min)"), max_digits=5, decimal_places=3, null=True, blank=True),
+        _("the rate limit in force on the cycle's start date."))
     rate_within_limit = _derived(models.BooleanField(
-        "rate within the limit", null=True, blank=True),
-        "the maximum rate is at most the limit.")
+        _("rate within the limit"), null=True, blank=True),
+        _("the maximum rate is at most the limit."))
     rules_version = _rules_version()
 
     history = HistoricalRecords()
@@ -342,6 +350,8 @@ class Infusion(ClinicalRecord):
     PARENT_FIELDS = ("cycle",)
 
     class Meta:
+        verbose_name = _("infusion")
+        verbose_name_plural = _("infusions")
         ordering = ["cycle", "day"]
         constraints = [
             models.UniqueConstraint(fields=["cycle", "day"], name="infusion_unique_day"),
@@ -406,20 +416,22 @@ class ProtocolDeviation(ClinicalRecord):
     a cause that comes back opens a new row after it.
     """
 
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="deviations")
-    cycle = models.ForeignKey(TreatmentCycle, on_delete=models.PROTECT, related_name="deviations")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="deviations",
+                                verbose_name=_("patient"))
+    cycle = models.ForeignKey(TreatmentCycle, on_delete=models.PROTECT, related_name="deviations",
+                              verbose_name=_("cycle"))
     day = models.PositiveSmallIntegerField(
-        default=0, choices=[(0, "Whole cycle")] + InfusionDay.choices,
-        help_text="The infusion day concerned; 0 for the whole cycle (e.g. the visit window).")
-    kind = models.CharField(max_length=20, choices=DeviationKind.choices)
-    description = models.TextField()
-    detected_at = models.DateTimeField(default=timezone.now)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    resolution = models.TextField(blank=True)
+        _("day"), default=0, choices=[(0, _("Whole cycle"))] + InfusionDay.choices,
+        help_text=_("The infusion day concerned; 0 for the whole cycle (e.g. the visit window)."))
+    kind = models.CharField(_("kind"), max_length=20, choices=DeviationKind.choices)
+    description = models.TextField(_("description"))
+    detected_at = models.DateTimeField(_("detected at"), default=timezone.now)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    resolution = models.TextField(_("resolution"), blank=True)
     predecessor = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="successor",
-        help_text="The previous row of the same cause: the open row this one resolves or re-describes, "
-                  "or the resolved row after which the cause came back.")
+        "self", verbose_name=_("predecessor"), on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="successor",
+        help_text=_("The previous row of the same cause: the open row this one resolves or re-describes, "
+                    "or the resolved row after which the cause came back."))
 
     history = HistoricalRecords()
     objects = DeviationQuerySet.as_manager()
@@ -430,6 +442,8 @@ class ProtocolDeviation(ClinicalRecord):
         return None  # written by the rules (``deviations_refresh``) for a write already authorised
 
     class Meta:
+        verbose_name = _("protocol deviation")
+        verbose_name_plural = _("protocol deviations")
         ordering = ["-detected_at", "pk"]
         constraints = [
             # One chain per cause; with the one-to-one predecessor, one end, so one open row.
@@ -447,6 +461,12 @@ class ProtocolDeviation(ClinicalRecord):
         """On a current row (the log, ``DeviationQuerySet.current``): not resolved."""
         return self.resolved_at is None
 
+    @property
+    def description_text(self):
+        """The stored (English) description in the active language, for the screen
+        (``rules.deviation_text``); the stored text when no template reads it."""
+        return rules.deviation_text(self.description)
+
 
 class MissedCycleQuerySet(models.QuerySet):
     def current(self):
@@ -460,15 +480,16 @@ class MissedCycle(ClinicalRecord):
     deleted): the next cycle is then planned from the missed cycle's planned date
     (``visits.rules.next_cycle``), stored on the patient by the service."""
 
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="missed_cycles")
-    planned_date = models.DateField("planned date replaced",
-                                    help_text="The planned day 1 of the cycle that was not given.")
-    reason = models.CharField(max_length=20, choices=rules.MissedCycleReason.choices)
-    reason_detail = models.TextField("details", blank=True, max_length=1000,
-                                     help_text='Free text; required for "Other".')
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="missed_cycles",
+                                verbose_name=_("patient"))
+    planned_date = models.DateField(_("planned date replaced"),
+                                    help_text=_("The planned day 1 of the cycle that was not given."))
+    reason = models.CharField(_("reason"), max_length=20, choices=rules.MissedCycleReason.choices)
+    reason_detail = models.TextField(_("details"), blank=True, max_length=1000,
+                                     help_text=_('Free text; required for "Other".'))
 
-    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
-    void_reason = models.TextField(blank=True, editable=False)
+    voided_at = models.DateTimeField(_("voided at"), null=True, blank=True, editable=False)
+    void_reason = models.TextField(_("reason for voiding"), blank=True, editable=False)
 
     history = HistoricalRecords()
     objects = MissedCycleQuerySet.as_manager()
@@ -476,12 +497,14 @@ class MissedCycle(ClinicalRecord):
     PARENT_FIELDS = ("patient",)
 
     class Meta:
+        verbose_name = _("missed cycle")
+        verbose_name_plural = _("missed cycles")
         ordering = ["patient", "planned_date"]
         constraints = [
             models.UniqueConstraint(
                 fields=["patient", "planned_date"], condition=Q(voided_at__isnull=True),
                 name="missed_cycle_one_per_planned_date", violation_error_code="missed_taken",
-                violation_error_message="A missed cycle is already recorded for this planned date."),
+                violation_error_message=_("A missed cycle is already recorded for this planned date.")),
         ]
 
     def __str__(self):

@@ -9,13 +9,24 @@ reports, exports and the API read the stored columns. Sources:
 dosing and safety). ``Model.clean()`` turns hard violations into field errors;
 protocol deviations (a dose off target, a late cycle, a fast rate, a missing
 or non-consecutive day 2) are recorded, never refused and never silent.
+
+Languages (issue 16): the rules' messages are in the active language (a field error
+is read by the person typing), with its date and number formats (:func:`show_date`,
+:func:`show_number`). A deviation's description is stored, so it is always the
+English source text (:attr:`Deviation.description`, whatever the active language);
+:func:`deviation_text` translates a stored description for the screen from its
+template and values.
 """
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models.enums import TextChoices
+from django.utils import formats
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
 
 from core.rules import Violation, future_date
 
@@ -66,8 +77,8 @@ def q1(value: Decimal) -> Decimal:
 
 
 class DosingBasis(TextChoices):
-    ACTUAL = "actual", "Actual body weight"
-    ADJUSTED = "adjusted", "Adjusted body weight (Devine IBW)"
+    ACTUAL = "actual", _("Actual body weight")
+    ADJUSTED = "adjusted", _("Adjusted body weight (Devine IBW)")
 
 
 def devine_ibw_kg(sex: str, height_cm: Decimal) -> Decimal:
@@ -127,19 +138,91 @@ def risk_in_force(on: date | None, renal_risk: bool, renal_since: date | None,
 # --- Deviations --------------------------------------------------------------
 
 class DeviationKind(TextChoices):
-    UNDERDOSE = "underdose", "Under-dose"
-    OVERDOSE = "overdose", "Over-dose"
-    MISSING_DAY = "missing_day", "Missing infusion day"
-    NON_CONSECUTIVE = "non_consecutive", "Days not consecutive"
-    WINDOW = "window", "Outside the visit window"
-    RATE = "rate", "Infusion rate above the limit"
+    UNDERDOSE = "underdose", _("Under-dose")
+    OVERDOSE = "overdose", _("Over-dose")
+    MISSING_DAY = "missing_day", _("Missing infusion day")
+    NON_CONSECUTIVE = "non_consecutive", _("Days not consecutive")
+    WINDOW = "window", _("Outside the visit window")
+    RATE = "rate", _("Infusion rate above the limit")
+
+
+# The descriptions of the deviations: English templates (the stored text), translated only
+# on screen (deviation_text). Their values are codes, ISO dates and dot decimals.
+DOSE_TEXT = gettext_noop("Day %(day)s: %(given)s g given, %(prescribed)s g prescribed "
+                         "(%(difference)s %%; tolerance %(tolerance)s %%).")
+RATE_TEXT = gettext_noop("Day %(day)s: maximum rate %(rate_ml_per_h)s mL/h = %(rate)s mL/kg/min, "
+                         "above %(limit)s mL/kg/min.")
+RATE_AT_RISK_TEXT = gettext_noop("Day %(day)s: maximum rate %(rate_ml_per_h)s mL/h = %(rate)s mL/kg/min, "
+                                 "above %(limit)s mL/kg/min (renal or thrombotic risk).")
+WINDOW_TEXT = gettext_noop("Cycle started %(start)s, %(offset)s days from the planned %(planned)s "
+                           "(window %(interval)s ± %(window)s days).")
+MISSING_DAY_TEXT = gettext_noop("Day %(day)s infusion not given.")
+NON_CONSECUTIVE_TEXT = gettext_noop("Day 2 given %(days)s days after day 1; the two days must be consecutive.")
+DEVIATION_TEXTS = (DOSE_TEXT, RATE_TEXT, RATE_AT_RISK_TEXT, WINDOW_TEXT, MISSING_DAY_TEXT, NON_CONSECUTIVE_TEXT)
 
 
 @dataclass(frozen=True)
 class Deviation:
     kind: DeviationKind
     day: int  # infusion day it concerns; 0 for the whole cycle
-    description: str
+    template: str  # one of DEVIATION_TEXTS
+    values: dict = field(default_factory=dict)  # str values: numbers, ISO dates
+
+    @property
+    def description(self) -> str:
+        """The stored description: the English text, whatever the active language."""
+        return self.template % self.values
+
+    def text(self) -> str:
+        """The description in the active language, with its formats (the screen)."""
+        return gettext(self.template) % {name: _localized(value) for name, value in self.values.items()}
+
+
+def show_date(value: date) -> str:
+    """A date in the active language's short format (2026-03-02, 02/03/2026)."""
+    return formats.date_format(value, "SHORT_DATE_FORMAT")
+
+
+def show_number(value) -> str:
+    """A number with the active language's decimal separator ("72.5", "72,5"), never grouped."""
+    return formats.number_format(value, use_l10n=True, force_grouping=False)
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def _localized(value: str) -> str:
+    """A stored description's value (an ISO date, a dot decimal) as the screen shows it."""
+    value = str(value)
+    if _ISO_DATE.fullmatch(value):
+        return show_date(date.fromisoformat(value))
+    if _NUMBER.fullmatch(value):
+        return value.replace(".", formats.get_format("DECIMAL_SEPARATOR"))
+    return value
+
+
+def _pattern(template):
+    parts = re.split(r"(%\(\w+\)s|%%)", template)
+    out = []
+    for part in parts:
+        name = re.fullmatch(r"%\((\w+)\)s", part)
+        out.append(f"(?P<{name.group(1)}>[+-]?[0-9][0-9.\\-]*)" if name else "%" if part == "%%" else re.escape(part))
+    return re.compile("".join(out))
+
+
+_PATTERNS = [(template, _pattern(template)) for template in DEVIATION_TEXTS]
+
+
+def deviation_text(description: str) -> str:
+    """A stored (English) description in the active language: read back into its template
+    and values, then translated with the language's formats. A text no template reads
+    (written by an older wording of the rules) is shown as stored."""
+    for template, pattern in _PATTERNS:
+        found = pattern.fullmatch(description or "")
+        if found:
+            return Deviation(kind=None, day=0, template=template, values=found.groupdict()).text()
+    return description
 
 
 def dose_difference(given_g, prescribed_g) -> Decimal | None:
@@ -160,8 +243,8 @@ def dose_deviation(*, day: int, given_g: Decimal, prescribed_g: Decimal,
         return None
     kind = DeviationKind.UNDERDOSE if difference < 0 else DeviationKind.OVERDOSE
     percent = q1(difference * 100)
-    return Deviation(kind, day, f"Day {day}: {given_g} g given, {prescribed_g} g prescribed "
-                                f"({percent:+} %; tolerance {q1(tolerance * 100)} %).")
+    return Deviation(kind, day, DOSE_TEXT, {"day": str(day), "given": str(given_g), "prescribed": str(prescribed_g),
+                                            "difference": f"{percent:+}", "tolerance": str(q1(tolerance * 100))})
 
 
 def rate_deviation(*, day: int, rate_ml_per_h, weight_kg, at_risk: bool) -> Deviation | None:
@@ -171,10 +254,8 @@ def rate_deviation(*, day: int, rate_ml_per_h, weight_kg, at_risk: bool) -> Devi
     if Decimal(rate_ml_per_h) <= limit * Decimal(weight_kg) * MINUTES_PER_HOUR:  # compare unrounded
         return None
     rate = rate_ml_per_kg_min(rate_ml_per_h, weight_kg)
-    why = " (renal or thrombotic risk)" if at_risk else ""
-    return Deviation(DeviationKind.RATE, day,
-                     f"Day {day}: maximum rate {rate_ml_per_h} mL/h = {rate} mL/kg/min, above "
-                     f"{limit} mL/kg/min{why}.")
+    return Deviation(DeviationKind.RATE, day, RATE_AT_RISK_TEXT if at_risk else RATE_TEXT,
+                     {"day": str(day), "rate_ml_per_h": str(rate_ml_per_h), "rate": str(rate), "limit": str(limit)})
 
 
 def planned_start(previous_start: date | None) -> date | None:
@@ -184,9 +265,9 @@ def planned_start(previous_start: date | None) -> date | None:
 # --- The next cycle: its planned date, its window, and where today stands ---------
 
 class ScheduleStatus(TextChoices):
-    NOT_YET = "not_yet", "Not yet in window"
-    IN_WINDOW = "due", "In window"
-    OVERDUE = "overdue", "Overdue"
+    NOT_YET = "not_yet", _("Not yet in window")
+    IN_WINDOW = "due", _("In window")
+    OVERDUE = "overdue", _("Overdue")
 
 
 @dataclass(frozen=True)
@@ -269,11 +350,11 @@ def schedule_state(*, window_start: date | None, window_end: date | None, today:
 # --- A missed cycle: a month without infusion --------------------------------------
 
 class MissedCycleReason(TextChoices):
-    UNWELL = "unwell", "Patient unwell"
-    DECLINED = "declined", "Patient declined"
-    DRUG_SUPPLY = "drug_supply", "Drug supply"
-    HOSPITALISATION = "hospitalisation", "Hospitalisation"
-    OTHER = "other", "Other"
+    UNWELL = "unwell", _("Patient unwell")
+    DECLINED = "declined", _("Patient declined")
+    DRUG_SUPPLY = "drug_supply", _("Drug supply")
+    HOSPITALISATION = "hospitalisation", _("Hospitalisation")
+    OTHER = "other", _("Other")
 
 
 def missed_cycle_violations(*, today: date, planned_date: date | None, enrolment_date: date | None,
@@ -288,21 +369,23 @@ def missed_cycle_violations(*, today: date, planned_date: date | None, enrolment
     if planned_date is not None:
         if planned_date > today + timedelta(days=CYCLE_WINDOW_DAYS):
             v.append(Violation("planned_date", "too_far_ahead",
-                               f"A missed cycle is recorded at most {CYCLE_WINDOW_DAYS} days before its "
-                               f"planned date."))
+                               gettext("A missed cycle is recorded at most %(days)s days before its "
+                                       "planned date.") % {"days": CYCLE_WINDOW_DAYS}))
         if enrolment_date and planned_date < enrolment_date:
             v.append(Violation("planned_date", "before_enrolment",
-                               "The planned date cannot be before enrolment."))
+                               gettext("The planned date cannot be before enrolment.")))
         if withdrawal_date and planned_date > withdrawal_date:
             v.append(Violation("planned_date", "after_withdrawal",
-                               "The patient was withdrawn before this date."))
+                               gettext("The patient was withdrawn before this date.")))
         given = sorted(d for d in cycle_starts if abs((d - planned_date).days) <= CYCLE_WINDOW_DAYS)
         if given:
             v.append(Violation("planned_date", "cycle_given",
-                               f"A cycle was given on {given[0]:%Y-%m-%d}, within {CYCLE_WINDOW_DAYS} days of "
-                               f"this date: that month was not missed."))
+                               gettext("A cycle was given on %(date)s, within %(days)s days of "
+                                       "this date: that month was not missed.")
+                               % {"date": show_date(given[0]), "days": CYCLE_WINDOW_DAYS}))
     if reason == MissedCycleReason.OTHER and not (reason_detail or "").strip():
-        v.append(Violation("reason_detail", "detail_required", 'Say why the cycle was missed ("other").'))
+        v.append(Violation("reason_detail", "detail_required",
+                           gettext('Say why the cycle was missed ("other").')))
     return v
 
 
@@ -314,9 +397,9 @@ def window_deviation(*, start: date, previous_start: date | None) -> Deviation |
     offset = (start - planned).days
     if abs(offset) <= CYCLE_WINDOW_DAYS:
         return None
-    return Deviation(DeviationKind.WINDOW, 0,
-                     f"Cycle started {start:%Y-%m-%d}, {offset:+d} days from the planned "
-                     f"{planned:%Y-%m-%d} (window {CYCLE_INTERVAL_DAYS} ± {CYCLE_WINDOW_DAYS} days).")
+    return Deviation(DeviationKind.WINDOW, 0, WINDOW_TEXT,
+                     {"start": start.isoformat(), "offset": f"{offset:+d}", "planned": planned.isoformat(),
+                      "interval": str(CYCLE_INTERVAL_DAYS), "window": str(CYCLE_WINDOW_DAYS)})
 
 
 def visit_window(previous_start: date | None) -> tuple[date, date, date] | None:
@@ -340,13 +423,11 @@ def expected_day2_date(day1: date | None) -> date | None:
 def day_deviations(*, day1: date | None, day2: date | None) -> list[Deviation]:
     """Day 2 missing, or not the day after day 1."""
     if day1 is not None and day2 is None:
-        return [Deviation(DeviationKind.MISSING_DAY, 2, "Day 2 infusion not given.")]
+        return [Deviation(DeviationKind.MISSING_DAY, 2, MISSING_DAY_TEXT, {"day": "2"})]
     if day1 is None and day2 is not None:
-        return [Deviation(DeviationKind.MISSING_DAY, 1, "Day 1 infusion not given.")]
+        return [Deviation(DeviationKind.MISSING_DAY, 1, MISSING_DAY_TEXT, {"day": "1"})]
     if day1 and day2 and day2 != expected_day2_date(day1):
-        return [Deviation(DeviationKind.NON_CONSECUTIVE, 2,
-                          f"Day 2 given {(day2 - day1).days} days after day 1; the two days "
-                          f"must be consecutive.")]
+        return [Deviation(DeviationKind.NON_CONSECUTIVE, 2, NON_CONSECUTIVE_TEXT, {"days": str((day2 - day1).days)})]
     return []
 
 
@@ -468,78 +549,88 @@ def cycle_violations(*, today, start_date, weight_kg, height_cm, dosing_basis,
     """``missed_planned``: the planned dates of the patient's current missed cycles; a
     cycle given within a window of one of them contradicts it (the converse of
     :func:`missed_cycle_violations`' "cycle_given"): the missed cycle is voided first."""
-    v = future_date("start_date", start_date, today, "The cycle start date")
+    v = future_date("start_date", start_date, today, gettext("The cycle start date"))
     if start_date:
         missed = sorted(d for d in missed_planned if abs((d - start_date).days) <= CYCLE_WINDOW_DAYS)
         if missed:
             v.append(Violation("start_date", "cycle_missed",
-                               f"A missed cycle is recorded for {missed[0]:%Y-%m-%d}, within {CYCLE_WINDOW_DAYS} "
-                               f"days of this date: void it first if this cycle was given."))
+                               gettext("A missed cycle is recorded for %(date)s, within %(days)s days of this "
+                                       "date: void it first if this cycle was given.")
+                               % {"date": show_date(missed[0]), "days": CYCLE_WINDOW_DAYS}))
     if weight_kg is not None and not (0 < Decimal(weight_kg) <= WEIGHT_MAX_KG):
         v.append(Violation("weight_kg", "implausible_weight",
-                           f"Weight must be above 0 and at most {WEIGHT_MAX_KG} kg."))
+                           gettext("Weight must be above 0 and at most %(max)s kg.")
+                           % {"max": show_number(WEIGHT_MAX_KG)}))
     if height_cm is not None and not (HEIGHT_MIN_CM <= Decimal(height_cm) <= HEIGHT_MAX_CM):
         v.append(Violation("height_cm", "implausible_height",
-                           f"Height must be between {HEIGHT_MIN_CM} and {HEIGHT_MAX_CM} cm."))
+                           gettext("Height must be between %(min)s and %(max)s cm.")
+                           % {"min": show_number(HEIGHT_MIN_CM), "max": show_number(HEIGHT_MAX_CM)}))
     if dosing_basis == DosingBasis.ADJUSTED and height_cm is None:
         v.append(Violation("height_cm", "height_required",
-                           "Adjusted body weight needs the height (Devine ideal body weight)."))
+                           gettext("Adjusted body weight needs the height (Devine ideal body weight).")))
     if start_date and enrolment_date and start_date < enrolment_date:
         v.append(Violation("start_date", "before_enrolment",
-                           "A treatment cycle cannot start before enrolment."))
+                           gettext("A treatment cycle cannot start before enrolment.")))
     if start_date and withdrawal_date and start_date > withdrawal_date:
         v.append(Violation("start_date", "after_withdrawal",
-                           "The patient was withdrawn before this date."))
+                           gettext("The patient was withdrawn before this date.")))
     if start_date and previous_start and start_date <= previous_start:
         v.append(Violation("start_date", "before_previous_cycle",
-                           f"The cycle must start after the previous cycle ({previous_start:%Y-%m-%d})."))
+                           gettext("The cycle must start after the previous cycle (%(date)s).")
+                           % {"date": show_date(previous_start)}))
     if start_date and next_start and start_date >= next_start:
         v.append(Violation("start_date", "after_next_cycle",
-                           f"The cycle must start before the next cycle ({next_start:%Y-%m-%d})."))
+                           gettext("The cycle must start before the next cycle (%(date)s).")
+                           % {"date": show_date(next_start)}))
     return v
 
 
 def infusion_violations(*, today, day, infusion_date, cycle_start, enrolment_date, withdrawal_date,
                         start_time, end_time, dose_g, volume_ml, concentration_pct,
                         max_rate_ml_per_h) -> list[Violation]:
-    v = future_date("infusion_date", infusion_date, today, "An infusion date")
+    v = future_date("infusion_date", infusion_date, today, gettext("An infusion date"))
     if infusion_date and enrolment_date and infusion_date < enrolment_date:
         v.append(Violation("infusion_date", "before_enrolment",
-                           "An infusion cannot be given before enrolment."))
+                           gettext("An infusion cannot be given before enrolment.")))
     if infusion_date and withdrawal_date and infusion_date > withdrawal_date:
         v.append(Violation("infusion_date", "after_withdrawal",
-                           "The patient was withdrawn before this infusion date."))
+                           gettext("The patient was withdrawn before this infusion date.")))
     if infusion_date and cycle_start:
         if day == 1 and infusion_date != cycle_start:
             v.append(Violation("infusion_date", "day1_not_cycle_start",
-                               f"Day 1 is given on the cycle start date ({cycle_start:%Y-%m-%d})."))
+                               gettext("Day 1 is given on the cycle start date (%(date)s).")
+                               % {"date": show_date(cycle_start)}))
         if day == 2 and infusion_date <= cycle_start:
             v.append(Violation("infusion_date", "day2_not_after_day1",
-                               "Day 2 must be after day 1."))
+                               gettext("Day 2 must be after day 1.")))
     if start_time and end_time and end_time <= start_time:
-        v.append(Violation("end_time", "end_before_start", "The infusion must end after it starts."))
-    for field, value, label in (("dose_g", dose_g, "The dose"), ("volume_ml", volume_ml, "The volume"),
-                                ("max_rate_ml_per_h", max_rate_ml_per_h, "The rate")):
+        v.append(Violation("end_time", "end_before_start", gettext("The infusion must end after it starts.")))
+    for name, value, message in (
+            ("dose_g", dose_g, gettext_noop("The dose must be above 0.")),
+            ("volume_ml", volume_ml, gettext_noop("The volume must be above 0.")),
+            ("max_rate_ml_per_h", max_rate_ml_per_h, gettext_noop("The rate must be above 0."))):
         if value is not None and Decimal(value) <= 0:
-            v.append(Violation(field, "not_positive", f"{label} must be above 0."))
+            v.append(Violation(name, "not_positive", gettext(message)))
     if concentration_pct is not None and not (0 < Decimal(concentration_pct) <= 20):
         v.append(Violation("concentration_pct", "implausible_concentration",
-                           "IVIG concentration is above 0 and at most 20 %."))
+                           gettext("IVIG concentration is above 0 and at most 20 %.")))
     if dose_g and volume_ml and concentration_pct and Decimal(volume_ml) > 0:
         # grams = mL x % / 100; a dose more than 10 % off the volume given is a typing error.
         expected = Decimal(volume_ml) * Decimal(concentration_pct) / 100
         if abs(expected - Decimal(dose_g)) > expected * Decimal("0.10"):
             v.append(Violation("volume_ml", "volume_dose_mismatch",
-                               f"{volume_ml} mL of a {concentration_pct} % product is {q1(expected)} g, "
-                               f"not {dose_g} g: check the dose, volume or concentration."))
+                               gettext("%(volume)s mL of a %(concentration)s %% product is %(expected)s g, "
+                                       "not %(dose)s g: check the dose, volume or concentration.")
+                               % {"volume": show_number(volume_ml), "concentration": show_number(concentration_pct),
+                                  "expected": show_number(q1(expected)), "dose": show_number(dose_g)}))
     return v
 
 
 # --- Assessments -------------------------------------------------------------
 
 class MMTScale(TextChoices):
-    KENDALL = "kendall", "Kendall 0-10 (MMT-8 total 0-80)"  # 0-10 per muscle group
-    MRC = "mrc", "MRC 0-5 (total 0-40)"  # 0-5 per muscle group
+    KENDALL = "kendall", _("Kendall 0-10 (MMT-8 total 0-80)")  # 0-10 per muscle group
+    MRC = "mrc", _("MRC 0-5 (total 0-40)")  # 0-5 per muscle group
 
 
 MMT_MAX_GRADE = {MMTScale.KENDALL: 10, MMTScale.MRC: 5}
@@ -606,37 +697,41 @@ def assessment_violations(*, today, assessment_date, cycle_start, is_end_of_trea
                           last_cycle_start, enrolment_date, scale, grades: dict,
                           labs: list, globals_: dict, haq) -> list[Violation]:
     """``grades``: field -> grade; ``labs``: :class:`Lab` list; ``globals_``: field -> score."""
-    v = future_date("assessment_date", assessment_date, today, "The assessment date")
+    v = future_date("assessment_date", assessment_date, today, gettext("The assessment date"))
     if assessment_date and cycle_start and assessment_date > cycle_start:
         v.append(Violation("assessment_date", "after_day1",
-                           "The pre-treatment assessment must be on or before day 1 of the cycle."))
+                           gettext("The pre-treatment assessment must be on or before day 1 of the cycle.")))
     if assessment_date and enrolment_date and assessment_date < enrolment_date and not cycle_start:
         v.append(Violation("assessment_date", "before_enrolment",
-                           "An assessment cannot be before enrolment."))
+                           gettext("An assessment cannot be before enrolment.")))
     if is_end_of_treatment and assessment_date and last_cycle_start and assessment_date <= last_cycle_start:
         v.append(Violation("assessment_date", "eot_before_last_cycle",
-                           f"The end-of-treatment visit comes after the last cycle "
-                           f"({last_cycle_start:%Y-%m-%d})."))
+                           gettext("The end-of-treatment visit comes after the last cycle (%(date)s).")
+                           % {"date": show_date(last_cycle_start)}))
     top = MMT_MAX_GRADE[MMTScale(scale)] if scale else None
-    for field, grade in grades.items():
+    for name, grade in grades.items():
         if grade is not None and top is not None and not (0 <= grade <= top):
-            v.append(Violation(field, "grade_out_of_scale",
-                               f"A {'Kendall' if top == 10 else 'MRC'} grade is 0 to {top}."))
+            message = (gettext("A Kendall grade is 0 to %(max)s.") if top == 10
+                       else gettext("An MRC grade is 0 to %(max)s."))
+            v.append(Violation(name, "grade_out_of_scale", message % {"max": top}))
     for lab in labs:
         if lab.value is not None and Decimal(lab.value) < 0:
             v.append(Violation(lab.value_field, "negative",
-                               f"{lab.label} cannot be negative."))
+                               gettext("%(lab)s cannot be negative.") % {"lab": lab.label}))
         if lab.uln is not None and Decimal(lab.uln) <= 0:
-            v.append(Violation(lab.uln_field, "not_positive", "The upper limit must be above 0."))
+            v.append(Violation(lab.uln_field, "not_positive", gettext("The upper limit must be above 0.")))
         if lab.lln is not None and lab.uln is not None and Decimal(lab.lln) > Decimal(lab.uln):
             v.append(Violation(lab.lln_field, "range_inverted",
-                               "The lower limit is above the upper limit."))
+                               gettext("The lower limit is above the upper limit.")))
         if lab.value is not None and lab.uln is None:
             v.append(Violation(lab.uln_field, "range_required",
-                               f"Give the laboratory's upper limit of normal with the {lab.label}."))
+                               gettext("Give the laboratory's upper limit of normal with the %(lab)s.")
+                               % {"lab": lab.label}))
     for name, value in globals_.items():
         if value is not None and not (0 <= Decimal(value) <= GLOBAL_MAX):
-            v.append(Violation(name, "out_of_range", f"A global activity score is 0 to {GLOBAL_MAX}."))
+            v.append(Violation(name, "out_of_range", gettext("A global activity score is 0 to %(max)s.")
+                               % {"max": show_number(GLOBAL_MAX)}))
     if haq is not None and not (0 <= Decimal(haq) <= HAQ_MAX):
-        v.append(Violation("haq", "out_of_range", f"The HAQ disability index is 0 to {HAQ_MAX}."))
+        v.append(Violation("haq", "out_of_range", gettext("The HAQ disability index is 0 to %(max)s.")
+                           % {"max": show_number(HAQ_MAX)}))
     return v

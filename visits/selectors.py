@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 
 from accounts.scoping import scope_to_user_sites
 from core.crf import case_report_form, history_rows
@@ -108,14 +109,14 @@ def patient_timeline(patient, adverse_events=()):
             assessment = None
         cycle_infusions = infusions[cycle.pk]
         rows.append(TimelineRow(
-            label=f"Cycle {cycle.number}", cycle=cycle, assessment=assessment,
+            label=_("Cycle %(number)s") % {"number": cycle.number}, cycle=cycle, assessment=assessment,
             planned_date=cycle.planned_start_date, infusions=cycle_infusions,
             deviations=deviations[cycle.pk],
             given_total_g=(sum((i.dose_g for i in cycle_infusions), Decimal("0")) if cycle_infusions
                            else None),
         ))
     if eot is not None:
-        rows.append(TimelineRow(label="End of treatment", assessment=eot))
+        rows.append(TimelineRow(label=_("End of treatment"), assessment=eot))
 
     baseline = rows[0].assessment if rows and rows[0].assessment else None
     for row in rows:
@@ -231,7 +232,8 @@ def patient_missed_cycles(patient):
 
 def missed_cycle_forms(missed, history):
     """The read-only forms of the missed cycles (no query)."""
-    return [case_report_form(m, title=f"Missed cycle planned {m.planned_date:%Y-%m-%d}", history=history)
+    return [case_report_form(m, title=_("Missed cycle planned %(date)s") % {"date": rules.show_date(m.planned_date)},
+                             history=history)
             for m in missed]
 
 
@@ -242,16 +244,19 @@ def cycle_forms(row, history):
         infusion.cycle = row.cycle
     return CycleForms(
         row=row,
-        cycle=case_report_form(row.cycle, title=f"Cycle {number}: visit", history=history),
-        assessment=(case_report_form(row.assessment, title=f"Cycle {number}: pre-treatment assessment",
+        cycle=case_report_form(row.cycle, title=_("Cycle %(number)s: visit") % {"number": number}, history=history),
+        assessment=(case_report_form(row.assessment,
+                                     title=_("Cycle %(number)s: pre-treatment assessment") % {"number": number},
                                      history=history) if row.assessment else None),
-        infusions=[case_report_form(i, title=f"Cycle {number}: day {i.day} infusion", history=history)
+        infusions=[case_report_form(i, title=_("Cycle %(number)s: day %(day)s infusion") % {"number": number,
+                                                                                          "day": i.day},
+                                    history=history)
                    for i in row.infusions],
     )
 
 
 def end_of_treatment_form(assessment, history):
-    return case_report_form(assessment, title="End-of-treatment visit", history=history)
+    return case_report_form(assessment, title=_("End-of-treatment visit"), history=history)
 
 
 def cycle_row(patient, number):
@@ -267,7 +272,7 @@ def cycle_row(patient, number):
     deviations = list(cycle.deviations.current().order_by("resolved_at", "day"))
     for item in (*infusions, *deviations):
         item.cycle = cycle
-    return TimelineRow(label=f"Cycle {cycle.number}", cycle=cycle, assessment=assessment,
+    return TimelineRow(label=_("Cycle %(number)s") % {"number": cycle.number}, cycle=cycle, assessment=assessment,
                        planned_date=cycle.planned_start_date, infusions=infusions, deviations=deviations)
 
 

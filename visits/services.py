@@ -16,6 +16,7 @@ from django.db import OperationalError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from accounts.languages import neutral
 from core.derived import DerivedChange
 from core.services import connection_lost, record_save, record_void
 from patients.models import Patient, PatientStatus
@@ -381,12 +382,19 @@ def deviations_refresh(*, cycle: TreatmentCycle, reason: str, user=None, creatio
     only: new causes open a deviation; a cause that a correction removed
     resolves its deviation; a cause whose description changed is re-described.
     Both are a new row following the open one (the table is append-only, see
-    ``ProtocolDeviation``): nothing is updated or deleted.
+    ``ProtocolDeviation``): nothing is updated or deleted. The descriptions are
+    written in the source language (``accounts.languages.neutral``), so a save in
+    French never re-describes an open deviation; screens translate them
+    (``ProtocolDeviation.description_text``).
     """
     previous_start = previous_start_of(cycle) if _previous_start is ... else _previous_start
     infusions = _facts_refresh(cycle=cycle, reason=reason, user=user, infusions=_infusions,
                                previous_start=previous_start)
-    found = {(d.kind.value, d.day): d for d in cycle_rule_deviations(cycle, infusions, previous_start)}
+    # The descriptions are stored (and compared with the stored ones): the source language,
+    # whatever the language of the person saving (``rules.Deviation.description`` is English by
+    # construction; ``neutral`` keeps any formatting the rules do in it too).
+    with neutral():
+        found = {(d.kind.value, d.day): d for d in cycle_rule_deviations(cycle, infusions, previous_start)}
     # The end of each cause's chain: its open row, or the resolved row a recurrence follows.
     last = {(d.kind, d.day): d for d in ProtocolDeviation.objects.filter(cycle=cycle, successor__isnull=True)}
     for key, deviation in last.items():

@@ -2,7 +2,9 @@ from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
@@ -70,8 +72,9 @@ class CycleEntryView(PermissionRequiredMixin, View):
             "at_risk": at_risk, "max_rate": rules.rate_limit_ml_per_kg_min(at_risk),
             # Open queries beside the fields and what saving will invalidate (review/includes/_edit_review.html).
             "review": review_state(self.patient) if cycle.pk else None,
-            "title": (f"Cycle {number} of {self.patient.subject_id}" if cycle.pk
-                      else f"Record cycle {number} for {self.patient.subject_id}"),
+            "title": (_("Cycle %(number)s of %(subject)s") if cycle.pk
+                      else _("Record cycle %(number)s for %(subject)s"))
+            % {"number": number, "subject": self.patient.subject_id},
         }, status=status)
 
     def locked(self):
@@ -87,8 +90,10 @@ class CycleEntryView(PermissionRequiredMixin, View):
         if refused:
             return refused
         if self.patient.status in ("withdrawn", "completed") and self.cycle is None:
-            messages.warning(request, f"{self.patient.subject_id} is {self.patient.get_status_display().lower()}: "
-                                      f"a new cycle will be refused if it falls after withdrawal.")
+            messages.warning(request, _("%(subject)s is %(status)s: a new cycle will be refused if it falls "
+                                        "after withdrawal.")
+                             % {"subject": self.patient.subject_id,
+                                "status": str(self.patient.get_status_display()).lower()})
         return self.render_entry(CycleEntry(patient=self.patient, cycle=self.cycle, user=request.user))
 
     def post(self, request, *args, **kwargs):
@@ -102,11 +107,14 @@ class CycleEntryView(PermissionRequiredMixin, View):
         if cycle is None:
             return self.render_entry(entry)
         if entry.deviations:
-            messages.warning(request, f"Cycle {cycle.number} saved with {len(entry.deviations)} protocol "
-                                      f"deviation{'s' if len(entry.deviations) > 1 else ''}: "
-                             + " ".join(d.description for d in entry.deviations))
+            count = len(entry.deviations)
+            messages.warning(request, ngettext(
+                "Cycle %(number)s saved with %(count)s protocol deviation: %(deviations)s",
+                "Cycle %(number)s saved with %(count)s protocol deviations: %(deviations)s", count)
+                % {"number": cycle.number, "count": count,
+                   "deviations": " ".join(d.description_text for d in entry.deviations)})
         else:
-            messages.success(request, f"Cycle {cycle.number} saved: no protocol deviation.")
+            messages.success(request, _("Cycle %(number)s saved: no protocol deviation.") % {"number": cycle.number})
         return redirect(reverse("visits:timeline", args=[self.patient.pk]) + f"#cycle-{cycle.number}")
 
 
@@ -114,11 +122,14 @@ _PK = 987654321  # a stand-in argument, replaced in a reversed URL
 
 
 def _text(value):
-    return None if value is None else str(value)
+    """A number as the page's fields show it in the active language ("72,5" in French)."""
+    return None if value is None else formats.localize_input(value)
 
 
 def _iso(value):
-    return None if value is None else value.isoformat()
+    """A date as the page's date fields show and accept it in the active language (the first
+    input format: dd/mm/yyyy in French, ISO in English): day 2's field is filled with it."""
+    return None if value is None else formats.localize_input(value)
 
 
 def schedule_preview(data, previous_start, derived):
@@ -137,7 +148,7 @@ def schedule_preview(data, previous_start, derived):
             "earliest": _iso(earliest), "latest": _iso(latest), "start_date": _iso(start),
             "offset_days": None if start is None else derived.window_offset_days,
             "within_window": None if start is None else derived.within_window,
-            "message": late.description if late else None,
+            "message": late.text() if late else None,
         }
     day1, day2 = data["day1_date"], data["day2_date"]
     apart = [d for d in rules.day_deviations(day1=day1, day2=day2)
@@ -145,7 +156,7 @@ def schedule_preview(data, previous_start, derived):
     return schedule, {
         "expected_date": _iso(rules.expected_day2_date(day1)), "date": _iso(day2),
         "consecutive": None if day1 is None or day2 is None else not apart,
-        "message": apart[0].description if apart else None,
+        "message": apart[0].text() if apart else None,
     }
 
 
@@ -227,7 +238,7 @@ class CyclePreviewView(PermissionRequiredMixin, View):
 def _url_format(name, *args):
     """The URL of ``name`` for ``args`` and a last argument left open: ``.format(value)``. One
     reverse() for all the rows of a page instead of one per row and link."""
-    head, _, tail = reverse(name, args=[*args, _PK]).rpartition(str(_PK))
+    head, _separator, tail = reverse(name, args=[*args, _PK]).rpartition(str(_PK))
     return head + "{}" + tail
 
 
@@ -301,7 +312,7 @@ class CycleDetailView(PatientRecordViewMixin, TemplateView):
             can_sign=may(user, "review.sign_record", site_id=site),
             can_edit=may(user, "visits.change_treatmentcycle", site_id=site)
             and not (row.cycle.locked_at or patient.locked_at),
-            title=f"Cycle {row.cycle.number} of {patient.subject_id}",
+            title=_("Cycle %(number)s of %(subject)s") % {"number": row.cycle.number, "subject": patient.subject_id},
         )
         return context
 
@@ -324,7 +335,7 @@ class EndOfTreatmentDetailView(PatientRecordViewMixin, TemplateView):
             patient=patient, review=review_state(patient), form=form,
             can_edit=may(self.request.user, "visits.change_assessment", site_id=patient.site_id)
             and not patient.locked_at,
-            title=f"End-of-treatment visit of {patient.subject_id}",
+            title=_("End-of-treatment visit of %(subject)s") % {"subject": patient.subject_id},
         )
         return context
 
@@ -333,13 +344,13 @@ class EndOfTreatmentView(PatientChildMixin, RecordFormView):
     model = Assessment
     form_class = EndOfTreatmentForm
     permission_required = ("visits.add_assessment", "visits.change_assessment")
-    success_message = "End-of-treatment assessment saved."
+    success_message = gettext_lazy("End-of-treatment assessment saved.")
 
     def get_object(self):
         return selectors.end_of_treatment_get(self.get_patient())
 
     def get_title(self):
-        return f"End-of-treatment assessment of {self.get_patient().subject_id}"
+        return _("End-of-treatment assessment of %(subject)s") % {"subject": self.get_patient().subject_id}
 
     def get_success_url(self):
         return reverse("visits:timeline", args=[self.get_patient().pk])
@@ -374,13 +385,13 @@ class MissedCycleCreateView(PatientChildMixin, RecordFormView):
     model = MissedCycle
     form_class = MissedCycleForm
     permission_required = "visits.add_missedcycle"
-    success_message = "Missed cycle recorded; the next cycle is planned from its date."
+    success_message = gettext_lazy("Missed cycle recorded; the next cycle is planned from its date.")
 
     def get_object(self):
         return None
 
     def get_title(self):
-        return f"Record a missed cycle of {self.get_patient().subject_id}"
+        return _("Record a missed cycle of %(subject)s") % {"subject": self.get_patient().subject_id}
 
     def get_success_url(self):
         return reverse("visits:timeline", args=[self.get_patient().pk])
@@ -390,8 +401,8 @@ class MissedCycleVoidView(VoidView):
     """Void a missed cycle entered in error (``visits.services.missed_cycle_void``)."""
 
     permission_required = "visits.change_missedcycle"
-    title = "Void a missed cycle"
-    success_message = "Missed cycle voided; it stays in the record, struck through."
+    title = gettext_lazy("Void a missed cycle")
+    success_message = gettext_lazy("Missed cycle voided; it stays in the record, struck through.")
 
     def get_object(self):
         return selectors.missed_cycle_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],

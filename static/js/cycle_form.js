@@ -3,6 +3,11 @@
 // while the clinician types. No clinical rule is restated here: the page asks the server's
 // preview (visits:cycle_preview, which runs visits/rules.py) and shows its answer; day 2's date
 // is filled with the preview's expected date while the clinician has not typed one.
+//
+// Languages (issue 16): the messages come from Django's JavaScript catalogue (gettext,
+// interpolate). The values are sent as the fields show them ("72,5" and dd/mm/yyyy in French):
+// the server parses them in the page's language and answers with values formatted for that
+// language (day 2's date in the field's own format). Nothing here parses a number or a date.
 (function () {
   "use strict";
   var form = document.getElementById("cycle-form");
@@ -59,10 +64,11 @@
     if (!s || s.within_window === null) {
       status(out, "");
     } else if (s.within_window) {
-      status(out, "Start date within the window (" + (s.offset_days > 0 ? "+" : "") + s.offset_days +
-             " days from the planned " + s.planned_date + ").", "good");
+      status(out, interpolate(gettext("Start date within the window (%(offset)s days from the planned %(planned)s)."),
+                              { offset: (s.offset_days > 0 ? "+" : "") + s.offset_days, planned: s.planned_date }, true),
+             "good");
     } else {
-      status(out, "Outside the visit window: " + s.message, "bad");
+      status(out, interpolate(gettext("Outside the visit window: %(message)s"), { message: s.message }, true), "bad");
     }
     var d = p.day2 || {};
     if (day2 && !day2Typed && d.expected_date !== undefined) {
@@ -77,7 +83,8 @@
     if (d.consecutive === false) {
       status(check, d.message, "bad");
     } else if (d.consecutive === true) {
-      status(check, "Day 2 is the day after day 1" + (day2Filled && value(day2) === day2Filled ? " (filled in: check it)." : "."), "good");
+      status(check, day2Filled && value(day2) === day2Filled ?
+        gettext("Day 2 is the day after day 1 (filled in: check it).") : gettext("Day 2 is the day after day 1."), "good");
     } else {
       status(check, "");
     }
@@ -89,7 +96,7 @@
     text("prescribed-cycle", p.prescribed_cycle_dose_g);
     text("max-rate-mlh", p.max_rate_ml_per_h);
     text("rate-limit", p.rate_limit_ml_per_kg_min);
-    text("rate-risk", p.at_risk ? ", renal or thrombotic risk" : "");
+    text("rate-risk", p.at_risk ? gettext(", renal or thrombotic risk") : "");
     text("mmt-total", p.mmt_total === null ? null : String(p.mmt_total));
     showSchedule(p);
     form.querySelectorAll(".dose-check[data-day]").forEach(function (out) {
@@ -99,16 +106,21 @@
       // (not edited since), that error is the status; the preview's judgement is not shown.
       if (!out.dataset.doseError) {
         if (d.dose_status === "within") {
-          notes.push("Dose within " + p.dose_tolerance_pct + " % of the prescription");
+          notes.push(interpolate(gettext("Dose within %(tolerance)s % of the prescription"),
+                                 { tolerance: p.dose_tolerance_pct }, true));
         } else if (d.dose_status) {
           off = true;
-          notes.push((d.dose_status === "under" ? "Under-dose" : "Over-dose") + ": " + d.dose_g + " g vs " +
-                     p.prescribed_daily_dose_g + " g prescribed (" + d.dose_difference_pct + " %)");
+          var offFormat = d.dose_status === "under" ?
+            gettext("Under-dose: %(given)s g vs %(prescribed)s g prescribed (%(difference)s %)") :
+            gettext("Over-dose: %(given)s g vs %(prescribed)s g prescribed (%(difference)s %)");
+          notes.push(interpolate(offFormat, { given: d.dose_g, prescribed: p.prescribed_daily_dose_g,
+                                              difference: d.dose_difference_pct }, true));
         }
       }
       if (d.rate_within_limit === false) {
         off = true;
-        notes.push("Rate " + d.rate_ml_per_kg_min + " mL/kg/min, above " + p.rate_limit_ml_per_kg_min + " mL/kg/min");
+        notes.push(interpolate(gettext("Rate %(rate)s mL/kg/min, above %(limit)s mL/kg/min"),
+                               { rate: d.rate_ml_per_kg_min, limit: p.rate_limit_ml_per_kg_min }, true));
       }
       status(out, notes.join(" · "), off ? "bad" : "good");
     });
