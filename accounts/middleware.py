@@ -27,6 +27,14 @@ class UserLanguageMiddleware(LocaleMiddleware):
     ``Accept-Language`` (LocaleMiddleware.process_response).
     """
 
+    def __call__(self, request):
+        try:
+            return super().__call__(request)
+        finally:
+            # The thread goes back to the default language: nothing rendered after this request
+            # (a streamed export's rows, the next test) inherits the user's language.
+            translation.deactivate()
+
     def process_request(self, request):
         if request.path.startswith(languages.NEUTRAL_PATHS):
             # The REST API is a machine interface: its values, labels and messages are

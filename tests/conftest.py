@@ -125,3 +125,14 @@ def restore_migrated_data(django_db_blocker):
         contents = getattr(connection, "_test_serialized_contents", None)
         if contents and not Permission.objects.exists():
             connection.creation.deserialize_db_from_string(contents)
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts and ends in the default language (issue 16): a test that activates
+    French, or renders outside a request after a French one, never leaks it to the next."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()

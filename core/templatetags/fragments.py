@@ -8,13 +8,16 @@ template that caches a form's fields this way must show nothing else in the cach
 """
 
 from django import template
+from django.utils.translation import get_language
 
 register = template.Library()
 
 
 @register.filter
 def fragment_key(form):
-    return repr((type(form).__module__, type(form).__qualname__, form.prefix, form.is_bound,
+    # The language too: labels, help texts, error messages and the values' formats (dd/mm/yyyy,
+    # decimal commas) follow it.
+    return repr((get_language(), type(form).__module__, type(form).__qualname__, form.prefix, form.is_bound,
                  form.use_required_attribute,
                  [(field.html_name, field.value(), field.field.required, list(field.errors))
                   for field in form]))
