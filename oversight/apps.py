@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class OversightConfig(AppConfig):
@@ -7,7 +8,7 @@ class OversightConfig(AppConfig):
     dashboards. Signatures, verifications and queries are written by ``review``."""
 
     name = "oversight"
-    verbose_name = "Oversight"
+    verbose_name = _("Oversight")
 
     def ready(self):
         from . import signals  # noqa: F401  (login, logout and failed-login events)

@@ -49,16 +49,22 @@ from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts.languages import neutral
 
 from accounts.scoping import access_for, scope_to_user_sites
 from core.history import FieldChange, display_value, tracked_fields
 
 from .models import AccessKind
 
+#: The actions' labels: the screen's language; the CSV is written under ``neutral()`` (English).
 ACTIONS = {
-    "create": "create", "change": "change", "void": "void", "delete": "delete",
-    "login": "login", "logout": "logout", "login_failed": "failed login",
-    "audit_export": "audit-trail export", "export": "export",
+    "create": gettext_lazy("create"), "change": gettext_lazy("change"), "void": gettext_lazy("void"),
+    "delete": gettext_lazy("delete"), "login": gettext_lazy("login"), "logout": gettext_lazy("logout"),
+    "login_failed": gettext_lazy("failed login"), "audit_export": gettext_lazy("audit-trail export"),
+    "export": gettext_lazy("export"),
 }
 HISTORY_ACTIONS = frozenset({"create", "change", "void", "delete"})
 ACCESS_ACTIONS = frozenset(AccessKind.values)
@@ -72,21 +78,23 @@ CSV_HEADER = ["when", "user", "patient", "record type", "record", "action", "fie
               "reason"]
 EMPTY = "—"
 
-# How a record is named in the trail, per live model; "#<id>" otherwise.
+# How a record is named in the trail, per live model; "#<id>" otherwise. In the active
+# language (the CSV is built under ``neutral()``); dates ISO, as the trail's values.
 _LABELS = {
     "patients.patient": lambda r: r.subject_id,
-    "patients.diagnosis": lambda r: r.get_kind_display(),
+    "patients.diagnosis": lambda r: str(r.get_kind_display()),
     "patients.malignancyhistory": lambda r: r.malignancy_type,
-    "visits.treatmentcycle": lambda r: f"Cycle {r.number}",
+    "visits.treatmentcycle": lambda r: _("Cycle %(number)s") % {"number": r.number},
     "visits.assessment": lambda r: f"{r.get_timepoint_display()} {r.assessment_date}",
-    "visits.infusion": lambda r: f"Cycle {r.cycle.number if r.cycle else '?'} day {r.day}",
-    "visits.protocoldeviation": lambda r: r.get_kind_display(),
-    "safety.adverseevent": lambda r: f"{r.term} (grade {r.grade})",
+    "visits.infusion": lambda r: _("Cycle %(number)s day %(day)s") % {
+        "number": r.cycle.number if r.cycle else "?", "day": r.day},
+    "visits.protocoldeviation": lambda r: str(r.get_kind_display()),
+    "safety.adverseevent": lambda r: _("%(term)s (grade %(grade)s)") % {"term": r.term, "grade": r.grade},
     "accounts.site": lambda r: f"{r.code} {r.name}",
-    "review.reviewinvalidation": lambda r: (f"Signature #{r.signature_id}" if r.signature_id
-                                            else f"Source verification #{r.verification_id}"),
-    "accounts.membership": lambda r: f"{r.user or '?'}: {r.get_role_display()}"
-                                     f" ({r.site.code if r.site else 'all sites'})",
+    "review.reviewinvalidation": lambda r: (_("Signature #%(id)s") % {"id": r.signature_id} if r.signature_id
+                                            else _("Source verification #%(id)s") % {"id": r.verification_id}),
+    "accounts.membership": lambda r: "%s: %s (%s)" % (r.user or "?", r.get_role_display(),
+                                                      r.site.code if r.site else _("all sites")),
 }
 # Relations a label needs beyond those the diff shows.
 _LABEL_RELATED = {"visits.infusion": ("cycle",), "accounts.membership": ("user", "site")}
@@ -135,6 +143,11 @@ class Source:
     def live_model(self):
         return self.model.instance_type if self.is_history else self.model
 
+    @property
+    def record_field(self):
+        """The live record's key as the table names it ("id", or "user_id" for a profile)."""
+        return self.live_model._meta.pk.attname
+
     def patient_expression(self):
         live = self.live_model
         if live._meta.label_lower == "patients.patient":
@@ -154,7 +167,8 @@ class Source:
         """The history rows of the same record just before OuterRef's row."""
         before = (Q(history_date__lt=OuterRef("history_date"))
                   | Q(history_date=OuterRef("history_date"), history_id__lt=OuterRef("history_id")))
-        return (self.model._base_manager.filter(before, id=OuterRef("id"))
+        key = self.record_field
+        return (self.model._base_manager.filter(before, **{key: OuterRef(key)})
                 .order_by("-history_date", "-history_id"))
 
     def branch(self):
@@ -176,7 +190,7 @@ class Source:
                        "a_row": F("history_id"), "a_action": action, "a_user": F("history_user_id"),
                        "a_reason": Coalesce(F("history_change_reason"), Value(""),
                                             output_field=models.TextField()),
-                       "a_record": F("id"), "a_patient": self.patient_expression()}
+                       "a_record": F(self.record_field), "a_patient": self.patient_expression()}
         else:
             action = F("kind") if self.kind == ACCESS_KIND else Value("export", output_field=models.CharField())
             columns = {"a_at": F("at"), "a_kind": Value(self.kind, output_field=models.CharField()),
@@ -215,7 +229,8 @@ def _display_related(model):
 
 @cache
 def sources():
-    """Every table of the trail, keyed by kind, in the order of their labels."""
+    """Every table of the trail, keyed by kind, in the order of their (English) labels.
+    The labels are lazy: shown in the active language."""
     found = []
     for model in apps.get_models():
         live = getattr(model, "instance_type", None)
@@ -229,15 +244,17 @@ def sources():
                         related=tuple(dict.fromkeys(related)))
         has_patient = not isinstance(source.patient_expression(), Value)
         found.append(replace(source, has_patient=has_patient))
-    for kind, label in ((ACCESS_KIND, "Access event"), (EXPORT_KIND, "Export")):
+    for kind, label in ((ACCESS_KIND, gettext_lazy("Access event")), (EXPORT_KIND, gettext_lazy("Export"))):
         found.append(Source(kind=kind, label=label, model=apps.get_model(kind), is_history=False,
                             has_patient=False, related=("user",)))
-    return {s.kind: s for s in sorted(found, key=lambda s: s.label)}
+    with neutral():
+        found.sort(key=lambda s: str(s.label))
+    return {s.kind: s for s in found}
 
 
 def record_types():
-    """(kind, label) choices for the record-type filter."""
-    return [(s.kind, s.label) for s in sources().values()]
+    """(kind, label) choices for the record-type filter, in the order of the active language's labels."""
+    return sorted(((s.kind, s.label) for s in sources().values()), key=lambda choice: str(choice[1]).lower())
 
 
 # The union -------------------------------------------------------------------------------
@@ -366,17 +383,18 @@ def _pairs(mapping):
 
 def _event_details(source, obj):
     if source.kind == ACCESS_KIND:
-        details = [("User name", obj.username or EMPTY), ("IP address", obj.ip_address or EMPTY),
-                   ("User agent", obj.user_agent or EMPTY)]
+        details = [(_("User name"), obj.username or EMPTY), (_("IP address"), obj.ip_address or EMPTY),
+                   (_("User agent"), obj.user_agent or EMPTY)]
         if obj.detail:
             filters = obj.detail.get("filters")
-            details += [("Filters", _pairs(filters))] if filters is not None else []
+            details += [(_("Filters"), _pairs(filters))] if filters is not None else []
+            # The detail's keys are codes, shown as stored (data, not labels).
             details += [(k.replace("_", " ").capitalize(), str(v))
                         for k, v in sorted(obj.detail.items()) if k != "filters"]
-        return f"{obj.get_kind_display()}", details
+        return str(obj.get_kind_display()), details
     return f"{obj.format} ({obj.channel})", [
-        ("Format", obj.format), ("Channel", obj.channel), ("Filters", _pairs(obj.filters)),
-        ("Row counts", _pairs(obj.row_counts))]
+        (_("Format"), obj.format), (_("Channel"), obj.channel), (_("Filters"), _pairs(obj.filters)),
+        (_("Row counts"), _pairs(obj.row_counts))]
 
 
 def audit_entries(rows, zone=None):
@@ -400,7 +418,7 @@ def audit_entries(rows, zone=None):
             continue
         if source.is_history:
             user = obj.history_user
-            label = _LABELS.get(source.kind, lambda o: f"#{o.id}")(obj)
+            label = _LABELS.get(source.kind, lambda o: f"#{getattr(o, source.record_field)}")(obj)
             changes = _history_changes(source, obj, previous, r["a_action"], zone)
             details = []
         else:
@@ -437,13 +455,28 @@ def iter_audit_entries(*, user, filters, zone=None, chunk_size=None):
         after = (last["a_at"], last["a_kind"], last["a_row"])
 
 
+def neutral_iter(iterable):
+    """``iterable``'s items, each computed under ``neutral()`` (the source language),
+    whatever the language active between items: for streamed exports, whose
+    generators run after the view returned."""
+    iterator = iter(iterable)
+    while True:
+        with neutral():
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+        yield item
+
+
 def audit_csv_rows(entries, zone=None):
     """One CSV row (dict keyed by CSV_HEADER) per changed field; an entry with
-    no field change gives one row per detail, or a single row."""
+    no field change gives one row per detail, or a single row. Strings, in the
+    active language: the export wraps it all in :func:`neutral_iter` (English)."""
     for e in entries:
         at = timezone.localtime(e.at, zone).isoformat(timespec="seconds")
-        base = {"when": at, "user": e.username, "patient": e.subject_id, "record type": e.record_type,
-                "record": e.record_label, "action": e.action_label, "reason": e.reason}
+        base = {"when": at, "user": e.username, "patient": e.subject_id, "record type": str(e.record_type),
+                "record": str(e.record_label), "action": str(e.action_label), "reason": e.reason}
         lines = [(c.label, c.old, c.new) for c in e.changes] or [(k, "", v) for k, v in e.details]
         for field_label, old, new in lines or [("", "", "")]:
-            yield {**base, "field": field_label, "old": old, "new": new}
+            yield {**base, "field": str(field_label), "old": str(old), "new": str(new)}

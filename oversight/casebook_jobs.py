@@ -8,6 +8,12 @@
   (subject id, file name, pages, SHA-256, bytes), for the admin role only; written
   one PDF at a time into the zip (memory holds one casebook, not the study).
 
+Language: a casebook PDF is rendered in the language of the user who asked for it (the
+request's language, kept in the JobFile's params as ``language``; else
+``accounts.languages.language_of`` the owner). The close-out archive follows its requester
+the same way; its ``manifest.csv`` (codes and numbers) is language-neutral. The files'
+labels (``JobFile.label``, stored) are in the source language.
+
 Each file's SHA-256 is written to the audit trail (an access event) when it is made,
 and every download too.
 """
@@ -20,7 +26,9 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from accounts.languages import language_of, neutral, supported
 from accounts.roles import Role
 from accounts.scoping import access_for, may
 from jobs import files
@@ -80,26 +88,43 @@ def register_kinds():
 
 # --- Starting ------------------------------------------------------------------------
 
-def casebook_pdf_start(*, user, patient):
+def _language(user, language):
+    """The language the file is made in: the one asked for (the request's), else the user's."""
+    return supported(language) or language_of(user)
+
+
+def _job_language(job_file):
+    return supported(job_file.params.get("language")) or language_of(job_file.owner)
+
+
+def casebook_pdf_start(*, user, patient, language=None):
     """Queue the PDF of ``patient``'s casebook for ``user`` (who may view it: the caller
-    scoped the patient). Returns the JobFile."""
+    scoped the patient), in ``language`` (the request's; None: the user's stored
+    language). Returns the JobFile."""
     if not may_view_casebook(user, patient.site_id):
         raise PermissionError("This role does not view the patient's casebook.")
-    job_file = files.create(kind=CASEBOOK_KIND, owner=user, label=f"Casebook of {patient.subject_id} (PDF)",
-                            params={"patient": patient.pk, "subject_id": patient.subject_id},
+    with neutral():  # the label is stored
+        label = _("Casebook of %(subject_id)s (PDF)") % {"subject_id": patient.subject_id}
+    job_file = files.create(kind=CASEBOOK_KIND, owner=user, label=label,
+                            params={"patient": patient.pk, "subject_id": patient.subject_id,
+                                    "language": _language(user, language)},
                             site=patient.site, unit="pages")
     result = casebook_pdf_job.enqueue(str(job_file.pk))
     JobFile.objects.filter(pk=job_file.pk).update(task_id=str(result.id))
     return job_file
 
 
-def closeout_start(*, user):
-    """Queue the close-out archive of the whole study (admin role only)."""
+def closeout_start(*, user, language=None):
+    """Queue the close-out archive of the whole study (admin role only), its casebooks
+    in ``language`` (the request's; None: the user's stored language)."""
     if not may_make_closeout(user):
         raise PermissionError("Only the admin role makes the close-out archive.")
     total = Patient.objects.count()
-    job_file = files.create(kind=CLOSEOUT_KIND, owner=user, label="Close-out archive (one PDF casebook per patient)",
-                            params={"patients": total}, unit="patients", total=total)
+    with neutral():  # the label is stored
+        label = _("Close-out archive (one PDF casebook per patient)")
+    job_file = files.create(kind=CLOSEOUT_KIND, owner=user, label=label,
+                            params={"patients": total, "language": _language(user, language)},
+                            unit="patients", total=total)
     result = closeout_archive_job.enqueue(str(job_file.pk))
     JobFile.objects.filter(pk=job_file.pk).update(task_id=str(result.id))
     return job_file
@@ -124,7 +149,7 @@ def casebook_pdf_job(job_file_id):
         if patient is None:
             raise PermanentFailure("The patient no longer exists.")
         progress(0, None)
-        pdf = casebook_pdf_render(patient, generated_by=job_file.owner)
+        pdf = casebook_pdf_render(patient, generated_by=job_file.owner, language=_job_language(job_file))
         made["pages"] = pdf.pages
         progress(pdf.pages, pdf.pages, force=True)
         return [pdf.content], casebook_pdf_filename(patient), PDF_CONTENT_TYPE
@@ -154,15 +179,15 @@ class _Sink:
         return data
 
 
-def closeout_chunks(patients, progress, *, generated_by=None, manifest=None):
+def closeout_chunks(patients, progress, *, generated_by=None, manifest=None, language=None):
     """The close-out zip as chunks of bytes: one casebook PDF per patient (rendered one
-    at a time), then ``manifest.csv``. ``manifest`` (a list) receives its rows."""
+    at a time, in ``language``), then ``manifest.csv``. ``manifest`` (a list) receives its rows."""
     rows = manifest if manifest is not None else []
     sink = _Sink()
     total = len(patients) if hasattr(patients, "__len__") else None
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
         for done, patient in enumerate(patients, start=1):
-            pdf = casebook_pdf_render(patient, generated_by=generated_by)
+            pdf = casebook_pdf_render(patient, generated_by=generated_by, language=language)
             name = casebook_pdf_filename(patient)
             archive.writestr(name, pdf.content)
             rows.append({"subject_id": patient.subject_id, "file_name": name, "pages": pdf.pages,
@@ -190,7 +215,8 @@ def closeout_archive_job(job_file_id):
         progress(0, len(pks), force=True)
         patients = _LazyPatients(pks)
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-        return (closeout_chunks(patients, progress, generated_by=job_file.owner, manifest=manifest),
+        return (closeout_chunks(patients, progress, generated_by=job_file.owner, manifest=manifest,
+                                language=_job_language(job_file)),
                 f"closeout-casebooks-{stamp}.zip", "application/zip")
 
     summary = files.produce(job_file_id, producer)

@@ -7,6 +7,10 @@ WeasyPrint fetches nothing from the network: :class:`LocalStaticFetcher` serves 
 app's own static files from the file system (through the staticfiles finders) and
 refuses every other URL. Fonts are Debian's DejaVu, named by the stylesheet.
 
+Language: the PDF is rendered in ``language`` (the requesting user's, given by the job)
+under ``translation.override``: its headings and labels, and its dates in that language's
+formats (dd/mm/yyyy in French); the data themselves (values, hashes, free text) as stored.
+
 Queries: a constant number whatever the number of cycles, adverse events or queries
 (the casebook's selectors, the signatures, the query threads; pinned by
 ``tests/oversight/test_casebook_pdf.py``).
@@ -17,10 +21,13 @@ import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.db.models import prefetch_related_objects
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -53,6 +60,15 @@ class LocalStaticFetcher(URLFetcher):
         return URLFetcherResponse(url, Path(found).read_bytes(), {"Content-Type": content_type})
 
 
+#: A signature's state (a code) and how the PDF names it.
+SIGNATURE_STATES = {
+    "valid": gettext_lazy("valid"),
+    "invalidated": gettext_lazy("invalidated"),
+    "not valid": gettext_lazy("not valid"),
+    "superseded": gettext_lazy("superseded"),
+}
+
+
 @dataclass
 class SignatureRow:
     record_label: str
@@ -61,6 +77,10 @@ class SignatureRow:
     #: or "superseded" (a later signature of the same record).
     state: str
     detail: str = ""
+
+    @property
+    def state_label(self):
+        return SIGNATURE_STATES.get(self.state, self.state)
 
 
 @dataclass
@@ -75,9 +95,9 @@ def patient_for_pdf(pk):
 
 
 def _record_labels(casebook):
-    labels = {("patient", casebook.patient.pk): "Casebook"}
+    labels = {("patient", casebook.patient.pk): _("Casebook")}
     for block in casebook.cycles:
-        labels[("treatmentcycle", block.row.cycle.pk)] = f"Cycle {block.number}"
+        labels[("treatmentcycle", block.row.cycle.pk)] = _("Cycle %(number)s") % {"number": block.number}
     return labels
 
 
@@ -103,7 +123,7 @@ def _signature_rows(casebook):
         elif signature.invalidation_at:
             rows.append(SignatureRow(label, signature, "invalidated", signature.invalidation_reason))
         else:
-            rows.append(SignatureRow(label, signature, "superseded", "a later signature of the same record"))
+            rows.append(SignatureRow(label, signature, "superseded", _("a later signature of the same record")))
     return rows
 
 
@@ -141,16 +161,19 @@ def casebook_pdf_context(patient, *, generated_by, generated_at):
         "generated_at": generated_at,
         "casebook_signed": bool(signature and signature.is_valid),
         "time_zone": timezone.get_current_timezone_name(),
+        "language_code": translation.get_language(),
         "static_base": STATIC_BASE_URL,
         "stylesheet": STYLESHEET,
     }
 
 
-def casebook_pdf_render(patient, *, generated_by=None, generated_at=None):
-    """The PDF of ``patient``'s casebook (times in the patient's site's zone)."""
+def casebook_pdf_render(patient, *, generated_by=None, generated_at=None, language=None):
+    """The PDF of ``patient``'s casebook (times in the patient's site's zone), in
+    ``language`` (a code such as "fr"; None: the active language)."""
     generated_at = generated_at or timezone.now()
     zone = getattr(patient.site, "time_zone", "") or "UTC"
-    with timezone.override(zoneinfo.ZoneInfo(zone)):
+    language = language or translation.get_language() or settings.LANGUAGE_CODE
+    with timezone.override(zoneinfo.ZoneInfo(zone)), translation.override(language):
         html = render_to_string("oversight/casebook_pdf.html",
                                 casebook_pdf_context(patient, generated_by=generated_by, generated_at=generated_at))
     document = HTML(string=html, base_url=STATIC_BASE_URL, url_fetcher=LocalStaticFetcher(),

@@ -1,6 +1,8 @@
 """The filters of the data-query lists: the query list page and ``/api/v1/data-queries/``
 (see ``core.filters``)."""
 
+from django.utils.translation import gettext_lazy as _
+
 from core.filters import ChoiceFilter, FilterSet, FlagFilter, IdFilter, SiteFilter
 from patients.models import Patient, PatientStatus
 from review.models import DataQuery, QueryStatus
@@ -15,10 +17,10 @@ class DataQueryFilterSet(FilterSet):
     query waits for the monitor to close it). The page shows the pending queries when
     ``status`` is absent (``?status=`` is all of them); the API lists all of them."""
 
-    status = ChoiceFilter(choices=[(PENDING, "Open or answered"), *QueryStatus.choices],
-                          empty_label="Any status", method="filter_status")
+    status = ChoiceFilter(choices=[(PENDING, _("Open or answered")), *QueryStatus.choices],
+                          empty_label=_("Any status"), method="filter_status")
     site = SiteFilter(field_name="patient__site")
-    patient = IdFilter(field_name="patient_id", help_text="Patient id.")
+    patient = IdFilter(field_name="patient_id", help_text=_("Patient id."))
 
     class Meta:
         model = DataQuery
@@ -34,16 +36,16 @@ class CycleWorkFilterSet(FilterSet):
     """``?site=&patient=&signature=&sdv=&locked=`` of the cycle work list
     (``oversight.worklists.cycle_worklist``: its annotations)."""
 
-    site = SiteFilter(field_name="patient__site", label="Site")
-    patient = IdFilter(field_name="patient_id", label="Patient id", help_text="Patient id.")
-    signature = ChoiceFilter(choices=[("signed", "Signed"), ("unsigned", "Awaiting signature")],
-                             empty_label="Any signature", label="Signature", method="filter_signature",
-                             help_text="signed: a valid signature; unsigned: none, or invalidated.")
-    sdv = ChoiceFilter(choices=[("verified", "Verified"), ("unverified", "Not verified")],
-                       empty_label="Any SDV", label="Source data verification", method="filter_sdv",
-                       help_text="verified: a valid source data verification; unverified: none, or invalidated.")
-    locked = FlagFilter(field_name="locked", label="Locked",
-                        help_text="true: the cycle or its casebook is locked; false: open for edits.")
+    site = SiteFilter(field_name="patient__site", label=_("Site"))
+    patient = IdFilter(field_name="patient_id", label=_("Patient id"), help_text=_("Patient id."))
+    signature = ChoiceFilter(choices=[("signed", _("Signed")), ("unsigned", _("Awaiting signature"))],
+                             empty_label=_("Any signature"), label=_("Signature"), method="filter_signature",
+                             help_text=_("signed: a valid signature; unsigned: none, or invalidated."))
+    sdv = ChoiceFilter(choices=[("verified", _("Verified")), ("unverified", _("Not verified"))],
+                       empty_label=_("Any SDV"), label=_("Source data verification"), method="filter_sdv",
+                       help_text=_("verified: a valid source data verification; unverified: none, or invalidated."))
+    locked = FlagFilter(field_name="locked", label=_("Locked"),
+                        help_text=_("true: the cycle or its casebook is locked; false: open for edits."))
 
     class Meta:
         model = TreatmentCycle
@@ -59,12 +61,12 @@ class CycleWorkFilterSet(FilterSet):
 class CasebookWorkFilterSet(FilterSet):
     """``?site=&status=&signature=&locked=`` of the casebook work list."""
 
-    site = SiteFilter(field_name="site", label="Site")
-    status = ChoiceFilter(choices=PatientStatus.choices, empty_label="Any status", label="Status")
-    signature = ChoiceFilter(choices=[("signed", "Signed"), ("unsigned", "Awaiting signature")],
-                             empty_label="Any signature", label="Signature", method="filter_signature",
-                             help_text="signed: a valid signature; unsigned: none, or invalidated.")
-    locked = FlagFilter(field_name="locked", label="Locked", help_text="true: the casebook is locked.")
+    site = SiteFilter(field_name="site", label=_("Site"))
+    status = ChoiceFilter(choices=PatientStatus.choices, empty_label=_("Any status"), label=_("Status"))
+    signature = ChoiceFilter(choices=[("signed", _("Signed")), ("unsigned", _("Awaiting signature"))],
+                             empty_label=_("Any signature"), label=_("Signature"), method="filter_signature",
+                             help_text=_("signed: a valid signature; unsigned: none, or invalidated."))
+    locked = FlagFilter(field_name="locked", label=_("Locked"), help_text=_("true: the casebook is locked."))
 
     class Meta:
         model = Patient
@@ -78,10 +80,10 @@ class ScheduleWorkFilterSet(FilterSet):
     """``?site=&status=`` of the due-and-overdue list (``oversight.schedule.due_and_overdue``):
     ``status=overdue`` (the window closed) or ``due`` (in the window today); both by default."""
 
-    site = SiteFilter(field_name="site", label="Site")
-    status = ChoiceFilter(choices=[("overdue", "Overdue"), ("due", "In window today")],
-                          empty_label="Overdue or in window", label="Next cycle", method="filter_status",
-                          help_text="overdue: its window has closed; due: in its window today.")
+    site = SiteFilter(field_name="site", label=_("Site"))
+    status = ChoiceFilter(choices=[("overdue", _("Overdue")), ("due", _("In window today"))],
+                          empty_label=_("Overdue or in window"), label=_("Next cycle"), method="filter_status",
+                          help_text=_("overdue: its window has closed; due: in its window today."))
 
     class Meta:
         model = Patient

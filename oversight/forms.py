@@ -1,12 +1,13 @@
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from core.forms import AsciiIntegerField, CleanTextFormMixin, FilterForm
 
 
 class _Form(CleanTextFormMixin, forms.Form):
-    submit_label = "Confirm"
+    submit_label = _("Confirm")
     submit_class = "btn-primary"
 
     def __init__(self, *args, **kwargs):
@@ -16,32 +17,32 @@ class _Form(CleanTextFormMixin, forms.Form):
 
 
 class SignForm(_Form):
-    submit_label = "Sign"
-    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-                               help_text="Your password, entered again: it is your signature.")
+    submit_label = _("Sign")
+    password = forms.CharField(label=_("Password"), widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+                               help_text=_("Your password, entered again: it is your signature."))
 
 
 class LockForm(_Form):
-    submit_label = "Lock"
+    submit_label = _("Lock")
     submit_class = "btn-warning"
-    reason = forms.CharField(required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}),
-                             help_text="Optional, e.g. 'Database lock for the interim analysis'.")
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text=_("Optional, e.g. 'Database lock for the interim analysis'."))
 
 
 class UnlockForm(_Form):
-    submit_label = "Unlock"
+    submit_label = _("Unlock")
     submit_class = "btn-danger"
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class VerifyForm(_Form):
-    submit_label = "Mark source data verified"
+    submit_label = _("Mark source data verified")
 
 
 class QueryRaiseForm(_Form):
-    submit_label = "Raise query"
-    target = forms.ChoiceField(label="Record and field")
-    question = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    submit_label = _("Raise query")
+    target = forms.ChoiceField(label=_("Record and field"))
+    question = forms.CharField(label=_("Question"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
 
     def __init__(self, *args, targets, **kwargs):
         super().__init__(*args, **kwargs)
@@ -49,7 +50,7 @@ class QueryRaiseForm(_Form):
 
 
 class QueryReplyForm(_Form):
-    text = forms.CharField(label="Message", max_length=2000, required=False,
+    text = forms.CharField(label=_("Message"), max_length=2000, required=False,
                            widget=forms.Textarea(attrs={"rows": 3}))
 
 

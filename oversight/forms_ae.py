@@ -9,6 +9,7 @@ under a row lock before writing. No rule lives in these forms.
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from core.forms import CleanTextFormMixin
 from safety.forms import AdverseEventFollowUpForm
@@ -19,7 +20,7 @@ class _ActionForm(CleanTextFormMixin, forms.ModelForm):
     """One of several forms on the review page: posts to its own URL, with a
     prefix (and so element ids) of its own."""
 
-    submit_label = "Save"
+    submit_label = _("Save")
 
     def __init__(self, *args, action=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -30,20 +31,20 @@ class _ActionForm(CleanTextFormMixin, forms.ModelForm):
 
 
 class AcknowledgeForm(_ActionForm):
-    submit_label = "Acknowledge"
+    submit_label = _("Acknowledge")
 
     class Meta:
         model = AdverseEventReview
         fields = ["comment"]
         widgets = {"comment": forms.Textarea(attrs={"rows": 1})}
-        help_texts = {"comment": "Optional."}
+        help_texts = {"comment": _("Optional.")}
 
 
 class MedicalReviewForm(_ActionForm):
     """The reviewer's own assessment. ``event_version`` is the version of the
     event the reviewer read: a review of data changed since is refused."""
 
-    submit_label = "Record the medical review"
+    submit_label = _("Record the medical review")
 
     event_version = forms.IntegerField(widget=forms.HiddenInput)
 
@@ -51,7 +52,7 @@ class MedicalReviewForm(_ActionForm):
         model = AdverseEventReview
         fields = ["comment", "reviewer_relatedness", "agrees_with_seriousness"]
         widgets = {"comment": forms.Textarea(attrs={"rows": 3})}
-        help_texts = {"comment": "Your medical assessment of the event: required."}
+        help_texts = {"comment": _("Your medical assessment of the event: required.")}
 
 
 class FollowUpForm(_ActionForm, AdverseEventFollowUpForm):

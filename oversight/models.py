@@ -12,38 +12,39 @@ import ipaddress
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 #: Longest user agent kept; the rest is cut (browsers send a few hundred characters).
 USER_AGENT_MAX_LENGTH = 255
 
 
 class AccessKind(models.TextChoices):
-    LOGIN = "login", "Login"
-    LOGOUT = "logout", "Logout"
-    LOGIN_FAILED = "login_failed", "Failed login"
-    AUDIT_EXPORT = "audit_export", "Audit trail export"
-    SIGN_FAILED = "sign_failed", "Failed signing attempt"
-    LOCKED_OUT = "locked_out", "Account locked after failed logins"
-    UNLOCKED = "unlocked", "Account unlocked by an administrator"
-    LOGIN_FAILURES_COUNTED = "login_failures", "Failed logins counted (one address, one time window)"
-    ACCESS_REVOKED = "access_revoked", "Sessions and API tokens ended"
-    SUPERUSER_LOGIN = "superuser_login", "Superuser (break-glass) login"
-    TOKEN_CREATED = "token_created", "API token created"
-    TOKEN_REVOKED = "token_revoked", "API token revoked"
-    PASSWORD_CHANGED = "password_changed", "Password changed"
-    TWO_FACTOR_ENABLED = "2fa_enabled", "Two-factor authenticator set up"
-    TWO_FACTOR_REMOVED = "2fa_removed", "Two-factor authenticator removed"
-    TWO_FACTOR_VERIFIED = "2fa_verified", "Two-factor code accepted"
-    TWO_FACTOR_FAILED = "2fa_failed", "Wrong two-factor code"
-    CALENDAR_FEED = "calendar_feed", "Calendar feed fetched"
-    CALENDAR_TOKEN_CREATED = "calendar_created", "Calendar feed address created"
-    CALENDAR_TOKEN_REVOKED = "calendar_revoked", "Calendar feed address revoked"
-    NOTICE_SENT = "notice_sent", "Notification sent (to whom, what, the delivery result)"
-    CASEBOOK_PDF = "casebook_pdf", "PDF casebook made"
-    CASEBOOK_PDF_DOWNLOAD = "casebook_pdf_dl", "PDF casebook downloaded"
-    CLOSEOUT_ARCHIVE = "closeout_archive", "Close-out archive made"
-    CLOSEOUT_DOWNLOAD = "closeout_dl", "Close-out archive downloaded"
-    EXPORT_DOWNLOAD = "export_download", "Background export downloaded"
+    LOGIN = "login", _("Login")
+    LOGOUT = "logout", _("Logout")
+    LOGIN_FAILED = "login_failed", _("Failed login")
+    AUDIT_EXPORT = "audit_export", _("Audit trail export")
+    SIGN_FAILED = "sign_failed", _("Failed signing attempt")
+    LOCKED_OUT = "locked_out", _("Account locked after failed logins")
+    UNLOCKED = "unlocked", _("Account unlocked by an administrator")
+    LOGIN_FAILURES_COUNTED = "login_failures", _("Failed logins counted (one address, one time window)")
+    ACCESS_REVOKED = "access_revoked", _("Sessions and API tokens ended")
+    SUPERUSER_LOGIN = "superuser_login", _("Superuser (break-glass) login")
+    TOKEN_CREATED = "token_created", _("API token created")
+    TOKEN_REVOKED = "token_revoked", _("API token revoked")
+    PASSWORD_CHANGED = "password_changed", _("Password changed")
+    TWO_FACTOR_ENABLED = "2fa_enabled", _("Two-factor authenticator set up")
+    TWO_FACTOR_REMOVED = "2fa_removed", _("Two-factor authenticator removed")
+    TWO_FACTOR_VERIFIED = "2fa_verified", _("Two-factor code accepted")
+    TWO_FACTOR_FAILED = "2fa_failed", _("Wrong two-factor code")
+    CALENDAR_FEED = "calendar_feed", _("Calendar feed fetched")
+    CALENDAR_TOKEN_CREATED = "calendar_created", _("Calendar feed address created")
+    CALENDAR_TOKEN_REVOKED = "calendar_revoked", _("Calendar feed address revoked")
+    NOTICE_SENT = "notice_sent", _("Notification sent (to whom, what, the delivery result)")
+    CASEBOOK_PDF = "casebook_pdf", _("PDF casebook made")
+    CASEBOOK_PDF_DOWNLOAD = "casebook_pdf_dl", _("PDF casebook downloaded")
+    CLOSEOUT_ARCHIVE = "closeout_archive", _("Close-out archive made")
+    CLOSEOUT_DOWNLOAD = "closeout_dl", _("Close-out archive downloaded")
+    EXPORT_DOWNLOAD = "export_download", _("Background export downloaded")
 
 
 def client_ip(request):
@@ -92,15 +93,15 @@ class AccessEvent(models.Model):
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-        related_name="+", help_text="Empty for a failed login with an unknown user name.",
+        related_name="+", help_text=_("Empty for a failed login with an unknown user name."),
     )
     username = models.CharField(
         max_length=150, blank=True,
-        help_text="As typed (failed logins) or the user's name when the event was written.",
+        help_text=_("As typed (failed logins) or the user's name when the event was written."),
     )
     at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     kind = models.CharField(max_length=20, choices=AccessKind.choices)
-    ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(max_length=USER_AGENT_MAX_LENGTH, blank=True)
     detail = models.JSONField(default=dict, blank=True)
 
@@ -108,7 +109,7 @@ class AccessEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-pk"]
-        permissions = [("view_audit_trail", "Can read and export the study-wide audit trail")]
+        permissions = [("view_audit_trail", _("Can read and export the study-wide audit trail"))]
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.username or '?'} at {self.at:%Y-%m-%d %H:%M}"
@@ -129,7 +130,7 @@ class FailedLoginCount(models.Model):
     #: At most this many distinct user names are kept per window (the count has them all).
     USERNAMES_KEPT = 20
 
-    ip_address = models.CharField(max_length=45, blank=True, help_text="Empty: unknown address.")
+    ip_address = models.CharField(max_length=45, blank=True, help_text=_("Empty: unknown address."))
     window_start = models.DateTimeField()
     count = models.PositiveIntegerField(default=0)
     usernames = models.JSONField(default=list, blank=True)

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from icalendar import Calendar, Event
 
 from accounts.scoping import scope_to_user_sites
@@ -67,7 +69,9 @@ def event_uid(patient_pk, cycle_number):
 
 def calendar_ics(rows, *, name, now=None) -> bytes:
     """An iCalendar (RFC 5545) of the planned cycles: one all-day VEVENT per patient on
-    the planned date, the window in the description; the subject id only."""
+    the planned date, the window in the description; the subject id only. The texts are
+    in the active language (the caller overrides it: the feed's language), dates in its
+    short format; the dates of the events themselves are iCalendar's."""
     now = now or timezone.now()
     cal = Calendar()
     cal.add("prodid", PRODID)
@@ -82,10 +86,14 @@ def calendar_ics(rows, *, name, now=None) -> bytes:
         event.add("dtstamp", now)
         event.add("dtstart", planned)
         event.add("dtend", planned + timedelta(days=1))
-        event.add("summary", f"{row['subject_id']}: IVIG cycle {number} planned")
-        event.add("description", f"Subject {row['subject_id']}, cycle {number}: planned "
-                                  f"{planned:%Y-%m-%d}, window {row['next_cycle_window_start_date']:%Y-%m-%d} "
-                                  f"to {row['next_cycle_window_end_date']:%Y-%m-%d}.")
+        event.add("summary", _("%(subject_id)s: IVIG cycle %(number)s planned") % {
+            "subject_id": row["subject_id"], "number": number})
+        event.add("description", _("Subject %(subject_id)s, cycle %(number)s: planned %(planned)s, "
+                                   "window %(start)s to %(end)s.") % {
+            "subject_id": row["subject_id"], "number": number,
+            "planned": date_format(planned, "SHORT_DATE_FORMAT"),
+            "start": date_format(row["next_cycle_window_start_date"], "SHORT_DATE_FORMAT"),
+            "end": date_format(row["next_cycle_window_end_date"], "SHORT_DATE_FORMAT")})
         event.add("transp", "TRANSPARENT")
         cal.add_component(event)
     return cal.to_ical()

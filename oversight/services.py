@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.services import record_save
 from core.validation import validate_free_text
@@ -35,7 +36,7 @@ def record_lock(*, record, user, reason=""):
     validate_free_text(reason, field="reason")
     record = type(record).objects.select_for_update().get(pk=record.pk)
     if record.locked_at:
-        raise ValidationError("Already locked.", code="already_locked")
+        raise ValidationError(_("Already locked."), code="already_locked")
     record.locked_at, record.locked_by, record.lock_reason = timezone.now(), user, reason.strip()
     record._lock_operation = True
     return record_save(instance=record, reason=f"Locked{': ' + reason.strip() if reason.strip() else ''}", user=user)
@@ -47,11 +48,11 @@ def record_unlock(*, record, user, reason):
     _require_admin(user)
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": ValidationError("Give the reason for unlocking.", code="required")})
+        raise ValidationError({"reason": ValidationError(_("Give the reason for unlocking."), code="required")})
     validate_free_text(reason, field="reason")
     record = type(record).objects.select_for_update().get(pk=record.pk)
     if not record.locked_at:
-        raise ValidationError("Not locked.", code="not_locked")
+        raise ValidationError(_("Not locked."), code="not_locked")
     record.locked_at, record.locked_by, record.lock_reason = None, None, ""
     record._lock_operation = True
     return record_save(instance=record, reason=f"Unlocked: {reason}", user=user)

@@ -7,9 +7,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
+from django.utils.formats import date_format
 from django.utils.timezone import localtime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
+from accounts.languages import neutral
 from accounts.mixins import PermissionRequiredMixin
 from accounts.roles import Role
 from accounts.scoping import access_for, may, scope_to_user_sites
@@ -43,7 +47,8 @@ class RecordActionView(FormView):
 
     template_name = "oversight/record_action.html"
     record_kind = "cycle"  # or "casebook"
-    title = ""
+    #: The page's title, with ``%(record)s`` (the record's label).
+    title = "%(record)s"
 
     def dispatch(self, request, *args, **kwargs):
         self.check_access(request)
@@ -67,16 +72,18 @@ class RecordActionView(FormView):
             raise PermissionDenied(self.refusal)
 
     def record_label(self):
+        """The record in words, in the active language (under ``neutral()``: for the trail)."""
         if self.record_kind == "cycle":
-            return f"cycle {self.record.number} of {self.patient.subject_id}"
-        return f"the casebook of {self.patient.subject_id}"
+            return _("cycle %(number)s of %(subject_id)s") % {"number": self.record.number,
+                                                               "subject_id": self.patient.subject_id}
+        return _("the casebook of %(subject_id)s") % {"subject_id": self.patient.subject_id}
 
     def get_success_url(self):
         return reverse("visits:timeline", args=[self.patient.pk])
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update(title=f"{self.title} {self.record_label()}", patient=self.patient, record=self.record,
+        context.update(title=self.title % {"record": self.record_label()}, patient=self.patient, record=self.record,
                        record_kind=self.record_kind, cancel_url=self.get_success_url())
         return context
 
@@ -92,19 +99,23 @@ class RecordActionView(FormView):
 
 class SignView(RecordActionView):
     action_permission = "review.sign_record"
-    refusal = "Only an investigator of the patient's site signs its cycles and casebook."
+    refusal = gettext_lazy("Only an investigator of the patient's site signs its cycles and casebook.")
     form_class = SignForm
-    title = "Sign"
+    title = gettext_lazy("Sign %(record)s")
 
     def perform(self, form):
         try:
             signature = review_services.record_sign(record=self.record, user=self.request.user,
                                              password=form.cleaned_data["password"], request=self.request)
         except review_services.SigningRefused as exc:
-            services.log_failed_signing(self.request, self.record_label())
+            with neutral():  # the access event's detail is stored: the source language
+                what = self.record_label()
+            services.log_failed_signing(self.request, what)
             raise ValidationError({"password": ValidationError(str(exc), code="wrong_password")}) from exc
-        return (f"Signed {self.record_label()}: {signature.signer_name}, "
-                f"{localtime(signature.signed_at):%Y-%m-%d %H:%M}, {signature.get_meaning_display()}.")
+        return _("Signed %(record)s: %(name)s, %(at)s, %(meaning)s.") % {
+            "record": self.record_label(), "name": signature.signer_name,
+            "at": date_format(localtime(signature.signed_at), "SHORT_DATETIME_FORMAT"),
+            "meaning": signature.get_meaning_display()}
 
     def get_context_data(self, **kwargs):
         """What is signed, as the read-only forms (``core.crf``), above the password: the
@@ -129,31 +140,31 @@ class SignView(RecordActionView):
 
 class LockView(AdminRoleRequired, RecordActionView):
     form_class = LockForm
-    title = "Lock"
+    title = gettext_lazy("Lock %(record)s")
 
     def perform(self, form):
         services.record_lock(record=self.record, user=self.request.user, reason=form.cleaned_data["reason"])
-        return f"Locked {self.record_label()}: edits are refused until it is unlocked."
+        return _("Locked %(record)s: edits are refused until it is unlocked.") % {"record": self.record_label()}
 
 
 class UnlockView(AdminRoleRequired, RecordActionView):
     form_class = UnlockForm
-    title = "Unlock"
+    title = gettext_lazy("Unlock %(record)s")
 
     def perform(self, form):
         services.record_unlock(record=self.record, user=self.request.user, reason=form.cleaned_data["reason"])
-        return f"Unlocked {self.record_label()}."
+        return _("Unlocked %(record)s.") % {"record": self.record_label()}
 
 
 class VerifyView(RecordActionView):
     action_permission = "review.verify_source"
-    refusal = "Only a monitor verifies source data."
+    refusal = gettext_lazy("Only a monitor verifies source data.")
     form_class = VerifyForm
-    title = "Source data verification of"
+    title = gettext_lazy("Source data verification of %(record)s")
 
     def perform(self, form):
         review_services.cycle_verify(cycle=self.record, user=self.request.user)
-        return f"Source data of {self.record_label()} marked verified."
+        return _("Source data of %(record)s marked verified.") % {"record": self.record_label()}
 
 
 def safe_next(request, default):
@@ -175,10 +186,10 @@ class RecordVerifyView(View):
     def dispatch(self, request, *args, **kwargs):
         # Scope first (another site's patient is a 404 whatever the method), then the method.
         if not may(request.user, "review.verify_source"):
-            raise PermissionDenied("Only a monitor verifies source data.")
+            raise PermissionDenied(_("Only a monitor verifies source data."))
         self.patient = patient_selectors.patient_get(user=request.user, pk=kwargs["patient_pk"])
         if not may(request.user, "review.verify_source", site_id=self.patient.site_id):
-            raise PermissionDenied("Only a monitor verifies source data.")
+            raise PermissionDenied(_("Only a monitor verifies source data."))
         return super().dispatch(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
@@ -186,16 +197,17 @@ class RecordVerifyView(View):
         back = safe_next(request, reverse("visits:timeline", args=[patient.pk]))
         resolved = targets.resolve(patient, request.POST.get("target", ""))
         if resolved is None:
-            messages.error(request, "Choose a form or a field of this patient's records.")
+            messages.error(request, _("Choose a form or a field of this patient's records."))
             return redirect(back)
-        record, field_name, field_label, record_label, _ = resolved
+        record, field_name, field_label, record_label, _cycle = resolved
         try:
             review_services.record_verify(record=record, user=request.user, field_name=field_name)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            what = f"{field_label} of {record_label}" if field_name else record_label
-            messages.success(request, f"Source data verified: {what}.")
+            what = (_("%(field)s of %(record)s") % {"field": field_label, "record": record_label}
+                    if field_name else record_label)
+            messages.success(request, _("Source data verified: %(what)s.") % {"what": what})
         return redirect(back)
 
 
@@ -248,7 +260,7 @@ class QueryRaiseView(PermissionRequiredMixin, FormView):
             raise PermissionDenied
         self.patient = patient_selectors.patient_get(user=request.user, pk=target["patient"])
         if not may(request.user, "review.raise_query", site_id=self.patient.site_id):
-            raise PermissionDenied("Only a monitor raises data queries.")
+            raise PermissionDenied(_("Only a monitor raises data queries."))
         self.cycle = None
         self.preselected = None
         resolved = targets.resolve(self.patient, request.GET.get("target", ""))
@@ -274,22 +286,27 @@ class QueryRaiseView(PermissionRequiredMixin, FormView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        where = f"cycle {self.cycle.number} of " if self.cycle else ""
-        context.update(title=f"Raise a data query on {where}{self.patient.subject_id}", patient=self.patient,
+        if self.cycle:
+            title = _("Raise a data query on cycle %(number)s of %(subject_id)s") % {
+                "number": self.cycle.number, "subject_id": self.patient.subject_id}
+        else:
+            title = _("Raise a data query on %(subject_id)s") % {"subject_id": self.patient.subject_id}
+        context.update(title=title, patient=self.patient,
                        cancel_url=safe_next(self.request, reverse("visits:timeline", args=[self.patient.pk])),
                        next=safe_next(self.request, ""))
         return context
 
     def form_valid(self, form):
-        resolved = targets.resolve(self.patient, form.cleaned_data["target"])
+        with neutral():  # the query stores its record's and field's labels: the source language
+            resolved = targets.resolve(self.patient, form.cleaned_data["target"])
         if resolved is None:
-            form.add_error("target", "Choose a record of this patient.")
+            form.add_error("target", _("Choose a record of this patient."))
             return self.form_invalid(form)
         record, field_name, field_label, record_label, cycle_number = resolved
         query = review_services.query_raise(record=record, field_name=field_name, field_label=field_label,
                                      record_label=record_label, question=form.cleaned_data["question"],
                                      user=self.request.user, cycle_number=cycle_number)
-        messages.success(self.request, "Query raised; the site sees it on the patient's pages.")
+        messages.success(self.request, _("Query raised; the site sees it on the patient's pages."))
         return redirect(safe_next(self.request, reverse("oversight:query_detail", args=[query.pk])))
 
 
@@ -331,8 +348,8 @@ class QueryDetailView(PermissionRequiredMixin, DetailView):
         if action not in needed:
             return redirect("oversight:query_detail", pk=self.object.pk)
         if not may(request.user, needed[action], site_id=self.object.patient.site_id):
-            raise PermissionDenied("Only the staff of the patient's site answer a data query; "
-                                   "only a monitor closes or re-opens it.")
+            raise PermissionDenied(_("Only the staff of the patient's site answer a data query; "
+                                     "only a monitor closes or re-opens it."))
         form = QueryReplyForm(request.POST)
         if form.is_valid():
             service = {"answer": review_services.query_answer, "close": review_services.query_close,
@@ -342,8 +359,8 @@ class QueryDetailView(PermissionRequiredMixin, DetailView):
             except ValidationError as exc:
                 add_validation_error(form, exc)
             else:
-                messages.success(request, {"answer": "Answer sent.", "close": "Query closed.",
-                                           "reopen": "Query re-opened."}[action])
+                messages.success(request, {"answer": _("Answer sent."), "close": _("Query closed."),
+                                           "reopen": _("Query re-opened.")}[action])
                 return redirect("oversight:query_detail", pk=self.object.pk)
         return self.render_to_response(self.get_context_data(form=form))
 
@@ -359,7 +376,7 @@ class QueryAnswerView(View):
         # Scope first (another site's query is a 404 whatever the method), then the method.
         self.query = get_object_or_404(_scoped_queries(request.user), pk=kwargs["pk"])
         if not may(request.user, "review.answer_query", site_id=self.query.patient.site_id):
-            raise PermissionDenied("Only the staff of the patient's site answer its data queries.")
+            raise PermissionDenied(_("Only the staff of the patient's site answer its data queries."))
         return super().dispatch(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
@@ -378,9 +395,9 @@ class QueryAnswerView(View):
             return JsonResponse({"ok": error is None, "error": error or "", "status": query.get_status_display()},
                                 status=200 if error is None else 400)
         if error:
-            messages.error(request, f"The answer was not sent: {error}")
+            messages.error(request, _("The answer was not sent: %(error)s") % {"error": error})
         else:
-            messages.success(request, "Answer sent.")
+            messages.success(request, _("Answer sent."))
         return redirect(safe_next(request, reverse("oversight:query_detail", args=[query.pk])))
 
 

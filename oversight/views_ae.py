@@ -13,6 +13,8 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
@@ -24,6 +26,7 @@ from safety import rules, services
 from safety.filters import AdverseEventListingFilterSet
 from safety.models import AdverseEvent, AdverseEventFollowUp, AdverseEventReview, ReviewKind
 
+from .audit import neutral_iter
 from .forms_ae import AcknowledgeForm, FollowUpForm, MedicalReviewForm
 from exchange.exports.base import spreadsheet_safe as _cell
 
@@ -167,7 +170,7 @@ class _AdverseEventActionView(AdverseEventReviewPageView):
 
     def post(self, request, *args, **kwargs):
         if not may(request.user, self.action_permission, site_id=self.object.patient.site_id):
-            raise PermissionDenied("Your role at the patient's site does not allow this.")
+            raise PermissionDenied(_("Your role at the patient's site does not allow this."))
         return self.post_form(request)
 
     def build_form(self, data):
@@ -185,8 +188,8 @@ class _AdverseEventActionView(AdverseEventReviewPageView):
                 add_validation_error(form, exc)
             except StaleRecordError:
                 form.add_error(None, ValidationError(
-                    "The adverse event was changed after you opened this page; nothing was saved. "
-                    "Reload the page, read the current entry and review it again.", code="stale"))
+                    _("The adverse event was changed after you opened this page; nothing was saved. "
+                      "Reload the page, read the current entry and review it again."), code="stale"))
             else:
                 messages.success(request, self.success_message)
                 return redirect("oversight:ae_detail", pk=self.object.pk)
@@ -196,7 +199,7 @@ class _AdverseEventActionView(AdverseEventReviewPageView):
 class AcknowledgeView(_AdverseEventActionView):
     action_permission = REVIEW_PERMISSION
     form_context_name = "acknowledge_form"
-    success_message = "Adverse event acknowledged; the medical review is still due."
+    success_message = gettext_lazy("Adverse event acknowledged; the medical review is still due.")
 
     def build_form(self, data):
         return self.acknowledge_form(data)
@@ -209,7 +212,7 @@ class AcknowledgeView(_AdverseEventActionView):
 class MedicalReviewView(_AdverseEventActionView):
     action_permission = REVIEW_PERMISSION
     form_context_name = "review_form"
-    success_message = "Medical review recorded."
+    success_message = gettext_lazy("Medical review recorded.")
 
     def build_form(self, data):
         return self.review_form(data)
@@ -225,7 +228,7 @@ class MedicalReviewView(_AdverseEventActionView):
 class FollowUpView(_AdverseEventActionView):
     action_permission = "safety.add_adverseeventfollowup"
     form_context_name = "follow_up_form"
-    success_message = "Follow-up added."
+    success_message = gettext_lazy("Follow-up added.")
 
     def build_form(self, data):
         return self.follow_up_form(data)
@@ -234,7 +237,7 @@ class FollowUpView(_AdverseEventActionView):
         follow_up = services.adverse_event_follow_up(adverse_event=self.object, user=self.request.user,
                                                      **form.cleaned_data)
         if follow_up.resolves:
-            self.success_message = "Follow-up added: the event is resolved."
+            self.success_message = _("Follow-up added: the event is resolved.")
 
 
 # --- the listing and its export ----------------------------------------------------
@@ -292,14 +295,15 @@ def csv_lines(events):
 
 
 class AdverseEventListingExportView(PermissionRequiredMixin, View):
-    """Every row of the filtered listing as CSV (UTF-8, header row, times in UTC), streamed."""
+    """Every row of the filtered listing as CSV (UTF-8, header row, times in UTC), streamed,
+    in the source language whatever the user's (an export: ``neutral_iter``)."""
 
     permission_required = "safety.view_adverseevent"
     raise_exception = True
 
     def get(self, request):
         events = _listing(request).qs
-        response = StreamingHttpResponse(csv_lines(events), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(neutral_iter(csv_lines(events)), content_type="text/csv; charset=utf-8")
         stamp = timezone.now().astimezone(dt_timezone.utc).strftime("%Y%m%dT%H%MZ")
         response["Content-Disposition"] = f'attachment; filename="adverse-events-{stamp}.csv"'
         return response

@@ -8,6 +8,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
@@ -26,20 +28,20 @@ PERMISSION = "oversight.view_audit_trail"
 
 
 class AuditTrailFilterForm(forms.Form):
-    patient = forms.CharField(label="Patient", required=False, max_length=6,
+    patient = forms.CharField(label=gettext_lazy("Patient"), required=False, max_length=6,
                               widget=forms.TextInput(attrs={"placeholder": "01-001"}))
-    record_type = forms.ChoiceField(label="Record type", required=False)
-    user = forms.TypedChoiceField(label="User", required=False, coerce=int, empty_value=None)
-    date_from = forms.DateField(label="From", required=False, widget=DateInput())
-    date_to = forms.DateField(label="To", required=False, widget=DateInput())
-    action = forms.ChoiceField(label="Action", required=False,
-                               choices=[("", "Any action"), *audit.ACTIONS.items()])
+    record_type = forms.ChoiceField(label=gettext_lazy("Record type"), required=False)
+    user = forms.TypedChoiceField(label=gettext_lazy("User"), required=False, coerce=int, empty_value=None)
+    date_from = forms.DateField(label=gettext_lazy("From"), required=False, widget=DateInput())
+    date_to = forms.DateField(label=gettext_lazy("To"), required=False, widget=DateInput())
+    action = forms.ChoiceField(label=gettext_lazy("Action"), required=False,
+                               choices=[("", gettext_lazy("Any action")), *audit.ACTIONS.items()])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["record_type"].choices = [("", "All records"), *audit.record_types()]
+        self.fields["record_type"].choices = [("", _("All records")), *audit.record_types()]
         users = get_user_model()._default_manager.order_by("username").values_list("pk", "username")
-        self.fields["user"].choices = [("", "Anyone"), *users]
+        self.fields["user"].choices = [("", _("Anyone")), *users]
         for name, f in self.fields.items():
             css = "form-select form-select-sm" if isinstance(f, forms.ChoiceField) else "form-control form-control-sm"
             f.widget.attrs.setdefault("class", css)
@@ -48,7 +50,7 @@ class AuditTrailFilterForm(forms.Form):
         cleaned = super().clean()
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
         if start and end and start > end:
-            self.add_error("date_to", forms.ValidationError("The end date is before the start date.",
+            self.add_error("date_to", forms.ValidationError(_("The end date is before the start date."),
                                                             code="date_order"))
         return cleaned
 
@@ -87,7 +89,8 @@ class AuditTrailView(PermissionRequiredMixin, ListView):
 
 
 class AuditTrailExportView(PermissionRequiredMixin, View):
-    """The filtered trail as CSV, one line per changed field, streamed.
+    """The filtered trail as CSV, one line per changed field, streamed; in English with
+    ISO dates whatever the user's language (``audit.neutral_iter``).
 
     The export itself is an access event (who, when, filters), written before
     the file streams."""
@@ -105,7 +108,7 @@ class AuditTrailExportView(PermissionRequiredMixin, View):
                                    detail={"filters": filters.as_dict()})
         entries = audit.iter_audit_entries(user=request.user, filters=filters, zone=zone)
         response = StreamingHttpResponse(
-            csv_chunks(audit.CSV_HEADER, audit.audit_csv_rows(entries, zone), _cell),
+            audit.neutral_iter(csv_chunks(audit.CSV_HEADER, audit.audit_csv_rows(entries, zone), _cell)),
             content_type="text/csv; charset=utf-8")
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response["Content-Disposition"] = f'attachment; filename="audit-trail-{stamp}.csv"'

@@ -7,6 +7,8 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
 from jobs.models import JobFile
@@ -27,13 +29,13 @@ class CasebookPdfView(LoginRequiredMixin, TemplateView):
         # 404 outside the user's sites, as the casebook page; 403 for a role that does not view it.
         self.patient = patient_selectors.patient_get(user=request.user, pk=kwargs["patient_pk"])
         if not casebook_jobs.may_view_casebook(request.user, self.patient.site_id):
-            raise PermissionDenied("Your role does not show this casebook.")
+            raise PermissionDenied(_("Your role does not show this casebook."))
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(
-            patient=self.patient, title=f"PDF casebooks of {self.patient.subject_id}",
+            patient=self.patient, title=_("PDF casebooks of %(subject_id)s") % {"subject_id": self.patient.subject_id},
             retention_hours=settings.CASEBOOK_PDF_RETENTION_HOURS,
             job_files=list(JobFile.objects.filter(owner=self.request.user, kind=casebook_jobs.CASEBOOK_KIND,
                                                   params__patient=self.patient.pk)),
@@ -41,9 +43,10 @@ class CasebookPdfView(LoginRequiredMixin, TemplateView):
         return context
 
     def post(self, request, *args, **kwargs):
-        casebook_jobs.casebook_pdf_start(user=request.user, patient=self.patient)
-        messages.success(request, f"The PDF casebook of {self.patient.subject_id} is being made: "
-                                  "it appears below when ready.")
+        # The PDF is made in the language of this request (the worker has no request).
+        casebook_jobs.casebook_pdf_start(user=request.user, patient=self.patient, language=get_language())
+        messages.success(request, _("The PDF casebook of %(subject_id)s is being made: "
+                                    "it appears below when ready.") % {"subject_id": self.patient.subject_id})
         return redirect("oversight:casebook_pdf", patient_pk=self.patient.pk)
 
 
@@ -55,12 +58,12 @@ class CloseoutArchiveView(LoginRequiredMixin, AdminRoleRequired, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(
-            title="Close-out archive", retention_hours=settings.CASEBOOK_PDF_RETENTION_HOURS,
+            title=_("Close-out archive"), retention_hours=settings.CASEBOOK_PDF_RETENTION_HOURS,
             job_files=list(JobFile.objects.filter(owner=self.request.user, kind=casebook_jobs.CLOSEOUT_KIND)),
         )
         return context
 
     def post(self, request, *args, **kwargs):
-        casebook_jobs.closeout_start(user=request.user)
-        messages.success(request, "The close-out archive is being made: it appears below when ready.")
+        casebook_jobs.closeout_start(user=request.user, language=get_language())
+        messages.success(request, _("The close-out archive is being made: it appears below when ready."))
         return redirect("oversight:closeout_archive")

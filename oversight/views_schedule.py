@@ -1,6 +1,10 @@
 """The visit schedule's pages: the due-and-overdue list (``/oversight/schedule/``), the
 user's calendar-feed page (``/oversight/calendar/``) and the feed itself
-(``/oversight/calendar/<token>.ics``: no session, the secret in the address)."""
+(``/oversight/calendar/<token>.ics``: no session, the secret in the address).
+
+The feed's language: the one of the page that showed its address (``?lang=`` in the
+address, e.g. ``fr``), else the source language. ``accounts.languages.language_of`` the
+token's owner would cost the feed one more query (the profile) than its pinned count."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -8,12 +12,15 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
 from django.views import View
 
 from accounts import services as account_services
+from accounts.languages import SOURCE_LANGUAGE, supported
 from accounts.models import CalendarToken
 from accounts.scoping import access_for, may
 
@@ -34,7 +41,7 @@ class ScheduleWorkListView(WorkListView):
     template_name = "oversight/schedule_worklist.html"
     context_object_name = "patients"
     filterset_class = ScheduleWorkFilterSet
-    title = "Cycles due and overdue"
+    title = gettext_lazy("Cycles due and overdue")
 
     def rows(self):
         self.today = timezone.localdate()
@@ -57,15 +64,17 @@ class CalendarView(View):
 
     def dispatch(self, request, *args, **kwargs):
         if not access_for(request.user).roles:
-            raise PermissionDenied("Only study staff have a calendar feed.")
+            raise PermissionDenied(_("Only study staff have a calendar feed."))
         return super().dispatch(request, *args, **kwargs)
 
     def render(self, request, new_token=None):
         active = CalendarToken.objects.active().filter(user=request.user).first()
+        # The feed speaks the language of this page (a calendar program sends no preference).
         feed_url = (request.build_absolute_uri(reverse("oversight:calendar_feed", args=[new_token]))
+                    + f"?lang={translation.get_language() or SOURCE_LANGUAGE}"
                     if new_token else "")
         response = render(request, self.template_name, {
-            "title": "Your calendar feed", "active": active, "feed_url": feed_url})
+            "title": _("Your calendar feed"), "active": active, "feed_url": feed_url})
         add_never_cache_headers(response)
         return response
 
@@ -75,14 +84,14 @@ class CalendarView(View):
     def post(self, request):
         action = request.POST.get("action")
         if action == "create":
-            _, token = account_services.calendar_token_create(user=request.user, request=request)
+            _created, token = account_services.calendar_token_create(user=request.user, request=request)
             return self.render(request, new_token=token)
         if action == "revoke":
             revoked = account_services.calendar_tokens_revoke(user=request.user, by=request.user, request=request)
             if revoked:
-                messages.success(request, "Calendar feed address revoked: calendars using it get nothing from now on.")
+                messages.success(request, _("Calendar feed address revoked: calendars using it get nothing from now on."))
             else:
-                messages.warning(request, "You had no calendar feed address.")
+                messages.warning(request, _("You had no calendar feed address."))
         return redirect("oversight:calendar")
 
 
@@ -99,7 +108,8 @@ class CalendarFeedView(View):
         if user is None or not access_for(user).roles:
             raise Http404("No such calendar.")
         rows = list(planned_cycles(user))
-        body = calendar_ics(rows, name="IVIG trial: planned cycles")
+        with translation.override(supported(request.GET.get("lang")) or SOURCE_LANGUAGE):
+            body = calendar_ics(rows, name=_("IVIG trial: planned cycles"))
         AccessEvent.objects.record(kind=AccessKind.CALENDAR_FEED, request=request, user=user,
                                    detail={"events": len(rows)})
         response = HttpResponse(body, content_type="text/calendar; charset=utf-8")

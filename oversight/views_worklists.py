@@ -3,6 +3,7 @@ user's sites with its review state, filterable and paginated (50 a page), in a
 constant number of queries whatever the cohort size."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import ListView
 
 from accounts.mixins import PermissionRequiredMixin
@@ -43,7 +44,7 @@ class CycleWorkListView(WorkListView):
     template_name = "oversight/cycle_worklist.html"
     context_object_name = "cycles"
     filterset_class = CycleWorkFilterSet
-    title = "Treatment cycles"
+    title = _("Treatment cycles")
 
     def rows(self):
         return cycle_worklist(self.request.user)
@@ -56,7 +57,7 @@ class CasebookWorkListView(WorkListView):
     template_name = "oversight/casebook_worklist.html"
     context_object_name = "casebooks"
     filterset_class = CasebookWorkFilterSet
-    title = "Casebooks"
+    title = _("Casebooks")
 
     def rows(self):
         return casebook_worklist(self.request.user)

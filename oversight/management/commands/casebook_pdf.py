@@ -17,12 +17,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--patient", required=True, help="The subject id, e.g. 01-001.")
         parser.add_argument("--output", required=True, help="The PDF file to write.")
+        parser.add_argument("--language", default=None, help="The PDF's language (en, fr); default: the study's.")
 
-    def handle(self, *args, patient, output, **options):
+    def handle(self, *args, patient, output, language=None, **options):
         found = Patient.objects.with_related().filter(subject_id=patient).first()
         if found is None:
             raise CommandError(f"No patient {patient!r}.")
-        pdf = casebook_pdf_render(found)
+        pdf = casebook_pdf_render(found, language=language)
         Path(output).write_bytes(pdf.content)
         digest = hashlib.sha256(pdf.content).hexdigest()
         AccessEvent.objects.record(kind=AccessKind.CASEBOOK_PDF, username="command line", detail={
