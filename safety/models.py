@@ -151,11 +151,13 @@ class AdverseEvent(ClinicalRecord):
     def reviewer_relatedness_label(self):
         """The latest medical review's relatedness, on rows from ``with_review_state()``."""
         code = getattr(self, "reviewer_relatedness", None)
-        return Relatedness(code).label if code else ""
+        return str(Relatedness(code).label) if code else ""
 
     @property
     def criteria_labels(self):
-        return [label for name, label in rules.SERIOUSNESS_CRITERIA if getattr(self, name)]
+        """The ticked seriousness criteria, in the active language (plain strings: joined by
+        pages, e-mails and listings; an export builds them under ``accounts.languages.neutral``)."""
+        return [str(label) for name, label in rules.SERIOUSNESS_CRITERIA if getattr(self, name)]
 
     def save(self, *args, **kwargs):
         """An event stored by a path that skipped ``safety.services.adverse_event_save``

@@ -18,6 +18,14 @@ from tests.patients.factories import PatientFactory
 from tests.visits.factories import full_cycle
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _back_to_the_default_language():
+    """A French request leaves French active in the thread: the next test (in English)
+    must not inherit it."""
+    yield
+    translation.deactivate()
 FRENCH = {"HTTP_ACCEPT_LANGUAGE": "fr"}
 PASSWORD = "correct horse battery"
 

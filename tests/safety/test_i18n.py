@@ -15,6 +15,14 @@ from tests.visits.factories import full_cycle
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _back_to_the_default_language():
+    """A French request leaves French active in the thread: the next test (in English)
+    must not inherit it."""
+    yield
+    translation.deactivate()
+
 FRENCH = {"HTTP_ACCEPT_LANGUAGE": "fr"}
 #: What is compared between an event entered in English and one entered in French.
 STORED = ("term", "description", "infusion_id", "onset_date", "end_date", "aware_at", "grade", "serious",
