@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ReviewConfig(AppConfig):
@@ -8,7 +9,7 @@ class ReviewConfig(AppConfig):
     the capture apps."""
 
     name = "review"
-    verbose_name = "Review"
+    verbose_name = _("Review")
 
     def ready(self):
         from core import selectors as core_selectors

@@ -14,6 +14,9 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.text import capfirst
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from core.fingerprint import data_hash, field_payload, form_payload, hash_of
@@ -21,8 +24,10 @@ from core.validation import CleanTextModel
 
 
 #: Why a review row whose hash no longer matches, with no invalidation recorded, is not valid.
-ALTERED_OUTSIDE_REASON = ("The data no longer match the fingerprint taken when this was recorded, and "
-                          "the application recorded no change: altered outside the application")
+#: Stored as an invalidation's reason in the source language (``gettext_noop``); shown
+#: translated (``ReviewTarget.invalidated_reason``).
+ALTERED_OUTSIDE_REASON = gettext_noop("The data no longer match the fingerprint taken when this was recorded, "
+                                      "and the application recorded no change: altered outside the application")
 
 
 class ReviewQuerySet(models.QuerySet):
@@ -51,16 +56,18 @@ class ReviewTarget(CleanTextModel, models.Model):
     rows (:func:`review.selectors.attach_current_hashes`), else on first use.
     """
 
-    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
-    object_id = models.PositiveBigIntegerField()
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, verbose_name=_("record type"))
+    object_id = models.PositiveBigIntegerField(_("record id"))
     record = GenericForeignKey("content_type", "object_id")
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
-    data_hash = models.CharField(max_length=64, help_text="SHA-256 of the record's data when reviewed.")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+",
+                                verbose_name=_("patient"))
+    data_hash = models.CharField(_("data fingerprint"), max_length=64,
+                                 help_text=_("SHA-256 of the record's data when reviewed."))
     # Before core 0003 (when these models were in core) an invalidation was written here in place. Kept (the history rows hold
     # them too) and copied into ReviewInvalidation rows; never written, never read for validity.
-    legacy_invalidated_at = models.DateTimeField("invalidated at", null=True, blank=True, editable=False,
+    legacy_invalidated_at = models.DateTimeField(_("invalidated at"), null=True, blank=True, editable=False,
                                                  db_column="invalidated_at")
-    legacy_invalidated_reason = models.TextField("invalidated reason", blank=True, editable=False,
+    legacy_invalidated_reason = models.TextField(_("invalidated reason"), blank=True, editable=False,
                                                  db_column="invalidated_reason")
 
     objects = ReviewQuerySet.as_manager()
@@ -118,12 +125,21 @@ class ReviewTarget(CleanTextModel, models.Model):
     def invalidated_reason(self):
         invalidation = self.invalidation
         if invalidation:
-            return invalidation[1]
-        return "" if self.data_matches else ALTERED_OUTSIDE_REASON
+            return _display_reason(invalidation[1])
+        return "" if self.data_matches else gettext(ALTERED_OUTSIDE_REASON)
+
+
+def _display_reason(reason):
+    """A stored invalidation reason as shown: the application's own fixed reason (stored in
+    the source language) translated, any other reason (a user's words) as written."""
+    return gettext(ALTERED_OUTSIDE_REASON) if reason == ALTERED_OUTSIDE_REASON else reason
 
 
 class SignatureMeaning(models.TextChoices):
-    REVIEWED = "reviewed and approved", "Reviewed and approved"
+    """The meaning of a signature (21 CFR 11.50): the value is what is stored with the
+    signature, in the source language whatever the signer's; the label is shown translated."""
+
+    REVIEWED = "reviewed and approved", _("Reviewed and approved")
 
 
 class Signature(ReviewTarget):
@@ -134,13 +150,17 @@ class Signature(ReviewTarget):
 
     INVALIDATION_FIELD = "signature"
 
-    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    signer_name = models.CharField("printed name", max_length=200)
-    signed_at = models.DateTimeField(default=timezone.now)
-    meaning = models.CharField(max_length=40, choices=SignatureMeaning.choices, default=SignatureMeaning.REVIEWED)
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                               verbose_name=_("signer"))
+    signer_name = models.CharField(_("printed name"), max_length=200)
+    signed_at = models.DateTimeField(_("signed at"), default=timezone.now)
+    meaning = models.CharField(_("meaning"), max_length=40, choices=SignatureMeaning.choices,
+                               default=SignatureMeaning.REVIEWED)
     history = HistoricalRecords(table_name="core_historicalsignature")
 
     class Meta(ReviewTarget.Meta):
+        verbose_name = _("electronic signature")
+        verbose_name_plural = _("electronic signatures")
         db_table = "core_signature"
         ordering = ["-signed_at", "-pk"]
         indexes = [models.Index(fields=["content_type", "object_id"], name="core_signature_record_idx")]
@@ -159,14 +179,17 @@ class SourceVerification(ReviewTarget):
 
     INVALIDATION_FIELD = "verification"
 
-    field_name = models.CharField(max_length=100, blank=True, default="", db_default="",
-                                  help_text="The one field verified; empty: the whole form.")
+    field_name = models.CharField(_("field name"), max_length=100, blank=True, default="", db_default="",
+                                  help_text=_("The one field verified; empty: the whole form."))
 
-    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    verified_at = models.DateTimeField(default=timezone.now)
+    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("verified by"))
+    verified_at = models.DateTimeField(_("verified at"), default=timezone.now)
     history = HistoricalRecords(table_name="core_historicalsourceverification")
 
     class Meta(ReviewTarget.Meta):
+        verbose_name = _("source data verification")
+        verbose_name_plural = _("source data verifications")
         db_table = "core_sourceverification"
         ordering = ["-verified_at", "-pk"]
         indexes = [models.Index(fields=["content_type", "object_id"], name="core_sdv_record_idx")]
@@ -194,17 +217,20 @@ class ReviewInvalidation(CleanTextModel, models.Model):
     the time and the user whose change caused it."""
 
     signature = models.ForeignKey(Signature, on_delete=models.PROTECT, null=True, blank=True,
-                                  related_name="invalidations")
+                                  related_name="invalidations", verbose_name=_("electronic signature"))
     verification = models.ForeignKey(SourceVerification, on_delete=models.PROTECT, null=True, blank=True,
-                                     related_name="invalidations")
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
-    at = models.DateTimeField(default=timezone.now)
-    reason = models.TextField()
+                                     related_name="invalidations", verbose_name=_("source data verification"))
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+",
+                                verbose_name=_("patient"))
+    at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    reason = models.TextField(_("reason"))
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                             related_name="+")
+                             related_name="+", verbose_name=_("user"))
     history = HistoricalRecords(table_name="core_historicalreviewinvalidation")
 
     class Meta:
+        verbose_name = _("review invalidation")
+        verbose_name_plural = _("review invalidations")
         db_table = "core_reviewinvalidation"
         ordering = ["at", "pk"]
         constraints = [models.CheckConstraint(
@@ -217,31 +243,35 @@ class ReviewInvalidation(CleanTextModel, models.Model):
 
 
 class QueryStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    ANSWERED = "answered", "Answered"
-    CLOSED = "closed", "Closed"
+    OPEN = "open", pgettext_lazy("data query status", "Open")
+    ANSWERED = "answered", pgettext_lazy("data query status", "Answered")
+    CLOSED = "closed", pgettext_lazy("data query status", "Closed")
 
 
 class DataQuery(CleanTextModel, models.Model):
     """A monitor's question about one record (and field); answered by the site,
     closed or re-opened by the monitor. The thread is in ``messages``."""
 
-    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
-    object_id = models.PositiveBigIntegerField()
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, verbose_name=_("record type"))
+    object_id = models.PositiveBigIntegerField(_("record id"))
     record = GenericForeignKey("content_type", "object_id")
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="data_queries")
-    cycle_number = models.PositiveSmallIntegerField(null=True, blank=True,
-                                                    help_text="The cycle the record belongs to, if any.")
-    field_name = models.CharField(max_length=100, blank=True)
-    field_label = models.CharField(max_length=200, blank=True)
-    record_label = models.CharField(max_length=200)
-    status = models.CharField(max_length=10, choices=QueryStatus.choices, default=QueryStatus.OPEN)
-    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    raised_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="data_queries",
+                                verbose_name=_("patient"))
+    cycle_number = models.PositiveSmallIntegerField(_("cycle number"), null=True, blank=True,
+                                                    help_text=_("The cycle the record belongs to, if any."))
+    field_name = models.CharField(_("field name"), max_length=100, blank=True)
+    field_label = models.CharField(_("field label"), max_length=200, blank=True)
+    record_label = models.CharField(_("record label"), max_length=200)
+    status = models.CharField(_("status"), max_length=10, choices=QueryStatus.choices, default=QueryStatus.OPEN)
+    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                  verbose_name=_("raised by"))
+    raised_at = models.DateTimeField(_("raised at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     history = HistoricalRecords(table_name="core_historicaldataquery")
 
     class Meta:
+        verbose_name = _("data query")
+        verbose_name_plural = _("data queries")
         db_table = "core_dataquery"
         ordering = ["-updated_at", "-pk"]
         # The names Django gave these indexes when the model was in core.
@@ -255,23 +285,27 @@ class DataQuery(CleanTextModel, models.Model):
 
 
 class QueryMessageKind(models.TextChoices):
-    QUESTION = "question", "Question"
-    ANSWER = "answer", "Answer"
-    CLOSE = "close", "Closed"
-    REOPEN = "reopen", "Re-opened"
+    QUESTION = "question", pgettext_lazy("data query message", "Question")
+    ANSWER = "answer", pgettext_lazy("data query message", "Answer")
+    CLOSE = "close", pgettext_lazy("data query message", "Closed")
+    REOPEN = "reopen", pgettext_lazy("data query message", "Re-opened")
 
 
 class DataQueryMessage(CleanTextModel, models.Model):
     """One message of a query's thread. Append-only (``oversight/append_only.py``):
     never edited or deleted; a correction is a further message."""
 
-    query = models.ForeignKey(DataQuery, on_delete=models.PROTECT, related_name="messages")
-    kind = models.CharField(max_length=10, choices=QueryMessageKind.choices)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    at = models.DateTimeField(default=timezone.now)
-    text = models.TextField()
+    query = models.ForeignKey(DataQuery, on_delete=models.PROTECT, related_name="messages",
+                              verbose_name=_("data query"))
+    kind = models.CharField(_("kind"), max_length=10, choices=QueryMessageKind.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                               verbose_name=_("author"))
+    at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    text = models.TextField(_("text"))
     history = HistoricalRecords(table_name="core_historicaldataquerymessage")
 
     class Meta:
+        verbose_name = _("data query message")
+        verbose_name_plural = _("data query messages")
         db_table = "core_dataquerymessage"
         ordering = ["at", "pk"]

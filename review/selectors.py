@@ -18,7 +18,7 @@ the capture pages call ``core.selectors.review_state`` and never import review.
 from dataclasses import dataclass, field
 
 from django.utils.text import capfirst
-
+from django.utils.translation import gettext as _
 
 from .models import DataQuery, QueryStatus, Signature, SourceVerification
 
@@ -140,9 +140,9 @@ class ReviewCheck:
 
 def _record_label(record):
     if record is None:
-        return "record missing"
+        return _("record missing")
     if record._meta.model_name == "patient":
-        return "Casebook"
+        return _("Casebook")
     number = getattr(record, "number", None)
     return f"{capfirst(record._meta.verbose_name)} {number if number is not None else record.pk}"
 
@@ -177,13 +177,13 @@ def check_reviews(patients=None, chunk_size=CHECK_CHUNK_SIZE):
                 row.current_hash = None if record is None else row.hash_now(record)
                 row.invalidation_at = row.invalidation_reason = None  # not_invalidated(): none recorded
                 if row.pk not in signed:
-                    row.problem = "no creation record in its history"
+                    row.problem = _("no creation record in its history")
                 elif signed[row.pk] != row.data_hash:
-                    row.problem = "its stored fingerprint is not the one its history recorded at creation"
+                    row.problem = _("its stored fingerprint is not the one its history recorded at creation")
                 elif row.current_hash is None:
-                    row.problem = "its record is gone"
+                    row.problem = _("its record is gone")
                 elif not row.data_matches:
-                    row.problem = "the data no longer match its fingerprint"
+                    row.problem = _("the data no longer match its fingerprint")
                 else:
                     row.problem = None
                 if row.problem:

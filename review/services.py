@@ -19,7 +19,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import capfirst
+from django.utils.translation import gettext as _
 
+from accounts.languages import neutral
 from accounts.scoping import require
 from accounts.services import password_recheck
 from core.fingerprint import hash_of
@@ -51,7 +53,8 @@ def invalidate(row, reason, user=None):
                                       reason=reason, user=user)
     if user is not None:
         invalidation._history_user = user
-    invalidation._change_reason = f"{row._meta.verbose_name.capitalize()} invalidated"
+    with neutral():  # a stored history reason: the source language, whoever made the change
+        invalidation._change_reason = f"{capfirst(str(row._meta.verbose_name))} invalidated"
     invalidation.save()
     row.invalidation_at, row.invalidation_reason = invalidation.at, invalidation.reason
     return invalidation
@@ -61,7 +64,11 @@ def after_change(instance, reason, user=None):
     """Invalidate the signatures and verifications that the change of ``instance`` made
     untrue: those of the records covering it (its ``review_parents()``: a cycle, the
     casebook) and those of the record itself (its form's SDV, its fields' SDV marks),
-    each whose fingerprint of what it covers moved. A field mark names the field."""
+    each whose fingerprint of what it covers moved. A field mark names the field.
+
+    The reason stored with each invalidation is written in the source language
+    (``accounts.languages.neutral``): the model and field names in it are data of the
+    audit trail, the same whoever's language the change was made in."""
     seen = set()
     for record in (instance, *instance.review_parents()):
         if record is None or record.pk is None or (type(record), record.pk) in seen:
@@ -76,10 +83,12 @@ def after_change(instance, reason, user=None):
         for row in rows:
             if row.data_hash == row.hash_now(current):
                 continue
-            field_label = getattr(row, "field_label", "")
-            what = (f"{field_label} of {record._meta.verbose_name} {_record_name(record)}" if field_label
-                    else capfirst(instance._meta.verbose_name))
-            invalidate(row, f"{capfirst(what)} changed{who}: {why}", user)
+            with neutral():
+                field_label = str(getattr(row, "field_label", ""))
+                what = (f"{field_label} of {record._meta.verbose_name} {_record_name(record)}" if field_label
+                        else str(capfirst(instance._meta.verbose_name)))
+                text = f"{capfirst(what)} changed{who}: {why}"
+            invalidate(row, text, user)
 
 
 def _record_name(record):
@@ -102,11 +111,11 @@ def record_sign(*, record, user, password, request, meaning=SignatureMeaning.REV
     limit) although nothing is signed. Do not call this inside a transaction
     (:func:`accounts.services.password_recheck` refuses)."""
     require(user, "review.sign_record", site_id=_patient_of(record).site_id,
-            message="Only an investigator of the patient's site signs its cycles and casebook.")
+            message=_("Only an investigator of the patient's site signs its cycles and casebook."))
     if record._meta.model_name == "patient":
         casebook_signable(record)
     if not password_recheck(request=request, user=user, password=password):
-        raise SigningRefused("The password is not correct: nothing was signed.")
+        raise SigningRefused(_("The password is not correct: nothing was signed."))
     return _signature_write(record=record, user=user, meaning=meaning)
 
 
@@ -124,11 +133,12 @@ def casebook_signable(patient):
     for pk, signature in sorted(latest.items(), key=lambda item: cycles[item[0]].number):
         signature.current_hash = hash_of(cycles[pk])
         if not signature.is_valid:
-            broken.append(f"cycle {cycles[pk].number} ({signature.invalidated_reason})")
+            broken.append(_("cycle %(number)s (%(reason)s)") % {"number": cycles[pk].number,
+                                                                  "reason": signature.invalidated_reason})
     if broken:
         raise ValidationError(
-            "The casebook cannot be signed while a cycle signature is not valid: sign again "
-            + "; ".join(broken) + ".", code="cycle_signature_invalid")
+            _("The casebook cannot be signed while a cycle signature is not valid: sign again %(cycles)s."),
+            code="cycle_signature_invalid", params={"cycles": "; ".join(broken)})
 
 
 @transaction.atomic
@@ -169,10 +179,10 @@ def record_verify(*, record, user, field_name=""):
     invalidated first, with that reason, and the form or field can be verified again."""
     patient = _patient_of(record)
     require(user, "review.verify_source", site_id=patient.site_id,
-            message="Only a monitor verifies source data.")
+            message=_("Only a monitor verifies source data."))
     record = type(record).objects.get(pk=record.pk)
     if field_name and not _verifiable_field(record, field_name):
-        raise ValidationError({"field_name": ValidationError("This field cannot be verified on its own.",
+        raise ValidationError({"field_name": ValidationError(_("This field cannot be verified on its own."),
                                                              code="not_verifiable")})
     content_type = ContentType.objects.get_for_model(record)
     verification = SourceVerification(content_type=content_type, object_id=record.pk, patient=patient,
@@ -182,8 +192,8 @@ def record_verify(*, record, user, field_name=""):
                                                  field_name=field_name).not_invalidated()
     for row in existing:
         if row.data_hash == current:
-            what = "This field" if field_name else "This form"
-            raise ValidationError(f"{what} is already verified.", code="already_verified")
+            raise ValidationError(_("This field is already verified.") if field_name
+                                  else _("This form is already verified."), code="already_verified")
         invalidate(row, ALTERED_OUTSIDE_REASON, user)
     verification.data_hash = current
     verification._history_user = user
@@ -236,10 +246,10 @@ def _set_status(query, status, user, reason):
 @transaction.atomic
 def query_raise(*, record, field_name, field_label, record_label, question, user, cycle_number=None):
     require(user, "review.raise_query", site_id=_patient_of(record).site_id,
-            message="Only a monitor raises data queries.")
+            message=_("Only a monitor raises data queries."))
     question = (question or "").strip()
     if not question:
-        raise ValidationError({"question": ValidationError("Write the question.", code="required")})
+        raise ValidationError({"question": ValidationError(_("Write the question."), code="required")})
     query = DataQuery(content_type=ContentType.objects.get_for_model(record), object_id=record.pk,
                       patient=_patient_of(record),
                       cycle_number=cycle_number, field_name=field_name, field_label=field_label,
@@ -254,12 +264,12 @@ def query_raise(*, record, field_name, field_label, record_label, question, user
 @transaction.atomic
 def query_answer(*, query, user, text):
     require(user, "review.answer_query", site_id=query.patient.site_id,
-            message="Only the staff of the patient's site answer its data queries.")
+            message=_("Only the staff of the patient's site answer its data queries."))
     text = (text or "").strip()
     if not text:
-        raise ValidationError({"text": ValidationError("Write the answer.", code="required")})
+        raise ValidationError({"text": ValidationError(_("Write the answer."), code="required")})
     if query.status != QueryStatus.OPEN:
-        raise ValidationError("Only an open query can be answered.", code="not_open")
+        raise ValidationError(_("Only an open query can be answered."), code="not_open")
     message = _message(query, QueryMessageKind.ANSWER, user, text)
     _set_status(query, QueryStatus.ANSWERED, user, "Answered")
     _query_event("answered", query, message, user)
@@ -269,10 +279,10 @@ def query_answer(*, query, user, text):
 @transaction.atomic
 def query_close(*, query, user, text=""):
     require(user, "review.raise_query", site_id=query.patient.site_id,
-            message="Only a monitor closes data queries.")
+            message=_("Only a monitor closes data queries."))
     if query.status == QueryStatus.CLOSED:
-        raise ValidationError("The query is already closed.", code="already_closed")
-    _message(query, QueryMessageKind.CLOSE, user, text or "Closed.")
+        raise ValidationError(_("The query is already closed."), code="already_closed")
+    _message(query, QueryMessageKind.CLOSE, user, text or "Closed.")  # stored: the source language
     _set_status(query, QueryStatus.CLOSED, user, "Closed")
     return query
 
@@ -280,12 +290,12 @@ def query_close(*, query, user, text=""):
 @transaction.atomic
 def query_reopen(*, query, user, text):
     require(user, "review.raise_query", site_id=query.patient.site_id,
-            message="Only a monitor re-opens data queries.")
+            message=_("Only a monitor re-opens data queries."))
     text = (text or "").strip()
     if not text:
-        raise ValidationError({"text": ValidationError("Say why the query is re-opened.", code="required")})
+        raise ValidationError({"text": ValidationError(_("Say why the query is re-opened."), code="required")})
     if query.status == QueryStatus.OPEN:
-        raise ValidationError("The query is already open.", code="already_open")
+        raise ValidationError(_("The query is already open."), code="already_open")
     _message(query, QueryMessageKind.REOPEN, user, text)
     _set_status(query, QueryStatus.OPEN, user, "Re-opened")
     return query

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class SafetyConfig(AppConfig):
     name = "safety"
-    verbose_name = "Safety"
+    verbose_name = _("Safety")
 
     def ready(self):
         from core import derived

@@ -13,6 +13,9 @@ Lives in ``safety``, the capture app that sees the others (patients <- visits <-
 
 from dataclasses import dataclass, field
 
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
 from core.crf import histories
 from core.history import change_entries
 from core.selectors import review_state
@@ -57,17 +60,19 @@ def _record_label(patient, cycles, events):
         if name == "malignancyhistory":
             return row.malignancy_type
         if name == "treatmentcycle":
-            return f"cycle {row.number}"
+            return _("cycle %(number)s") % {"number": row.number}
         if name == "assessment":
-            return f"cycle {numbers.get(row.cycle_id, '?')}" if row.cycle_id else "end of treatment"
+            return (_("cycle %(number)s") % {"number": numbers.get(row.cycle_id, "?")} if row.cycle_id
+                    else _("end of treatment"))
         if name == "infusion":
-            return f"cycle {numbers.get(row.cycle_id, '?')} day {row.day}"
+            return _("cycle %(number)s day %(day)s") % {"number": numbers.get(row.cycle_id, "?"), "day": row.day}
         if name == "missedcycle":
-            return f"missed cycle planned {row.planned_date:%Y-%m-%d}"
+            return _("missed cycle planned %(date)s") % {"date": date_format(row.planned_date, "SHORT_DATE_FORMAT")}
         if name == "adverseevent":
             return row.term
         if name == "adverseeventfollowup":
-            return f"of {terms.get(row.adverse_event_id, '?')} on {row.follow_up_date:%Y-%m-%d}"
+            return _("of %(term)s on %(date)s") % {"term": terms.get(row.adverse_event_id, "?"),
+                                                    "date": date_format(row.follow_up_date, "SHORT_DATE_FORMAT")}
         return ""
     return label
 

@@ -2,6 +2,7 @@
 and ``/api/v1/adverse-events/`` (see ``core.filters``)."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from core.filters import ChoiceFilter, FilterSet, FlagFilter, IdFilter, SiteFilter
 from patients.filters import voided_filter
@@ -9,23 +10,23 @@ from patients.filters import voided_filter
 from . import rules
 from .models import AdverseEvent, Outcome, Relatedness
 
-SERIOUS_CHOICES = [("", "Serious or not"), ("1", "Serious"), ("0", "Not serious")]
+SERIOUS_CHOICES = [("", _("Serious or not")), ("1", _("Serious")), ("0", _("Not serious"))]
 
 
 class AdverseEventFilterSet(FilterSet):
     """``?site=&grade=&serious=1&relatedness=&outcome=&review=1&patient=&voided=``
     (``review=1``: serious events awaiting medical review)."""
 
-    grade = ChoiceFilter(choices=sorted(rules.CTCAE_GRADES.items()), empty_label="Any grade",
-                         label="CTCAE grade")
-    serious = FlagFilter(field_name="serious", label="Seriousness", widget=forms.Select(choices=SERIOUS_CHOICES),
-                         help_text="true: serious events only; false: non-serious ones.")
-    relatedness = ChoiceFilter(choices=Relatedness.choices, empty_label="Any relatedness",
-                               label="Relatedness (investigator)")
-    outcome = ChoiceFilter(choices=Outcome.choices, empty_label="Any outcome", label="Outcome")
-    site = SiteFilter(field_name="patient__site", label="Site")
-    review = FlagFilter(method="filter_review", help_text="true: serious events awaiting medical review.")
-    patient = IdFilter(field_name="patient_id", help_text="Patient id.")
+    grade = ChoiceFilter(choices=sorted(rules.CTCAE_GRADES.items()), empty_label=_("Any grade"),
+                         label=_("CTCAE grade"))
+    serious = FlagFilter(field_name="serious", label=_("Seriousness"), widget=forms.Select(choices=SERIOUS_CHOICES),
+                         help_text=_("true: serious events only; false: non-serious ones."))
+    relatedness = ChoiceFilter(choices=Relatedness.choices, empty_label=_("Any relatedness"),
+                               label=_("Relatedness (investigator)"))
+    outcome = ChoiceFilter(choices=Outcome.choices, empty_label=_("Any outcome"), label=_("Outcome"))
+    site = SiteFilter(field_name="patient__site", label=_("Site"))
+    review = FlagFilter(method="filter_review", help_text=_("true: serious events awaiting medical review."))
+    patient = IdFilter(field_name="patient_id", help_text=_("Patient id."))
     voided = voided_filter()
 
     class Meta:

@@ -1,6 +1,9 @@
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Fieldset, Layout, Submit
 from django import forms
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
 
 from core.forms import CleanTextFormMixin, ClinicalRecordForm, DateInput, DateTimeInput
 from visits.models import Infusion
@@ -11,12 +14,14 @@ from .services import adverse_event_save
 
 class InfusionChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
-        return f"Cycle {obj.cycle.number}, day {obj.day} ({obj.infusion_date:%Y-%m-%d})"
+        return _("Cycle %(number)s, day %(day)s (%(date)s)") % {
+            "number": obj.cycle.number, "day": obj.day, "date": date_format(obj.infusion_date, "SHORT_DATE_FORMAT")}
 
 
 class AdverseEventForm(ClinicalRecordForm):
     infusion = InfusionChoiceField(queryset=Infusion.objects.none(), required=False,
-                                   empty_label="Not linked to an infusion")
+                                   label=gettext_lazy("Infusion"),
+                                   empty_label=gettext_lazy("Not linked to an infusion"))
 
     class Meta:
         model = AdverseEvent
@@ -33,9 +38,9 @@ class AdverseEventForm(ClinicalRecordForm):
         self.fields["infusion"].queryset = (Infusion.objects.filter(cycle__patient=patient)
                                             .select_related("cycle").order_by("cycle__number", "day"))
         self.helper.layout = Layout(
-            Fieldset("Event", "term", "description", "infusion", "onset_date", "end_date", "aware_at"),
-            Fieldset("Severity and seriousness", "grade", "serious", *AdverseEvent.CRITERIA),
-            Fieldset("Assessment", "relatedness", "action_taken", "outcome"),
+            Fieldset(_("Event"), "term", "description", "infusion", "onset_date", "end_date", "aware_at"),
+            Fieldset(_("Severity and seriousness"), "grade", "serious", *AdverseEvent.CRITERIA),
+            Fieldset(pgettext("adverse event form section", "Assessment"), "relatedness", "action_taken", "outcome"),
             *self.bookkeeping_layout(),
         )
     def save(self, commit=True):
@@ -53,7 +58,7 @@ class AdverseEventFollowUpForm(CleanTextFormMixin, forms.ModelForm):
     event and user, so ``is_valid()`` runs the model's rules; the view saves it through
     ``safety.services.adverse_event_follow_up`` (the event's outcome and end date follow)."""
 
-    submit_label = "Add the follow-up"
+    submit_label = gettext_lazy("Add the follow-up")
 
     class Meta:
         model = AdverseEventFollowUp

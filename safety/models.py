@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from accounts.scoping import may
@@ -54,53 +55,54 @@ def _criterion(name):
 
 
 class AdverseEvent(ClinicalRecord):
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="adverse_events")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="adverse_events",
+                                verbose_name=_("patient"))
     infusion = models.ForeignKey(Infusion, on_delete=models.PROTECT, null=True, blank=True,
                                  related_name="adverse_events",
-                                 help_text="The infusion the event followed, if any.")
-    term = models.CharField("event term", max_length=200,
-                            help_text="E.g. headache, infusion-related reaction, aseptic meningitis.")
-    description = models.TextField(blank=True)
-    onset_date = models.DateField()
-    end_date = models.DateField(null=True, blank=True, help_text="Empty while ongoing.")
-    grade = models.PositiveSmallIntegerField("CTCAE grade", choices=sorted(rules.CTCAE_GRADES.items()))
-    serious = models.BooleanField(default=False)
+                                 verbose_name=_("infusion"), help_text=_("The infusion the event followed, if any."))
+    term = models.CharField(_("event term"), max_length=200,
+                            help_text=_("E.g. headache, infusion-related reaction, aseptic meningitis."))
+    description = models.TextField(_("description"), blank=True)
+    onset_date = models.DateField(_("onset date"))
+    end_date = models.DateField(_("end date"), null=True, blank=True, help_text=_("Empty while ongoing."))
+    grade = models.PositiveSmallIntegerField(_("CTCAE grade"), choices=sorted(rules.CTCAE_GRADES.items()))
+    serious = models.BooleanField(_("serious"), default=False)
     serious_death = _criterion("serious_death")
     serious_life_threatening = _criterion("serious_life_threatening")
     serious_hospitalisation = _criterion("serious_hospitalisation")
     serious_disability = _criterion("serious_disability")
     serious_congenital_anomaly = _criterion("serious_congenital_anomaly")
     serious_medically_important = _criterion("serious_medically_important")
-    relatedness = models.CharField("relatedness to IVIG (WHO-UMC)", max_length=15,
+    relatedness = models.CharField(_("relatedness to IVIG (WHO-UMC)"), max_length=15,
                                    choices=Relatedness.choices)
-    action_taken = models.CharField("action taken with IVIG", max_length=15,
+    action_taken = models.CharField(_("action taken with IVIG"), max_length=15,
                                     choices=ActionTaken.choices, default=ActionTaken.NONE)
-    outcome = models.CharField(max_length=15, choices=Outcome.choices)
+    outcome = models.CharField(_("outcome"), max_length=15, choices=Outcome.choices)
     aware_at = models.DateTimeField(
-        "site aware of the event at", null=True, blank=True,
-        help_text="When the site became aware of the event (of a serious event: of its seriousness); "
-                  "the 24-hour clock of a serious event runs from it. Empty: the time of entry.")
+        _("site aware of the event at"), null=True, blank=True,
+        help_text=_("When the site became aware of the event (of a serious event: of its seriousness); "
+                    "the 24-hour clock of a serious event runs from it. Empty: the time of entry."))
 
     # Stored facts of the SAE clock, computed by rules.sae_facts in safety.services (never typed in).
     sae_entered_at = models.DateTimeField(
-        "entered as serious at", null=True, blank=True, editable=False,
-        help_text="When the event was first stored as serious: its report through this system.")
+        _("entered as serious at"), null=True, blank=True, editable=False,
+        help_text=_("When the event was first stored as serious: its report through this system."))
     report_due_at = models.DateTimeField(
-        "serious event due at", null=True, blank=True, editable=False,
-        help_text="24 hours after awareness: the report and the expedited review are due.")
+        _("serious event due at"), null=True, blank=True, editable=False,
+        help_text=_("24 hours after awareness: the report and the expedited review are due."))
     reported_late = models.BooleanField(
-        "reported late", default=False, editable=False,
-        help_text="A serious event entered more than 24 hours after the site became aware of it.")
-    rules_version = models.CharField(max_length=32, blank=True, editable=False,
-                                     help_text="The version of safety/rules.py that computed the stored facts.")
+        _("reported late"), default=False, editable=False,
+        help_text=_("A serious event entered more than 24 hours after the site became aware of it."))
+    rules_version = models.CharField(_("rules version"), max_length=32, blank=True, editable=False,
+                                     help_text=_("The version of safety/rules.py that computed the stored facts."))
 
     # Expedited review of serious events (the review workflow is in oversight).
-    reviewed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True, editable=False)
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
-                                    blank=True, editable=False, related_name="+")
+                                    blank=True, editable=False, related_name="+", verbose_name=_("reviewed by"))
 
-    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
-    void_reason = models.TextField(blank=True, editable=False)
+    voided_at = models.DateTimeField(_("voided at"), null=True, blank=True, editable=False)
+    void_reason = models.TextField(_("void reason"), blank=True, editable=False)
 
     history = HistoricalRecords()
     objects = AdverseEventQuerySet.as_manager()
@@ -112,6 +114,8 @@ class AdverseEvent(ClinicalRecord):
     CRITERIA = tuple(name for name, _ in rules.SERIOUSNESS_CRITERIA)
 
     class Meta:
+        verbose_name = _("adverse event")
+        verbose_name_plural = _("adverse events")
         ordering = ["-onset_date", "-pk"]
         constraints = [
             models.CheckConstraint(condition=Q(grade__gte=1) & Q(grade__lte=5), name="ae_grade_1_to_5"),
@@ -147,11 +151,13 @@ class AdverseEvent(ClinicalRecord):
     def reviewer_relatedness_label(self):
         """The latest medical review's relatedness, on rows from ``with_review_state()``."""
         code = getattr(self, "reviewer_relatedness", None)
-        return Relatedness(code).label if code else ""
+        return str(Relatedness(code).label) if code else ""
 
     @property
     def criteria_labels(self):
-        return [label for name, label in rules.SERIOUSNESS_CRITERIA if getattr(self, name)]
+        """The ticked seriousness criteria, in the active language (plain strings: joined by
+        pages, e-mails and listings; an export builds them under ``accounts.languages.neutral``)."""
+        return [str(label) for name, label in rules.SERIOUSNESS_CRITERIA if getattr(self, name)]
 
     def save(self, *args, **kwargs):
         """An event stored by a path that skipped ``safety.services.adverse_event_save``
@@ -197,23 +203,26 @@ class AdverseEventReview(ClinicalRecord):
     stay on the page. There is one acknowledgement per event.
     """
 
-    adverse_event = models.ForeignKey(AdverseEvent, on_delete=models.PROTECT, related_name="reviews")
-    kind = models.CharField(max_length=20, choices=ReviewKind.choices)
+    adverse_event = models.ForeignKey(AdverseEvent, on_delete=models.PROTECT, related_name="reviews",
+                                      verbose_name=_("adverse event"))
+    kind = models.CharField(_("kind"), max_length=20, choices=ReviewKind.choices)
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, editable=False,
-                                 related_name="+")
-    reviewed_at = models.DateTimeField(default=timezone.now, editable=False)
-    comment = models.TextField(blank=True, help_text="Required for a medical review.")
+                                 related_name="+", verbose_name=_("reviewer"))
+    reviewed_at = models.DateTimeField(_("reviewed at"), default=timezone.now, editable=False)
+    comment = models.TextField(_("comment"), blank=True, help_text=_("Required for a medical review."))
     reviewer_relatedness = models.CharField(
-        "reviewer's relatedness to IVIG (WHO-UMC)", max_length=15, choices=Relatedness.choices, blank=True,
-        help_text="Your own causality assessment; required for a medical review.")
+        _("reviewer's relatedness to IVIG (WHO-UMC)"), max_length=15, choices=Relatedness.choices, blank=True,
+        help_text=_("Your own causality assessment; required for a medical review."))
     agrees_with_seriousness = models.BooleanField(
-        "agrees with the seriousness assessment", null=True, blank=True)
+        _("agrees with the seriousness assessment"), null=True, blank=True)
 
     history = HistoricalRecords()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("adverse_event",)
     PARENT_FIELDS = ("adverse_event",)
 
     class Meta:
+        verbose_name = _("adverse event review")
+        verbose_name_plural = _("adverse event reviews")
         ordering = ["reviewed_at", "pk"]
         constraints = [
             models.CheckConstraint(
@@ -223,7 +232,7 @@ class AdverseEventReview(ClinicalRecord):
             models.UniqueConstraint(
                 fields=["adverse_event"], condition=Q(kind=rules.ACKNOWLEDGEMENT),
                 name="ae_review_one_acknowledgement",
-                violation_error_message="This event is already acknowledged.",
+                violation_error_message=_("This event is already acknowledged."),
                 violation_error_code="already_acknowledged"),
         ]
 
@@ -262,20 +271,24 @@ class AdverseEventFollowUp(ClinicalRecord):
     a correction is a later follow-up, whose outcome becomes the event's.
     """
 
-    adverse_event = models.ForeignKey(AdverseEvent, on_delete=models.PROTECT, related_name="follow_ups")
+    adverse_event = models.ForeignKey(AdverseEvent, on_delete=models.PROTECT, related_name="follow_ups",
+                                      verbose_name=_("adverse event"))
     entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, editable=False,
-                                   related_name="+")
-    follow_up_date = models.DateField()
-    note = models.TextField(help_text="What is known at this date: course, treatment, investigations.")
-    outcome = models.CharField("outcome at this date", max_length=15, choices=Outcome.choices)
-    end_date = models.DateField(null=True, blank=True,
-                                help_text="When the event ended; only with an outcome that resolves it.")
+                                   related_name="+", verbose_name=_("entered by"))
+    follow_up_date = models.DateField(_("follow-up date"))
+    note = models.TextField(_("note"),
+                            help_text=_("What is known at this date: course, treatment, investigations."))
+    outcome = models.CharField(_("outcome at this date"), max_length=15, choices=Outcome.choices)
+    end_date = models.DateField(_("end date"), null=True, blank=True,
+                                help_text=_("When the event ended; only with an outcome that resolves it."))
 
     history = HistoricalRecords()
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("adverse_event",)
     PARENT_FIELDS = ("adverse_event",)
 
     class Meta:
+        verbose_name = _("adverse event follow-up")
+        verbose_name_plural = _("adverse event follow-ups")
         ordering = ["follow_up_date", "pk"]
         constraints = [
             models.CheckConstraint(

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models.enums import TextChoices  # an enumeration: no ORM
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
-from core.rules import Violation, future_date
+from core.rules import Violation
 
 #: The version of the rules that computed the stored facts of an event
 #: (``AdverseEvent.rules_version``): bump it when a rule below changes, then run
@@ -25,19 +28,19 @@ RULES_VERSION = "2026.12"
 EXPEDITED_REVIEW_WINDOW = timedelta(hours=24)
 
 SERIOUSNESS_CRITERIA = (
-    ("serious_death", "results in death"),
-    ("serious_life_threatening", "life-threatening"),
-    ("serious_hospitalisation", "requires or prolongs hospitalisation"),
-    ("serious_disability", "persistent or significant disability"),
-    ("serious_congenital_anomaly", "congenital anomaly or birth defect"),
-    ("serious_medically_important", "medically important event"),
+    ("serious_death", _("results in death")),
+    ("serious_life_threatening", _("life-threatening")),
+    ("serious_hospitalisation", _("requires or prolongs hospitalisation")),
+    ("serious_disability", _("persistent or significant disability")),
+    ("serious_congenital_anomaly", _("congenital anomaly or birth defect")),
+    ("serious_medically_important", _("medically important event")),
 )
 CTCAE_GRADES = {
-    1: "1 – mild",
-    2: "2 – moderate",
-    3: "3 – severe",
-    4: "4 – life-threatening",
-    5: "5 – death",
+    1: _("1 – mild"),
+    2: _("2 – moderate"),
+    3: _("3 – severe"),
+    4: _("4 – life-threatening"),
+    5: _("5 – death"),
 }
 #: CTCAE grade 5 is death, grade 4 life-threatening (DOMAIN.md section 6).
 DEATH_GRADE = 5
@@ -47,36 +50,44 @@ LIFE_THREATENING_GRADE = 4
 class Relatedness(TextChoices):
     """WHO-UMC causality categories."""
 
-    CERTAIN = "certain", "Certain"
-    PROBABLE = "probable", "Probable / likely"
-    POSSIBLE = "possible", "Possible"
-    UNLIKELY = "unlikely", "Unlikely"
-    CONDITIONAL = "conditional", "Conditional / unclassified"
-    UNASSESSABLE = "unassessable", "Unassessable / unclassifiable"
+    CERTAIN = "certain", _("Certain")
+    PROBABLE = "probable", _("Probable / likely")
+    POSSIBLE = "possible", _("Possible")
+    UNLIKELY = "unlikely", _("Unlikely")
+    CONDITIONAL = "conditional", _("Conditional / unclassified")
+    UNASSESSABLE = "unassessable", _("Unassessable / unclassifiable")
 
 
 class ActionTaken(TextChoices):
-    NONE = "none", "None"
-    RATE_REDUCED = "rate_reduced", "Rate reduced"
-    INTERRUPTED = "interrupted", "Infusion interrupted"
-    WITHDRAWN = "withdrawn", "IVIG withdrawn"
+    NONE = "none", pgettext_lazy("action taken with IVIG", "None")
+    RATE_REDUCED = "rate_reduced", _("Rate reduced")
+    INTERRUPTED = "interrupted", _("Infusion interrupted")
+    WITHDRAWN = "withdrawn", _("IVIG withdrawn")
 
 
 class Outcome(TextChoices):
-    RECOVERED = "recovered", "Recovered / resolved"
-    RECOVERING = "recovering", "Recovering / resolving"
-    NOT_RECOVERED = "not_recovered", "Not recovered / not resolved"
-    SEQUELAE = "sequelae", "Recovered with sequelae"
-    FATAL = "fatal", "Fatal"
-    UNKNOWN = "unknown", "Unknown"
+    RECOVERED = "recovered", _("Recovered / resolved")
+    RECOVERING = "recovering", _("Recovering / resolving")
+    NOT_RECOVERED = "not_recovered", _("Not recovered / not resolved")
+    SEQUELAE = "sequelae", _("Recovered with sequelae")
+    FATAL = "fatal", pgettext_lazy("adverse event outcome", "Fatal")
+    UNKNOWN = "unknown", pgettext_lazy("adverse event outcome", "Unknown")
 
 
 class ReviewKind(TextChoices):
-    ACKNOWLEDGEMENT = "acknowledgement", "Acknowledgement"
-    MEDICAL_REVIEW = "medical_review", "Medical review"
+    ACKNOWLEDGEMENT = "acknowledgement", _("Acknowledgement")
+    MEDICAL_REVIEW = "medical_review", _("Medical review")
 
 
 FATAL = Outcome.FATAL
+
+
+def _not_future(field, value, today, message) -> list[Violation]:
+    """``core.rules.future_date`` with a whole message (a translated sentence is not
+    assembled from pieces)."""
+    if value is not None and value > today:
+        return [Violation(field, "in_future", message)]
+    return []
 
 
 def _consistency(*, grade, serious, criteria, outcome) -> list[Violation]:
@@ -91,25 +102,30 @@ def _consistency(*, grade, serious, criteria, outcome) -> list[Violation]:
     grade5, fatal = grade == DEATH_GRADE, outcome == FATAL
     death = bool(criteria.get("serious_death"))
     if (fatal or death) and grade is not None and not grade5:
-        v.append(Violation("grade", "fatal_is_grade5" if fatal else "death_is_grade5",
-                           ("A fatal outcome" if fatal else "The criterion 'results in death'")
-                           + " means CTCAE grade 5 (death)."))
+        v.append(Violation("grade", "fatal_is_grade5", _("A fatal outcome means CTCAE grade 5 (death)."))
+                 if fatal else
+                 Violation("grade", "death_is_grade5",
+                           _("The criterion 'results in death' means CTCAE grade 5 (death).")))
     if (grade5 or fatal) and not (serious and death):
-        v.append(Violation("serious_death", "grade5_is_death" if grade5 else "fatal_is_death",
-                           ("Grade 5 means death" if grade5 else "A fatal outcome means the event resulted in death")
-                           + ": mark the event serious with the criterion 'results in death'."))
+        v.append(Violation("serious_death", "grade5_is_death",
+                           _("Grade 5 means death: mark the event serious with the criterion "
+                             "'results in death'."))
+                 if grade5 else
+                 Violation("serious_death", "fatal_is_death",
+                           _("A fatal outcome means the event resulted in death: mark the event serious "
+                             "with the criterion 'results in death'.")))
     if (grade5 or death) and outcome and not fatal:
-        v.append(Violation("outcome", "grade5_is_fatal" if grade5 else "death_is_fatal",
-                           "A grade 5 event has the outcome 'fatal'." if grade5
-                           else "The event resulted in death: the outcome is 'fatal'."))
+        v.append(Violation("outcome", "grade5_is_fatal", _("A grade 5 event has the outcome 'fatal'."))
+                 if grade5 else
+                 Violation("outcome", "death_is_fatal", _("The event resulted in death: the outcome is 'fatal'.")))
     life = bool(criteria.get("serious_life_threatening"))
     if grade == LIFE_THREATENING_GRADE and not (serious and life):
         v.append(Violation("serious_life_threatening", "grade4_is_life_threatening",
-                           "Grade 4 means life-threatening: mark the event serious with the criterion "
-                           "'life-threatening'."))
+                           _("Grade 4 means life-threatening: mark the event serious with the criterion "
+                             "'life-threatening'.")))
     if life and grade is not None and grade < LIFE_THREATENING_GRADE:
         v.append(Violation("grade", "life_threatening_is_grade4",
-                           "A life-threatening event is CTCAE grade 4 (or 5 if it resulted in death)."))
+                           _("A life-threatening event is CTCAE grade 4 (or 5 if it resulted in death).")))
     return v
 
 
@@ -121,23 +137,23 @@ def ae_violations(*, today, grade, serious, criteria: dict, outcome, onset_date,
     v += _consistency(grade=grade, serious=serious, criteria=criteria, outcome=outcome)
     if serious and not ticked:
         v.append(Violation("serious", "criterion_required",
-                           "A serious event needs at least one seriousness criterion."))
+                           _("A serious event needs at least one seriousness criterion.")))
     if not serious and ticked:
         v.append(Violation("serious", "criteria_without_serious",
-                           "A seriousness criterion is ticked: mark the event serious, or untick it."))
-    v += future_date("onset_date", onset_date, today, "The onset date")
-    v += future_date("end_date", end_date, today, "The end date")
+                           _("A seriousness criterion is ticked: mark the event serious, or untick it.")))
+    v += _not_future("onset_date", onset_date, today, _("The onset date cannot be in the future."))
+    v += _not_future("end_date", end_date, today, _("The end date cannot be in the future."))
     if onset_date and end_date and end_date < onset_date:
-        v.append(Violation("end_date", "end_before_onset", "The end date cannot be before the onset."))
+        v.append(Violation("end_date", "end_before_onset", _("The end date cannot be before the onset.")))
     if onset_date and enrolment_date and onset_date < enrolment_date:
         v.append(Violation("onset_date", "before_enrolment",
-                           "An adverse event in this study starts on or after enrolment; record "
-                           "earlier conditions as medical history."))
+                           _("An adverse event in this study starts on or after enrolment; record "
+                             "earlier conditions as medical history.")))
     if not infusion_patient_ok:
-        v.append(Violation("infusion", "other_patient", "That infusion belongs to another patient."))
+        v.append(Violation("infusion", "other_patient", _("That infusion belongs to another patient.")))
     elif infusion_date and onset_date and onset_date < infusion_date:
         v.append(Violation("onset_date", "before_infusion",
-                           "The event cannot start before the infusion it is linked to."))
+                           _("The event cannot start before the infusion it is linked to.")))
     return v
 
 
@@ -148,10 +164,10 @@ def awareness_violations(*, aware_at, aware_date, onset_date, now) -> list[Viola
     the onset (``aware_date``: ``aware_at``'s date in the site's time zone)."""
     v = []
     if aware_at is not None and now is not None and aware_at > now:
-        v.append(Violation("aware_at", "in_future", "The time of awareness cannot be in the future."))
+        v.append(Violation("aware_at", "in_future", _("The time of awareness cannot be in the future.")))
     elif aware_date is not None and onset_date is not None and aware_date < onset_date:
         v.append(Violation("aware_at", "before_onset",
-                           "The site cannot have become aware of the event before its onset."))
+                           _("The site cannot have become aware of the event before its onset.")))
     return v
 
 
@@ -210,25 +226,25 @@ def review_violations(*, kind, comment, reviewer_relatedness, reviewer_may_revie
     v = []
     if not reviewer_may_review:
         v.append(Violation("__all__", "not_a_reviewer",
-                           "Only a monitor or an administrator can acknowledge or review an adverse event."))
+                           _("Only a monitor or an administrator can acknowledge or review an adverse event.")))
     if reviewer_entered_event:
         v.append(Violation("__all__", "own_entry",
-                           "You entered this adverse event: another monitor or administrator reviews it."))
+                           _("You entered this adverse event: another monitor or administrator reviews it.")))
     if event_voided:
-        v.append(Violation("__all__", "event_voided", "This adverse event was voided: it cannot be reviewed."))
+        v.append(Violation("__all__", "event_voided", _("This adverse event was voided: it cannot be reviewed.")))
     if kind == MEDICAL_REVIEW:
         if not (comment or "").strip():
             v.append(Violation("comment", "comment_required",
-                               "A medical review needs a comment: your assessment of the event."))
+                               _("A medical review needs a comment: your assessment of the event.")))
         if not reviewer_relatedness:
             v.append(Violation("reviewer_relatedness", "relatedness_required",
-                               "Give your own assessment of relatedness to IVIG (WHO-UMC)."))
+                               _("Give your own assessment of relatedness to IVIG (WHO-UMC).")))
     elif kind == ACKNOWLEDGEMENT:
         if already_reviewed:
             v.append(Violation("__all__", "already_reviewed",
-                               "This event already has its medical review; there is nothing to acknowledge."))
+                               _("This event already has its medical review; there is nothing to acknowledge.")))
     if reviewed_at and entered_at and reviewed_at < entered_at:
-        v.append(Violation("__all__", "before_entry", "A review cannot predate the entry of the event."))
+        v.append(Violation("__all__", "before_entry", _("A review cannot predate the entry of the event.")))
     return v
 
 
@@ -244,36 +260,36 @@ def follow_up_violations(*, today, follow_up_date, outcome, end_date, onset_date
     a follow-up."""
     v = []
     if is_new and event_voided:
-        v.append(Violation("__all__", "event_voided", "This adverse event was voided: no follow-up."))
+        v.append(Violation("__all__", "event_voided", _("This adverse event was voided: no follow-up.")))
     elif is_new and is_resolved(event_outcome):
         v.append(Violation("__all__", "event_resolved",
-                           "This adverse event is already resolved: no further follow-up. If it recurred, "
-                           "report a new adverse event; if it was closed in error, correct the event "
-                           "with a reason for change."))
-    v += future_date("follow_up_date", follow_up_date, today, "The follow-up date")
+                           _("This adverse event is already resolved: no further follow-up. If it recurred, "
+                             "report a new adverse event; if it was closed in error, correct the event "
+                             "with a reason for change.")))
+    v += _not_future("follow_up_date", follow_up_date, today, _("The follow-up date cannot be in the future."))
     if follow_up_date and onset_date and follow_up_date < onset_date:
         v.append(Violation("follow_up_date", "before_onset",
-                           "The follow-up date cannot be before the onset of the event."))
+                           _("The follow-up date cannot be before the onset of the event.")))
     if outcome == FATAL and not event_is_death:
         v.append(Violation("outcome", "fatal_needs_death",
-                           "A fatal outcome means the event resulted in death: correct the event itself "
-                           "(grade 5, serious, 'results in death', outcome fatal, end date) with a reason "
-                           "for change; a death is not recorded as a follow-up of a living event."))
+                           _("A fatal outcome means the event resulted in death: correct the event itself "
+                             "(grade 5, serious, 'results in death', outcome fatal, end date) with a reason "
+                             "for change; a death is not recorded as a follow-up of a living event.")))
     if outcome and is_resolved(outcome):
         if end_date is None:
             v.append(Violation("end_date", "end_date_required",
-                               "This outcome resolves the event: give the date it ended."))
+                               _("This outcome resolves the event: give the date it ended.")))
     elif end_date is not None:
         v.append(Violation("end_date", "end_date_while_ongoing",
-                           "An end date goes with an outcome that resolves the event (recovered, "
-                           "recovered with sequelae, fatal)."))
+                           _("An end date goes with an outcome that resolves the event (recovered, "
+                             "recovered with sequelae, fatal).")))
     if end_date is not None:
-        v += future_date("end_date", end_date, today, "The end date")
+        v += _not_future("end_date", end_date, today, _("The end date cannot be in the future."))
         if onset_date and end_date < onset_date:
-            v.append(Violation("end_date", "end_before_onset", "The end date cannot be before the onset."))
+            v.append(Violation("end_date", "end_before_onset", _("The end date cannot be before the onset.")))
         elif follow_up_date and end_date > follow_up_date:
             v.append(Violation("end_date", "end_after_follow_up",
-                               "The end date cannot be after the date of this follow-up."))
+                               _("The end date cannot be after the date of this follow-up.")))
     return v
 
 
@@ -289,8 +305,8 @@ class ReviewClock:
     @property
     def label(self):
         if self.remaining >= timedelta(0):
-            return f"{format_hours(self.remaining)} left"
-        return f"overdue by {format_hours(-self.remaining)}"
+            return gettext("%(time)s left") % {"time": format_hours(self.remaining)}
+        return gettext("overdue by %(time)s") % {"time": format_hours(-self.remaining)}
 
 
 def review_clock(*, due_at, now, reviewed_at=None) -> ReviewClock:
@@ -304,6 +320,7 @@ def review_clock(*, due_at, now, reviewed_at=None) -> ReviewClock:
 
 
 def format_hours(span: timedelta) -> str:
-    """``3h 05m``; whole hours beyond a day (``50h 00m``), never days, to match the 24-hour window."""
+    """``3h 05m`` (French ``3 h 05 min``); whole hours beyond a day (``50h 00m``), never days,
+    to match the 24-hour window."""
     minutes = int(span.total_seconds() // 60)
-    return f"{minutes // 60}h {minutes % 60:02d}m"
+    return gettext("%(hours)dh %(minutes)02dm") % {"hours": minutes // 60, "minutes": minutes % 60}

@@ -2,6 +2,8 @@ from dataclasses import dataclass, field
 
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from accounts.scoping import access_for, may, scope_to_user_sites
 from accounts.roles import Role
@@ -80,12 +82,16 @@ class EventForms:
 def event_forms(event, history, cycle_label=""):
     return EventForms(
         event=event,
-        form=case_report_form(event, title=f"Adverse event: {event.term} (grade {event.grade}), "
-                                           f"onset {event.onset_date:%Y-%m-%d}", history=history),
-        follow_ups=[case_report_form(f, title=f"Follow-up of {event.term} on {f.follow_up_date:%Y-%m-%d}",
-                                     history=history) for f in event.follow_ups.all()],
+        form=case_report_form(event, title=_("Adverse event: %(term)s (grade %(grade)s), onset %(onset)s") % {
+            "term": event.term, "grade": event.grade, "onset": _date(event.onset_date)}, history=history),
+        follow_ups=[case_report_form(f, title=_("Follow-up of %(term)s on %(date)s") % {
+            "term": event.term, "date": _date(f.follow_up_date)}, history=history) for f in event.follow_ups.all()],
         cycle_label=cycle_label,
     )
+def _date(value):
+    return date_format(value, "SHORT_DATE_FORMAT")
+
+
 @dataclass(frozen=True)
 class AdverseEventActions:
     """What ``user`` may do to one adverse event now (the buttons a page shows; each

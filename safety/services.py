@@ -20,6 +20,7 @@ stored facts of the SAE clock (``rules.sae_facts``) with ``rules.RULES_VERSION``
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.scoping import require
 from core.derived import DerivedChange
@@ -109,7 +110,8 @@ def adverse_event_acknowledge(*, adverse_event: AdverseEvent, user, comment: str
 def adverse_event_review(*, adverse_event: AdverseEvent, user, comment: str, reviewer_relatedness: str,
                          agrees_with_seriousness: bool | None = None, expected_version: int | None = None,
                          now=None) -> AdverseEventReview:
-    """Record a medical review; the first one marks the event reviewed.
+    """Record a medical review; the first one marks the event reviewed (the reason of that
+    change, stored in the event's history, is in the source language whatever the reviewer's).
 
     ``expected_version``: the version of the event the reviewer read. When the
     event was corrected since, :class:`StaleRecordError` is raised and nothing
@@ -141,7 +143,7 @@ def adverse_event_follow_up(*, adverse_event: AdverseEvent, user, follow_up_date
     # The reviewer's role of a review is a model rule (``not_a_reviewer``); a follow-up
     # is checked here, at the event's site, whatever the channel.
     require(user, "safety.add_adverseeventfollowup", site_id=event.patient.site_id,
-            message="Only the study's reviewers and the site's staff follow up its adverse events.")
+            message=_("Only the study's reviewers and the site's staff follow up its adverse events."))
     follow_up = AdverseEventFollowUp(adverse_event=event, entered_by=user, follow_up_date=follow_up_date,
                                      note=(note or "").strip(), outcome=outcome, end_date=end_date)
     record_save(instance=follow_up, user=user)

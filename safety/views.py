@@ -1,5 +1,7 @@
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.generic import ListView, TemplateView
 
 from accounts.mixins import PermissionRequiredMixin
@@ -28,20 +30,20 @@ class AdverseEventCreateView(PatientAEMixin, RecordFormView):
     model = AdverseEvent
     form_class = AdverseEventForm
     permission_required = "safety.add_adverseevent"
-    success_message = "Adverse event recorded."
+    success_message = gettext_lazy("Adverse event recorded.")
 
     def get_object(self):
         return None
 
     def get_title(self):
-        return f"Report an adverse event for {self.get_patient().subject_id}"
+        return _("Report an adverse event for %(subject)s") % {"subject": self.get_patient().subject_id}
 
     def form_valid(self, form):
         response = super().form_valid(form)
         if self.object is not None and self.object.serious:
             from django.contrib import messages
-            messages.warning(self.request, "Serious adverse event: flagged for expedited review "
-                                           "within 24 hours.")
+            messages.warning(self.request, _("Serious adverse event: flagged for expedited review "
+                                             "within 24 hours."))
         return response
 
 
@@ -49,17 +51,18 @@ class AdverseEventUpdateView(PatientAEMixin, RecordFormView):
     model = AdverseEvent
     form_class = AdverseEventForm
     permission_required = "safety.change_adverseevent"
-    success_message = "Adverse event corrected."
+    success_message = gettext_lazy("Adverse event corrected.")
 
     def get_object(self):
         return selectors.adverse_event_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
                                            pk=self.kwargs["pk"])
 
     def refusal(self):
-        return "A voided entry cannot be edited." if self.object.voided_at else super().refusal()
+        return _("A voided entry cannot be edited.") if self.object.voided_at else super().refusal()
 
     def get_title(self):
-        return f"Adverse event of {self.get_patient().subject_id}: {self.object.term}"
+        return _("Adverse event of %(subject)s: %(term)s") % {"subject": self.get_patient().subject_id,
+                                                               "term": self.object.term}
 
     template_name = "safety/adverseevent_form.html"
 
@@ -78,20 +81,21 @@ class AdverseEventFollowUpView(ActionFormView):
     permission_required = "safety.add_adverseeventfollowup"
     form_class = AdverseEventFollowUpForm
     template_name = "safety/adverseevent_follow_up.html"
-    success_message = "Follow-up added."
+    success_message = gettext_lazy("Follow-up added.")
 
     def get_object(self):
         event = selectors.adverse_event_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
                                             pk=self.kwargs["pk"])
         event.actions = selectors.adverse_event_actions(user=self.request.user, event=event)
         if not event.actions.follow_up:
-            raise PermissionDenied("This adverse event takes no follow-up now (voided, resolved or locked), "
-                                   "or your role at its site does not add one.")
+            raise PermissionDenied(_("This adverse event takes no follow-up now (voided, resolved or locked), "
+                                     "or your role at its site does not add one."))
         return event
 
     @property
     def title(self):
-        return f"Follow-up of {self.object.term} ({self.object.patient.subject_id})"
+        return _("Follow-up of %(term)s (%(subject)s)") % {"term": self.object.term,
+                                                         "subject": self.object.patient.subject_id}
 
     def get_initial(self):
         return {}
@@ -105,7 +109,7 @@ class AdverseEventFollowUpView(ActionFormView):
         follow_up = services.adverse_event_follow_up(adverse_event=self.object, user=self.request.user,
                                                      **form.cleaned_data)
         if follow_up.resolves:
-            self.success_message = "Follow-up added: the event is resolved."
+            self.success_message = _("Follow-up added: the event is resolved.")
 
     def get_success_url(self):
         return self.object.get_absolute_url()
@@ -119,16 +123,16 @@ class AdverseEventFollowUpView(ActionFormView):
 
 class AdverseEventVoidView(VoidView):
     permission_required = "safety.change_adverseevent"
-    title = "Void an adverse event entered in error"
-    success_message = "Adverse event voided; it stays in the record."
+    title = gettext_lazy("Void an adverse event entered in error")
+    success_message = gettext_lazy("Adverse event voided; it stays in the record.")
 
     def get_object(self):
         event = selectors.adverse_event_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
                                             pk=self.kwargs["pk"])
         # As the follow-up: no form for what the service would refuse (the AE page shows no button).
         if not selectors.adverse_event_actions(user=self.request.user, event=event).void:
-            raise PermissionDenied("This adverse event cannot be voided now (already voided, or its "
-                                   "casebook is locked), or your role at its site does not void one.")
+            raise PermissionDenied(_("This adverse event cannot be voided now (already voided, or its "
+                                     "casebook is locked), or your role at its site does not void one."))
         return event
 
     def get_success_url(self):
@@ -180,7 +184,7 @@ class AdverseEventDetailView(PatientRecordViewMixin, TemplateView):
             event_block=selectors.event_forms(event, history),
             can_edit=event.actions.edit,
             can_review=may(user, "safety.review_adverseevent", site_id=patient.site_id),
-            title=f"Adverse event of {patient.subject_id}: {event.term}",
+            title=_("Adverse event of %(subject)s: %(term)s") % {"subject": patient.subject_id, "term": event.term},
         )
         return context
 
@@ -201,7 +205,7 @@ class CasebookView(PatientRecordViewMixin, TemplateView):
             patient=patient, casebook=casebook_get(patient),
             can_sign=may(user, "review.sign_record", site_id=site),
             can_lock=access_for(user).has_role(Role.ADMIN),
-            title=f"Casebook of {patient.subject_id}",
+            title=_("Casebook of %(subject)s") % {"subject": patient.subject_id},
         )
         context["review"] = context["casebook"].review
         return context

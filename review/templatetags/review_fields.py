@@ -28,7 +28,10 @@ from urllib.parse import urlencode
 from django import template
 from django.db.models import prefetch_related_objects
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.scoping import may
 
@@ -69,6 +72,15 @@ def _field_label(record, field_name):
         return capfirst(record._meta.get_field(field_name).verbose_name)
     except Exception:
         return field_name
+
+
+def _query_field_label(record, query):
+    """A query's field named from its code (``field_name``) in the reader's language; the label
+    stored with the query (written in the source language) when the record has no such field."""
+    try:
+        return capfirst(record._meta.get_field(query.field_name).verbose_name) if query.field_name else ""
+    except Exception:  # FieldDoesNotExist: a field since removed
+        return query.field_label
 
 
 def _links(context, review, record, field_name):
@@ -146,6 +158,13 @@ def _pending(review, record):
     return [q for q in review.queries if (q.content_type.model, q.object_id) == key and q.status != "closed"]
 
 
+#: The flag written under a field that has a pending data query, by the query's status.
+QUERY_FLAGS = {
+    "open": gettext_lazy("Data query open: see its thread beside the form."),
+    "answered": gettext_lazy("Data query answered: see its thread beside the form."),
+}
+
+
 def thread_id(query):
     return f"query-thread-{query.pk}"
 
@@ -160,7 +179,7 @@ def flag_query_fields(form, review, record, prefix=""):
             continue
         field = form.fields[query.field_name]
         # A visible flag under the field, in its help text (plain words: no markup is written in Python).
-        flag = f"Data query {query.get_status_display().lower()}: see its thread beside the form."
+        flag = str(QUERY_FLAGS.get(query.status, QUERY_FLAGS["open"]))
         field.help_text = f"{flag} {field.help_text}" if field.help_text else flag
         bound = form[query.field_name]
         attrs = field.widget.attrs
@@ -187,8 +206,10 @@ def edit_field_queries(context, review, record, form=None):
         field_id = ""
         if form is not None and query.field_name in getattr(form, "fields", {}):
             field_id = form[query.field_name].auto_id or ""
+        # The field's name from its code (``field_name``), in the reader's language; the label
+        # stored with the query (the source language) where the record has no such field.
         rows.append({"query": query, "id": thread_id(query), "form_id": f"{thread_id(query)}-answer",
-                     "field_id": field_id,
+                     "field_id": field_id, "field_label": _query_field_label(record, query),
                      "can_answer": perms["answer"] and query.status == "open"})
     return {"rows": rows, "request": request, "record_name": record._meta.verbose_name if record is not None else ""}
 
@@ -225,18 +246,17 @@ def edit_review_warning(review, record, forms=None):
     items = []
     if review is not None and record is not None and getattr(record, "pk", None) is not None:
         for covered in _review_records(record):
-            name = _what(covered)
+            kind, params = _what(covered)
             signature = review.signature(covered)
             if signature is not None and signature.invalidation is None:
-                items.append(f"the investigator's signature of {name} ({signature.signer_name}, "
-                             f"{signature.signed_at:%Y-%m-%d})")
+                items.append(str(SIGNATURE_WARNINGS[kind]) % {
+                    **params, "signer": signature.signer_name, "date": _date(signature.signed_at)})
             # A parent's form SDV covers this record only when the parent's form holds it (a cycle).
             covers = covered is record or getattr(covered, "FORM_IS_FINGERPRINT", False)
             verification = review.verification(covered) if covers else None
             if verification is not None and verification.invalidation is None:
-                form_name = "the enrolment form" if covered._meta.model_name == "patient" else name
-                items.append(f"the source data verification of {form_name} ({_person(verification.verified_by)}, "
-                             f"{verification.verified_at:%Y-%m-%d})")
+                items.append(str(SDV_WARNINGS[kind]) % {
+                    **params, "monitor": _person(verification.verified_by), "date": _date(verification.verified_at)})
         # The fields verified one by one on this page's records: the record's own and, on a page
         # that edits several records (the cycle page: ``forms``), those of each part.
         parts = [record] + [form.instance for form in (forms or {}).values()
@@ -244,25 +264,45 @@ def edit_review_warning(review, record, forms=None):
         labels = []
         for part in parts:
             prefix = "" if part is record else f"{_part_name(part)}: "
-            labels += [prefix + mark.field_label for mark in review.marks_of(part) if mark.invalidation is None]
+            labels += [prefix + str(mark.field_label) for mark in review.marks_of(part) if mark.invalidation is None]
         if labels:
-            items.append(f"the source data verification of the changed field(s) among: {', '.join(labels)}")
+            items.append(_("the source data verification of the changed field(s) among: %(fields)s")
+                         % {"fields": ", ".join(labels)})
     return {"items": items}
 
 
+#: What a change will invalidate, by the kind of record covered (``_what``): whole sentences,
+#: so that each language words them its own way.
+SIGNATURE_WARNINGS = {
+    "casebook": gettext_lazy("the investigator's signature of the casebook (%(signer)s, %(date)s)"),
+    "cycle": gettext_lazy("the investigator's signature of cycle %(number)s (%(signer)s, %(date)s)"),
+    "form": gettext_lazy("the investigator's signature of this %(form)s (%(signer)s, %(date)s)"),
+}
+SDV_WARNINGS = {
+    "casebook": gettext_lazy("the source data verification of the enrolment form (%(monitor)s, %(date)s)"),
+    "cycle": gettext_lazy("the source data verification of cycle %(number)s (%(monitor)s, %(date)s)"),
+    "form": gettext_lazy("the source data verification of this %(form)s (%(monitor)s, %(date)s)"),
+}
+
+
 def _what(record):
-    model = record._meta.model_name
-    if model == "patient":
-        return "the casebook"
+    """The kind of a covered record (a key of ``SIGNATURE_WARNINGS``) and what names it."""
+    if record._meta.model_name == "patient":
+        return "casebook", {}
     number = getattr(record, "number", None)
     if number is not None:
-        return f"cycle {number}"
-    return f"this {record._meta.verbose_name}"
+        return "cycle", {"number": number}
+    return "form", {"form": record._meta.verbose_name}
 
 
 def _part_name(record):
     day = getattr(record, "day", None)
-    return f"day {day} infusion" if day is not None else str(record._meta.verbose_name)
+    return _("day %(day)s infusion") % {"day": day} if day is not None else str(record._meta.verbose_name)
+
+
+def _date(value):
+    """A date as the reader's language writes it (the date of the stored time, as before)."""
+    return date_format(value, "SHORT_DATE_FORMAT")
 
 
 def _person(user):

@@ -2,6 +2,8 @@
 // The answer box posts its own small form (outside the main form); with this script the
 // answer is sent in the background, so what the user typed in the main form stays.
 // Without it the form posts and the server comes back to the edit form (?next=).
+// Its messages come from the JavaScript catalogue (gettext, interpolate: /jsi18n/<lang>/); the
+// query's status is the server's label, already in the user's language (oversight's answer view).
 (function () {
   "use strict";
   // Flag the fields of a page whose fragments are cached (the cycle page): the thread names
@@ -31,15 +33,21 @@
         return response.json().then(function (data) { return {ok: response.ok && data.ok, data: data}; });
       }).then(function (result) {
         if (result.ok) {
-          if (status) { status.textContent = "Answer sent: the query is now " + result.data.status.toLowerCase() + "."; }
+          if (status) {
+            status.textContent = interpolate(gettext("Answer sent: the query is now %(status)s."),
+                                             {status: result.data.status.toLowerCase()}, true);
+          }
           if (box) { box.readOnly = true; }
           if (button) { button.remove(); }
         } else {
-          if (status) { status.textContent = "Not sent: " + (result.data.error || "try again."); }
+          if (status) {
+            status.textContent = interpolate(gettext("Not sent: %(error)s"),
+                                             {error: result.data.error || gettext("try again.")}, true);
+          }
           if (button) { button.disabled = false; }
         }
       }).catch(function () {
-        if (status) { status.textContent = "Not sent (connection lost): try again."; }
+        if (status) { status.textContent = gettext("Not sent (connection lost): try again."); }
         if (button) { button.disabled = false; }
       });
     });
