@@ -120,7 +120,13 @@ class Route:
 
     @property
     def takes_object(self):
-        return bool(self.kwarg_names or self.positional)
+        """Whether the address names a record (a pk, a patient, a token), not only a
+        language code (the scripts' catalogue, ``/jsi18n/<language>/``)."""
+        return bool(set(self.kwarg_names) - NOT_AN_OBJECT or self.positional)
+
+
+#: Route parameters that name no record.
+NOT_AN_OBJECT = {"language"}
 
 
 def _methods(callback):
