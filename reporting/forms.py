@@ -7,7 +7,7 @@ from core.forms import AsciiModelChoiceField
 class ReportFilterForm(forms.Form):
     site = AsciiModelChoiceField(queryset=None, required=False, empty_label=_("All sites"),
                                   to_field_name="code", label=_("Site"))
-    diagnosis = forms.ChoiceField(choices=[("", _("PM and DM")), ("PM", "PM"), ("DM", "DM")], required=False,
+    diagnosis = forms.ChoiceField(choices=[("", _("PM and DM")), ("PM", _("PM")), ("DM", _("DM"))], required=False,
                                   label=_("Diagnosis"))
 
     def __init__(self, *args, sites, **kwargs):
