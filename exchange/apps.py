@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ExchangeConfig(AppConfig):
@@ -7,7 +8,7 @@ class ExchangeConfig(AppConfig):
     imports write through the capture apps' services."""
 
     name = "exchange"
-    verbose_name = "Data exchange"
+    verbose_name = _("Data exchange")
 
     def ready(self):
         from . import tasks

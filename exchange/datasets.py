@@ -33,6 +33,7 @@ from django.db import connections
 from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import Cast
 
+from accounts.languages import neutral
 from accounts.scoping import scope_to_user_sites
 from patients import rules as patient_rules
 from patients.models import (Diagnosis, MalignancyHistory, MalignancyStatus, MalignancyCertainty,
@@ -129,8 +130,16 @@ def table_written(table, chunks):
         counter.table_done(table.name if isinstance(table, Table) else table)
 
 
+def source_text(text):
+    """``text`` (a label, perhaps lazily translated: a model choice's) in the source
+    language, as plain text: what the data dictionary, ODM and SDTM write whatever the
+    language of the request or of the process that first imports this module."""
+    with neutral():
+        return str(text)
+
+
 def codes(choices):
-    return "; ".join(f"{value}={label}" for value, label in choices)
+    return "; ".join(f"{value}={source_text(label)}" for value, label in choices)
 
 
 YES_NO = "true=yes; false=no"
@@ -410,7 +419,8 @@ def cycle_text(patients):
 
 # --- assessments -------------------------------------------------------------
 
-GRADE_COLUMNS = [Column(name, f"MMT-8: {label}", "integer", "grade") for name, label in visit_rules.MMT8_GROUPS]
+GRADE_COLUMNS = [Column(name, f"MMT-8: {source_text(label)}", "integer", "grade")
+                 for name, label in visit_rules.MMT8_GROUPS]
 LAB_COLUMNS = [
     Column("ck_u_per_l", "CK", "decimal", "U/L"),
     Column("ck_lln_u_per_l", "CK lower limit of normal (laboratory)", "decimal", "U/L"),
@@ -524,7 +534,8 @@ AE_COLUMNS = [
     Column("end_date", "End date (empty while ongoing)", "date"),
     Column("grade", "CTCAE v5 grade", "integer", codes=codes(CTCAE_GRADES.items())),
     Column("serious", "Serious (ICH E2A)", "boolean", codes=YES_NO),
-    *[Column(name, f"Seriousness: {label}", "boolean", codes=YES_NO) for name, label in SERIOUSNESS_CRITERIA],
+    *[Column(name, f"Seriousness: {source_text(label)}", "boolean", codes=YES_NO)
+      for name, label in SERIOUSNESS_CRITERIA],
     Column("relatedness", "Relatedness to IVIG (WHO-UMC)", codes=codes(Relatedness.choices)),
     Column("action_taken", "Action taken with IVIG", codes=codes(ActionTaken.choices)),
     Column("outcome", "Outcome", codes=codes(Outcome.choices)),

@@ -1,9 +1,28 @@
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.languages import neutral
+from reporting.models import ExportLog
+
 from . import datasets
 from .exports import get_format
-from reporting.models import ExportLog
+
+
+def neutral_chunks(chunks):
+    """``chunks`` (a generator of an export's bytes) pulled in the source language, chunk by
+    chunk: whatever the requester's language (the web request's, a worker's), every label,
+    choice or format an export writer reads is the same, so the file is byte-identical. The
+    override is held only while the writer runs, never across a ``yield`` (the caller's own
+    language is untouched between chunks)."""
+    with neutral():
+        iterator = iter(chunks)
+    while True:
+        with neutral():
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                return
+        yield chunk
 
 
 def export_cohort(*, format_name, user=None, site=None, diagnosis=None, channel="web"):
@@ -18,7 +37,9 @@ def export_cohort(*, format_name, user=None, site=None, diagnosis=None, channel=
         filters={k: v for k, v in {"site": getattr(site, "code", site), "diagnosis": diagnosis}.items() if v},
         row_counts=datasets.row_counts(patients),
     )
-    return log, export_format, export_format.stream(patients)
+    with neutral():
+        chunks = export_format.stream(patients)
+    return log, export_format, neutral_chunks(chunks)
 
 
 def export_stamp():
@@ -38,7 +59,8 @@ def export_job_start(*, user, format_name, site=None, diagnosis=None):
     export_format = get_format(format_name)
     filters = {k: v for k, v in {"site": getattr(site, "code", site), "diagnosis": diagnosis}.items() if v}
     patients = datasets.cohort(user=user, site=site, diagnosis=diagnosis)
-    label = " · ".join([export_format.label, *(f"{k} {v}" for k, v in filters.items())])
+    with neutral():  # stored: the file's label stays in the source language (shown translated: tasks.describe)
+        label = " · ".join([str(export_format.label), *(f"{k} {v}" for k, v in filters.items())])
     total = sum(datasets.row_counts(patients).values())
     with transaction.atomic():  # the file's row and its job together, or neither
         job_file = files.create(kind=EXPORT_KIND, owner=user, label=label,

@@ -17,6 +17,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from jobs import files
 from jobs.base import job
@@ -57,6 +58,24 @@ def record_download(request, job_file):
     })
 
 
+def describe(job_file):
+    """An export's label in the reader's language, from its stored parameters (its format and
+    filters); the stored ``label`` (source language) when the format is unknown."""
+    from .exports import FORMATS
+
+    params = job_file.params or {}
+    export_format = FORMATS.get(params.get("format"))
+    if export_format is None:
+        return job_file.label
+    filters = params.get("filters") or {}
+    parts = [str(export_format.label)]
+    if filters.get("site"):
+        parts.append(_("site %(site)s") % {"site": filters["site"]})
+    if filters.get("diagnosis"):
+        parts.append(_("diagnosis %(diagnosis)s") % {"diagnosis": filters["diagnosis"]})
+    return " · ".join(parts)
+
+
 def register():
     """The "export" kind of job file (``ExchangeConfig.ready``): its owner only, nobody
     else (a 404); kept EXPORT_FILE_RETENTION_HOURS."""
@@ -66,6 +85,7 @@ def register():
         owner_may=owner_may,
         on_download=record_download,
         retention=timedelta(hours=settings.EXPORT_FILE_RETENTION_HOURS),
+        describe=describe,
     ))
 
 

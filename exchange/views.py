@@ -3,6 +3,7 @@ from django.contrib import messages
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -19,6 +20,10 @@ from .tasks import EXPORT_KIND
 
 #: The user's background exports listed on the exports page, newest first.
 JOB_FILES_SHOWN = 20
+
+
+def _problems(form):
+    return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
 
 
 class ExportPageView(PermissionRequiredMixin, TemplateView):
@@ -50,8 +55,7 @@ class ExportJobStartView(PermissionRequiredMixin, View):
         sites = scope_to_user_sites(Site.objects.all(), request.user, site_field="pk")
         form = ExportFilterForm(request.POST, sites=sites)
         if not form.is_valid():
-            problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
-            return HttpResponseBadRequest(f"Nothing was started. {problems}",
+            return HttpResponseBadRequest(_("Nothing was started. %(problems)s") % {"problems": _problems(form)},
                                           content_type="text/plain; charset=utf-8")
         try:
             job_file = export_job_start(user=request.user, format_name=form.cleaned_data["format"],
@@ -59,7 +63,8 @@ class ExportJobStartView(PermissionRequiredMixin, View):
                                         diagnosis=form.cleaned_data["diagnosis"] or None)
         except UnknownFormat as exc:
             return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
-        messages.success(request, f"{job_file.label}: started in the background. Its progress shows below.")
+        messages.success(request, _("%(file)s: started in the background. Its progress shows below.")
+                         % {"file": job_file.display_label})
         return redirect(f"{reverse('exchange:exports')}#job-files")
 
 
@@ -73,8 +78,7 @@ class ExportDownloadView(PermissionRequiredMixin, View):
         sites = scope_to_user_sites(Site.objects.all(), request.user, site_field="pk")
         form = ExportFilterForm(request.GET, sites=sites)
         if not form.is_valid():  # an export of another cohort than the one asked for is worse than none
-            problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
-            return HttpResponseBadRequest(f"Nothing was exported. {problems}",
+            return HttpResponseBadRequest(_("Nothing was exported. %(problems)s") % {"problems": _problems(form)},
                                           content_type="text/plain; charset=utf-8")
         try:
             log, export_format, chunks = export_cohort(format_name=form.cleaned_data["format"],

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 from django_tasks_db.admin import DBTaskResultAdmin
 from django_tasks_db.models import DBTaskResult
 
@@ -16,11 +17,11 @@ class JobResultAdmin(DBTaskResultAdmin):
                     "queue_name")
     search_fields = ("task_path", "exception_class_path")
 
-    @admin.display(description="attempt")
+    @admin.display(description=_("attempt"))
     def attempt(self, obj):
         return (obj.args_kwargs or {}).get("kwargs", {}).get(ATTEMPT_KWARG, 1)
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def error(self, obj):
         if obj.status != "FAILED":
             return ""

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class JobsConfig(AppConfig):
@@ -7,7 +8,7 @@ class JobsConfig(AppConfig):
     the in-process runner the tests and ``run_schedules --once`` use."""
 
     name = "jobs"
-    verbose_name = "Background jobs"
+    verbose_name = _("Background jobs")
 
     def ready(self):
         from django.utils.module_loading import autodiscover_modules

@@ -49,6 +49,9 @@ class Kind:
     #: ``(request, job_file) -> None``: write the download to the audit trail.
     on_download: Callable = lambda request, job_file: None
     retention: timedelta = timedelta(hours=24)
+    #: ``(job_file) -> str``: the file's label in the active language, from its stored
+    #: parameters (None: the stored ``label``, as written).
+    describe: Callable | None = None
 
 
 KINDS: dict[str, Kind] = {}

@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ScheduledRun(models.Model):
@@ -9,7 +10,7 @@ class ScheduledRun(models.Model):
     what keeps two schedulers, or a restarted one, from enqueuing the same slot twice."""
 
     name = models.CharField(max_length=100)
-    slot = models.DateTimeField(help_text="The start of the slot (UTC).")
+    slot = models.DateTimeField(help_text=_("The start of the slot (UTC)."))
     enqueued_at = models.DateTimeField(auto_now_add=True)
     task_id = models.CharField(max_length=64, blank=True)
 
@@ -22,12 +23,16 @@ class ScheduledRun(models.Model):
 
 
 class JobFileStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Ready"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-    EXPIRED = "expired", "Expired (file deleted)"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Ready")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired (file deleted)")
+
+
+#: The units a job file counts, as shown (stored: the code).
+UNIT_LABELS = {"rows": _("rows"), "pages": _("pages"), "patients": _("patients"), "files": _("files")}
 
 
 class JobFile(models.Model):
@@ -42,11 +47,11 @@ class JobFile(models.Model):
     label = models.CharField(max_length=200)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="job_files")
     site = models.ForeignKey("accounts.Site", on_delete=models.PROTECT, null=True, blank=True,
-                             help_text="The one site the file is about (a patient's casebook), if any.")
+                             help_text=_("The one site the file is about (a patient's casebook), if any."))
     params = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=JobFileStatus.choices, default=JobFileStatus.QUEUED)
-    done = models.BigIntegerField(default=0, help_text="Units written (rows, pages, patients).")
-    total = models.BigIntegerField(null=True, blank=True, help_text="Units to write, when known.")
+    done = models.BigIntegerField(default=0, help_text=_("Units written (rows, pages, patients)."))
+    total = models.BigIntegerField(null=True, blank=True, help_text=_("Units to write, when known."))
     unit = models.CharField(max_length=20, default="rows")
     cancel_requested = models.BooleanField(default=False)
     storage_name = models.CharField(max_length=300, blank=True)
@@ -69,6 +74,21 @@ class JobFile(models.Model):
 
     def __str__(self):
         return f"{self.label} ({self.get_status_display()})"
+
+    @property
+    def display_label(self):
+        """The label in the reader's language: the kind's ``describe`` builds it from the
+        stored parameters (the stored ``label`` stays in the source language)."""
+        from .files import KINDS
+
+        kind = KINDS.get(self.kind)
+        describe = getattr(kind, "describe", None)
+        return describe(self) if describe is not None else self.label
+
+    @property
+    def unit_display(self):
+        """The unit in the reader's language (the stored ``unit`` is a code: rows, pages...)."""
+        return UNIT_LABELS.get(self.unit, self.unit)
 
     @property
     def is_active(self):

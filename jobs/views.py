@@ -7,6 +7,7 @@ from django.http import FileResponse, Http404, HttpResponseNotAllowed, JsonRespo
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views import View
 
 from .files import KINDS, may_access, request_cancel
@@ -18,12 +19,13 @@ def job_file_state(job_file):
     done = job_file.status == JobFileStatus.DONE
     return {
         "id": str(job_file.pk),
-        "label": job_file.label,
+        "label": job_file.display_label,
         "status": job_file.status,
         "status_display": job_file.get_status_display(),
         "done": job_file.done,
         "total": job_file.total,
         "unit": job_file.unit,
+        "unit_display": str(job_file.unit_display),
         "percent": job_file.percent,
         "active": job_file.is_active,
         "cancel_requested": job_file.cancel_requested,
@@ -42,7 +44,7 @@ class JobFileMixin(LoginRequiredMixin):
     def get_job_file(self, pk):
         job_file = JobFile.objects.select_related("owner").filter(pk=pk).first()
         if job_file is None or not may_access(self.request.user, job_file):
-            raise Http404("No such file.")
+            raise Http404(_("No such file."))
         return job_file
 
 
@@ -61,7 +63,7 @@ class JobFileCancelView(JobFileMixin, View):
     def post(self, request, pk):
         job_file = self.get_job_file(pk)
         if job_file.owner_id != request.user.pk:
-            raise Http404("No such file.")
+            raise Http404(_("No such file."))
         request_cancel(job_file)
         job_file.refresh_from_db()
         if request.headers.get("Accept", "").startswith("application/json"):
@@ -77,11 +79,11 @@ class JobFileDownloadView(JobFileMixin, View):
     def get(self, request, pk):
         job_file = self.get_job_file(pk)
         if job_file.status != JobFileStatus.DONE or not job_file.storage_name:
-            raise Http404("This file is not ready, or no longer kept.")
+            raise Http404(_("This file is not ready, or no longer kept."))
         try:
             handle = default_storage.open(job_file.storage_name, "rb")
         except FileNotFoundError:
-            raise Http404("This file is no longer kept.") from None
+            raise Http404(_("This file is no longer kept.")) from None
         KINDS[job_file.kind].on_download(request, job_file)
         response = FileResponse(handle, as_attachment=True, filename=job_file.filename,
                                 content_type=job_file.content_type or "application/octet-stream")

@@ -1,4 +1,6 @@
-"""Sending a notice's e-mail: at most once, whatever happens to the worker.
+"""Sending a notice's e-mail: at most once, whatever happens to the worker, in the
+recipient's language (their profile's; the study's default for an address of
+``SAE_NOTIFY_EMAILS``), written from the notice's parameters (``notifications.texts``).
 
 E-mail is not transactional: once the SMTP server has accepted a message no
 rollback takes it back. So each notice is sent in three steps, each committed
@@ -26,10 +28,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
+
+from accounts.languages import language_of
 
 from .models import EmailState, Notice
 from .services import notice_audit
+from .texts import text_of
 
 #: A notice claimed this long ago and still "sending": its worker died mid-send.
 SENDING_STALE_AFTER = timedelta(minutes=15)
@@ -52,9 +57,12 @@ def deliver(notice_ids):
             email_state=EmailState.SENDING, email_claimed_at=now, email_attempts=F("email_attempts") + 1)
         if not claimed:
             continue  # in-app only, sent already, or another worker has it
-        notice = Notice.objects.select_related("user").get(pk=pk)
+        notice = Notice.objects.select_related("user__profile").get(pk=pk)
+        # In the recipient's language (a pharmacovigilance address, with no user: the study's).
+        with translation.override(language_of(notice.user) if notice.user_id else settings.LANGUAGE_CODE):
+            subject, body = text_of(notice)
         try:
-            EmailMessage(subject=notice.subject, body=notice.body, from_email=settings.DEFAULT_FROM_EMAIL,
+            EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL,
                          to=[notice.address]).send(fail_silently=False)
         except Exception as exc:  # noqa: BLE001 (any delivery error is recorded, then retried)
             error = f"{type(exc).__name__}: {exc}"[:1000]

@@ -34,21 +34,24 @@ def digest_for(user, *, today):
     return overdue_count, overdue, unsigned_count, unsigned
 
 
-def digest_text(*, today, overdue_count, overdue, unsigned_count, unsigned):
-    """The e-mail's text, or "" when there is nothing to say."""
+def digest_params(*, today, overdue_count, overdue, unsigned_count, unsigned):
+    """What the digest says (``notifications.texts``: codes and ISO dates), or None when
+    there is nothing to say."""
     if not overdue_count and not unsigned_count:
-        return ""
-    lines = [f"Your IVIG EDC digest of {today.isoformat()}.", ""]
-    if overdue_count:
-        lines.append(f"Overdue cycles (the window closed): {overdue_count}")
-        lines += [f"  {subject_id}: window ended {end.isoformat()}" for subject_id, end in overdue]
-        if overdue_count > len(overdue):
-            lines.append(f"  ... and {overdue_count - len(overdue)} more")
-        lines += [f"  {absolute(reverse('patients:patient_list'))}?schedule=overdue", ""]
-    if unsigned_count:
-        lines.append(f"Cycles awaiting your signature: {unsigned_count}")
-        lines += [f"  {subject_id}: cycle {number}" for subject_id, number in unsigned]
-        if unsigned_count > len(unsigned):
-            lines.append(f"  ... and {unsigned_count - len(unsigned)} more")
-        lines += [f"  {absolute(reverse('oversight:cycle_list'))}?signature=unsigned", ""]
-    return "\n".join(lines)
+        return None
+    return {
+        "today": today.isoformat(),
+        "overdue_count": overdue_count, "overdue": [[s, end.isoformat() if end else None] for s, end in overdue],
+        "unsigned_count": unsigned_count, "unsigned": [[s, number] for s, number in unsigned],
+        "overdue_url": f"{absolute(reverse('patients:patient_list'))}?schedule=overdue",
+        "unsigned_url": f"{absolute(reverse('oversight:cycle_list'))}?signature=unsigned",
+    }
+
+
+def digest_text(**facts):
+    """The e-mail's text in the active language, or "" when there is nothing to say."""
+    from .rules import Kind
+    from .texts import render
+
+    params = digest_params(**facts)
+    return render(Kind.DIGEST, params)[1] if params else ""

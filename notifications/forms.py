@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from .models import Notice, NotificationPreference
 
@@ -25,5 +26,5 @@ class MarkReadForm(forms.Form):
     def clean(self):
         data = super().clean()
         if not data.get("notice") and not data.get("all"):
-            raise forms.ValidationError("Say which notice to mark read, or all.", code="required")
+            raise forms.ValidationError(_("Say which notice to mark read, or all."), code="required")
         return data

@@ -10,17 +10,18 @@ it twice (see :mod:`notifications.delivery` for the e-mail itself).
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from .rules import Kind, Preference
 
 
 class EmailState(models.TextChoices):
-    NONE = "none", "In-app only"  # no address, or the recipient's preference
-    PENDING = "pending", "To send"
-    SENDING = "sending", "Being sent"  # claimed by a worker (committed before the send)
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
-    UNKNOWN = "unknown", "Unknown (the worker stopped while sending; not re-sent)"
+    NONE = "none", _("In-app only")  # no address, or the recipient's preference
+    PENDING = "pending", _("To send")
+    SENDING = "sending", _("Being sent")  # claimed by a worker (committed before the send)
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    UNKNOWN = "unknown", _("Unknown (the worker stopped while sending; not re-sent)")
 
 
 class NoticeQuerySet(models.QuerySet):
@@ -34,22 +35,27 @@ class NoticeQuerySet(models.QuerySet):
 class Notice(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                              related_name="notices",
-                             help_text="Empty for a pharmacovigilance address (SAE_NOTIFY_EMAILS).")
-    address = models.EmailField(blank=True, help_text="Where the e-mail goes (empty: in-app only).")
+                             help_text=_("Empty for a pharmacovigilance address (SAE_NOTIFY_EMAILS)."))
+    address = models.EmailField(blank=True, help_text=_("Where the e-mail goes (empty: in-app only)."))
     recipient_key = models.CharField(max_length=260, editable=False,
-                                     help_text="user:<id> or address:<e-mail>: the recipient in the unique key.")
+                                     help_text=_("user:<id> or address:<e-mail>: the recipient in the unique key."))
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    about_type = models.CharField(max_length=60, help_text="The event's model (app_label.model), or 'digest'.")
-    about_id = models.PositiveBigIntegerField(help_text="The event's id (0 for a digest).")
+    about_type = models.CharField(max_length=60, help_text=_("The event's model (app_label.model), or 'digest'."))
+    about_id = models.PositiveBigIntegerField(help_text=_("The event's id (0 for a digest)."))
     stage = models.CharField(max_length=60, blank=True,
-                             help_text="Which notice about that event: the report, 12h, 20h, late, a date.")
+                             help_text=_("Which notice about that event: the report, 12h, 20h, late, a date."))
+    # The record, in the source language; the e-mail and the in-app list are written from
+    # ``params`` in the reader's language (notifications.texts).
     subject = models.CharField(max_length=200)
     body = models.TextField()
-    link = models.CharField(max_length=300, blank=True, help_text="The page to act on (a path on this site).")
+    params = models.JSONField(default=dict, blank=True,
+                              help_text=_("What the notice says, as codes and ISO values: its text in "
+                                          "each reader's language is written from them."))
+    link = models.CharField(max_length=300, blank=True, help_text=_("The page to act on (a path on this site)."))
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
     email_state = models.CharField(max_length=10, choices=EmailState.choices, default=EmailState.NONE)
-    email_result = models.TextField(blank=True, help_text="The delivery's error, or why it was not sent.")
+    email_result = models.TextField(blank=True, help_text=_("The delivery's error, or why it was not sent."))
     email_attempts = models.PositiveSmallIntegerField(default=0)
     email_claimed_at = models.DateTimeField(null=True, blank=True)
     email_sent_at = models.DateTimeField(null=True, blank=True)
@@ -70,6 +76,13 @@ class Notice(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} to {self.recipient_label}: {self.subject}"
+
+    @property
+    def text(self):
+        """``(subject, body)`` in the active language (``notifications.texts``)."""
+        from .texts import text_of
+
+        return text_of(self)
 
     @property
     def recipient_label(self):

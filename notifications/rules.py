@@ -10,25 +10,26 @@ own clock, ``safety.rules.review_clock``, decides).
 from datetime import datetime, timedelta
 
 from django.db.models.enums import TextChoices  # an enumeration: no ORM
+from django.utils.translation import gettext_lazy as _
 
 from core.rules import Violation
 from safety.rules import report_due_at, review_clock
 
 
 class Kind(TextChoices):
-    SAE = "sae", "Serious adverse event"
-    SAE_ESCALATION = "sae_escalation", "Serious adverse event still unreviewed"
-    QUERY_RAISED = "query_raised", "Data query raised"
-    QUERY_ANSWERED = "query_answered", "Data query answered"
-    DIGEST = "digest", "Daily digest"
+    SAE = "sae", _("Serious adverse event")
+    SAE_ESCALATION = "sae_escalation", _("Serious adverse event still unreviewed")
+    QUERY_RAISED = "query_raised", _("Data query raised")
+    QUERY_ANSWERED = "query_answered", _("Data query answered")
+    DIGEST = "digest", _("Daily digest")
 
 
 class Preference(TextChoices):
     """What a user switches on or off for e-mail (in-app notices are always kept)."""
 
-    SAE = "sae", "Serious adverse events and their escalations"
-    QUERY = "query", "Data queries raised or answered"
-    DIGEST = "digest", "Daily digest: overdue cycles and cycles awaiting your signature"
+    SAE = "sae", _("Serious adverse events and their escalations")
+    QUERY = "query", _("Data queries raised or answered")
+    DIGEST = "digest", _("Daily digest: overdue cycles and cycles awaiting your signature")
 
 
 #: The e-mail switch that governs each kind of notice.
@@ -68,8 +69,8 @@ def preference_violations(*, email_on: dict, is_monitor: bool) -> list[Violation
         for preference in MONITOR_REQUIRED:
             if not email_on.get(preference, True):
                 v.append(Violation(f"email_{preference}", "monitor_sae_required",
-                                   "Monitors always receive serious adverse events by e-mail: "
-                                   "this cannot be turned off."))
+                                   _("Monitors always receive serious adverse events by e-mail: "
+                                     "this cannot be turned off.")))
     return v
 
 

@@ -6,7 +6,6 @@ initials or a birth date (``tests/notifications`` assert it).
 """
 
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,8 +18,9 @@ from accounts.models import Membership
 from accounts.roles import Role
 from core.validation import raise_violations
 from oversight.models import AccessEvent, AccessKind
+from safety.rules import SERIOUSNESS_CRITERIA
 
-from . import rules
+from . import rules, texts
 from .models import EmailState, Notice, NotificationPreference, email_on_of
 from .rules import Kind
 
@@ -47,7 +47,8 @@ def _users(q):
     for user_id, role in memberships:
         roles.setdefault(user_id, set()).add(role)
     monitors = set(Membership.objects.filter(user_id__in=roles, role=Role.MONITOR).values_list("user_id", flat=True))
-    users = User.objects.filter(pk__in=roles).select_related("notification_preference").order_by("pk")
+    # The profile too: the language of each recipient's e-mail (accounts.languages.language_of), no query each.
+    users = User.objects.filter(pk__in=roles).select_related("notification_preference", "profile").order_by("pk")
     return [Recipient(user=u, address=u.email or "", is_monitor=u.pk in monitors) for u in users]
 
 
@@ -82,13 +83,17 @@ def _email_state(recipient, kind):
     return EmailState.PENDING if wanted else EmailState.NONE
 
 
-def notices_create(*, kind, about_type, about_id, stage, recipients, subject, body, link, now=None):
+def notices_create(*, kind, about_type, about_id, stage, recipients, params, link, now=None):
     """One notice per recipient for this event and stage, unless it exists already (a
     retried or restarted job, two workers): the unique key decides, in the database.
+    ``params`` (codes, ISO dates, the event's own words) are stored with the notice, and
+    its subject and body in the source language (``texts.render_neutral``); the e-mail and
+    the in-app list are written from them in the reader's language (``texts.render``).
     A new notice that goes to nobody by e-mail is recorded in the audit trail at once;
     the others when their e-mail is sent (:mod:`notifications.delivery`). Returns the
     notices of this event and stage (new or not)."""
     now = now or timezone.now()
+    subject, body = texts.render_neutral(kind, params)
     for recipient in recipients:
         state = _email_state(recipient, kind)
         try:
@@ -96,7 +101,7 @@ def notices_create(*, kind, about_type, about_id, stage, recipients, subject, bo
                 notice = Notice.objects.create(
                     user=recipient.user, address=recipient.address if state == EmailState.PENDING else "",
                     recipient_key=recipient.key, kind=kind, about_type=about_type, about_id=about_id, stage=stage,
-                    subject=subject[:200], body=body, link=link, created_at=now, email_state=state,
+                    subject=subject[:200], body=body, params=params, link=link, created_at=now, email_state=state,
                     email_result="" if state == EmailState.PENDING else
                     ("no e-mail address" if not recipient.address else "e-mail turned off by the recipient"))
         except IntegrityError:
@@ -121,8 +126,8 @@ def absolute(link):
     return f"{settings.SITE_URL.rstrip('/')}{link}" if link else ""
 
 
-def _local(dt, zone):
-    return timezone.localtime(dt, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M ") + zone if dt else "—"
+def _iso(value):
+    return value.isoformat() if value else None
 
 
 # --- Serious adverse events ------------------------------------------------------------
@@ -135,33 +140,23 @@ def sae_stage(event):
     return f"report@{int(event.sae_entered_at.timestamp())}" if event.sae_entered_at else "report"
 
 
-def _sae_text(event, *, headline, late=False):
+def _sae_params(event, *, stage=None):
+    """What the text of a serious event's notice says (``texts``): codes and ISO values."""
     site = event.patient.site
-    zone = site.time_zone
-    lines = [
-        headline,
-        "",
-        f"Subject: {event.patient.subject_id} (site {site.code})",
-        f"Event: {event.term}, CTCAE grade {event.grade}",
-        f"Seriousness criteria: {', '.join(event.criteria_labels) or '—'}",
-        f"Onset: {event.onset_date.isoformat()}",
-        f"Site aware at: {_local(event.aware_at, zone)}",
-        f"Review due at: {_local(event.report_due_at, zone)}" + (" — LATE" if late else ""),
-        "",
-        f"Open it: {absolute(reverse('oversight:ae_detail', args=[event.pk]))}",
-    ]
-    return "\n".join(lines)
+    return {"subject_id": event.patient.subject_id, "site": site.code, "zone": site.time_zone,
+            "term": event.term, "grade": event.grade,
+            "criteria": [name for name, _label in SERIOUSNESS_CRITERIA if getattr(event, name)],
+            "onset": _iso(event.onset_date), "aware_at": _iso(event.aware_at), "due_at": _iso(event.report_due_at),
+            "url": absolute(reverse("oversight:ae_detail", args=[event.pk])), "stage": stage}
 
 
 def sae_notices_create(event, *, now=None):
     """The notices of a serious event's report (nothing for a non-serious or voided one)."""
     if not event.serious or event.voided_at is not None:
         return []
-    subject = f"[IVIG EDC] Serious adverse event: {event.patient.subject_id}, {event.term}"
     return notices_create(
         kind=Kind.SAE, about_type=ADVERSE_EVENT, about_id=event.pk, stage=sae_stage(event),
-        recipients=sae_recipients(event.patient.site_id), subject=subject,
-        body=_sae_text(event, headline="A serious adverse event was reported."),
+        recipients=sae_recipients(event.patient.site_id), params=_sae_params(event),
         link=reverse("oversight:ae_detail", args=[event.pk]), now=now)
 
 
@@ -177,16 +172,10 @@ def escalations_made(event_ids):
 
 
 def sae_escalation_notices_create(event, *, stage, now=None):
-    late = stage == rules.STAGE_LATE
-    when = "past its 24-hour window: LATE" if late else f"{stage} after the site became aware of it"
-    subject = (f"[IVIG EDC] {'LATE: ' if late else ''}Serious adverse event still unreviewed ({stage}): "
-               f"{event.patient.subject_id}, {event.term}")
     return notices_create(
         kind=Kind.SAE_ESCALATION, about_type=ADVERSE_EVENT, about_id=event.pk,
         stage=escalation_stage(event, stage), recipients=sae_recipients(event.patient.site_id),
-        subject=subject, body=_sae_text(event, headline=f"A serious adverse event is still unreviewed, {when}.",
-                                        late=late),
-        link=reverse("oversight:ae_detail", args=[event.pk]), now=now)
+        params=_sae_params(event, stage=stage), link=reverse("oversight:ae_detail", args=[event.pk]), now=now)
 
 
 # --- Data queries ----------------------------------------------------------------------
@@ -201,20 +190,14 @@ def query_notices_create(message, *, now=None):
     patient = query.patient
     target = query.record_label + (f" / {query.field_label}" if query.field_label else "")
     if message.kind == "question":
-        kind, recipients, what = Kind.QUERY_RAISED, query_raised_recipients(patient.site_id), "raised"
+        kind, recipients = Kind.QUERY_RAISED, query_raised_recipients(patient.site_id)
     else:
-        kind, recipients, what = Kind.QUERY_ANSWERED, query_answered_recipients(query), "answered"
+        kind, recipients = Kind.QUERY_ANSWERED, query_answered_recipients(query)
     link = reverse("oversight:query_detail", args=[query.pk])
-    body = "\n".join([
-        f"A data query was {what}.", "",
-        f"Subject: {patient.subject_id}",
-        f"On: {target}",
-        f"{'Question' if what == 'raised' else 'Answer'}: {message.text}",
-        "", f"Open it: {absolute(link)}"])
+    # The record's and the field's labels as the query stored them; the message as written.
+    params = {"subject_id": patient.subject_id, "target": target, "text": message.text, "url": absolute(link)}
     return notices_create(kind=kind, about_type=QUERY_MESSAGE, about_id=message.pk, stage="",
-                          recipients=recipients, subject=f"[IVIG EDC] Data query {what}: {patient.subject_id}, "
-                                                         f"{target}",
-                          body=body, link=link, now=now)
+                          recipients=recipients, params=params, link=link, now=now)
 
 
 # --- In-app reading and preferences ------------------------------------------------------

@@ -21,7 +21,7 @@ from safety.models import AdverseEvent
 
 from . import rules, services
 from .delivery import deliver, mark_stale_sending, orphaned_pending
-from .digest import OVERDUE_ROLES, SIGNING_ROLES, digest_for, digest_text
+from .digest import OVERDUE_ROLES, SIGNING_ROLES, digest_for, digest_params
 from .models import EmailState
 from .rules import Kind
 
@@ -84,21 +84,21 @@ def check_sae_clocks(slot=None):
 def digest_users():
     roles = OVERDUE_ROLES | SIGNING_ROLES
     user_ids = Membership.objects.filter(role__in=roles, user__is_active=True).values("user_id")
-    return get_user_model().objects.filter(pk__in=user_ids).select_related("notification_preference").order_by("pk")
+    return (get_user_model().objects.filter(pk__in=user_ids).select_related("notification_preference", "profile")
+            .order_by("pk"))
 
 
 def send_digest(user, *, today, now=None):
     """One user's digest of ``today``: nothing when there is nothing to say; at most one
     per user and day (the stage is the date)."""
     overdue_count, overdue, unsigned_count, unsigned = digest_for(user, today=today)
-    body = digest_text(today=today, overdue_count=overdue_count, overdue=overdue,
-                       unsigned_count=unsigned_count, unsigned=unsigned)
-    if not body:
+    params = digest_params(today=today, overdue_count=overdue_count, overdue=overdue,
+                           unsigned_count=unsigned_count, unsigned=unsigned)
+    if not params:
         return []
     recipient = services.Recipient(user=user, address=user.email or "")
-    subject = f"[IVIG EDC] Digest {today.isoformat()}: {overdue_count} overdue, {unsigned_count} to sign"
     return services.notices_create(kind=Kind.DIGEST, about_type="digest", about_id=0, stage=today.isoformat(),
-                                   recipients=[recipient], subject=subject, body=body,
+                                   recipients=[recipient], params=params,
                                    link=reverse("oversight:dashboard"), now=now)
 
 

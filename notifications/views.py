@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import FormView, ListView
 
@@ -17,7 +18,8 @@ from .models import Notice, NotificationPreference
 
 
 class NoticeListView(ListView):
-    """``/notifications/``: the user's notices, newest first, 50 a page."""
+    """``/notifications/``: the user's notices, newest first, 50 a page, each written in the
+    reader's language from its stored parameters (``Notice.text``; no query)."""
 
     template_name = "notifications/notice_list.html"
     context_object_name = "notices"
@@ -25,7 +27,7 @@ class NoticeListView(ListView):
 
     def get_queryset(self):
         return Notice.objects.for_user(self.request.user).only(
-            "pk", "kind", "stage", "subject", "body", "link", "created_at", "read_at", "email_state", "user_id")
+            "pk", "kind", "stage", "subject", "body", "params", "link", "created_at", "read_at", "email_state", "user_id")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -82,5 +84,5 @@ class PreferenceView(FormView):
                 for error in errors:
                     form.add_error(field if field in form.fields else None, error)
             return self.form_invalid(form)
-        messages.success(self.request, "Your notification preferences are saved.")
+        messages.success(self.request, _("Your notification preferences are saved."))
         return redirect("notifications:preferences")

@@ -1,12 +1,14 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from core.forms import AsciiModelChoiceField
 
 
 class ReportFilterForm(forms.Form):
-    site = AsciiModelChoiceField(queryset=None, required=False, empty_label="All sites",
-                                  to_field_name="code")
-    diagnosis = forms.ChoiceField(choices=[("", "PM and DM"), ("PM", "PM"), ("DM", "DM")], required=False)
+    site = AsciiModelChoiceField(queryset=None, required=False, empty_label=_("All sites"),
+                                  to_field_name="code", label=_("Site"))
+    diagnosis = forms.ChoiceField(choices=[("", _("PM and DM")), ("PM", _("PM")), ("DM", _("DM"))], required=False,
+                                  label=_("Diagnosis"))
 
     def __init__(self, *args, sites, **kwargs):
         super().__init__(*args, **kwargs)

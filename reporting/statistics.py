@@ -4,10 +4,20 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from django.utils.translation import gettext_lazy as _
 from scipy import stats
 
 #: Largest n for which the exact Wilcoxon distribution is used (SciPy's own limit).
 EXACT_WILCOXON_MAX_N = 50
+
+#: The tests' and methods' names, as the report shows them (in the reader's language).
+WILCOXON = _("Wilcoxon signed-rank")
+PAIRED_T = _("paired t-test")
+PAIRED_T_LOG = _("paired t-test on log values")
+NOT_COMPUTABLE = _("not computable")
+EXACT = _("exact")
+NORMAL_APPROXIMATION = _("normal approximation")
+T_DISTRIBUTION = _("t distribution")
 
 
 @dataclass(frozen=True)
@@ -73,12 +83,12 @@ def wilcoxon_paired(before, after) -> PairedTest:
     summary = summarise(differences)
     nonzero = [d for d in differences if d != 0]
     if len(nonzero) < 1:
-        return PairedTest("Wilcoxon signed-rank", "not computable", len(pairs), None, None, summary)
+        return PairedTest(WILCOXON, NOT_COMPUTABLE, len(pairs), None, None, summary)
     exact = len(nonzero) <= EXACT_WILCOXON_MAX_N and len(nonzero) == len(differences) and \
         len(set(abs(d) for d in nonzero)) == len(nonzero)
     method = "exact" if exact else "approx"
     result = stats.wilcoxon(differences, method=method)
-    return PairedTest("Wilcoxon signed-rank", "exact" if exact else "normal approximation", len(pairs),
+    return PairedTest(WILCOXON, EXACT if exact else NORMAL_APPROXIMATION, len(pairs),
                       float(result.statistic), float(result.pvalue), summary)
 
 
@@ -89,9 +99,9 @@ def paired_t(before, after) -> PairedTest:
     pairs = [(float(b), float(a)) for b, a in zip(before, after) if b is not None and a is not None]
     summary = summarise(a - b for b, a in pairs)
     if len(pairs) < 2:
-        return PairedTest("paired t-test", "not computable", len(pairs), None, None, summary)
+        return PairedTest(PAIRED_T, NOT_COMPUTABLE, len(pairs), None, None, summary)
     result = stats.ttest_rel([a for _, a in pairs], [b for b, _ in pairs])
-    return PairedTest("paired t-test", "t distribution", len(pairs), float(result.statistic),
+    return PairedTest(PAIRED_T, T_DISTRIBUTION, len(pairs), float(result.statistic),
                       float(result.pvalue), summary)
 
 
@@ -102,7 +112,7 @@ def paired_t_log(before, after) -> PairedTest:
     logs = [math.log(a) - math.log(b) for b, a in pairs]
     summary = summarise(logs)
     if len(pairs) < 2:
-        return PairedTest("paired t-test on log values", "not computable", len(pairs), None, None, summary)
+        return PairedTest(PAIRED_T_LOG, NOT_COMPUTABLE, len(pairs), None, None, summary)
     result = stats.ttest_rel([math.log(a) for _, a in pairs], [math.log(b) for b, _ in pairs])
-    return PairedTest("paired t-test on log values", "t distribution", len(pairs), float(result.statistic),
+    return PairedTest(PAIRED_T_LOG, T_DISTRIBUTION, len(pairs), float(result.statistic),
                       float(result.pvalue), summary)

@@ -1,4 +1,5 @@
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
 from accounts.mixins import PermissionRequiredMixin
@@ -50,8 +51,8 @@ class ReportView(PermissionRequiredMixin, TemplateView):
             form=form, report=report, print_view=self.request.GET.get("print") == "1",
             # What the print-out states: its filters, when it was generated, and the data cut.
             filter_site=(f"{site.code} ({site.name})" if site
-                         else "all ({})".format(", ".join(s.code for s in sites) or "none")),
-            filter_diagnosis=diagnosis or "all (PM and DM)",
+                         else _("all (%(codes)s)") % {"codes": ", ".join(s.code for s in sites) or _("none")}),
+            filter_diagnosis=diagnosis or _("all (PM and DM)"),
             generated_at=timezone.now(),
             query_string=self.request.GET.urlencode(),
             patients_shown=report.patients[:DETAIL_LIMIT], detail_limit=DETAIL_LIMIT,

@@ -394,7 +394,7 @@ def _interpretation(value, low, high):
 
 def _mmt_observation(row):
     code, text = MMT_TOTAL_CODES[row["mmt_scale"]]
-    components = [{"code": concept(LOCAL_CODES, name.removeprefix("mmt_").replace("_", "-"), label, label),
+    components = [{"code": concept(LOCAL_CODES, name.removeprefix("mmt_").replace("_", "-"), str(label), str(label)),
                    "valueInteger": row[name]}
                   for name, label in visit_rules.MMT8_GROUPS if row[name] is not None]
     return entry("Observation", [row["subject_id"], _visit_key(row), "mmt8-total"], {
@@ -509,7 +509,7 @@ def _adverse_event(row, linked):
         "outcome": concept(AE_OUTCOME, outcome_code, outcome_display),
         "suspectEntity": [{"instance": suspect, "causality": [{
             "assessment": {"coding": [coding(AE_CAUSALITY, causality_code, causality_display)],
-                           "text": Relatedness(row["relatedness"]).label},
+                           "text": str(Relatedness(row["relatedness"]).label)},
         }]}],
         "study": [_study()],
     }

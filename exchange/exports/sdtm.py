@@ -123,7 +123,8 @@ MMT_TESTCD = {
     "mmt_quadriceps": "MMTQUAD",
     "mmt_ankle_dorsiflexors": "MMTANKLE",
 }
-MMT_TESTS = tuple((field, MMT_TESTCD[field], f"MMT-8 {label}") for field, label in visit_rules.MMT8_GROUPS)
+MMT_TESTS = tuple((field, MMT_TESTCD[field], f"MMT-8 {datasets.source_text(label)}")
+                  for field, label in visit_rules.MMT8_GROUPS)
 MMT_TOTAL = ("mmt_total", "MMTTOT", "MMT-8 Total Score")
 MMT_METHOD = {visit_rules.MMTScale.KENDALL.value: "KENDALL 0-10", visit_rules.MMTScale.MRC.value: "MRC 0-5"}
 

@@ -1,7 +1,8 @@
 /* Progress of the files background jobs make (templates/jobs/includes/_job_files.html):
    each active file's status JSON (jobs:file_status) is polled every POLL_MS until the job
    stops; the bar shows units written of the total, the state is announced (aria-live),
-   Download appears when the file is ready, the error when it failed. No inline script. */
+   Download appears when the file is ready, the error when it failed. No inline script.
+   Text through Django's JavaScript catalogue (gettext, interpolate: /jsi18n/, loaded by base.html). */
 (function () {
   "use strict";
   var POLL_MS = 750;
@@ -31,7 +32,10 @@
       bar.textContent = state.percent + "%";
     }
     if (count) {
-      count.textContent = done + " of " + (total === null ? "?" : total) + " " + state.unit + " (" + state.percent + "%)";
+      count.textContent = interpolate(gettext("%(done)s of %(total)s %(unit)s (%(percent)s%)"), {
+        done: done, total: total === null ? "?" : total, unit: state.unit_display || state.unit,
+        percent: state.percent
+      }, true);
     }
     if (status && status.textContent !== state.status_display) {
       status.textContent = state.status_display; /* only a change is announced */

@@ -15,7 +15,7 @@
         if (!data) return;
         count.textContent = data.unread > 99 ? "99+" : String(data.unread);
         badge.classList.toggle("d-none", !data.unread);
-        if (label) label.textContent = "unread: ";
+        if (label) label.textContent = gettext("unread:") + " ";
       })
       .catch(function () { /* offline or logged out: leave the badge as it is */ });
   }

@@ -65,6 +65,7 @@ from pathlib import Path
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import DatabaseError, transaction
 from django.utils.text import capfirst
+from django.utils.translation import gettext as _
 
 from accounts.models import Site
 from core.services import record_save
@@ -213,7 +214,8 @@ class Loader:
             return False
         except PermissionDenied:
             self.rule_errors(ValidationError(
-                f"{self.user} holds no role that may enter a {instance._meta.verbose_name} at this site.",
+                _("%(user)s holds no role that may enter a %(record)s at this site.")
+                % {"user": self.user, "record": instance._meta.verbose_name},
                 code="permission_denied"), record, model=type(instance), elsewhere=elsewhere)
             return False
         return True
