@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CoreConfig(AppConfig):
@@ -7,7 +8,7 @@ class CoreConfig(AppConfig):
     It holds no clinical model and no clinical rule."""
 
     name = "core"
-    verbose_name = "Core"
+    verbose_name = _("Core")
 
     def ready(self):
         from . import checks  # noqa: F401 (registers the deployment checks)

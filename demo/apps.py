@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class DemoConfig(AppConfig):
@@ -6,4 +7,4 @@ class DemoConfig(AppConfig):
     the reference publication). Depends on every capture app; nothing depends on it."""
 
     name = "demo"
-    verbose_name = "Demo study"
+    verbose_name = _("Demo study")
