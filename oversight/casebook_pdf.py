@@ -28,7 +28,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from weasyprint import HTML
+from django.utils.translation import pgettext
+from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from patients.models import Patient
@@ -167,6 +168,20 @@ def casebook_pdf_context(patient, *, generated_by, generated_at):
     }
 
 
+def _css_string(text):
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def page_margin_css():
+    """The footer's words in the active language: the print stylesheet's @page margin boxes
+    say them in English; this user stylesheet (after it) says them in the PDF's language.
+    A stylesheet, not a <style> element: no template of ours carries inline style."""
+    return ("@page { @bottom-right { content: %s counter(page) %s counter(pages); } "
+            "@bottom-left { content: %s; } }") % (
+        _css_string(pgettext("page X of Y", "Page") + " "), _css_string(" " + pgettext("page X of Y", "of") + " "),
+        _css_string(_("IVIG myositis trial EDC · casebook print")))
+
+
 def casebook_pdf_render(patient, *, generated_by=None, generated_at=None, language=None):
     """The PDF of ``patient``'s casebook (times in the patient's site's zone), in
     ``language`` (a code such as "fr"; None: the active language)."""
@@ -176,8 +191,9 @@ def casebook_pdf_render(patient, *, generated_by=None, generated_at=None, langua
     with timezone.override(zoneinfo.ZoneInfo(zone)), translation.override(language):
         html = render_to_string("oversight/casebook_pdf.html",
                                 casebook_pdf_context(patient, generated_by=generated_by, generated_at=generated_at))
+        margins = CSS(string=page_margin_css())
     document = HTML(string=html, base_url=STATIC_BASE_URL, url_fetcher=LocalStaticFetcher(),
-                    media_type="print").render()
+                    media_type="print").render(stylesheets=[margins])
     return RenderedPdf(content=document.write_pdf(), pages=len(document.pages))
 
 

@@ -1,6 +1,5 @@
 from crispy_forms.layout import HTML, Div, Fieldset, Layout
 from django import forms
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import Role
@@ -87,6 +86,10 @@ class WithdrawForm(ReasonForm):
 
 
 class DiagnosisForm(ClinicalRecordForm):
+    #: Notes shown in the layout (crispy's HTML renders them, escaped, in the active language).
+    criterion_5_note = _("Criterion 5, the typical rash, is any of the three skin signs below.")
+    eular_acr_note = _("Age at first symptom comes from the patient's dates; raised enzymes from criterion 3.")
+
     class Meta:
         model = Diagnosis
         fields = [
@@ -107,15 +110,12 @@ class DiagnosisForm(ClinicalRecordForm):
         self.helper.layout = Layout(
             Fieldset(_("Diagnosis"), "kind", "diagnosis_date"),
             Fieldset(_("Bohan & Peter criteria"), "bp_weakness", "bp_biopsy", "bp_enzymes", "bp_emg",
-                     HTML(format_html('<p class="form-text">{}</p>', _(
-                         "Criterion 5, the typical rash, is any of the three skin signs below.")))),
+                     HTML('<p class="form-text">{{ form.criterion_5_note }}</p>')),
             Fieldset(_("Skin signs (criterion 5 and EULAR/ACR)"), "heliotrope_rash",
                      "gottron_papules", "gottron_sign"),
             Fieldset(_("2017 EULAR/ACR variables"), "upper_limb_weakness", "lower_limb_weakness",
                      "neck_flexors_weaker", "legs_proximal_weaker", "dysphagia", "anti_jo1",
-                     HTML(format_html('<p class="form-text">{}</p>', _(
-                         "Age at first symptom comes from the patient's dates; raised enzymes from "
-                         "criterion 3.")))),
+                     HTML('<p class="form-text">{{ form.eular_acr_note }}</p>')),
             Fieldset(_("Muscle biopsy"), "biopsy_performed", "biopsy_endomysial_infiltrate",
                      "biopsy_perimysial_infiltrate", "biopsy_perifascicular_atrophy",
                      "biopsy_rimmed_vacuoles"),

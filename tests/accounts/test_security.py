@@ -207,7 +207,8 @@ def test_no_template_of_ours_has_inline_script_or_style():
     for path in ROOT.glob("**/templates/**/*.html"):
         if ".venv" in path.parts:
             continue
-        text = path.read_text()
+        # Template tags are not markup: "{% blocktranslate with onset=... %}" is no "onset=" handler.
+        text = re.sub(r"{%.*?%}", "", path.read_text(), flags=re.S)
         for name, pattern in (("script", INLINE_SCRIPT), ("handler", INLINE_HANDLER),
                               ("style", INLINE_STYLE)):
             if pattern.search(text):

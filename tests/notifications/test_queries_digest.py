@@ -94,8 +94,11 @@ def test_the_daily_digest(smtp, staff, patient, site_b, monkeypatch):
     # The same day again (another scheduler, a restart): nothing more.
     run_pending()
     Notice.objects.filter(kind=Kind.DIGEST).update(email_state=EmailState.SENT)
+    from jobs.models import ScheduledRun
     from notifications.tasks import send_digests
-    send_digests.call()
+    # The same slot as the scheduler's (before 07:00 in the study's zone that slot is
+    # yesterday's: a call without it would be another day's digest).
+    send_digests.call(slot=ScheduledRun.objects.latest("enqueued_at").slot.isoformat())
     assert len(smtp.messages) == 3
 
 
