@@ -86,3 +86,18 @@ def neutral():
     """Exports, API values and stored values: always in the source language."""
     with translation.override(SOURCE_LANGUAGE):
         yield
+
+
+def neutral_iter(iterable):
+    """``iterable``'s items, each computed under :func:`neutral` (the source language),
+    whatever language is active between items: for streamed exports, whose generators run
+    after the view returned. The override is held only while the producer runs, never
+    across a ``yield`` (the consumer's own language is untouched between items)."""
+    iterator = iter(iterable)
+    while True:
+        with neutral():
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+        yield item

@@ -1,28 +1,11 @@
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.languages import neutral
+from accounts.languages import neutral, neutral_iter
 from reporting.models import ExportLog
 
 from . import datasets
 from .exports import get_format
-
-
-def neutral_chunks(chunks):
-    """``chunks`` (a generator of an export's bytes) pulled in the source language, chunk by
-    chunk: whatever the requester's language (the web request's, a worker's), every label,
-    choice or format an export writer reads is the same, so the file is byte-identical. The
-    override is held only while the writer runs, never across a ``yield`` (the caller's own
-    language is untouched between chunks)."""
-    with neutral():
-        iterator = iter(chunks)
-    while True:
-        with neutral():
-            try:
-                chunk = next(iterator)
-            except StopIteration:
-                return
-        yield chunk
 
 
 def export_cohort(*, format_name, user=None, site=None, diagnosis=None, channel="web"):
@@ -39,7 +22,7 @@ def export_cohort(*, format_name, user=None, site=None, diagnosis=None, channel=
     )
     with neutral():
         chunks = export_format.stream(patients)
-    return log, export_format, neutral_chunks(chunks)
+    return log, export_format, neutral_iter(chunks)
 
 
 def export_stamp():

@@ -455,20 +455,6 @@ def iter_audit_entries(*, user, filters, zone=None, chunk_size=None):
         after = (last["a_at"], last["a_kind"], last["a_row"])
 
 
-def neutral_iter(iterable):
-    """``iterable``'s items, each computed under ``neutral()`` (the source language),
-    whatever the language active between items: for streamed exports, whose
-    generators run after the view returned."""
-    iterator = iter(iterable)
-    while True:
-        with neutral():
-            try:
-                item = next(iterator)
-            except StopIteration:
-                return
-        yield item
-
-
 def audit_csv_rows(entries, zone=None):
     """One CSV row (dict keyed by CSV_HEADER) per changed field; an entry with
     no field change gives one row per detail, or a single row. Strings, in the

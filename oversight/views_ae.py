@@ -26,7 +26,7 @@ from safety import rules, services
 from safety.filters import AdverseEventListingFilterSet
 from safety.models import AdverseEvent, AdverseEventFollowUp, AdverseEventReview, ReviewKind
 
-from .audit import neutral_iter
+from accounts.languages import neutral_iter
 from .forms_ae import AcknowledgeForm, FollowUpForm, MedicalReviewForm
 from exchange.exports.base import spreadsheet_safe as _cell
 

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
+from accounts.languages import neutral_iter
 from accounts.mixins import PermissionRequiredMixin
 from accounts.scoping import scope_to_user_sites
 from core.forms import DateInput
@@ -90,7 +91,7 @@ class AuditTrailView(PermissionRequiredMixin, ListView):
 
 class AuditTrailExportView(PermissionRequiredMixin, View):
     """The filtered trail as CSV, one line per changed field, streamed; in English with
-    ISO dates whatever the user's language (``audit.neutral_iter``).
+    ISO dates whatever the user's language (``accounts.languages.neutral_iter``).
 
     The export itself is an access event (who, when, filters), written before
     the file streams."""
@@ -108,7 +109,7 @@ class AuditTrailExportView(PermissionRequiredMixin, View):
                                    detail={"filters": filters.as_dict()})
         entries = audit.iter_audit_entries(user=request.user, filters=filters, zone=zone)
         response = StreamingHttpResponse(
-            audit.neutral_iter(csv_chunks(audit.CSV_HEADER, audit.audit_csv_rows(entries, zone), _cell)),
+            neutral_iter(csv_chunks(audit.CSV_HEADER, audit.audit_csv_rows(entries, zone), _cell)),
             content_type="text/csv; charset=utf-8")
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response["Content-Disposition"] = f'attachment; filename="audit-trail-{stamp}.csv"'
