@@ -15,7 +15,8 @@ from .services import account_unlock
 
 @admin.register(Site)
 class SiteAdmin(SimpleHistoryAdmin):
-    list_display = ("code", "name", "time_zone")
+    list_display = ("code", "name", "country", "time_zone")
+    list_filter = ("country",)
     search_fields = ("code", "name")
 
 

@@ -9,6 +9,7 @@ from simple_history.models import HistoricalRecords
 
 from core.validation import CleanTextModel
 
+from .countries import ALPHA3
 from .roles import SITE_ROLES, STUDY_WIDE_ROLES, Role
 
 import zoneinfo
@@ -18,6 +19,18 @@ def validate_time_zone(value):
     if value not in zoneinfo.available_timezones():
         raise ValidationError(_("Unknown time zone: %(value)s."), code="invalid_time_zone",
                               params={"value": value})
+
+
+def validate_country(value):
+    if value not in ALPHA3:
+        raise ValidationError(_("%(value)s is not an ISO 3166-1 alpha-3 country code (e.g. FRA, DEU, GBR)."),
+                              code="invalid_country", params={"value": value})
+
+
+def default_country():
+    """A new site's country: ``settings.STUDY_DEFAULT_COUNTRY`` (FRA, the study's country; the
+    sites that existed before the field got it too, an administrator corrects it in the admin)."""
+    return settings.STUDY_DEFAULT_COUNTRY
 
 
 class Site(CleanTextModel, models.Model):
@@ -35,6 +48,10 @@ class Site(CleanTextModel, models.Model):
     time_zone = models.CharField(
         _("time zone"), max_length=64, default="Europe/Paris", validators=[validate_time_zone],
         help_text=_("Dates and times are shown in this zone to the site's staff."),
+    )
+    country = models.CharField(
+        _("country"), max_length=3, default=default_country, validators=[validate_country],
+        help_text=_("ISO 3166-1 alpha-3 code, e.g. FRA, DEU, GBR (exported as SDTM DM COUNTRY)."),
     )
     history = HistoricalRecords()
 

@@ -257,6 +257,9 @@ class PatientSerializer(RecordSerializer):
     action (`POST /patients/{id}/withdraw/`)."""
 
     site_code = serializers.CharField(source="site.code", read_only=True)
+    site_country = serializers.CharField(
+        source="site.country", read_only=True,
+        help_text=_("The site's country, ISO 3166-1 alpha-3 (e.g. FRA); set by an administrator."))
     age_at_enrolment = serializers.IntegerField(read_only=True, help_text=_("Derived: whole years at enrolment."))
     disease_duration_at_enrolment_months = serializers.DecimalField(
         max_digits=5, decimal_places=1, read_only=True,
@@ -265,7 +268,7 @@ class PatientSerializer(RecordSerializer):
     class Meta:
         model = Patient
         fields = [
-            *BOOKKEEPING, "subject_id", "site", "site_code", "sex", "birth_year", "birth_date", "race",
+            *BOOKKEEPING, "subject_id", "site", "site_code", "site_country", "sex", "birth_year", "birth_date", "race",
             "consent_date", "enrolment_date", "symptom_onset_date", "active_myopathy", "ctd_associated",
             "steroid_contraindication", "renal_risk", "renal_risk_since", "thrombotic_risk",
             "thrombotic_risk_since", "suspected_cause",

@@ -6,9 +6,10 @@ coxsackie B infection, one possible drug-induced myopathy."""
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+#: (code, name, time zone, country: ISO 3166-1 alpha-3).
 SITES = [
-    ("01", "University Hospital North", "Europe/Paris"),
-    ("02", "City General Hospital", "Europe/Paris"),
+    ("01", "University Hospital North", "Europe/Paris", "FRA"),
+    ("02", "City General Hospital", "Europe/Paris", "FRA"),
 ]
 
 #: username -> (role, site code or None for study-wide, first name, last name, language).

@@ -69,6 +69,9 @@ TIME_ZONES = ("Europe/Paris", "Europe/Berlin", "Europe/London", "Europe/Madrid",
               "Europe/Amsterdam", "Europe/Stockholm", "Europe/Warsaw", "America/New_York",
               "America/Chicago", "America/Toronto", "America/Sao_Paulo", "Asia/Tokyo",
               "Australia/Sydney", "Africa/Johannesburg")
+#: The country (ISO 3166-1 alpha-3) of each zone in ``TIME_ZONES``, in the same order.
+COUNTRIES = ("FRA", "DEU", "GBR", "ESP", "ITA", "NLD", "SWE", "POL", "USA", "USA", "CAN", "BRA", "JPN", "AUS",
+             "ZAF")
 CITIES = ("Lyon", "Lille", "Bordeaux", "Nantes", "Berlin", "Munich", "London", "Leeds", "Madrid",
           "Milan", "Amsterdam", "Uppsala", "Warsaw", "Boston", "Chicago", "Toronto", "Sao Paulo",
           "Kyoto", "Sydney", "Cape Town")
@@ -134,7 +137,8 @@ def ensure_sites(n_sites):
         code = f"{i:02d}"
         site, _ = Site.objects.get_or_create(code=code, defaults={
             "name": f"{CITIES[(i - 1) % len(CITIES)]} University Hospital {code}",
-            "time_zone": TIME_ZONES[(i - 1) % len(TIME_ZONES)]})
+            "time_zone": TIME_ZONES[(i - 1) % len(TIME_ZONES)],
+            "country": COUNTRIES[(i - 1) % len(COUNTRIES)]})
         user, created = User.objects.get_or_create(username=f"cohort-clinician-{code}", defaults={
             "first_name": "Clinician", "last_name": f"Site {code}", "email": f"clinician{code}@example.org"})
         if created:

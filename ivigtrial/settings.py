@@ -214,6 +214,13 @@ if LANGUAGE_CODE not in dict(LANGUAGES):
     raise ImproperlyConfigured(f"LANGUAGE_CODE must be one of {', '.join(dict(LANGUAGES))}, not {LANGUAGE_CODE!r}.")
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Paris")
+# The country (ISO 3166-1 alpha-3) a new site gets unless the admin says otherwise; the
+# sites that existed before ``Site.country`` got it too (SDTM DM COUNTRY is required).
+STUDY_DEFAULT_COUNTRY = env.str("STUDY_DEFAULT_COUNTRY", default="FRA")
+from accounts.countries import ALPHA3 as _ALPHA3  # noqa: E402 (a plain set, no Django)
+
+if STUDY_DEFAULT_COUNTRY not in _ALPHA3:
+    raise ImproperlyConfigured(f"STUDY_DEFAULT_COUNTRY must be an ISO 3166-1 alpha-3 code, not {STUDY_DEFAULT_COUNTRY!r}.")
 USE_I18N = True
 USE_TZ = True
 # Clinical values never show a thousands separator ("1 234,5" would not parse back).

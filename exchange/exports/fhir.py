@@ -36,6 +36,11 @@ Choices (documented here because FHIR has no slot for them):
   is written only when such an event exists. The WHO-UMC relatedness is the
   causality assessment; the CTCAE grade is a local extension next to the
   mild/moderate/severe severity.
+- Dates go where R4B says: a Condition's onset in ``onsetDateTime`` (the PM/DM
+  diagnosis: the first symptom; a malignancy: its diagnosis date), the date it was
+  diagnosed in the core extension ``condition-assertedDate``, and ``recordedDate``
+  is when the record was entered in this system. An AdverseEvent's ``date`` is its
+  onset, ``detected`` the site's awareness, ``recordedDate`` its entry.
 - ResearchStudy.status is study-wide (not the cohort's): ``completed`` once
   every enrolled patient has completed or withdrawn, else ``active``.
 - Voided records (malignancies, assessments, adverse events) are left out.
@@ -83,6 +88,8 @@ STUDY_ID_SYSTEM = f"{LOCAL_BASE}/study-id"
 LOCAL_CODES = f"{LOCAL_BASE}/fhir/CodeSystem/ivig-trial"
 AGE_AT_ENROLMENT_EXTENSION = f"{LOCAL_BASE}/fhir/StructureDefinition/age-at-enrolment"
 CTCAE_GRADE_EXTENSION = f"{LOCAL_BASE}/fhir/StructureDefinition/ctcae-grade"
+#: FHIR core extension: the date the condition was first asserted (diagnosed).
+CONDITION_ASSERTED_DATE = "http://hl7.org/fhir/StructureDefinition/condition-assertedDate"
 
 #: Namespace of the uuid5 entry ids: the study OID under the local base URL.
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, f"{LOCAL_BASE}/{datasets.STUDY_OID}")
@@ -309,39 +316,50 @@ def _research_subject(row):
 
 # --- Conditions -----------------------------------------------------------------
 
+def _asserted(diagnosed):
+    return [{"url": CONDITION_ASSERTED_DATE, "valueDateTime": _date(diagnosed)}]
+
+
 def diagnosis_entries(patients):
-    """The PM/DM diagnosis: onset = first symptom, recorded = diagnosis date."""
+    """The PM/DM diagnosis: ``onsetDateTime`` = the first symptom; the diagnosis date is
+    when it was asserted (the core ``condition-assertedDate`` extension);
+    ``recordedDate`` = when the record was entered in this system."""
     qs = (Diagnosis.objects.filter(patient__in=patients).order_by("patient__subject_id")
-          .values_list("patient__subject_id", "kind", "diagnosis_date", "patient__symptom_onset_date"))
-    for subject, kind, diagnosed, onset in qs.iterator(chunk_size=datasets.CHUNK):
+          .values_list("patient__subject_id", "kind", "diagnosis_date", "patient__symptom_onset_date",
+                       "created_at"))
+    for subject, kind, diagnosed, onset, entered in qs.iterator(chunk_size=datasets.CHUNK):
         code, display = DIAGNOSIS_CODES[kind]
         yield entry("Condition", [subject, "diagnosis"], {
+            "extension": _asserted(diagnosed),
             "clinicalStatus": concept(CONDITION_CLINICAL, "active", "Active"),
             "verificationStatus": concept(CONDITION_VERIFICATION, "confirmed", "Confirmed"),
             "category": [concept(CONDITION_CATEGORY, "encounter-diagnosis", "Encounter Diagnosis")],
             "code": concept(SNOMED, code, display, display),
             "subject": _subject(subject),
             "onsetDateTime": _date(onset),
-            "recordedDate": _date(diagnosed),
+            "recordedDate": _instant(entered),
         })
 
 
 def malignancy_entries(patients):
-    """One Condition per current malignancy; recordedDate = its diagnosis date."""
+    """One Condition per current malignancy: ``onsetDateTime`` = its diagnosis date (the
+    onset known), also its asserted date; ``recordedDate`` = when it was entered here."""
     qs = (MalignancyHistory.objects.current().filter(patient__in=patients)
           .order_by("patient__subject_id", "diagnosis_date", "pk")
           .values_list("pk", "patient__subject_id", "malignancy_type", "diagnosis_date", "status",
-                       "certainty"))
-    for pk, subject, kind, diagnosed, status, certainty in qs.iterator(chunk_size=datasets.CHUNK):
+                       "certainty", "created_at"))
+    for pk, subject, kind, diagnosed, status, certainty, entered in qs.iterator(chunk_size=datasets.CHUNK):
         clinical = MALIGNANCY_CLINICAL_STATUS[status]
         verification = MALIGNANCY_VERIFICATION[certainty]
         yield entry("Condition", [subject, "malignancy", pk], {
+            "extension": _asserted(diagnosed),
             "clinicalStatus": concept(CONDITION_CLINICAL, clinical, clinical.capitalize()),
             "verificationStatus": concept(CONDITION_VERIFICATION, verification, verification.capitalize()),
             "category": [concept(CONDITION_CATEGORY, "problem-list-item", "Problem List Item")],
             "code": {"text": kind},
             "subject": _subject(subject),
-            "recordedDate": _date(diagnosed),
+            "onsetDateTime": _date(diagnosed),
+            "recordedDate": _instant(entered),
         })
 
 
@@ -503,7 +521,7 @@ def _adverse_event(row, linked):
         "actuality": "actual",
         "event": {"text": row["term"]},
         "subject": _subject(subject),
-        "date": _date(row["onset_date"]),
+        "date": _date(row["onset_date"]),  # when the event occurred (its onset)
         "seriousness": concept(AE_SERIOUSNESS, serious, serious.capitalize()),
         "severity": concept(AE_SEVERITY, severity, severity.capitalize()),
         "outcome": concept(AE_OUTCOME, outcome_code, outcome_display),
@@ -513,7 +531,9 @@ def _adverse_event(row, linked):
         }]}],
         "study": [_study()],
     }
-    if row["entered_at"]:
+    if row["aware_at"]:  # when the site became aware of it
+        body["detected"] = _instant(row["aware_at"])
+    if row["entered_at"]:  # when it was recorded here
         body["recordedDate"] = _instant(row["entered_at"])
     return entry("AdverseEvent", [subject, row["ae_id"]], body)
 

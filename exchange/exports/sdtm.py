@@ -1,7 +1,7 @@
 """CDISC SDTM: the cohort as SDTM domains, each as CSV and SAS transport (XPT v5), in a zip.
 
-Domains: DM, MH, EX, VS, LB, AE and the sponsor-defined FT (MMT-8 muscle
-testing). Each domain is written twice with the same columns and values:
+Domains: DM, MH, CE (on-study malignancies), EX, VS, LB, AE and the
+sponsor-defined FT (MMT-8 muscle testing). Each domain is written twice with the same columns and values:
 ``<domain>.csv`` (UTF-8, header row) and ``<domain>.xpt`` (SAS transport
 version 5, dataset name = domain, through :mod:`exchange.exports.xpt`), plus
 ``README.txt`` (what each domain holds, the de-identification note and the
@@ -10,16 +10,16 @@ sponsor-defined choices). In the CSV, text goes through
 with an apostrophe); the XPT keeps it as it is.
 
 Rows come from ``exchange.datasets`` where its row generators fit (EX, VS,
-LB, FT, AE, malignancies in MH); DM and the diagnosis records of MH come from
+LB, FT, AE, malignancies in MH and CE); DM and the diagnosis records of MH come from
 queries over the cohort ordered by subject. The study days (--DY) need each
 subject's reference start date (first infusion): every row generator is
 ordered by subject id, so a second cursor over the cohort's (subject, first
 infusion), in the same order, is walked alongside (a merge join) instead of
 holding a dictionary of every subject.
 
-Queries: a constant number whatever the cohort size: DM one (the subjects);
-MH two (subjects, malignancies); EX, VS, LB, FT and AE two each (their rows and
-the reference dates): 13.
+Queries: a constant number whatever the cohort size: DM one (the subjects, with
+their last contact and death as subqueries); MH two (subjects, malignancies); CE,
+EX, VS, LB, FT and AE two each (their rows and the reference dates): 15.
 
 Memory: independent of the cohort's size. The rows come in chunks
 (``iterator(chunk_size)``); each record goes to the zip as a CSV row at once
@@ -41,9 +41,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from itertools import islice, repeat
 
-from safety.models import ActionTaken, Outcome, Relatedness
+from django.db.models import Exists, F, OuterRef, Q, Subquery
+
+from patients.models import MalignancyTiming
+from safety.models import ActionTaken, AdverseEvent, AdverseEventFollowUp, Outcome, Relatedness
+from safety.rules import FATAL
 from visits import rules as visit_rules
-from visits.models import AssessmentTimepoint
+from visits.models import Assessment, AssessmentTimepoint, TreatmentCycle
 
 from .. import datasets
 from . import xpt
@@ -54,8 +58,9 @@ from .base import spreadsheet_safe_column, stream_zip
 STUDYID = datasets.STUDY_OID
 ARMCD = "IVIG"
 ARM = "IVIG 1 g/kg x 2 days every 4 weeks"
-NOT_TREATED_ARMCD = "NOTTRT"
-NOT_TREATED_ARM = "Not Treated"
+#: SDTMIG 3.3/3.4 DM: an enrolled subject is assigned to the single arm (ARMCD/ARM); one not
+#: yet treated has no actual arm (ACTARMCD/ACTARM null) and says why in ARMNRS (codelist ARMNULRS).
+ARMNRS_NOT_TREATED = "ASSIGNED, NOT TREATED"
 AGEU = "YEARS"
 YES, NO = "Y", "N"
 
@@ -72,6 +77,9 @@ CHAR_MAX_BYTES = xpt.CHAR_MAX
 DIAGNOSIS_TERMS = {"PM": "POLYMYOSITIS", "DM": "DERMATOMYOSITIS"}
 MHCAT_DIAGNOSIS = "PRIMARY DIAGNOSIS"
 MHCAT_MALIGNANCY = "MALIGNANCY"
+#: Malignancies diagnosed on or after the first infusion (the stored ``MalignancyHistory.timing``
+#: "during" or "after") are on-study clinical events (CE), not medical history.
+CECAT_MALIGNANCY = "MALIGNANCY"
 
 EXROUTE = "INTRAVENOUS"
 EXDOSU = "g"
@@ -189,6 +197,9 @@ DM_VARS = _identifiers("DM", seq=False) + [
     Var("RFXSTDTC", "Date/Time of First Study Treatment"),
     Var("RFXENDTC", "Date/Time of Last Study Treatment"),
     Var("RFICDTC", "Date/Time of Informed Consent"),
+    Var("RFPENDTC", "Date/Time of End of Participation"),
+    Var("DTHDTC", "Date/Time of Death"),
+    Var("DTHFL", "Subject Death Flag"),
     Var("SITEID", "Study Site Identifier"),
     Var("AGE", "Age", True),
     Var("AGEU", "Age Units"),
@@ -198,11 +209,20 @@ DM_VARS = _identifiers("DM", seq=False) + [
     Var("ARM", "Description of Planned Arm"),
     Var("ACTARMCD", "Actual Arm Code"),
     Var("ACTARM", "Description of Actual Arm"),
+    Var("ARMNRS", "Reason Arm and/or Actual Arm is Null"),
+    Var("ACTARMUD", "Description of Unplanned Actual Arm"),
+    Var("COUNTRY", "Country"),
 ]
 MH_VARS = _identifiers("MH") + [
     Var("MHTERM", "Reported Term for the Medical History"),
     Var("MHCAT", "Category for Medical History"),
     Var("MHSTDTC", "Start Date/Time of Medical History Event"),
+]
+CE_VARS = _identifiers("CE") + [
+    Var("CETERM", "Reported Term for the Clinical Event"),
+    Var("CECAT", "Category for Clinical Event"),
+    Var("CESTDTC", "Start Date/Time of Clinical Event"),
+    Var("CESTDY", "Study Day of Start of Event", True),
 ]
 EX_VARS = _identifiers("EX") + [
     Var("EXTRT", "Name of Treatment"),
@@ -212,12 +232,13 @@ EX_VARS = _identifiers("EX") + [
     Var("EXROUTE", "Route of Administration"),
     Var("EXLOT", "Lot Number"),
     *VISIT_VARS,
-    Var("EXTPT", "Planned Time Point Name"),
-    Var("EXTPTNUM", "Planned Time Point Number", True),
     Var("EXSTDTC", "Start Date/Time of Treatment"),
     Var("EXENDTC", "End Date/Time of Treatment"),
     Var("EXSTDY", "Study Day of Start of Treatment", True),
     Var("EXENDY", "Study Day of End of Treatment", True),
+    # The SDTM timing variables' order: the planned time point after the dates and days.
+    Var("EXTPT", "Planned Time Point Name"),
+    Var("EXTPTNUM", "Planned Time Point Number", True),
 ]
 VS_VARS = _identifiers("VS") + [
     Var("VSTESTCD", "Vital Signs Test Short Name"),
@@ -390,43 +411,105 @@ def with_baseline(rows):
 
 # --- Subjects (DM, MH diagnosis) -------------------------------------------------
 
+def _latest(model_qs, field):
+    """The latest ``field`` of the subject's rows of ``model_qs`` (a correlated subquery)."""
+    return Subquery(model_qs.filter(patient=OuterRef("pk"), **{f"{field}__isnull": False})
+                    .order_by(F(field).desc()).values(field)[:1])
+
+
+def _deaths():
+    """Current adverse events that record a death: outcome fatal or the criterion "results in
+    death" (``safety.rules`` holds the two together with CTCAE grade 5)."""
+    return AdverseEvent.objects.current().filter(Q(outcome=FATAL) | Q(serious_death=True),
+                                                 patient=OuterRef("pk"))
+
+
+def _contacts(patients):
+    """``patients`` with the latest date of each kind of recorded contact (correlated
+    subqueries: still one query) and the death: ``death`` (a death is recorded),
+    ``death_date`` (the earliest end date of a fatal event: the date it ended in death)."""
+    events = AdverseEvent.objects.current()
+    return patients.annotate(
+        last_cycle=_latest(TreatmentCycle.objects.all(), "start_date"),
+        last_assessment=_latest(Assessment.objects.current(), "assessment_date"),
+        last_ae_onset=_latest(events, "onset_date"),
+        last_ae_end=_latest(events, "end_date"),
+        last_follow_up=Subquery(
+            AdverseEventFollowUp.objects.filter(adverse_event__patient=OuterRef("pk"),
+                                                adverse_event__voided_at__isnull=True)
+            .order_by("-follow_up_date").values("follow_up_date")[:1]),
+        death=Exists(_deaths()),
+        death_date=Subquery(_deaths().filter(end_date__isnull=False).order_by("end_date")
+                            .values("end_date")[:1]),
+    )
+
+
+#: The dates that are a contact with the subject, for RFPENDTC (see :func:`participation_end`).
+CONTACT_DATES = ("consent_date", "enrolment_date", "first_infusion", "last_infusion", "end_of_treatment",
+                 "withdrawal_date", "last_cycle", "last_assessment", "last_ae_onset", "last_ae_end",
+                 "last_follow_up", "death_date")
+
+
+def participation_end(subject):
+    """RFPENDTC, "date/time when subject ended participation or follow-up in a trial ... should
+    correspond to the last known date of contact" (SDTMIG 3.3 DM): the latest recorded date of
+    contact: consent, enrolment, a cycle visit, an infusion, an assessment (the end-of-treatment
+    visit included), an adverse event's onset, end or follow-up, the withdrawal, the death. For
+    a subject still on study, the last contact so far (the data cut)."""
+    return max((d for d in map(subject.get, CONTACT_DATES) if d is not None), default=None)
+
+
 def subject_rows(patients):
     """One row per subject, by subject id: identifiers, demography, treatment
-    dates, diagnosis. The age and the treatment dates are the stored facts
-    (``patients.services`` derives them)."""
-    qs = (patients.order_by("subject_id")
-          .values_list("subject_id", "site__code", "sex", "race", "age_at_enrolment",
-                       "consent_date", "symptom_onset_date", "diagnosis__kind",
-                       "first_infusion_date", "last_infusion_date"))
-    for (subject, site, sex, race, age, consent, onset, kind, first,
-         last) in qs.iterator(chunk_size=datasets.CHUNK):
-        yield {"subject_id": subject, "site": site, "sex": sex, "race": race,
-               "age": age, "consent_date": consent,
-               "symptom_onset_date": onset, "diagnosis": kind, "first_infusion": first,
-               "last_infusion": last}
+    dates, diagnosis, the last contact and the death. The age and the treatment
+    dates are the stored facts (``patients.services`` derives them); the country
+    is the site's (``accounts.Site.country``)."""
+    names = ("subject_id", "site", "country", "sex", "race", "age", "consent_date", "enrolment_date",
+             "symptom_onset_date", "diagnosis", "first_infusion", "last_infusion", "end_of_treatment",
+             "withdrawal_date", "last_cycle", "last_assessment", "last_ae_onset", "last_ae_end",
+             "last_follow_up", "death", "death_date")
+    qs = (_contacts(patients).order_by("subject_id")
+          .values_list("subject_id", "site__code", "site__country", "sex", "race", "age_at_enrolment",
+                       "consent_date", "enrolment_date", "symptom_onset_date", "diagnosis__kind",
+                       "first_infusion_date", "last_infusion_date", "end_of_treatment_date", "withdrawal_date",
+                       "last_cycle", "last_assessment", "last_ae_onset", "last_ae_end", "last_follow_up",
+                       "death", "death_date"))
+    for values in qs.iterator(chunk_size=datasets.CHUNK):
+        yield dict(zip(names, values))
 
 
 def dm_records(patients):
-    """One record per subject; not yet treated: ACTARMCD NOTTRT, no reference dates."""
+    """One record per subject. Single arm (SDTMIG 3.3/3.4): every enrolled subject is
+    assigned to it (ARMCD/ARM); the actual arm once treated, else ACTARMCD/ACTARM null
+    with ARMNRS "ASSIGNED, NOT TREATED". DTHFL "Y" and DTHDTC when a death is recorded."""
     for s in subject_rows(patients):
         treated = s["first_infusion"] is not None
         yield {
             "USUBJID": usubjid(s["subject_id"]), "SUBJID": s["subject_id"],
             "RFSTDTC": iso(s["first_infusion"]), "RFENDTC": iso(s["last_infusion"]),
             "RFXSTDTC": iso(s["first_infusion"]), "RFXENDTC": iso(s["last_infusion"]),
-            "RFICDTC": iso(s["consent_date"]), "SITEID": s["site"], "AGE": s["age"], "AGEU": AGEU,
+            "RFICDTC": iso(s["consent_date"]), "RFPENDTC": iso(participation_end(s)),
+            "DTHDTC": iso(s["death_date"]), "DTHFL": YES if s["death"] else None,
+            "SITEID": s["site"], "AGE": s["age"], "AGEU": AGEU,
             "SEX": s["sex"], "RACE": s["race"], "ARMCD": ARMCD, "ARM": ARM,
-            "ACTARMCD": ARMCD if treated else NOT_TREATED_ARMCD,
-            "ACTARM": ARM if treated else NOT_TREATED_ARM,
+            "ACTARMCD": ARMCD if treated else None, "ACTARM": ARM if treated else None,
+            "ARMNRS": None if treated else ARMNRS_NOT_TREATED, "ACTARMUD": None,
+            "COUNTRY": s["country"],
         }
 
 
-# --- MH ------------------------------------------------------------------------------
+# --- MH and CE -----------------------------------------------------------------------
+
+def _before_study(row):
+    """A malignancy diagnosed before the first infusion: the stored timing (``patients.rules
+    .malignancy_timing``, never recomputed here)."""
+    return row["timing"] == MalignancyTiming.BEFORE
+
 
 def mh_records(patients):
     """Per subject: the PM/DM diagnosis (onset of symptoms) when recorded, then the
-    current (not voided) malignancies by diagnosis date. Both queries are ordered
-    by subject id and read side by side."""
+    current (not voided) malignancies diagnosed before the first infusion, by diagnosis
+    date. Both queries are ordered by subject id and read side by side."""
     malignancies = datasets.malignancy_rows(patients)
     pending = next(malignancies, None)
     for subject, kind, onset in _cohort_stream(patients, "subject_id", "diagnosis__kind", "symptom_onset_date"):
@@ -434,11 +517,22 @@ def mh_records(patients):
             yield {"USUBJID": usubjid(subject), "MHTERM": DIAGNOSIS_TERMS[kind], "MHCAT": MHCAT_DIAGNOSIS,
                    "MHSTDTC": iso(onset)}
         while pending is not None and pending["subject_id"] == subject:
-            yield {"USUBJID": usubjid(subject), "MHTERM": pending["malignancy"], "MHCAT": MHCAT_MALIGNANCY,
-                   "MHSTDTC": iso(pending["diagnosis_date"])}
+            if _before_study(pending):
+                yield {"USUBJID": usubjid(subject), "MHTERM": pending["malignancy"], "MHCAT": MHCAT_MALIGNANCY,
+                       "MHSTDTC": iso(pending["diagnosis_date"])}
             pending = next(malignancies, None)
     if pending is not None:
         raise RuntimeError(f"SDTM: malignancy of subject {pending['subject_id']} out of the cohort's order")
+
+
+def ce_records(patients):
+    """The current malignancies diagnosed on or after the first infusion (stored timing
+    "during" or "after"): on-study clinical events, with their study day."""
+    for row, first in with_reference(patients, datasets.malignancy_rows(patients)):
+        if _before_study(row):
+            continue
+        yield {"USUBJID": usubjid(row["subject_id"]), "CETERM": row["malignancy"], "CECAT": CECAT_MALIGNANCY,
+               "CESTDTC": iso(row["diagnosis_date"]), "CESTDY": study_day(row["diagnosis_date"], first)}
 
 
 # --- EX ------------------------------------------------------------------------------
@@ -560,11 +654,14 @@ def ae_records(patients):
 
 
 DOMAINS = [
-    Domain("DM", "Demographics", "one record per subject: site, sex, age at enrolment (years), race, "
-           "reference start/end = first/last IVIG infusion, informed consent date, arm.", DM_VARS, dm_records),
-    Domain("MH", "Medical History", "the PM/DM diagnosis (MHCAT PRIMARY DIAGNOSIS, MHSTDTC = symptom "
-           "onset) and the malignancy history (MHCAT MALIGNANCY, MHSTDTC = diagnosis date; voided entries "
-           "excluded).", MH_VARS, mh_records),
+    Domain("DM", "Demographics", "one record per subject: site and its country, sex, age at enrolment "
+           "(years), race, reference start/end = first/last IVIG infusion, informed consent date, end of "
+           "participation (last contact), death, arm.", DM_VARS, dm_records),
+    Domain("MH", "Medical History", "conditions that began before the study: the PM/DM diagnosis (MHCAT "
+           "PRIMARY DIAGNOSIS, MHSTDTC = symptom onset) and the malignancies diagnosed before the first "
+           "infusion (MHCAT MALIGNANCY, MHSTDTC = diagnosis date; voided entries excluded).", MH_VARS, mh_records),
+    Domain("CE", "Clinical Events", "on-study events: the malignancies diagnosed on or after the first "
+           "infusion (CECAT MALIGNANCY, CESTDTC = diagnosis date; voided entries excluded).", CE_VARS, ce_records),
     Domain("EX", "Exposure", "one record per IVIG infusion day: product, dose given (g), lot, "
            "VISITNUM = cycle, EXTPT = infusion day.", EX_VARS, ex_records),
     Domain("VS", "Vital Signs", "weight (kg) at each cycle visit and height (cm) when recorded.",
@@ -745,13 +842,26 @@ SPONSOR_CHOICES = f"""\
 - Dates are ISO 8601 (YYYY-MM-DD); EXSTDTC/EXENDTC add the local start/end time (hh:mm) when recorded.
   Study days (--DY) count from RFSTDTC (day 1, no day 0).
 - DM: RFSTDTC/RFXSTDTC = first IVIG infusion, RFENDTC/RFXENDTC = last infusion; AGE = age in whole
-  years at enrolment; ARMCD "{ARMCD}", ARM "{ARM}" (single arm);
-  ACTARMCD "{NOT_TREATED_ARMCD}" / ACTARM "{NOT_TREATED_ARM}" before any infusion. No birth date
-  (BRTHDTC) is given.
-- MH: the diagnosis as MHTERM POLYMYOSITIS / DERMATOMYOSITIS with MHSTDTC = myopathy symptom onset;
-  malignancies with MHTERM as recorded (not MedDRA-coded), all of the EDC's malignancy history whatever
-  their timing (MHSTDTC may fall during or after treatment: compare with RFSTDTC). Malignancy status
+  years at enrolment; COUNTRY = the site's country (ISO 3166-1 alpha-3, set per site by an
+  administrator). RFPENDTC = the last known date of contact (SDTMIG: "should correspond to the last
+  known date of contact"): the latest of consent, enrolment, cycle visits, infusions, assessments (the
+  end-of-treatment visit included), adverse-event onsets, ends and follow-ups, the withdrawal and the
+  death; for a subject still on study, the last contact so far. DTHFL "Y" when a death is recorded (a
+  current adverse event with outcome FATAL or the criterion "results in death"), DTHDTC = that event's
+  end date (empty when not recorded); a withdrawal's reason is free text and is not read for deaths.
+  Single arm: ARMCD "{ARMCD}", ARM "{ARM}" for every enrolled subject; ACTARMCD/ACTARM the same once
+  treated, else null with ARMNRS "{ARMNRS_NOT_TREATED}" (SDTMIG 3.3/3.4; no pseudo-arm codes);
+  ACTARMUD is always null. No birth date (BRTHDTC) is given.
+- MH holds conditions that began before the study: the diagnosis as MHTERM POLYMYOSITIS /
+  DERMATOMYOSITIS with MHSTDTC = myopathy symptom onset; malignancies diagnosed before the first
+  infusion (the EDC's stored timing "before"), MHTERM as recorded (not MedDRA-coded). Malignancy status
   and certainty are not carried (they would need SUPPMH).
+- CE: malignancies diagnosed on or after the first infusion (stored timing "during" or "after") are
+  on-study events, not history. They are clinical events (CE, CECAT "{CECAT_MALIGNANCY}") rather than AE
+  records: the EDC's malignancy record carries no adverse-event assessment (seriousness, causality,
+  grade, action, outcome) nor a MedDRA code (AEDECOD is required in AE), and an investigator who judges
+  the malignancy an adverse event reports it on the adverse-event form, so it is in AE once, as
+  assessed. CESTDY counts from RFSTDTC.
 - EX: EXTRT = the product as recorded; EXDOSE in g per infusion day; EXDOSFRM "{EXDOSFRM}";
   EXTPT "DAY 1"/"DAY 2" = infusion day of the cycle.
 - VS, LB, FT: the baseline flag (--BLFL = "Y") marks the subject's first visit: the first cycle (VS) and the

@@ -136,3 +136,11 @@ def test_the_other_demo_users_keep_the_browsers_language(seeded):
     from accounts.models import Profile
 
     assert not Profile.objects.exclude(user__username="clinicien-02").exclude(language="").exists()
+
+
+def test_demo_sites_have_their_country(seeded):
+    from accounts.models import Site
+
+    assert dict(Site.objects.values_list("code", "country")) == {"01": "FRA", "02": "FRA"}
+    for site in Site.objects.all():
+        site.full_clean()

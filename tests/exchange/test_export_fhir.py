@@ -145,7 +145,10 @@ def test_research_subject_and_diagnosis(seeded):
             if c["subject"]["reference"] == subject_of(bundle, "01-001") and "coding" in c["code"]]
     assert dx["code"]["coding"][0]["code"] == "396230008"  # 01-001 has DM
     assert dx["onsetDateTime"] == patient.symptom_onset_date.isoformat()
-    assert dx["recordedDate"] == patient.diagnosis.diagnosis_date.isoformat()
+    # the diagnosis date is when it was asserted; recordedDate is when it was entered here
+    assert dx["extension"] == [{"url": "http://hl7.org/fhir/StructureDefinition/condition-assertedDate",
+                                "valueDateTime": patient.diagnosis.diagnosis_date.isoformat()}]
+    assert dx["recordedDate"] == patient.diagnosis.created_at.isoformat(timespec="seconds")
 
 
 def test_voided_records_are_left_out(seeded):

@@ -57,8 +57,9 @@ class Command(BaseCommand):
 
     def _sites(self):
         sites = {}
-        for code, name, zone in cohort.SITES:
-            site, _ = Site.objects.get_or_create(code=code, defaults={"name": name, "time_zone": zone})
+        for code, name, zone, country in cohort.SITES:
+            site, _ = Site.objects.get_or_create(code=code, defaults={"name": name, "time_zone": zone,
+                                                                      "country": country})
             sites[code] = site
         return sites
 

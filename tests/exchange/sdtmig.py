@@ -1,0 +1,210 @@
+"""The SDTMIG v3.3 variables of the domains this study exports: name, label, type and core.
+
+Core: ``Req`` (present, and non-empty on every record), ``Exp`` (present; may be empty
+when not collected), ``Perm`` (permissible: listed only where the export uses it, for
+the order of the variables). Each domain's list is in the order of SDTMIG's
+specification table, which is the order a dataset's variables follow. ``label`` is
+given for the Req and Exp variables (a dataset's label must be SDTMIG's), ``None``
+where only the order is checked.
+
+Sources (SDTMIG v3.3, the CDISC specification tables; the same core values as v3.4
+except where noted): CDISC SDTMIG v3.3 sections 5 (DM), 6.1 (CM, EX), 6.2 (AE, CE, MH)
+and 6.3 (LB, VS, FT), as tabulated per domain at
+https://mycsg.in/meta_sdtm_var_master.php?domain=<DM|AE|...>&igversion=ig3.3 and on the
+CDISC wiki (https://wiki.cdisc.org, SDTMIG v3.4 AE specification). DM: ARMCD, ARM,
+ACTARMCD and ACTARM are Exp since v3.3 (null with ARMNRS for a subject without an arm or
+an actual arm); COUNTRY is Req. AE: AEDECOD is Req, the other MedDRA levels Exp.
+Findings use --BLFL (Exp in v3.3; v3.4 moves to --LOBXFL).
+"""
+
+REQ, EXP, PERM = "Req", "Exp", "Perm"
+CHAR, NUM = "Char", "Num"
+
+
+def _ids(domain, seq=True):
+    ids = [("STUDYID", "Study Identifier", CHAR, REQ), ("DOMAIN", "Domain Abbreviation", CHAR, REQ),
+           ("USUBJID", "Unique Subject Identifier", CHAR, REQ)]
+    return ids + ([(f"{domain}SEQ", "Sequence Number", NUM, REQ)] if seq else [])
+
+
+VISITNUM = ("VISITNUM", "Visit Number", NUM, EXP)
+VISIT = ("VISIT", None, CHAR, PERM)
+
+SDTMIG = {
+    "DM": _ids("DM", seq=False) + [
+        ("SUBJID", "Subject Identifier for the Study", CHAR, REQ),
+        ("RFSTDTC", "Subject Reference Start Date/Time", CHAR, EXP),
+        ("RFENDTC", "Subject Reference End Date/Time", CHAR, EXP),
+        ("RFXSTDTC", "Date/Time of First Study Treatment", CHAR, EXP),
+        ("RFXENDTC", "Date/Time of Last Study Treatment", CHAR, EXP),
+        ("RFICDTC", "Date/Time of Informed Consent", CHAR, EXP),
+        ("RFPENDTC", "Date/Time of End of Participation", CHAR, EXP),
+        ("DTHDTC", "Date/Time of Death", CHAR, EXP),
+        ("DTHFL", "Subject Death Flag", CHAR, EXP),
+        ("SITEID", "Study Site Identifier", CHAR, REQ),
+        ("BRTHDTC", None, CHAR, PERM),
+        ("AGE", "Age", NUM, EXP),
+        ("AGEU", "Age Units", CHAR, EXP),
+        ("SEX", "Sex", CHAR, REQ),
+        ("RACE", "Race", CHAR, EXP),
+        ("ETHNIC", None, CHAR, PERM),
+        ("ARMCD", "Planned Arm Code", CHAR, EXP),
+        ("ARM", "Description of Planned Arm", CHAR, EXP),
+        ("ACTARMCD", "Actual Arm Code", CHAR, EXP),
+        ("ACTARM", "Description of Actual Arm", CHAR, EXP),
+        ("ARMNRS", "Reason Arm and/or Actual Arm is Null", CHAR, EXP),
+        ("ACTARMUD", "Description of Unplanned Actual Arm", CHAR, EXP),
+        ("COUNTRY", "Country", CHAR, REQ),
+        ("DMDTC", None, CHAR, PERM),
+        ("DMDY", None, NUM, PERM),
+    ],
+    "MH": _ids("MH") + [
+        ("MHSPID", None, CHAR, PERM),
+        ("MHTERM", "Reported Term for the Medical History", CHAR, REQ),
+        ("MHDECOD", None, CHAR, PERM),
+        ("MHCAT", None, CHAR, PERM),
+        ("MHBODSYS", None, CHAR, PERM),
+        ("MHSTDTC", None, CHAR, PERM),
+        ("MHENDTC", None, CHAR, PERM),
+        ("MHENRTPT", None, CHAR, PERM),
+    ],
+    "CE": _ids("CE") + [
+        ("CESPID", None, CHAR, PERM),
+        ("CETERM", "Reported Term for the Clinical Event", CHAR, REQ),
+        ("CEDECOD", None, CHAR, PERM),
+        ("CECAT", None, CHAR, PERM),
+        ("CESTDTC", None, CHAR, PERM),
+        ("CEENDTC", None, CHAR, PERM),
+        ("CESTDY", None, NUM, PERM),
+    ],
+    "AE": _ids("AE") + [
+        ("AESPID", None, CHAR, PERM),
+        ("AETERM", "Reported Term for the Adverse Event", CHAR, REQ),
+        ("AEMODIFY", None, CHAR, PERM),
+        ("AELLT", "Lowest Level Term", CHAR, EXP),
+        ("AELLTCD", "Lowest Level Term Code", NUM, EXP),
+        ("AEDECOD", "Dictionary-Derived Term", CHAR, REQ),
+        ("AEPTCD", "Preferred Term Code", NUM, EXP),
+        ("AEHLT", "High Level Term", CHAR, EXP),
+        ("AEHLTCD", "High Level Term Code", NUM, EXP),
+        ("AEHLGT", "High Level Group Term", CHAR, EXP),
+        ("AEHLGTCD", "High Level Group Term Code", NUM, EXP),
+        ("AECAT", None, CHAR, PERM),
+        ("AESCAT", None, CHAR, PERM),
+        ("AEBODSYS", "Body System or Organ Class", CHAR, EXP),
+        ("AEBDSYCD", "Body System or Organ Class Code", NUM, EXP),
+        ("AESOC", "Primary System Organ Class", CHAR, EXP),
+        ("AESOCCD", "Primary System Organ Class Code", NUM, EXP),
+        ("AESEV", None, CHAR, PERM),
+        ("AESER", "Serious Event", CHAR, EXP),
+        ("AEACN", "Action Taken with Study Treatment", CHAR, EXP),
+        ("AEREL", "Causality", CHAR, EXP),
+        ("AEOUT", None, CHAR, PERM),
+        ("AESCONG", None, CHAR, PERM),
+        ("AESDISAB", None, CHAR, PERM),
+        ("AESDTH", None, CHAR, PERM),
+        ("AESHOSP", None, CHAR, PERM),
+        ("AESLIFE", None, CHAR, PERM),
+        ("AESMIE", None, CHAR, PERM),
+        ("AETOXGR", None, CHAR, PERM),
+        ("AESTDTC", "Start Date/Time of Adverse Event", CHAR, EXP),
+        ("AEENDTC", "End Date/Time of Adverse Event", CHAR, EXP),
+        ("AESTDY", None, NUM, PERM),
+        ("AEENDY", None, NUM, PERM),
+        ("AEENRTPT", None, CHAR, PERM),
+    ],
+    "CM": _ids("CM") + [
+        ("CMSPID", None, CHAR, PERM),
+        ("CMTRT", "Reported Name of Drug, Med, or Therapy", CHAR, REQ),
+        ("CMMODIFY", None, CHAR, PERM),
+        ("CMDECOD", None, CHAR, PERM),
+        ("CMCAT", None, CHAR, PERM),
+        ("CMSCAT", None, CHAR, PERM),
+        ("CMINDC", None, CHAR, PERM),
+        ("CMCLAS", None, CHAR, PERM),
+        ("CMCLASCD", None, CHAR, PERM),
+        ("CMDOSE", None, NUM, PERM),
+        ("CMDOSTXT", None, CHAR, PERM),
+        ("CMDOSU", None, CHAR, PERM),
+        ("CMDOSFRM", None, CHAR, PERM),
+        ("CMDOSFRQ", None, CHAR, PERM),
+        ("CMROUTE", None, CHAR, PERM),
+        ("CMSTDTC", None, CHAR, PERM),
+        ("CMENDTC", None, CHAR, PERM),
+        ("CMSTDY", None, NUM, PERM),
+        ("CMENDY", None, NUM, PERM),
+        ("CMENRTPT", None, CHAR, PERM),
+        ("CMENTPT", None, CHAR, PERM),
+    ],
+    "EX": _ids("EX") + [
+        ("EXTRT", "Name of Treatment", CHAR, REQ),
+        ("EXDOSE", "Dose", NUM, EXP),
+        ("EXDOSU", "Dose Units", CHAR, EXP),
+        ("EXDOSFRM", "Dose Form", CHAR, EXP),
+        ("EXDOSFRQ", None, CHAR, PERM),
+        ("EXROUTE", None, CHAR, PERM),
+        ("EXLOT", None, CHAR, PERM),
+        ("VISITNUM", None, NUM, PERM),
+        VISIT,
+        ("EXSTDTC", "Start Date/Time of Treatment", CHAR, EXP),
+        ("EXENDTC", "End Date/Time of Treatment", CHAR, EXP),
+        ("EXSTDY", None, NUM, PERM),
+        ("EXENDY", None, NUM, PERM),
+        ("EXTPT", None, CHAR, PERM),
+        ("EXTPTNUM", None, NUM, PERM),
+    ],
+    "VS": _ids("VS") + [
+        ("VSTESTCD", "Vital Signs Test Short Name", CHAR, REQ),
+        ("VSTEST", "Vital Signs Test Name", CHAR, REQ),
+        ("VSCAT", None, CHAR, PERM),
+        ("VSORRES", "Result or Finding in Original Units", CHAR, EXP),
+        ("VSORRESU", "Original Units", CHAR, EXP),
+        ("VSSTRESC", "Character Result/Finding in Std Format", CHAR, EXP),
+        ("VSSTRESN", "Numeric Result/Finding in Standard Units", NUM, EXP),
+        ("VSSTRESU", "Standard Units", CHAR, EXP),
+        ("VSSTAT", None, CHAR, PERM),
+        ("VSREASND", None, CHAR, PERM),
+        ("VSBLFL", "Baseline Flag", CHAR, EXP),
+        VISITNUM, VISIT,
+        ("VSDTC", "Date/Time of Measurements", CHAR, EXP),
+        ("VSDY", None, NUM, PERM),
+    ],
+    "LB": _ids("LB") + [
+        ("LBTESTCD", "Lab Test or Examination Short Name", CHAR, REQ),
+        ("LBTEST", "Lab Test or Examination Name", CHAR, REQ),
+        ("LBCAT", None, CHAR, PERM),
+        ("LBORRES", "Result or Finding in Original Units", CHAR, EXP),
+        ("LBORRESU", "Original Units", CHAR, EXP),
+        ("LBORNRLO", "Reference Range Lower Limit in Orig Unit", CHAR, EXP),
+        ("LBORNRHI", "Reference Range Upper Limit in Orig Unit", CHAR, EXP),
+        ("LBSTRESC", "Character Result/Finding in Std Format", CHAR, EXP),
+        ("LBSTRESN", "Numeric Result/Finding in Standard Units", NUM, EXP),
+        ("LBSTRESU", "Standard Units", CHAR, EXP),
+        ("LBSTNRLO", "Reference Range Lower Limit-Std Units", NUM, EXP),
+        ("LBSTNRHI", "Reference Range Upper Limit-Std Units", NUM, EXP),
+        ("LBNRIND", "Reference Range Indicator", CHAR, EXP),
+        ("LBSTAT", None, CHAR, PERM),
+        ("LBREASND", None, CHAR, PERM),
+        ("LBLOINC", None, CHAR, PERM),
+        ("LBSPEC", None, CHAR, PERM),
+        ("LBBLFL", "Baseline Flag", CHAR, EXP),
+        VISITNUM, VISIT,
+        ("LBDTC", "Date/Time of Specimen Collection", CHAR, EXP),
+        ("LBDY", None, NUM, PERM),
+    ],
+    "FT": _ids("FT") + [
+        ("FTTESTCD", "Short Name of Test", CHAR, REQ),
+        ("FTTEST", "Name of Test", CHAR, REQ),
+        ("FTCAT", None, CHAR, PERM),
+        ("FTORRES", "Result or Finding in Original Units", CHAR, EXP),
+        ("FTSTRESC", "Character Result/Finding in Std Format", CHAR, EXP),
+        ("FTSTRESN", "Numeric Result/Finding in Standard Units", NUM, EXP),
+        ("FTSTAT", None, CHAR, PERM),
+        ("FTREASND", None, CHAR, PERM),
+        ("FTMETHOD", None, CHAR, PERM),
+        ("FTBLFL", "Baseline Flag", CHAR, EXP),
+        VISITNUM, VISIT,
+        ("FTDTC", "Date/Time of Test", CHAR, EXP),
+        ("FTDY", None, NUM, PERM),
+    ],
+}
