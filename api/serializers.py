@@ -629,7 +629,7 @@ class CodedTermField(serializers.Field):
     }
 
     def __init__(self, **kwargs):
-        super().__init__(source="coded_term", required=False, allow_null=True, **kwargs)
+        super().__init__(required=False, allow_null=True, **kwargs)
 
     def get_attribute(self, instance):
         return instance.meddra_llt_code or None
