@@ -198,7 +198,8 @@ class AdverseEvent(ClinicalRecord):
         term_changed = bool(self.coded_term_id) and (self.coded_term_id != self._stored_coded_term_id())
         raise_violations(rules.coding_violations(
             term_chosen=bool(self.coded_term_id), term_changed=term_changed,
-            term_current=bool(self.coded_term_id) and self.coded_term.current))
+            term_current=bool(self.coded_term_id) and type(self).coded_term.field.related_model.objects.filter(
+                pk=self.coded_term_id, current=True).exists()))
         infusion_date, same_patient = None, True
         if self.infusion_id:
             infusion = Infusion.objects.select_related("cycle").get(pk=self.infusion_id)
