@@ -26,7 +26,9 @@ from patients import rules as patient_rules
 from patients import services as patient_services
 from patients.models import Diagnosis, MalignancyHistory, Patient, PatientStatus
 from review.models import DataQuery, DataQueryMessage
+from coding.selectors import term_by_llt_code
 from safety.models import AdverseEvent
+from safety.rules import CODED_FIELDS
 from safety.services import adverse_event_save
 from visits.models import (Assessment, AssessmentTimepoint, Infusion, MissedCycle, ProtocolDeviation,
                            TreatmentCycle)
@@ -617,9 +619,45 @@ class DeviationSerializer(ModelShapeSerializer):
 
 # --- Safety ------------------------------------------------------------------------
 
+@extend_schema_field({"type": "string", "pattern": "^[0-9]{8}$", "nullable": True,
+                      "example": "10019211"})
+class CodedTermField(serializers.Field):
+    """The coded term by its MedDRA lowest-level-term code (8 digits): a CTCAE v5.0 term,
+    or an LLT of a loaded MedDRA release. Read back from the event's stored facts (no
+    dictionary query per event)."""
+
+    default_error_messages = {
+        "invalid": _("A MedDRA LLT code is 8 digits, e.g. 10019211."),
+        "unknown": _("No current dictionary term has the LLT code %(code)s."),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_null=True, **kwargs)
+
+    def get_attribute(self, instance):
+        return instance.meddra_llt_code or None
+
+    def to_representation(self, value):
+        return value
+
+    def to_internal_value(self, data):
+        code = str(data).strip() if isinstance(data, (str, int)) and not isinstance(data, bool) else ""
+        if not re.fullmatch(r"[0-9]{8}", code):
+            self.fail("invalid")
+        term = term_by_llt_code(code)
+        if term is None:
+            self.fail("unknown", code=code)
+        return term
+
+
 class AdverseEventSerializer(RecordSerializer):
     """An adverse event (CTCAE grade, ICH E2A seriousness, WHO-UMC relatedness);
-    a serious one is flagged for expedited (24 h) review."""
+    a serious one is flagged for expedited (24 h) review. ``term`` is the term as
+    reported; ``coded_term`` the LLT code of the CTCAE v5.0 / MedDRA term that codes
+    it, whose facts (``meddra_*``) the event stores."""
+
+    coded_term = CodedTermField(help_text=_("The LLT code of the coding term (CTCAE v5.0 or a loaded MedDRA "
+                                            "release); null: not coded yet."))
 
     review_due_at = serializers.DateTimeField(read_only=True, allow_null=True,
                                               help_text=_("Serious events: expedited review due (24 h after "
@@ -629,11 +667,12 @@ class AdverseEventSerializer(RecordSerializer):
 
     class Meta:
         model = AdverseEvent
-        fields = [*BOOKKEEPING, "patient", "infusion", "term", "description", "onset_date", "end_date", "aware_at",
+        fields = [*BOOKKEEPING, "patient", "infusion", "term", "coded_term", *CODED_FIELDS, "description",
+                  "onset_date", "end_date", "aware_at",
                   "grade", "serious", *AdverseEvent.CRITERIA, "relatedness", "action_taken", "outcome",
                   "review_due_at", "report_due_at", "reported_late", "rules_version",
                   "reviewed_at", "voided_at", "void_reason"]
-        read_only_fields = [*READ_ONLY_BOOKKEEPING, "report_due_at", "reported_late", "rules_version",
+        read_only_fields = [*READ_ONLY_BOOKKEEPING, *CODED_FIELDS, "report_due_at", "reported_late", "rules_version",
                             "reviewed_at", "voided_at", "void_reason"]
 
     def persist(self, instance, *, reason, expected_version, user):

@@ -131,3 +131,10 @@ INFUSION_REACTION = ("01-003", 2, 1)
 #: subject id -> the reason of a missed cycle (a month without infusion) planned after the
 #: last cycle of that on-study patient (visits.MissedCycle).
 MISSED_CYCLES = {"02-004": "declined"}
+
+
+#: The CTCAE v5.0 term (MedDRA LLT code, coding/data/ctcae_v5_terms.csv) that codes each demo
+#: verbatim term. Aseptic meningitis after IVIG: CTCAE's "Meningismus" (nervous system).
+AE_CODING = {"Infusion-related reaction": "10051792", "Headache": "10019211", "Chills": "10008531",
+             "Fever": "10016558", "Nausea": "10028813", "Fatigue": "10016256", "Rash": "10037868",
+             "Hypertension": "10020772", "Aseptic meningitis": "10027198"}

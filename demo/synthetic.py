@@ -55,6 +55,9 @@ from accounts.models import Membership, Site
 from patients import rules as patient_rules
 from patients import services as patient_services
 from patients.models import Diagnosis, MalignancyHistory, Patient
+from coding.selectors import term_by_llt_code
+from coding.services import ctcae_load
+from demo.cohort import AE_CODING
 from safety.models import AdverseEvent
 from safety.services import adverse_event_derive
 from visits import rules as visit_rules
@@ -203,6 +206,8 @@ class CohortWriter:
             raise ValueError("At least one cycle per patient.")
         self.n_patients, self.n_cycles, self.n_sites = patients, cycles, sites
         self.rng = random.Random(seed)
+        ctcae_load()  # idempotent: the coded terms of the generated events
+        self.coded_terms = {code: term_by_llt_code(code) for code in set(AE_CODING.values())}
         self.batch_size = batch_size
         self.today = today or timezone.localdate()
         self.out = out or (lambda message: None)
@@ -610,6 +615,7 @@ class CohortWriter:
         if rng.random() < SERIOUS_AE_SHARE / AE_SHARE:
             event = AdverseEvent(
                 patient=patient, infusion=infusion, term="Aseptic meningitis",
+                coded_term=self.coded_terms[AE_CODING["Aseptic meningitis"]],
                 description="Severe headache, neck stiffness and fever after the infusion; CSF sterile.",
                 onset_date=infusion.infusion_date + timedelta(days=1),
                 end_date=min(self.today, infusion.infusion_date + timedelta(days=6)), grade=3, serious=True,
@@ -619,6 +625,7 @@ class CohortWriter:
             term, grade, relatedness = rng.choice(MINOR_AE)
             event = AdverseEvent(
                 patient=patient, infusion=infusion, term=term, description="",
+                coded_term=self.coded_terms[AE_CODING[term]],
                 onset_date=infusion.infusion_date, end_date=infusion.infusion_date + timedelta(days=rng.randint(0, 2)),
                 grade=grade, relatedness=relatedness,
                 action_taken="rate_reduced" if rng.random() < 0.4 else "none", outcome="recovered")

@@ -3,6 +3,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from coding.selectors import term_by_llt_code
 from core.services import record_save
 from safety.models import AdverseEvent
 from safety.services import adverse_event_save
@@ -96,6 +97,7 @@ def build_course(patient, course: cohort.DemoCourse, author):
             infusion = Infusion.objects.get(cycle=cycle, day=cohort.INFUSION_REACTION[2])
             adverse_event_save(user=author, event=AdverseEvent(
                 patient=patient, infusion=infusion, term="Infusion-related reaction",
+                coded_term=term_by_llt_code(cohort.AE_CODING["Infusion-related reaction"]),
                 description="Headache and chills during the infusion; settled after slowing it.",
                 onset_date=infusion.infusion_date, end_date=infusion.infusion_date, grade=1,
                 relatedness="probable", action_taken="rate_reduced", outcome="recovered"))

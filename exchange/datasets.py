@@ -39,7 +39,7 @@ from patients import rules as patient_rules
 from patients.models import (Diagnosis, MalignancyHistory, MalignancyStatus, MalignancyCertainty,
                              Patient, PatientStatus, Race, Sex, SuspectedCause)
 from safety.models import ActionTaken, AdverseEvent, Outcome, Relatedness
-from safety.rules import CTCAE_GRADES, SERIOUSNESS_CRITERIA
+from safety.rules import CODED_FIELDS, CTCAE_GRADES, SERIOUSNESS_CRITERIA
 from visits import rules as visit_rules
 from visits.models import (Assessment, AssessmentTimepoint, DeviationKind, DosingBasis, Infusion, MissedCycle,
                            MMTScale, ProtocolDeviation, TreatmentCycle)
@@ -528,6 +528,13 @@ AE_COLUMNS = [
     Column("subject_id", "Study subject id"),
     Column("ae_id", "Adverse event number within the study", "integer"),
     Column("term", "Event term (verbatim)"),
+    Column("meddra_llt", "Coded term: MedDRA lowest level term (CTCAE v5.0 term)"),
+    Column("meddra_llt_code", "Coded term: MedDRA LLT code"),
+    Column("meddra_pt", "Coded term: MedDRA preferred term"),
+    Column("meddra_pt_code", "Coded term: MedDRA PT code"),
+    Column("meddra_soc", "Coded term: MedDRA primary system organ class"),
+    Column("meddra_soc_code", "Coded term: MedDRA SOC code"),
+    Column("coding_dictionary", "Coding dictionary and version (empty: not coded yet)"),
     Column("cycle", "Cycle of the linked infusion", "integer"),
     Column("day", "Day of the linked infusion", "integer"),
     Column("onset_date", "Onset date", "date"),
@@ -548,7 +555,7 @@ AE_COLUMNS = [
 AE_CRITERIA = [name for name, _ in SERIOUSNESS_CRITERIA]
 
 
-AE_SOURCES = ["patient__subject_id", "pk", "term", "infusion__cycle__number", "infusion__day", "onset_date",
+AE_SOURCES = ["patient__subject_id", "pk", "term", *CODED_FIELDS, "infusion__cycle__number", "infusion__day", "onset_date",
               "end_date", "grade", "serious", *AE_CRITERIA, "relatedness", "action_taken", "outcome", "created_at",
               "aware_at", "report_due_at", "reported_late", "reviewed_at"]
 

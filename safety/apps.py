@@ -23,8 +23,12 @@ def _register_case_report_forms():
     from .forms import AdverseEventForm
     from .models import AdverseEvent, AdverseEventFollowUp
 
-    crf.register(AdverseEvent, fields=AdverseEventForm._meta.fields,
-                 derived=["sae_entered_at", "report_due_at", "reported_late", "reviewed_at", "reviewed_by",
+    # The coded term shows as its stored facts (what the event was coded with), not as the
+    # dictionary row (a later load may have changed it; and no query per event).
+    from .rules import CODED_FIELDS
+
+    crf.register(AdverseEvent, fields=[name for name in AdverseEventForm._meta.fields if name != "coded_term"],
+                 derived=[*CODED_FIELDS, "sae_entered_at", "report_due_at", "reported_late", "reviewed_at", "reviewed_by",
                           "rules_version"])
     # Entered on the AE review page (oversight.forms_ae.FollowUpForm: its fields, in its order).
     crf.register(AdverseEventFollowUp, fields=["follow_up_date", "note", "outcome", "end_date"],

@@ -14,8 +14,8 @@ SERIOUS_CHOICES = [("", _("Serious or not")), ("1", _("Serious")), ("0", _("Not 
 
 
 class AdverseEventFilterSet(FilterSet):
-    """``?site=&grade=&serious=1&relatedness=&outcome=&review=1&patient=&voided=``
-    (``review=1``: serious events awaiting medical review)."""
+    """``?site=&grade=&serious=1&relatedness=&outcome=&review=1&coded=0&patient=&voided=``
+    (``review=1``: serious events awaiting medical review; ``coded=0``: events to code)."""
 
     grade = ChoiceFilter(choices=sorted(rules.CTCAE_GRADES.items()), empty_label=_("Any grade"),
                          label=_("CTCAE grade"))
@@ -26,6 +26,8 @@ class AdverseEventFilterSet(FilterSet):
     outcome = ChoiceFilter(choices=Outcome.choices, empty_label=_("Any outcome"), label=_("Outcome"))
     site = SiteFilter(field_name="patient__site", label=_("Site"))
     review = FlagFilter(method="filter_review", help_text=_("true: serious events awaiting medical review."))
+    coded = FlagFilter(method="filter_coded",
+                       help_text=_("false: events not yet coded with a dictionary term (the coding worklist)."))
     patient = IdFilter(field_name="patient_id", help_text=_("Patient id."))
     voided = voided_filter()
 
@@ -35,6 +37,9 @@ class AdverseEventFilterSet(FilterSet):
 
     def filter_review(self, queryset, name, value):
         return queryset.awaiting_review() if value else queryset
+
+    def filter_coded(self, queryset, name, value):
+        return queryset.exclude(meddra_llt_code="") if value else queryset.filter(meddra_llt_code="")
 
 
 class AdverseEventListingFilterSet(AdverseEventFilterSet):

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
 from core.forms import CleanTextFormMixin, ClinicalRecordForm, DateInput, DateTimeInput
+from coding.selectors import ctcae_terms
 from visits.models import Infusion
 
 from .models import AdverseEvent, AdverseEventFollowUp
@@ -18,14 +19,28 @@ class InfusionChoiceField(forms.ModelChoiceField):
             "number": obj.cycle.number, "day": obj.day, "date": date_format(obj.infusion_date, "SHORT_DATE_FORMAT")}
 
 
+class CodedTermChoiceField(forms.ModelChoiceField):
+    """The CTCAE v5.0 terms by name, each with its MedDRA code and system organ class
+    (dictionary words: English in every language). A browser's select finds a term by
+    its first letters typed; ``static/js/term_filter.js`` adds a filter box."""
+
+    def label_from_instance(self, obj):
+        return obj.label
+
+
 class AdverseEventForm(ClinicalRecordForm):
+    coded_term = CodedTermChoiceField(
+        queryset=ctcae_terms(), required=False, label=gettext_lazy("Coded term (CTCAE v5.0)"),
+        empty_label=gettext_lazy("Not coded yet"),
+        help_text=gettext_lazy("The CTCAE term that codes the event, with its MedDRA code and system organ "
+                               "class. The term as reported stays as typed above."))
     infusion = InfusionChoiceField(queryset=Infusion.objects.none(), required=False,
                                    label=gettext_lazy("Infusion"),
                                    empty_label=gettext_lazy("Not linked to an infusion"))
 
     class Meta:
         model = AdverseEvent
-        fields = ["term", "description", "infusion", "onset_date", "end_date", "aware_at", "grade", "serious",
+        fields = ["term", "coded_term", "description", "infusion", "onset_date", "end_date", "aware_at", "grade", "serious",
                   *AdverseEvent.CRITERIA, "relatedness", "action_taken", "outcome"]
         widgets = {"onset_date": DateInput(), "end_date": DateInput(), "aware_at": DateTimeInput(),
                    "description": forms.Textarea(attrs={"rows": 2})}
@@ -38,7 +53,7 @@ class AdverseEventForm(ClinicalRecordForm):
         self.fields["infusion"].queryset = (Infusion.objects.filter(cycle__patient=patient)
                                             .select_related("cycle").order_by("cycle__number", "day"))
         self.helper.layout = Layout(
-            Fieldset(_("Event"), "term", "description", "infusion", "onset_date", "end_date", "aware_at"),
+            Fieldset(_("Event"), "term", "coded_term", "description", "infusion", "onset_date", "end_date", "aware_at"),
             Fieldset(_("Severity and seriousness"), "grade", "serious", *AdverseEvent.CRITERIA),
             Fieldset(pgettext("adverse event form section", "Assessment"), "relatedness", "action_taken", "outcome"),
             *self.bookkeeping_layout(),

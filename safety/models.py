@@ -60,8 +60,22 @@ class AdverseEvent(ClinicalRecord):
     infusion = models.ForeignKey(Infusion, on_delete=models.PROTECT, null=True, blank=True,
                                  related_name="adverse_events",
                                  verbose_name=_("infusion"), help_text=_("The infusion the event followed, if any."))
-    term = models.CharField(_("event term"), max_length=200,
-                            help_text=_("E.g. headache, infusion-related reaction, aseptic meningitis."))
+    term = models.CharField(_("event term as reported"), max_length=200,
+                            help_text=_("The verbatim term, as the patient or the investigator reported it, "
+                                        "e.g. headache, infusion-related reaction, aseptic meningitis."))
+    coded_term = models.ForeignKey(
+        "coding.MeddraTerm", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("coded term (CTCAE v5.0)"),
+        help_text=_("The CTCAE v5.0 term (a MedDRA lowest level term) that codes the event. Empty: to code."))
+    # The coded facts, copied from the dictionary term by safety.services (rules.coded_facts): a later
+    # dictionary load does not change them; recoding is an edit with a reason.
+    meddra_llt_name = models.CharField(_("MedDRA lowest level term"), max_length=200, blank=True, editable=False)
+    meddra_llt_code = models.CharField(_("MedDRA LLT code"), max_length=8, blank=True, editable=False)
+    meddra_pt_name = models.CharField(_("MedDRA preferred term"), max_length=200, blank=True, editable=False)
+    meddra_pt_code = models.CharField(_("MedDRA PT code"), max_length=8, blank=True, editable=False)
+    meddra_soc_name = models.CharField(_("MedDRA system organ class"), max_length=200, blank=True, editable=False)
+    meddra_soc_code = models.CharField(_("MedDRA SOC code"), max_length=8, blank=True, editable=False)
+    meddra_source = models.CharField(_("coding dictionary"), max_length=40, blank=True, editable=False)
     description = models.TextField(_("description"), blank=True)
     onset_date = models.DateField(_("onset date"))
     end_date = models.DateField(_("end date"), null=True, blank=True, help_text=_("Empty while ongoing."))
@@ -159,6 +173,11 @@ class AdverseEvent(ClinicalRecord):
         pages, e-mails and listings; an export builds them under ``accounts.languages.neutral``)."""
         return [str(label) for name, label in rules.SERIOUSNESS_CRITERIA if getattr(self, name)]
 
+    def _stored_coded_term_id(self):
+        if self.pk is None:
+            return None
+        return type(self).objects.filter(pk=self.pk).values_list("coded_term_id", flat=True).first()
+
     def save(self, *args, **kwargs):
         """An event stored by a path that skipped ``safety.services.adverse_event_save``
         (a fixture, a bulk writer) still gets its derived facts (awareness, the SAE
@@ -169,9 +188,18 @@ class AdverseEvent(ClinicalRecord):
             adverse_event_derive(self, now=timezone.now())
         super().save(*args, **kwargs)
 
+    @property
+    def is_coded(self):
+        return bool(self.meddra_llt_code)
+
     def clean(self):
         if not self.patient_id:
             return
+        term_changed = bool(self.coded_term_id) and (self.coded_term_id != self._stored_coded_term_id())
+        raise_violations(rules.coding_violations(
+            term_chosen=bool(self.coded_term_id), term_changed=term_changed,
+            term_current=bool(self.coded_term_id) and type(self).coded_term.field.related_model.objects.filter(
+                pk=self.coded_term_id, current=True).exists()))
         infusion_date, same_patient = None, True
         if self.infusion_id:
             infusion = Infusion.objects.select_related("cycle").get(pk=self.infusion_id)

@@ -171,6 +171,33 @@ def awareness_violations(*, aware_at, aware_date, onset_date, now) -> list[Viola
     return v
 
 
+#: The coded facts an adverse event stores from its dictionary term (``coded_facts``), in SDTM order.
+CODED_FIELDS = ("meddra_llt_name", "meddra_llt_code", "meddra_pt_name", "meddra_pt_code",
+                "meddra_soc_name", "meddra_soc_code", "meddra_source")
+
+
+def coded_facts(*, term) -> dict:
+    """What an event stores from the term it is coded with (``term``: an object with the
+    dictionary's ``llt_*``, ``pt_*``, ``soc_*`` and ``source``; None when not coded). The
+    facts are copied at coding, so a later dictionary load changes no coded event."""
+    if term is None:
+        return dict.fromkeys(CODED_FIELDS, "")
+    return {"meddra_llt_name": term.llt_name, "meddra_llt_code": term.llt_code,
+            "meddra_pt_name": term.pt_name, "meddra_pt_code": term.pt_code,
+            "meddra_soc_name": term.soc_name, "meddra_soc_code": term.soc_code,
+            "meddra_source": term.source}
+
+
+def coding_violations(*, term_chosen: bool, term_changed: bool, term_current: bool) -> list[Violation]:
+    """Coding is optional at entry (an uncoded event is "to code"); a newly chosen
+    term must be current in its dictionary. A term that was current when the event was
+    coded stays valid after a later load retires it (the stored facts are kept)."""
+    if term_chosen and term_changed and not term_current:
+        return [Violation("coded_term", "term_not_current",
+                          _("This dictionary term is no longer current: choose a current one."))]
+    return []
+
+
 def report_due_at(aware_at):
     """A serious event is due (entered for the sponsor and reviewed) 24 hours after awareness."""
     return aware_at + EXPEDITED_REVIEW_WINDOW

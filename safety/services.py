@@ -48,6 +48,23 @@ def adverse_event_derive(event: AdverseEvent, *, now) -> AdverseEvent:
     facts = rules.sae_facts(serious=event.serious, aware_at=event.aware_at, sae_entered_at=event.sae_entered_at)
     event.report_due_at, event.reported_late = facts.report_due_at, facts.reported_late
     event.rules_version = rules.RULES_VERSION
+    coded_refresh(event)
+    return event
+
+
+def coded_refresh(event: AdverseEvent) -> AdverseEvent:
+    """Copy the coded facts from the chosen dictionary term when the coding changed
+    (a new term, or none): the facts of an event already coded with this term stay
+    as they were stored, whatever a later dictionary load changed in the term."""
+    term = event.coded_term if event.coded_term_id else None
+    if term is None:
+        facts = rules.coded_facts(term=None)
+    elif (event.meddra_llt_code, event.meddra_source) == (term.llt_code, term.source):
+        return event
+    else:
+        facts = rules.coded_facts(term=term)
+    for name, value in facts.items():
+        setattr(event, name, value)
     return event
 
 

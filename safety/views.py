@@ -31,6 +31,7 @@ class AdverseEventCreateView(PatientAEMixin, RecordFormView):
     form_class = AdverseEventForm
     permission_required = "safety.add_adverseevent"
     success_message = gettext_lazy("Adverse event recorded.")
+    template_name = "safety/adverseevent_create.html"
 
     def get_object(self):
         return None

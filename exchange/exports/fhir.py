@@ -506,6 +506,22 @@ def adverse_event_entries(patients):
         yield _adverse_event(row, linked)
 
 
+#: MedDRA in FHIR (terminology.hl7.org): the coded event's LLT and, where known, its PT.
+MEDDRA = "http://terminology.hl7.org/CodeSystem/mdr"
+
+
+def ae_event_concept(row) -> dict:
+    """``AdverseEvent.event``: the term as reported (``text``) and, for a coded event,
+    the MedDRA LLT (the CTCAE v5.0 term) and its PT when the PT differs."""
+    concept_ = {"text": row["term"]}
+    if row["meddra_llt_code"]:
+        codings = [coding(MEDDRA, row["meddra_llt_code"], row["meddra_llt"])]
+        if row["meddra_pt_code"] and row["meddra_pt_code"] != row["meddra_llt_code"]:
+            codings.append(coding(MEDDRA, row["meddra_pt_code"], row["meddra_pt"]))
+        concept_["coding"] = codings
+    return concept_
+
+
 def _adverse_event(row, linked):
     subject = row["subject_id"]
     serious = "serious" if row["serious"] else "non-serious"
@@ -519,7 +535,7 @@ def _adverse_event(row, linked):
     body = {
         "extension": [{"url": CTCAE_GRADE_EXTENSION, "valueInteger": row["grade"]}],
         "actuality": "actual",
-        "event": {"text": row["term"]},
+        "event": ae_event_concept(row),
         "subject": _subject(subject),
         "date": _date(row["onset_date"]),  # when the event occurred (its onset)
         "seriousness": concept(AE_SERIOUSNESS, serious, serious.capitalize()),

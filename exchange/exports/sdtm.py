@@ -290,6 +290,14 @@ FT_VARS = _identifiers("FT") + [
 AE_VARS = _identifiers("AE") + [
     Var("AESPID", "Sponsor-Defined Identifier"),
     Var("AETERM", "Reported Term for the Adverse Event"),
+    Var("AELLT", "Lowest Level Term"),
+    Var("AELLTCD", "Lowest Level Term Code", True),
+    Var("AEDECOD", "Dictionary-Derived Term"),
+    Var("AEPTCD", "Preferred Term Code", True),
+    Var("AEBODSYS", "Body System or Organ Class"),
+    Var("AEBDSYCD", "Body System or Organ Class Code", True),
+    Var("AESOC", "Primary System Organ Class"),
+    Var("AESOCCD", "Primary System Organ Class Code", True),
     Var("AESEV", "Severity/Intensity"),
     Var("AESER", "Serious Event"),
     Var("AEACN", "Action Taken with Study Treatment"),
@@ -639,11 +647,31 @@ def severity(grade):
     return AESEV_BY_GRADE.get(grade, AESEV_SEVERE)
 
 
+def _meddra_code(code):
+    return int(code) if code else None
+
+
+def ae_coding(row) -> dict:
+    """The MedDRA variables from the event's stored coded facts: AELLT/AELLTCD the coded
+    LLT (the CTCAE term), AEDECOD/AEPTCD its preferred term, AEBODSYS/AEBDSYCD and
+    AESOC/AESOCCD the PT's primary SOC (SDTMIG: the body system is the primary SOC when
+    the sponsor uses it for analysis). A CTCAE term whose PT the shipped list does not
+    give (no MedDRA release loaded) stands for its own PT: AEDECOD = AELLT. Not coded:
+    all empty."""
+    pt_name = row["meddra_pt"] or row["meddra_llt"]
+    pt_code = row["meddra_pt_code"] or row["meddra_llt_code"]
+    soc_code = _meddra_code(row["meddra_soc_code"])
+    return {"AELLT": row["meddra_llt"], "AELLTCD": _meddra_code(row["meddra_llt_code"]),
+            "AEDECOD": pt_name, "AEPTCD": _meddra_code(pt_code),
+            "AEBODSYS": row["meddra_soc"], "AEBDSYCD": soc_code, "AESOC": row["meddra_soc"], "AESOCCD": soc_code}
+
+
 def ae_records(patients):
     """Current (not voided) adverse events with the CDISC terms of the dicts above."""
     for row, first in with_reference(patients, datasets.adverse_event_rows(patients)):  # voided excluded
         yield {
             "USUBJID": usubjid(row["subject_id"]), "AESPID": str(row["ae_id"]), "AETERM": row["term"],
+            **ae_coding(row),
             "AESEV": severity(row["grade"]), "AESER": yes_no(row["serious"]),
             "AEACN": AEACN.get(row["action_taken"]), "AEREL": AEREL.get(row["relatedness"]),
             "AEOUT": AEOUT.get(row["outcome"]),
@@ -873,7 +901,10 @@ SPONSOR_CHOICES = f"""\
   ({" or ".join(MMT_METHOD.values())}), not converted between scales.
 - AE: AETOXGR = CTCAE v5 grade ("1".."5"); AESEV from the grade (1 MILD, 2 MODERATE, 3-5 SEVERE);
   AEREL = the WHO-UMC causality category uppercased ({", ".join(AEREL.values())}), not the CDISC
-  NY codelist; AESPID = the EDC's adverse-event number; AETERM as reported (no MedDRA coding, so no AEDECOD).
+  NY codelist; AESPID = the EDC's adverse-event number; AETERM as reported (verbatim); AELLT/AELLTCD the coded
+  CTCAE v5.0 term (a MedDRA LLT), AEDECOD/AEPTCD its MedDRA preferred term (the LLT itself where no MedDRA
+  release was loaded to give the PT), AEBODSYS/AEBDSYCD = AESOC/AESOCCD the primary system organ class;
+  an event not coded yet has them empty.
 - No supplemental qualifier (SUPP--) datasets, no trial design datasets and no response (RS) domain.
 """
 

@@ -8,6 +8,7 @@ from django.db import transaction
 from accounts import languages
 from accounts.models import Membership, RolePolicy, Site
 from accounts.roles import Role
+from coding.services import ctcae_load
 from core.services import record_save
 from demo import cohort
 from demo.treatment import build_course
@@ -40,6 +41,7 @@ class Command(BaseCommand):
             raise CommandError("Refusing to create demo users with known passwords while DEBUG "
                                "is off. Use --force if this really is a demo server.")
         with transaction.atomic():
+            ctcae_load()  # the AE coding dictionary (idempotent; the migration loaded it too)
             sites = self._sites()
             users, reset = self._users(sites, reset_passwords=reset_passwords)
             created = self._patients(sites, users["admin"])
