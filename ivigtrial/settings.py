@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "patients",
     "visits",
     "safety",
+    "medications",
     "review",
     "reporting",
     "exchange",
