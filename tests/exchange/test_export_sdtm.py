@@ -24,7 +24,7 @@ from visits.models import Assessment, Infusion
 
 pytestmark = pytest.mark.django_db
 
-DOMAINS = ["DM", "MH", "EX", "VS", "LB", "FT", "AE"]
+DOMAINS = ["DM", "MH", "EX", "VS", "LB", "FT", "AE", "CM"]
 FILES = {f"{d.lower()}.{ext}" for d in DOMAINS for ext in ("csv", "xpt")} | {"README.txt"}
 
 
