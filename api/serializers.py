@@ -27,6 +27,8 @@ from patients import services as patient_services
 from patients.models import Diagnosis, MalignancyHistory, Patient, PatientStatus
 from review.models import DataQuery, DataQueryMessage
 from coding.selectors import term_by_llt_code
+from medications.models import MEDICATION_FACTS, ConcomitantMedication
+from medications.services import medication_save
 from safety.models import AdverseEvent
 from safety.rules import CODED_FIELDS
 from safety.services import adverse_event_save
@@ -683,6 +685,32 @@ class AdverseEventSerializer(RecordSerializer):
         fields["patient"].queryset = self.scoped(Patient.objects.all(), "site")
         fields["infusion"].queryset = self.scoped(Infusion.objects.all(), "cycle__patient__site")
         return fields
+
+
+# --- Concomitant medications -------------------------------------------------------
+
+class MedicationSerializer(RecordSerializer):
+    """A concomitant medication (reported name, WHO ATC code when known, dose, route,
+    frequency, dates); its flags (corticosteroid, immunosuppressant, statin, oestrogen,
+    started during the study) are derived from the ATC code and the first infusion."""
+
+    create_only = ("patient",)
+
+    class Meta:
+        model = ConcomitantMedication
+        fields = [*BOOKKEEPING, "patient", "drug_name", "atc_code", "indication", "dose", "dose_unit", "route",
+                  "frequency", "start_date", "end_date", "ongoing", *MEDICATION_FACTS, "rules_version",
+                  "voided_at", "void_reason"]
+        read_only_fields = [*READ_ONLY_BOOKKEEPING, *MEDICATION_FACTS, "rules_version", "voided_at",
+                            "void_reason"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["patient"].queryset = self.scoped(Patient.objects.all(), "site")
+        return fields
+
+    def persist(self, instance, *, reason, expected_version, user):
+        return medication_save(medication=instance, reason=reason, expected_version=expected_version, user=user)
 
 
 class MissedCycleSerializer(RecordSerializer):

@@ -51,6 +51,7 @@ for prefix, viewset in (
     ("assessments", views.AssessmentViewSet),
     ("infusions", views.InfusionViewSet),
     ("adverse-events", views.AdverseEventViewSet),
+    ("medications", views.MedicationViewSet),
     ("deviations", views.DeviationViewSet),
     ("data-queries", views.DataQueryViewSet),
     ("missed-cycles", views.MissedCycleViewSet),

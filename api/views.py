@@ -44,6 +44,9 @@ from patients.models import Diagnosis, MalignancyHistory, Patient
 from patients.services import patient_facts_refresh, patient_withdraw
 from review import services as review_services
 from review.models import DataQuery, DataQueryMessage
+from medications.filters import MedicationFilterSet
+from medications.models import ConcomitantMedication
+from medications.services import medication_void
 from safety.filters import AdverseEventFilterSet
 from safety.models import AdverseEvent
 from visits import services as visit_services
@@ -445,6 +448,24 @@ class AdverseEventViewSet(VoidMixin, RecordViewSet):
 
     def base_queryset(self):
         return AdverseEvent.objects.select_related("patient")
+
+
+# --- Concomitant medications ----------------------------------------------------------------
+
+class MedicationViewSet(VoidMixin, RecordViewSet):
+    """Concomitant medications; an entry made in error is voided (`POST .../void/`)."""
+
+    serializer_class = s.MedicationSerializer
+    site_field = "patient__site"
+    filterset_class = MedicationFilterSet
+    ordering_fields = ["start_date", "created_at", "updated_at"]
+    ordering = ["patient__subject_id", "start_date"]
+
+    def base_queryset(self):
+        return ConcomitantMedication.objects.select_related("patient")
+
+    def perform_void(self, instance, *, reason, expected_version, user):
+        medication_void(medication=instance, reason=reason, expected_version=expected_version, user=user)
 
 
 # --- Data queries ---------------------------------------------------------------------------

@@ -138,3 +138,30 @@ MISSED_CYCLES = {"02-004": "declined"}
 AE_CODING = {"Infusion-related reaction": "10051792", "Headache": "10019211", "Chills": "10008531",
              "Fever": "10016558", "Nausea": "10028813", "Fatigue": "10016256", "Rash": "10037868",
              "Hypertension": "10020772", "Aseptic meningitis": "10027198"}
+@dataclass(frozen=True)
+class DemoMedication:
+    drug_name: str
+    atc_code: str
+    indication: str
+    dose: str
+    dose_unit: str
+    route: str
+    frequency: str
+    start_days: int  # from the first infusion (negative: before the study)
+    end_days: int | None = None  # from the first infusion; None: ongoing
+
+
+#: Concomitant medications (issue 17): a statin stopped before IVIG in the patient whose
+#: myopathy was suspected drug-induced, prednisone started during the course of two patients
+#: whose CK barely fell, methotrexate added in one, and a few others taken throughout.
+MEDICATIONS = {
+    "02-002": (DemoMedication("Simvastatin", "C10AA01", "Hypercholesterolaemia", "40", "mg", "ORAL", "QD", -700, -10),
+               DemoMedication("Prednisone", "H02AB07", "Myositis not improving", "40", "mg", "ORAL", "QD", 60)),
+    "01-004": (DemoMedication("Cortancyl", "H02AB07", "Myositis not improving", "30", "mg", "ORAL", "QD", 35),),
+    "01-006": (DemoMedication("Methotrexate", "L04AX03", "Myositis", "15", "mg", "SUBCUTANEOUS", "QW", 30),),
+    "01-003": (DemoMedication("Plaquenil", "P01BA02", "Cutaneous dermatomyositis", "200", "mg", "ORAL", "BID",
+                              -120),),
+    "02-004": (DemoMedication("Estradiol gel", "G03CA03", "Menopausal symptoms", "1.5", "mg", "TRANSDERMAL", "QD",
+                              -1000),
+               DemoMedication("Atorvastatin", "C10AA05", "Hypercholesterolaemia", "10", "mg", "ORAL", "QD", -400)),
+}

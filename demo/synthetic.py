@@ -58,6 +58,8 @@ from patients.models import Diagnosis, MalignancyHistory, Patient
 from coding.selectors import term_by_llt_code
 from coding.services import ctcae_load
 from demo.cohort import AE_CODING
+from medications.models import ConcomitantMedication
+from medications.services import medication_derive
 from safety.models import AdverseEvent
 from safety.services import adverse_event_derive
 from visits import rules as visit_rules
@@ -96,10 +98,13 @@ COMPLETED_SHARE = 0.55
 WITHDRAWN_SHARE = 0.05
 MALIGNANCY_SHARE = 0.15
 AE_SHARE = 0.12
+#: Shares of patients with a statin since before the study, and started on prednisone during it.
+STATIN_SHARE = 0.15
+PREDNISONE_SHARE = 0.2
 SERIOUS_AE_SHARE = 0.01
 
 #: The clinical tables ``--clear`` empties (with their history tables): apps, in any order.
-CLEAR_APPS = ("review", "patients", "visits", "safety")
+CLEAR_APPS = ("review", "patients", "visits", "safety", "medications")
 
 Q1 = Decimal("0.1")
 
@@ -208,6 +213,8 @@ class CohortWriter:
         self.rng = random.Random(seed)
         ctcae_load()  # idempotent: the coded terms of the generated events
         self.coded_terms = {code: term_by_llt_code(code) for code in set(AE_CODING.values())}
+        # The medications draw from their own generator: the rest of the cohort stays as it was.
+        self.medication_rng = random.Random(seed + 17)
         self.batch_size = batch_size
         self.today = today or timezone.localdate()
         self.out = out or (lambda message: None)
@@ -275,6 +282,8 @@ class CohortWriter:
         for plan in plans:
             plan["adverse_events"] = self._adverse_events(plan)
         for plan in plans:
+            plan["medications"] = self._medications(plan)
+        for plan in plans:
             if plan["final_status"] == "withdrawn":
                 last = plan["cycles"][-1]["infusions"][-1].infusion_date
                 plan["withdrawal"] = (min(self.today, last + timedelta(days=rng.randint(7, 20))),
@@ -284,6 +293,7 @@ class CohortWriter:
     def _write_services(self, plans):
         """Each patient's records through the services, in the order a site enters them."""
         from patients.services import diagnosis_save, malignancy_save, patient_save, patient_withdraw
+        from medications.services import medication_save
         from safety.services import adverse_event_save
         from visits.services import CycleParts, assessment_save, cycle_save
 
@@ -305,6 +315,9 @@ class CohortWriter:
             for event in plan["adverse_events"]:
                 event.patient, event.infusion = patient, event.infusion
                 adverse_event_save(event=event, user=user)
+            for medication in plan["medications"]:
+                medication.patient = patient
+                medication_save(medication=medication, user=user)
             if plan["final_status"] == "completed":
                 patient.status = "completed"
                 patient_save(patient=patient, user=user, reason="Treatment course completed")
@@ -316,7 +329,8 @@ class CohortWriter:
 
     def _count_services(self, plan):
         """The rows one patient's services wrote, as the bulk writer counts them."""
-        records = [plan["patient"], plan["diagnosis"], *plan["malignancies"], *plan["adverse_events"]]
+        records = [plan["patient"], plan["diagnosis"], *plan["malignancies"], *plan["adverse_events"],
+                   *plan["medications"]]
         for c in plan["cycles"]:
             records += [c["cycle"], c["assessment"], *c["infusions"]]
         if plan["end_assessment"] is not None:
@@ -389,6 +403,11 @@ class CohortWriter:
         self._save(Infusion, infusions)
         self._save(ProtocolDeviation, deviations)
         self._save(AdverseEvent, [e for plan in plans for e in plan["adverse_events"]])
+        for plan in plans:
+            for medication in plan["medications"]:
+                medication.patient = plan["patient"]
+                medication_derive(medication, plan["dates"][0])  # as medications.services stores them
+        self._save(ConcomitantMedication, [m for plan in plans for m in plan["medications"]])
 
         # Completed and withdrawn patients: the status change after the course, a second
         # history row with its reason, as record_save leaves an edit.
@@ -633,6 +652,27 @@ class CohortWriter:
         adverse_event_derive(event, now=timezone.now())  # the stored facts its service would store
         event._history_user = user
         return [event]
+
+
+    def _medications(self, plan):
+        """A statin taken since before the study for some patients; prednisone started during
+        the course for others (drawn from the medications' own generator)."""
+        rng, user = self.medication_rng, plan["user"]
+        first = plan["cycles"][0]["infusions"][0].infusion_date
+        medications = []
+        if rng.random() < STATIN_SHARE:
+            medications.append(ConcomitantMedication(
+                drug_name="Atorvastatin", atc_code="C10AA05", indication="Hypercholesterolaemia", dose=20,
+                dose_unit="mg", route="ORAL", frequency="QD", start_date=first - timedelta(days=rng.randint(200, 900)),
+                ongoing=True))
+        if rng.random() < PREDNISONE_SHARE:
+            start = min(self.today, first + timedelta(days=rng.randint(20, 60)))
+            medications.append(ConcomitantMedication(
+                drug_name="Prednisone", atc_code="H02AB07", indication="Myositis not improving", dose=40,
+                dose_unit="mg", route="ORAL", frequency="QD", start_date=start, ongoing=True))
+        for medication in medications:
+            medication._history_user = user
+        return medications
 
 
 def generate_cohort(*, patients, cycles, sites, seed=42, clear=False, batch_size=1000, out=None,

@@ -5,6 +5,8 @@ from decimal import Decimal
 
 from coding.selectors import term_by_llt_code
 from core.services import record_save
+from medications.models import ConcomitantMedication
+from medications.services import medication_save
 from safety.models import AdverseEvent
 from safety.services import adverse_event_save
 from visits import rules as visit_rules
@@ -112,3 +114,17 @@ def build_course(patient, course: cohort.DemoCourse, author):
             timepoint=AssessmentTimepoint.END_OF_TREATMENT))
         patient.status = "completed"
         record_save(user=author, instance=patient, reason="Treatment course completed")
+
+
+def build_medications(patient, author):
+    """The patient's concomitant medications of ``cohort.MEDICATIONS``, dated from the first
+    infusion (after the course is entered: their "started during the study" reads it)."""
+    patient.refresh_from_db()
+    first = patient.first_infusion_date
+    for m in cohort.MEDICATIONS.get(patient.subject_id, ()):
+        medication_save(user=author, medication=ConcomitantMedication(
+            patient=patient, drug_name=m.drug_name, atc_code=m.atc_code, indication=m.indication,
+            dose=Decimal(m.dose), dose_unit=m.dose_unit, route=m.route, frequency=m.frequency,
+            start_date=first + timedelta(days=m.start_days),
+            end_date=first + timedelta(days=m.end_days) if m.end_days is not None else None,
+            ongoing=m.end_days is None))

@@ -38,6 +38,7 @@ from accounts.scoping import scope_to_user_sites
 from patients import rules as patient_rules
 from patients.models import (Diagnosis, MalignancyHistory, MalignancyStatus, MalignancyCertainty,
                              Patient, PatientStatus, Race, Sex, SuspectedCause)
+from medications.models import ConcomitantMedication, DoseUnit, Frequency, Route
 from safety.models import ActionTaken, AdverseEvent, Outcome, Relatedness
 from safety.rules import CODED_FIELDS, CTCAE_GRADES, SERIOUSNESS_CRITERIA
 from visits import rules as visit_rules
@@ -644,6 +645,58 @@ def missed_cycle_text(patients):
     return _text_query(_missed_cycles(patients), MISSED_CYCLE_COLUMNS, MISSED_CYCLE_SOURCES)
 
 
+# --- concomitant medications -------------------------------------------------
+
+MEDICATION_COLUMNS = [
+    Column("subject_id", "Study subject id"),
+    Column("medication_id", "Medication number within the study", "integer"),
+    Column("drug_name", "Drug name as reported"),
+    Column("atc_code", "WHO ATC code (level 5)"),
+    Column("atc_name", "WHO ATC name of the code (derived; empty for a code outside the built-in list)"),
+    Column("atc_class_code", "WHO ATC class: level 4 (derived)"),
+    Column("atc_class_name", "WHO ATC class name (derived; empty outside the built-in list)"),
+    Column("indication", "Indication"),
+    Column("dose", "Dose per administration", "decimal"),
+    Column("dose_unit", "Dose unit", codes=codes(DoseUnit.choices)),
+    Column("route", "Route", codes=codes(Route.choices)),
+    Column("frequency", "Frequency", codes=codes(Frequency.choices)),
+    Column("start_date", "Start date", "date"),
+    Column("end_date", "End date (empty while ongoing)", "date"),
+    Column("ongoing", "Ongoing", "boolean", codes=YES_NO),
+    Column("corticosteroid", "Corticosteroid for systemic use, ATC H02 (derived)", "boolean", codes=YES_NO),
+    Column("immunosuppressant", "Immunosuppressant, ATC L04, methotrexate, rituximab, cyclophosphamide (derived)",
+           "boolean", codes=YES_NO),
+    Column("statin", "Statin, ATC C10AA / C10B (derived)", "boolean", codes=YES_NO),
+    Column("oestrogen", "Oestrogen, ATC G03C / G03AA / G03AB / G03F (derived)", "boolean", codes=YES_NO),
+    Column("started_during_study", "Started on or after the first IVIG infusion (derived)", "boolean",
+           codes=YES_NO),
+]
+
+MEDICATION_SOURCES = ["patient__subject_id", "pk", "drug_name", "atc_code", "atc_name", "atc_class_code",
+                      "atc_class_name", "indication", "dose", "dose_unit", "route", "frequency", "start_date", "end_date", "ongoing",
+                      "is_corticosteroid", "is_immunosuppressant", "is_statin", "is_oestrogen",
+                      "started_during_study"]
+
+
+def _medications(patients):
+    return (ConcomitantMedication.objects.current().filter(patient__in=patients)
+            .order_by("patient__subject_id", "start_date", "pk"))
+
+
+def medication_tuples(patients, chunk_size=CHUNK):
+    """The current concomitant medications with their stored flags (``medications.services``)."""
+    return _counted("medications", _medications(patients).values_list(*MEDICATION_SOURCES)
+                    .iterator(chunk_size=chunk_size))
+
+
+def medication_rows(patients):
+    return _dicts([c.name for c in MEDICATION_COLUMNS], medication_tuples(patients))
+
+
+def medication_text(patients):
+    return _text_query(_medications(patients), MEDICATION_COLUMNS, MEDICATION_SOURCES)
+
+
 TABLES = [
     Table("patients", "Patients", PATIENT_COLUMNS, patient_tuples, lambda p: p.count()),
     Table("diagnoses", "Diagnoses (PM/DM)", DIAGNOSIS_COLUMNS, diagnosis_tuples,
@@ -665,6 +718,9 @@ TABLES = [
     Table("missed_cycles", "Missed cycles (months without infusion; voided entries excluded)", MISSED_CYCLE_COLUMNS,
           missed_cycle_tuples, lambda p: MissedCycle.objects.current().filter(patient__in=p).count(),
           text_query=missed_cycle_text),
+    Table("medications", "Concomitant medications (voided entries excluded)", MEDICATION_COLUMNS,
+          medication_tuples, lambda p: ConcomitantMedication.objects.current().filter(patient__in=p).count(),
+          text_query=medication_text),
 ]
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 

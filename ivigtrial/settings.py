@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "patients",
     "visits",
     "safety",
+    "medications",
     "review",
     "reporting",
     "exchange",

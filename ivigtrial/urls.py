@@ -24,6 +24,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
     path("patients/", include("safety.urls_casebook")),
+    path("patients/", include("medications.urls")),
     path("", include("visits.urls")),
     path("safety/", include("safety.urls")),
     path("", include("reporting.urls")),

@@ -165,6 +165,17 @@ def before_save_register(derive) -> None:
         _BEFORE_SAVE.append(derive)
 
 
+#: Run by :func:`patient_facts_refresh` once the patient's treatment dates are stored again:
+#: ``f(*, patient, reason, user) -> list[DerivedChange]``. The medications app registers the
+#: re-deriving of "started during the study" (patients imports nothing from medications).
+_AFTER_REFRESH: list = []
+
+
+def facts_refreshed_register(hook) -> None:
+    if hook not in _AFTER_REFRESH:
+        _AFTER_REFRESH.append(hook)
+
+
 @transaction.atomic
 def patient_save(*, patient: Patient, reason: str = "", expected_version=None, user=None) -> Patient:
     """Create or correct a patient. On a correction its diagnosis and malignancies
@@ -219,7 +230,10 @@ def patient_facts_refresh(patient, *, reason: str, user=None) -> list[DerivedCha
     last infusion or the end-of-treatment visit."""
     patient_id = patient if isinstance(patient, int) else patient.pk
     stored = Patient.objects.get(pk=patient_id)
-    return _refresh(stored, _dates_of(patient_id), reason=reason, user=user, apply=True)
+    changes = _refresh(stored, _dates_of(patient_id), reason=reason, user=user, apply=True)
+    for hook in _AFTER_REFRESH:
+        changes += hook(patient=patient_id, reason=reason, user=user)
+    return changes
 
 
 def patient_derived_store(patient: Patient, *, facts: dict, reason: str, user=None) -> Patient:

@@ -17,6 +17,7 @@ from decimal import Decimal
 from django.db.models import Count, F, Func, Max, Min, Q, Subquery, Sum, Window
 from django.db.models.functions import RowNumber
 
+from medications.models import ConcomitantMedication
 from patients.models import MalignancyHistory
 from patients.models import Diagnosis, Patient
 from safety.models import AdverseEvent, Relatedness
@@ -68,6 +69,8 @@ class Report:
     safety: dict
     ck_series: dict = field(default_factory=dict)
     ck_points: int = 0
+    #: Concomitant medications of interest (stored flags, ``medications.services``).
+    medications: dict = field(default_factory=dict)
     #: The data cut: the latest change (entry, correction, void) to any record of the cohort.
     data_cut: object = None
 
@@ -203,7 +206,11 @@ def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
     ae_patients = (AdverseEvent.objects.current().filter(patient_id__in=ids)
                    .values("patient_id").distinct().count())
 
-    # 6. CK over time for the plot: only the plotted patients' values (evenly spread over the
+    # 6. Concomitant medications of interest, from their stored flags (medications.services):
+    # one query.
+    medications = _medications(ConcomitantMedication.objects.current().filter(patient_id__in=ids), n)
+
+    # 7. CK over time for the plot: only the plotted patients' values (evenly spread over the
     # patients with a CK, in subject order), not the whole cohort's.
     plotted = sorted(with_ck) if series_limit is None else spread(sorted(with_ck), series_limit)
     series = {subject: [] for subject, _ in plotted}
@@ -221,7 +228,7 @@ def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
         exposure=_exposure(outcomes, within, days, deviations, missed_reasons),
         outcomes=_outcome_summary(outcomes),
         safety=_safety(ae_groups, ae_patients, n),
-        ck_series=series, ck_points=ck_points, data_cut=_data_cut(ids),
+        ck_series=series, ck_points=ck_points, data_cut=_data_cut(ids), medications=medications,
     )
 
 
@@ -245,6 +252,7 @@ def _data_cut(ids):
         "infusions": Infusion.objects.filter(cycle__patient__in=ids),
         "adverse_events": AdverseEvent.objects.filter(patient__in=ids),
         "deviations": ProtocolDeviation.objects.filter(patient__in=ids),
+        "medications": ConcomitantMedication.objects.filter(patient__in=ids),
     }
     row = (Patient.objects.filter(pk__in=ids).order_by()
            .annotate(**{f"cut_{name}": _latest_change(qs) for name, qs in sources.items()})
@@ -319,6 +327,46 @@ def _outcome_summary(outcomes):
         "imacs": statistics.proportion(sum(bool(o.imacs) for o in tis_computable), len(tis_computable)),
         "ck_fall_threshold_pct": int(rules.CK_RESPONSE_FALL * 100),
         "mmt_threshold_pct": int(rules.MMT_IMPROVEMENT * 100),
+    }
+
+
+@dataclass(frozen=True)
+class MedicationRow:
+    subject_id: str
+    drug_name: str
+    atc_code: str
+    start_date: object
+    corticosteroid: bool
+    immunosuppressant: bool
+
+
+def _medications(current, n):
+    """Patients started on a corticosteroid / an immunosuppressant during the study (k/n with
+    the exact CI) with the list of those medications; patients ever on a statin or an
+    oestrogen (risk flags). One query, from the stored flags."""
+    rows = list(current.filter(Q(is_corticosteroid=True) | Q(is_immunosuppressant=True) | Q(is_statin=True)
+                               | Q(is_oestrogen=True))
+                .order_by("patient__subject_id", "start_date", "pk")
+                .values_list("patient_id", "patient__subject_id", "drug_name", "atc_code", "start_date",
+                             "is_corticosteroid", "is_immunosuppressant", "is_statin", "is_oestrogen",
+                             "started_during_study"))
+    cortico, immuno, statin, oestrogen, started = set(), set(), set(), set(), []
+    for pk, subject, drug, code, start, is_cortico, is_immuno, is_statin, is_oestrogen, during in rows:
+        if during and is_cortico:
+            cortico.add(pk)
+        if during and is_immuno:
+            immuno.add(pk)
+        if is_statin:
+            statin.add(pk)
+        if is_oestrogen:
+            oestrogen.add(pk)
+        if during and (is_cortico or is_immuno):
+            started.append(MedicationRow(subject, drug, code, start, is_cortico, is_immuno))
+    return {
+        "corticosteroid_started": statistics.proportion(len(cortico), n),
+        "immunosuppressant_started": statistics.proportion(len(immuno), n),
+        "statin": len(statin), "oestrogen": len(oestrogen),
+        "started": started,
     }
 
 

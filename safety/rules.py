@@ -147,8 +147,9 @@ def ae_violations(*, today, grade, serious, criteria: dict, outcome, onset_date,
         v.append(Violation("end_date", "end_before_onset", _("The end date cannot be before the onset.")))
     if onset_date and enrolment_date and onset_date < enrolment_date:
         v.append(Violation("onset_date", "before_enrolment",
-                           _("An adverse event in this study starts on or after enrolment; record "
-                             "earlier conditions as medical history.")))
+                           _("An adverse event in this study starts on or after enrolment. Record an "
+                             "earlier condition on the patient's page (the diagnosis or the malignancy "
+                             "history), and a drug taken for it under the concomitant medications.")))
     if not infusion_patient_ok:
         v.append(Violation("infusion", "other_patient", _("That infusion belongs to another patient.")))
     elif infusion_date and onset_date and onset_date < infusion_date:

@@ -41,6 +41,9 @@ Choices (documented here because FHIR has no slot for them):
   diagnosed in the core extension ``condition-assertedDate``, and ``recordedDate``
   is when the record was entered in this system. An AdverseEvent's ``date`` is its
   onset, ``detected`` the site's awareness, ``recordedDate`` its entry.
+- Concomitant medications are MedicationStatements: the reported name as text with the
+  WHO ATC coding (``http://www.whocc.no/atc``) when a code is known, the route in SNOMED
+  CT, the frequency as ``timing.repeat``, the indication as ``reasonCode`` text.
 - ResearchStudy.status is study-wide (not the cohort's): ``completed`` once
   every enrolled patient has completed or withdrawn, else ``active``.
 - Voided records (malignancies, assessments, adverse events) are left out.
@@ -554,10 +557,68 @@ def _adverse_event(row, linked):
     return entry("AdverseEvent", [subject, row["ae_id"]], body)
 
 
+# --- Concomitant medications -----------------------------------------------------
+
+#: SNOMED CT route of each stored CDISC route (``medications.rules.Route``).
+MEDICATION_ROUTES = {
+    "ORAL": ("26643006", "Oral route"), "INTRAVENOUS": INTRAVENOUS_ROUTE,
+    "SUBCUTANEOUS": ("34206005", "Subcutaneous route"), "INTRAMUSCULAR": ("78421000", "Intramuscular route"),
+    "TOPICAL": ("6064005", "Topical route"), "TRANSDERMAL": ("45890007", "Transdermal route"),
+    "RESPIRATORY (INHALATION)": ("447694001", "Respiratory tract route"),
+}
+#: Timing.repeat of each stored CDISC frequency: (frequency, period, periodUnit).
+MEDICATION_TIMING = {"QD": (1, 1, "d"), "BID": (2, 1, "d"), "TID": (3, 1, "d"), "QID": (4, 1, "d"),
+                     "QOD": (1, 2, "d"), "QW": (1, 1, "wk"), "QM": (1, 1, "mo")}
+#: UCUM code of each stored dose unit (a tablet has none: unit text only).
+MEDICATION_UCUM = {"mg": "mg", "g": "g", "ug": "ug", "mg/kg": "mg/kg", "IU": "[iU]", "mL": "mL"}
+
+
+def medication_statement_entries(patients):
+    """One MedicationStatement per current concomitant medication (``datasets.medication_rows``):
+    the reported name with its WHO ATC coding when known, the period, the dosage and the
+    indication as text; ``active`` while ongoing, else ``completed``."""
+    for row in datasets.medication_rows(patients):
+        yield _medication_statement(row)
+
+
+def _medication_statement(row):
+    subject = row["subject_id"]
+    medication = {"text": row["drug_name"]}
+    if row["atc_code"]:
+        medication["coding"] = [coding(ATC, row["atc_code"], row["atc_name"] or None)]
+    period = {"start": _date(row["start_date"])}
+    if row["end_date"]:
+        period["end"] = _date(row["end_date"])
+    body = {"status": "active" if row["ongoing"] else "completed", "medicationCodeableConcept": medication,
+            "subject": _subject(subject), "effectivePeriod": period}
+    if row["indication"]:
+        body["reasonCode"] = [{"text": row["indication"]}]
+    dosage = {}
+    if row["route"] in MEDICATION_ROUTES:
+        dosage["route"] = concept(SNOMED, *MEDICATION_ROUTES[row["route"]])
+    frequency = row["frequency"]
+    if frequency in MEDICATION_TIMING:
+        count, period_length, unit = MEDICATION_TIMING[frequency]
+        dosage["timing"] = {"repeat": {"frequency": count, "period": period_length, "periodUnit": unit},
+                            "code": {"text": frequency}}
+    elif frequency == "ONCE":
+        dosage["timing"] = {"repeat": {"count": 1}, "code": {"text": frequency}}
+    elif frequency == "PRN":
+        dosage["asNeededBoolean"] = True
+    if row["dose"] is not None and row["dose_unit"]:
+        code = MEDICATION_UCUM.get(row["dose_unit"])
+        dose = quantity(row["dose"], row["dose_unit"], code) if code else {
+            "value": _number(row["dose"]), "unit": row["dose_unit"].lower()}
+        dosage["doseAndRate"] = [{"doseQuantity": dose}]
+    if dosage:
+        body["dosage"] = [dosage]
+    return entry("MedicationStatement", [subject, row["medication_id"]], body)
+
+
 # --- The Bundle -----------------------------------------------------------------
 
 FAMILIES = [patient_entries, diagnosis_entries, malignancy_entries, assessment_entries, weight_entries,
-            infusion_entries, adverse_event_entries]
+            infusion_entries, adverse_event_entries, medication_statement_entries]
 
 
 def entries(patients):

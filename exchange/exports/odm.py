@@ -6,7 +6,7 @@ Layout (``exchange/schemas/odm-1.3.2/ODM1-3-2.xsd`` validates it)::
       Study           GlobalVariables, BasicDefinitions (units), MetaDataVersion
       AdminData       User per history author (+ USR.SYSTEM), Location per site
       ClinicalData    SubjectData per patient (SubjectKey = subject id)
-        SE.ENROLMENT          F.PATIENT, F.DIAGNOSIS, F.MALIGNANCIES, F.ADVERSE_EVENTS
+        SE.ENROLMENT          F.PATIENT, F.DIAGNOSIS, F.MALIGNANCIES, F.ADVERSE_EVENTS, F.MEDICATIONS
         SE.CYCLE (repeating)  F.CYCLE, F.ASSESSMENT, F.INFUSIONS, F.DEVIATIONS
         SE.EOT                F.ASSESSMENT (the end-of-treatment visit)
 
@@ -16,7 +16,7 @@ metadata (ItemDef, CodeList, MeasurementUnit) is built from the same
 ``Column`` definitions, so the ODM file, the CSV files and the data dictionary
 cannot drift apart. Columns carried by a key are not items: ``subject_id`` is
 the SubjectKey, the cycle number the StudyEventRepeatKey, the infusion day and
-the adverse-event number the ItemGroupRepeatKey. Malignancies and deviations
+the adverse-event and medication numbers the ItemGroupRepeatKey. Malignancies and deviations
 have no natural key: their ItemGroupRepeatKey is the position (1, 2, ...) in
 the order the dataset lists them.
 
@@ -46,6 +46,7 @@ from django.db.models import Exists, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import Site
+from medications.models import ConcomitantMedication
 from patients.models import Diagnosis, MalignancyHistory, Patient
 from safety.models import AdverseEvent
 from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle
@@ -139,9 +140,12 @@ INFUSIONS = Group("infusions", "F.INFUSIONS", "IVIG infusions", keys=("subject_i
                   repeat_key="day")
 DEVIATIONS = Group("deviations", "F.DEVIATIONS", "Protocol deviations", keys=("subject_id", "cycle"),
                    repeat_key=POSITION)
-GROUPS = [PATIENT, DIAGNOSIS, MALIGNANCIES, ADVERSE_EVENTS, CYCLE, ASSESSMENT, INFUSIONS, DEVIATIONS]
+MEDICATIONS = Group("medications", "F.MEDICATIONS", "Concomitant medications",
+                    keys=("subject_id", "medication_id"), repeat_key="medication_id")
+GROUPS = [PATIENT, DIAGNOSIS, MALIGNANCIES, ADVERSE_EVENTS, CYCLE, ASSESSMENT, INFUSIONS, DEVIATIONS, MEDICATIONS]
 
-ENROLMENT = Event("SE.ENROLMENT", "Enrolment", False, True, (PATIENT, DIAGNOSIS, MALIGNANCIES, ADVERSE_EVENTS))
+ENROLMENT = Event("SE.ENROLMENT", "Enrolment", False, True,
+                  (PATIENT, DIAGNOSIS, MALIGNANCIES, ADVERSE_EVENTS, MEDICATIONS))
 TREATMENT_CYCLE = Event("SE.CYCLE", "Treatment cycle", True, False, (CYCLE, ASSESSMENT, INFUSIONS, DEVIATIONS))
 END_OF_TREATMENT = Event("SE.EOT", "End of treatment", False, False, (ASSESSMENT,))
 EVENTS = [ENROLMENT, TREATMENT_CYCLE, END_OF_TREATMENT]
@@ -465,6 +469,9 @@ def _enrolment_changes(chunk_pks, subjects):
     for row in _latest_history(AdverseEvent, AdverseEvent.objects.current().filter(patient_id__in=chunk_pks),
                                "patient_id"):
         trail[(ADVERSE_EVENTS.table, subjects[row["patient_id"]], None, row["id"])] = _change(AdverseEvent, row)
+    for row in _latest_history(ConcomitantMedication,
+                               ConcomitantMedication.objects.current().filter(patient_id__in=chunk_pks), "patient_id"):
+        trail[(MEDICATIONS.table, subjects[row["patient_id"]], None, row["id"])] = _change(ConcomitantMedication, row)
     return trail
 
 

@@ -1,6 +1,6 @@
 """CDISC SDTM: the cohort as SDTM domains, each as CSV and SAS transport (XPT v5), in a zip.
 
-Domains: DM, MH, CE (on-study malignancies), EX, VS, LB, AE and the
+Domains: DM, MH, CE (on-study malignancies), EX, VS, LB, AE, CM and the
 sponsor-defined FT (MMT-8 muscle testing). Each domain is written twice with the same columns and values:
 ``<domain>.csv`` (UTF-8, header row) and ``<domain>.xpt`` (SAS transport
 version 5, dataset name = domain, through :mod:`exchange.exports.xpt`), plus
@@ -19,7 +19,7 @@ holding a dictionary of every subject.
 
 Queries: a constant number whatever the cohort size: DM one (the subjects, with
 their last contact and death as subqueries); MH two (subjects, malignancies); CE,
-EX, VS, LB, FT and AE two each (their rows and the reference dates): 15.
+EX, VS, LB, FT, AE and CM two each (their rows and the reference dates): 17.
 
 Memory: independent of the cohort's size. The rows come in chunks
 (``iterator(chunk_size)``); each record goes to the zip as a CSV row at once
@@ -315,6 +315,30 @@ AE_VARS = _identifiers("AE") + [
     Var("AESTDY", "Study Day of Start of Adverse Event", True),
     Var("AEENDY", "Study Day of End of Adverse Event", True),
 ]
+
+CM_VARS = _identifiers("CM") + [
+    Var("CMSPID", "Sponsor-Defined Identifier"),
+    Var("CMTRT", "Reported Name of Drug, Med, or Therapy"),
+    Var("CMDECOD", "Standardized Medication Name"),
+    Var("CMCLAS", "Medication Class"),
+    Var("CMCLASCD", "Medication Class Code"),
+    Var("CMINDC", "Indication"),
+    Var("CMDOSE", "Dose per Administration", True),
+    Var("CMDOSU", "Dose Units"),
+    Var("CMDOSFRQ", "Dosing Frequency per Interval"),
+    Var("CMROUTE", "Route of Administration"),
+    Var("CMSTDTC", "Start Date/Time of Medication"),
+    Var("CMENDTC", "End Date/Time of Medication"),
+    Var("CMSTDY", "Study Day of Start of Medication", True),
+    Var("CMENDY", "Study Day of End of Medication", True),
+    Var("CMENRTPT", "End Relative to Reference Time Point"),
+    Var("CMENTPT", "End Reference Time Point"),
+]
+#: CMENRTPT of a medication still taken at the data cut, against CMENTPT.
+CM_ONGOING = "ONGOING"
+CM_END_TIMEPOINT = "END OF STUDY"
+#: ``CMDOSU``: the CDISC UNIT submission value of each stored dose unit.
+CM_DOSE_UNITS = {"ug": "ug", "mg": "mg", "g": "g", "mg/kg": "mg/kg", "IU": "IU", "mL": "mL", "TABLET": "TABLET"}
 
 
 @dataclass(frozen=True)
@@ -681,6 +705,26 @@ def ae_records(patients):
         }
 
 
+# --- CM ------------------------------------------------------------------------------
+
+def cm_records(patients):
+    """Current (not voided) concomitant medications: CMDECOD / CMCLAS from the stored WHO
+    ATC names (``medications.services``), empty for a drug without a known code; a
+    medication still taken is CMENRTPT ONGOING against CMENTPT END OF STUDY."""
+    for row, first in with_reference(patients, datasets.medication_rows(patients)):  # voided excluded
+        yield {
+            "USUBJID": usubjid(row["subject_id"]), "CMSPID": str(row["medication_id"]), "CMTRT": row["drug_name"],
+            "CMDECOD": row["atc_name"].upper() or None, "CMCLAS": row["atc_class_name"].upper() or None,
+            "CMCLASCD": row["atc_class_code"] or None, "CMINDC": row["indication"] or None,
+            "CMDOSE": row["dose"], "CMDOSU": CM_DOSE_UNITS.get(row["dose_unit"]),
+            "CMDOSFRQ": row["frequency"] or None, "CMROUTE": row["route"] or None,
+            "CMSTDTC": iso(row["start_date"]), "CMENDTC": iso(row["end_date"]),
+            "CMSTDY": study_day(row["start_date"], first), "CMENDY": study_day(row["end_date"], first),
+            "CMENRTPT": CM_ONGOING if row["ongoing"] else None,
+            "CMENTPT": CM_END_TIMEPOINT if row["ongoing"] else None,
+        }
+
+
 DOMAINS = [
     Domain("DM", "Demographics", "one record per subject: site and its country, sex, age at enrolment "
            "(years), race, reference start/end = first/last IVIG infusion, informed consent date, end of "
@@ -701,6 +745,11 @@ DOMAINS = [
            "group tested and the total per assessment (voided assessments excluded).", FT_VARS, ft_records),
     Domain("AE", "Adverse Events", "adverse events (voided entries excluded) with CTCAE grade, "
            "seriousness criteria, WHO-UMC causality, action taken and outcome.", AE_VARS, ae_records),
+    Domain("CM", "Concomitant/Prior Medications", "concomitant medications (voided entries excluded): "
+           "CMTRT as reported; CMDECOD the WHO ATC level-5 name and CMCLAS / CMCLASCD the ATC level-4 "
+           "class when the ATC code is one of the study's drugs of interest (empty otherwise); dose, unit, "
+           "frequency and route as CDISC terms; a medication still taken: CMENRTPT ONGOING, CMENTPT END OF "
+           "STUDY.", CM_VARS, cm_records),
 ]
 
 
@@ -908,6 +957,14 @@ SPONSOR_CHOICES = f"""\
 - No supplemental qualifier (SUPP--) datasets, no trial design datasets and no response (RS) domain.
 """
 
+CM_CHOICES = f"""\
+- CM: CMTRT = the drug name as reported; CMDECOD = the WHO ATC level-5 name and CMCLAS / CMCLASCD the ATC
+  level-4 class name / code, for the study's drugs of interest with a known ATC code (the EDC's built-in
+  list, medications/rules.py), empty otherwise (the EDC codes no drug dictionary); CMDOSU, CMDOSFRQ and
+  CMROUTE are CDISC submission values; CMSPID = the EDC's medication number; a medication still taken at the
+  data cut: no CMENDTC, CMENRTPT "{CM_ONGOING}", CMENTPT "{CM_END_TIMEPOINT}".
+"""
+
 
 def readme(counts, truncated):
     lines = [
@@ -923,7 +980,7 @@ def readme(counts, truncated):
     for domain in DOMAINS:
         count = counts.get(domain.code, 0)
         lines.append(f"- {domain.code} ({domain.label}, {count} records): {domain.description}")
-    lines += ["", "Sponsor-defined choices:", SPONSOR_CHOICES]
+    lines += ["", "Sponsor-defined choices:", SPONSOR_CHOICES + CM_CHOICES]
     cut = ", ".join(f"{code} {n}" for code, n in truncated.items()) or "none"
     lines.append(f"Character values longer than {CHAR_MAX_BYTES} bytes are truncated, in CSV and XPT "
                  f"alike; values truncated per domain: {cut}.")

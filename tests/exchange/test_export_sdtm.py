@@ -24,7 +24,7 @@ from visits.models import Assessment, Infusion
 
 pytestmark = pytest.mark.django_db
 
-DOMAINS = ["DM", "MH", "CE", "EX", "VS", "LB", "FT", "AE"]
+DOMAINS = ["DM", "MH", "CE", "EX", "VS", "LB", "FT", "AE", "CM"]
 FILES = {f"{d.lower()}.{ext}" for d in DOMAINS for ext in ("csv", "xpt")} | {"README.txt"}
 
 
@@ -303,7 +303,7 @@ def test_query_count_does_not_grow_with_the_cohort(seeded):
     instead of held in memory)."""
     one = _queries(Patient.objects.filter(subject_id="01-001"))
     everyone = _queries(Patient.objects.all())
-    assert one == everyone == 15
+    assert one == everyone == 17
 
 
 def test_no_birth_year_or_date_anywhere(cohort_files):

@@ -38,7 +38,8 @@ def test_csv_zip_holds_every_table_and_the_dictionary(demo):
     counts = {t.name: len(csv_rows(files[f"{t.name}.csv"])) for t in datasets.TABLES}
     assert counts == {"patients": 11, "diagnoses": 11, "malignancies": 4, "cycles": 44, "assessments": 53,
                       "infusions": 87, "adverse_events": 1, "deviations": 4,
-                      "missed_cycles": 1}  # issue 15: the demo's one missed cycle (02-004)
+                      "missed_cycles": 1,  # issue 15: the demo's one missed cycle (02-004)
+                      "medications": 7}  # issue 17: demo.cohort.MEDICATIONS
     dictionary = csv_rows(files["data_dictionary.csv"])
     described = {(r["table"], r["variable"]) for r in dictionary}
     for table in datasets.TABLES:

@@ -17,14 +17,14 @@ pytestmark = pytest.mark.django_db  # the test database is set up for marked tes
 #: so that page has the permission query it skipped before (one more).
 EXPECTED = {
     "patient-list": 8, "patient-detail": 9, "timeline": 14, "deviation-list": 8,  # timeline: + missed cycles
-    "report": 17,  # + the data cut (one query) and the sites the report states as its filter; + missed cycles
+    "report": 18,  # + the data cut (one query) and the sites the report states as its filter; + missed cycles
     # The record-cycle page: the previous cycle with its assessment, and its infusions (issue 14).
     "cycle-entry": 8, "cycle-preview": 6,
     "audit-trail": 15,  # one patient's trail; as admin, with the banner of locked accounts (1 query)
     # Issue 14: the edit forms with the review state (3 queries) beside the fields; the raise-a-query
     # page opened from a field.
     "patient-edit": 10, "cycle-edit": 15, "query-raise-field": 10,  # + the follow-ups of the AEs (one query)
-    "casebook": 24, "cycle-view": 15,  # the read-only forms (issue 14); casebook: + missed cycles and their history
+    "casebook": 26, "cycle-view": 15,  # the read-only forms (issue 14); casebook: + missed cycles and their history
     # Issue 15: the due-and-overdue list (study-wide; a clinician's site, one status) and the calendar
     # feed (token and user, memberships, the planned cycles, the access event).
     "schedule-list": 8, "schedule-list-clinician": 7, "calendar-feed": 4, "api:missed-cycles": 4,
@@ -36,10 +36,14 @@ EXPECTED = {
     "exports-jobs": 7,  # issue 15: the user's background exports (the newest 20 and how many)
     "api:patients": 5, "api:diagnoses": 5, "api:malignancies": 5, "api:cycles": 7, "api:assessments": 5,
     "api:infusions": 5, "api:adverse-events": 5, "api:deviations": 5,
-    "api:data-queries": 4,  # the generated cohort has no data query: no messages prefetch
+    "api:data-queries": 4,
+    # Issue 17: a patient's concomitant medications (list, new form) and their API list; the report
+    # (+ one query: the medications of interest), the casebook (+ the medications and their history)
+    # and each export (+ the medications table / CM domain / MedicationStatements / F.MEDICATIONS).
+    "medication-list": 6, "medication-create": 5, "api:medications": 5,  # the generated cohort has no data query: no messages prefetch
     # Exports through the download view, body consumed (ODM: one patient chunk, see conftest).
     # Issue 15: + the missed_cycles table (its rows in CSV / XLSX; its count in every export's log).
-    "export:csv": 23, "export:xlsx": 23, "export:odm": 33, "export:sdtm": 27, "export:fhir": 22,
+    "export:csv": 25, "export:xlsx": 25, "export:odm": 36, "export:sdtm": 30, "export:fhir": 24,
 }
 
 

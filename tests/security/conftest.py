@@ -39,6 +39,7 @@ class World:
     job_file: object  # a file a background job made for the monitor who raised the query
     marker: str  # a text found only in this world's records (AE term, malignancy, lot)
     missed_cycle: object = None  # a month without infusion after the cycle (issue 15)
+    medication: object = None  # a concomitant medication (issue 17)
 
     def of(self, kind):
         return getattr(self, kind)
@@ -76,10 +77,17 @@ def build_world(site, subject_id, marker, raiser):
     missed = missed_cycle_save(missed=MissedCycle(patient=patient, planned_date=cycle.start_date + timedelta(days=28),
                                                   reason="other", reason_detail=f"Away {marker}"))
     job_file = JobFile.objects.create(kind="export", owner=raiser, label=f"Export {marker}", site=site)
+    from medications.models import ConcomitantMedication
+    from medications.services import medication_save
+
+    medication = medication_save(medication=ConcomitantMedication(
+        patient=patient, drug_name=f"Prednisone {marker}", atc_code="H02AB07", start_date=date(2025, 3, 20),
+        ongoing=True))
     return World(site=site, patient=patient, diagnosis=diagnosis, malignancy=malignancy, cycle=cycle,
                  assessment=cycle.assessment, infusion=cycle.infusions.order_by("day").first(),
                  adverse_event=adverse_event, deviation=deviations[0], data_query=data_query,
-                 job_file=job_file, marker=marker, missed_cycle=missed)
+                 job_file=job_file, marker=marker, missed_cycle=missed,
+                 medication=medication)
 
 
 @pytest.fixture
@@ -195,6 +203,8 @@ PK_OBJECT = {
     "jobs:file_cancel": "job_file",
     "jobs:file_download": "job_file",
     "visits:missedcycle_void": "missed_cycle",
+    "medications:medication_update": "medication",
+    "medications:medication_void": "medication",
 }
 
 #: The API's collections and the object kind each one holds.
@@ -202,6 +212,7 @@ API_OBJECT = {
     "patients": "patient", "diagnoses": "diagnosis", "malignancies": "malignancy", "cycles": "cycle",
     "assessments": "assessment", "infusions": "infusion", "adverse-events": "adverse_event",
     "deviations": "deviation", "data-queries": "data_query", "missed-cycles": "missed_cycle",
+    "medications": "medication",
 }
 
 #: Query strings a page needs to do its work (rather than refuse a malformed request).

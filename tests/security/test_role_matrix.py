@@ -87,6 +87,10 @@ MATRIX = {
     "safety:ae_void":                      {"GET": ENTRY, "POST": ENTRY},
     "safety:ae_detail":                    {"GET": ALL},
     "safety:ae_follow_up":                 {"GET": ENTRY, "POST": ENTRY},
+    "medications:medication_list":         {"GET": ALL},
+    "medications:medication_create":       {"GET": ENTRY, "POST": ENTRY},
+    "medications:medication_update":       {"GET": ENTRY, "POST": ENTRY},
+    "medications:medication_void":         {"GET": ENTRY, "POST": ENTRY},
     # --- report and exports: coordinators read and export; monitors read the report ---------------
     "reporting:report":                    {"GET": (N, N, Y, Y, Y)},
     "exchange:exports":                   {"GET": (N, N, Y, N, Y)},
@@ -150,6 +154,9 @@ MATRIX = {
     "api:api-adverse-events-list":         {"GET": ALL, "POST": ENTRY},
     "api:api-adverse-events-detail":       {"GET": ALL, "PATCH": ENTRY},
     "api:api-adverse-events-void":         {"POST": ENTRY},
+    "api:api-medications-list":            {"GET": ALL, "POST": ENTRY},
+    "api:api-medications-detail":          {"GET": ALL, "PATCH": ENTRY},
+    "api:api-medications-void":            {"POST": ENTRY},
     "api:api-deviations-list":             {"GET": ALL},  # written by the rules only
     "api:api-deviations-detail":           {"GET": ALL},
     "api:api-data-queries-list":           {"GET": ALL, "POST": MONITORING},

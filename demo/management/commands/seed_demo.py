@@ -11,7 +11,7 @@ from accounts.roles import Role
 from coding.services import ctcae_load
 from core.services import record_save
 from demo import cohort
-from demo.treatment import build_course
+from demo.treatment import build_course, build_medications
 from patients import rules
 from patients.models import Diagnosis, MalignancyHistory, Patient
 from visits.models import TreatmentCycle
@@ -129,5 +129,6 @@ class Command(BaseCommand):
                     status=m.status, certainty=m.certainty, notes=m.notes,
                 ))
             build_course(patient, course, author)
+            build_medications(patient, author)
             created += 1
         return created
