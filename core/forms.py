@@ -231,7 +231,7 @@ class MissingCodesFormMixin:
                 continue
             companion = f"{name}{COLUMN_SUFFIX}"
             fields[companion] = forms.ChoiceField(
-                label=format_lazy(_("{field}: missing because"), field.label), required=False,
+                label=format_lazy(_("{field}: missing because"), field=field.label), required=False,
                 choices=[("", pgettext_lazy("missing-data code", "—")), *MissingCode.choices],
                 initial=codes.get(name, ""),
                 widget=forms.Select(attrs={"class": "form-select form-select-sm missing-code",
