@@ -130,3 +130,10 @@ INFUSION_REACTION = ("01-003", 2, 1)
 #: subject id -> the reason of a missed cycle (a month without infusion) planned after the
 #: last cycle of that on-study patient (visits.MissedCycle).
 MISSED_CYCLES = {"02-004": "declined"}
+#: (subject id, cycle) -> missing-data codes of that cycle's pre-treatment assessment
+#: (core.missing): what a laboratory or a patient could not give, recorded as such.
+MISSING_CODES = {
+    ("01-001", 2): {"ldh_u_per_l": "ND", "ldh_uln_u_per_l": "ND"},  # LDH not done that month
+    ("01-004", 3): {"patient_global": "ASKU"},                       # the patient could not say
+    ("02-003", 2): {"ldh_u_per_l": "UNK", "ldh_uln_u_per_l": "UNK"},  # result lost by the laboratory
+}

@@ -202,3 +202,35 @@ def test_odm_carries_the_code_as_its_own_item_and_validates(coded):
     assert [i.get("Value") for i in item] == ["ND"]
     assert doc.findall(".//odm:ItemDef[@OID='IT.ASSESSMENTS.ALDOLASE_U_PER_L_MISSING']", ns)
     assert doc.findall(".//odm:CodeList[@OID='CL.ASSESSMENTS.ALDOLASE_U_PER_L_MISSING']", ns)
+
+
+def test_completeness_counts_coded_fields_with_their_reason(client_for, monitor, coded, site_b,
+                                                            django_assert_num_queries):
+    from oversight.completeness import completeness
+
+    client = client_for(monitor)
+    client.get("/oversight/completeness/")  # warm the session and content types
+    with django_assert_num_queries(8):
+        response = client.get(reverse("oversight:completeness"))
+    assert response.status_code == 200
+    forms = {str(f.label): {x.name: x for x in f.fields} for f in response.context["forms"]}
+    aldolase = forms["assessments"]["aldolase_u_per_l"]
+    assert (aldolase.missing, aldolase.coded, aldolase.blank) == (1, [("Not done", 1)], 0)
+    ast = forms["assessments"]["ast_u_per_l"]
+    assert (ast.missing, ast.coded, ast.blank) == (1, [], 1)
+    rate = forms["infusions"]["max_rate_ml_per_h"]
+    assert (rate.missing, rate.coded) == (1, [("Not done", 1)])
+    page = response.content.decode()
+    assert 'data-field="aldolase_u_per_l"' in page and "Not done: 1" in page
+    # A clinician of another site sees none of these records.
+    from tests.conftest import _user_with_role
+    other = _user_with_role("clinician", site_b, username="other")
+    assert all(f.records == 0 for f in completeness(other))
+
+
+def test_the_report_counts_missing_values_with_the_reason(client_for, coordinator, coded):
+    response = client_for(coordinator).get(reverse("reporting:report"))
+    missing = {str(m.label): m for m in response.context["report"].missing}
+    assert missing["aldolase (U/L)"].coded == [("Not done", 1)]
+    assert missing["AST (U/L)"].blank == 1 and missing["AST (U/L)"].coded == []
+    assert "not done: 1" in response.content.decode()
