@@ -189,7 +189,7 @@ def test_fhir_observation_has_a_data_absent_reason(coded):
         "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "not-performed",
         "display": "Not Performed"}
     from fhir.resources.R4B.observation import Observation
-    Observation.parse_obj(aldolase)
+    Observation.model_validate(aldolase)
 
 
 def test_odm_carries_the_code_as_its_own_item_and_validates(coded):
@@ -210,7 +210,7 @@ def test_completeness_counts_coded_fields_with_their_reason(client_for, monitor,
 
     client = client_for(monitor)
     client.get("/oversight/completeness/")  # warm the session and content types
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         response = client.get(reverse("oversight:completeness"))
     assert response.status_code == 200
     forms = {str(f.label): {x.name: x for x in f.fields} for f in response.context["forms"]}
