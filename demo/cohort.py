@@ -133,7 +133,7 @@ MISSED_CYCLES = {"02-004": "declined"}
 #: (subject id, cycle) -> missing-data codes of that cycle's pre-treatment assessment
 #: (core.missing): what a laboratory or a patient could not give, recorded as such.
 MISSING_CODES = {
-    ("01-001", 2): {"ldh_u_per_l": "ND", "ldh_uln_u_per_l": "ND"},  # LDH not done that month
-    ("01-004", 3): {"patient_global": "ASKU"},                       # the patient could not say
-    ("02-003", 2): {"ldh_u_per_l": "UNK", "ldh_uln_u_per_l": "UNK"},  # result lost by the laboratory
+    ("01-001", 2): {"aldolase_u_per_l": "ND", "aldolase_uln_u_per_l": "ND"},  # not done that month
+    ("01-004", 3): {"patient_global": "ASKU"},                                 # the patient could not say
+    ("02-003", 2): {"aldolase_u_per_l": "UNK"},                                # lost by the laboratory
 }
