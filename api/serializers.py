@@ -341,7 +341,7 @@ class DiagnosisSerializer(RecordSerializer):
             "upper_limb_weakness", "lower_limb_weakness", "neck_flexors_weaker",
             "legs_proximal_weaker", "dysphagia", "anti_jo1",
             "biopsy_performed", "biopsy_endomysial_infiltrate", "biopsy_perimysial_infiltrate",
-            "biopsy_perifascicular_atrophy", "biopsy_rimmed_vacuoles",
+            "biopsy_perifascicular_atrophy", "biopsy_rimmed_vacuoles", "missing_codes",
             "rash", "certainty", "eular_acr_score", "eular_acr_class",
         ]
         read_only_fields = READ_ONLY_BOOKKEEPING
@@ -383,9 +383,9 @@ LAB_FIELDS = [
     "ast_u_per_l", "ast_uln_u_per_l", "alt_u_per_l", "alt_uln_u_per_l",
 ]
 SCORE_FIELDS = ["physician_global", "patient_global", "extramuscular_global", "haq"]
-ASSESSMENT_DATA = ["assessment_date", "mmt_scale", *GRADE_FIELDS, *LAB_FIELDS, *SCORE_FIELDS]
+ASSESSMENT_DATA = ["assessment_date", "mmt_scale", *GRADE_FIELDS, *LAB_FIELDS, *SCORE_FIELDS, "missing_codes"]
 INFUSION_DATA = ["infusion_date", "start_time", "end_time", "product", "lot", "concentration_pct",
-                 "volume_ml", "dose_g", "max_rate_ml_per_h"]
+                 "volume_ml", "dose_g", "max_rate_ml_per_h", "missing_codes"]
 
 
 class DeviationSummarySerializer(ModelShapeSerializer):
@@ -446,7 +446,7 @@ class CycleSerializer(RecordSerializer):
     class Meta:
         model = TreatmentCycle
         fields = [*BOOKKEEPING, "patient", "number", "start_date", "weight_kg", "height_cm", "dosing_basis",
-                  "status", "locked_at", "dosing_weight_kg", "prescribed_daily_dose_g",
+                  "missing_codes", "status", "locked_at", "dosing_weight_kg", "prescribed_daily_dose_g",
                   "prescribed_cycle_dose_g", "max_rate_ml_per_h", "assessment", "infusions", "open_deviations"]
         read_only_fields = [*READ_ONLY_BOOKKEEPING, "status", "locked_at"]
 
@@ -471,7 +471,7 @@ class CycleSerializer(RecordSerializer):
                 raise serializers.ValidationError(nested)
         return super().validate(attrs)
 
-    CYCLE_DATA = ("start_date", "weight_kg", "height_cm", "dosing_basis")
+    CYCLE_DATA = ("start_date", "weight_kg", "height_cm", "dosing_basis", "missing_codes")
 
     def prepare(self, cycle, attrs, errors):
         self.indexes, self.infusions_data = {}, {}

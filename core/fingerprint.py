@@ -21,6 +21,8 @@ def record_payload(instance):
         if field.name in exclude:
             continue
         value = getattr(instance, field.attname)
+        if field.name == "missing_codes" and not value:
+            continue  # no code: the payload (and so every earlier signature's hash) is unchanged
         if isinstance(value, Decimal):
             value = format(value.normalize(), "f")
         elif hasattr(value, "isoformat"):

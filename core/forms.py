@@ -1,12 +1,14 @@
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Submit
+from crispy_forms.layout import Layout, Submit
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.formats import date_format
 from django.utils.text import capfirst
 from django.utils.timezone import localtime
 from django.utils.translation import get_language
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .history import changes_since, describe_changes
 from .services import StaleRecordError, record_save
@@ -207,7 +209,72 @@ def use_finite_decimals(form):
             localize_decimal(field)
 
 
-class ClinicalRecordForm(CleanTextFormMixin, forms.ModelForm):
+class MissingCodesFormMixin:
+    """A compact missing-data select beside each optional clinical field of the form's
+    model (``MISSING_ALLOWED``, ``core.missing``): ``<field>_missing``, placed right after
+    its field (crispy forms show it below it; the Jinja2 field group,
+    ``core/jinja2/forms/field.html``, beside it). ``clean()`` gathers the selects into the
+    instance's ``missing_codes``; the model's ``full_clean()`` judges them (a value and a
+    code is an error on the field), as for every other channel."""
+
+    def add_missing_fields(self):
+        from .missing import COLUMN_SUFFIX, MissingCode
+
+        model = self._meta.model
+        allowed = getattr(model, "MISSING_ALLOWED", ())
+        codes = self.instance.missing_codes if isinstance(getattr(self.instance, "missing_codes", None), dict) else {}
+        self.missing_fields = {}
+        fields = {}
+        for name, field in self.fields.items():
+            fields[name] = field
+            if name not in allowed:
+                continue
+            companion = f"{name}{COLUMN_SUFFIX}"
+            fields[companion] = forms.ChoiceField(
+                label=format_lazy(_("{field}: missing because"), field=field.label), required=False,
+                choices=[("", pgettext_lazy("missing-data code", "—")), *MissingCode.choices],
+                initial=codes.get(name, ""),
+                widget=forms.Select(attrs={"class": "form-select form-select-sm missing-code",
+                                           "title": _("Why the value is missing")}))
+            self.missing_fields[name] = companion
+        self.fields = fields
+
+    def with_missing(self, *names):
+        """Crispy layout items for ``names``: a field with a missing-data select becomes
+        one row, the field and its select (the select's label visually hidden)."""
+        from crispy_forms.layout import Div, Field
+
+        items = []
+        for name in names:
+            companion = getattr(self, "missing_fields", {}).get(name)
+            if companion:
+                items.append(Div(Div(name, css_class="missing-pair-value"),
+                                 Field(companion, wrapper_class="missing-pair-code"),
+                                 css_class="missing-pair"))
+            else:
+                items.append(name)
+        return items
+
+    def missing_codes_value(self):
+        """The instance's codes with this form's selects applied ({field: code})."""
+        stored = getattr(self.instance, "missing_codes", None)
+        codes = dict(stored) if isinstance(stored, dict) else {}
+        for name, companion in self.missing_fields.items():
+            code = self.cleaned_data.get(companion) or ""
+            if code:
+                codes[name] = code
+            else:
+                codes.pop(name, None)
+        return codes
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.missing_fields:
+            self.instance.missing_codes = self.missing_codes_value()
+        return cleaned
+
+
+class ClinicalRecordForm(MissingCodesFormMixin, CleanTextFormMixin, forms.ModelForm):
     """ModelForm for a clinical record.
 
     - On edit, a reason for change is required; it becomes the history
@@ -236,6 +303,7 @@ class ClinicalRecordForm(CleanTextFormMixin, forms.ModelForm):
         self.user = user
         super().__init__(*args, **kwargs)
         use_finite_decimals(self)
+        self.add_missing_fields()
         if self.is_edit:
             self.fields["change_reason"].required = True
             self.fields["expected_version"].required = True
@@ -245,6 +313,9 @@ class ClinicalRecordForm(CleanTextFormMixin, forms.ModelForm):
             del self.fields["expected_version"]
         self.helper = FormHelper()
         self.helper.add_input(Submit("submit", self.submit_label))
+        if self.missing_fields:  # a form with its own layout calls with_missing() in it
+            companions = set(self.missing_fields.values())
+            self.helper.layout = Layout(*self.with_missing(*[n for n in self.fields if n not in companions]))
 
     def bookkeeping_layout(self):
         """Layout items for the reason for change and the version (edit only)."""

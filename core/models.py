@@ -147,3 +147,49 @@ class Lockable(models.Model):
     @property
     def is_locked(self):
         return self.locked_at is not None
+
+
+class MissingCodesRecord(models.Model):
+    """A clinical record whose optional fields may carry a missing-data code
+    (``core.missing``): one companion column, ``missing_codes`` ({field: code}),
+    checked by :func:`core.missing.missing_violations` in ``full_clean()`` (every
+    channel). A model names its fields in ``MISSING_ALLOWED`` (and, among them, those
+    that need a value or a code in ``MISSING_REQUIRED``)."""
+
+    missing_codes = models.JSONField(
+        _("missing-data codes"), default=dict, blank=True,
+        help_text=_("Why an optional value is empty: {field: ND (not done), NA (not applicable), "
+                    "UNK (unknown) or ASKU (asked but unknown)}."))
+
+    MISSING_ALLOWED = ()
+    MISSING_REQUIRED = ()
+
+    class Meta:
+        abstract = True
+
+    def missing_code(self, field):
+        """The code of ``field`` ("" when none)."""
+        codes = self.missing_codes if isinstance(self.missing_codes, dict) else {}
+        return codes.get(field, "")
+
+    def clean_fields(self, exclude=None):
+        from .missing import missing_violations
+
+        errors = {}
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        if self.missing_codes is None:
+            self.missing_codes = {}
+        violations = missing_violations(
+            values={name: getattr(self, name) for name in self.MISSING_ALLOWED},
+            codes=self.missing_codes, allowed=self.MISSING_ALLOWED, required=self.MISSING_REQUIRED)
+        exclude = set(exclude or ())
+        for v in violations:
+            if v.field in errors or (v.field in exclude and v.field != "missing_codes"):
+                continue  # the field's own error says it, or the field is not being edited
+            field = NON_FIELD_ERRORS if v.field in exclude else v.field  # a form without the map
+            errors.setdefault(field, []).append(ValidationError(v.message, code=v.code))
+        if errors:
+            raise ValidationError(errors)

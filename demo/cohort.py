@@ -138,6 +138,8 @@ MISSED_CYCLES = {"02-004": "declined"}
 AE_CODING = {"Infusion-related reaction": "10051792", "Headache": "10019211", "Chills": "10008531",
              "Fever": "10016558", "Nausea": "10028813", "Fatigue": "10016256", "Rash": "10037868",
              "Hypertension": "10020772", "Aseptic meningitis": "10027198"}
+
+
 @dataclass(frozen=True)
 class DemoMedication:
     drug_name: str
@@ -164,4 +166,13 @@ MEDICATIONS = {
     "02-004": (DemoMedication("Estradiol gel", "G03CA03", "Menopausal symptoms", "1.5", "mg", "TRANSDERMAL", "QD",
                               -1000),
                DemoMedication("Atorvastatin", "C10AA05", "Hypercholesterolaemia", "10", "mg", "ORAL", "QD", -400)),
+}
+
+
+#: (subject id, cycle) -> missing-data codes of that cycle's pre-treatment assessment
+#: (core.missing): what a laboratory or a patient could not give, recorded as such.
+MISSING_CODES = {
+    ("01-001", 2): {"aldolase_u_per_l": "ND", "aldolase_uln_u_per_l": "ND"},  # not done that month
+    ("01-004", 3): {"patient_global": "ASKU"},                                 # the patient could not say
+    ("02-003", 2): {"aldolase_u_per_l": "UNK"},                                # lost by the laboratory
 }

@@ -93,6 +93,9 @@ def build_course(patient, course: cohort.DemoCourse, author):
         assessment = _assessment(patient, start - timedelta(days=1), cks[number - 1],
                                  mmts[number - 1], number - 1, steps, patient.sex, response,
                                  timepoint=AssessmentTimepoint.PRE_CYCLE)
+        for field, code in cohort.MISSING_CODES.get((patient.subject_id, number), {}).items():
+            setattr(assessment, field, None)
+            assessment.missing_codes[field] = code
         cycle_save(parts=CycleParts(cycle=cycle, assessment=assessment, infusions=infusions),
                    user=author)
         if (patient.subject_id, number) == cohort.INFUSION_REACTION[:2]:

@@ -30,11 +30,13 @@ from decimal import Decimal
 from itertools import islice
 
 from django.db import connections
-from django.db.models import F, Func, TextField, Value
+from django.db.models import BooleanField, Case, F, Func, Q, TextField, Value, When
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from accounts.languages import neutral
 from accounts.scoping import scope_to_user_sites
+from core import missing
 from patients import rules as patient_rules
 from patients.models import (Diagnosis, MalignancyHistory, MalignancyStatus, MalignancyCertainty,
                              Patient, PatientStatus, Race, Sex, SuspectedCause)
@@ -255,6 +257,38 @@ def _text_query(qs, columns, expressions):
     return qs.annotate(**cells).values_list(*cells)
 
 
+# --- missing-data codes (core.missing) -----------------------------------------
+
+MISSING_CODES_TEXT = "; ".join(f"{code}={label}" for code, label in missing.EXPORT_LABELS.items())
+
+
+def missing_column(column):
+    """The companion column of an optional field: its missing-data code, the value empty."""
+    return Column(f"{column.name}{missing.COLUMN_SUFFIX}",
+                  f"{column.label}: missing-data code (the value is empty when set)", codes=MISSING_CODES_TEXT)
+
+
+def with_missing(model, columns, sources, prefix=""):
+    """``columns`` and their ``sources`` with a companion column after each column that is
+    one of ``model.MISSING_ALLOWED`` (the column named as the field): the code, read from
+    the record's ``missing_codes`` (``prefix``: the path to the record). A coded yes/no
+    value is exported empty (not "false"): the code says why."""
+    allowed = set(model.MISSING_ALLOWED)
+    out_columns, out_sources = [], []
+    for column, source in zip(columns, sources, strict=True):
+        if column.name in allowed:
+            codes_path = f"{prefix}missing_codes"
+            if column.type == "boolean":
+                source = Case(When(Q(**{f"{codes_path}__has_key": column.name}), then=Value(None)),
+                              default=F(source), output_field=BooleanField())
+            out_columns += [column, missing_column(column)]
+            out_sources += [source, KeyTextTransform(column.name, codes_path)]
+        else:
+            out_columns.append(column)
+            out_sources.append(source)
+    return out_columns, out_sources
+
+
 # --- patients ----------------------------------------------------------------
 
 PATIENT_COLUMNS = [
@@ -339,13 +373,17 @@ DIAGNOSIS_COLUMNS = [
 ]
 
 
+DIAGNOSIS_COLUMNS, DIAGNOSIS_SOURCES = with_missing(
+    Diagnosis, DIAGNOSIS_COLUMNS,
+    ["patient__subject_id", "kind", "diagnosis_date", *[name for name, _ in DIAGNOSIS_FLAGS], "rash", "certainty",
+     "patient__age_at_onset", "eular_acr_score", "eular_acr_class"])
+
+
 def diagnosis_tuples(patients, chunk_size=CHUNK):
     """The diagnoses with their stored facts (rash, certainty, the patient's age at
     onset, EULAR/ACR score and class: ``patients.services``)."""
-    flags = [name for name, _ in DIAGNOSIS_FLAGS]
     return _counted("diagnoses", (Diagnosis.objects.filter(patient__in=patients).order_by("patient__subject_id")
-            .values_list("patient__subject_id", "kind", "diagnosis_date", *flags, "rash", "certainty",
-                         "patient__age_at_onset", "eular_acr_score", "eular_acr_class")
+            .values_list(*DIAGNOSIS_SOURCES)
             .iterator(chunk_size=chunk_size)))
 
 
@@ -400,8 +438,10 @@ def _cycles(patients):
     return TreatmentCycle.objects.filter(patient__in=patients).order_by("patient__subject_id", "number")
 
 
-CYCLE_SOURCES = ["patient__subject_id", "number", "start_date", "planned_start_date", "weight_kg", "height_cm",
-                 "dosing_basis", "dosing_weight_kg", "prescribed_daily_dose_g"]
+CYCLE_COLUMNS, CYCLE_SOURCES = with_missing(
+    TreatmentCycle, CYCLE_COLUMNS,
+    ["patient__subject_id", "number", "start_date", "planned_start_date", "weight_kg", "height_cm",
+     "dosing_basis", "dosing_weight_kg", "prescribed_daily_dose_g"])
 
 
 def cycle_tuples(patients, chunk_size=CHUNK):
@@ -456,8 +496,9 @@ ASSESSMENT_FIELDS = ([c.name for c in GRADE_COLUMNS] + ["mmt_total"] + [c.name f
                      + [c.name for c in SCORE_COLUMNS])
 
 
-ASSESSMENT_SOURCES = ["patient__subject_id", "cycle__number", "timepoint", "assessment_date", "mmt_scale",
-                      *ASSESSMENT_FIELDS]
+ASSESSMENT_COLUMNS, ASSESSMENT_SOURCES = with_missing(
+    Assessment, ASSESSMENT_COLUMNS,
+    ["patient__subject_id", "cycle__number", "timepoint", "assessment_date", "mmt_scale", *ASSESSMENT_FIELDS])
 
 
 def _assessments(patients):
@@ -504,9 +545,11 @@ def _infusions(patients):
             .order_by("cycle__patient__subject_id", "cycle__number", "day"))
 
 
-INFUSION_SOURCES = ["cycle__patient__subject_id", "cycle__number", "day", "infusion_date", "start_time",
-                    "end_time", "product", "lot", "concentration_pct", "volume_ml", "dose_g", "prescribed_dose_g",
-                    "max_rate_ml_per_h", "rate_ml_per_kg_min"]
+INFUSION_COLUMNS, INFUSION_SOURCES = with_missing(
+    Infusion, INFUSION_COLUMNS,
+    ["cycle__patient__subject_id", "cycle__number", "day", "infusion_date", "start_time",
+     "end_time", "product", "lot", "concentration_pct", "volume_ml", "dose_g", "prescribed_dose_g",
+     "max_rate_ml_per_h", "rate_ml_per_kg_min"])
 
 
 def infusion_tuples(patients, chunk_size=CHUNK):

@@ -4,10 +4,11 @@ constant number of queries whatever the cohort size."""
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
-from django.views.generic import ListView
+from django.views.generic import ListView, TemplateView
 
 from accounts.mixins import PermissionRequiredMixin
 
+from .completeness import completeness
 from .filters import CasebookWorkFilterSet, CycleWorkFilterSet
 from .worklists import casebook_worklist, cycle_worklist
 
@@ -61,3 +62,17 @@ class CasebookWorkListView(WorkListView):
 
     def rows(self):
         return casebook_worklist(self.request.user)
+
+
+class CompletenessView(PermissionRequiredMixin, TemplateView):
+    """Per form and optional field: records without a value, with the reason
+    (missing-data codes) or blank (``oversight.completeness``)."""
+
+    raise_exception = True
+    permission_required = "visits.view_assessment"
+    template_name = "oversight/completeness.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(title=_("Completeness"), forms=completeness(self.request.user))
+        return context

@@ -109,16 +109,19 @@ class DiagnosisForm(ClinicalRecordForm):
             self.instance.patient = patient
         self.helper.layout = Layout(
             Fieldset(_("Diagnosis"), "kind", "diagnosis_date"),
-            Fieldset(_("Bohan & Peter criteria"), "bp_weakness", "bp_biopsy", "bp_enzymes", "bp_emg",
+            Fieldset(_("Bohan & Peter criteria"),
+                     *self.with_missing("bp_weakness", "bp_biopsy", "bp_enzymes", "bp_emg"),
                      HTML('<p class="form-text">{{ form.criterion_5_note }}</p>')),
-            Fieldset(_("Skin signs (criterion 5 and EULAR/ACR)"), "heliotrope_rash",
-                     "gottron_papules", "gottron_sign"),
-            Fieldset(_("2017 EULAR/ACR variables"), "upper_limb_weakness", "lower_limb_weakness",
-                     "neck_flexors_weaker", "legs_proximal_weaker", "dysphagia", "anti_jo1",
+            Fieldset(_("Skin signs (criterion 5 and EULAR/ACR)"),
+                     *self.with_missing("heliotrope_rash", "gottron_papules", "gottron_sign")),
+            Fieldset(_("2017 EULAR/ACR variables"),
+                     *self.with_missing("upper_limb_weakness", "lower_limb_weakness", "neck_flexors_weaker",
+                                        "legs_proximal_weaker", "dysphagia", "anti_jo1"),
                      HTML('<p class="form-text">{{ form.eular_acr_note }}</p>')),
-            Fieldset(_("Muscle biopsy"), "biopsy_performed", "biopsy_endomysial_infiltrate",
-                     "biopsy_perimysial_infiltrate", "biopsy_perifascicular_atrophy",
-                     "biopsy_rimmed_vacuoles"),
+            Fieldset(_("Muscle biopsy"),
+                     *self.with_missing("biopsy_performed", "biopsy_endomysial_infiltrate",
+                                        "biopsy_perimysial_infiltrate", "biopsy_perifascicular_atrophy",
+                                        "biopsy_rimmed_vacuoles")),
             *self.bookkeeping_layout(),
         )
 

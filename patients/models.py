@@ -8,7 +8,7 @@ from simple_history.models import HistoricalRecords
 
 from accounts.models import Site
 from core.fingerprint import record_payload
-from core.models import ClinicalRecord, Lockable
+from core.models import ClinicalRecord, Lockable, MissingCodesRecord
 from core.validation import raise_violations
 
 from . import rules
@@ -307,7 +307,7 @@ class Patient(Lockable, ClinicalRecord):
         self.withdrawal_reason = reason
 
 
-class Diagnosis(ClinicalRecord):
+class Diagnosis(MissingCodesRecord, ClinicalRecord):
     """PM or DM with the Bohan & Peter criteria and the 2017 EULAR/ACR variables.
 
     The rash (criterion 5), the certainty, the EULAR/ACR score and class are
@@ -360,6 +360,9 @@ class Diagnosis(ClinicalRecord):
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("patient",)
     SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + DIAGNOSIS_FACTS + ("rules_version",)
     PARENT_FIELDS = ("patient",)
+    #: A criterion not assessed carries a code (core.missing); its box stays unticked, so
+    #: the certainty and the score count it as not met.
+    MISSING_ALLOWED = tuple(rules.DIAGNOSIS_CRITERIA)
 
     class Meta:
         verbose_name = _("diagnosis")

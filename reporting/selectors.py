@@ -73,6 +73,40 @@ class Report:
     medications: dict = field(default_factory=dict)
     #: The data cut: the latest change (entry, correction, void) to any record of the cohort.
     data_cut: object = None
+    #: Missing values of the assessments' measures, with their reasons (core.missing):
+    #: [MissingValues] of the fields with at least one missing value.
+    missing: list = field(default_factory=list)
+
+
+#: The assessment measures whose missing values the report counts, with the reason.
+MISSING_REPORTED = ("ck_u_per_l", "ck_uln_u_per_l", "aldolase_u_per_l", "ldh_u_per_l", "ast_u_per_l",
+                    "alt_u_per_l", "physician_global", "patient_global", "extramuscular_global", "haq")
+
+
+@dataclass
+class MissingValues:
+    label: str
+    assessments: int  # current assessments of the cohort
+    missing: int
+    coded: list  # [(reason, n)]
+    blank: int
+
+
+def _missing_values(ids):
+    """Per measure: how many current assessments have no value, by reason (one query)."""
+    from core.missing import MissingCode
+    from core.selectors import missing_counts
+
+    counts = missing_counts(Assessment.objects.current().filter(patient__in=ids), MISSING_REPORTED)
+    rows = []
+    for name in MISSING_REPORTED:
+        c = counts[name]
+        coded = [(code.label, c[code.value]) for code in MissingCode if c[code.value]]
+        missing = c["blank"] + sum(n for _, n in coded)
+        if missing:
+            rows.append(MissingValues(Assessment._meta.get_field(name).verbose_name, c["n"], missing, coded,
+                                      c["blank"]))
+    return rows
 
 
 _AT = {name: i for i, name in enumerate(CORE_FIELDS)}
@@ -229,6 +263,7 @@ def outcome_report(patients, *, series_limit=DETAIL_LIMIT) -> Report:
         outcomes=_outcome_summary(outcomes),
         safety=_safety(ae_groups, ae_patients, n),
         ck_series=series, ck_points=ck_points, data_cut=_data_cut(ids), medications=medications,
+        missing=_missing_values(ids),
     )
 
 

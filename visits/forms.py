@@ -6,6 +6,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.forms import (MAX_ID, AsciiIntegerField, ClinicalRecordForm, CleanTextFormMixin, DateInput, TimeInput,
+                        MissingCodesFormMixin,
                         FiniteDecimalField, add_validation_error, error_summary, stale_error,
                         use_finite_decimals)
 from core.renderers import FieldRenderer
@@ -27,7 +28,7 @@ LAB_FIELDS = [
 SCORE_FIELDS = ["physician_global", "patient_global", "extramuscular_global", "haq"]
 
 
-class PartForm(CleanTextFormMixin, forms.ModelForm):
+class PartForm(MissingCodesFormMixin, CleanTextFormMixin, forms.ModelForm):
     """One part of the record-cycle page: its version travels with it; the
     page has one reason for change for all its parts."""
 
@@ -42,6 +43,7 @@ class PartForm(CleanTextFormMixin, forms.ModelForm):
         # all parts together, in ``visits.services.cycle_parts_build``.
         self.model_rules = model_rules
         use_finite_decimals(self)  # "sNaN" is a field error, not a 500 in changed_data
+        self.add_missing_fields()
         if self.instance.pk:
             self.fields["expected_version"].initial = self.instance.version
             self.fields["expected_version"].required = True
@@ -61,7 +63,10 @@ class PartForm(CleanTextFormMixin, forms.ModelForm):
     @property
     def values(self):
         """The cleaned model field values: the plain data the cycle builder takes."""
-        return {name: self.cleaned_data[name] for name in self._meta.fields if name in self.cleaned_data}
+        values = {name: self.cleaned_data[name] for name in self._meta.fields if name in self.cleaned_data}
+        if self.missing_fields:
+            values["missing_codes"] = self.missing_codes_value()
+        return values
 
     def _post_clean(self):
         if self.model_rules:

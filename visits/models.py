@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from core.fingerprint import record_payload
-from core.models import ClinicalRecord, Lockable
+from core.models import ClinicalRecord, Lockable, MissingCodesRecord
 from core.validation import raise_violations, validate_ascii_code
 from patients.models import Patient
 
@@ -41,7 +41,7 @@ class TreatmentCycleQuerySet(models.QuerySet):
         return self.select_related("assessment").prefetch_related("infusions")
 
 
-class TreatmentCycle(Lockable, ClinicalRecord):
+class TreatmentCycle(MissingCodesRecord, Lockable, ClinicalRecord):
     """One monthly treatment period: the visit (weight, pre-treatment assessment)
     and its two infusion days."""
 
@@ -83,6 +83,8 @@ class TreatmentCycle(Lockable, ClinicalRecord):
     #: What is signed is what was entered; the derived facts follow from it and the rules version.
     SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + rules.CYCLE_DERIVED_FIELDS
     PARENT_FIELDS = ("patient",)
+    #: Optional clinical fields that may carry a missing-data code (core.missing).
+    MISSING_ALLOWED = ("height_cm",)
     #: Its case report form holds the assessment and infusions: a source verification of the
     #: form covers what its signature covers (``core.fingerprint.form_payload``).
     FORM_IS_FINGERPRINT = True
@@ -178,7 +180,7 @@ class AssessmentQuerySet(models.QuerySet):
         return self.filter(voided_at__isnull=True)
 
 
-class Assessment(ClinicalRecord):
+class Assessment(MissingCodesRecord, ClinicalRecord):
     """Muscle power and muscle enzymes before a cycle's first infusion, or at
     the end-of-treatment visit. Each laboratory value carries that
     laboratory's reference range (U/L)."""
@@ -235,6 +237,12 @@ class Assessment(ClinicalRecord):
     PARENT_FIELDS = ("cycle", "patient")  # a pre-cycle assessment: its cycle; end of treatment: the patient
 
     GRADE_FIELDS = tuple(name for name, _ in rules.MMT8_GROUPS)
+    LAB_FIELDS = ("ck_u_per_l", "ck_lln_u_per_l", "ck_uln_u_per_l", "aldolase_u_per_l",
+                  "aldolase_uln_u_per_l", "ldh_u_per_l", "ldh_uln_u_per_l", "ast_u_per_l",
+                  "ast_uln_u_per_l", "alt_u_per_l", "alt_uln_u_per_l")
+    SCORE_FIELDS = ("physician_global", "patient_global", "extramuscular_global", "haq")
+    #: Every optional clinical value may carry a missing-data code (core.missing).
+    MISSING_ALLOWED = GRADE_FIELDS + LAB_FIELDS + SCORE_FIELDS
 
     class Meta:
         verbose_name = _("assessment")
@@ -305,7 +313,7 @@ class InfusionDay(models.IntegerChoices):
     DAY_2 = 2, _("Day 2")
 
 
-class Infusion(ClinicalRecord):
+class Infusion(MissingCodesRecord, ClinicalRecord):
     """One IVIG infusion day. The prescribed dose is derived from the cycle's
     dosing weight; the deviations are in the protocol-deviation log."""
 
@@ -319,9 +327,12 @@ class Infusion(ClinicalRecord):
     lot = models.CharField(_("lot number"), max_length=50, validators=[validate_ascii_code])
     concentration_pct = models.DecimalField(_("concentration (%)"), max_digits=4, decimal_places=1,
                                             default=Decimal("10"))
-    volume_ml = models.DecimalField(_("volume (mL)"), max_digits=6, decimal_places=1)
+    volume_ml = models.DecimalField(_("volume (mL)"), max_digits=6, decimal_places=1, null=True, blank=True,
+                                    help_text=_("Required unless recorded as not done."))
     dose_g = models.DecimalField(_("dose given (g)"), max_digits=5, decimal_places=1)
-    max_rate_ml_per_h = models.DecimalField(_("maximum rate (mL/h)"), max_digits=6, decimal_places=1)
+    max_rate_ml_per_h = models.DecimalField(_("maximum rate (mL/h)"), max_digits=6, decimal_places=1,
+                                            null=True, blank=True,
+                                            help_text=_("Required unless recorded as not done."))
 
     # Derived, stored by visits.services (rules.derive_infusion) ----------------
     prescribed_dose_g = _derived(models.DecimalField(
@@ -348,6 +359,9 @@ class Infusion(ClinicalRecord):
     CHANGE_LOG_EXCLUDE = ClinicalRecord.CHANGE_LOG_EXCLUDE + ("cycle",)
     SIGNATURE_EXCLUDE = ClinicalRecord.SIGNATURE_EXCLUDE + rules.INFUSION_DERIVED_FIELDS
     PARENT_FIELDS = ("cycle",)
+    #: Optional (times) or required-unless-coded (volume, rate) values (core.missing).
+    MISSING_ALLOWED = ("start_time", "end_time", "volume_ml", "max_rate_ml_per_h")
+    MISSING_REQUIRED = ("volume_ml", "max_rate_ml_per_h")
 
     class Meta:
         verbose_name = _("infusion")

@@ -59,6 +59,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from core import missing
 from patients.models import Diagnosis, MalignancyHistory, Patient, PatientStatus
 from safety.models import Relatedness
 from visits import rules as visit_rules
@@ -372,7 +373,7 @@ def assessment_entries(patients):
     """Per current assessment: one Observation per laboratory value, and the MMT-8 total."""
     for row in datasets.assessment_rows(patients):
         for lab in LABS:
-            if row[lab[0]] is not None:
+            if row[lab[0]] is not None or row.get(f"{lab[0]}{missing.COLUMN_SUFFIX}"):
                 yield _lab_observation(row, *lab)
         if row["mmt_total"] is not None:
             yield _mmt_observation(row)
@@ -388,8 +389,12 @@ def _lab_observation(row, value_field, lln_field, uln_field, loinc_key, label, d
         "code": concept(LOINC, visit_rules.LOINC[loinc_key], display, label),
         "subject": _subject(row["subject_id"]),
         "effectiveDateTime": _date(row["assessment_date"]),
-        "valueQuantity": quantity(value, ENZYME_UNIT),
     }
+    if value is None:  # recorded as missing (core.missing): no value, the reason instead
+        code = row[f"{value_field}{missing.COLUMN_SUFFIX}"]
+        body["dataAbsentReason"] = concept(missing.FHIR_DATA_ABSENT_SYSTEM, *missing.FHIR_DATA_ABSENT[code])
+    else:
+        body["valueQuantity"] = quantity(value, ENZYME_UNIT)
     reference_range = {}
     if low is not None:
         reference_range["low"] = quantity(low, ENZYME_UNIT)
@@ -397,7 +402,7 @@ def _lab_observation(row, value_field, lln_field, uln_field, loinc_key, label, d
         reference_range["high"] = quantity(high, ENZYME_UNIT)
     if reference_range:
         body["referenceRange"] = [reference_range]
-    flag = _interpretation(value, low, high)
+    flag = _interpretation(value, low, high) if value is not None else None
     if flag:
         body["interpretation"] = [concept(OBSERVATION_INTERPRETATION, *flag)]
     return entry("Observation", [row["subject_id"], _visit_key(row), loinc_key], body)

@@ -43,6 +43,7 @@ from itertools import islice, repeat
 
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 
+from core import missing
 from patients.models import MalignancyTiming
 from safety.models import ActionTaken, AdverseEvent, AdverseEventFollowUp, Outcome, Relatedness
 from safety.rules import FATAL
@@ -248,6 +249,8 @@ VS_VARS = _identifiers("VS") + [
     Var("VSSTRESC", "Character Result/Finding in Std Format"),
     Var("VSSTRESN", "Numeric Result/Finding in Standard Units", True),
     Var("VSSTRESU", "Standard Units"),
+    Var("VSSTAT", "Completion Status"),
+    Var("VSREASND", "Reason Not Performed"),
     Var("VSBLFL", "Baseline Flag"),
     *VISIT_VARS,
     Var("VSDTC", "Date/Time of Measurements"),
@@ -267,6 +270,8 @@ LB_VARS = _identifiers("LB") + [
     Var("LBSTNRLO", "Reference Range Lower Limit-Std Units", True),
     Var("LBSTNRHI", "Reference Range Upper Limit-Std Units", True),
     Var("LBNRIND", "Reference Range Indicator"),
+    Var("LBSTAT", "Completion Status"),
+    Var("LBREASND", "Reason Test Not Done"),
     Var("LBLOINC", "LOINC Code"),
     Var("LBSPEC", "Specimen Type"),
     Var("LBBLFL", "Baseline Flag"),
@@ -281,6 +286,8 @@ FT_VARS = _identifiers("FT") + [
     Var("FTORRES", "Result or Finding in Original Units"),
     Var("FTSTRESC", "Character Result/Finding in Std Format"),
     Var("FTSTRESN", "Numeric Result/Finding in Standard Units", True),
+    Var("FTSTAT", "Completion Status"),
+    Var("FTREASND", "Reason Not Performed"),
     Var("FTMETHOD", "Method of Test or Examination"),
     Var("FTBLFL", "Baseline Flag"),
     *VISIT_VARS,
@@ -366,6 +373,16 @@ class Domain:
 
 
 # --- Helpers -------------------------------------------------------------------
+
+def not_done(row, field):
+    """``(--STAT, --REASND)`` of a value recorded as missing (``core.missing``), else None:
+    SDTM writes a test not done as a record with an empty result, --STAT = NOT DONE and
+    the reason."""
+    code = row.get(f"{field}{missing.COLUMN_SUFFIX}")
+    if not code or row.get(field) is not None:
+        return None
+    return missing.SDTM_STAT_NOT_DONE, missing.SDTM_REASND.get(code, code)
+
 
 def usubjid(subject_id):
     return f"{STUDYID}-{subject_id}"
@@ -592,6 +609,12 @@ def vs_records(patients):
         visitnum, visit_name = visit(row["cycle"])
         for testcd, test, field, unit in VITAL_SIGNS:
             value = row[field]
+            status = not_done(row, field)
+            if status:
+                yield {"USUBJID": usubjid(row["subject_id"]), "VSTESTCD": testcd, "VSTEST": test,
+                       "VSSTAT": status[0], "VSREASND": status[1], "VISITNUM": visitnum, "VISIT": visit_name,
+                       "VSDTC": iso(row["start_date"]), "VSDY": study_day(row["start_date"], first)}
+                continue
             if value is None:
                 continue
             yield {
@@ -633,6 +656,12 @@ def lb_records(patients):
     for a in _assessments(patients):
         for test in LAB_TESTS:
             value = a[test.value]
+            status = not_done(a, test.value)
+            if status:
+                yield {"USUBJID": a["usubjid"], "LBTESTCD": test.testcd, "LBTEST": test.test, "LBCAT": LBCAT,
+                       "LBSTAT": status[0], "LBREASND": status[1], "LBLOINC": test.loinc, "LBSPEC": LBSPEC,
+                       "VISITNUM": a["visitnum"], "VISIT": a["visit"], "LBDTC": a["dtc"], "LBDY": a["dy"]}
+                continue
             if value is None:
                 continue
             low = a[test.low] if test.low else None
@@ -653,6 +682,12 @@ def ft_records(patients):
     for a in _assessments(patients):
         for field, testcd, test in (*MMT_TESTS, MMT_TOTAL):
             value = a[field]
+            status = not_done(a, field)
+            if status:
+                yield {"USUBJID": a["usubjid"], "FTTESTCD": testcd, "FTTEST": test, "FTCAT": FTCAT,
+                       "FTSTAT": status[0], "FTREASND": status[1], "FTMETHOD": MMT_METHOD.get(a["mmt_scale"]),
+                       "VISITNUM": a["visitnum"], "VISIT": a["visit"], "FTDTC": a["dtc"], "FTDY": a["dy"]}
+                continue
             if value is None:
                 continue
             yield {

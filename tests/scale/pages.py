@@ -34,6 +34,8 @@ PAGES += ["casebook-pdf", "closeout"]
 PAGES += ["exports-jobs"]
 # Issue 17: a patient's concomitant medications and the form to add one.
 PAGES += ["medication-list", "medication-create"]
+# Issue 17: completeness per form and field, with the missing-data codes' reasons.
+PAGES += ["completeness"]
 #: Every measured name: the HTML pages, ``api:<collection>``, ``export:<format>``.
 NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORTS]
 
@@ -178,6 +180,7 @@ def requests(users, language=None):
         "exports-jobs": _html(coordinator, "/exports/"),
         "medication-list": _html(clinician, reverse("medications:medication_list", args=[patient.pk])),
         "medication-create": _html(clinician, reverse("medications:medication_create", args=[patient.pk])),
+        "completeness": _html(monitor, "/oversight/completeness/"),
     })
     _job_files(users["coordinator"])
     run.update({f"api:{c}": _api(api, c) for c in API_LISTS})

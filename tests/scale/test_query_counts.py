@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db  # the test database is set up for marked tes
 #: so that page has the permission query it skipped before (one more).
 EXPECTED = {
     "patient-list": 8, "patient-detail": 9, "timeline": 14, "deviation-list": 8,  # timeline: + missed cycles
-    "report": 18,  # + the data cut (one query) and the sites the report states as its filter; + missed cycles
+    "report": 19,  # + the data cut (one query) and the sites the report states as its filter; + missed cycles; + medications and missing values (issue 17)
     # The record-cycle page: the previous cycle with its assessment, and its infusions (issue 14).
     "cycle-entry": 8, "cycle-preview": 6,
     "audit-trail": 15,  # one patient's trail; as admin, with the banner of locked accounts (1 query)
@@ -34,6 +34,7 @@ EXPECTED = {
     "notice-list": 8, "notice-unread": 4,  # issue 15: a user's notices (50 a page), the navigation's count
     "casebook-pdf": 6, "closeout": 7,  # issue 15: the PDF casebooks made, the close-out archives
     "exports-jobs": 7,  # issue 15: the user's background exports (the newest 20 and how many)
+    "completeness": 9,  # issue 17: one aggregate per form (cycles, assessments, infusions, diagnoses)
     "api:patients": 5, "api:diagnoses": 5, "api:malignancies": 5, "api:cycles": 7, "api:assessments": 5,
     "api:infusions": 5, "api:adverse-events": 5, "api:deviations": 5,
     "api:data-queries": 4,

@@ -68,6 +68,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from accounts.models import Site
+from core import missing
 from core.services import record_save
 from patients import rules as patient_rules
 from patients.models import Diagnosis, MalignancyHistory, Patient, PatientStatus
@@ -108,6 +109,13 @@ IMPORTED = {
 }
 #: Columns read with their own logic: the site, the age (-> year of birth), the linked infusion.
 SPECIAL = {"patients": ("site", "age"), "adverse_events": ("cycle", "day")}
+#: The missing-data code columns (``<field>_missing``, core.missing): read together into the
+#: record's ``missing_codes``.
+MISSING_COLUMNS = {t.name: tuple(c.name for c in t.columns if c.name.endswith(missing.COLUMN_SUFFIX))
+                   for t in datasets.TABLES}
+for _table, _names in MISSING_COLUMNS.items():
+    if _names:
+        SPECIAL[_table] = SPECIAL.get(_table, ()) + _names
 #: Columns of the source system that are not imported nor compared (deviations are recomputed;
 #: their kind and day are compared, as warnings).
 NOT_IMPORTED = {
@@ -325,6 +333,10 @@ class Loader:
                     model_field = model._meta.get_field(field_name)
                     value = "" if model_field.empty_strings_allowed and not model_field.null else None
                 values[field_name] = value
+        names = MISSING_COLUMNS.get(record.group.table)
+        if names:
+            values["missing_codes"] = {name.removesuffix(missing.COLUMN_SUFFIX): record.values[name]
+                                       for name in names if record.values.get(name)}
         return values
 
     def _build(self, model, record, **extra):
