@@ -29,7 +29,7 @@ def test_a_clinician_sees_only_own_site(api_for, clinician, two_sites):
                             format="json")
     assert response.status_code == 404
     # A site outside the user's is a field error, as on the pages (the filter never widens the scope).
-    response = client.get("/api/v1/patients/", {"site": theirs.site_id})
+    response = client.get("/api/v1/patients/", {"site": theirs.site.code})
     assert response.status_code == 400 and codes_of(response) == {"site": ["invalid"]}
     assert "results" not in response.json()
 
