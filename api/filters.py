@@ -22,6 +22,7 @@ class FilterBackend(DjangoFilterBackend):
             for filter_ in filterset.filters.values():  # this filterset's own copies
                 if isinstance(filter_, SiteFilter):
                     filter_.by_code()  # ``?site=01``: the code, as in subject ids, reports, exports
+            filterset.__dict__.pop("_form", None)  # a form built in __init__ is rebuilt with them
         return filterset
 
     def filter_queryset(self, request, queryset, view):

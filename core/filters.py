@@ -113,6 +113,7 @@ class SiteFilter(df.ModelChoiceFilter):
         exports do: a query string has no types, so the API takes the code only
         (never the id, which could be read as another site's code)."""
         self.extra["to_field_name"] = "code"
+        self.__dict__.pop("_field", None)  # a form field built (and copied) before: rebuilt by code
 
 
 class TextFilter(df.CharFilter):
