@@ -117,7 +117,7 @@ def test_filters_and_ordering(api_for, admin_user, site_a, site_b):
         return [p["subject_id"] for p in client.get("/api/v1/patients/", params).json()["results"]]
 
     assert ids() == ["01-001", "01-002", "02-001"]
-    assert ids(site=site_b.pk) == ["02-001"]
+    assert ids(site=site_b.code) == ["02-001"]
     assert ids(status="screening") == ["01-002"]
     assert ids(search="01-") == ["01-001", "01-002"]
     assert ids(ordering="-subject_id") == ["02-001", "01-002", "01-001"]
