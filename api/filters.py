@@ -5,13 +5,25 @@ from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.filters import OrderingFilter
 
+from core.filters import SiteFilter
+
 
 class FilterBackend(DjangoFilterBackend):
     """The viewset's ``filterset_class`` (one per list concept, shared with the
     pages: ``<app>/filters.py``), on lists only. An invalid value is a 400 with
     the field's error (code ``invalid``); so is an empty one (``?site=``), but an
-    empty text filter (``?search=``) filters nothing. drf-spectacular documents
-    the parameters from the filters."""
+    empty text filter (``?search=``) filters nothing. ``?site=`` is a site code
+    (``01``), never an id; a code outside the user's sites is the same error as
+    an unknown one. drf-spectacular documents the parameters from the filters."""
+
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is not None:
+            for filter_ in filterset.filters.values():  # this filterset's own copies
+                if isinstance(filter_, SiteFilter):
+                    filter_.by_code()  # ``?site=01``: the code, as in subject ids, reports, exports
+            filterset.__dict__.pop("_form", None)  # a form built in __init__ is rebuilt with them
+        return filterset
 
     def filter_queryset(self, request, queryset, view):
         if getattr(view, "action", None) != "list":

@@ -6,7 +6,10 @@ X-Change-Reason request headers of versioned writes, and the ETag response
 header.
 """
 
+from decimal import Decimal
+
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
@@ -103,3 +106,33 @@ class ApiAutoSchema(AutoSchema):
                     OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]), code,
                     direction=direction)
         return responses
+
+
+# --- Input the API refuses or accepts beyond DRF's defaults ----------------------------------
+
+class StrictDecimalFieldExtension(OpenApiSerializerFieldExtension):
+    """A decimal in a request: a JSON string (as in the responses) or a JSON number
+    (``api.serializers.StrictDecimalField``); responses keep the string."""
+
+    target_class = "api.serializers.StrictDecimalField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        string = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        if direction != "request":
+            return string
+        number = {"type": "number"}
+        field = self.target
+        if field.max_digits is not None and field.decimal_places is not None:
+            whole = 10 ** (field.max_digits - field.decimal_places)
+            step = Decimal(1).scaleb(-field.decimal_places)
+            number.update({"minimum": float(-whole + step), "maximum": float(whole - step)})
+        return {"oneOf": [string, number]}
+
+
+def refuse_unknown_properties(result, generator, request, public):
+    """Request bodies take their documented properties only (``additionalProperties:
+    false``): any other key is a 400 naming it (``api.serializers.RefuseUnknownFields``)."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
+    return result

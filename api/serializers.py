@@ -10,7 +10,9 @@ user, reason for change, version check) or, for cycles and infusions,
 ``visits.services.cycle_save`` (which also keeps the deviation log current).
 """
 
+import math
 import re
+from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
@@ -20,6 +22,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.validators import UniqueValidator
 
+from accounts.models import Site
 from accounts.scoping import scope_to_user_sites, sites_for_data_entry
 from core.services import record_save
 from patients import rules as patient_rules
@@ -85,8 +88,28 @@ def _strict(field_class, types, message_key="invalid"):
 StrictCharField = _strict(serializers.CharField, (str,))
 StrictIntegerField = _strict(serializers.IntegerField, (int,))
 StrictBooleanField = _strict(serializers.BooleanField, (bool,))
-StrictDecimalField = _strict(serializers.DecimalField, (str,))
 StrictPrimaryKeyRelatedField = _strict(serializers.PrimaryKeyRelatedField, (int,), "incorrect_type")
+
+
+class StrictDecimalField(serializers.DecimalField):
+    """A decimal as a JSON string (``"72.5"``, as in the responses) or a JSON
+    number (``72.5``, ``72``, ``1e2``). A float is read through its shortest
+    representation (``str(72.5)`` is ``"72.5"``), so 72.5 is ``Decimal("72.5")``,
+    not the binary ``72.5000000000000000001...``; NaN, infinities and booleans are
+    refused. ``max_digits`` and ``decimal_places`` are checked as for a string."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (str, int, float)):
+            self.fail("invalid")
+        if isinstance(data, float):
+            if not math.isfinite(data):
+                self.fail("invalid")
+            data = repr(data)
+        elif isinstance(data, int):
+            if abs(data) >= 10 ** (self.max_digits or 1000):  # never str() a huge integer
+                self.fail("max_digits", max_digits=self.max_digits)
+            data = str(data)
+        return super().to_internal_value(data)
 
 
 #: A clinic's wall-clock time: "HH:MM", "HH:MM:SS" or with microseconds, no zone.
@@ -120,6 +143,44 @@ class StrictChoiceField(serializers.ChoiceField):
         return super().to_internal_value(data)
 
 
+SITE_CODE_PATTERN = r"^[0-9]{2}$"
+
+
+@extend_schema_field({"oneOf": [
+    {"type": "string", "pattern": SITE_CODE_PATTERN, "example": "01",
+     "description": "The site's code (two digits, as in the subject ids)."},
+    {"type": "integer", "minimum": 1, "maximum": 2**31 - 1, "description": "The site's id."},
+], "description": "The site: a JSON string is its code (\"01\"), a JSON integer its id (1); one of "
+                  "the sites where you may enrol patients. Responses give the id (and `site_code`)."})
+class SiteField(serializers.PrimaryKeyRelatedField):
+    """A site named by its code (a JSON string, ``"01"``) or by its id (a JSON
+    integer, ``1``): the JSON type decides, so code "01" and id 1 are never
+    confused. A code or id that is not one of the user's sites (no such site,
+    or another site) is the same field error: it does not tell which."""
+
+    default_error_messages = {
+        "does_not_exist": 'No site "{value}" among the sites where you may enrol patients '
+                          '(a code is two digits, e.g. "01").',
+        "incorrect_type": "Give the site's code as a string (\"01\") or its id as an integer.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            if not re.fullmatch(SITE_CODE_PATTERN, data):
+                self.fail("does_not_exist", value=data[:20])
+            lookup = {"code": data}
+        elif isinstance(data, int) and not isinstance(data, bool):
+            if not 1 <= data <= 2**31 - 1:
+                self.fail("does_not_exist", value=str(data)[:20])
+            lookup = {"pk": data}
+        else:
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        site = self.get_queryset().filter(**lookup).first()
+        if site is None:
+            self.fail("does_not_exist", value=data)
+        return site
+
+
 class EnumValueField(serializers.ChoiceField):
     """A value derived by a rule that returns an ``Enum``; shown as its value."""
 
@@ -131,10 +192,74 @@ class EnumValueField(serializers.ChoiceField):
         return getattr(value, "value", value)
 
 
-class ModelShapeSerializer(serializers.ModelSerializer):
-    """A ModelSerializer with strict JSON types and without DRF's own unique
-    validators: uniqueness is checked by ``full_clean()``, with the model's
-    messages, like the forms."""
+# --- Unknown and read-only input --------------------------------------------------
+# DRF ignores a key it does not know and a read-only field it is sent: a typo
+# ("ck_u_per_L") or a value the client believes it set (a derived MMT-8 total)
+# would be a 201 with nothing stored. Here both are field errors naming the key,
+# at every level (a cycle's assessment and infusions: dotted paths), and nothing
+# is written. One exception keeps a read-modify-write round trip working: an
+# update may send a read-only field back *unchanged* (its value as the record
+# shows it now); a different value is refused.
+
+UNKNOWN_FIELD = "Unknown field."
+READ_ONLY_FIELD = "Read-only: set by the system, not by the client."
+READ_ONLY_DERIVED = "Read-only: derived by the rules from what is entered."
+
+
+class RefuseUnknownFields:
+    """Mixed into every input serializer of the API (``ModelShapeSerializer``,
+    ``ActionSerializer``). ``read_only_messages``: {field: why it is read-only}."""
+
+    read_only_messages = {}
+
+    def to_internal_value(self, data):
+        errors = {}
+        if isinstance(data, Mapping):
+            fields = self.fields
+            for key in data:
+                field = fields.get(key) if isinstance(key, str) else None
+                if field is None:
+                    errors[str(key)] = [ErrorDetail(UNKNOWN_FIELD, code="unknown_field")]
+                elif field.read_only and not self._unchanged(field, data[key]):
+                    errors[key] = [ErrorDetail(self._read_only_message(key, field), code="read_only")]
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not errors or not isinstance(exc.detail, Mapping):
+                raise
+            raise serializers.ValidationError({**exc.detail, **errors}) from exc
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+    def _read_only_message(self, name, field):
+        if name in self.read_only_messages:
+            return self.read_only_messages[name]
+        if str(field.help_text or "").startswith("Derived"):
+            return READ_ONLY_DERIVED
+        return READ_ONLY_FIELD
+
+    def _unchanged(self, field, value):
+        """An update's read-only value equal to what the record shows (a GET sent back)."""
+        instance = getattr(self, "instance", None) if self.parent is None else None
+        if instance is None or getattr(self, "many", False):
+            return False
+        try:
+            return field.to_representation(field.get_attribute(instance)) == value
+        except Exception:  # noqa: BLE001 -- a value the field cannot show is not the shown one
+            return False
+
+
+class ActionSerializer(RefuseUnknownFields, serializers.Serializer):
+    """The body of an action (withdraw, void, a data query's raise / answer /
+    close / re-open): its declared fields only."""
+
+
+class ModelShapeSerializer(RefuseUnknownFields, serializers.ModelSerializer):
+    """A ModelSerializer with strict JSON types, unknown and read-only input
+    refused (``RefuseUnknownFields``), and without DRF's own unique validators:
+    uniqueness is checked by ``full_clean()``, with the model's messages, like
+    the forms."""
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
@@ -260,6 +385,7 @@ class PatientSerializer(RecordSerializer):
     myositis); `subject_id` starts with the site's code. Withdrawal has its own
     action (`POST /patients/{id}/withdraw/`)."""
 
+    site = SiteField(queryset=Site.objects.none())
     site_code = serializers.CharField(source="site.code", read_only=True)
     site_country = serializers.CharField(
         source="site.country", read_only=True,
@@ -302,7 +428,7 @@ class PatientSerializer(RecordSerializer):
         return value
 
 
-class WithdrawSerializer(serializers.Serializer):
+class WithdrawSerializer(ActionSerializer):
     """Withdraw a patient: the date and the reason (kept in the audit trail)."""
 
     withdrawal_date = serializers.DateField()
@@ -311,7 +437,7 @@ class WithdrawSerializer(serializers.Serializer):
                                  help_text=_("The version you started from (or If-Match)."))
 
 
-class VoidSerializer(serializers.Serializer):
+class VoidSerializer(ActionSerializer):
     """Void an entry made in error: it stays, marked void, with the reason."""
 
     void_reason = StrictCharField(max_length=1000, required=False, allow_blank=True,
@@ -383,7 +509,25 @@ LAB_FIELDS = [
     "ast_u_per_l", "ast_uln_u_per_l", "alt_u_per_l", "alt_uln_u_per_l",
 ]
 SCORE_FIELDS = ["physician_global", "patient_global", "extramuscular_global", "haq"]
-ASSESSMENT_DATA = ["assessment_date", "mmt_scale", *GRADE_FIELDS, *LAB_FIELDS, *SCORE_FIELDS, "missing_codes"]
+ASSESSMENT_DATA = ["assessment_date", "mmt_scale", *GRADE_FIELDS, "mmt_total_reported", *LAB_FIELDS, *SCORE_FIELDS, "missing_codes"]
+#: What an assessment says about its MMT-8 total (``visits.rules.mmt_total``): one rule, read everywhere.
+MMT_TOTAL_READ_ONLY = {
+    "mmt_total": "Read-only: derived from the eight grades. A total recorded without its grades goes in "
+                 "mmt_total_reported.",
+}
+
+
+def mmt_total_fields():
+    return {
+        "mmt_total": serializers.IntegerField(
+            read_only=True, allow_null=True,
+            help_text=_("Derived: the sum of the eight grades when all eight are entered, else "
+                        "`mmt_total_reported`; the total every report and export reads.")),
+        "mmt_total_source": serializers.ChoiceField(
+            choices=["grades", "reported"], read_only=True, allow_null=True,
+            help_text=_("Derived: where `mmt_total` comes from: the grades, or the total reported alone "
+                        "(null: no total).")),
+    }
 INFUSION_DATA = ["infusion_date", "start_time", "end_time", "product", "lot", "concentration_pct",
                  "volume_ml", "dose_g", "max_rate_ml_per_h", "missing_codes"]
 
@@ -398,10 +542,15 @@ class DeviationSummarySerializer(ModelShapeSerializer):
 class CycleAssessmentSerializer(ModelShapeSerializer):
     """The cycle's pre-treatment assessment, inside a cycle."""
 
+    read_only_messages = MMT_TOTAL_READ_ONLY
+
     class Meta:
         model = Assessment
-        fields = ["id", "version", *ASSESSMENT_DATA, "mmt_total", "voided_at"]
+        fields = ["id", "version", *ASSESSMENT_DATA, "mmt_total", "mmt_total_source", "voided_at"]
         read_only_fields = ["id", "version", "mmt_total", "voided_at"]
+
+    def get_fields(self):
+        return {**super().get_fields(), **mmt_total_fields()}
 
 
 class CycleInfusionSerializer(ModelShapeSerializer):
@@ -528,17 +677,18 @@ class AssessmentSerializer(RecordSerializer):
     mmt_max_total = serializers.IntegerField(read_only=True, help_text=_("Derived: 80 (Kendall) or 40 (MRC)."))
 
     create_only = ("patient", "cycle")
+    read_only_messages = MMT_TOTAL_READ_ONLY
 
     class Meta:
         model = Assessment
-        fields = [*BOOKKEEPING, "patient", "cycle", "timepoint", *ASSESSMENT_DATA, "mmt_total", "mmt_max_total",
-                  "voided_at", "void_reason"]
+        fields = [*BOOKKEEPING, "patient", "cycle", "timepoint", *ASSESSMENT_DATA, "mmt_total", "mmt_total_source",
+                  "mmt_max_total", "voided_at", "void_reason"]
         read_only_fields = [*READ_ONLY_BOOKKEEPING, "timepoint", "mmt_total", "voided_at", "void_reason"]
         extra_kwargs = {"cycle": {"help_text": "The cycle of a pre-treatment assessment; null or absent "
                                                "for the end-of-treatment assessment."}}
 
     def get_fields(self):
-        fields = super().get_fields()
+        fields = {**super().get_fields(), **mmt_total_fields()}
         fields["patient"].queryset = self.scoped(Patient.objects.all(), "site")
         fields["cycle"].queryset = self.scoped(TreatmentCycle.objects.select_related("patient"), "patient__site")
         return fields
@@ -762,7 +912,7 @@ class DataQuerySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DataQueryRaiseSerializer(serializers.Serializer):
+class DataQueryRaiseSerializer(ActionSerializer):
     """Raise a data query on a record of one patient."""
 
     patient = StrictPrimaryKeyRelatedField(queryset=Patient.objects.none())
@@ -779,7 +929,7 @@ class DataQueryRaiseSerializer(serializers.Serializer):
         return fields
 
 
-class DataQueryReplySerializer(serializers.Serializer):
+class DataQueryReplySerializer(ActionSerializer):
     """Answer, close or re-open a data query."""
 
     text = StrictCharField(max_length=2000, required=False, allow_blank=True,

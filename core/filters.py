@@ -104,7 +104,16 @@ class SiteFilter(df.ModelChoiceFilter):
         kwargs.setdefault("empty_label", _("All sites"))
         kwargs.setdefault("help_text", _("Site id (one of your sites)."))
         super().__init__(*args, **kwargs)
-        documented(self, {"type": "integer", "minimum": 1, "maximum": MAX_ID})
+        # Documented as the API reads it (``by_code``); the pages' select sends the id.
+        set_override(self, "field", {"type": "string", "pattern": r"^[0-9]{2}$", "example": "01",
+                                     "description": "Site code (two digits, e.g. 01): one of your sites."})
+
+    def by_code(self):
+        """Name the site by its code (``?site=01``), as the API, the report and the
+        exports do: a query string has no types, so the API takes the code only
+        (never the id, which could be read as another site's code)."""
+        self.extra["to_field_name"] = "code"
+        self.__dict__.pop("_field", None)  # a form field built (and copied) before: rebuilt by code
 
 
 class TextFilter(df.CharFilter):

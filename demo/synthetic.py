@@ -605,7 +605,7 @@ class CohortWriter:
         for (name, _label), grade in zip(visit_rules.MMT8_GROUPS, grades):
             values[name] = grade
         assessment = Assessment(**values)
-        assessment.mmt_total = visit_rules.mmt_total(assessment.grades)  # as Assessment.save
+        assessment.mmt_total = visit_rules.mmt_total(assessment.grades, assessment.mmt_total_reported)  # as Assessment.save
         assessment._history_user = plan["user"]
         return assessment
 

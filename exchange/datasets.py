@@ -488,11 +488,14 @@ ASSESSMENT_COLUMNS = [
     Column("assessment_date", "Assessment date", "date"),
     Column("mmt_scale", "Muscle testing scale", codes=codes(MMTScale.choices)),
     *GRADE_COLUMNS,
-    Column("mmt_total", "MMT-8 total (derived)", "integer", "points"),
+    Column("mmt_total_reported", "MMT-8 total reported alone (no grades recorded)", "integer", "points"),
+    Column("mmt_total", "MMT-8 total (derived: sum of the grades, else the total reported alone)", "integer",
+           "points"),
     *LAB_COLUMNS,
     *SCORE_COLUMNS,
 ]
-ASSESSMENT_FIELDS = ([c.name for c in GRADE_COLUMNS] + ["mmt_total"] + [c.name for c in LAB_COLUMNS]
+ASSESSMENT_FIELDS = ([c.name for c in GRADE_COLUMNS] + ["mmt_total_reported", "mmt_total"]
+                     + [c.name for c in LAB_COLUMNS]
                      + [c.name for c in SCORE_COLUMNS])
 
 

@@ -453,8 +453,15 @@ SPECTACULAR_SETTINGS = {
         "reason for change (`change_reason` or `X-Change-Reason`), kept in the audit trail.\n\n"
         "**Nothing is deleted**: there is no DELETE (405); entries made in error are voided "
         "with a reason.\n\n"
-        "**JSON types are strict**: decimals are strings (`\"70.5\"`), as in the responses; "
-        "integers, booleans and record ids are JSON numbers and booleans, never strings."
+        "**JSON types are strict**: decimals are strings (`\"70.5\"`) as in the responses, or JSON "
+        "numbers (`70.5`, read through their shortest form: never binary rounding; NaN and booleans "
+        "refused); integers, booleans and record ids are JSON numbers and booleans, never strings.\n\n"
+        "**Unknown input is refused**: a key the endpoint does not document is a 400 naming it "
+        "(`Unknown field.`, code `unknown_field`), at every level (`assessment.x`, `infusions.0.x`); "
+        "a read-only field (ids, derived values such as `mmt_total`) is a 400 too (code `read_only`), "
+        "except that an update may send one back unchanged (a GET body returned as it was).\n\n"
+        "**Sites** are named by their code: `?site=01` on lists; `\"site\": \"01\"` when enrolling "
+        "(a JSON integer there is the site's id)."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -471,6 +478,8 @@ SPECTACULAR_SETTINGS = {
         "InfusionDayEnum": "visits.models.InfusionDay",
         "DeviationDayEnum": [(0, "Whole cycle"), (1, "Day 1"), (2, "Day 2")],
     },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "api.schema.refuse_unknown_properties"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -90,7 +90,7 @@ class CycleForm(PartForm):
 class AssessmentForm(PartForm):
     class Meta:
         model = Assessment
-        fields = ["assessment_date", "mmt_scale", *GRADE_FIELDS, *LAB_FIELDS, *SCORE_FIELDS]
+        fields = ["assessment_date", "mmt_scale", *GRADE_FIELDS, "mmt_total_reported", *LAB_FIELDS, *SCORE_FIELDS]
         widgets = {"assessment_date": DateInput()}
 
     def __init__(self, *args, **kwargs):
@@ -314,7 +314,7 @@ def _beside(error, form_errors):
 class EndOfTreatmentForm(ClinicalRecordForm):
     class Meta:
         model = Assessment
-        fields = ["assessment_date", "mmt_scale", *GRADE_FIELDS, *LAB_FIELDS, *SCORE_FIELDS]
+        fields = ["assessment_date", "mmt_scale", *GRADE_FIELDS, "mmt_total_reported", *LAB_FIELDS, *SCORE_FIELDS]
         widgets = {"assessment_date": DateInput()}
 
     def __init__(self, *args, patient=None, **kwargs):

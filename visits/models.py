@@ -203,9 +203,12 @@ class Assessment(MissingCodesRecord, ClinicalRecord):
     mmt_gluteus_medius = _grade_field(_("gluteus medius"))
     mmt_quadriceps = _grade_field(_("quadriceps"))
     mmt_ankle_dorsiflexors = _grade_field(_("ankle dorsiflexors"))
-    mmt_total = models.PositiveSmallIntegerField(_("MMT-8 total"), null=True, blank=True,
-                                                 editable=False,
-                                                 help_text=_("Derived: sum of the eight grades."))
+    mmt_total_reported = models.PositiveSmallIntegerField(
+        _("MMT-8 total (reported alone)"), null=True, blank=True,
+        help_text=_("When only the total was recorded (no grades): 0-80 on the Kendall scale, 0-40 on MRC."))
+    mmt_total = models.PositiveSmallIntegerField(
+        _("MMT-8 total"), null=True, blank=True, editable=False,
+        help_text=_("Derived: the sum of the eight grades, else the total reported alone."))
 
     ck_u_per_l = _lab_field(_("CK (U/L)"))
     ck_lln_u_per_l = _lab_field(_("CK lower limit (U/L)"))
@@ -298,11 +301,16 @@ class Assessment(MissingCodesRecord, ClinicalRecord):
             globals_={"physician_global": self.physician_global,
                       "patient_global": self.patient_global,
                       "extramuscular_global": self.extramuscular_global},
-            haq=self.haq,
+            haq=self.haq, mmt_total_reported=self.mmt_total_reported,
         ))
 
+    @property
+    def mmt_total_source(self):
+        """"grades", "reported" or None (``visits.rules.mmt_total_source``)."""
+        return rules.mmt_total_source(self.grades, self.mmt_total_reported)
+
     def save(self, *args, **kwargs):
-        self.mmt_total = rules.mmt_total(self.grades)  # derived, never typed
+        self.mmt_total = rules.mmt_total(self.grades, self.mmt_total_reported)  # derived, never typed
         if self.cycle is not None:
             self.patient_id = self.cycle.patient_id
         super().save(*args, **kwargs)

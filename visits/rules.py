@@ -650,12 +650,44 @@ KENDALL_TO_MRC = {0: "0", 1: "2-", 2: "2", 3: "2+", 4: "3-", 5: "3", 6: "3+", 7:
                   9: "4+", 10: "5"}
 
 
-def mmt_total(grades) -> int | None:
-    """Sum of the eight grades; None unless all eight were tested."""
+def mmt_total(grades, reported=None) -> int | None:
+    """The MMT-8 total, the one every report and export reads (stored as
+    ``Assessment.mmt_total``): the sum of the eight grades when all eight were
+    tested; else the total reported on its own (``mmt_total_reported``, when only
+    the total was recorded, as in the reference publication) when no grade was
+    entered; else None."""
     grades = list(grades)
-    if len(grades) != len(MMT8_GROUPS) or any(g is None for g in grades):
-        return None
-    return sum(grades)
+    if len(grades) == len(MMT8_GROUPS) and all(g is not None for g in grades):
+        return sum(grades)
+    if reported is not None and all(g is None for g in grades):
+        return reported
+    return None
+
+
+def mmt_total_source(grades, reported=None) -> str | None:
+    """Where ``mmt_total`` comes from: "grades" (their sum), "reported" (a total
+    recorded without its grades) or None (no total)."""
+    grades = list(grades)
+    if len(grades) == len(MMT8_GROUPS) and all(g is not None for g in grades):
+        return "grades"
+    if reported is not None and all(g is None for g in grades):
+        return "reported"
+    return None
+
+
+def mmt_reported_total_violations(*, scale, grades, reported) -> list[Violation]:
+    """A total recorded without its grades: alone (never with grades, which
+    make their own total) and within the scale (0-80 Kendall, 0-40 MRC)."""
+    if reported is None:
+        return []
+    if any(g is not None for g in grades):
+        return [Violation("mmt_total_reported", "grades_and_total",
+                          gettext("Enter the eight grades or the total, not both."))]
+    top = mmt_max_total(scale) if scale else None
+    if top is not None and not (0 <= reported <= top):
+        return [Violation("mmt_total_reported", "total_out_of_scale",
+                          gettext("An MMT-8 total on this scale is 0 to %(max)s.") % {"max": top})]
+    return []
 
 
 def mmt_max_total(scale) -> int:
@@ -695,9 +727,11 @@ LOINC = {
 
 def assessment_violations(*, today, assessment_date, cycle_start, is_end_of_treatment,
                           last_cycle_start, enrolment_date, scale, grades: dict,
-                          labs: list, globals_: dict, haq) -> list[Violation]:
-    """``grades``: field -> grade; ``labs``: :class:`Lab` list; ``globals_``: field -> score."""
+                          labs: list, globals_: dict, haq, mmt_total_reported=None) -> list[Violation]:
+    """``grades``: field -> grade; ``labs``: :class:`Lab` list; ``globals_``: field -> score;
+    ``mmt_total_reported``: a total recorded without its grades."""
     v = future_date("assessment_date", assessment_date, today, gettext("The assessment date"))
+    v += mmt_reported_total_violations(scale=scale, grades=list(grades.values()), reported=mmt_total_reported)
     if assessment_date and cycle_start and assessment_date > cycle_start:
         v.append(Violation("assessment_date", "after_day1",
                            gettext("The pre-treatment assessment must be on or before day 1 of the cycle.")))

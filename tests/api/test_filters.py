@@ -53,9 +53,9 @@ def test_a_site_outside_the_users_is_refused_on_the_page_and_in_the_api(client_f
     PatientFactory(site=site_b, subject_id="02-001")
     response = client_for(clinician).get(reverse("safety:ae_list"), {"site": site_b.pk})
     assert response.status_code == 200 and "site" in response.context["filter_errors"]
-    response = api_for(clinician).get("/api/v1/adverse-events/", {"site": site_b.pk})
+    response = api_for(clinician).get("/api/v1/adverse-events/", {"site": site_b.code})
     assert response.status_code == 400 and codes_of(response) == {"site": ["invalid"]}
-    assert api_for(clinician).get("/api/v1/adverse-events/", {"site": site_a.pk}).status_code == 200
+    assert api_for(clinician).get("/api/v1/adverse-events/", {"site": site_a.code}).status_code == 200
 
 
 def test_the_ae_filters_are_the_same_on_the_listing_the_list_and_the_api(client_for, api_for, monitor, site_a):
@@ -89,7 +89,8 @@ def test_the_schema_documents_the_filters(api_for, clinician):
     assert params["relatedness"]["schema"]["enum"]
     assert params["grade"]["schema"] == {"type": "integer", "enum": [1, 2, 3, 4, 5]}
     assert params["serious"]["schema"] == {"type": "boolean"}
-    assert params["site"]["schema"]["type"] == "integer" and params["site"]["description"]
+    assert params["site"]["schema"]["type"] == "string" and params["site"]["description"]  # the code
+    assert params["site"]["schema"]["pattern"] == "^[0-9]{2}$"
     assert params["patient"]["schema"]["minimum"] == 1
     for path in ("/api/v1/patients/", "/api/v1/deviations/", "/api/v1/data-queries/"):
         names = {p["name"] for p in schema["paths"][path]["get"]["parameters"]}

@@ -232,7 +232,7 @@ def test_malformed_numbers_are_400(api_for, clinician, patient, value, code):
 
 
 @pytest.mark.parametrize("field, value, code", [
-    ("weight_kg", 70, "invalid"),  # decimals are JSON strings, as in the responses
+    ("weight_kg", True, "invalid"),  # decimals are JSON strings or numbers, never booleans
     ("number", "1", "invalid"),
     ("patient", "1", "incorrect_type"),
     ("dosing_basis", 1, "invalid_choice"),
@@ -498,9 +498,11 @@ def test_report_an_adverse_event_linked_to_an_infusion(api_for, clinician, patie
 
 def test_end_of_treatment_assessment_and_timepoint(api_for, clinician, patient):
     full_cycle(patient)
-    response = api_for(clinician).post("/api/v1/assessments/", {
-        "patient": patient.pk, "assessment_date": "2025-05-01", "ck_u_per_l": "150", "ck_uln_u_per_l": "200",
-        "timepoint": "pre_cycle"}, format="json")
+    body = {"patient": patient.pk, "assessment_date": "2025-05-01", "ck_u_per_l": "150", "ck_uln_u_per_l": "200"}
+    response = api_for(clinician).post("/api/v1/assessments/", {**body, "timepoint": "pre_cycle"}, format="json")
+    assert response.status_code == 400 and codes_of(response) == {"timepoint": ["read_only"]}  # not ignored
+    assert not Assessment.objects.filter(timepoint="end").exists()
+    response = api_for(clinician).post("/api/v1/assessments/", body, format="json")
     assert response.status_code == 201, response.json()
     assert response.json()["timepoint"] == "end"  # derived: no cycle
 
@@ -572,9 +574,14 @@ def test_created_at_and_updated_at_are_read_only(api_for, clinician, site_a):
     response = api_for(clinician).post("/api/v1/patients/", patient_json(
         site_a, created_at="2000-01-01T00:00:00Z", version=7, id=999, locked_at=timezone.now().isoformat()),
         format="json")
+    # Refused, not silently ignored (issue 17); the version is ignored on create (documented).
+    assert response.status_code == 400
+    assert codes_of(response) == {"created_at": ["read_only"], "id": ["read_only"], "locked_at": ["read_only"]}
+    assert not Patient.objects.exists()
+    response = api_for(clinician).post("/api/v1/patients/", patient_json(site_a, version=7), format="json")
     assert response.status_code == 201
     patient = Patient.objects.get()
-    assert patient.pk != 999 and patient.version == 1 and patient.locked_at is None
+    assert patient.version == 1 and patient.locked_at is None
     assert patient.created_at.year == timezone.now().year
 
 

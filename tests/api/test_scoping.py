@@ -29,7 +29,7 @@ def test_a_clinician_sees_only_own_site(api_for, clinician, two_sites):
                             format="json")
     assert response.status_code == 404
     # A site outside the user's is a field error, as on the pages (the filter never widens the scope).
-    response = client.get("/api/v1/patients/", {"site": theirs.site_id})
+    response = client.get("/api/v1/patients/", {"site": theirs.site.code})
     assert response.status_code == 400 and codes_of(response) == {"site": ["invalid"]}
     assert "results" not in response.json()
 
@@ -117,7 +117,7 @@ def test_filters_and_ordering(api_for, admin_user, site_a, site_b):
         return [p["subject_id"] for p in client.get("/api/v1/patients/", params).json()["results"]]
 
     assert ids() == ["01-001", "01-002", "02-001"]
-    assert ids(site=site_b.pk) == ["02-001"]
+    assert ids(site=site_b.code) == ["02-001"]
     assert ids(status="screening") == ["01-002"]
     assert ids(search="01-") == ["01-001", "01-002"]
     assert ids(ordering="-subject_id") == ["02-001", "01-002", "01-001"]

@@ -98,7 +98,7 @@ def test_report_runs_a_constant_number_of_queries(client_for, coordinator, site_
     # grouped, patients with an AE, CK series of the plotted patients, the data cut (one query of
     # scalar subqueries); the sites for the stated filters; the site filter's choices; the missed
     # cycles grouped by patient and reason (issue 15)
-    with django_assert_num_queries(18):
+    with django_assert_num_queries(19):
         response = client.get(reverse("reporting:report"))
     assert response.context["report"].n == n
 

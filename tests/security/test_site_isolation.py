@@ -123,7 +123,7 @@ def test_api_lists_never_hold_site_b_records(role, site_staff, world_a, world_b)
     client = APIClient()
     client.force_authenticate(site_staff[role])
     for collection, kind in API_OBJECT.items():
-        for query in ("", f"?site={world_b.site.pk}", f"?patient={world_b.patient.pk}", "?page_size=200"):
+        for query in ("", f"?site={world_b.site.code}", f"?site={world_b.site.pk}", f"?patient={world_b.patient.pk}", "?page_size=200"):
             response = client.get(f"/api/v1/{collection}/{query}")
             if query.startswith("?site="):  # another site is a field error: nothing is listed
                 assert response.status_code == 400 and list(response.json()["errors"]) == ["site"], collection

@@ -98,7 +98,7 @@ IMPORTED = {
     "cycles": {name: name for name in ("start_date", "weight_kg", "height_cm", "dosing_basis")},
     "assessments": {name: name for name in (
         "timepoint", "assessment_date", "mmt_scale", *(c.name for c in datasets.GRADE_COLUMNS),
-        *(c.name for c in datasets.LAB_COLUMNS), *(c.name for c in datasets.SCORE_COLUMNS))},
+        "mmt_total_reported", *(c.name for c in datasets.LAB_COLUMNS), *(c.name for c in datasets.SCORE_COLUMNS))},
     "infusions": {name: name for name in (
         "infusion_date", "start_time", "end_time", "product", "lot", "concentration_pct", "volume_ml",
         "dose_g", "max_rate_ml_per_h")},
