@@ -19,6 +19,7 @@ NAV_SECTIONS = (
     ("/oversight/audit/", "audit_trail"),
     ("/reports/", "report"),
     ("/exports/", "exports"),
+    ("/imports/labs/", "lab_import"),
     ("/accounts/security/", "account"),
     ("/accounts/password_change/", "account"),
     ("/accounts/two-factor/setup/", "account"),

@@ -179,6 +179,14 @@ class AssessmentQuerySet(models.QuerySet):
     def current(self):
         return self.filter(voided_at__isnull=True)
 
+    def with_last_cycle_start(self):
+        """Annotate ``last_cycle_start``: the start of the patient's last cycle, which
+        ``clean()`` reads for an end-of-treatment visit, so that validating many
+        assessments (the lab import's dry run) reads it in the same query."""
+        last = (TreatmentCycle.objects.filter(patient_id=models.OuterRef("patient_id"))
+                .order_by("-number").values("start_date")[:1])
+        return self.annotate(last_cycle_start=models.Subquery(last))
+
 
 class Assessment(MissingCodesRecord, ClinicalRecord):
     """Muscle power and muscle enzymes before a cycle's first infusion, or at
@@ -288,7 +296,9 @@ class Assessment(MissingCodesRecord, ClinicalRecord):
             return
         is_end = self.timepoint == AssessmentTimepoint.END_OF_TREATMENT
         last_start = None
-        if is_end:
+        if is_end and "last_cycle_start" in self.__dict__:  # read with the row (with_last_cycle_start)
+            last_start = self.last_cycle_start
+        elif is_end:
             last_start = (TreatmentCycle.objects.filter(patient_id=self.patient_id)
                           .order_by("-number").values_list("start_date", flat=True).first())
         raise_violations(rules.assessment_violations(

@@ -96,6 +96,11 @@ MATRIX = {
     "exchange:exports":                   {"GET": (N, N, Y, N, Y)},
     "exchange:export_download":           {"GET": (N, N, Y, N, Y)},
     "exchange:export_job_start":          {"GET": (N, N, "405", N, "405"), "POST": (N, N, Y, N, Y)},
+    # The lab-results import (issue 17): who enters assessments; a file's token is its uploader's
+    # session's only (an unknown one: 404 after the role check).
+    "exchange:lab_import":                 {"GET": ENTRY, "POST": ENTRY},
+    "exchange:lab_import_review":          {"GET": ("404", "404", N, N, "404")},
+    "exchange:lab_import_commit":          {"GET": ("404", "404", N, N, "404"), "POST": ("404", "404", N, N, "404")},
     # --- oversight: signatures (investigators), locks (admins), SDV and queries (monitors) ---------
     # Investigators only: an admin does not sign "reviewed and approved" (issue 12).
     "oversight:cycle_sign":                {"GET": (N, Y, N, N, N), "POST": (N, Y, N, N, N)},

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('visits', '0012_verbose_names'),
+        ('visits', '0013_hm_missing_codes'),
     ]
 
     operations = [
