@@ -181,11 +181,16 @@ class PatientRun:
     def __init__(self, patient_id):
         self.patient_id = patient_id
         self.labels = set()
+        self.started = False
+
+    def pending_for(self, patient_id):
+        return not self.started and self.patient_id == patient_id
 
     def checks(self):
         return [check for check in CHECKS if check.read_labels & self.labels]
 
     def __call__(self):
+        self.started = True
         checks_run(patients=checkable_patients([self.patient_id]), checks=self.checks())
 
 
@@ -200,7 +205,7 @@ def after_change(instance, reason, user=None):
         return
     connection = transaction.get_connection()
     for _savepoints, callback, _robust in connection.run_on_commit:
-        if isinstance(callback, PatientRun) and callback.patient_id == patient.pk:
+        if isinstance(callback, PatientRun) and callback.pending_for(patient.pk):
             callback.labels.add(label)
             return
     run = PatientRun(patient.pk)
