@@ -32,6 +32,8 @@ PAGES += ["notice-list", "notice-unread"]
 PAGES += ["casebook-pdf", "closeout"]
 # Issue 15: the exports page with the user's background exports (one per 10 patients, all states).
 PAGES += ["exports-jobs"]
+# Issue 17: the edit checks' page (every check, its switch, its queries' counts, the last nightly run).
+PAGES += ["edit-checks"]
 #: Every measured name: the HTML pages, ``api:<collection>``, ``export:<format>``.
 NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORTS]
 
@@ -174,6 +176,7 @@ def requests(users, language=None):
         "schedule-list-clinician": _html(clinician, "/oversight/schedule/?status=overdue"),
         "calendar-feed": _feed(users["monitor"], language),
         "exports-jobs": _html(coordinator, "/exports/"),
+        "edit-checks": _html(monitor, "/edit-checks/"),
     })
     _job_files(users["coordinator"])
     run.update({f"api:{c}": _api(api, c) for c in API_LISTS})
