@@ -115,13 +115,16 @@ def _iso(value: date | None) -> str:
 
 
 def _find_ck_without_ae(patients, today):
-    rows = list(Assessment.objects.current().filter(patient__in=patients, ck_u_per_l__isnull=False)
-                .order_by("pk").values_list("pk", "patient_id", "cycle__number", "assessment_date", "ck_u_per_l",
-                                            "ck_uln_u_per_l"))
+    rows = list(Assessment.objects.current().filter(patient__in=patients)
+                .order_by("patient_id", "assessment_date", "pk")
+                .values_list("pk", "patient_id", "cycle__number", "assessment_date", "ck_u_per_l", "ck_uln_u_per_l"))
     onsets = _ae_onsets(patients)
-    found = []
+    found, seen = [], set()
     for pk, patient_id, number, on, ck, uln in rows:
-        if rules.ck_above_limit_without_ae(ck=ck, uln=uln, assessment_date=on, ae_onsets=onsets.get(patient_id, ())):
+        baseline = patient_id not in seen  # the patient's first assessment
+        seen.add(patient_id)
+        if rules.ck_above_limit_without_ae(ck=ck, uln=uln, assessment_date=on, ae_onsets=onsets.get(patient_id, ()),
+                                           baseline=baseline):
             start, end = rules.ae_window(on)
             values = {"ck": str(ck), "uln": str(uln), "ratio": str(q1(times_upper_limit(ck, uln))),
                       "date": _iso(on), "start": _iso(start), "end": _iso(end)}
@@ -212,8 +215,8 @@ def _find_weight_change(patients, today):
 CHECKS = (
     EditCheck(
         id="EC001",
-        message=_("CK above %(times)s times the upper limit of normal with no adverse event with onset within "
-                  "%(days)s days of the assessment"),
+        message=_("CK above %(times)s times the upper limit of normal after baseline with no adverse event with "
+                  "onset within %(days)s days of the assessment"),
         params={"times": rules.CK_TIMES_UPPER_LIMIT, "days": rules.AE_WINDOW_DAYS},
         model=Assessment, field="ck_u_per_l", reads=(Assessment, AdverseEvent),
         find=_find_ck_without_ae,

@@ -53,11 +53,13 @@ def ae_window(finding_date: date) -> tuple[date, date]:
     return finding_date - timedelta(days=AE_WINDOW_DAYS), finding_date + timedelta(days=AE_WINDOW_DAYS)
 
 
-def ck_above_limit_without_ae(*, ck, uln, assessment_date: date | None, ae_onsets) -> bool:
+def ck_above_limit_without_ae(*, ck, uln, assessment_date: date | None, ae_onsets, baseline=False) -> bool:
     """EC001: CK above :data:`CK_TIMES_UPPER_LIMIT` times the upper limit, and no adverse event
-    with onset within :data:`AE_WINDOW_DAYS` days of the assessment."""
+    with onset within :data:`AE_WINDOW_DAYS` days of the assessment. Not at ``baseline`` (the
+    patient's first assessment, before any IVIG): a very high CK then is the active myositis
+    that made the patient eligible, not an event."""
     ratio = times_upper_limit(ck, uln)
-    if ratio is None or ratio <= CK_TIMES_UPPER_LIMIT or assessment_date is None:
+    if baseline or ratio is None or ratio <= CK_TIMES_UPPER_LIMIT or assessment_date is None:
         return False
     start, end = ae_window(assessment_date)
     return not ae_onset_within(ae_onsets, start=start, end=end)

@@ -65,7 +65,7 @@ def test_the_command_runs_lists_and_dry_runs(cycle):
     assert "EC001: CK above 10 times the upper limit of normal" in out.getvalue() and "[on]" in out.getvalue()
     out = StringIO()
     call_command("run_edit_checks", "--dry-run", "--check", "EC001", stdout=out)
-    assert "EC001" in out.getvalue() and "1 failing" in out.getvalue() and "Cycle 1 assessment" in out.getvalue()
+    assert "EC001" in out.getvalue() and "1 failing" in out.getvalue() and "Cycle 2 assessment" in out.getvalue()
     assert not DataQuery.objects.exists()
     out = StringIO()
     call_command("run_edit_checks", "--patient", "01-001", stdout=out)

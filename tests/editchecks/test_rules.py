@@ -19,6 +19,9 @@ def test_ck_above_ten_times_the_upper_limit_with_no_ae_in_the_window():
                                                ae_onsets=[date(2025, 4, 28)])
     assert rules.ck_above_limit_without_ae(ck=D("5000"), uln=D("200"), assessment_date=ON,
                                            ae_onsets=[date(2025, 3, 30), date(2025, 4, 29)])
+    # At baseline (before any IVIG) a very high CK is the disease, not an event.
+    assert not rules.ck_above_limit_without_ae(ck=D("5000"), uln=D("200"), assessment_date=ON, ae_onsets=[],
+                                               baseline=True)
     # Without a value or an upper limit there is nothing to judge.
     assert not rules.ck_above_limit_without_ae(ck=None, uln=D("200"), assessment_date=ON, ae_onsets=[])
     assert not rules.ck_above_limit_without_ae(ck=D("5000"), uln=None, assessment_date=ON, ae_onsets=[])

@@ -36,12 +36,12 @@ def test_a_save_that_fails_a_check_opens_a_query_and_the_correction_closes_it(
     query = DataQuery.objects.get()
     assert (query.check_id, query.field_name, query.object_id, query.status) == (
         "EC001", "ck_u_per_l", assessment.pk, QueryStatus.OPEN)
-    assert (query.record_label, query.field_label, query.cycle_number) == ("Cycle 1 assessment", "CK (U/L)", 1)
+    assert (query.record_label, query.field_label, query.cycle_number) == ("Cycle 2 assessment", "CK (U/L)", 2)
     assert query.raised_by.username == services.SYSTEM_USERNAME and not query.raised_by.is_active
     assert query.check_values["ck"] == "2500.0" and query.check_values["ratio"] == "12.5"
     question = query.messages.get()
     assert question.kind == QueryMessageKind.QUESTION and question.text.startswith("EC001: CK above 10 times")
-    assert "CK 2500.0 U/L on 2025-03-17 is 12.5 times the upper limit of normal (200.0 U/L)" in question.text
+    assert "CK 2500.0 U/L on 2025-04-14 is 12.5 times the upper limit of normal (200.0 U/L)" in question.text
     assert query.history.get().history_user == query.raised_by
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -158,30 +158,30 @@ def test_ae_onset_before_consent_after_the_consent_date_is_corrected(
     from patients.models import Patient
     from safety.services import adverse_event_save
 
-    event = AdverseEvent(patient=cycle.patient, term="Headache", onset_date=date(2025, 3, 18), grade=1,
+    event = AdverseEvent(patient=cycle.patient, term="Headache", onset_date=date(2025, 4, 15), grade=1,
                          relatedness="possible", action_taken="none", outcome="recovered",
-                         end_date=date(2025, 3, 19))
+                         end_date=date(2025, 4, 16))
     with django_capture_on_commit_callbacks(execute=True):
         adverse_event_save(event=event, user=clinician)
     assert not DataQuery.objects.exists()
     patient = Patient.objects.get(pk=cycle.patient_id)
     patient.consent_date, patient.enrolment_date = date(2025, 3, 19), date(2025, 3, 19)
-    Patient.objects.filter(pk=patient.pk).update(consent_date=date(2025, 3, 19), enrolment_date=date(2025, 3, 19))
+    Patient.objects.filter(pk=patient.pk).update(consent_date=date(2025, 4, 16), enrolment_date=date(2025, 4, 16))
     services.checks_run(patients=services.checkable_patients(), checks=[BY_ID["EC003"]])
     query = DataQuery.objects.get()
     assert (query.check_id, query.field_name, query.object_id) == ("EC003", "onset_date", event.pk)
-    assert query.record_label == "Adverse event Headache (2025-03-18)"
+    assert query.record_label == "Adverse event Headache (2025-04-15)"
 
 
 def test_mmt_fall_weight_change_and_missing_end_of_treatment(cycle, clinician):
     from patients.models import Patient
 
-    second = CycleFactory(patient=cycle.patient, number=2, weight_kg=Decimal("80.0"))  # +14.3 %
+    second = CycleFactory(patient=cycle.patient, number=3, weight_kg=Decimal("80.0"))  # +14.3 %
     AssessmentFactory(cycle=second, patient=cycle.patient, mmt_neck_flexors=2, mmt_deltoid=2)  # 56 -> 46: -17.9 %
     results = services.checks_run(patients=services.checkable_patients(), checks=[BY_ID["EC004"], BY_ID["EC006"]])
     assert results["EC004"]["failing"] == 0 and results["EC006"]["failing"] == 1
     weight = DataQuery.objects.get(check_id="EC006")
-    assert (weight.object_id, weight.field_name, weight.cycle_number) == (second.pk, "weight_kg", 2)
+    assert (weight.object_id, weight.field_name, weight.cycle_number) == (second.pk, "weight_kg", 3)
     Assessment.objects.filter(cycle=second).update(mmt_total=40)  # -28.6 %
     assert services.checks_run(patients=services.checkable_patients(), checks=[BY_ID["EC004"]])["EC004"]["raised"] == 1
     assert DataQuery.objects.get(check_id="EC004").field_name == ""
@@ -201,7 +201,7 @@ def test_assessment_after_the_first_infusion(cycle):
     services.checks_run(patients=services.checkable_patients(), checks=[BY_ID["EC002"]])
     query = DataQuery.objects.get()
     assert (query.check_id, query.field_name) == ("EC002", "assessment_date")
-    assert "after the cycle's first infusion on 2025-03-17" in query.messages.get().text
+    assert "after the cycle's first infusion on 2025-04-14" in query.messages.get().text
 
 
 def test_a_locked_casebook_is_not_checked(cycle):
