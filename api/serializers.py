@@ -908,7 +908,7 @@ class DataQuerySerializer(serializers.ModelSerializer):
     class Meta:
         model = DataQuery
         fields = ["id", "patient", "cycle_number", "record_type", "record_id", "record_label", "field_name",
-                  "field_label", "status", "raised_by", "raised_at", "updated_at", "messages"]
+                  "field_label", "status", "raised_by", "raised_at", "updated_at", "check_id", "messages"]
         read_only_fields = fields
 
 

@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "jobs",
     "notifications",
+    "editchecks",  # issue 17: automatic edit checks (on top: reads the capture apps, writes through review)
 ]
 
 MIDDLEWARE = [

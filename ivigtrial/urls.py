@@ -33,5 +33,6 @@ urlpatterns = [
     path("jobs/", include("jobs.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
+    path("edit-checks/", include("editchecks.urls")),  # issue 17: the automatic edit checks
     path("notifications/", include("notifications.urls")),  # /api/v1/ (REST API, schema, docs) and /api/token/
 ]

@@ -91,6 +91,7 @@ _LABELS = {
     "visits.protocoldeviation": lambda r: str(r.get_kind_display()),
     "safety.adverseevent": lambda r: _("%(term)s (grade %(grade)s)") % {"term": r.term, "grade": r.grade},
     "accounts.site": lambda r: f"{r.code} {r.name}",
+    "editchecks.editchecksetting": lambda r: r.check_id,
     "review.reviewinvalidation": lambda r: (_("Signature #%(id)s") % {"id": r.signature_id} if r.signature_id
                                             else _("Source verification #%(id)s") % {"id": r.verification_id}),
     "accounts.membership": lambda r: "%s: %s (%s)" % (r.user or "?", r.get_role_display(),

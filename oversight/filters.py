@@ -3,7 +3,7 @@
 
 from django.utils.translation import gettext_lazy as _
 
-from core.filters import ChoiceFilter, FilterSet, FlagFilter, IdFilter, SiteFilter
+from core.filters import ChoiceFilter, FilterSet, FlagFilter, IdFilter, SiteFilter, TextFilter
 from patients.models import Patient, PatientStatus
 from review.models import DataQuery, QueryStatus
 from visits.models import TreatmentCycle
@@ -21,6 +21,8 @@ class DataQueryFilterSet(FilterSet):
                           empty_label=_("Any status"), method="filter_status")
     site = SiteFilter(field_name="patient__site")
     patient = IdFilter(field_name="patient_id", help_text=_("Patient id."))
+    check = TextFilter(field_name="check_id", lookup_expr="exact", max_length=10, label=_("Edit check"),
+                       help_text=_("The id of the edit check that raised the queries (e.g. EC001)."))
 
     class Meta:
         model = DataQuery

@@ -13,6 +13,8 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from visits.rules import times_upper_limit  # a result's multiple of its upper limit: stated once
+
 CK_RESPONSE_FALL = Decimal("0.50")  # fall strictly greater than this fraction
 MMT_IMPROVEMENT = Decimal("0.20")  # last >= baseline x (1 + this)
 
@@ -63,9 +65,9 @@ def most_abnormal_enzyme(baseline: dict):
     best, best_ratio = None, None
     for name in ENZYMES:
         value, uln = baseline.get(name, (None, None))
-        if value is None or not uln:
+        ratio = times_upper_limit(value, uln)
+        if ratio is None:
             continue
-        ratio = D(value) / D(uln)
         if best_ratio is None or ratio > best_ratio:
             best, best_ratio = name, ratio
     return best

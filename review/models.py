@@ -267,6 +267,13 @@ class DataQuery(CleanTextModel, models.Model):
                                   verbose_name=_("raised by"))
     raised_at = models.DateTimeField(_("raised at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # Issue 17: a query an automatic edit check raised (``editchecks``); empty for a person's.
+    check_id = models.CharField(_("edit check"), max_length=10, blank=True, default="", db_default="",
+                                help_text=_("The automatic edit check that raised the query (e.g. EC001); "
+                                            "empty: raised by a person."))
+    check_values = models.JSONField(_("values found by the check"), null=True, blank=True, editable=False,
+                                    help_text=_("What the edit check found when it raised the query; a query a "
+                                                "person closed is not raised again while they are the same."))
     history = HistoricalRecords(table_name="core_historicaldataquery")
 
     class Meta:
@@ -276,7 +283,15 @@ class DataQuery(CleanTextModel, models.Model):
         ordering = ["-updated_at", "-pk"]
         # The names Django gave these indexes when the model was in core.
         indexes = [models.Index(fields=["patient", "status"], name="core_dataqu_patient_ad4cac_idx"),
-                   models.Index(fields=["status"], name="core_dataqu_status_c027eb_idx")]
+                   models.Index(fields=["status"], name="core_dataqu_status_c027eb_idx"),
+                   models.Index(fields=["check_id", "status"], name="dataquery_check_status_idx")]
+        constraints = [
+            # An edit check never raises a second query on a record and field while its first is not
+            # closed (two runs at once, the nightly and an after-save one: the second insert is refused).
+            models.UniqueConstraint(fields=["check_id", "content_type", "object_id", "field_name"],
+                                    condition=~Q(check_id="") & ~Q(status=QueryStatus.CLOSED),
+                                    name="dataquery_one_open_per_check"),
+        ]
         permissions = [("raise_query", "Can raise, close and re-open data queries"),
                        ("answer_query", "Can answer data queries")]
 

@@ -17,7 +17,7 @@ review rows are append-only, never updated or deleted).
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
@@ -298,4 +298,49 @@ def query_reopen(*, query, user, text):
         raise ValidationError(_("The query is already open."), code="already_open")
     _message(query, QueryMessageKind.REOPEN, user, text)
     _set_status(query, QueryStatus.OPEN, user, "Re-opened")
+    return query
+
+
+# --- Data queries of the automatic edit checks (issue 17) ---------------------------------------
+
+@transaction.atomic
+def query_raise_by_check(*, check_id, check_values, content_type, object_id, patient_id, field_name, field_label,
+                         record_label, question, user, cycle_number=None):
+    """A data query raised by an automatic edit check (``editchecks``), as ``user`` (the checks'
+    own account): the same rows, history and ``raised`` event (so the same notices) as a
+    monitor's :func:`query_raise`, without the role check: the check is the study's decision,
+    written in code and switched on or off by an administrator, not an act of the account.
+
+    ``check_id`` and ``check_values`` (what the check found) are stored on the query. At most
+    one query of a check per record and field is not closed: the database refuses a second
+    (``dataquery_one_open_per_check``: two runs at once); then nothing is written and None is
+    returned."""
+    if not check_id:
+        raise ValueError("An edit check's query names its check.")
+    validate_free_text(question, field="question")
+    query = DataQuery(content_type=content_type, object_id=object_id, patient_id=patient_id,
+                      cycle_number=cycle_number, field_name=field_name, field_label=field_label,
+                      record_label=record_label, raised_by=user, check_id=check_id, check_values=check_values)
+    query._history_user = user
+    query._change_reason = f"Raised by edit check {check_id}"
+    try:
+        with transaction.atomic():
+            query.save()
+    except IntegrityError:
+        return None  # the same check's query is open already (raised by a run at the same time)
+    message = _message(query, QueryMessageKind.QUESTION, user, question.strip(), field="question")
+    _query_event("raised", query, message, user)
+    return query
+
+
+@transaction.atomic
+def query_close_by_check(*, query, user, text):
+    """Close an edit check's own query (open or answered) with ``text``, as ``user`` (the
+    checks' account): a closing message and a history row, as a monitor's :func:`query_close`.
+    A query a person raised, or one closed meanwhile, is left as it is (None returned)."""
+    query = DataQuery.objects.select_for_update().filter(pk=query.pk).first()
+    if query is None or not query.check_id or query.status == QueryStatus.CLOSED:
+        return None
+    _message(query, QueryMessageKind.CLOSE, user, text)
+    _set_status(query, QueryStatus.CLOSED, user, "Closed automatically")
     return query

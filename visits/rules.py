@@ -701,6 +701,14 @@ def percent_change(baseline, value) -> Decimal | None:
     return q1((Decimal(value) - Decimal(baseline)) / Decimal(baseline) * 100)
 
 
+def times_upper_limit(value, uln) -> Decimal | None:
+    """How many times the laboratory's upper limit of normal a result is (value / ULN), or
+    None without a value or a positive upper limit."""
+    if value is None or uln is None or Decimal(uln) <= 0:
+        return None
+    return Decimal(value) / Decimal(uln)
+
+
 @dataclass(frozen=True)
 class Lab:
     """One laboratory result with the laboratory's own reference range."""

@@ -236,8 +236,8 @@ def test_template_has_no_literal_text_outside_translation_tags(path, name):
 
 # --- Python: user-facing literals are marked ------------------------------------------------
 
-APPS = ["accounts", "api", "core", "exchange", "jobs", "notifications", "oversight", "patients", "reporting",
-        "review", "safety", "visits", "ivigtrial"]
+APPS = ["accounts", "api", "core", "editchecks", "exchange", "jobs", "notifications", "oversight", "patients",
+        "reporting", "review", "safety", "visits", "ivigtrial"]
 #: Directories whose text is not a user's screen: database migrations (frozen labels),
 #: management commands (an operator's console, like Django's own commands).
 SKIPPED_DIRS = {"migrations", "management", "__pycache__"}

@@ -24,7 +24,7 @@ from visits.models import TreatmentCycle
 ROOT = Path(settings.BASE_DIR)
 PASSWORD = "correct horse battery"
 #: Capture apps and the kernel: what they may never import (DESIGN: dependencies between apps).
-NEVER = {"review", "oversight", "reporting", "exchange"}
+NEVER = {"review", "oversight", "reporting", "exchange", "editchecks"}
 KERNEL_AND_CAPTURE = ("core", "patients", "visits", "safety", "medications")
 
 
@@ -114,3 +114,16 @@ def test_record_save_invalidates_a_signature_through_the_hook_only(site_a, inves
     invalidation = ReviewInvalidation.objects.get()
     assert (invalidation.signature_id, invalidation.user) == (signature.pk, clinician)
     assert invalidation.reason.endswith("Weighed again")
+
+
+def test_nothing_below_imports_editchecks_and_its_hook_is_registered_once():
+    """Issue 17: the edit checks sit on top (they read the capture apps and write through
+    review.services); the kernel reaches them by one hook, and no app below imports them."""
+    from editchecks import services as editcheck_services
+
+    below = ("core", "accounts", "patients", "visits", "safety", "review", "oversight", "reporting", "exchange",
+             "notifications", "jobs")
+    offending = [f"{path.relative_to(ROOT)}:{line}" for app in below for path in _modules(app)
+                 for name, line in _imports(path) if name == "editchecks"]
+    assert offending == []
+    assert core_services.after_change_hooks.count(editcheck_services.after_change) == 1

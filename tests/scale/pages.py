@@ -36,6 +36,8 @@ PAGES += ["exports-jobs"]
 PAGES += ["medication-list", "medication-create"]
 # Issue 17: completeness per form and field, with the missing-data codes' reasons.
 PAGES += ["completeness"]
+# Issue 17: the edit checks' page (every check, its switch, its queries' counts, the last nightly run).
+PAGES += ["edit-checks"]
 #: Every measured name: the HTML pages, ``api:<collection>``, ``export:<format>``.
 NAMES = PAGES + [f"api:{c}" for c in API_LISTS] + [f"export:{f}" for f in EXPORTS]
 
@@ -181,6 +183,7 @@ def requests(users, language=None):
         "medication-list": _html(clinician, reverse("medications:medication_list", args=[patient.pk])),
         "medication-create": _html(clinician, reverse("medications:medication_create", args=[patient.pk])),
         "completeness": _html(monitor, "/oversight/completeness/"),
+        "edit-checks": _html(monitor, "/edit-checks/"),
     })
     _job_files(users["coordinator"])
     run.update({f"api:{c}": _api(api, c) for c in API_LISTS})

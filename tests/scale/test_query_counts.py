@@ -35,6 +35,8 @@ EXPECTED = {
     "casebook-pdf": 6, "closeout": 7,  # issue 15: the PDF casebooks made, the close-out archives
     "exports-jobs": 7,  # issue 15: the user's background exports (the newest 20 and how many)
     "completeness": 9,  # issue 17: one aggregate per form (cycles, assessments, infusions, diagnoses)
+    # Issue 17: the edit checks (their switches, their queries counted by check and status, the last nightly run).
+    "edit-checks": 8,
     "api:patients": 5, "api:diagnoses": 5, "api:malignancies": 5, "api:cycles": 7, "api:assessments": 5,
     "api:infusions": 5, "api:adverse-events": 5, "api:deviations": 5,
     "api:data-queries": 4,

@@ -134,7 +134,7 @@ class Route:
 
 
 #: Route parameters that name no record.
-NOT_AN_OBJECT = {"language"}
+NOT_AN_OBJECT = {"language", "check_id"}  # an edit check's id (issue 17) names no site's record
 
 
 def _methods(callback):
@@ -288,6 +288,8 @@ def route_url(route, world):
                 kwargs[name] = "no-such-token"
             elif name == "language":  # the scripts' catalogue of one language
                 kwargs[name] = "fr"
+            elif name == "check_id":  # an edit check (issue 17)
+                kwargs[name] = "EC001"
             elif name == "pk":
                 if route.name not in PK_OBJECT:
                     raise AssertionError(f"{route.key}: say in PK_OBJECT which object its pk names")

@@ -122,6 +122,9 @@ MATRIX = {
     "oversight:query_detail":              {"GET": ALL, "POST": ALL},  # each action checks its permission
     "oversight:query_answer":              {"GET": ("405", "405", N, N, N), "POST": SITE_STAFF},  # one step, from the field
     "oversight:record_verify":             {"GET": (N, N, N, "405", "405"), "POST": MONITORING},  # a form or one field
+    # Issue 17: the edit checks' page (every role; counts scoped to one's sites); switching one: admins.
+    "editchecks:check_list":               {"GET": ALL},
+    "editchecks:check_switch":             {"GET": ADMIN_ONLY, "POST": ADMIN_ONLY},
     "oversight:audit_trail":               {"GET": MONITORING},
     "oversight:audit_export":              {"GET": MONITORING},
     "oversight:signature_check":           {"GET": MONITORING},
