@@ -177,7 +177,7 @@ def _generator(through):
         parts = parts_for(patient)
         parts.cycle.number = 1  # (cycle_save numbers a new cycle; the plan numbers its own)
         plan = {"patient": patient, "diagnosis": diagnosis, "malignancies": [], "user": clinician,
-                "final_status": "on_study", "end_assessment": None, "adverse_events": [],
+                "final_status": "on_study", "end_assessment": None, "adverse_events": [], "medications": [],
                 "cycles": [{"cycle": parts.cycle, "assessment": parts.assessment,
                             "infusions": [parts.infusions[day] for day in sorted(parts.infusions)]}]}
         for record in (diagnosis, parts.cycle, parts.assessment, *parts.infusions.values()):

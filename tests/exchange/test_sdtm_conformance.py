@@ -14,7 +14,11 @@ import pytest
 
 from exchange.exports import sdtm
 from patients.models import Patient
+from coding.selectors import term_by_llt_code
+from medications.models import ConcomitantMedication
+from medications.services import medication_save
 from safety.models import AdverseEvent
+from safety.services import adverse_event_save
 from tests.accounts.factories import SiteFactory
 from tests.patients.factories import DiagnosisFactory, MalignancyFactory, PatientFactory
 from tests.visits.factories import AssessmentFactory, CycleFactory, InfusionFactory, full_cycle
@@ -23,11 +27,9 @@ from .sdtmig import EXP, NUM, REQ, SDTMIG
 
 pytestmark = pytest.mark.django_db
 
-NEEDS_OTHER_BRANCH = pytest.mark.xfail(strict=False, reason="needs branch hc/ha")
 DOMAINS = [
     "DM", "MH", "CE", "EX", "VS", "LB", "FT",
-    pytest.param("AE", marks=NEEDS_OTHER_BRANCH),  # AEDECOD and the MedDRA levels: branch ha
-    pytest.param("CM", marks=NEEDS_OTHER_BRANCH),  # the CM domain: branch hc
+    "AE", "CM",
 ]
 
 EOT_DATE = date(2025, 6, 2)
@@ -56,9 +58,13 @@ def build_cohort():
     MalignancyFactory(patient=treated, malignancy_type="Non-Hodgkin lymphoma", diagnosis_date=date(2018, 5, 1))
     MalignancyFactory(patient=treated, malignancy_type="Ovarian carcinoma", diagnosis_date=date(2025, 4, 14),
                       status="active")
-    AdverseEvent.objects.create(patient=treated, infusion=first.infusions.get(day=1), term="Headache",
-                                onset_date=date(2025, 3, 17), end_date=date(2025, 3, 18), grade=1,
-                                relatedness="probable", outcome="recovered")
+    adverse_event_save(event=AdverseEvent(
+        patient=treated, infusion=first.infusions.get(day=1), term="Headache", onset_date=date(2025, 3, 17),
+        end_date=date(2025, 3, 18), grade=1, relatedness="probable", outcome="recovered",
+        coded_term=term_by_llt_code("10019211")))
+    medication_save(medication=ConcomitantMedication(
+        patient=treated, drug_name="Cortancyl", atc_code="H02AB07", indication="myositis", dose=20, dose_unit="mg",
+        route="ORAL", frequency="QD", start_date=date(2025, 3, 20), ongoing=True))
 
     died = PatientFactory(site=berlin, subject_id="02-001", sex="M", status="withdrawn",
                           withdrawal_date=DEATH_DATE, withdrawal_reason="Died (pulmonary embolism)")
@@ -66,10 +72,11 @@ def build_cohort():
     cycle = CycleFactory(patient=died, number=1)
     InfusionFactory(cycle=cycle, day=1)
     died.save()
-    AdverseEvent.objects.create(patient=died, term="Pulmonary embolism", onset_date=date(2025, 4, 18),
-                                end_date=DEATH_DATE, grade=5, serious=True, serious_death=True,
-                                relatedness="possible", outcome="fatal",
-                                aware_at=datetime(2025, 4, 18, 9, tzinfo=dt_timezone.utc))
+    adverse_event_save(event=AdverseEvent(
+        patient=died, term="Pulmonary embolism", onset_date=date(2025, 4, 18), end_date=DEATH_DATE, grade=5,
+        serious=True, serious_death=True, relatedness="possible", outcome="fatal",
+        aware_at=datetime(2025, 4, 18, 9, tzinfo=dt_timezone.utc),
+        coded_term=term_by_llt_code("10043565")))  # CTCAE "Thromboembolic event"
 
     waiting = PatientFactory(site=paris, subject_id="01-002", status="screening")
     DiagnosisFactory(patient=waiting)
