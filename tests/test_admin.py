@@ -93,7 +93,8 @@ def test_non_clinical_admin_is_unchanged(client_for, admin_user, site_a):
         assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200, name
         assert client.get(reverse(f"admin:{name}_add")).status_code == 200, name
     response = client.post(reverse("admin:accounts_site_change", args=[site_a.pk]),
-                           {"code": "01", "name": "Renamed site", "time_zone": site_a.time_zone})
+                           {"code": "01", "name": "Renamed site", "time_zone": site_a.time_zone,
+                            "country": site_a.country})
     assert response.status_code == 302, getattr(response, "context", None) and \
         response.context["adminform"].form.errors
     site_a.refresh_from_db()

@@ -34,8 +34,8 @@ def test_clinician_records_a_cycle_with_carried_values_and_live_checks(open_as, 
 
     # Carried forward from cycle 1, with a note to check them.
     expect(page.get_by_label("Weight (kg)")).to_have_value("70.0")
-    expect(page.get_by_label("Height (cm)")).to_have_value("165.0")
-    expect(page.get_by_label("CK lower limit (U/L)")).to_have_value("26.0")
+    expect(page.get_by_label("Height (cm)", exact=True)).to_have_value("165.0")
+    expect(page.get_by_label("CK lower limit (U/L)", exact=True)).to_have_value("26.0")
     day1 = page.locator("fieldset[data-day='1']")
     expect(day1.get_by_label("Product")).to_have_value("Privigen")
     expect(page.locator(".carried-note").first).to_contain_text("carried forward from cycle 1 (2025-03-17)")
@@ -64,9 +64,9 @@ def test_clinician_records_a_cycle_with_carried_values_and_live_checks(open_as, 
         page.get_by_label(muscle, exact=True).fill("8")
     page.get_by_label("CK (U/L)", exact=True).fill("900")
     day1.get_by_label("Lot number").fill("LOT-B2")
-    day1.get_by_label("Volume (mL)").fill("200")
+    day1.get_by_label("Volume (mL)", exact=True).fill("200")
     day1.get_by_label("Dose given (g)").fill("70")
-    day1.get_by_label("Maximum rate (mL/h)").fill("150")
+    day1.get_by_label("Maximum rate (mL/h)", exact=True).fill("150")
     page.get_by_role("button", name="Save cycle").click()
 
     # Refused: the summary says so, takes the focus and links to the field, which has a red border;

@@ -58,9 +58,9 @@ def fill_infusion(page, day, *, date, dose_g, lot):
     box.get_by_label("Product").fill("Polyvalent IVIG 10 %")
     box.get_by_label("Concentration (%)").fill("10")
     box.get_by_label("Lot number").fill(lot)
-    box.get_by_label("Volume (mL)").fill(str(dose_g * 10))
+    box.get_by_label("Volume (mL)", exact=True).fill(str(dose_g * 10))
     box.get_by_label("Dose given (g)").fill(str(dose_g))
-    box.get_by_label("Maximum rate (mL/h)").fill("150")
+    box.get_by_label("Maximum rate (mL/h)", exact=True).fill("150")
     return box
 
 
@@ -97,7 +97,7 @@ def test_clinician_enrols_records_an_underdose_and_corrects_it(open_as, clinicia
         page.get_by_label(muscle, exact=True).fill("7")
     expect(page.locator("#mmt-total")).to_have_text("56")
     page.get_by_label("CK (U/L)", exact=True).fill("2400")
-    page.get_by_label("CK upper limit (U/L)").fill("200")
+    page.get_by_label("CK upper limit (U/L)", exact=True).fill("200")
     fill_infusion(page, 1, date=iso(7), dose_g=70, lot="LOT-A1")
     day2 = fill_infusion(page, 2, date=iso(6), dose_g=35, lot="LOT-A1")
     expect(day2.locator(".dose-check")).to_contain_text("Under-dose")  # flagged while typing
@@ -114,7 +114,7 @@ def test_clinician_enrols_records_an_underdose_and_corrects_it(open_as, clinicia
     row.get_by_role("link", name="open").click()
     expect(page.locator("#cycle-deviations")).to_contain_text("Under-dose")
     day2 = page.locator("fieldset[data-day='2']")
-    day2.get_by_label("Volume (mL)").fill("700")
+    day2.get_by_label("Volume (mL)", exact=True).fill("700")
     day2.get_by_label("Dose given (g)").fill("70")
     expect(day2.locator(".dose-check")).to_contain_text("within")
     page.get_by_role("button", name="Save cycle").click()

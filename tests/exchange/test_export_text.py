@@ -94,7 +94,10 @@ def test_diagnosis_derivations_are_the_rules(demo):
         assert row == {"subject_id": p.subject_id, "diagnosis": dx.kind, "diagnosis_date": dx.diagnosis_date,
                        **{n: getattr(dx, n) for n, _ in datasets.DIAGNOSIS_FLAGS}, "dm_rash": facts["rash"],
                        "bohan_peter_certainty": facts["certainty"], "age_at_onset": age_at_onset,
-                       "eular_acr_score": facts["eular_acr_score"], "eular_acr_class": facts["eular_acr_class"]}
+                       "eular_acr_score": facts["eular_acr_score"], "eular_acr_class": facts["eular_acr_class"],
+                       # the missing-data codes of the criteria (issue 17): the stored map, column by column
+                       **{f"{n}_missing": dx.missing_codes.get(n) for n, _ in datasets.DIAGNOSIS_FLAGS
+                          if f"{n}_missing" in names}}
         assert list(row) == names
 
 

@@ -25,6 +25,7 @@ from exchange.imports.odm import OdmImportError, import_odm
 from exchange.imports.odm import load as odm_load
 from exchange.imports.odm import parse as odm_parse
 from exchange.imports.odm import verify as odm_verify
+from medications.models import ConcomitantMedication
 from safety.models import AdverseEvent
 from tests.accounts.factories import MembershipFactory, UserFactory
 from visits.models import Assessment, Infusion, ProtocolDeviation, TreatmentCycle
@@ -125,8 +126,8 @@ def clinical_data(data):
             for form in event.iterfind("odm:FormData", NS):
                 for position, group in enumerate(form.iterfind("odm:ItemGroupData", NS), start=1):
                     key = group.get("ItemGroupRepeatKey")
-                    if group.get("ItemGroupOID") == odm.ADVERSE_EVENTS.oid:
-                        key = f"#{position}"
+                    if group.get("ItemGroupOID") in (odm.ADVERSE_EVENTS.oid, odm.MEDICATIONS.oid):
+                        key = f"#{position}"  # the source's own numbering: new ids here
                     groups[(event.get("StudyEventOID"), event.get("StudyEventRepeatKey"), form.get("FormOID"),
                             group.get("ItemGroupOID"), key)] = {
                         i.get("ItemOID"): i.get("Value") for i in group.iterfind("odm:ItemData", NS)
@@ -168,7 +169,7 @@ def test_export_then_import_into_an_empty_database_gives_the_same_clinical_data(
 
     assert result.counts == group_counts(demo_xml) == {
         "patients": 11, "diagnoses": 11, "malignancies": 4, "cycles": 44, "assessments": 53, "infusions": 87,
-        "adverse_events": 1, "deviations": 4}
+        "adverse_events": 1, "deviations": 4, "medications": 7}
     assert result.sites_created == ["01", "02"]
     assert result.warnings == []
     assert_same_clinical_data(demo_xml, b"".join(odm.odm_xml(Patient.objects.all())))
@@ -377,7 +378,7 @@ def test_a_form_in_the_wrong_event_is_refused(demo_xml, tmp_path):
     group_of(root, "01-001", "IG.PATIENTS").getparent().getparent().append(deepcopy(form))
     assert (f'{SUBJECT}/StudyEventData[@StudyEventOID="SE.ENROLMENT"]/FormData[@FormOID="F.INFUSIONS"]',
             "The form F.INFUSIONS does not belong to the event SE.ENROLMENT (its forms: F.PATIENT, F.DIAGNOSIS, "
-            "F.MALIGNANCIES, F.ADVERSE_EVENTS).") in refused(write(tmp_path, root))
+            "F.MALIGNANCIES, F.ADVERSE_EVENTS, F.MEDICATIONS).") in refused(write(tmp_path, root))
 
 
 def test_values_of_the_wrong_type_or_outside_the_code_list_are_refused(demo_xml, tmp_path):
@@ -704,3 +705,75 @@ def test_typed_values_in_other_scripts_digits_are_refused(kind, text):
     with pytest.raises(ValueError):
         _parse_value(SimpleNamespace(type=kind), text)
     assert not INTEGER.match("\u0661") and not INTEGER.match("1\n")
+
+
+# --- issue 17: coded adverse events and concomitant medications ------------------------------------
+
+def _coded_event(demo_xml):
+    root = only(tree(demo_xml), "01-003")
+    return root, root.find(".//odm:ItemGroupData[@ItemGroupOID='IG.ADVERSE_EVENTS']", NS)
+
+
+def test_a_coded_event_is_coded_here_with_the_same_term(demo_xml, tmp_path):
+    root, event = _coded_event(demo_xml)
+    code = item_value(event, "IT.ADVERSE_EVENTS.MEDDRA_LLT_CODE")
+    assert code and item_value(event, "IT.ADVERSE_EVENTS.CODING_DICTIONARY") == "CTCAE v5.0"
+    assert import_odm(write(tmp_path, root)).warnings == []
+    stored = AdverseEvent.objects.get()
+    assert (stored.coded_term.llt_code, stored.meddra_llt_code, stored.meddra_source) == (code, code, "CTCAE v5.0")
+
+
+def test_a_dictionary_not_loaded_here_codes_with_the_one_that_is_with_a_warning(demo_xml, tmp_path):
+    root, event = _coded_event(demo_xml)
+    code = item_value(event, "IT.ADVERSE_EVENTS.MEDDRA_LLT_CODE")
+    set_item(event, "IT.ADVERSE_EVENTS.CODING_DICTIONARY", "MedDRA 27.1")
+    result = import_odm(write(tmp_path, root))
+    assert [w.message for w in result.warnings] == [
+        f"MedDRA 27.1 is not loaded here: LLT {code} is coded with CTCAE v5.0."]
+    assert AdverseEvent.objects.get().meddra_source == "CTCAE v5.0"
+
+
+def test_an_llt_code_no_dictionary_holds_is_imported_uncoded_with_a_warning(demo_xml, tmp_path):
+    root, event = _coded_event(demo_xml)
+    set_item(event, "IT.ADVERSE_EVENTS.MEDDRA_LLT_CODE", "99999999")
+    set_item(event, "IT.ADVERSE_EVENTS.MEDDRA_LLT", "Something else")
+    result = import_odm(write(tmp_path, root))
+    assert [w.message for w in result.warnings] == [
+        "No dictionary loaded here holds the LLT code 99999999 (CTCAE v5.0): the event is imported uncoded, "
+        "to be coded here."]
+    stored = AdverseEvent.objects.get()
+    assert stored.coded_term_id is None and stored.meddra_llt_code == "" and stored.term
+
+
+def _a_medication(demo_xml):
+    root = tree(demo_xml)
+    group = root.find(".//odm:ItemGroupData[@ItemGroupOID='IG.MEDICATIONS']", NS)
+    subject = group.getparent().getparent().getparent().get("SubjectKey")
+    root = only(root, subject)
+    return root, root.find(".//odm:ItemGroupData[@ItemGroupOID='IG.MEDICATIONS']", NS)
+
+
+def test_medications_are_imported_through_their_service_with_derived_facts(demo_xml, tmp_path):
+    root, group = _a_medication(demo_xml)
+    result = import_odm(write(tmp_path, root))
+    count = len(root.findall(".//odm:ItemGroupData[@ItemGroupOID='IG.MEDICATIONS']", NS))
+    assert result.counts["medications"] == ConcomitantMedication.objects.count() == count
+    first = ConcomitantMedication.objects.get(drug_name=item_value(group, "IT.MEDICATIONS.DRUG_NAME"))
+    assert first.atc_name == (item_value(group, "IT.MEDICATIONS.ATC_NAME") or "")
+    assert first.history.get().history_change_reason == "Imported from ODM file import.xml"
+
+
+def test_a_medications_derived_flag_that_disagrees_is_refused(demo_xml, tmp_path):
+    root, group = _a_medication(demo_xml)
+    given = item_value(group, "IT.MEDICATIONS.STARTED_DURING_STUDY")
+    set_item(group, "IT.MEDICATIONS.STARTED_DURING_STUDY", "false" if given == "true" else "true")
+    [(path, message)] = refused(write(tmp_path, root))
+    assert path.endswith('/ItemData[@ItemOID="IT.MEDICATIONS.STARTED_DURING_STUDY"]')
+    assert message.startswith("The file gives ") and "the rules compute" in message
+
+
+def test_a_medication_the_rules_refuse_is_an_error_on_its_item(demo_xml, tmp_path):
+    root, group = _a_medication(demo_xml)
+    set_item(group, "IT.MEDICATIONS.START_DATE", "2099-01-01")
+    errors = refused(write(tmp_path, root))
+    assert any(path.endswith('/ItemData[@ItemOID="IT.MEDICATIONS.START_DATE"]') for path, _ in errors), errors

@@ -28,6 +28,7 @@ from patients.models import Diagnosis, MalignancyHistory, Patient
 from patients.services import patient_facts_refresh
 from exchange import datasets
 from exchange.exports import base, sdtm, tabular
+from medications.models import ConcomitantMedication
 from safety.models import AdverseEvent
 from tests.patients.factories import DiagnosisFactory, MalignancyFactory, PatientFactory
 from tests.visits.factories import AssessmentFactory, CycleFactory, InfusionFactory
@@ -38,17 +39,23 @@ pytestmark = pytest.mark.django_db
 #: What makes a spreadsheet run a cell (OWASP): the test's own list, not the code's.
 TRIGGERS = ["=", "+", "-", "@", "\t", "\r"]
 EXPORTED_MODELS = [Patient, Diagnosis, MalignancyHistory, TreatmentCycle, Assessment, Infusion, AdverseEvent,
-                   ProtocolDeviation, MissedCycle]
+                   ProtocolDeviation, MissedCycle, ConcomitantMedication]
+#: Dictionary codes with a validated format (MedDRA: 8 digits, checked when a release is loaded;
+#: ATC: letters and digits, checked by medications.rules), not text a user types.
+CODES = {"AdverseEvent.meddra_llt_code", "AdverseEvent.meddra_pt_code", "AdverseEvent.meddra_soc_code",
+         "ConcomitantMedication.atc_code", "ConcomitantMedication.atc_class_code"}
 #: Named in the finding: each must reach the cohort CSV and XLSX (planted, then found neutralised).
 NAMED_IN_THE_FINDING = {"AdverseEvent.term", "MalignancyHistory.malignancy_type", "Infusion.product",
                         "Infusion.lot", "Patient.suspected_cause_detail", "Patient.withdrawal_reason",
-                        "ProtocolDeviation.description", "ProtocolDeviation.resolution"}
+                        "ProtocolDeviation.description", "ProtocolDeviation.resolution",
+                        "ConcomitantMedication.drug_name", "ConcomitantMedication.indication"}
 
 
 def free_text_fields(model):
     return [f for f in model._meta.concrete_fields
             if isinstance(f, (CharField, TextField)) and not f.choices and not f.unique
-            and not f.name.endswith("rules_version")]  # (a version code the services write, not text)
+            and not f.name.endswith("rules_version")  # (a version code the services write, not text)
+            and f"{model.__name__}.{f.name}" not in CODES]
 
 
 def planted_text(model, field, trigger):
@@ -105,6 +112,10 @@ def planted(trigger):
                                 action_taken="none", outcome="recovered", **text(AdverseEvent))
     ProtocolDeviation.objects.create(patient=patient, cycle=cycle, kind="window", resolved_at="2025-04-01T00:00Z",
                                      **text(ProtocolDeviation))
+    planted_medication = text(ConcomitantMedication)
+    planted_medication.pop("void_reason")  # a current entry: not voided
+    ConcomitantMedication.objects.create(patient=patient, start_date=date(2025, 1, 10), ongoing=True,
+                                         **planted_medication)
     return {f"{model.__name__}.{f.name}": planted_text(model, f, trigger)
             for model in EXPORTED_MODELS for f in free_text_fields(model)}
 

@@ -151,6 +151,9 @@ def test_the_api_creates_validates_and_voids(api_for, clinician, patient):
     detail = reverse("api:api-medications-detail", args=[data["id"]])
     response = api.patch(detail, {"is_corticosteroid": False, "dose": "10", "change_reason": "tapered",
                                   "version": data["version"]}, format="json")
+    assert response.status_code == 400 and codes_of(response) == {"is_corticosteroid": ["read_only"]}  # derived
+    response = api.patch(detail, {"dose": "10", "change_reason": "tapered", "version": data["version"]},
+                         format="json")
     assert response.status_code == 200 and response.json()["is_corticosteroid"] is True
     response = api.post(detail + "void/", {"void_reason": "duplicate", "version": 2}, format="json")
     assert response.status_code == 200, response.json()

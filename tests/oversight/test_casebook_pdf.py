@@ -157,7 +157,7 @@ def _render_queries(patient_pk):
 
 #: Queries of one casebook's PDF: the casebook's selectors and review state, the
 #: signatures and the query threads. Pinned, whatever the number of cycles.
-PDF_QUERIES = 23  # 21, then the missed cycles (issue 15) and their change log
+PDF_QUERIES = 25  # 21, then the missed cycles (issue 15), the medications (issue 17) and their change logs
 
 
 def test_the_query_count_of_a_pdf_does_not_grow_with_the_cycles(site_a, monitor):

@@ -113,6 +113,8 @@ MATRIX = {
     "oversight:query_list":                {"GET": ALL},
     "oversight:cycle_list":                {"GET": ALL},  # the dashboard's work lists
     "oversight:casebook_list":             {"GET": ALL},
+    # Issue 17: completeness per form and field (counts scoped to one's sites).
+    "oversight:completeness":              {"GET": ALL},
     # Issue 15: the due-and-overdue list (scoped to one's sites); one's own calendar feed page; the
     # feed itself needs no session (the token is the credential): an unknown token is 404 for all.
     "oversight:schedule_list":             {"GET": ALL},

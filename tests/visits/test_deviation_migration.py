@@ -22,7 +22,8 @@ def _migrated_data_back(restore_migrated_data):
 
 
 BEFORE = [("visits", "0005_lot_product_ascii"), ("oversight", "0005_access_lockout_kinds"),
-          ("patients", "0006_subject_id_ascii_digits")]  # before the stored patient facts
+          ("patients", "0006_subject_id_ascii_digits"),  # before the stored patient facts
+          ("accounts", "0010_verbose_names_translatable")]  # before the site's country (issue 17)
 
 
 def _migrate(targets):

@@ -46,6 +46,17 @@ Mapping back (decisions):
   against the source's entry, which is not imported; here the import is the
   entry and the awareness defaults to it (``safety.services``). The linked infusion
   is found from the items ``cycle`` and ``day``.
+- Coded adverse events: the event is coded with the term of the file's LLT code in
+  the file's dictionary (``coding_dictionary``) when it is loaded here, else with
+  the dictionary entry ``coding.selectors.term_by_llt_code`` finds (a warning
+  names the dictionary used); with no dictionary holding the code, the event is
+  imported uncoded, with a warning. The term's names and the PT and SOC are the
+  dictionary's here (``safety.services.coded_refresh``); a name that differs from
+  the file's is a warning.
+- Concomitant medications: ``medication_id`` (the ItemGroupRepeatKey) is the
+  source's key; written after the cycles through ``medications.services.medication_save``
+  (the ATC name, class and flags, and "started during the study" against the
+  imported first infusion, are derived here and compared with the file's).
 - An item the file leaves out takes the model's default, as a new form would
   (empty text, no value, ``false``).
 - Audit trail: every history row written carries the importing user (none:
@@ -68,10 +79,14 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from accounts.models import Site
+from coding.models import MeddraTerm
+from coding.selectors import term_by_llt_code
 from core import missing
 from core.services import record_save
 from patients import rules as patient_rules
 from patients.models import Diagnosis, MalignancyHistory, Patient, PatientStatus
+from medications.models import ConcomitantMedication
+from medications.services import medication_save
 from safety.models import AdverseEvent
 from safety.services import adverse_event_save
 from visits.models import Assessment, AssessmentTimepoint, Infusion, TreatmentCycle
@@ -106,9 +121,16 @@ IMPORTED = {
         "term", "onset_date", "end_date", "grade", "serious", *datasets.AE_CRITERIA, "relatedness",
         "action_taken", "outcome")},
     "deviations": {},
+    "medications": {name: name for name in (
+        "drug_name", "atc_code", "indication", "dose", "dose_unit", "route", "frequency", "start_date", "end_date",
+        "ongoing")},
 }
 #: Columns read with their own logic: the site, the age (-> year of birth), the linked infusion.
-SPECIAL = {"patients": ("site", "age"), "adverse_events": ("cycle", "day")}
+SPECIAL = {"patients": ("site", "age"), "adverse_events": ("cycle", "day", "meddra_llt_code", "coding_dictionary")}
+#: The coded term's names, PT and SOC: the dictionary's here (from the LLT code); compared, as warnings.
+CODED_NAMES = {"meddra_llt": "meddra_llt_name", "meddra_pt": "meddra_pt_name", "meddra_pt_code": "meddra_pt_code",
+               "meddra_soc": "meddra_soc_name", "meddra_soc_code": "meddra_soc_code"}
+SPECIAL["adverse_events"] += tuple(CODED_NAMES)
 #: The missing-data code columns (``<field>_missing``, core.missing): read together into the
 #: record's ``missing_codes``.
 MISSING_COLUMNS = {t.name: tuple(c.name for c in t.columns if c.name.endswith(missing.COLUMN_SUFFIX))
@@ -131,7 +153,7 @@ LOCATION_OID = re.compile(r"^LOC\.(?P<code>.+)$")
 
 
 COUNTED = ("patients", "diagnoses", "malignancies", "cycles", "assessments", "infusions", "adverse_events",
-           "deviations")
+           "deviations", "medications")
 
 
 @dataclass
@@ -168,6 +190,7 @@ class LoadedSubject:
     patient: Patient
     malignancies: list = field(default_factory=list)  # (MalignancyHistory, GroupRecord)
     cycles: dict = field(default_factory=dict)  # number -> (TreatmentCycle, {day: Infusion}, CycleRecord)
+    medications: dict = field(default_factory=dict)  # pk -> GroupRecord
     refused: bool = False  # the patient broke a rule: checking the other records only
     age_at_onset_differs: bool = False
 
@@ -213,6 +236,8 @@ class Loader:
         try:
             if isinstance(instance, AdverseEvent):  # its service derives the SAE clock
                 adverse_event_save(event=instance, reason=self.reason, user=self.user)
+            elif isinstance(instance, ConcomitantMedication):  # its service derives the ATC facts
+                medication_save(medication=instance, reason=self.reason, user=self.user)
             elif isinstance(instance, Assessment) and instance.cycle_id is None:
                 assessment_save(assessment=instance, reason=self.reason, user=self.user)
             else:
@@ -316,6 +341,8 @@ class Loader:
             self.end_of_treatment(imported, subject.end_of_treatment)
         for record in subject.adverse_events:
             self.adverse_event(imported, record)
+        for record in subject.medications:  # after the cycles: "started during the study" needs them
+            self.medication(imported, record)
         if not refused:
             self.final_status(imported)
             self.result.counts["patients"] += 1
@@ -461,12 +488,48 @@ class Loader:
                 self.error(record.item_path("day"), f"Cycle {number} has no infusion on day {day}.", record.line)
                 return
             event.infusion = infusion
+        self._code(event, record)
         if self.save(event, record):
+            self._coded_names(event, record)
             self.result.counts["adverse_events"] += 1
             if record.values.get("reviewed_at") and event.serious:
                 self.warning(record.path, f"The source reviewed this serious event at "
                                           f"{record.values['reviewed_at']:%Y-%m-%d %H:%M}; the review is not "
                                           f"imported: the event awaits expedited review here.", record.line)
+
+    def _code(self, event, record):
+        """The dictionary term of the file's LLT code: in the file's dictionary if loaded here,
+        else the one ``term_by_llt_code`` finds (a warning); none: imported uncoded (a warning)."""
+        code, source = record.values.get("meddra_llt_code"), record.values.get("coding_dictionary")
+        if not code:
+            return
+        term = (MeddraTerm.objects.current().filter(source=source, llt_code=code).first() if source else None)
+        if term is None:
+            term = term_by_llt_code(code)
+            if term is None:
+                self.warning(record.item_path("meddra_llt_code"),
+                             f"No dictionary loaded here holds the LLT code {code} ({source or 'no dictionary named'}):"
+                             f" the event is imported uncoded, to be coded here.", record.line)
+                return
+            self.warning(record.item_path("coding_dictionary"),
+                         f"{source or 'No dictionary'} is not loaded here: LLT {code} is coded with "
+                         f"{term.source}.", record.line)
+        event.coded_term = term
+
+    def _coded_names(self, event, record):
+        for column, field_name in CODED_NAMES.items():
+            given, stored = record.values.get(column), getattr(event, field_name)
+            if event.coded_term_id and given and given != stored:
+                self.warning(record.item_path(column), f"The file gives {given!r}; the dictionary here has "
+                                                       f"{stored!r} (kept).", record.line)
+
+    def medication(self, imported, record):
+        if record.bad:
+            return
+        medication = self._build(ConcomitantMedication, record, patient=imported.patient)
+        if self.save(medication, record):
+            imported.medications[medication.pk] = record
+            self.result.counts["medications"] += 1
 
     def final_status(self, imported):
         patient, record = imported.patient, imported.subject.patient

@@ -245,6 +245,7 @@ class SubjectRecord:
     diagnosis: GroupRecord | None = None
     malignancies: list = field(default_factory=list)
     adverse_events: list = field(default_factory=list)
+    medications: list = field(default_factory=list)
     cycles: dict = field(default_factory=dict)  # number -> CycleRecord
     end_of_treatment: GroupRecord | None = None
 
@@ -478,6 +479,8 @@ class _Reader:
             subject.malignancies += records
         elif group is odm.ADVERSE_EVENTS:
             subject.adverse_events += records
+        elif group is odm.MEDICATIONS:
+            subject.medications += records
         elif group is odm.CYCLE:
             cycle.cycle = records[0] if records else None
         elif group is odm.ASSESSMENT and event is odm.END_OF_TREATMENT:

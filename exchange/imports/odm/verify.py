@@ -33,6 +33,8 @@ DERIVED = {
     "cycles": ("planned_start_date", "dosing_weight_kg", "prescribed_daily_dose_g"),
     "assessments": ("mmt_total",),
     "infusions": ("prescribed_dose_g", "max_rate_ml_per_kg_min"),
+    "medications": ("atc_name", "atc_class_code", "atc_class_name", "corticosteroid", "immunosuppressant",
+                    "statin", "oestrogen", "started_during_study"),
 }
 #: Compared after import: the derived columns, and the age the year of birth was derived from.
 VERIFIED = {**DERIVED, "patients": ("age", *DERIVED["patients"])}
@@ -75,6 +77,10 @@ def verify(imported, writer):
         ordered = sorted(done.malignancies, key=lambda m: (m[0].diagnosis_date, m[0].pk))
         for (_malignancy, record), row in zip(ordered, rows):
             _compare(writer, odm.MALIGNANCIES, record, row, done)
+    for row in odm.MEDICATIONS.definition.rows(patients):
+        record = by_subject[row["subject_id"]].medications.get(row["medication_id"])
+        if record is not None:
+            _compare(writer, odm.MEDICATIONS, record, row, by_subject[row["subject_id"]])
     _compare_deviations(imported, patients, writer)
 
 
