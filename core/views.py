@@ -55,6 +55,8 @@ class RecordFormView(PermissionRequiredMixin, SingleObjectTemplateResponseMixin,
 
     def refusal(self):
         """A message when this record may not be edited now (voided, locked...)."""
+        if getattr(self.object, "voided_at", None):  # every voidable record (core.services.record_void)
+            return _("A voided entry cannot be edited.")
         return lock_message(self.object)
 
     def _refuse(self):

@@ -59,9 +59,6 @@ class MedicationUpdateView(PatientMedicationMixin, RecordFormView):
         return selectors.medication_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
                                         pk=self.kwargs["pk"])
 
-    def refusal(self):
-        return _("A voided entry cannot be edited.") if self.object.voided_at else super().refusal()
-
     def get_title(self):
         return _("Concomitant medication of %(subject)s: %(drug)s") % {
             "subject": self.get_patient().subject_id, "drug": self.object.drug_name}

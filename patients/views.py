@@ -213,11 +213,6 @@ class MalignancyUpdateView(PatientChildMixin, RecordFormView):
         return selectors.malignancy_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
                                         pk=self.kwargs["pk"])
 
-    def refusal(self):
-        if self.object.is_voided:
-            return _("A voided entry cannot be edited.")
-        return super().refusal()
-
     def get_title(self):
         return _("Correct a malignancy of %(subject)s") % {"subject": self.get_patient().subject_id}
 

@@ -58,9 +58,6 @@ class AdverseEventUpdateView(PatientAEMixin, RecordFormView):
         return selectors.adverse_event_get(user=self.request.user, patient_pk=self.kwargs["patient_pk"],
                                            pk=self.kwargs["pk"])
 
-    def refusal(self):
-        return _("A voided entry cannot be edited.") if self.object.voided_at else super().refusal()
-
     def get_title(self):
         return _("Adverse event of %(subject)s: %(term)s") % {"subject": self.get_patient().subject_id,
                                                                "term": self.object.term}
