@@ -21,6 +21,7 @@ def _history_count(record):
     return type(record).history.filter(id=record.pk).count()
 
 
+@pytest.mark.req("URS-PRO-002")
 def test_every_clinical_model_is_in_the_admin_read_only(client_for, admin_user, site_a):
     patient = PatientFactory(site=site_a)
     DiagnosisFactory(patient=patient)
@@ -52,6 +53,7 @@ def test_every_clinical_model_is_in_the_admin_read_only(client_for, admin_user, 
         assert (model.objects.filter(pk=obj.pk).values().first(), _history_count(obj)) == before
 
 
+@pytest.mark.req("URS-PRO-002")
 def test_the_issue_13_admin_dose_change_is_refused(client_for, admin_user, site_a):
     """Issue 13: as admin, changing an infusion's dose to 40 g at
     /admin/visits/infusion/<id>/change/ stored 40/62 g with no deviation. Now refused."""
@@ -71,6 +73,7 @@ def test_the_issue_13_admin_dose_change_is_refused(client_for, admin_user, site_
     assert not ProtocolDeviation.objects.filter(cycle=cycle).exists()
 
 
+@pytest.mark.req("URS-PRO-002")
 def test_the_history_revert_post_is_refused(client_for, admin_user, site_a):
     patient = PatientFactory(site=site_a, sex="F")
     patient.sex = "M"

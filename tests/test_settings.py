@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import environ
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -15,6 +16,7 @@ def run_check(env_overrides):
                           capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.req("URS-VAL-004")
 def test_missing_secret_key_is_a_clear_start_up_error():
     result = run_check({"DEBUG": "0"})
     assert result.returncode != 0

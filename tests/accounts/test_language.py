@@ -39,6 +39,7 @@ def test_switch_refuses_an_unknown_language_and_a_foreign_next(client):
     assert response.status_code == 302 and response["Location"] == reverse("accounts:login")
 
 
+@pytest.mark.req("URS-USR-001")
 def test_stored_choice_wins_over_the_browser_and_follows_login(client, site_a):
     user = UserFactory(username="infirmiere")
     MembershipFactory(user=user, role="clinician", site=site_a)
@@ -92,6 +93,7 @@ def test_javascript_catalogue_is_served_per_language_without_login(client):
     assert client.get("/jsi18n/fr-FR/").status_code == 404
 
 
+@pytest.mark.req("URS-USR-001")
 def test_french_forms_accept_dd_mm_yyyy_and_decimal_commas():
     from django import forms
     from django.utils import translation

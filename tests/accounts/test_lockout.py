@@ -46,6 +46,7 @@ def age_failures(minutes):
         AccessAttempt.objects.filter(pk=row.pk).update(attempt_time=row.attempt_time - timedelta(minutes=minutes))
 
 
+@pytest.mark.req("URS-ACC-004")
 def test_five_anonymous_failures_lock_the_account_from_that_address_only(admin_user):
     fail(admin_user.username, ATTACKER, 5)
     assert attempt(admin_user.username, PASSWORD, ATTACKER).status_code == 429
@@ -53,6 +54,7 @@ def test_five_anonymous_failures_lock_the_account_from_that_address_only(admin_u
     assert attempt(admin_user.username, PASSWORD, HOSPITAL).status_code == 302
 
 
+@pytest.mark.req("URS-ACC-004")
 def test_failures_from_many_addresses_lock_the_account_everywhere_for_the_cool_off_only(clinician):
     for i in range(4):
         fail(clinician.username, f"198.51.100.{i}", 5)
@@ -70,6 +72,7 @@ def test_failures_from_many_addresses_lock_the_account_everywhere_for_the_cool_o
 
 
 @override_settings(LOCKOUT_ACCOUNT_FAILURE_LIMIT=8, LOCKOUT_ACCOUNT_COOLOFF_MINUTES=5, AXES_FAILURE_LIMIT=3)
+@pytest.mark.req("URS-ACC-004")
 def test_the_limits_are_settings(clinician):
     fail(clinician.username, ATTACKER, 3)
     assert attempt(clinician.username, PASSWORD, ATTACKER).status_code == 429
@@ -82,6 +85,7 @@ def test_the_limits_are_settings(clinician):
     assert attempt(clinician.username, PASSWORD, HOSPITAL).status_code == 302
 
 
+@pytest.mark.req("URS-ACC-005")
 def test_a_lock_everywhere_ends_the_users_open_sessions_and_api_tokens(clinician, monitor):
     browser = Client()
     browser.force_login(clinician)
@@ -103,6 +107,7 @@ def test_a_lock_everywhere_ends_the_users_open_sessions_and_api_tokens(clinician
     assert (event.detail["sessions_ended"], event.detail["api_tokens_deleted"]) == (1, 1)
 
 
+@pytest.mark.req("URS-ACC-005")
 def test_a_lock_from_one_address_ends_only_the_sessions_opened_from_it(clinician):
     """A stranger's five guesses lock the account from the stranger's address: the
     user's sessions opened from there end, the user's work elsewhere (a session from
@@ -123,6 +128,7 @@ def test_a_lock_from_one_address_ends_only_the_sessions_opened_from_it(clinician
     assert (event.detail["sessions_ended"], event.detail["api_tokens_deleted"]) == (1, 0)
 
 
+@pytest.mark.req("URS-INC-002")
 def test_the_administrators_are_told_once_by_mail_and_a_banner(clinician, admin_user, monitor):
     admin_user.email = "admin@example.org"
     admin_user.save()
@@ -149,6 +155,7 @@ def test_the_administrators_are_told_once_by_mail_and_a_banner(clinician, admin_
     assert 'id="locked-accounts-banner"' not in other.get("/patients/").content.decode()
 
 
+@pytest.mark.req("URS-INC-001")
 def test_a_made_up_user_name_tells_nobody(admin_user):
     admin_user.email = "admin@example.org"
     admin_user.save()
@@ -175,6 +182,7 @@ def test_the_banner_costs_one_query_whatever_the_number_of_locks(admin_user, mak
     assert counts[0] == counts[1]
 
 
+@pytest.mark.req("URS-INC-002")
 def test_an_admin_unlock_clears_both_locks(clinician, admin_user):
     for i in range(4):
         fail(clinician.username, f"198.51.100.{i}", 5)
@@ -188,6 +196,7 @@ def test_an_admin_unlock_clears_both_locks(clinician, admin_user):
     assert attempt(clinician.username, PASSWORD, "198.51.100.0").status_code == 302
 
 
+@pytest.mark.req("URS-INC-002")
 def test_the_unlock_command_is_there_when_every_admin_is_locked(admin_user, clinician):
     fail(admin_user.username, HOSPITAL, 5)
     fail(clinician.username, HOSPITAL, 5)
@@ -197,6 +206,7 @@ def test_the_unlock_command_is_there_when_every_admin_is_locked(admin_user, clin
     assert AccessEvent.objects.filter(kind=AccessKind.UNLOCKED).count() == 2
 
 
+@pytest.mark.req("URS-INC-001")
 def test_a_flood_of_anonymous_failures_is_counted_not_written_one_by_one(admin_user):
     for i in range(60):
         attempt(f"name-{i % 30}", "guess", ATTACKER)
@@ -221,6 +231,7 @@ def test_a_flood_of_anonymous_failures_is_counted_not_written_one_by_one(admin_u
     assert "Failed logins counted" in html and "60" in html
 
 
+@pytest.mark.req("URS-INC-001")
 def test_a_signed_in_users_failures_are_each_recorded(investigator, make_user):
     """A wrong e-signature password comes from a signed-in user: never only counted."""
     from oversight.services import login_failure_record

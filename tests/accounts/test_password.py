@@ -45,6 +45,7 @@ def test_the_page_exists_and_is_in_the_user_menu(clinician):
     assert "/accounts/security/" in client.get("/patients/").content.decode()
 
 
+@pytest.mark.req("URS-CRD-001")
 def test_a_wrong_current_password_is_refused(clinician):
     client = logged_in(clinician)
     response = change(client, "not my password", NEW)
@@ -55,6 +56,7 @@ def test_a_wrong_current_password_is_refused(clinician):
     assert not AccessEvent.objects.filter(kind=AccessKind.PASSWORD_CHANGED).exists()
 
 
+@pytest.mark.req("URS-CRD-001")
 def test_guessing_the_current_password_locks_the_account(clinician, settings):
     """A wrong current password is a failed login (django-axes), like a wrong
     e-signature password: guessing it locks the account, and then even the right
@@ -70,6 +72,7 @@ def test_guessing_the_current_password_locks_the_account(clinician, settings):
     assert clinician.check_password(PASSWORD)
 
 
+@pytest.mark.req("URS-CRD-001")
 def test_a_failed_attempt_keeps_no_password(clinician):
     """The failed-attempt records (django-axes, shown to administrators) keep no form
     data: a wrong current password posted with the new one leaves neither anywhere."""
@@ -82,6 +85,7 @@ def test_a_failed_attempt_keeps_no_password(clinician):
     assert NEW not in stored and "ivig-dem0" not in stored
 
 
+@pytest.mark.req("URS-CRD-003")
 def test_the_admins_set_password_form_does_not_tell_the_current_password(clinician, make_user):
     """Only the self-service form (which checks the current password through the
     lockout) compares the new password with the current one: elsewhere the answer
@@ -103,6 +107,7 @@ def test_the_admins_set_password_form_does_not_tell_the_current_password(clinici
     ("83749201938475", "This password is entirely numeric"),
     (PASSWORD, "The new password must differ from the current one"),
 ])
+@pytest.mark.req("URS-CRD-001")
 def test_the_password_validators_apply(clinician, new, message):
     client = logged_in(clinician)
     response = change(client, PASSWORD, new)
@@ -112,6 +117,7 @@ def test_the_password_validators_apply(clinician, new, message):
     assert clinician.check_password(PASSWORD)
 
 
+@pytest.mark.req("URS-AUD-005")
 def test_a_change_keeps_the_session_and_is_an_access_event(clinician):
     client = logged_in(clinician)
     other_browser = logged_in(clinician)
@@ -130,6 +136,7 @@ def test_a_change_keeps_the_session_and_is_an_access_event(clinician):
     assert client.session[SESSION_PASSWORD_SET_AT] >= int(before.timestamp())
 
 
+@pytest.mark.req("URS-CRD-002")
 def test_every_way_of_setting_a_password_starts_the_clock(clinician, admin_user, settings, monkeypatch):
     settings.DEBUG = True
     PasswordAge.objects.all().delete()
@@ -160,6 +167,7 @@ def age_password(user, days):
     PasswordAge.objects.update_or_create(user=user, defaults={"changed_at": timezone.now() - timedelta(days=days)})
 
 
+@pytest.mark.req("URS-CRD-002")
 def test_no_maximum_age_by_default(clinician, settings):
     assert settings.PASSWORD_MAX_AGE_DAYS == 0
     age_password(clinician, 5000)
@@ -168,6 +176,7 @@ def test_no_maximum_age_by_default(clinician, settings):
     assert client.get("/api/v1/patients/").status_code == 200
 
 
+@pytest.mark.req("URS-CRD-002")
 def test_an_expired_password_holds_every_page_until_changed(clinician, settings):
     settings.PASSWORD_MAX_AGE_DAYS = 90
     age_password(clinician, 91)
@@ -187,6 +196,7 @@ def test_an_expired_password_holds_every_page_until_changed(clinician, settings)
     assert client.post("/accounts/logout/").status_code == 302
 
 
+@pytest.mark.req("URS-CRD-002")
 def test_a_young_password_is_not_held(clinician, settings):
     settings.PASSWORD_MAX_AGE_DAYS = 90
     age_password(clinician, 89)

@@ -28,6 +28,7 @@ def test_role_groups_hold_the_patients_permissions(role):
         assert actions == EXPECTED[role], (role, model)
 
 
+@pytest.mark.req("URS-PRO-001")
 def test_no_role_may_delete_a_clinical_record():
     assert not Group.objects.filter(permissions__codename__startswith="delete_",
                                     permissions__content_type__app_label="patients").exists()
@@ -75,11 +76,13 @@ def test_clinician_at_two_sites_sees_both(site_a, site_b):
     assert access_for(user).time_zone == ""  # several sites: the study's zone
 
 
+@pytest.mark.req("URS-ACC-003")
 def test_inactive_user_has_no_access(site_a, clinician):
     clinician.is_active = False
     assert not access_for(clinician).roles
 
 
+@pytest.mark.req("URS-AUD-007")
 def test_times_are_shown_in_the_site_zone(client_for, site_a, clinician):
     site_a.time_zone = "America/New_York"
     site_a.save()
@@ -88,6 +91,7 @@ def test_times_are_shown_in_the_site_zone(client_for, site_a, clinician):
     assert "Times are America/New_York (E" in response.content.decode()
 
 
+@pytest.mark.req("URS-AUD-007")
 def test_study_wide_users_see_the_study_zone(client_for, site_a, monitor, settings):
     site_a.time_zone = "America/New_York"
     site_a.save()

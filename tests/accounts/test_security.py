@@ -31,6 +31,7 @@ def attempt(client, username, password):
 
 # --- lockout (django-axes) ------------------------------------------------------------
 
+@pytest.mark.req("URS-ACC-004")
 def test_five_wrong_passwords_lock_the_account(clinician):
     client = Client()
     for _ in range(4):
@@ -83,6 +84,7 @@ def test_the_limit_is_configurable(clinician):
     assert "3 failed log-in attempts" in response.content.decode()
 
 
+@pytest.mark.req("URS-ACC-004")
 def test_an_admin_unlocks_the_account(clinician, admin_user):
     client = Client()
     for _ in range(5):
@@ -100,6 +102,7 @@ def test_an_admin_unlocks_the_account(clinician, admin_user):
     assert attempt(client, clinician.username, PASSWORD).status_code == 302
 
 
+@pytest.mark.req("URS-SIG-004")
 def test_failed_signing_counts_towards_the_lockout(clinician):
     """A wrong password anywhere (log-in or e-signature) is an attempt at the account."""
     from django.contrib.auth import authenticate
@@ -119,6 +122,7 @@ def _age_session(client, seconds):
     session.save()
 
 
+@pytest.mark.req("URS-ACC-007")
 def test_idle_session_is_signed_out_with_a_message(client_for, clinician):
     client = client_for(clinician)
     assert client.get(reverse("patients:patient_list")).status_code == 200
@@ -132,6 +136,7 @@ def test_idle_session_is_signed_out_with_a_message(client_for, clinician):
     assert client.get(reverse("patients:patient_list")).status_code == 302
 
 
+@pytest.mark.req("URS-ACC-007")
 def test_activity_keeps_the_session_alive(client_for, clinician):
     client = client_for(clinician)
     _age_session(client, 29 * 60)
@@ -149,6 +154,7 @@ def test_session_is_rewritten_at_most_once_a_minute(client_for, clinician):
 
 
 @override_settings(SESSION_IDLE_TIMEOUT=5 * 60)
+@pytest.mark.req("URS-ACC-007")
 def test_the_idle_limit_is_configurable(client_for, clinician):
     client = client_for(clinician)
     _age_session(client, 6 * 60)
@@ -157,6 +163,7 @@ def test_the_idle_limit_is_configurable(client_for, clinician):
     assert "signed out after 5 minutes" in client.get(response.url).content.decode()
 
 
+@pytest.mark.req("URS-ACC-007")
 def test_idle_api_session_gets_json_403(client_for, clinician):
     client = client_for(clinician)
     _age_session(client, 31 * 60)
@@ -167,6 +174,7 @@ def test_idle_api_session_gets_json_403(client_for, clinician):
 
 # --- passwords, cookies, headers ---------------------------------------------------
 
+@pytest.mark.req("URS-CRD-001")
 def test_django_password_validators_are_on(clinician):
     for weak in ("short", "password123", "12345678901", clinician.username + "1"):
         with pytest.raises(ValidationError):
@@ -175,6 +183,7 @@ def test_django_password_validators_are_on(clinician):
 
 
 @override_settings(SESSION_COOKIE_SECURE=True, CSRF_COOKIE_SECURE=True)
+@pytest.mark.req("URS-DEV-002")
 def test_cookies_are_secure_httponly_and_samesite(clinician):
     client = Client()
     form = client.get(LOGIN)
@@ -185,6 +194,7 @@ def test_cookies_are_secure_httponly_and_samesite(clinician):
     assert session["secure"] and session["httponly"] and session["samesite"] == "Lax"
 
 
+@pytest.mark.req("URS-SEC-001")
 def test_every_page_sends_the_content_security_policy(client_for, clinician):
     for url in (LOGIN, reverse("patients:patient_list")):
         response = client_for(clinician).get(url)
@@ -202,6 +212,7 @@ INLINE_HANDLER = re.compile(r"\son[a-z]+\s*=", re.I)
 INLINE_STYLE = re.compile(r"\sstyle\s*=|<style", re.I)
 
 
+@pytest.mark.req("URS-SEC-001")
 def test_no_template_of_ours_has_inline_script_or_style():
     offenders = []
     for path in ROOT.glob("**/templates/**/*.html"):
@@ -216,6 +227,7 @@ def test_no_template_of_ours_has_inline_script_or_style():
     assert offenders == []
 
 
+@pytest.mark.req("URS-INC-005")
 def test_healthz_is_public_and_checks_the_database():
     response = Client().get("/healthz/")
     assert response.status_code == 200 and response.content == b"ok"
@@ -241,6 +253,7 @@ def _manage(*args, **env):
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.req("URS-VAL-004")
 def test_check_deploy_passes_with_production_settings(tmp_path):
     # With the collectstatic manifest (core.checks; here one listing every static file,
     # as collectstatic writes it) and without it (core.E001).
@@ -258,6 +271,7 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
     assert "no issues" in result.stdout
 
 
+@pytest.mark.req("URS-VAL-004", "URS-SEC-001")
 def test_production_settings_are_strict_and_debug_is_not():
     code = ("from django.conf import settings as s; "
             "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, "

@@ -64,6 +64,7 @@ def test_the_demo_policy_requires_nobody(clinician):
 
 # --- signing in with a code -----------------------------------------------------------------------
 
+@pytest.mark.req("URS-ACC-006")
 def test_an_enrolled_user_signs_in_with_a_real_totp_code(clinician):
     device = enrolled(clinician)
     client, response = password_step(clinician, next_url="/patients/")
@@ -100,6 +101,7 @@ def test_a_wrong_code_is_refused_and_recorded(clinician):
     assert AccessEvent.objects.filter(kind=AccessKind.TWO_FACTOR_FAILED).count() == 1
 
 
+@pytest.mark.req("URS-ACC-006")
 def test_an_unverified_session_reaches_no_page_nor_the_session_api(clinician, world_a):
     enrolled(clinician)
     client, _ = password_step(clinician)
@@ -132,6 +134,7 @@ def test_api_tokens_are_unaffected(clinician):
     assert response.status_code == 200
 
 
+@pytest.mark.req("URS-ACC-006")
 def test_wrong_codes_lock_the_account(clinician, settings):
     settings.AXES_FAILURE_LIMIT = 3
     device = enrolled(clinician)
@@ -180,6 +183,7 @@ def set_up(client, next_url=""):
     return device
 
 
+@pytest.mark.req("URS-ACC-006")
 def test_a_role_that_requires_it_forces_the_setup_after_login(investigator, clinician):
     require_for("investigator")
     client, _ = password_step(investigator)
@@ -236,6 +240,7 @@ def test_anybody_may_enrol_and_then_is_always_asked(clinician):
     assert client.get("/patients/").status_code == 200
 
 
+@pytest.mark.req("URS-CRD-004")
 def test_an_admin_resets_a_lost_authenticator(clinician, admin_user):
     enrolled(clinician)
     admin = Client()
@@ -250,6 +255,7 @@ def test_an_admin_resets_a_lost_authenticator(clinician, admin_user):
     assert client.get("/patients/").status_code == 200
 
 
+@pytest.mark.req("URS-CRD-003")
 def test_the_admin_never_shows_a_key(clinician, admin_user):
     device = enrolled(clinician)
     admin = Client()
@@ -262,6 +268,7 @@ def test_the_admin_never_shows_a_key(clinician, admin_user):
     assert admin.get("/admin/accounts/rolepolicy/").status_code == 200
 
 
+@pytest.mark.req("URS-SIG-004")
 def test_the_e_signature_still_asks_for_the_password_only(investigator, world_a):
     device = enrolled(investigator)
     client, _ = password_step(investigator)

@@ -12,6 +12,7 @@ def test_login_page_renders(client):
     assert b'name="username"' in response.content
 
 
+@pytest.mark.req("URS-ACC-001")
 def test_login_and_logout(client, site_a):
     user = UserFactory(username="nurse")
     MembershipFactory(user=user, role="clinician", site=site_a)

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 PATIENTS = "/api/v1/patients/"
 
 
+@pytest.mark.req("URS-ACC-001")
 def test_anonymous_gets_401_json_not_a_login_redirect(patient):
     response = APIClient().get(PATIENTS)
     assert response.status_code == 401
@@ -25,12 +26,14 @@ def test_anonymous_gets_401_json_not_a_login_redirect(patient):
     assert APIClient().post(PATIENTS, {}, format="json").status_code == 401
 
 
+@pytest.mark.req("URS-DEV-001")
 def test_token_authenticates(api_for, clinician, patient):
     response = api_for(clinician).get(PATIENTS)
     assert response.status_code == 200
     assert [p["subject_id"] for p in response.json()["results"]] == ["01-001"]
 
 
+@pytest.mark.req("URS-DEV-001")
 def test_a_wrong_or_revoked_token_is_401(api_for, clinician, patient):
     client = api_for(clinician)
     AuthToken.objects.filter(user=clinician).delete()
@@ -47,6 +50,7 @@ def test_an_inactive_user_is_refused(api_for, clinician, patient):
     assert client.get(PATIENTS).status_code == 401
 
 
+@pytest.mark.req("URS-DEV-002")
 def test_session_reads_and_session_writes_need_csrf(clinician, patient):
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(clinician)
@@ -57,6 +61,7 @@ def test_session_reads_and_session_writes_need_csrf(clinician, patient):
     assert "CSRF" in response.json()["detail"]
 
 
+@pytest.mark.req("URS-ACC-003")
 def test_user_without_a_role_sees_nothing(api_for, patient):
     from tests.accounts.factories import UserFactory
 
@@ -73,6 +78,7 @@ def test_token_page_needs_login(client):
     assert reverse("accounts:login") in response["Location"]
 
 
+@pytest.mark.req("URS-DEV-001")
 def test_create_show_once_list_and_revoke_tokens(client_for, clinician, patient):
     client = client_for(clinician)
     url = reverse("api:token")
@@ -112,6 +118,7 @@ def test_create_show_once_list_and_revoke_tokens(client_for, clinician, patient)
     assert kinds == [AccessKind.TOKEN_CREATED] * 2 + [AccessKind.TOKEN_REVOKED] * 2
 
 
+@pytest.mark.req("URS-CRD-003")
 def test_token_secret_is_never_stored_in_clear(clinician):
     """Issue 12: the database keeps a digest and the first characters, never the token."""
     instance, token = token_create(user=clinician)
@@ -126,6 +133,7 @@ def test_token_secret_is_never_stored_in_clear(clinician):
         assert not any(token in str(r[0]) for r in cursor.fetchall())
 
 
+@pytest.mark.req("URS-CRD-004")
 def test_a_revoked_users_tokens_all_stop_working(api_for, clinician, admin_user, patient):
     from api.services import tokens_revoke_all
 
@@ -134,6 +142,7 @@ def test_a_revoked_users_tokens_all_stop_working(api_for, clinician, admin_user,
     assert first.get(PATIENTS).status_code == 401 and second.get(PATIENTS).status_code == 401
 
 
+@pytest.mark.req("URS-DEV-001")
 def test_another_users_token_cannot_be_created(rf, clinician, admin_user):
     request = rf.post("/")
     request.user = admin_user
@@ -156,6 +165,7 @@ def test_a_superuser_without_a_role_gets_no_token(client_for, superuser):
     assert not AuthToken.objects.exists()
 
 
+@pytest.mark.req("URS-DEV-001", "URS-CRD-004")
 def test_admin_lists_and_revokes_tokens_but_sees_no_secret_and_creates_none(client_for, admin_user, clinician,
                                                                           patient):
     """Issue 12: the Django admin lists tokens by owner and first characters,

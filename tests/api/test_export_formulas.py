@@ -23,6 +23,7 @@ def download(client, name):
     return b"".join(response.streaming_content)
 
 
+@pytest.mark.req("URS-CPY-009")
 def test_a_formula_typed_as_an_adverse_event_term_is_text_in_every_spreadsheet(
         api_for, clinician, coordinator, client_for, patient):
     full_cycle(patient)

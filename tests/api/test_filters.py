@@ -75,6 +75,7 @@ def test_the_ae_filters_are_the_same_on_the_listing_the_list_and_the_api(client_
 
 @pytest.mark.parametrize("params, code", [({"relatedness": "nope"}, "invalid"), ({"grade": ""}, "invalid"),
                                           ({"review": "maybe"}, "invalid"), ({"patient": "\u0661"}, "invalid")])
+@pytest.mark.req("URS-SEC-002")
 def test_the_api_answers_an_invalid_filter_with_a_field_error(api_for, clinician, params, code):
     response = api_for(clinician).get("/api/v1/adverse-events/", params)
     assert response.status_code == 400
@@ -82,6 +83,7 @@ def test_the_api_answers_an_invalid_filter_with_a_field_error(api_for, clinician
     assert body["code"] == "invalid" and codes_of(response) == {name: [code] for name in params}
 
 
+@pytest.mark.req("URS-DOC-002")
 def test_the_schema_documents_the_filters(api_for, clinician):
     schema = yaml.safe_load(api_for(clinician).get("/api/v1/schema/").content)
     params = {p["name"]: p for p in schema["paths"]["/api/v1/adverse-events/"]["get"]["parameters"]}

@@ -47,6 +47,7 @@ def cohort(site, monitor, size, site_staff):
 
 @pytest.mark.parametrize("size", [1, 4])
 @pytest.mark.parametrize("collection", sorted(EXPECTED))
+@pytest.mark.req("URS-USR-002")
 def test_list_query_count_is_constant(api_for, clinician, monitor, site_a, collection, size,
                                       django_assert_num_queries):
     cohort(site_a, monitor, size, clinician)

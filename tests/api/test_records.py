@@ -89,6 +89,7 @@ def test_record_a_cycle_with_its_assessment_and_two_infusions(api_for, clinician
     assert infusion["prescribed_dose_g"] == "70.0"
 
 
+@pytest.mark.req("URS-PRO-007")
 def test_nested_cycle_errors_are_dotted_and_nothing_is_saved(api_for, clinician, patient):
     response = api_for(clinician).post("/api/v1/cycles/", {
         "patient": patient.pk, "start_date": "2025-03-17", "weight_kg": "70.0",
@@ -177,6 +178,7 @@ def test_infusion_times_are_local_wall_clock_times(api_for, clinician, patient):
 
 # --- The forms' rules, messages and codes -------------------------------------------
 
+@pytest.mark.req("URS-DAT-005")
 def test_negative_ck_is_refused_like_the_form(api_for, clinician, patient):
     response = api_for(clinician).post("/api/v1/assessments/", {
         "patient": patient.pk, "assessment_date": "2025-07-01", "ck_u_per_l": "-5", "ck_uln_u_per_l": "200"},
@@ -189,6 +191,7 @@ def test_negative_ck_is_refused_like_the_form(api_for, clinician, patient):
     assert not Assessment.objects.exists()
 
 
+@pytest.mark.req("URS-DAT-005")
 def test_dm_without_rash_is_refused_like_the_form(api_for, clinician, patient):
     data = {"kind": "DM", "diagnosis_date": "2025-02-01", "bp_weakness": True, "bp_enzymes": True,
             "bp_emg": True}
@@ -200,6 +203,7 @@ def test_dm_without_rash_is_refused_like_the_form(api_for, clinician, patient):
     assert not Diagnosis.objects.exists()
 
 
+@pytest.mark.req("URS-CHK-003")
 def test_consent_after_enrolment_is_refused_like_the_form(api_for, clinician, site_a):
     data = patient_json(site_a, consent_date="2025-03-11")
     response = api_for(clinician).post("/api/v1/patients/", data, format="json")
@@ -210,6 +214,7 @@ def test_consent_after_enrolment_is_refused_like_the_form(api_for, clinician, si
     assert not Patient.objects.exists()
 
 
+@pytest.mark.req("URS-CHK-002")
 def test_weight_zero_is_refused_like_the_form(api_for, clinician, patient):
     response = api_for(clinician).post("/api/v1/cycles/", {
         "patient": patient.pk, "start_date": "2025-03-17", "weight_kg": "0"}, format="json")
@@ -292,6 +297,7 @@ def test_update_needs_a_reason(api_for, clinician, patient):
     assert (patient.sex, patient.version) == ("F", 1)
 
 
+@pytest.mark.req("URS-AUD-001")
 def test_update_with_version_and_reason_writes_history_with_the_api_user(api_for, clinician, patient):
     response = api_for(clinician).patch(f"/api/v1/patients/{patient.pk}/", {
         "sex": "M", "version": 1, "change_reason": "Sex mistyped on the CRF"}, format="json")
@@ -318,6 +324,7 @@ def test_put_with_if_match_and_reason_header(api_for, clinician, patient):
     assert patient.history.latest().history_change_reason == "Corrigé d'après le dossier"
 
 
+@pytest.mark.req("URS-PRO-006")
 def test_stale_version_in_the_body_is_409_and_changes_nothing(api_for, clinician, patient):
     record_save(instance=Patient.objects.get(pk=patient.pk), reason="Someone else's fix")  # now version 2
     response = api_for(clinician).patch(f"/api/v1/patients/{patient.pk}/", {
@@ -339,6 +346,7 @@ def test_stale_if_match_is_412_and_changes_nothing(api_for, clinician, patient):
     assert (patient.sex, patient.version) == ("F", 2)
 
 
+@pytest.mark.req("URS-PRO-006")
 def test_update_without_version_is_428(api_for, clinician, patient):
     client = api_for(clinician)
     response = client.patch(f"/api/v1/patients/{patient.pk}/", {"sex": "M", "change_reason": "x"}, format="json")
@@ -391,6 +399,7 @@ def test_a_cycle_update_recomputes_deviations(api_for, clinician, patient):
 
 @pytest.mark.parametrize("collection", ["patients", "diagnoses", "malignancies", "cycles", "assessments",
                                         "infusions", "adverse-events", "deviations", "data-queries"])
+@pytest.mark.req("URS-PRO-001")
 def test_there_is_no_delete(api_for, admin_user, patient, collection):
     DiagnosisFactory(patient=patient)
     MalignancyFactory(patient=patient)
@@ -410,6 +419,7 @@ def test_there_is_no_delete(api_for, admin_user, patient, collection):
     assert client.delete(f"/api/v1/{collection}/").status_code == 405
 
 
+@pytest.mark.req("URS-PRO-001")
 def test_void_a_malignancy(api_for, clinician, patient):
     malignancy = MalignancyFactory(patient=patient)
     client = api_for(clinician)

@@ -36,6 +36,7 @@ def test_enrolment_never_fails_with_a_server_error(api_for, clinician, site_a, b
 @SETTINGS
 @given(start=ISO, day2=ISO, weight=st.decimals(allow_nan=True, allow_infinity=True, places=None).map(str),
        dose=st.sampled_from(["0", "-1", "60", "70.0", "1e10", "99999.9", "NaN", "0.05"]))
+@pytest.mark.req("URS-DAT-005")
 def test_cycle_entry_never_fails_with_a_server_error(api_for, clinician, patient, start, day2, weight, dose):
     client = api_for(clinician)
     client.raise_request_exception = False
@@ -76,6 +77,7 @@ def _shape(response):
     return body
 
 
+@pytest.mark.req("URS-SEC-002")
 def test_body_over_the_size_limit_is_a_json_413(api_for, clinician, settings):
     import json
 

@@ -29,6 +29,7 @@ def cycle_json(patient, **assessment):
 
 # --- Unknown and read-only fields -------------------------------------------------------
 
+@pytest.mark.req("URS-DAT-005")
 def test_an_unknown_field_is_a_400_naming_it_and_nothing_is_stored(api_for, clinician, site_a):
     response = api_for(clinician).post("/api/v1/patients/", patient_json(site_a, sexe="F"), format="json")
     assert response.status_code == 400
@@ -77,6 +78,7 @@ def test_unknown_field_on_void_and_on_a_data_query(api_for, clinician, monitor, 
     assert response.status_code == 400 and codes_of(response) == {"priority": ["unknown_field"]}
 
 
+@pytest.mark.req("URS-DAT-005")
 def test_a_derived_total_sent_by_the_client_is_refused_not_ignored(api_for, clinician, patient):
     response = api_for(clinician).post("/api/v1/cycles/", cycle_json(patient, mmt_total=56), format="json")
     assert response.status_code == 400
@@ -98,6 +100,7 @@ def test_an_update_may_send_read_only_fields_back_unchanged(api_for, clinician, 
 
 # --- An MMT-8 total without its grades ----------------------------------------------------
 
+@pytest.mark.req("URS-PRT-015")
 def test_a_total_alone_is_stored_as_the_reported_total_and_read_as_the_total(api_for, clinician, patient):
     response = api_for(clinician).post("/api/v1/cycles/", cycle_json(patient, mmt_total_reported=62), format="json")
     assert response.status_code == 201, response.json()
@@ -112,6 +115,7 @@ def test_a_total_alone_is_stored_as_the_reported_total_and_read_as_the_total(api
     assert all(row[name] is None for name in Assessment.GRADE_FIELDS)
 
 
+@pytest.mark.req("URS-PRT-015")
 def test_the_grades_make_the_total(api_for, clinician, patient):
     response = api_for(clinician).post("/api/v1/cycles/", cycle_json(patient, **GRADES), format="json")
     assessment = response.json()["assessment"]
@@ -119,6 +123,7 @@ def test_the_grades_make_the_total(api_for, clinician, patient):
         56, None, "grades")
 
 
+@pytest.mark.req("URS-CHK-001")
 def test_grades_and_a_total_together_are_refused(api_for, clinician, patient):
     response = api_for(clinician).post("/api/v1/cycles/", cycle_json(patient, **GRADES, mmt_total_reported=56),
                                        format="json")
@@ -127,6 +132,7 @@ def test_grades_and_a_total_together_are_refused(api_for, clinician, patient):
     assert not Assessment.objects.exists()
 
 
+@pytest.mark.req("URS-CHK-001")
 def test_a_reported_total_beyond_the_scale_is_refused(api_for, clinician, patient):
     response = api_for(clinician).post("/api/v1/cycles/", cycle_json(patient, mmt_scale="mrc", mmt_total_reported=41),
                                        format="json")

@@ -57,6 +57,7 @@ def test_schema_needs_authentication():
     assert APIClient().get("/api/v1/schema/").status_code == 401
 
 
+@pytest.mark.req("URS-DOC-002")
 def test_schema_is_valid_openapi_with_every_endpoint(schema):
     validate_schema(schema)
     assert schema["openapi"].startswith("3.")
@@ -64,6 +65,7 @@ def test_schema_is_valid_openapi_with_every_endpoint(schema):
     assert "delete" not in str({op for ops in schema["paths"].values() for op in ops})
 
 
+@pytest.mark.req("URS-DOC-002")
 def test_every_operation_documents_its_errors(schema):
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
@@ -83,6 +85,7 @@ def test_every_operation_documents_its_errors(schema):
                         "$ref": "#/components/schemas/Error"}, (method, path, code)
 
 
+@pytest.mark.req("URS-DOC-002")
 def test_error_shape_and_enums_are_documented(schema):
     components = schema["components"]["schemas"]
     assert set(components["Error"]["properties"]) == {"detail", "code", "errors"}

@@ -17,6 +17,7 @@ def two_sites(site_a, site_b):
     return mine, theirs
 
 
+@pytest.mark.req("URS-ACC-002")
 def test_a_clinician_sees_only_own_site(api_for, clinician, two_sites):
     mine, theirs = two_sites
     client = api_for(clinician)
@@ -54,6 +55,7 @@ def test_study_wide_roles_see_every_site(api_for, coordinator, monitor, admin_us
         assert api_for(user).get("/api/v1/patients/").json()["count"] == 2
 
 
+@pytest.mark.req("URS-AUT-003")
 def test_a_coordinator_reads_but_never_writes(api_for, coordinator, two_sites, site_a):
     mine, _ = two_sites
     client = api_for(coordinator)
@@ -70,6 +72,7 @@ def test_a_coordinator_reads_but_never_writes(api_for, coordinator, two_sites, s
     assert Patient.objects.count() == 2 and not malignancy.__class__.objects.get().is_voided
 
 
+@pytest.mark.req("URS-AUT-003")
 def test_a_monitor_reads_and_raises_queries_but_does_not_enter_data(api_for, monitor, two_sites):
     mine, _ = two_sites
     client = api_for(monitor)
@@ -136,6 +139,7 @@ def test_pagination(api_for, admin_user, site_a):
 
 
 @pytest.mark.parametrize("value", ["\u00b2", "\u0661", "\uff11", "\U0001d7cf", "1\x00"])
+@pytest.mark.req("URS-SEC-002")
 def test_non_ascii_digits_in_a_filter_are_a_400(api_for, clinician, two_sites, value):
     """Issue 12, finding 7: filters are parsed by form fields (ASCII digits only)."""
     client = api_for(clinician)

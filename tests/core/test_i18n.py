@@ -38,6 +38,7 @@ def _po(language, domain):
 
 
 @pytest.mark.parametrize("domain", CATALOGUES)
+@pytest.mark.req("URS-DOC-004")
 def test_french_catalogue_translates_every_message_none_fuzzy(domain):
     po = _po("fr", domain)
     if po is None:
@@ -55,6 +56,7 @@ def _placeholders(text):
 
 
 @pytest.mark.parametrize("domain", CATALOGUES)
+@pytest.mark.req("URS-DOC-004")
 def test_french_translations_keep_the_placeholders(domain):
     """A translation that drops or renames "%(name)s" would fail at run time (or lose the value)."""
     po = _po("fr", domain)
@@ -75,6 +77,7 @@ def test_french_translations_keep_the_placeholders(domain):
 
 @pytest.mark.parametrize("language", ["en", "fr"])
 @pytest.mark.parametrize("domain", CATALOGUES)
+@pytest.mark.req("URS-DOC-004")
 def test_compiled_catalogue_matches_its_source(language, domain):
     po = _po(language, domain)
     if po is None:
@@ -223,6 +226,7 @@ def _templates():
 
 
 @pytest.mark.parametrize("path,name", list(_templates()))
+@pytest.mark.req("URS-DOC-004")
 def test_template_has_no_literal_text_outside_translation_tags(path, name):
     if name in TEMPLATE_EXCEPTIONS:
         pytest.skip(TEMPLATE_EXCEPTIONS[name])

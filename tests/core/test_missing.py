@@ -15,11 +15,13 @@ def fields_and_codes(violations):
 ALLOWED = ("ck_u_per_l", "aldolase_u_per_l", "bp_emg")
 
 
+@pytest.mark.req("URS-CHK-004")
 def test_a_code_on_an_empty_optional_field_is_accepted():
     assert missing_violations(values={"ck_u_per_l": None, "aldolase_u_per_l": Decimal("5"), "bp_emg": False},
                               codes={"ck_u_per_l": "ND", "bp_emg": "UNK"}, allowed=ALLOWED) == []
 
 
+@pytest.mark.req("URS-CHK-004")
 def test_a_value_and_a_code_is_an_error_on_the_field():
     found = missing_violations(values={"ck_u_per_l": Decimal("300")}, codes={"ck_u_per_l": "ND"},
                                allowed=ALLOWED)

@@ -6,6 +6,8 @@ the code or the templates fails here."""
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 #: Not the application's source: the tests, the virtualenv, the migrations (a data migration
 #: freezes what it did), and the load generator (an HTTP client outside the app that types dates
@@ -68,6 +70,7 @@ def copies_in(lines, copies=COPIES):
     return found
 
 
+@pytest.mark.req("URS-VAL-002")
 def test_no_dose_rate_or_window_rule_outside_the_rules_module():
     found = [f"{relative}:{number}: {what}: {line}"
              for relative, path in source_files()
@@ -75,6 +78,7 @@ def test_no_dose_rate_or_window_rule_outside_the_rules_module():
     assert not found, "Copies of visits/rules.py (use the constants or the stored facts):\n" + "\n".join(found)
 
 
+@pytest.mark.req("URS-VAL-002")
 def test_no_dosing_formula_in_the_browsers_scripts():
     found = [f"{relative}:{number}: {what}: {line}"
              for relative, path in script_files()

@@ -33,6 +33,7 @@ def _migrate(targets):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.req("URS-CHG-002")
 def test_rows_invalidated_before_the_upgrade_stay_invalid(site_a, investigator, monitor, client_for):
     patient = PatientFactory(site=site_a, subject_id="01-001")
     cycle = full_cycle(patient)

@@ -27,6 +27,7 @@ def main_nav(html):
     return match.group(0)
 
 
+@pytest.mark.req("URS-INC-005")
 def test_404_has_the_navigation_and_a_way_home(client_for, clinician):
     response = client_for(clinician).get("/patients/99999999/")
     assert response.status_code == 404
@@ -36,6 +37,7 @@ def test_404_has_the_navigation_and_a_way_home(client_for, clinician):
     assert "Log out" in html
 
 
+@pytest.mark.req("URS-INC-005")
 def test_403_has_the_navigation_and_the_reason(client_for, clinician):
     response = client_for(clinician).get("/oversight/audit/")
     assert response.status_code == 403
@@ -44,6 +46,7 @@ def test_403_has_the_navigation_and_the_reason(client_for, clinician):
     assert 'href="/patients/"' in main_nav(html)
 
 
+@pytest.mark.req("URS-INC-005")
 def test_500_renders_with_the_database_down(django_assert_num_queries):
     """No query, no session, no context processor: the page shows even when the
     database is the reason for the error."""
@@ -68,6 +71,7 @@ def test_favicon_is_declared_and_answers(client, client_for, clinician):
     assert '<link rel="icon" href="/static/favicon.svg"' in html
 
 
+@pytest.mark.req("URS-USR-003")
 def test_every_page_has_a_skip_link_and_names_the_zone_once(client_for, clinician):
     html = client_for(clinician).get("/patients/").content.decode()
     assert '<a class="visually-hidden-focusable skip-link" href="#main">Skip to main content</a>' in html
@@ -94,6 +98,7 @@ def test_the_active_menu_item_is_marked(client_for, clinician):
     assert nav.count('aria-current="page"') == 1
 
 
+@pytest.mark.req("URS-AUD-007")
 def test_dates_and_times_render_as_iso_8601(settings):
     settings.TIME_ZONE = "Europe/Paris"
     template = engines["django"].from_string("{{ d }}|{{ t }}|{{ d|date }}|{{ t|date:'SHORT_DATETIME_FORMAT' }}")

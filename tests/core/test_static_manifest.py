@@ -29,6 +29,7 @@ def write_manifest(static_root, paths):
     (static_root / "staticfiles.json").write_text(json.dumps({"paths": paths, "version": "1.1", "hash": "x"}))
 
 
+@pytest.mark.req("URS-VAL-004")
 def test_server_refuses_to_start_without_the_manifest(tmp_path):
     result = start_server(tmp_path)
     assert result.returncode != 0

@@ -48,6 +48,7 @@ def patient(site_a):
 
 
 @pytest.mark.parametrize("value", LOOK_ALIKE_SUBJECT_IDS)
+@pytest.mark.req("URS-CHK-006")
 def test_subject_id_is_ascii_digits_only(value):
     with pytest.raises(ValidationError) as error:
         subject_id_validator(value)
@@ -96,6 +97,7 @@ def test_multiline_text_keeps_tab_newline_cr_and_any_script(patient):
     assert [e.code for e in text_field_errors(event)["term"]] == ["control_character"]
 
 
+@pytest.mark.req("URS-CHK-006")
 def test_every_clinical_and_oversight_model_checks_its_text_fields():
     """A new model (and so its new fields) in these apps is covered by its base class."""
     uncovered = []

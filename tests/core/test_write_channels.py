@@ -200,6 +200,7 @@ ENTRY = {
 
 
 @pytest.mark.parametrize("channel", sorted(ENTRY))
+@pytest.mark.req("URS-VAL-003")
 def test_the_same_entry_stores_the_same_facts_deviations_and_history(channel, client_for, clinician, site_a,
                                                                         tmp_path):
     reference = enter_by_services(client_for, clinician, site_a, "01-001")
@@ -276,6 +277,7 @@ def entered(client_for, clinician, site_a):
 
 
 @pytest.mark.parametrize("channel", sorted(EDIT))
+@pytest.mark.req("URS-VAL-003")
 def test_the_same_correction_stores_the_same_facts_deviations_and_history(channel, client_for, clinician,
                                                                           admin_user, site_a, entered):
     clients = Clients(client_for, clinician, admin_user)
@@ -339,6 +341,7 @@ LOCKED = {
 
 
 @pytest.mark.parametrize("channel", sorted(LOCKED))
+@pytest.mark.req("URS-PRO-003")
 def test_a_locked_casebook_refuses_every_channel(channel, client_for, clinician, admin_user, site_a, entered):
     clients = Clients(client_for, clinician, admin_user)
     _lock(entered, admin_user)
@@ -358,6 +361,7 @@ def test_a_locked_casebook_refuses_every_channel(channel, client_for, clinician,
     assert snapshot(entered) == before and stored_everything() == everything
 
 
+@pytest.mark.req("URS-PRO-003")
 def test_the_import_and_the_generator_cannot_reach_a_locked_casebook(client_for, clinician, admin_user, site_a,
                                                                      entered, tmp_path):
     """Both only add subjects: a file (or a plan) naming an existing subject is refused whole."""
@@ -409,6 +413,7 @@ def test_a_locked_casebook_refuses_an_ae_follow_up_and_a_second_review(client_fo
 
 # --- parents: declared, fixed ----------------------------------------------------------------------------
 
+@pytest.mark.req("URS-PRO-008")
 def test_every_clinical_record_declares_its_parents_up_to_the_patient():
     models = [m for m in apps.get_models() if issubclass(m, ClinicalRecord)]
     assert len(models) >= 10
@@ -440,6 +445,7 @@ def test_the_parent_chain_of_each_record_ends_at_its_patient(entered, serious_ev
         assert record.review_parents()[-1] == entered, record
 
 
+@pytest.mark.req("URS-PRO-008")
 def test_no_channel_moves_a_record_to_another_patient(client_for, clinician, admin_user, site_a, site_b,
                                                      entered, serious_event):
     other = make_patient(site_a, "01-002")
@@ -463,6 +469,7 @@ def test_no_channel_moves_a_record_to_another_patient(client_for, clinician, adm
     assert AdverseEvent.objects.get(pk=serious_event.pk).patient_id == entered.pk
 
 
+@pytest.mark.req("URS-PRO-008")
 def test_an_adverse_event_links_only_an_infusion_of_its_own_patient(clinician, site_a, entered, serious_event):
     other = make_patient(site_a, "01-002")
     cycle_save(parts=parts_for(other), user=clinician)
@@ -486,6 +493,7 @@ def two_hats(site_a, site_b):
     return user
 
 
+@pytest.mark.req("URS-AUT-001")
 def test_a_user_enters_data_only_where_a_role_grants_it(client_for, two_hats, clinician_b, site_a, site_b):
     at_b = make_patient(site_b, "02-001")
     cycle_save(parts=parts_for(at_b, {1: DOSES[1], 2: DOSES[1]}), user=clinician_b)

@@ -45,6 +45,7 @@ def test_seed_is_idempotent_and_users_can_log_in(seeded, settings):
         assert authenticate(request, username=username, password=settings.DEMO_PASSWORD)
 
 
+@pytest.mark.req("URS-AUD-006")
 def test_history_rows_name_the_seeding_user(seeded):
     row = Patient.history.filter(subject_id="01-001").earliest()
     assert row.history_user.username == "admin"

@@ -81,6 +81,7 @@ def worker(live_server):
     assert not errors, errors
 
 
+@pytest.mark.req("URS-CPY-010")
 def test_a_coordinator_follows_a_background_xlsx_export_and_downloads_it(
         open_as, live_server, coordinator, clinician_b, site_a, settings):
     settings.EXPORT_JOB_TICK_ROWS = 3

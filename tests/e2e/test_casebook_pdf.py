@@ -14,6 +14,7 @@ pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
               pytest.mark.usefixtures("restore_migrated_data")]
 
 
+@pytest.mark.req("URS-CPY-007")
 def test_clinician_makes_and_downloads_a_pdf_casebook(open_as, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-021")
     DiagnosisFactory(patient=patient)
@@ -37,6 +38,7 @@ def test_clinician_makes_and_downloads_a_pdf_casebook(open_as, clinician, site_a
     finish("clinician-casebook-pdf", me)
 
 
+@pytest.mark.req("URS-BCP-002")
 def test_admin_starts_the_closeout_archive(open_as, admin_user, site_a):
     PatientFactory(site=site_a, subject_id="01-022")
     me = open_as(admin_user)

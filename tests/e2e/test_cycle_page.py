@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
               pytest.mark.usefixtures("restore_migrated_data")]
 
 
+@pytest.mark.req("URS-PRT-004", "URS-PRT-020")
 def test_clinician_records_a_cycle_with_carried_values_and_live_checks(open_as, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-003", sex="F")
     first = full_cycle(patient, number=1, height_cm=Decimal("165.0"))  # started 2025-03-17, 70 kg

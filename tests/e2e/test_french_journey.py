@@ -350,6 +350,7 @@ def odm_items_by_subject(xml_bytes):
     return subjects
 
 
+@pytest.mark.req("URS-USR-001")
 def test_a_french_clinician_enters_the_same_data_as_an_english_one(
         open_in, clinician_b, clinician, coordinator, site_a, site_b):
     soft_failures = []

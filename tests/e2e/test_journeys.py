@@ -64,6 +64,7 @@ def fill_infusion(page, day, *, date, dose_g, lot):
     return box
 
 
+@pytest.mark.req("URS-PRT-001", "URS-PRT-004")
 def test_clinician_enrols_records_an_underdose_and_corrects_it(open_as, clinician):
     me = open_as(clinician)
     page = me.page
@@ -132,6 +133,7 @@ def test_clinician_enrols_records_an_underdose_and_corrects_it(open_as, clinicia
     finish("clinician", me)
 
 
+@pytest.mark.req("URS-AUT-002", "URS-SIG-001")
 def test_investigator_signs_the_cycle(open_as, investigator, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-002")
     full_cycle(patient)
@@ -156,6 +158,7 @@ def test_investigator_signs_the_cycle(open_as, investigator, site_a):
     finish("investigator", me)
 
 
+@pytest.mark.req("URS-CPY-001", "URS-PRT-017")
 def test_coordinator_reads_the_report_and_downloads_exports(open_as, coordinator, site_a):
     for subject in ("01-003", "01-004"):
         patient = PatientFactory(site=site_a, subject_id=subject)
@@ -200,6 +203,7 @@ def test_coordinator_reads_the_report_and_downloads_exports(open_as, coordinator
     finish("coordinator", me)
 
 
+@pytest.mark.req("URS-OPS-002")
 def test_monitor_raises_a_query_the_clinician_answers_and_the_monitor_closes_it(
         open_as, monitor, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-005")
@@ -232,6 +236,7 @@ def test_monitor_raises_a_query_the_clinician_answers_and_the_monitor_closes_it(
     finish("monitor", mon, site)
 
 
+@pytest.mark.req("URS-PRO-003", "URS-AUD-002")
 def test_admin_finds_the_change_in_the_audit_trail_and_locks_the_casebook(
         open_as, admin_user, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-006")

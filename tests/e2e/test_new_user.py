@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
               pytest.mark.usefixtures("restore_migrated_data")]
 
 
+@pytest.mark.req("URS-ACC-004")
 def test_wrong_passwords_lock_the_account_with_a_clear_page(browser, live_server, clinician):
     clinician.set_password(PASSWORD)
     clinician.save(update_fields=["password"])
@@ -61,6 +62,7 @@ def test_wrong_passwords_lock_the_account_with_a_clear_page(browser, live_server
     desk.context.close()
 
 
+@pytest.mark.req("URS-PRO-006")
 def test_a_form_saved_in_two_tabs_shows_a_conflict_on_the_second_save(open_as, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-001")
     me = open_as(clinician)

@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
               pytest.mark.usefixtures("restore_migrated_data")]
 
 
+@pytest.mark.req("URS-CPY-006")
 def test_monitor_reads_a_locked_cycle(open_as, monitor, admin_user, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-011")
     cycle = full_cycle(patient)
@@ -30,6 +31,7 @@ def test_monitor_reads_a_locked_cycle(open_as, monitor, admin_user, site_a):
     finish("monitor-cycle-view", me)
 
 
+@pytest.mark.req("URS-SIG-004")
 def test_investigator_sees_the_values_on_the_sign_page(open_as, investigator, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-012")
     cycle = full_cycle(patient)
@@ -46,6 +48,7 @@ def test_investigator_sees_the_values_on_the_sign_page(open_as, investigator, si
     finish("investigator-sign-values", me)
 
 
+@pytest.mark.req("URS-CPY-006")
 def test_clinician_reads_the_casebook_history(open_as, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-013")
     DiagnosisFactory(patient=patient)

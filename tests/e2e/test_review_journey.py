@@ -33,6 +33,7 @@ def field_row(page, model, pk, name):
     return page.locator(f"#f-{model}-{pk}-{name}")
 
 
+@pytest.mark.req("URS-OPS-001")
 def test_verify_query_sign_answer_and_warned_correction(open_as, monitor, investigator, clinician,
                                                          admin_user, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-021")

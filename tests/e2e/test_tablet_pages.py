@@ -110,6 +110,7 @@ def pages_for(role, study):
 
 
 @pytest.mark.parametrize("role", ["clinician", "investigator", "coordinator", "monitor", "admin"])
+@pytest.mark.req("URS-USR-003")
 def test_main_pages_fit_a_tablet_and_pass_axe(open_as, study, role):
     me = open_as(study["users"][role])
     page = me.page
@@ -134,6 +135,7 @@ def test_main_pages_fit_a_tablet_and_pass_axe(open_as, study, role):
     me.assert_clean()
 
 
+@pytest.mark.req("URS-USR-003")
 def test_login_page_and_skip_link(browser, live_server):
     me = BrowserSession(browser, live_server.url, "anonymous")
     try:

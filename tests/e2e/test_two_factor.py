@@ -21,6 +21,7 @@ def code(secret, later=0):
     return f"{totp(key, drift=later):06d}"
 
 
+@pytest.mark.req("URS-ACC-006")
 def test_change_password_enrol_and_sign_in_with_a_code(open_as, browser, live_server, clinician):
     me = open_as(clinician)
     page = me.page

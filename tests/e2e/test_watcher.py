@@ -2,6 +2,7 @@
 an inline style and an uncaught exception on a page served with the site's
 Content-Security-Policy (no live server or database needed)."""
 
+import pytest
 from django.conf import settings
 
 from .browser import BrowserSession
@@ -13,6 +14,7 @@ PAGE = b"""<!doctype html><html><head><title>t</title></head><body>
 </body></html>"""
 
 
+@pytest.mark.req("URS-SEC-001")
 def test_the_watcher_reports_csp_violations_and_js_errors(browser):
     session = BrowserSession(browser, PAGE_URL, "watcher")
     try:

@@ -17,6 +17,7 @@ from visits.models import Assessment
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.req("URS-CHK-005")
 def test_the_nightly_run_is_a_periodic_job_over_the_whole_cohort(cycle):
     schedule = SCHEDULES["editchecks.nightly"]
     assert schedule.task == "editchecks.tasks:run_nightly" and schedule.at.hour == 2

@@ -3,12 +3,15 @@
 from datetime import date
 from decimal import Decimal
 
+import pytest
+
 from editchecks import rules
 
 D = Decimal
 ON = date(2025, 4, 14)
 
 
+@pytest.mark.req("URS-CHK-005")
 def test_ck_above_ten_times_the_upper_limit_with_no_ae_in_the_window():
     assert rules.ck_above_limit_without_ae(ck=D("2100"), uln=D("200"), assessment_date=ON, ae_onsets=[])
     assert not rules.ck_above_limit_without_ae(ck=D("2000"), uln=D("200"), assessment_date=ON, ae_onsets=[])  # 10 x
@@ -77,6 +80,7 @@ def test_end_of_treatment_missing_8_weeks_after_the_last_infusion_of_a_patient_n
                                               has_end_of_treatment=False)
 
 
+@pytest.mark.req("URS-CHK-005")
 def test_weight_more_than_10_percent_from_the_previous_cycle():
     assert rules.weight_change_implausible(previous_weight=D("70"), weight=D("77.1"))
     assert rules.weight_change_implausible(previous_weight=D("70"), weight=D("62.9"))

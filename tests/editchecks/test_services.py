@@ -27,6 +27,7 @@ def _save_ck(assessment, ck, user, reason):
     return record_save(instance=assessment, reason=reason, user=user)
 
 
+@pytest.mark.req("URS-CHK-005")
 def test_a_save_that_fails_a_check_opens_a_query_and_the_correction_closes_it(
         cycle, clinician, django_capture_on_commit_callbacks):
     """The issue's "Done when": an edit check that opens a query on save and closes it after the correction."""
@@ -69,6 +70,7 @@ def test_an_adverse_event_in_the_window_closes_the_ck_query(cycle, clinician, dj
     assert DataQuery.objects.get().status == QueryStatus.CLOSED
 
 
+@pytest.mark.req("URS-CHK-005")
 def test_never_a_duplicate_while_a_query_is_open_or_answered(cycle, clinician, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         _save_ck(cycle.assessment, "2500", clinician, "Lab result")

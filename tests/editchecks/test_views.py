@@ -58,6 +58,7 @@ def test_the_page_runs_a_constant_number_of_queries(client, cycle, admin_user, s
     assert counts[0] == counts[1]
 
 
+@pytest.mark.req("URS-AUT-006")
 def test_only_an_admin_switches_a_check_and_needs_a_reason(client, cycle, monitor, admin_user):
     url = reverse("editchecks:check_switch", args=["EC001"])
     client.force_login(monitor)

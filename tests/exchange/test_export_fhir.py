@@ -56,6 +56,7 @@ def subject_of(bundle, subject_id):
     return f"urn:uuid:{patient['id']}"
 
 
+@pytest.mark.req("URS-CPY-004")
 def test_bundle_and_every_entry_validate_with_fhir_resources(seeded):
     bundle = export()
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
@@ -87,6 +88,7 @@ def test_resource_counts_match_the_demo_cohort(seeded):
     assert counts["Observation"] == labs + coded + mmt + 44  # labs, MMT-8 totals, one weight per cycle
 
 
+@pytest.mark.req("URS-CPY-004")
 def test_ck_observation_has_loinc_ucum_and_the_database_value(seeded):
     bundle = export()
     patient = subject_of(bundle, "01-001")
@@ -103,6 +105,7 @@ def test_ck_observation_has_loinc_ucum_and_the_database_value(seeded):
     assert ck["category"][0]["coding"][0]["code"] == "laboratory"
 
 
+@pytest.mark.req("URS-CPY-004")
 def test_every_reference_resolves_to_an_entry(seeded):
     bundle = export()
     urls = {e["fullUrl"] for e in bundle["entry"]}
@@ -117,6 +120,7 @@ def test_ids_are_stable_across_exports(seeded):
     assert first["entry"] == second["entry"]
 
 
+@pytest.mark.req("URS-CPY-005")
 def test_patients_are_de_identified(seeded):
     bundle = export()
     for patient in resources(bundle, "Patient"):
@@ -155,6 +159,7 @@ def test_research_subject_and_diagnosis(seeded):
     assert dx["recordedDate"] == patient.diagnosis.created_at.isoformat(timespec="seconds")
 
 
+@pytest.mark.req("URS-CPY-005")
 def test_voided_records_are_left_out(seeded):
     MalignancyHistory.objects.filter(patient__subject_id="01-001").update(voided_at=timezone.now())
     AdverseEvent.objects.update(voided_at=timezone.now())

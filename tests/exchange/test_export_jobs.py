@@ -73,6 +73,7 @@ def _same_content(a, b, name):
 
 
 @pytest.mark.parametrize("format_name", sorted(FORMATS))
+@pytest.mark.req("URS-CPY-010")
 def test_the_job_writes_the_same_file_as_the_streamed_export(format_name, coordinator_user, monkeypatch):
     monkeypatch.setattr("django.utils.timezone.now", lambda: FIXED_NOW)
     _log, _format, chunks = export_cohort(format_name=format_name, user=coordinator_user)
@@ -132,6 +133,7 @@ def test_csv_on_copy_ticks_each_table_when_written(coordinator_user):
         assert list(written) == [b"b"] and counter.done == totals["cycles"]
 
 
+@pytest.mark.req("URS-CPY-010")
 def test_a_job_started_is_logged_with_channel_job_and_its_download_is_an_access_event(
         client, coordinator_user):
     site = Site.objects.get(code="01")
@@ -158,6 +160,7 @@ def test_a_job_started_is_logged_with_channel_job_and_its_download_is_an_access_
     assert ExportLog.objects.count() == 1  # the download is not a second export
 
 
+@pytest.mark.req("URS-SEC-003")
 def test_only_the_owner_downloads_and_a_clinician_of_another_site_gets_404(client, coordinator_user,
                                                                             clinician_02):
     job_file = _run(coordinator_user, "csv")
@@ -172,6 +175,7 @@ def test_only_the_owner_downloads_and_a_clinician_of_another_site_gets_404(clien
     assert client.get(reverse("jobs:file_status", args=[job_file.pk])).json()["status"] == "done"
 
 
+@pytest.mark.req("URS-SEC-003")
 def test_the_owner_who_lost_the_export_role_or_the_site_gets_404(client, demo):
     site = Site.objects.get(code="01")
     owner = _user_with_role("admin", username="admin-owner")  # the admin role exports too

@@ -79,6 +79,7 @@ def used(doc, element, attribute):
 
 # --- validity ------------------------------------------------------------------------------
 
+@pytest.mark.req("URS-CPY-002")
 def test_demo_export_is_valid_odm(seeded, schema):
     doc = etree.fromstring(export(Patient.objects.all()))
     assert schema.validate(doc), str(schema.error_log)
@@ -111,6 +112,7 @@ def test_free_text_is_escaped(seeded, schema):
 
 # --- content -------------------------------------------------------------------------------
 
+@pytest.mark.req("URS-CPY-002")
 def test_one_subject_per_patient_and_one_cycle_event_per_cycle(seeded):
     doc = parse(Patient.objects.all())
     subjects = find(doc, ".//odm:SubjectData")
@@ -136,6 +138,7 @@ def test_end_of_treatment_assessments_are_their_own_event(seeded):
     assert values(group)["IT.ASSESSMENTS.ASSESSMENT_DATE"] == end.assessment_date.isoformat()
 
 
+@pytest.mark.req("URS-BCP-001")
 def test_values_round_trip(seeded):
     doc = parse(Patient.objects.all())
     assessment = Assessment.objects.get(patient__subject_id="01-001", cycle__number=1)
@@ -147,6 +150,7 @@ def test_values_round_trip(seeded):
     assert values(group)["IT.INFUSIONS.INFUSION_DATE"] == infusion.infusion_date.isoformat()
 
 
+@pytest.mark.req("URS-CPY-002")
 def test_values_are_the_csv_values(seeded):
     """Every dataset row is one ItemGroupData whose ItemData are its non-empty cells."""
     doc = parse(Patient.objects.all())
@@ -161,6 +165,7 @@ def test_values_are_the_csv_values(seeded):
             for row in rows), group.table
 
 
+@pytest.mark.req("URS-CPY-002")
 def test_every_oid_used_is_defined(seeded):
     doc = parse(Patient.objects.all())
     (mdv,) = find(doc, "odm:Study/odm:MetaDataVersion")
@@ -200,6 +205,7 @@ def test_code_lists_match_their_items_and_the_values(seeded):
             assert data.get("Value") in coded[data.get("ItemOID")], data.get("ItemOID")
 
 
+@pytest.mark.req("URS-DOC-003")
 def test_the_metadata_is_the_data_dictionary():
     """Every dataset table is an item group; every column an item or a key. The missed
     cycles (issue 15) are in the CSV / XLSX tables only for now: the ODM writer is being
@@ -223,6 +229,7 @@ def test_the_metadata_is_the_data_dictionary():
 
 # --- audit trail ---------------------------------------------------------------------------
 
+@pytest.mark.req("URS-CPY-002")
 def test_an_edit_with_a_reason_is_an_audit_record(seeded):
     user = User.objects.get(username="clinician")
     patient = Patient.objects.get(subject_id="01-001")
@@ -299,6 +306,7 @@ def test_every_item_group_has_the_audit_record_of_its_own_record(seeded):
 
 # --- de-identification ---------------------------------------------------------------------
 
+@pytest.mark.req("URS-CPY-005")
 def test_no_birth_date_or_year_is_exported(seeded):
     patient = Patient.objects.get(subject_id="01-001")
     patient.birth_date = date(patient.birth_year, 3, 14)

@@ -66,6 +66,7 @@ def test_registered_format_streams_this_export(seeded):
         assert set(archive.namelist()) == FILES
 
 
+@pytest.mark.req("URS-CPY-003")
 def test_zip_holds_csv_and_xpt_per_domain_and_readme(cohort_files):
     assert {p.name for p in cohort_files.iterdir()} == FILES
     readme = (cohort_files / "README.txt").read_text()
@@ -92,6 +93,7 @@ def test_every_xpt_reads_back_with_the_v5_limits(cohort_files, domain):
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
+@pytest.mark.req("URS-CPY-003")
 def test_csv_and_xpt_agree(cohort_files, domain):
     data, _ = read_xpt(cohort_files, domain)
     rows = read_csv(cohort_files, domain)
@@ -163,6 +165,7 @@ def test_voided_malignancy_and_assessment_are_left_out(seeded, tmp_path):
     assert voided.assessment_date.isoformat() not in set(ft[ft["USUBJID"].str.endswith("01-001")]["FTDTC"])
 
 
+@pytest.mark.req("URS-CPY-003")
 def test_ex_one_record_per_infusion_with_the_database_dose(cohort_files):
     data, _ = read_xpt(cohort_files, "EX")
     assert len(data) == Infusion.objects.count() == 87
@@ -307,6 +310,7 @@ def test_query_count_does_not_grow_with_the_cohort(seeded):
     assert one == everyone == 17
 
 
+@pytest.mark.req("URS-CPY-005")
 def test_no_birth_year_or_date_anywhere(cohort_files):
     patients = list(Patient.objects.all())
     birth_dates = {p.birth_date.isoformat() for p in patients if p.birth_date}

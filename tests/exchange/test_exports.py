@@ -32,6 +32,7 @@ def csv_rows(text):
     return list(csv.DictReader(io.StringIO(text)))
 
 
+@pytest.mark.req("URS-CPY-001", "URS-DOC-003")
 def test_csv_zip_holds_every_table_and_the_dictionary(demo):
     files = read_zip(b"".join(tabular.csv_zip(datasets.cohort())))
     assert set(files) == {"README.txt", "data_dictionary.csv", *[f"{t.name}.csv" for t in datasets.TABLES]}
@@ -50,6 +51,7 @@ def test_csv_zip_holds_every_table_and_the_dictionary(demo):
     assert sex["allowed_codes"] == "F=Female; M=Male"
 
 
+@pytest.mark.req("URS-CPY-001", "URS-CPY-005")
 def test_csv_values_are_de_identified_and_correct(demo):
     files = read_zip(b"".join(tabular.csv_zip(datasets.cohort())))
     patients = csv_rows(files["patients.csv"])
@@ -66,6 +68,7 @@ def test_csv_values_are_de_identified_and_correct(demo):
     assert second["planned_start_date"] == "2025-02-17"  # previous start 2025-01-20 + 28 days
 
 
+@pytest.mark.req("URS-CPY-001")
 def test_xlsx_opens_in_openpyxl(demo):
     data = b"".join(tabular.xlsx(datasets.cohort()))
     workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
@@ -74,6 +77,7 @@ def test_xlsx_opens_in_openpyxl(demo):
     assert rows[0][0] == "subject_id" and len(rows) == 88
 
 
+@pytest.mark.req("URS-CPY-001")
 def test_empty_cohort_gives_valid_empty_files():
     files = read_zip(b"".join(tabular.csv_zip(Patient.objects.none())))
     assert csv_rows(files["patients.csv"]) == []
@@ -82,6 +86,7 @@ def test_empty_cohort_gives_valid_empty_files():
     assert workbook["patients"].max_row == 1
 
 
+@pytest.mark.req("URS-CPY-010")
 def test_web_download_streams_and_logs(client_for, coordinator, demo):
     client = client_for(coordinator)
     assert client.get(reverse("exchange:exports")).status_code == 200
@@ -97,6 +102,7 @@ def test_web_download_streams_and_logs(client_for, coordinator, demo):
         coordinator, "csv", {"site": "02", "diagnosis": "DM"}, len(subjects))
 
 
+@pytest.mark.req("URS-CPY-010")
 def test_unknown_format_is_400_and_logs_nothing(client_for, coordinator):
     response = client_for(coordinator).get(reverse("exchange:export_download"), {"format": "pdf"})
     assert response.status_code == 400
@@ -111,6 +117,7 @@ def test_admin_sees_the_export_log(client_for, coordinator, admin_user, demo):
     assert "coordinator" in page.content.decode()
 
 
+@pytest.mark.req("URS-CPY-010")
 def test_command_writes_the_file_and_logs(tmp_path, demo):
     out = tmp_path / "cohort.zip"
     call_command("export_cohort", "--format", "csv", "--output", str(out), "--site", "01", verbosity=0)

@@ -26,6 +26,7 @@ def resources(bundle, kind):
     return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
 
 
+@pytest.mark.req("URS-CPY-004")
 def test_every_resource_validates_against_r4b(bundle):
     Bundle.model_validate(bundle)
     kinds = set()

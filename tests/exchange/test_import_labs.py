@@ -147,6 +147,7 @@ def plan_of(text, user, mapping=None):
     return labs.dry_run(t, mapping or labs.auto_mapping(t.headers), user=user)
 
 
+@pytest.mark.req("URS-DAT-004")
 def test_dry_run_shows_new_changed_and_unchanged_and_stores_nothing(cohort, clinician):
     text = ("Subject,Date,CK,CK ULN,LDH,LDH ULN\n"
             "01-001,2025-03-17,2400,200,,\n"           # unchanged
@@ -170,6 +171,7 @@ def errors_of(plan):
     return [(issue.row, issue.column, issue.message) for issue in plan.errors]
 
 
+@pytest.mark.req("URS-DAT-004")
 def test_every_error_names_its_row_and_column(cohort, clinician, site_b):
     PatientFactory(site=site_b, subject_id="02-001")
     text = ("Subject,Date,CK,CK ULN,CK LLN\n"
@@ -212,6 +214,7 @@ def test_a_study_wide_admin_is_told_unknown_subjects_plainly(cohort, admin_user)
     assert errors_of(plan) == [(2, "Subject", "There is no subject 09-999.")]
 
 
+@pytest.mark.req("URS-DAT-004")
 def test_a_voided_assessment_and_a_locked_cycle_or_casebook(cohort, clinician):
     p1, p2 = cohort
     Assessment.objects.filter(patient=p2).update(voided_at=timezone.now(), void_reason="wrong patient")
@@ -293,6 +296,7 @@ def test_round_trip_an_error_row_stores_nothing_then_the_fixed_file_stores_all(c
     assert assessment("01-002", D1).history.count() == 1  # unchanged: no history row
 
 
+@pytest.mark.req("URS-DAT-004")
 def test_commit_refuses_a_plan_that_changed_since_the_dry_run(cohort, clinician):
     t = table("Subject,Date,CK\n01-001,2025-03-17,100\n")
     dry = labs.dry_run(t, labs.auto_mapping(t.headers), user=clinician)
@@ -303,6 +307,7 @@ def test_commit_refuses_a_plan_that_changed_since_the_dry_run(cohort, clinician)
     assert assessment("01-001", D1).ck_u_per_l == Decimal("150")
 
 
+@pytest.mark.req("URS-DAT-004")
 def test_commit_needs_a_reason(cohort, clinician):
     t = table("Subject,Date,CK\n01-001,2025-03-17,100\n")
     with pytest.raises(ValidationError) as caught:
@@ -310,6 +315,7 @@ def test_commit_needs_a_reason(cohort, clinician):
     assert "reason" in caught.value.message_dict
 
 
+@pytest.mark.req("URS-DAT-004")
 def test_a_signed_cycle_is_a_warning_and_its_signature_is_invalidated(cohort, investigator):
     from review.models import Signature
     from review.services import _signature_write
@@ -396,6 +402,7 @@ def test_the_command_reports_errors_and_takes_a_mapping(cohort, clinician, tmp_p
     assert caught.value.returncode == 2
 
 
+@pytest.mark.req("URS-VAL-003")
 def test_the_import_stores_what_the_api_would(cohort, clinician):
     """One write path: the same correction by the import and by the API gives the same row and history."""
     from rest_framework.test import APIClient

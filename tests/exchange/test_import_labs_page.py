@@ -32,6 +32,7 @@ def upload(client, text, name="labs.csv"):
     return response["Location"]
 
 
+@pytest.mark.req("URS-DAT-004")
 def test_upload_dry_run_and_commit(client_for, clinician, cohort):
     client = client_for(clinician)
     page = client.get(reverse("exchange:lab_import"))
@@ -97,6 +98,7 @@ def test_an_unreadable_file_is_a_field_error(client_for, clinician):
     assert response.status_code == 200 and "not an XLSX workbook" in str(response.context["form"].errors)
 
 
+@pytest.mark.req("URS-AUT-006")
 def test_who_may_import(client_for, coordinator, monitor, clinician, cohort):
     for user in (coordinator, monitor):
         assert client_for(user).get(reverse("exchange:lab_import")).status_code == 403

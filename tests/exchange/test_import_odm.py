@@ -163,6 +163,7 @@ def group_counts(data):
 
 # --- the round trip ----------------------------------------------------------------------------------
 
+@pytest.mark.req("URS-BCP-001")
 def test_export_then_import_into_an_empty_database_gives_the_same_clinical_data(demo_xml, tmp_path):
     assert not Patient.objects.exists() and not Site.objects.exists()
     result = import_odm(write(tmp_path, tree(demo_xml), "demo.xml"))
@@ -175,6 +176,7 @@ def test_export_then_import_into_an_empty_database_gives_the_same_clinical_data(
     assert_same_clinical_data(demo_xml, b"".join(odm.odm_xml(Patient.objects.all())))
 
 
+@pytest.mark.req("URS-AUD-006")
 def test_every_imported_history_row_names_the_file_and_the_system_as_author(demo_xml, tmp_path):
     import_odm(write(tmp_path, only(tree(demo_xml), "01-002", "01-003"), "two.xml"))
 
@@ -195,6 +197,7 @@ def test_every_imported_history_row_names_the_file_and_the_system_as_author(demo
     assert malignancy.history.get().history_change_reason is None
 
 
+@pytest.mark.req("URS-AUD-006")
 def test_the_reason_is_passed_to_the_services_not_set_by_a_signal_receiver():
     """The import names its file on each write (``record_save(reason=...)``,
     ``CycleParts.creation_reason``); no receiver rewrites history rows behind the services."""
@@ -215,6 +218,7 @@ def test_the_year_of_birth_gives_back_the_exported_age():
     assert odm_load.birth_year_for(39, date(2025, 7, 1)) == 1986
 
 
+@pytest.mark.req("URS-DOC-003")
 def test_every_exported_column_has_an_import_rule():
     for group in odm.GROUPS:
         rules = [set(odm_load.IMPORTED.get(group.table, {})), set(odm_load.SPECIAL.get(group.table, ())),
@@ -223,6 +227,7 @@ def test_every_exported_column_has_an_import_rule():
             assert sum(column.name in rule for rule in rules) == 1, (group.table, column.name)
 
 
+@pytest.mark.req("URS-AUD-006")
 def test_the_importing_user_is_the_author(demo_xml, tmp_path):
     user = UserFactory(username="datamanager")
     MembershipFactory(user=user, role="admin")  # entering data needs a role that grants it, at the site
@@ -233,6 +238,7 @@ def test_the_importing_user_is_the_author(demo_xml, tmp_path):
     assert set(Patient.history.values_list("history_user_id", flat=True)) == {user.pk}
 
 
+@pytest.mark.req("URS-DAT-001")
 def test_a_dry_run_checks_everything_and_imports_nothing(demo_xml, tmp_path):
     before = stored_rows()
     result = import_odm(write(tmp_path, only(tree(demo_xml), "01-001", "02-001")), dry_run=True)
@@ -322,6 +328,7 @@ def test_an_age_at_onset_that_a_year_of_birth_cannot_give_is_a_warning(demo_xml,
 
 # --- refused files -----------------------------------------------------------------------------------
 
+@pytest.mark.req("URS-DAT-001")
 def test_a_schema_invalid_file_is_refused_with_the_path(demo_xml, tmp_path):
     root = only(tree(demo_xml), "01-001")
     group = group_of(root, "01-001", "IG.CYCLES", "SE.CYCLE", "1")
@@ -336,6 +343,7 @@ def test_a_schema_invalid_file_is_refused_with_the_path(demo_xml, tmp_path):
     assert "The attribute 'ItemOID' is required but missing" in message
 
 
+@pytest.mark.req("URS-DAT-003")
 def test_a_file_that_is_not_xml_is_refused(tmp_path):
     path = tmp_path / "broken.xml"
     path.write_bytes(b"<ODM><ClinicalData>")
@@ -364,6 +372,7 @@ CYCLE_1 = f'{SUBJECT}/StudyEventData[@StudyEventOID="SE.CYCLE"][@StudyEventRepea
      '/ItemData[@ItemOID="IT.CYCLES.WAIST_CM"]',
      "Unknown ItemOID 'IT.CYCLES.WAIST_CM' in IG.CYCLES."),
 ])
+@pytest.mark.req("URS-DAT-001")
 def test_an_unknown_oid_is_refused_with_the_path(demo_xml, tmp_path, xpath, attribute, value, path, message):
     root = only(tree(demo_xml), "01-001")
     (element,) = root.xpath(xpath, namespaces=NS)
@@ -405,6 +414,7 @@ def test_values_of_the_wrong_type_or_outside_the_code_list_are_refused(demo_xml,
     }
 
 
+@pytest.mark.req("URS-DAT-001")
 def test_values_that_break_a_rule_are_refused_with_the_path_and_the_rules_message(demo_xml, tmp_path):
     root = only(tree(demo_xml), "01-001", "01-003", "02-001")
     set_item(group_of(root, "01-003", "IG.ASSESSMENTS", "SE.CYCLE", "2"), "IT.ASSESSMENTS.CK_U_PER_L", "-5")
@@ -429,6 +439,7 @@ def test_values_that_break_a_rule_are_refused_with_the_path_and_the_rules_messag
     ]
 
 
+@pytest.mark.req("URS-DAT-001")
 def test_a_subject_that_already_exists_is_refused_and_nothing_else_is_imported(demo_xml, tmp_path):
     import_odm(write(tmp_path, only(tree(demo_xml), "01-001"), "first.xml"))
     errors = refused(write(tmp_path, only(tree(demo_xml), "01-001", "01-002"), "second.xml"))
@@ -436,6 +447,7 @@ def test_a_subject_that_already_exists_is_refused_and_nothing_else_is_imported(d
     assert not Patient.objects.filter(subject_id="01-002").exists()
 
 
+@pytest.mark.req("URS-DAT-002")
 def test_a_derived_value_that_disagrees_with_the_rules_is_refused(demo_xml, tmp_path):
     root = only(tree(demo_xml), "01-001")
     group = group_of(root, "01-001", "IG.ASSESSMENTS", "SE.CYCLE", "1")
@@ -447,6 +459,7 @@ def test_a_derived_value_that_disagrees_with_the_rules_is_refused(demo_xml, tmp_
         f"The file gives '{total + 1}'; the rules compute '{total}' from the imported data.")]
 
 
+@pytest.mark.req("URS-DAT-002")
 def test_deviations_are_recomputed_and_a_difference_is_a_warning(demo_xml, tmp_path):
     root = only(tree(demo_xml), "01-002")
     deviation = group_of(root, "01-002", "IG.DEVIATIONS", "SE.CYCLE", "2", "1")
@@ -465,6 +478,7 @@ def test_deviations_are_recomputed_and_a_difference_is_a_warning(demo_xml, tmp_p
 
 # --- the command -----------------------------------------------------------------------------------
 
+@pytest.mark.req("URS-DAT-001")
 def test_the_command_exit_codes(demo_xml, tmp_path, capsys):
     good = write(tmp_path, only(tree(demo_xml), "01-001"), "good.xml")
     bad_root = only(tree(demo_xml), "01-003")
@@ -497,6 +511,7 @@ def _manage(*arguments, database_url):
                           text=True, timeout=120)
 
 
+@pytest.mark.req("URS-BCP-001")
 def test_command_line_round_trip_in_a_fresh_database(demo_xml, tmp_path):
     """``manage.py import_odm`` then ``export_cohort --format odm`` in a new, migrated database of its
     own (a SQLite file, whatever database the tests use)."""
@@ -522,6 +537,7 @@ def test_command_line_round_trip_in_a_fresh_database(demo_xml, tmp_path):
 XI = "http://www.w3.org/2001/XInclude"
 
 
+@pytest.mark.req("URS-DAT-003")
 def test_an_xinclude_is_refused_with_its_path_and_never_processed(demo_xml, tmp_path, capsys):
     secret = tmp_path / "secret.txt"
     secret.write_text("SECRET-CONTENT")
@@ -584,6 +600,7 @@ HOSTILE = ["foreign element", "foreign root", "xinclude as root", "xinclude in a
 
 
 @pytest.mark.parametrize("case", HOSTILE)
+@pytest.mark.req("URS-DAT-003")
 def test_hostile_markup_is_an_error_list_and_exit_code_1(demo_xml, tmp_path, capsys, case):
     path = tmp_path / "hostile.xml"
     path.write_bytes(_hostile(demo_xml)[case])
@@ -600,6 +617,7 @@ def test_a_file_that_cannot_be_read_is_refused(tmp_path):
     assert refused(tmp_path)[0][1].startswith("The file cannot be read as XML")
 
 
+@pytest.mark.req("URS-DAT-003")
 def test_comments_and_processing_instructions_are_not_data(demo_xml, tmp_path):
     data = _as_bytes(only(tree(demo_xml), "01-001"))
     group = b'<ItemGroupData ItemGroupOID="IG.CYCLES">'
@@ -763,6 +781,7 @@ def test_medications_are_imported_through_their_service_with_derived_facts(demo_
     assert first.history.get().history_change_reason == "Imported from ODM file import.xml"
 
 
+@pytest.mark.req("URS-DAT-002")
 def test_a_medications_derived_flag_that_disagrees_is_refused(demo_xml, tmp_path):
     root, group = _a_medication(demo_xml)
     given = item_value(group, "IT.MEDICATIONS.STARTED_DURING_STUDY")

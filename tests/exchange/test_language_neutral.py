@@ -84,6 +84,7 @@ def _client_for(user):
 
 
 @pytest.mark.parametrize("format_name", sorted(FORMATS))
+@pytest.mark.req("URS-CPY-008")
 def test_a_french_users_export_is_byte_identical_to_an_english_users(format_name, cohort, site_a, frozen):
     english, french = (_user_with_role("coordinator", None, username=name) for name in ("coord-en", "coord-fr"))
     choose(english, "en")
@@ -159,6 +160,7 @@ def _without_ids(content, ids):
     return re.sub(r"(\w+\.\w+) \d+ version", r"\1 <id> version", text)
 
 
+@pytest.mark.req("URS-CPY-008")
 def test_the_same_data_entered_in_french_and_in_english_exports_the_same_bytes(site_a, clinician, coordinator,
                                                                               frozen):
     """The same people (the audit trail names who entered the data), first in English, then

@@ -97,6 +97,7 @@ def _empty(value):
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
+@pytest.mark.req("URS-CPY-003")
 def test_domain_conforms_to_sdtmig(folder, domain):
     spec = SDTMIG[domain]
     path = folder / f"{domain.lower()}.xpt"

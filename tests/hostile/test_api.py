@@ -229,6 +229,7 @@ def test_void(api, world, collection):
 
 # --- visits --------------------------------------------------------------------------------------
 
+@pytest.mark.req("URS-SEC-002")
 def test_cycle_create(api, world):
     fuzz_api(api("clinician"), "post", f"{V1}/cycles/", {
         "patient": world.patient.pk, "number": 2, "start_date": "2025-04-14", "weight_kg": "70.0",

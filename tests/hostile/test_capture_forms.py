@@ -88,6 +88,7 @@ def test_malignancy_void(browser, world):
 
 # --- Visits ----------------------------------------------------------------------------------------
 
+@pytest.mark.req("URS-CHK-007")
 def test_cycle_create(browser, world):
     """The record-cycle page: the cycle, its assessment and both infusion days."""
     run(browser("clinician"), reverse("visits:cycle_create", args=[world.patient.pk]),

@@ -79,6 +79,7 @@ def enter_everywhere(browser, world, text):
 
 @hostile_settings(4)
 @given(shape=SHAPES, token=TOKENS)
+@pytest.mark.req("URS-CHK-006")
 def test_html_is_escaped_wherever_it_is_shown(browser, world, shape, token):
     text = shape.replace("{t}", token)
     with isolated():

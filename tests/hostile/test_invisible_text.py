@@ -63,6 +63,7 @@ def test_invisible_characters_are_refused(browser, world, name):
     run()
 
 
+@pytest.mark.req("URS-CHK-006")
 def test_look_alike_subject_ids_are_refused(browser, world):
     client, url, base, _ = form_case(browser, world, "patient")
 

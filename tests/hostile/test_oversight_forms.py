@@ -27,6 +27,7 @@ def run(client, url, examples=N, context_name="form", **kwargs):
 
 
 @pytest.mark.parametrize("kind", ["cycle", "casebook"])
+@pytest.mark.req("URS-CHK-007")
 def test_sign(browser, world, kind):
     pk = world.cycle.pk if kind == "cycle" else world.patient.pk
     run(browser("investigator"), reverse(f"oversight:{kind}_sign", args=[pk]), initial={"password": PASSWORD},

@@ -59,6 +59,7 @@ def test_export_download(browser, world, params):
 @pytest.mark.parametrize("name", ["visits:deviation_list", "safety:ae_list", "oversight:query_list"])
 @pytest.mark.parametrize("param", ["patient", "site"])
 @pytest.mark.parametrize("value", ["\u00b2", "\u0662", "\uff11", "99999999999999999999", "\x00"])
+@pytest.mark.req("URS-SEC-002")
 def test_non_ascii_digits_are_an_ignored_filter(browser, world, name, param, value):
     response = browser("admin").get(reverse(name), {param: value})
     assert response.status_code == 200

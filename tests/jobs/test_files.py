@@ -144,6 +144,7 @@ def test_the_status_json_and_the_owners_cancel(client, make_user):
     assert answer["status"] == "cancelled" and not answer["active"]
 
 
+@pytest.mark.req("URS-SEC-003")
 def test_expired_files_are_deleted_and_the_row_kept(make_user):
     job_file = files.create(kind="test-file", owner=make_user("coordinator"), label="old")
     files.produce(job_file.pk, lambda jf, progress: (_chunks(2, progress), "old.txt", "text/plain"))

@@ -28,6 +28,7 @@ def _calls():
     sample_jobs.CALLS.clear()
 
 
+@pytest.mark.req("URS-INC-004")
 def test_a_failing_job_is_retried_a_bounded_number_of_times_then_shown_failed_with_its_error():
     sample_jobs.write_then_fail.enqueue("Z")
     ran = run_pending()
@@ -39,6 +40,7 @@ def test_a_failing_job_is_retried_a_bounded_number_of_times_then_shown_failed_wi
     assert not Site.objects.filter(name="written by a job").exists()  # nothing half-written
 
 
+@pytest.mark.req("URS-INC-004")
 def test_a_job_that_succeeds_on_a_retry_keeps_only_that_attempts_writes():
     sample_jobs.write_then_fail.enqueue("Y", fail_times=1)
     run_pending()
@@ -53,6 +55,7 @@ def test_a_permanent_failure_is_not_retried():
     assert DBTaskResult.objects.get().status == "FAILED"
 
 
+@pytest.mark.req("URS-INC-004")
 def test_the_admin_lists_failed_jobs_with_their_error(admin_client):
     sample_jobs.refuse.enqueue("X")
     run_pending()
@@ -87,6 +90,7 @@ def test_run_schedules_once_enqueues_the_declared_schedules():
     assert ScheduledRun.objects.filter(name="jobs.prune_finished").count() == 1
 
 
+@pytest.mark.req("URS-INC-004")
 def test_a_job_whose_worker_died_is_failed_and_retried(settings):
     from django.utils import timezone
 

@@ -59,6 +59,7 @@ def test_the_casebook_shows_the_medications(client_for, clinician, patient, curr
     assert 'id="medications"' in content and "Tahor" in content and "Glucocorticoids" in content
 
 
+@pytest.mark.req("URS-PRT-019")
 def test_the_report_counts_patients_started_on_corticosteroids_from_the_stored_flags(patient, current):
     report = outcome_report(Patient.objects.all())
     m = report.medications

@@ -40,6 +40,7 @@ def check(**overrides):
     ("N02BE01", set()),  # paracetamol
     ("", set()),
 ])
+@pytest.mark.req("URS-PRT-019")
 def test_flags_from_the_atc_code(code, flags):
     facts = rules.medication_facts(atc_code=code, start_date=date(2025, 5, 1), first_infusion=FIRST)
     on = {name for name in ("is_corticosteroid", "is_immunosuppressant", "is_statin", "is_oestrogen")
@@ -60,6 +61,7 @@ def test_the_atc_names_of_a_known_code_and_its_class():
     (date(2025, 3, 31), FIRST, False),
     (date(2025, 6, 1), None, False),  # no infusion yet
 ])
+@pytest.mark.req("URS-PRT-019")
 def test_started_during_the_study_is_on_or_after_the_first_infusion(start, first, during):
     assert rules.medication_facts(atc_code="", start_date=start, first_infusion=first).started_during_study is during
 
@@ -83,6 +85,7 @@ def test_a_consistent_medication_passes():
     ({"dose": Decimal("0")}, {("dose", "not_positive")}),
     ({"start_date": date(1950, 1, 1)}, {("start_date", "before_birth")}),
 ])
+@pytest.mark.req("URS-PRT-019")
 def test_inconsistent_medications_are_refused_on_the_field(overrides, expected):
     assert check(**overrides) == expected
 

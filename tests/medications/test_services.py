@@ -31,6 +31,7 @@ def form_codes(response):
             for field, errors in response.context["form"].errors.items()}
 
 
+@pytest.mark.req("URS-DOC-001")
 def test_the_service_stores_the_derived_flags(patient):
     m = medication(patient)
     m.refresh_from_db()
@@ -42,6 +43,7 @@ def test_the_service_stores_the_derived_flags(patient):
     assert (before.atc_code, before.is_statin, before.started_during_study) == ("C10AA05", True, False)
 
 
+@pytest.mark.req("URS-AUD-001")
 def test_a_correction_needs_a_reason_and_leaves_history(patient):
     m = medication(patient)
     m.atc_code = "L04AX03"
@@ -57,6 +59,7 @@ def test_a_correction_needs_a_reason_and_leaves_history(patient):
     assert reasons[-1] == "wrong drug entered"
 
 
+@pytest.mark.req("URS-PRO-001")
 def test_void_keeps_the_row(patient):
     m = medication(patient)
     services.medication_void(medication=m, reason="entered twice", expected_version=m.version)
@@ -66,6 +69,7 @@ def test_void_keeps_the_row(patient):
     assert not ConcomitantMedication.objects.current().filter(pk=m.pk).exists()
 
 
+@pytest.mark.req("URS-CHG-003")
 def test_a_moved_first_infusion_re_derives_started_during_the_study(patient):
     m = medication(patient, start_date=patient.first_infusion_date - timedelta(days=1))
     assert not m.started_during_study

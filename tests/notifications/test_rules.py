@@ -21,6 +21,7 @@ T0 = datetime(2026, 12, 4, 18, 30, tzinfo=ZoneInfo("UTC"))  # a Friday evening
     (timedelta(hours=24, seconds=1), ["12h", "20h", "late"]),
     (timedelta(days=5), ["12h", "20h", "late"]),
 ])
+@pytest.mark.req("URS-INC-003")
 def test_escalation_stages_by_time_since_awareness(elapsed, stages):
     assert rules.escalation_stages(aware_at=T0, now=T0 + elapsed, reviewed=False) == stages
 
@@ -53,6 +54,7 @@ def test_email_wanted(kind, email_on, is_monitor, has_address, wanted):
     assert rules.email_wanted(kind=kind, email_on=email_on, is_monitor=is_monitor, has_address=has_address) is wanted
 
 
+@pytest.mark.req("URS-INC-003")
 def test_a_monitor_cannot_turn_sae_emails_off():
     off = {Preference.SAE: False, Preference.QUERY: True, Preference.DIGEST: False}
     [violation] = rules.preference_violations(email_on=off, is_monitor=True)

@@ -95,6 +95,7 @@ def run_clock_check(now):
     return run_pending()
 
 
+@pytest.mark.req("URS-INC-003")
 def test_the_sae_notice_escalations_and_no_duplicates(smtp, people, patient, clock):
     t0 = clock.real() - timedelta(minutes=5)
     event = enter_sae(patient, people["clinician"], aware_at=t0)
@@ -165,6 +166,7 @@ def test_a_check_after_a_long_downtime_sends_the_latest_escalation_only(smtp, pe
     assert len(smtp.messages) == 8
 
 
+@pytest.mark.req("URS-INC-003")
 def test_a_reviewed_event_is_not_escalated(smtp, people, patient, clock):
     t0 = clock.real() - timedelta(minutes=30)
     event = enter_sae(patient, people["clinician"], aware_at=t0)
@@ -176,6 +178,7 @@ def test_a_reviewed_event_is_not_escalated(smtp, people, patient, clock):
     assert len(smtp.messages) == 4  # the report only
 
 
+@pytest.mark.req("URS-BCP-004")
 def test_a_job_retried_after_a_failure_sends_only_what_failed(smtp, people, patient, clock):
     smtp.refuse.add("mon@example.org")
     t0 = clock.real() - timedelta(minutes=5)
@@ -198,6 +201,7 @@ def test_a_job_retried_after_a_failure_sends_only_what_failed(smtp, people, pati
     assert event.pk == failed.about_id
 
 
+@pytest.mark.req("URS-BCP-004")
 def test_a_notice_claimed_by_a_worker_that_died_is_never_sent_again(smtp, people, patient, clock):
     from notifications.delivery import deliver, mark_stale_sending
 
@@ -220,6 +224,7 @@ def test_a_notice_claimed_by_a_worker_that_died_is_never_sent_again(smtp, people
     assert len(smtp.messages) == 3
 
 
+@pytest.mark.req("URS-BCP-004")
 def test_notices_a_dead_job_left_unsent_go_out_with_the_next_check(smtp, people, patient, clock):
     from notifications.services import sae_notices_create
 
@@ -239,6 +244,7 @@ def test_notices_a_dead_job_left_unsent_go_out_with_the_next_check(smtp, people,
     assert len(smtp.messages) == 4
 
 
+@pytest.mark.req("URS-BCP-004")
 def test_the_job_commits_with_the_event_and_not_without_it(people, patient):
     with pytest.raises(RuntimeError), transaction.atomic():
         enter_sae(patient, people["clinician"], aware_at=timezone.now() - timedelta(minutes=1))
@@ -251,6 +257,7 @@ def test_the_job_commits_with_the_event_and_not_without_it(people, patient):
     assert not DBTaskResult.objects.exists()
 
 
+@pytest.mark.req("URS-INC-003")
 def test_an_event_that_becomes_serious_is_notified_then(smtp, people, patient):
     event = enter_sae(patient, people["clinician"], aware_at=timezone.now() - timedelta(hours=1), serious=False,
                       serious_hospitalisation=False)

@@ -10,6 +10,7 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery"
 
 
+@pytest.mark.req("URS-AUD-005")
 def test_a_login_through_the_form_is_recorded_with_address_and_agent(client):
     user = UserFactory(username="nurse")
     response = client.post(reverse("accounts:login"), {"username": "nurse", "password": PASSWORD},
@@ -21,6 +22,7 @@ def test_a_login_through_the_form_is_recorded_with_address_and_agent(client):
     assert len(event.user_agent) == 255 and event.user_agent.startswith("Mozilla/5.0 ")
 
 
+@pytest.mark.req("URS-AUD-005")
 def test_a_failed_login_keeps_the_name_typed_never_the_password(client):
     user = UserFactory(username="nurse")
     client.post(reverse("accounts:login"), {"username": "nurse", "password": "guess-1"})
@@ -32,6 +34,7 @@ def test_a_failed_login_keeps_the_name_typed_never_the_password(client):
     assert "guess" not in stored and "*****" not in stored
 
 
+@pytest.mark.req("URS-AUD-005")
 def test_a_logout_is_recorded(client):
     user = UserFactory(username="nurse")
     client.force_login(user)
@@ -40,12 +43,14 @@ def test_a_logout_is_recorded(client):
         (AccessKind.LOGIN, user.pk), (AccessKind.LOGOUT, user.pk)]
 
 
+@pytest.mark.req("URS-DEV-002")
 def test_a_bad_remote_address_is_not_stored(rf):
     request = rf.get("/", REMOTE_ADDR="not-an-address")
     event = AccessEvent.objects.record(kind=AccessKind.LOGIN, request=request, username="x")
     assert event.ip_address is None
 
 
+@pytest.mark.req("URS-AUD-005")
 def test_the_access_event_admin_is_read_only(client_for, admin_user):
     event = AccessEvent.objects.record(kind=AccessKind.LOGIN_FAILED, username="nobody")
     client = client_for(admin_user)
@@ -65,6 +70,7 @@ def test_the_access_event_admin_is_read_only(client_for, admin_user):
     assert AccessEvent.objects.get(pk=event.pk).username == "nobody"
 
 
+@pytest.mark.req("URS-DEV-002")
 def test_forwarded_for_is_used_only_when_trusted(rf, settings):
     from oversight.models import _client_ip
 

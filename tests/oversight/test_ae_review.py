@@ -65,6 +65,7 @@ def url(name, event):
 
 # --- the full flow ---------------------------------------------------------------
 
+@pytest.mark.req("URS-OPS-005")
 def test_serious_event_from_report_to_medical_review(client_for, clinician, monitor, patient):
     # The clinician reports a serious event.
     clinician_client = client_for(clinician)
@@ -137,6 +138,7 @@ def test_serious_event_from_report_to_medical_review(client_for, clinician, moni
     assert page.context["reviewed"][0].reviewer_relatedness_label == "Probable / likely"
 
 
+@pytest.mark.req("URS-PRT-011")
 def test_queue_orders_by_due_time_then_recent_reviews(client_for, monitor, admin_user, patient, site_b):
     other = PatientFactory(site=site_b, subject_id="02-001")
     newest = make_event(patient, term="newest")
@@ -161,6 +163,7 @@ def test_queue_orders_by_due_time_then_recent_reviews(client_for, monitor, admin
 
 
 @pytest.mark.parametrize("role", ["clinician", "investigator", "coordinator"])
+@pytest.mark.req("URS-AUT-004")
 def test_only_monitors_and_admins_acknowledge_and_review(client_for, make_user, site_a, patient, role):
     event = make_event(patient)
     client = client_for(make_user(role, site_a if role != "coordinator" else None))
@@ -186,6 +189,7 @@ def test_admin_reviews_and_the_banner_goes(client_for, admin_user, patient):
     assert "review_form" in page.context  # a second opinion is still possible
 
 
+@pytest.mark.req("URS-OPS-005")
 def test_acknowledgement_is_once_and_not_after_the_review(client_for, monitor, admin_user, patient):
     event = make_event(patient)
     client = client_for(monitor)
@@ -228,6 +232,7 @@ def test_any_event_may_be_reviewed_and_a_second_review_keeps_the_first_date(moni
     assert listed.reviewer_relatedness == "certain"  # the latest medical review
 
 
+@pytest.mark.req("URS-OPS-005")
 def test_review_of_a_changed_event_is_refused(client_for, clinician, monitor, patient):
     event = make_event(patient)
     opened = review_post(event)
@@ -244,6 +249,7 @@ def test_review_of_a_changed_event_is_refused(client_for, clinician, monitor, pa
     assert not AdverseEventReview.objects.exists()
 
 
+@pytest.mark.req("URS-OPS-005")
 def test_voided_event_cannot_be_reviewed_or_followed_up(client_for, monitor, clinician, patient):
     event = make_event(patient)
     AdverseEvent.objects.filter(pk=event.pk).update(voided_at=timezone.now(), void_reason="duplicate")
@@ -258,6 +264,7 @@ def test_voided_event_cannot_be_reviewed_or_followed_up(client_for, monitor, cli
 
 # --- follow-up -------------------------------------------------------------------
 
+@pytest.mark.req("URS-OPS-005")
 def test_follow_up_until_resolved(client_for, clinician, patient):
     event = make_event(patient, outcome="not_recovered")
     client = client_for(clinician)
@@ -505,6 +512,7 @@ def test_review_page_runs_a_constant_number_of_queries(client_for, monitor, admi
 
 # --- admin -------------------------------------------------------------------------
 
+@pytest.mark.req("URS-PRO-002")
 def test_reviews_and_follow_ups_are_read_only_in_the_admin(client_for, admin_user, clinician, patient):
     event = make_event(patient)
     services.adverse_event_acknowledge(adverse_event=event, user=admin_user)

@@ -84,6 +84,7 @@ def as_role(app_role):
     settings["USER"], settings["PASSWORD"] = saved
 
 
+@pytest.mark.req("URS-PRO-005")
 def test_the_app_role_writes_rows_and_nothing_else(app_role, as_role, site_a, investigator, monitor, clinician,
                                                    client_for, monkeypatch):
     monkeypatch.setenv("APP_DATABASE_URL", f"postgres://{app_role}:{APP_PASSWORD}@127.0.0.1:5432/"
@@ -131,6 +132,7 @@ def test_the_app_role_writes_rows_and_nothing_else(app_role, as_role, site_a, in
     assert Signature.objects.get().data_hash == signature.data_hash
 
 
+@pytest.mark.req("URS-PRO-005")
 def test_grant_refuses_a_superuser_or_the_owner(app_role):
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_user")

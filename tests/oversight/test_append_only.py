@@ -43,6 +43,7 @@ def history_row(site_a, clinician):
     return Patient.history.get(id=patient.pk)
 
 
+@pytest.mark.req("URS-AUD-003")
 def test_every_audit_table_carries_the_trigger():
     tables = append_only.audit_tables(apps)
     assert {"patients_historicalpatient", "visits_historicalinfusion", "safety_historicaladverseevent",
@@ -65,6 +66,7 @@ def test_inserting_still_works(history_row, clinician):
 
 
 @pytest.mark.parametrize("table", [HISTORY, "oversight_accessevent", "reporting_exportlog"])
+@pytest.mark.req("URS-AUD-003")
 def test_update_is_refused(history_row, table, admin_user):
     AccessEvent.objects.record(kind=AccessKind.LOGIN, username="nurse")
     ExportLog.objects.create(user=admin_user, format="csv")
@@ -83,6 +85,7 @@ def test_orm_update_of_history_is_refused(history_row):
 
 @postgresql_only
 @pytest.mark.parametrize("table", [HISTORY, "oversight_accessevent", "reporting_exportlog"])
+@pytest.mark.req("URS-AUD-003")
 def test_delete_is_refused_on_postgresql(history_row, table, admin_user):
     AccessEvent.objects.record(kind=AccessKind.LOGIN, username="nurse")
     ExportLog.objects.create(user=admin_user, format="csv")
@@ -110,6 +113,7 @@ def test_sqlite_aborts_an_update(history_row):
             cursor.execute(f"UPDATE {HISTORY} SET history_change_reason = 'x'")
 
 
+@pytest.mark.req("URS-AUD-003")
 def test_a_user_who_wrote_history_cannot_be_deleted(history_row, clinician):
     # history_user is SET NULL on delete: an UPDATE of history rows, refused.
     with pytest.raises(DatabaseError), transaction.atomic():
@@ -120,6 +124,7 @@ def test_a_user_who_wrote_history_cannot_be_deleted(history_row, clinician):
         nurse.delete()
 
 
+@pytest.mark.req("URS-CHG-002")
 def test_the_guard_can_be_lifted_by_a_migration_and_is_restored_after_migrate(history_row):
     append_only.unprotect_tables(connection, [HISTORY])
     assert HISTORY not in append_only.protected_tables(connection)
@@ -129,6 +134,7 @@ def test_the_guard_can_be_lifted_by_a_migration_and_is_restored_after_migrate(hi
     assert _refused(f"UPDATE {HISTORY} SET id = id")
 
 
+@pytest.mark.req("URS-AUD-003")
 def test_admin_revert_never_edits_history_rows(client_for, admin_user, history_row):
     """The simple-history "Revert" page is a change form for the LIVE record, filled
     with an old version. Clinical records are read-only in the admin: the page is

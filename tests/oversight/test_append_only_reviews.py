@@ -80,12 +80,14 @@ def rows(patient, clinician, monitor):
     return {"cycle": cycle, "event": event}
 
 
+@pytest.mark.req("URS-PRO-004")
 def test_the_review_tables_carry_the_trigger():
     assert set(REVIEW_TABLES) <= set(append_only.audit_tables(apps))
     assert set(REVIEW_TABLES) <= append_only.protected_tables(connection)
 
 
 @pytest.mark.parametrize("table", REVIEW_TABLES)
+@pytest.mark.req("URS-PRO-004")
 def test_update_is_refused(rows, table):
     assert _refused(f"UPDATE {table} SET id = id")
 
@@ -101,6 +103,7 @@ def test_orm_updates_are_refused(rows):
 
 @postgresql_only
 @pytest.mark.parametrize("table", REVIEW_TABLES)
+@pytest.mark.req("URS-PRO-004")
 def test_delete_is_refused_on_postgresql(rows, table):
     assert _refused(f"DELETE FROM {table}")
 
@@ -115,6 +118,7 @@ def _correct_day2(cycle, dose, reason, user):
     return _rewrites(queries.captured_queries)
 
 
+@pytest.mark.req("URS-PRO-004")
 def test_a_deviation_is_resolved_redescribed_and_reopened_by_new_rows(patient, clinician):
     cycle = full_cycle(patient)
     assert _correct_day2(cycle, "60", "Dose from the pump log", clinician) == []
@@ -145,6 +149,7 @@ def test_a_deviation_is_resolved_redescribed_and_reopened_by_new_rows(patient, c
     assert ProtocolDeviation.objects.filter(pk=first.pk).values().get() == before
 
 
+@pytest.mark.req("URS-PRT-009")
 def test_one_open_deviation_per_cause_is_kept_by_the_database(patient, clinician):
     cycle = full_cycle(patient)
     _correct_day2(cycle, "60", "Dose from the pump log", clinician)
@@ -158,6 +163,7 @@ def test_one_open_deviation_per_cause_is_kept_by_the_database(patient, clinician
                                          predecessor=first)
 
 
+@pytest.mark.req("URS-PRO-004")
 def test_review_follow_up_and_query_workflows_only_insert(rows, clinician, monitor):
     event, cycle = rows["event"], rows["cycle"]
     with CaptureQueriesContext(connection) as queries:

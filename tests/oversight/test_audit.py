@@ -51,6 +51,7 @@ def _csv(response):
 # Access -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("who", ["admin_user", "monitor"])
+@pytest.mark.req("URS-AUD-002")
 def test_admins_and_monitors_read_the_trail(request, client_for, who):
     user = request.getfixturevalue(who)
     client = client_for(user)
@@ -61,6 +62,7 @@ def test_admins_and_monitors_read_the_trail(request, client_for, who):
 
 
 @pytest.mark.parametrize("who", ["clinician", "investigator", "coordinator"])
+@pytest.mark.req("URS-AUD-002")
 def test_other_roles_are_refused(request, client_for, who):
     client = client_for(request.getfixturevalue(who))
     assert client.get(TRAIL).status_code == 403
@@ -75,6 +77,7 @@ def test_anonymous_is_sent_to_login(client):
 
 # What the trail shows ------------------------------------------------------------------------
 
+@pytest.mark.req("URS-AUD-002")
 def test_a_correction_shows_field_old_new_and_reason(client_for, monitor, clinician, site_a):
     patient = _new_patient(site_a, clinician, "01-001")
     _correct(patient, clinician, "Wrong date", consent_date=date(2025, 3, 2), sex="M")
@@ -98,6 +101,7 @@ def test_a_creation_lists_the_values_entered(client_for, monitor, clinician, sit
     assert "Date of birth" not in values  # empty values are not listed
 
 
+@pytest.mark.req("URS-AUD-002")
 def test_a_void_is_its_own_action(client_for, monitor, clinician, site_a):
     patient = _new_patient(site_a, clinician, "01-001")
     malignancy = MalignancyFactory(patient=patient)
@@ -139,6 +143,7 @@ def test_filter_by_record_type_covers_infusions_through_their_cycle(client_for, 
     assert kinds == {"patients.patient", "visits.treatmentcycle", "visits.assessment", "visits.infusion"}
 
 
+@pytest.mark.req("URS-AUD-007")
 def test_date_range_is_inclusive_in_the_display_zone(client_for, monitor, clinician, site_a):
     patient = PatientFactory.build(site=site_a, subject_id="01-001")
     # 2025-06-01 23:30 in Paris is 21:30 UTC: it belongs to June 1st there.
@@ -161,6 +166,7 @@ def test_date_range_is_inclusive_in_the_display_zone(client_for, monitor, clinic
     assert response.context["form"].errors["date_to"] and _entries(response) == []
 
 
+@pytest.mark.req("URS-AUD-002")
 def test_membership_site_access_and_export_rows_are_in_the_trail(client, client_for, admin_user, site_a):
     from tests.accounts.factories import MembershipFactory, UserFactory
 
@@ -275,6 +281,7 @@ def _mix_rows(site, user, subject_id):
 PAGE_QUERIES = 21
 
 
+@pytest.mark.req("URS-USR-002")
 def test_the_page_runs_a_constant_number_of_queries(client_for, admin_user, site_a, django_assert_num_queries):
     _patients(site_a, admin_user, 1)
     _mix(site_a, admin_user, "01-001")
@@ -320,6 +327,7 @@ def test_the_selector_query_count_does_not_grow_with_rows(admin_user, site_a):
 
 # CSV export ----------------------------------------------------------------------------------
 
+@pytest.mark.req("URS-AUD-004")
 def test_csv_has_one_line_per_changed_field_and_is_logged(client_for, monitor, clinician, site_a):
     patient = _new_patient(site_a, clinician, "01-001")
     _correct(patient, clinician, "Wrong date", consent_date=date(2025, 3, 2), sex="M")
@@ -336,6 +344,7 @@ def test_csv_has_one_line_per_changed_field_and_is_logged(client_for, monitor, c
     assert event.user == monitor and event.detail == {"filters": {"patient": "01-001", "action": "change"}}
 
 
+@pytest.mark.req("URS-AUD-004")
 def test_csv_streams_every_row_in_chunks(client_for, monitor, clinician, site_a, monkeypatch):
     monkeypatch.setattr(audit, "CSV_CHUNK_SIZE", 4)
     patient = _new_patient(site_a, clinician, "01-001")

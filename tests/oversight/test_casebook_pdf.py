@@ -104,6 +104,7 @@ def flat(text):
 
 # --- The document ------------------------------------------------------------------------
 
+@pytest.mark.req("URS-CPY-007", "URS-SIG-001")
 def test_the_pdf_holds_every_cycle_the_signatures_hashes_and_page_numbers(patient, reviewed, investigator):
     pdf = casebook_pdf_render(patient_for_pdf(patient.pk), generated_by=investigator)
     if os.environ.get("CASEBOOK_PDF_KEEP"):  # to look at the pages: pdftoppm -png this file
@@ -177,6 +178,7 @@ def _latest_file(user, kind=casebook_jobs.CASEBOOK_KIND):
     return JobFile.objects.filter(owner=user, kind=kind).latest("created_at")
 
 
+@pytest.mark.req("URS-CPY-007")
 def test_the_casebook_page_starts_a_job_whose_file_and_hash_are_audited(client, clinician, patient, reviewed):
     client.force_login(clinician)
     page = client.get(reverse("casebook:casebook_detail", args=[patient.pk])).content.decode()
@@ -206,6 +208,7 @@ def test_the_casebook_page_starts_a_job_whose_file_and_hash_are_audited(client, 
     assert job_file.expires_at - job_file.finished_at == timedelta(hours=24)
 
 
+@pytest.mark.req("URS-SEC-003")
 def test_another_sites_clinician_gets_a_404_to_start_and_to_download(client, clinician, clinician_b, patient):
     start = reverse("oversight:casebook_pdf", args=[patient.pk])
     client.force_login(clinician_b)
@@ -245,6 +248,7 @@ def test_the_retention_is_a_setting(settings, clinician, patient):
 
 # --- The close-out archive ----------------------------------------------------------------
 
+@pytest.mark.req("URS-BCP-002")
 def test_the_closeout_archive_holds_one_pdf_per_patient_and_a_manifest(client, admin_user, coordinator, site_a,
                                                                       site_b):
     patients = [a_patient(site_a, "01-001", cycles=2), a_patient(site_a, "01-002", cycles=1),
@@ -284,6 +288,7 @@ def test_the_closeout_archive_holds_one_pdf_per_patient_and_a_manifest(client, a
     assert client.get(reverse("jobs:file_download", args=[job_file.pk])).status_code == 404
 
 
+@pytest.mark.req("URS-BCP-002")
 def test_the_closeout_chunks_hand_out_each_pdf_as_it_is_written(site_a):
     patients = [a_patient(site_a, f"01-00{i}", cycles=1) for i in range(1, 4)]
     seen = []
@@ -298,6 +303,7 @@ def test_the_closeout_chunks_hand_out_each_pdf_as_it_is_written(site_a):
 
 # --- The command line ------------------------------------------------------------------------
 
+@pytest.mark.req("URS-CPY-007")
 def test_the_command_writes_a_patients_pdf(tmp_path, patient):
     output = tmp_path / "casebook.pdf"
     call_command("casebook_pdf", "--patient", "01-001", "--output", str(output), stdout=io.StringIO())

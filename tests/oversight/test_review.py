@@ -43,6 +43,7 @@ def edit_weight(client, patient, cycle, weight, reason="Scale recalibrated"):
 
 # --- E-signatures ------------------------------------------------------------
 
+@pytest.mark.req("URS-OPS-001")
 def test_investigator_signs_and_a_change_invalidates(client_for, investigator, clinician, patient, cycle):
     client = client_for(investigator)
     url = reverse("oversight:cycle_sign", args=[cycle.pk])
@@ -65,6 +66,7 @@ def test_investigator_signs_and_a_change_invalidates(client_for, investigator, c
     assert Signature.objects.count() == 1  # kept, not deleted
 
 
+@pytest.mark.req("URS-SIG-004")
 def test_wrong_password_signs_nothing_and_is_logged(client_for, investigator, cycle):
     from oversight.models import AccessEvent
     response = client_for(investigator).post(reverse("oversight:cycle_sign", args=[cycle.pk]), {"password": "nope"})
@@ -75,6 +77,7 @@ def test_wrong_password_signs_nothing_and_is_logged(client_for, investigator, cy
     assert event.user == investigator
 
 
+@pytest.mark.req("URS-AUT-002")
 def test_only_investigators_sign(client_for, clinician, monitor, cycle):
     for user in (clinician, monitor):
         assert client_for(user).post(reverse("oversight:cycle_sign", args=[cycle.pk]),
@@ -82,11 +85,13 @@ def test_only_investigators_sign(client_for, clinician, monitor, cycle):
     assert not Signature.objects.exists()
 
 
+@pytest.mark.req("URS-AUT-002")
 def test_investigator_of_another_site_gets_404(client_for, site_b, cycle, make_user):
     other = make_user("investigator", site_b)
     assert client_for(other).get(reverse("oversight:cycle_sign", args=[cycle.pk])).status_code == 404
 
 
+@pytest.mark.req("URS-OPS-001")
 def test_casebook_signature_covers_every_record(client_for, investigator, patient, cycle, clinician):
     client_for(investigator).post(reverse("oversight:casebook_sign", args=[patient.pk]), {"password": PASSWORD})
     signature = Signature.objects.get()
@@ -101,6 +106,7 @@ def test_casebook_signature_covers_every_record(client_for, investigator, patien
 
 # --- Locks -------------------------------------------------------------------
 
+@pytest.mark.req("URS-PRO-003")
 def test_admin_locks_a_cycle_and_every_path_refuses_edits(client_for, admin_user, clinician, patient, cycle):
     assert client_for(clinician).get(reverse("oversight:cycle_lock", args=[cycle.pk])).status_code == 403
     client = client_for(admin_user)
@@ -128,6 +134,7 @@ def test_admin_locks_a_cycle_and_every_path_refuses_edits(client_for, admin_user
     assert cycle.locked_at is None and cycle.history.latest().history_change_reason == "Unlocked: Query resolution"
 
 
+@pytest.mark.req("URS-PRO-003")
 def test_casebook_lock_refuses_new_records(client_for, admin_user, clinician, patient, cycle):
     patient = services.record_lock(record=patient, user=admin_user)
     response = client_for(clinician).post(reverse("safety:ae_create", args=[patient.pk]), {
@@ -140,6 +147,7 @@ def test_casebook_lock_refuses_new_records(client_for, admin_user, clinician, pa
     assert Patient.objects.get(pk=patient.pk).version == patient.version
 
 
+@pytest.mark.req("URS-PRO-003")
 def test_a_lock_taken_after_validation_still_refuses_the_save(
         client_for, admin_user, clinician, patient, cycle, monkeypatch):
     """The form validated before the lock; the save re-reads the lock under a row lock."""
@@ -170,6 +178,7 @@ def test_a_lock_taken_after_validation_still_refuses_the_save(
 
 # --- Source data verification ------------------------------------------------
 
+@pytest.mark.req("URS-OPS-003")
 def test_verification_is_cleared_by_a_change(client_for, monitor, clinician, patient, cycle):
     assert client_for(clinician).post(reverse("oversight:cycle_verify", args=[cycle.pk])).status_code == 403
     assert client_for(monitor).post(reverse("oversight:cycle_verify", args=[cycle.pk])).status_code == 302
@@ -184,6 +193,7 @@ def test_verification_is_cleared_by_a_change(client_for, monitor, clinician, pat
 
 # --- Data queries ------------------------------------------------------------
 
+@pytest.mark.req("URS-OPS-002")
 def test_query_raise_answer_close_reopen(client_for, monitor, clinician, coordinator, patient, cycle):
     from django.test import Client
     client = Client()
@@ -219,6 +229,7 @@ def test_query_raise_answer_close_reopen(client_for, monitor, clinician, coordin
     assert query.history.count() >= 4
 
 
+@pytest.mark.req("URS-OPS-002")
 def test_query_target_must_belong_to_the_patient(client_for, monitor, patient, site_a):
     other = full_cycle(PatientFactory(site=site_a, subject_id="01-002"))
     response = client_for(monitor).post(reverse("oversight:query_create") + f"?patient={patient.pk}",
@@ -227,6 +238,7 @@ def test_query_target_must_belong_to_the_patient(client_for, monitor, patient, s
     assert not DataQuery.objects.exists()
 
 
+@pytest.mark.req("URS-AUT-003")
 def test_clinician_cannot_raise_queries(client_for, clinician, patient):
     assert client_for(clinician).get(reverse("oversight:query_create") + f"?patient={patient.pk}").status_code == 403
 
@@ -239,6 +251,7 @@ def test_clinician_cannot_raise_queries(client_for, clinician, patient):
     ("coordinator", {"completion"}),
     ("monitor", {"queries", "unverified", "sae"}),
 ])
+@pytest.mark.req("URS-OPS-006")
 def test_dashboard_sections_per_role(client_for, site_a, role, sections, cycle):
     from tests.conftest import _user_with_role
     user = _user_with_role(role, site_a if role in ("clinician", "investigator") else None, username=f"d-{role}")
@@ -275,6 +288,7 @@ def test_dashboard_runs_a_constant_number_of_queries(client_for, admin_user, sit
 # --- Guessing the signing password locks the account (issue 12, finding 1) ----------------
 
 @pytest.mark.parametrize("kind", ["cycle", "casebook"])
+@pytest.mark.req("URS-SIG-004")
 def test_wrong_signing_passwords_lock_the_account(client_for, investigator, patient, cycle, kind):
     """Through the view, as an attacker with a stolen session would: each wrong password
     is a failed login that stays recorded although nothing is signed, the fifth locks the
@@ -303,6 +317,7 @@ def test_wrong_signing_passwords_lock_the_account(client_for, investigator, pati
     assert not Signature.objects.exists()
 
 
+@pytest.mark.req("URS-SIG-005")
 def test_signing_refuses_to_run_inside_a_caller_transaction(investigator, cycle, rf):
     """A caller's transaction would roll the failed attempts back with the refused
     signature: the password re-check refuses to run inside one."""

@@ -47,6 +47,7 @@ def _subjects(response):
     return [p.subject_id for p in response.context["patients"]]
 
 
+@pytest.mark.req("URS-PRT-013")
 def test_the_list_has_the_overdue_then_the_due_of_the_user_s_sites(client_for, clinician, cohort):
     response = client_for(clinician).get(reverse("oversight:schedule_list"))
     assert response.status_code == 200
@@ -138,6 +139,7 @@ def test_a_study_wide_user_gets_every_site(monitor, cohort):
     assert len(Calendar.from_ical(_feed(token).content).walk("VEVENT")) == 4
 
 
+@pytest.mark.req("URS-DEV-003")
 def test_only_the_digest_is_stored_and_revoke_and_regenerate(clinician, cohort):
     row, token = calendar_token_create(user=clinician)
     assert token not in row.digest and row.digest != token and len(row.digest) == 64
@@ -153,6 +155,7 @@ def test_only_the_digest_is_stored_and_revoke_and_regenerate(clinician, cohort):
     assert kinds.count(AccessKind.CALENDAR_TOKEN_CREATED) == 2 and AccessKind.CALENDAR_TOKEN_REVOKED in kinds
 
 
+@pytest.mark.req("URS-DEV-003")
 def test_the_feed_follows_the_user_s_sites_and_active_status(clinician, cohort, site_b):
     from accounts.models import Membership
 
@@ -201,6 +204,7 @@ def test_an_admin_revokes_and_regenerates_in_the_django_admin(client, clinician,
     assert not CalendarToken.objects.active().filter(user=clinician).exists()
 
 
+@pytest.mark.req("URS-DEV-003")
 def test_ending_a_locked_out_user_s_access_revokes_the_feed(clinician, cohort):
     from accounts.services import user_access_revoke
 

@@ -76,6 +76,7 @@ def check_page(client):
     return response.content.decode()
 
 
+@pytest.mark.req("URS-SIG-002")
 def test_data_changed_behind_the_apps_back_shows_the_signature_invalid(client_for, investigator, monitor,
                                                                        patient, cycle):
     signature = sign(cycle, investigator)
@@ -102,6 +103,7 @@ def test_data_changed_behind_the_apps_back_shows_the_signature_invalid(client_fo
         call_command("verify_signatures")
 
 
+@pytest.mark.req("URS-SIG-002")
 def test_a_nulled_invalidation_still_shows_invalid(client_for, investigator, clinician, patient, cycle):
     signature = sign(cycle, investigator)
     assert edit_weight(client_for(clinician), patient, cycle, "72").status_code == 302
@@ -118,6 +120,7 @@ def test_a_nulled_invalidation_still_shows_invalid(client_for, investigator, cli
         call_command("verify_signatures")
 
 
+@pytest.mark.req("URS-SIG-002")
 def test_an_invalidation_is_a_new_row_that_survives_restoring_the_data(client_for, investigator, clinician,
                                                                         patient, cycle):
     signature = sign(cycle, investigator)
@@ -152,6 +155,7 @@ def test_review_tables_refuse_delete(table, investigator, monitor, clinician, cl
     assert refused(f"DELETE FROM {table}")
 
 
+@pytest.mark.req("URS-SIG-003")
 def test_a_tampered_verification_can_be_verified_again(client_for, monitor, patient, cycle):
     first = review_services.cycle_verify(cycle=cycle, user=monitor)
     sql("UPDATE visits_treatmentcycle SET weight_kg = %s WHERE id = %s", [Decimal("90.0"), cycle.pk])
@@ -183,6 +187,7 @@ def test_timeline_hashes_without_a_query_per_signed_cycle(client_for, investigat
     assert len(three) == len(one)
 
 
+@pytest.mark.req("URS-SIG-003")
 def test_data_and_hash_rewritten_together_are_caught_by_the_check(client_for, investigator, monitor,
                                                                    patient, cycle):
     sign(cycle, investigator)

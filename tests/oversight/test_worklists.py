@@ -34,6 +34,7 @@ def patients_with_cycles(site, n_patients, cycles_each=1, start=1):
     return patients
 
 
+@pytest.mark.req("URS-OPS-006")
 def test_a_capped_section_says_so_and_links_to_the_whole_list(client_for, investigator, site_a):
     patients_with_cycles(site_a, 20)  # 20 cycles awaiting signature, 15 shown
     client = client_for(investigator)
@@ -64,6 +65,7 @@ def test_the_cycle_list_is_paginated_by_50(client_for, monitor, site_a):
     assert len(client.get(reverse(CYCLES), {"page": 2}).context["cycles"]) == 2
 
 
+@pytest.mark.req("URS-OPS-006")
 def test_the_cycle_list_filters(client_for, monitor, investigator, admin_user, site_a, site_b):
     a1, a2 = patients_with_cycles(site_a, 2)
     (b1,) = patients_with_cycles(site_b, 1)
@@ -134,6 +136,7 @@ def queries(monitor, clinician, site_a):
     return {"open": open_, "answered": answered, "closed": closed}
 
 
+@pytest.mark.req("URS-OPS-002")
 def test_the_query_list_shows_open_and_answered_by_default(client_for, monitor, queries):
     client = client_for(monitor)
 
@@ -148,6 +151,7 @@ def test_the_query_list_shows_open_and_answered_by_default(client_for, monitor, 
     assert 'value="pending" selected' in client.get(reverse("oversight:query_list")).content.decode()
 
 
+@pytest.mark.req("URS-OPS-006")
 def test_the_dashboard_counts_the_queries_each_role_acts_on(client_for, monitor, clinician, queries):
     mine = client_for(monitor).get(reverse("oversight:dashboard")).context["sections"]["queries"]
     assert (mine.count, mine.url) == (2, reverse("oversight:query_list"))

@@ -135,6 +135,7 @@ def test_french_screens_leave_the_stored_history_reason_neutral(client_for, inve
     assert patient.history.first().history_change_reason == "Withdrawn: Déménagement"
 
 
+@pytest.mark.req("URS-AUD-004")
 def test_audit_csv_stays_iso_and_english_from_a_french_session(client_for, monitor, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-001")
     patient.consent_date = date(2025, 3, 2)

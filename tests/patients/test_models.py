@@ -16,6 +16,7 @@ def error_codes(exc):
     return {field: [e.code for e in errors] for field, errors in exc.error_dict.items()}
 
 
+@pytest.mark.req("URS-PRT-001")
 def test_clean_enforces_rules(site_a):
     patient = PatientFactory.build(site=site_a, subject_id="01-010", consent_date=date(2025, 4, 1))
     with pytest.raises(ValidationError) as exc:
@@ -23,6 +24,7 @@ def test_clean_enforces_rules(site_a):
     assert error_codes(exc.value)["consent_date"] == ["consent_after_enrolment"]
 
 
+@pytest.mark.req("URS-CHK-006")
 def test_subject_id_must_carry_the_site_prefix(site_a):
     patient = PatientFactory.build(site=site_a, subject_id="02-001")
     with pytest.raises(ValidationError) as exc:
@@ -37,11 +39,13 @@ def test_subject_id_format(site_a):
     assert "subject_id_format" in error_codes(exc.value)["subject_id"]
 
 
+@pytest.mark.req("URS-CHK-003")
 def test_database_constraint_backs_the_consent_rule(site_a):
     with pytest.raises(IntegrityError), transaction.atomic():
         PatientFactory(site=site_a, consent_date=date(2025, 4, 1))
 
 
+@pytest.mark.req("URS-OPS-004")
 def test_status_transition_checked_against_the_stored_status(site_a):
     patient = PatientFactory(site=site_a, status="on_study")
     patient = Patient.objects.get(pk=patient.pk)
@@ -82,6 +86,7 @@ def test_malignancy_timing_before_any_infusion(site_a):
     assert MalignancyHistory.objects.get(pk=m.pk).timing == "before"  # stored
 
 
+@pytest.mark.req("URS-AUD-001")
 def test_record_save_requires_a_reason_and_writes_history(site_a, clinician):
     patient = PatientFactory(site=site_a)
     patient.sex = "M"

@@ -25,6 +25,7 @@ TODAY = date(2026, 6, 15)
         ((0, 0, 0, 0), Certainty.NOT_MET),
     ],
 )
+@pytest.mark.req("URS-PRT-002")
 def test_bohan_peter_pm(criteria, expected):
     w, b, e, m = map(bool, criteria)
     assert rules.bohan_peter_certainty("PM", weakness=w, biopsy=b, enzymes=e, emg=m, rash=False) == expected
@@ -41,6 +42,7 @@ def test_bohan_peter_pm(criteria, expected):
         ((1, 1, 1, 1), False, Certainty.NOT_MET),
     ],
 )
+@pytest.mark.req("URS-PRT-002")
 def test_bohan_peter_dm(criteria, rash, expected):
     w, b, e, m = map(bool, criteria)
     assert rules.bohan_peter_certainty("DM", weakness=w, biopsy=b, enzymes=e, emg=m, rash=rash) == expected
@@ -51,6 +53,7 @@ def test_bohan_peter_dm(criteria, rash, expected):
     [({}, False), ({"heliotrope_rash": True}, True), ({"gottron_papules": True}, True),
      ({"gottron_sign": True}, True)],
 )
+@pytest.mark.req("URS-PRT-002")
 def test_typical_rash_is_any_skin_sign(signs, expected):
     base = {"heliotrope_rash": False, "gottron_papules": False, "gottron_sign": False}
     assert rules.typical_dm_rash(**{**base, **signs}) is expected
@@ -82,6 +85,7 @@ def test_typical_rash_is_any_skin_sign(signs, expected):
          "16.0"),
     ],
 )
+@pytest.mark.req("URS-PRT-003")
 def test_eular_acr_score(age, findings, biopsy, expected):
     assert rules.eular_acr_score(age_at_onset=age, biopsy=biopsy, findings=findings) == Decimal(expected)
 
@@ -99,6 +103,7 @@ PUBLISHED = {
 }
 
 
+@pytest.mark.req("URS-PRT-003")
 def test_eular_acr_weights_match_the_published_table():
     as_text = {k: (None if a is None else str(a), str(b)) for k, (a, b) in rules.EULAR_ACR_WEIGHTS.items()}
     assert as_text == PUBLISHED
@@ -121,6 +126,7 @@ def test_eular_acr_weights_match_the_published_table():
         ("8.7", True, IIMClass.DEFINITE),
     ],
 )
+@pytest.mark.req("URS-PRT-003")
 def test_eular_acr_class_cut_offs(score, biopsy, expected):
     assert rules.eular_acr_class(Decimal(score), biopsy=biopsy) == expected
 
@@ -136,6 +142,7 @@ def test_eular_acr_class_cut_offs(score, biopsy, expected):
         (date(2025, 7, 1), 1970, None, 55),
     ],
 )
+@pytest.mark.req("URS-PRT-018")
 def test_age_at(on, birth_year, birth_date, expected):
     assert rules.age_at(on, birth_year, birth_date) == expected
 
@@ -161,6 +168,7 @@ def test_age_bounds(on, birth_year, birth_date, expected):
         (date(2022, 1, 1), date(2025, 1, 1), "36.0"),
     ],
 )
+@pytest.mark.req("URS-PRT-018")
 def test_months_between_and_disease_duration(start, end, months):
     assert rules.months_between(start, end) == Decimal(months)
     assert rules.disease_duration_months(start, end) == Decimal(months)
@@ -179,6 +187,7 @@ def test_months_between_and_disease_duration(start, end, months):
         (date(2025, 6, 2), date(2025, 1, 2), date(2025, 6, 1), MalignancyTiming.AFTER),
     ],
 )
+@pytest.mark.req("URS-PRT-018")
 def test_malignancy_timing(diagnosed, first, end, expected):
     assert rules.malignancy_timing(diagnosed, first, end) == expected
 
@@ -239,6 +248,7 @@ def test_valid_patient_has_no_violation():
           "withdrawal_reason": "x"}, ("withdrawal_date", "before_enrolment")),
     ],
 )
+@pytest.mark.req("URS-CHK-003", "URS-PRT-001")
 def test_patient_violation(overrides, expected):
     assert expected in patient(**overrides)
 
@@ -247,6 +257,7 @@ def test_absurd_birth_year_is_a_field_error_not_a_crash():
     assert ("birth_year", "in_future") in patient(birth_year=10000)
 
 
+@pytest.mark.req("URS-PRT-001")
 def test_adult_edge_and_year_only_messages():
     # Exactly 18 on the day of consent is adult.
     assert patient(birth_year=2007, birth_date=date(2007, 3, 1)) == set()
@@ -258,6 +269,7 @@ def test_adult_edge_and_year_only_messages():
     assert any("enter the full date of birth" in m for m in messages)
 
 
+@pytest.mark.req("URS-PRT-001")
 def test_recent_onset_edge():
     # 36.0 months is still recent; one more week is not.
     assert ("symptom_onset_date", "not_recent") not in patient(symptom_onset_date=date(2022, 3, 10))
@@ -274,6 +286,7 @@ def test_recent_onset_edge():
         ("completed", "withdrawn", False), ("withdrawn", "on_study", False),
     ],
 )
+@pytest.mark.req("URS-OPS-004")
 def test_status_transitions(old, new, allowed):
     assert rules.status_change_allowed(old, new) is allowed
 

@@ -37,6 +37,7 @@ def stored(model, pk):
     return model.objects.get(pk=pk)
 
 
+@pytest.mark.req("URS-DOC-001")
 def test_patient_facts_are_stored_with_the_rules_version(site_a):
     patient = PatientFactory(site=site_a, birth_year=1970, enrolment_date=date(2025, 3, 10),
                              symptom_onset_date=date(2024, 12, 1))
@@ -48,6 +49,7 @@ def test_patient_facts_are_stored_with_the_rules_version(site_a):
                    "rules_version": rules.RULES_VERSION}
 
 
+@pytest.mark.req("URS-PRT-003")
 def test_diagnosis_facts_are_stored(site_a):
     dx = DiagnosisFactory(patient=PatientFactory(site=site_a, birth_year=1970))
     row = Diagnosis.objects.filter(pk=dx.pk).values("rash", "certainty", "eular_acr_score", "eular_acr_class",
@@ -66,6 +68,7 @@ def test_a_patient_correction_re_derives_its_diagnosis(site_a):
     assert stored(Diagnosis, dx.pk).history.latest().history_change_reason == "Year of birth mistyped"
 
 
+@pytest.mark.req("URS-CHG-003")
 def test_cycle_save_stores_the_first_infusion_and_re_times_malignancies(site_a):
     patient = PatientFactory(site=site_a, symptom_onset_date=date(2024, 12, 1))
     malignancy = MalignancyFactory(patient=patient, diagnosis_date=date(2025, 4, 1))
@@ -83,6 +86,7 @@ def test_cycle_save_stores_the_first_infusion_and_re_times_malignancies(site_a):
     assert malignancy.history.latest().history_change_reason == "Cycle entered"
 
 
+@pytest.mark.req("URS-PRT-018")
 def test_malignancy_during_runs_to_the_end_of_treatment_visit_whatever_the_status(site_a):
     """Regression (issue 13): diagnosed after the last infusion but before the
     end-of-treatment visit is "during"; it read "after" once the patient was
@@ -107,6 +111,7 @@ def test_malignancy_during_runs_to_the_end_of_treatment_visit_whatever_the_statu
     assert [r["timing"] for r in datasets.malignancy_rows(Patient.objects.all())] == ["during", "after"]
 
 
+@pytest.mark.req("URS-CHG-001")
 def test_recompute_derived_lists_a_rule_change_and_applies_it_with_the_reason(site_a, monkeypatch):
     dx = DiagnosisFactory(patient=PatientFactory(site=site_a, birth_year=1970))  # score 6.5: probable IIM
     history_rows = Diagnosis.history.count()
@@ -151,6 +156,7 @@ def test_one_choices_class_per_concept():
     assert MalignancyHistory._meta.get_field("timing").choices == rules.MalignancyTiming.choices
 
 
+@pytest.mark.req("URS-SIG-002")
 def test_derived_facts_do_not_change_the_signed_data(site_a):
     """The facts follow the signed data: re-deriving them invalidates no signature."""
     from core.fingerprint import hash_of

@@ -31,6 +31,7 @@ def test_anonymous_is_sent_to_login(client, site_a):
         assert response["Location"].startswith(reverse("accounts:login"))
 
 
+@pytest.mark.req("URS-ACC-002")
 def test_clinician_sees_only_own_site(client_for, clinician, site_a, site_b):
     own = PatientFactory(site=site_a, subject_id="01-001")
     other = PatientFactory(site=site_b, subject_id="02-001")
@@ -53,6 +54,7 @@ def test_study_wide_roles_see_every_site(client_for, coordinator, monitor, admin
         assert listing.context["paginator"].count == 2
 
 
+@pytest.mark.req("URS-AUT-003")
 def test_coordinator_cannot_edit(client_for, coordinator, site_a):
     patient = PatientFactory(site=site_a)
     client = client_for(coordinator)
@@ -66,6 +68,7 @@ def test_coordinator_cannot_edit(client_for, coordinator, site_a):
     assert client.get(reverse("patients:patient_withdraw", args=[patient.pk])).status_code == 403
 
 
+@pytest.mark.req("URS-ACC-003")
 def test_user_without_role_sees_nothing(client_for, site_a, make_user):
     from tests.accounts.factories import UserFactory
     PatientFactory(site=site_a)
@@ -105,6 +108,7 @@ def test_list_paginates(client_for, monitor, site_a):
 
 
 @pytest.mark.parametrize("n", [1, 30])
+@pytest.mark.req("URS-USR-002")
 def test_list_runs_a_constant_number_of_queries(client_for, monitor, site_a, n, django_assert_num_queries):
     for i in range(1, n + 1):
         DiagnosisFactory(patient=PatientFactory(site=site_a, subject_id=f"01-{i:03d}"))
@@ -171,6 +175,7 @@ def test_clinician_cannot_enrol_at_another_site(client_for, clinician, site_a, s
         ({"status": "completed"}, "status", "valid choice"),
     ],
 )
+@pytest.mark.req("URS-CHK-007")
 def test_create_rejects_bad_input_with_a_field_error(client_for, clinician, site_a, overrides, field, fragment):
     response = client_for(clinician).post(reverse("patients:patient_create"),
                                           patient_post(site=site_a.pk, **overrides))
@@ -198,6 +203,7 @@ def edit_data(patient, **overrides):
     return {k: v for k, v in data.items() if v is not None}
 
 
+@pytest.mark.req("URS-AUD-001")
 def test_edit_requires_a_reason(client_for, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-101")
     url = reverse("patients:patient_update", args=[patient.pk])
@@ -209,6 +215,7 @@ def test_edit_requires_a_reason(client_for, clinician, site_a):
     assert patient.history.count() == 1
 
 
+@pytest.mark.req("URS-AUD-001")
 def test_edit_with_reason_shows_in_the_change_log(client_for, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-101")
     client = client_for(clinician)
@@ -232,6 +239,7 @@ def test_edit_with_reason_shows_in_the_change_log(client_for, clinician, site_a)
     assert "Wrong date on the CRF" in html and "2025-03-12" in html
 
 
+@pytest.mark.req("URS-AUD-001")
 def test_edit_with_no_change_is_refused(client_for, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-101")
     response = client_for(clinician).post(reverse("patients:patient_update", args=[patient.pk]),
@@ -240,6 +248,7 @@ def test_edit_with_no_change_is_refused(client_for, clinician, site_a):
     assert patient.history.count() == 1
 
 
+@pytest.mark.req("URS-PRO-006")
 def test_stale_edit_overwrites_nothing(client_for, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-101")
     client = client_for(clinician)
@@ -255,6 +264,7 @@ def test_stale_edit_overwrites_nothing(client_for, clinician, site_a):
     assert (stored.sex, stored.enrolment_date, stored.version) == ("F", date(2025, 3, 12), 2)
 
 
+@pytest.mark.req("URS-OPS-004")
 def test_invalid_status_move_is_refused(client_for, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-101", status="on_study")
     response = client_for(clinician).post(reverse("patients:patient_update", args=[patient.pk]),
@@ -265,6 +275,7 @@ def test_invalid_status_move_is_refused(client_for, clinician, site_a):
 
 # --- Withdraw ----------------------------------------------------------------
 
+@pytest.mark.req("URS-OPS-004")
 def test_withdraw(client_for, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-101")
     client = client_for(clinician)
@@ -297,6 +308,7 @@ def dx_post(**overrides):
     return {k: v for k, v in data.items() if v is not None}
 
 
+@pytest.mark.req("URS-PRT-002")
 def test_record_dm_diagnosis_definite(client_for, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-101")
     client = client_for(clinician)
@@ -308,6 +320,7 @@ def test_record_dm_diagnosis_definite(client_for, clinician, site_a):
     assert '<span class="derived" id="bp-certainty">definite</span>' in page.content.decode()
 
 
+@pytest.mark.req("URS-PRT-002")
 def test_dm_without_rash_is_refused(client_for, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-101")
     response = client_for(clinician).post(reverse("patients:diagnosis_edit", args=[patient.pk]),
@@ -316,6 +329,7 @@ def test_dm_without_rash_is_refused(client_for, clinician, site_a):
     assert not Diagnosis.objects.exists()
 
 
+@pytest.mark.req("URS-PRT-003")
 def test_biopsy_finding_without_biopsy_is_refused(client_for, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-101")
     response = client_for(clinician).post(reverse("patients:diagnosis_edit", args=[patient.pk]),

@@ -27,6 +27,7 @@ def all_sql(module):
     return "\n".join([module.REPORT_SQL, *module.COPY_QUERIES.values()])
 
 
+@pytest.mark.req("URS-VAL-002")
 def test_no_derivation_of_age_duration_or_timing_in_sql():
     text = all_sql(load_sql())
     assert not re.search(r"\bage\(|date_part|30\.4375|birth_|min\(i\.infusion_date\)|max\(i\.infusion_date\)", text)

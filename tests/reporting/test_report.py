@@ -19,6 +19,7 @@ def demo(settings):
     call_command("seed_demo", verbosity=0)
 
 
+@pytest.mark.req("URS-PRT-017")
 def test_demo_report_reproduces_the_reference_figures(client_for, coordinator, demo):
     response = client_for(coordinator).get(reverse("reporting:report"))
     assert response.status_code == 200
@@ -29,6 +30,7 @@ def test_demo_report_reproduces_the_reference_figures(client_for, coordinator, d
     assert response.context["report"].n == 11
 
 
+@pytest.mark.req("URS-PRT-017")
 def test_every_figure_recomputed_independently(client_for, coordinator, demo):
     """Recompute from the raw assessments with SciPy and compare with the report."""
     report = client_for(coordinator).get(reverse("reporting:report")).context["report"]
@@ -75,6 +77,7 @@ def test_filters_by_site_and_diagnosis(client_for, coordinator, demo):
     assert "navbar" not in page.content.decode()
 
 
+@pytest.mark.req("URS-AUT-006")
 def test_clinician_cannot_read_the_report_or_export(client_for, clinician, monitor):
     client = client_for(clinician)
     assert client.get(reverse("reporting:report")).status_code == 403
@@ -86,6 +89,7 @@ def test_clinician_cannot_read_the_report_or_export(client_for, clinician, monit
 
 
 @pytest.mark.parametrize("n", [2, 12])
+@pytest.mark.req("URS-USR-002")
 def test_report_runs_a_constant_number_of_queries(client_for, coordinator, site_a, n, django_assert_num_queries):
     for i in range(1, n + 1):
         patient = PatientFactory(site=site_a, subject_id=f"01-{i:03d}")
@@ -125,6 +129,7 @@ def _correct_cycle(client, patient, **doses):
     return client.post(reverse("visits:cycle_update", args=[patient.pk, 1]), data)
 
 
+@pytest.mark.req("URS-PRT-009")
 def test_the_report_counts_open_deviations_and_shows_resolved_ones_apart(client_for, clinician, coordinator,
                                                                           site_a):
     from visits.models import ProtocolDeviation
@@ -177,6 +182,7 @@ def test_ck_mean_sd_before_and_after_beside_the_median(client_for, coordinator, 
     assert 'id="ck-median"' in html and "paired t-test (t distribution)" in html
 
 
+@pytest.mark.req("URS-PRT-017")
 def test_every_figure_labels_its_statistic(client_for, coordinator, demo):
     import re
 
@@ -191,6 +197,7 @@ def test_every_figure_labels_its_statistic(client_for, coordinator, demo):
     assert captions and all("U/L" in c or "%" in c for c in captions)
 
 
+@pytest.mark.req("URS-PRT-017")
 def test_the_print_view_states_filters_generation_time_and_data_cut(client_for, coordinator, clinician, demo):
     from django.utils import timezone
 

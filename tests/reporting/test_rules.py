@@ -9,12 +9,14 @@ from reporting import rules
 
 @pytest.mark.parametrize("baseline, last, responder", [
     (1000, 499, True), (1000, 500, False), (1000, 1200, False), (None, 100, False), (0, 0, False)])
+@pytest.mark.req("URS-PRT-016")
 def test_ck_response_is_a_fall_of_more_than_half(baseline, last, responder):
     assert rules.ck_responder(baseline, last) is responder
 
 
 @pytest.mark.parametrize("baseline, last, improved", [
     (50, 60, True), (50, 59, False), (60, 72, True), (None, 60, False), (0, 10, False)])
+@pytest.mark.req("URS-PRT-016")
 def test_mmt_improvement_is_20_percent(baseline, last, improved):
     assert rules.mmt_improved(baseline, last) is improved
 
@@ -35,6 +37,7 @@ def test_most_abnormal_enzyme():
     ("mmt", D(2), D(0)), ("mmt", D("2.1"), D(10)), ("mmt", D(10), D(10)), ("mmt", D(20), D(20)),
     ("mmt", D(30), D("27.5")), ("mmt", D("30.1"), D("32.5")),
 ])
+@pytest.mark.req("URS-PRT-016")
 def test_tis_points_table(key, improvement, points):
     assert rules.tis_points(key, improvement) == points
 
@@ -46,6 +49,7 @@ def core(**overrides):
     return values
 
 
+@pytest.mark.req("URS-PRT-016")
 def test_total_improvement_score_and_imacs():
     last = core(physician_global=D(3), patient_global=D(4), mmt=66, haq=D("1.0"), extramuscular=D(1),
                 enzymes={"ck": (D(300), D(200)), "ldh": (D(300), D(250))})
@@ -57,6 +61,7 @@ def test_total_improvement_score_and_imacs():
     assert rules.imacs_improved(changes) is True
 
 
+@pytest.mark.req("URS-PRT-016")
 def test_not_computable_when_a_core_measure_is_missing():
     assert rules.core_set_changes(core(haq=None), core()) is None
     assert rules.total_improvement_score(None) is None

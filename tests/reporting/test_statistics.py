@@ -6,6 +6,7 @@ from reporting import statistics
 
 @pytest.mark.parametrize("k, n, pct, low, high", [
     (3, 11, 27.3, 6.0, 61.0), (8, 11, 72.7, 39.0, 94.0), (1, 11, 9.1, 0.2, 41.3)])
+@pytest.mark.req("URS-PRT-017")
 def test_clopper_pearson_matches_the_study(k, n, pct, low, high):
     p = statistics.proportion(k, n)
     assert (round(p.percent, 1), round(p.ci_low, 1), round(p.ci_high, 1)) == (pct, low, high)
@@ -22,6 +23,7 @@ def test_summary():
     assert statistics.summarise([]).mean is None
 
 
+@pytest.mark.req("URS-PRT-017")
 def test_wilcoxon_exact_and_fallback():
     before = [100, 200, 300, 400, 500, 600]
     after = [90, 180, 270, 360, 450, 605]  # distinct differences, no zero

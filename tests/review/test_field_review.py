@@ -55,6 +55,7 @@ def assessment_of(cycle):
 
 # --- Services ------------------------------------------------------------------
 
+@pytest.mark.req("URS-OPS-003")
 def test_a_field_mark_is_cleared_only_by_its_field_with_the_reason(monitor, clinician, cycle):
     assessment = assessment_of(cycle)
     ck = review_services.record_verify(record=assessment, user=monitor, field_name="ck_u_per_l")
@@ -69,6 +70,7 @@ def test_a_field_mark_is_cleared_only_by_its_field_with_the_reason(monitor, clin
     assert check_reviews().broken == []  # the signature check agrees: nothing altered outside
 
 
+@pytest.mark.req("URS-OPS-003")
 def test_every_form_can_be_verified_and_a_change_clears_its_sdv(monitor, clinician, patient, cycle):
     malignancy = MalignancyFactory(patient=patient)
     forms = [patient, malignancy, cycle]
@@ -87,6 +89,7 @@ def test_every_form_can_be_verified_and_a_change_clears_its_sdv(monitor, clinici
     assert check_reviews().broken == []
 
 
+@pytest.mark.req("URS-SIG-003")
 def test_a_field_mark_altered_outside_the_application_is_caught(monitor, cycle):
     mark = review_services.record_verify(record=cycle, user=monitor, field_name="weight_kg")
     TreatmentCycle.objects.filter(pk=cycle.pk).update(weight_kg=Decimal("99"))  # behind the app's back
@@ -103,6 +106,7 @@ def test_verify_is_scoped_and_refuses_bookkeeping_fields(monitor, clinician, cyc
             review_services.record_verify(record=cycle, user=monitor, field_name=name)
 
 
+@pytest.mark.req("URS-OPS-001")
 def test_a_casebook_is_not_signed_while_a_cycle_signature_is_invalid(rf_request, investigator, clinician,
                                                                      patient, cycle):
     request = rf_request(investigator)
@@ -162,6 +166,7 @@ def test_the_query_link_preselects_the_field_and_comes_back(client_for, monitor,
     assert DataQuery.objects.get().field_name == "weight_kg"
 
 
+@pytest.mark.req("URS-OPS-002")
 def test_a_clinician_answers_in_one_step_from_the_edit_form(client_for, monitor, clinician, patient):
     query = review_services.query_raise(record=patient, field_name="enrolment_date", field_label="Enrolment date",
                                         record_label="Patient", question="Date on the consent?", user=monitor)
@@ -185,6 +190,7 @@ def test_a_clinician_answers_in_one_step_from_the_edit_form(client_for, monitor,
     assert response.status_code == 400 and not response.json()["ok"]
 
 
+@pytest.mark.req("URS-OPS-001")
 def test_the_edit_forms_warn_what_saving_invalidates(client_for, monitor, investigator, clinician, patient, cycle,
                                                      rf_request):
     review_services.record_sign(record=cycle, user=investigator, password=PASSWORD,

@@ -113,6 +113,7 @@ def test_the_fixed_reason_is_stored_in_english_and_shown_translated(monitor, pat
         assert verification.invalidated_reason == ALTERED_OUTSIDE_REASON
 
 
+@pytest.mark.req("URS-SIG-001")
 def test_the_signature_meaning_is_stored_neutral_and_shown_translated(rf, investigator, patient):
     cycle = full_cycle(patient)
     request = rf.post("/")

@@ -48,6 +48,7 @@ def _event(AdverseEvent, History, patient, term, *, serious, upgraded=False):
     return event.pk
 
 
+@pytest.mark.req("URS-CHG-002")
 def test_existing_events_take_their_entry_as_awareness():
     old = _migrate(BEFORE)
     try:

@@ -93,6 +93,7 @@ def test_every_record_type_has_a_layout_in_its_edit_forms_order():
 # --- the cycle view, every role, locked or not --------------------------------------------
 
 @pytest.mark.parametrize("role", ["clinician", "investigator", "coordinator", "monitor", "admin_user"])
+@pytest.mark.req("URS-CPY-006")
 def test_every_role_views_a_locked_cycle_read_only(request, client_for, admin_user, patient, cycle, role):
     oversight_services.record_lock(record=cycle, user=admin_user, reason="Database lock")
     user = request.getfixturevalue(role)
@@ -123,6 +124,7 @@ def test_a_user_without_a_role_gets_403_and_an_unknown_cycle_404(client_for, mak
     assert client_for(coordinator).get(cycle_view(patient, 9)).status_code == 404
 
 
+@pytest.mark.req("URS-CPY-006", "URS-SIG-001")
 def test_the_cycle_view_shows_deviations_queries_signature_and_the_full_history(
         client_for, clinician, investigator, monitor, patient):
     cycle = full_cycle(patient, day2_dose=Decimal("40.0"))  # an under-dose on day 2
@@ -169,6 +171,7 @@ def test_end_of_treatment_and_adverse_event_views(client_for, monitor, clinician
 
 # --- the casebook -------------------------------------------------------------------
 
+@pytest.mark.req("URS-CPY-006")
 def test_the_casebook_shows_every_form_in_visit_order_with_history(client_for, coordinator, clinician, patient):
     DiagnosisFactory(patient=patient)
     MalignancyFactory(patient=patient, malignancy_type="Basal cell carcinoma")
@@ -245,6 +248,7 @@ def test_the_patient_page_timeline_and_ae_list_link_to_the_read_only_forms(clien
 
 # --- the sign page shows what is signed ----------------------------------------------------
 
+@pytest.mark.req("URS-SIG-004")
 def test_the_cycle_sign_page_shows_the_values_before_the_password(client_for, investigator, patient, cycle):
     html = client_for(investigator).get(reverse("oversight:cycle_sign", args=[cycle.pk])).content.decode()
     infusion = cycle.infusions.get(day=2)
@@ -269,6 +273,7 @@ def test_the_casebook_sign_page_shows_the_casebook(client_for, investigator, cli
     assert response.status_code == 302
 
 
+@pytest.mark.req("URS-OPS-003")
 def test_a_monitor_verifies_entered_fields_not_derived_facts(client_for, monitor, patient, cycle):
     """SDV compares what was transcribed with the source: an entered field has "Verify",
     a fact the rules derived (and the service refuses to mark) has none; both can be queried."""

@@ -47,6 +47,7 @@ def stored(event):
     return {name: getattr(event, name) for name in rules.CODED_FIELDS}
 
 
+@pytest.mark.req("URS-PRT-012")
 def test_the_form_codes_the_event_and_keeps_the_verbatim_term(client_for, clinician, patient):
     client = client_for(clinician)
     page = client.get(reverse("safety:ae_create", args=[patient.pk])).content.decode()
@@ -94,6 +95,7 @@ def test_recoding_is_an_edit_with_a_reason(client_for, clinician, patient):
     assert latest.meddra_llt_code == CHILLS and event.history.earliest().meddra_llt_code == HEADACHE
 
 
+@pytest.mark.req("URS-PRT-012")
 def test_a_later_dictionary_change_does_not_change_a_coded_event(patient):
     event = event_for(patient, MENINGISMUS)
     before = stored(event)

@@ -53,6 +53,7 @@ def test_onset_on_the_infusion_day_is_fine():
     assert ae(infusion_date=date(2025, 4, 1)) == set()
 
 
+@pytest.mark.req("URS-PRT-010")
 def test_report_due_24_hours_after_awareness():
     aware = datetime(2025, 4, 1, 9, 30, tzinfo=timezone.utc)
     assert rules.report_due_at(aware) == aware + timedelta(hours=24)
@@ -77,6 +78,7 @@ def test_report_due_24_hours_after_awareness():
          {("grade", "life_threatening_is_grade4")}),
     ],
 )
+@pytest.mark.req("URS-PRT-012")
 def test_death_and_life_threat_are_consistent(overrides, expected):
     assert ae(**overrides) == expected
 
@@ -99,12 +101,14 @@ NOW = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
     (NOW + timedelta(minutes=1), {("aware_at", "in_future")}),
     (None, set()),  # not given: the service takes the entry
 ])
+@pytest.mark.req("URS-CHK-003")
 def test_awareness_not_before_onset_nor_in_the_future(aware_at, expected):
     found = rules.awareness_violations(aware_at=aware_at, aware_date=aware_at.date() if aware_at else None,
                                        onset_date=date(2025, 4, 1), now=NOW)
     assert {(v.field, v.code) for v in found} == expected
 
 
+@pytest.mark.req("URS-PRT-010")
 def test_sae_clock_runs_from_awareness():
     aware = datetime(2025, 4, 1, 9, 30, tzinfo=timezone.utc)
     on_time = rules.sae_facts(serious=True, aware_at=aware, sae_entered_at=aware + timedelta(hours=24))
@@ -210,6 +214,7 @@ ENTERED = datetime(2025, 4, 1, 9, 30, tzinfo=timezone.utc)
 DUE = rules.report_due_at(ENTERED)
 
 
+@pytest.mark.req("URS-PRT-011")
 def test_review_clock_before_and_after_the_deadline():
     clock = rules.review_clock(due_at=DUE, now=ENTERED + timedelta(hours=20, minutes=15))
     assert (clock.due_at, clock.overdue, clock.late, clock.label) == (

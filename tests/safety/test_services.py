@@ -60,6 +60,7 @@ INCONSISTENT = [
 
 
 @pytest.mark.parametrize("overrides, expected", INCONSISTENT)
+@pytest.mark.req("URS-PRT-012")
 def test_the_form_refuses_an_inconsistent_death(client_for, clinician, patient, overrides, expected):
     post = form_post(**{k: ("on" if v is True else str(v)) for k, v in overrides.items()})
     response = client_for(clinician).post(reverse("safety:ae_create", args=[patient.pk]), post)
@@ -69,6 +70,7 @@ def test_the_form_refuses_an_inconsistent_death(client_for, clinician, patient, 
 
 
 @pytest.mark.parametrize("overrides, expected", INCONSISTENT)
+@pytest.mark.req("URS-PRT-012")
 def test_the_api_refuses_an_inconsistent_death(api_for, clinician, patient, overrides, expected):  # noqa: F811
     response = api_for(clinician).post("/api/v1/adverse-events/", api_json(patient, **overrides), format="json")
     assert response.status_code == 400
@@ -95,6 +97,7 @@ def test_a_correction_cannot_make_an_event_fatal_alone(client_for, clinician, pa
 
 # --- 2. The SAE clock runs from the site's awareness -------------------------------------------
 
+@pytest.mark.req("URS-PRT-010")
 def test_awareness_defaults_to_the_entry(api_for, clinician, patient):  # noqa: F811
     response = api_for(clinician).post("/api/v1/adverse-events/", api_json(
         patient, serious=True, serious_hospitalisation=True), format="json")
@@ -108,6 +111,7 @@ def test_awareness_defaults_to_the_entry(api_for, clinician, patient):  # noqa: 
     assert body["review_due_at"] == body["report_due_at"]
 
 
+@pytest.mark.req("URS-PRT-010")
 def test_an_sae_entered_weeks_after_awareness_is_flagged_late(client_for, clinician, monitor, patient):
     aware = timezone.localtime() - timedelta(weeks=4)
     response = client_for(clinician).post(reverse("safety:ae_create", args=[patient.pk]), form_post(
@@ -126,6 +130,7 @@ def test_an_sae_entered_weeks_after_awareness_is_flagged_late(client_for, clinic
         assert "reported late" in page, name
 
 
+@pytest.mark.req("URS-PRT-010")
 def test_an_sae_entered_within_24_hours_of_awareness_is_on_time(api_for, clinician, patient):  # noqa: F811
     aware = timezone.now() - timedelta(hours=23)
     response = api_for(clinician).post("/api/v1/adverse-events/", api_json(
@@ -134,6 +139,7 @@ def test_an_sae_entered_within_24_hours_of_awareness_is_on_time(api_for, clinici
     assert response.json()["reported_late"] is False
 
 
+@pytest.mark.req("URS-PRT-010")
 def test_a_non_serious_event_upgraded_later_runs_its_clock_from_then(client_for, clinician, patient):
     event = services.adverse_event_save(event=AdverseEvent(patient=patient, term="Headache", onset_date=ONSET,
                                                            grade=3, relatedness="possible", outcome="recovering"))
@@ -171,6 +177,7 @@ def test_the_ae_export_table_carries_the_clock(patient):
 
 # --- recompute_derived: a rules change flows through the stored facts ---------------------------
 
+@pytest.mark.req("URS-CHG-001")
 def test_a_rule_change_flows_through_recompute_derived(patient, monkeypatch, admin_user):
     aware = timezone.now() - timedelta(hours=30)
     event = services.adverse_event_save(event=AdverseEvent(

@@ -25,6 +25,7 @@ def ae_post(**overrides):
     return {k: v for k, v in data.items() if v is not None}
 
 
+@pytest.mark.req("URS-DOC-001", "URS-PRT-011")
 def test_serious_event_reaches_the_monitor(client_for, clinician, monitor, patient):
     cycle = full_cycle(patient)
     day2 = cycle.infusions.get(day=2)
@@ -49,6 +50,7 @@ def test_serious_event_reaches_the_monitor(client_for, clinician, monitor, patie
     assert "1 serious adverse event" in page.content.decode()
 
 
+@pytest.mark.req("URS-PRT-011")
 def test_reviewed_event_leaves_the_banner(client_for, monitor, patient):
     full_cycle(patient)
     event = AdverseEvent.objects.create(patient=patient, term="Aseptic meningitis", onset_date=patient.enrolment_date,
@@ -79,6 +81,7 @@ def test_bad_input_gets_a_field_error(client_for, clinician, patient, overrides,
     assert not AdverseEvent.objects.exists()
 
 
+@pytest.mark.req("URS-PRO-008")
 def test_infusion_of_another_patient_is_refused(client_for, clinician, patient, site_a):
     other = PatientFactory(site=site_a, subject_id="01-002")
     foreign = full_cycle(other).infusions.get(day=1)
@@ -88,6 +91,7 @@ def test_infusion_of_another_patient_is_refused(client_for, clinician, patient, 
     assert not AdverseEvent.objects.exists()
 
 
+@pytest.mark.req("URS-PRO-001")
 def test_edit_needs_reason_and_void_keeps_the_row(client_for, clinician, patient):
     client = client_for(clinician)
     client.post(reverse("safety:ae_create", args=[patient.pk]), ae_post())

@@ -53,6 +53,7 @@ def test_derived_values_are_those_of_the_models(cohort):
         assert assessment.mmt_total == total
 
 
+@pytest.mark.req("URS-VAL-003")
 def test_deviations_are_those_the_rules_compute(cohort):
     kinds = Counter(ProtocolDeviation.objects.values_list("kind", flat=True))
     assert kinds, "the cohort has deviations"

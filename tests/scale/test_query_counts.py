@@ -59,6 +59,7 @@ def _diff(small, large):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.req("URS-USR-002")
 def test_query_count_is_constant(scale, name):
     errors = {k: v for k, v in scale.errors.items() if k.startswith(f"{name}@")}
     assert not errors, errors

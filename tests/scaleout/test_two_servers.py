@@ -228,6 +228,7 @@ def site():
 
 # --- The tests ---------------------------------------------------------------------------
 
+@pytest.mark.req("URS-DEV-004")
 def test_session_opened_on_one_server_works_on_the_other(servers, site):
     a, b = servers
     user_with_role("clin-session", "clinician", site)
@@ -246,6 +247,7 @@ def test_session_opened_on_one_server_works_on_the_other(servers, site):
     assert not is_signed_in(browser, b)
 
 
+@pytest.mark.req("URS-DEV-004")
 def test_lock_set_through_one_server_refuses_an_edit_through_the_other(servers, site):
     a, b = servers
     patient = PatientFactory(site=site, subject_id="01-001", birth_year=1970)
@@ -278,6 +280,7 @@ def test_lock_set_through_one_server_refuses_an_edit_through_the_other(servers, 
     assert reopened.status_code == 302
 
 
+@pytest.mark.req("URS-DEV-004")
 def test_edit_conflict_holds_across_servers(servers, site):
     a, b = servers
     patient = PatientFactory(site=site, subject_id="01-002", birth_year=1970, race="WHITE")
@@ -307,6 +310,7 @@ def test_edit_conflict_holds_across_servers(servers, site):
     assert patient.history.count() == 2  # created, then the one accepted edit
 
 
+@pytest.mark.req("URS-DEV-004")
 def test_login_lockout_holds_across_servers(servers, site):
     a, b = servers
     user_with_role("clin-lockout", "clinician", site)

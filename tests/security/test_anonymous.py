@@ -68,6 +68,7 @@ def anonymous_problems(client, world):
     return problems, checked
 
 
+@pytest.mark.req("URS-ACC-001")
 def test_no_route_answers_an_anonymous_visitor(client, world_a):
     problems, checked = anonymous_problems(client, world_a)
     assert checked > 300
@@ -75,6 +76,7 @@ def test_no_route_answers_an_anonymous_visitor(client, world_a):
 
 
 @pytest.mark.urls("tests.security.leaky_urls")
+@pytest.mark.req("URS-ACC-001")
 def test_the_walk_catches_an_unguarded_view(client, world_a):
     """The test above is not vacuous: add an open page and an open API view, it fails."""
     problems, _ = anonymous_problems(client, world_a)

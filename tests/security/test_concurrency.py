@@ -129,6 +129,7 @@ def test_patient_form_two_sessions_one_wins(editors):
     assert patient.history.first().history_change_reason == f"Corrected from the source by {winner}"
 
 
+@pytest.mark.req("URS-PRO-006")
 def test_cycle_form_two_sessions_one_wins(editors):
     alice, bob = editors
     patient = PatientFactory(site=alice.memberships.get().site, subject_id="01-001")

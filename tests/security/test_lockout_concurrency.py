@@ -66,6 +66,7 @@ def at_once(n, act):
     return results
 
 
+@pytest.mark.req("URS-SIG-004")
 def test_concurrent_wrong_signing_passwords_are_committed_and_lock(postgres, site_a, make_user):
     investigator = make_user("investigator", site_a, username="ivan")
     cycle = full_cycle(PatientFactory(site=site_a, subject_id="01-001"))
@@ -87,6 +88,7 @@ def test_concurrent_wrong_signing_passwords_are_committed_and_lock(postgres, sit
     assert not Signature.objects.exists()
 
 
+@pytest.mark.req("URS-INC-001")
 def test_a_burst_of_anonymous_failures_loses_no_count(postgres):
     n = 20
 

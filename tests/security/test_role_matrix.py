@@ -214,6 +214,7 @@ def unclassified():
     return missing
 
 
+@pytest.mark.req("URS-AUT-001")
 def test_every_route_and_method_is_classified():
     missing = unclassified()
     known = {r.key for r in all_routes()}
@@ -224,6 +225,7 @@ def test_every_route_and_method_is_classified():
 
 
 @pytest.mark.urls("tests.security.leaky_urls")
+@pytest.mark.req("URS-AUT-001")
 def test_a_new_route_must_be_classified():
     missing = unclassified()
     assert any(m.startswith("leak ") for m in missing), missing
@@ -248,6 +250,7 @@ def _admin_site_ok(route, role, got):
 
 
 @pytest.mark.parametrize("role", ROLES)
+@pytest.mark.req("URS-AUT-001")
 def test_role_matrix(role, users, world_a):
     user = users[role]
     client = Client()
@@ -289,6 +292,7 @@ SUPERUSER_OPEN = {"home", "healthz", "favicon", "javascript-catalog", "accounts:
                   "notifications:preferences"}
 
 
+@pytest.mark.req("URS-ACC-003")
 def test_a_superuser_without_a_role_is_refused_every_study_route(superuser, world_a):
     """Issue 12: ``is_superuser`` grants nothing in the study. A break-glass
     superuser without a membership gets a 403 or a 404 (or 405) on every page and

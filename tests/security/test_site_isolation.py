@@ -60,6 +60,7 @@ def leaks(data, world_b):
 
 
 @pytest.mark.parametrize("role", SITE_ROLES)
+@pytest.mark.req("URS-ACC-002")
 def test_every_route_naming_a_site_b_object_is_404(role, site_staff, world_a, world_b):
     client = logged_in(site_staff[role])
     index = ROLES.index(role)
@@ -92,6 +93,7 @@ FILTERS = ("", "?site={site_pk}", "?site={site_code}", "?patient={patient_pk}", 
 
 
 @pytest.mark.parametrize("role", SITE_ROLES)
+@pytest.mark.req("URS-ACC-002")
 def test_no_page_or_listing_shows_site_b(role, site_staff, world_a, world_b):
     client = logged_in(site_staff[role])
     index = ROLES.index(role)
@@ -119,6 +121,7 @@ def test_no_page_or_listing_shows_site_b(role, site_staff, world_a, world_b):
 
 
 @pytest.mark.parametrize("role", SITE_ROLES)
+@pytest.mark.req("URS-ACC-002")
 def test_api_lists_never_hold_site_b_records(role, site_staff, world_a, world_b):
     client = APIClient()
     client.force_authenticate(site_staff[role])
@@ -139,6 +142,7 @@ def test_api_lists_never_hold_site_b_records(role, site_staff, world_a, world_b)
         assert detail.status_code == 404, collection
 
 
+@pytest.mark.req("URS-ACC-002")
 def test_a_site_user_cannot_write_into_site_b(clinician, world_a, world_b):
     api = APIClient()
     api.force_authenticate(clinician)
@@ -180,6 +184,7 @@ def _export(client, fmt, query=""):
     return body(response)
 
 
+@pytest.mark.req("URS-AUT-006")
 def test_site_staff_may_neither_report_nor_export(clinician, investigator, world_a, world_b):
     for user in (clinician, investigator):
         client = logged_in(user)

@@ -61,6 +61,7 @@ def _api(user):
 
 # --- signing -----------------------------------------------------------------------------------
 
+@pytest.mark.req("URS-SIG-005")
 def test_a_superuser_admin_cannot_sign_on_the_page(client_for, super_admin, cycle, patient):
     client = client_for(super_admin)
     for url in (reverse("oversight:cycle_sign", args=[cycle.pk]), reverse("oversight:casebook_sign", args=[patient.pk])):
@@ -73,6 +74,7 @@ def test_a_superuser_admin_cannot_sign_on_the_page(client_for, super_admin, cycl
 
 
 @pytest.mark.parametrize("who", ["superuser", "super_admin"])
+@pytest.mark.req("URS-AUT-002")
 def test_the_signing_service_refuses_a_superuser_without_the_investigator_role(request, rf, who, cycle, patient):
     user = request.getfixturevalue(who)
     for record in (cycle, patient):
@@ -81,12 +83,14 @@ def test_the_signing_service_refuses_a_superuser_without_the_investigator_role(r
     assert not Signature.objects.exists()
 
 
+@pytest.mark.req("URS-SIG-005")
 def test_a_superuser_without_a_role_cannot_sign(client_for, superuser, cycle):
     assert client_for(superuser).post(reverse("oversight:cycle_sign", args=[cycle.pk]),
                                       {"password": PASSWORD}).status_code == 403
     assert not Signature.objects.exists()
 
 
+@pytest.mark.req("URS-AUT-002")
 def test_an_investigator_signs_only_at_their_investigator_site(client_for, rf, make_user, site_a, site_b, cycle):
     """Investigator at site 02, clinician at site 01: the patient of site 01 is
     readable (clinician) but not signable there."""
@@ -135,6 +139,7 @@ def test_a_role_less_superuser_can_neither_raise_close_nor_answer_in_the_service
     assert DataQuery.objects.count() == 1 and not SourceVerification.objects.exists()
 
 
+@pytest.mark.req("URS-AUT-003")
 def test_the_site_answers_and_the_monitor_closes(clinician, monitor, query):
     review_services.query_answer(query=query, user=clinician, text="Corrected.")
     review_services.query_close(query=query, user=monitor)
@@ -150,6 +155,7 @@ def _event_entered_by(user, patient):
 
 
 @pytest.mark.parametrize("who", ["admin_user", "super_admin"])
+@pytest.mark.req("URS-AUT-004")
 def test_nobody_reviews_an_adverse_event_they_entered(request, who, patient, monitor):
     user = request.getfixturevalue(who)
     event = _event_entered_by(user, patient)
@@ -175,6 +181,7 @@ def test_the_review_page_shows_the_own_entry_refusal(client_for, admin_user, pat
     assert not AdverseEventReview.objects.exists()
 
 
+@pytest.mark.req("URS-AUT-004")
 def test_a_role_less_superuser_cannot_review(superuser, patient, clinician):
     event = _event_entered_by(clinician, patient)
     with pytest.raises(ValidationError) as refused:
@@ -192,6 +199,7 @@ def test_a_role_less_superuser_cannot_enter_clinical_data_in_the_django_admin(cl
     assert client.get(reverse("admin:patients_patient_change", args=[patient.pk])).status_code == 403
 
 
+@pytest.mark.req("URS-AUT-005")
 def test_the_admin_role_runs_the_django_admin_without_being_a_superuser(client_for, admin_user, clinician):
     assert not admin_user.is_superuser
     client = client_for(admin_user)
@@ -205,6 +213,7 @@ def test_the_admin_role_runs_the_django_admin_without_being_a_superuser(client_f
     assert not {"is_superuser", "groups", "user_permissions"} & set(fields)
 
 
+@pytest.mark.req("URS-AUT-005")
 def test_nobody_is_made_a_superuser_in_the_django_admin(client_for, admin_user, clinician):
     client = client_for(admin_user)
     response = client.post(reverse("admin:auth_user_change", args=[clinician.pk]), {
@@ -219,6 +228,7 @@ def test_nobody_is_made_a_superuser_in_the_django_admin(client_for, admin_user, 
 
 # --- logins ------------------------------------------------------------------------------------
 
+@pytest.mark.req("URS-ACC-003")
 def test_a_superusers_login_is_an_access_event_of_its_own_kind(client, superuser, clinician):
     client.force_login(superuser)
     client.force_login(clinician)
@@ -226,6 +236,7 @@ def test_a_superusers_login_is_an_access_event_of_its_own_kind(client, superuser
     assert kinds == {superuser.username: AccessKind.SUPERUSER_LOGIN, clinician.username: AccessKind.LOGIN}
 
 
+@pytest.mark.req("URS-AUT-005")
 def test_an_administrator_cannot_give_themselves_a_role(client_for, admin_user, clinician, site_a):
     """Else an administrator could make themselves an investigator and sign."""
     from accounts.models import Membership
@@ -248,6 +259,7 @@ def test_an_administrator_cannot_give_themselves_a_role(client_for, admin_user, 
     assert Membership.objects.filter(user=clinician, role="investigator").exists()
 
 
+@pytest.mark.req("URS-AUT-005")
 def test_the_templates_perms_come_from_the_roles(rf, superuser, monitor):
     """The navigation's ``perms`` answer through the roles: a superuser's menu is empty."""
     from accounts.context_processors import roles

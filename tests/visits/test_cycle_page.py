@@ -42,6 +42,7 @@ def summary_links(html):
 
 # --- Errors that cannot be missed -------------------------------------------------------------
 
+@pytest.mark.req("URS-CHK-007")
 def test_refused_cycle_has_a_summary_linking_to_each_invalid_field(client_for, clinician, patient):
     data = cycle_post(**{"cycle-weight_kg": "heavy", "day1-lot": "", "assessment-mmt_deltoid": "x"})
     response = client_for(clinician).post(create_url(patient), data)
@@ -104,6 +105,7 @@ def _previous(patient):
     return cycle
 
 
+@pytest.mark.req("URS-PRT-020")
 def test_a_new_cycle_carries_forward_the_previous_cycles_values(client_for, clinician, patient):
     _previous(patient)
     response = client_for(clinician).get(create_url(patient))
@@ -160,6 +162,7 @@ def test_a_day_2_left_empty_with_carried_values_is_not_given(client_for, clinici
 
 # --- Planned date, window and day 2 in the preview --------------------------------------------
 
+@pytest.mark.req("URS-PRT-020")
 def test_the_page_shows_the_planned_date_and_window(client_for, clinician, patient):
     _previous(patient)
     html = client_for(clinician).get(create_url(patient)).content.decode()
@@ -193,6 +196,7 @@ def test_preview_window_counts_from_the_cycle_before_the_one_edited(client_for, 
     assert preview(client, patient, cycle="1").json()["schedule"] is None  # a first cycle has no window
 
 
+@pytest.mark.req("URS-PRT-006")
 def test_preview_gives_day_2s_date_and_checks_it(client_for, clinician, patient):
     client = client_for(clinician)
     filled = preview(client, patient, day1_date="2025-03-31").json()["day2"]

@@ -57,6 +57,7 @@ def open_deviations(patient):
                   ProtocolDeviation.objects.open().filter(patient=patient).select_related("cycle"))
 
 
+@pytest.mark.req("URS-DOC-001")
 def test_every_cycle_and_infusion_fact_is_stored_with_the_rules_version(patient):
     enter_cycle(patient, 1)
     second = enter_cycle(patient, 2, start=START + timedelta(days=40), day1_dose="60.0")
@@ -76,6 +77,7 @@ def test_every_cycle_and_infusion_fact_is_stored_with_the_rules_version(patient)
     assert open_deviations(patient) == [(2, "underdose", 1), (2, "window", 0)]
 
 
+@pytest.mark.req("URS-CHG-003")
 def test_a_weight_correction_rederives_the_infusions_it_did_not_touch(patient):
     cycle = enter_cycle(patient, 1)
     cycle.weight_kg = Decimal("80.0")
@@ -87,6 +89,7 @@ def test_a_weight_correction_rederives_the_infusions_it_did_not_touch(patient):
     assert open_deviations(patient) == [(1, "underdose", 1), (1, "underdose", 2)]
 
 
+@pytest.mark.req("URS-CHG-003")
 def test_ticking_a_risk_then_correcting_an_earlier_ck_makes_no_retroactive_deviation(patient):
     """The finding: tick "Thrombotic risk", then correct only the CK of an earlier cycle: saving
     created retroactive "infusion rate above the limit" deviations for infusions given before
@@ -137,6 +140,7 @@ def test_a_ticked_risk_needs_its_date(patient, field):
     assert getattr(patient, field) is False  # nothing stored
 
 
+@pytest.mark.req("URS-PRT-008")
 def test_risk_in_force_on_the_cycle_date():
     on = date(2025, 5, 1)
     assert rules.risk_in_force(on, True, date(2025, 5, 1), False, None)
@@ -145,6 +149,7 @@ def test_risk_in_force_on_the_cycle_date():
     assert not rules.risk_in_force(on, False, date(2025, 1, 1), False, date(2025, 1, 1))
 
 
+@pytest.mark.req("URS-CHG-001")
 def test_recompute_derived_lists_a_rule_change_then_applies_it_with_history(patient, monkeypatch):
     enter_cycle(patient, 1, day1_dose="60.0")  # -14.3 %: an under-dose at 5 %
     day1 = Infusion.objects.get(day=1)
@@ -172,6 +177,7 @@ def test_recompute_derived_lists_a_rule_change_then_applies_it_with_history(pati
     assert "Dry run: 0 stored fact(s)" in out.getvalue()
 
 
+@pytest.mark.req("URS-CHG-001")
 def test_recompute_refuses_a_locked_casebook_and_reports_it(patient, monkeypatch):
     enter_cycle(patient, 1, day1_dose="60.0")
     type(patient).objects.filter(pk=patient.pk).update(locked_at=timezone.now())
@@ -196,6 +202,7 @@ def test_derive_cycle_leaves_empty_what_it_cannot_derive():
     assert infusion.rate_within_limit is True
 
 
+@pytest.mark.req("URS-PRT-004")
 def test_derived_judgements_are_the_deviation_rules_at_their_edges():
     """Exactly at the tolerance and exactly at the limit are within (as the deviation rules say)."""
     at_tolerance = rules.derive_infusion(

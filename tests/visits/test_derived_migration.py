@@ -39,6 +39,7 @@ def _latest():
     return executor.loader.graph.leaf_nodes()
 
 
+@pytest.mark.req("URS-CHG-002")
 def test_existing_rows_get_their_facts_from_the_rules():
     old = _migrate(BEFORE)
     try:

@@ -38,6 +38,7 @@ def _latest():
     return executor.loader.graph.leaf_nodes()
 
 
+@pytest.mark.req("URS-CHG-002")
 def test_existing_deviations_become_chains_and_the_guard_is_put_on():
     old = _migrate(BEFORE)
     try:

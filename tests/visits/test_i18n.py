@@ -76,6 +76,7 @@ def stored(patient):
     }
 
 
+@pytest.mark.req("URS-USR-001")
 def test_a_french_post_stores_what_the_english_post_stores(client_for, clinician, patients):
     english, french_data = english_and_french()
     assert french_data["cycle-weight_kg"] == "72,5" and french_data["cycle-start_date"] == "17/03/2025"

@@ -28,6 +28,7 @@ MISSED = START + timedelta(days=28)  # 2025-04-14: the cycle 2 that was not give
 
 # --- the rule, without a database ------------------------------------------------------------
 
+@pytest.mark.req("URS-PRT-007")
 def test_a_missed_cycle_moves_the_next_cycle_28_days_after_its_planned_date():
     schedule = next_cycle(on_study=True, last_start=START, enrolment_date=date(2025, 3, 10),
                           last_missed_planned=MISSED)
@@ -75,6 +76,7 @@ def _violations(**overrides):
     ({"reason": "other"}, {("reason_detail", "detail_required")}),
     ({"reason": "other", "reason_detail": "moved house"}, set()),
 ])
+@pytest.mark.req("URS-PRT-014")
 def test_missed_cycle_violations(overrides, expected):
     assert _violations(**overrides) == expected
 
@@ -95,6 +97,7 @@ def patient(site_a):
     return patient
 
 
+@pytest.mark.req("URS-PRT-014")
 def test_missed_cycle_save_stores_the_moved_schedule_with_history(patient, clinician):
     missed = missed_cycle_save(missed=MissedCycle(patient=patient, planned_date=MISSED, reason="unwell"),
                                user=clinician)
@@ -120,6 +123,7 @@ def test_a_refused_missed_cycle_writes_nothing(patient, clinician):
     assert patient.next_cycle_planned_date == MISSED
 
 
+@pytest.mark.req("URS-PRO-001")
 def test_void_keeps_the_row_and_restores_the_schedule(patient, clinician):
     missed = missed_cycle_save(missed=MissedCycle(patient=patient, planned_date=MISSED, reason="drug_supply"),
                                user=clinician)
@@ -248,6 +252,7 @@ def test_api_create_refuse_and_void(clinician, clinician_b, patient):
 
 # --- report and exports --------------------------------------------------------------------------
 
+@pytest.mark.req("URS-PRT-014")
 def test_report_counts_missed_cycles_per_patient_and_reason(patient, clinician, site_a):
     missed_cycle_save(missed=MissedCycle(patient=patient, planned_date=MISSED, reason="unwell"), user=clinician)
     other = PatientFactory(site=site_a)
@@ -275,6 +280,7 @@ def test_the_csv_export_has_the_missed_cycles_table_and_dictionary(patient, clin
     assert "missed_cycles" in dictionary
 
 
+@pytest.mark.req("URS-PRT-014")
 def test_a_cycle_given_within_a_window_of_a_current_missed_cycle_is_refused(patient, clinician):
     """The converse of "cycle_given": a month recorded as missed cannot also have its
     infusion (exposure and the report would count both); voided, the cycle is accepted."""

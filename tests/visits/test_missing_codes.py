@@ -160,6 +160,7 @@ def test_a_coded_criterion_exports_empty_not_false(client_for, clinician, patien
     assert row["bp_emg"] is True and row["bp_emg_missing"] is None
 
 
+@pytest.mark.req("URS-CHK-004")
 def test_sdtm_writes_not_done_with_the_reason(coded, tmp_path):
     lb = [r for r in sdtm.lb_records(coded) if r["LBTESTCD"] == "ALDOLASE"]
     assert lb == [pytest.approx(lb[0])] and lb[0]["LBSTAT"] == "NOT DONE" and lb[0]["LBREASND"] == "NOT DONE"
@@ -179,6 +180,7 @@ def test_sdtm_writes_not_done_with_the_reason(coded, tmp_path):
     assert (row["LBSTAT"], row["LBREASND"], row["LBORRES"]) == ("NOT DONE", "NOT DONE", "")
 
 
+@pytest.mark.req("URS-CHK-004")
 def test_fhir_observation_has_a_data_absent_reason(coded):
     bundle = json.loads(b"".join(fhir_bundle(coded)))
     observations = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
@@ -228,6 +230,7 @@ def test_completeness_counts_coded_fields_with_their_reason(client_for, monitor,
     assert all(f.records == 0 for f in completeness(other))
 
 
+@pytest.mark.req("URS-CHK-004")
 def test_the_report_counts_missing_values_with_the_reason(client_for, coordinator, coded):
     response = client_for(coordinator).get(reverse("reporting:report"))
     missing = {str(m.label): m for m in response.context["report"].missing}

@@ -25,6 +25,7 @@ def preview(client, patient, **params):
     return client.get(reverse("visits:cycle_preview", args=[patient.pk]), params)
 
 
+@pytest.mark.req("URS-VAL-002")
 def test_actual_weight_preview_is_the_rules_answer(client_for, clinician, patient):
     response = preview(client_for(clinician), patient, weight_kg="70", dosing_basis="actual",
                        start_date="2025-03-17", day1_dose_g="70", day1_rate="150",
@@ -50,6 +51,7 @@ def test_actual_weight_preview_is_the_rules_answer(client_for, clinician, patien
     assert data["dose_tolerance_pct"] == str(rules.q1(rules.DOSE_TOLERANCE * 100))
 
 
+@pytest.mark.req("URS-VAL-002", "URS-PRT-005")
 def test_adjusted_weight_preview_is_the_rules_answer(client_for, clinician, patient):
     data = preview(client_for(clinician), patient, weight_kg="110", height_cm="175",
                    dosing_basis="adjusted", day1_dose_g="90").json()

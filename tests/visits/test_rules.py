@@ -15,6 +15,7 @@ TODAY = date(2026, 6, 15)
 
 @pytest.mark.parametrize("weight, expected", [("70", "70.0"), ("70.04", "70.0"), ("70.05", "70.1"),
                                               ("45.5", "45.5")])
+@pytest.mark.req("URS-PRT-004")
 def test_prescribed_daily_dose_is_1_g_per_kg(weight, expected):
     assert rules.prescribed_daily_dose_g(D(weight)) == D(expected)
     assert rules.prescribed_cycle_dose_g(D(weight)) == D(expected) * 2
@@ -25,6 +26,7 @@ def test_prescribed_daily_dose_is_1_g_per_kg(weight, expected):
     [("M", "152.4", "50.0"), ("F", "152.4", "45.5"),  # 60 inches: the base weight
      ("M", "177.8", "73.0"), ("F", "165.1", "57.0")],  # 70 in: 50 + 23; 65 in: 45.5 + 11.5
 )
+@pytest.mark.req("URS-PRT-005")
 def test_devine_ibw(sex, height_cm, expected):
     assert rules.q1(rules.devine_ibw_kg(sex, D(height_cm))) == D(expected)
 
@@ -38,6 +40,7 @@ def test_devine_ibw(sex, height_cm, expected):
         ("adjusted", "90", "165.1", "F", "70.2"),  # 57 + 0.4 x 33 = 70.2
     ],
 )
+@pytest.mark.req("URS-PRT-005")
 def test_dosing_weight(basis, weight, height, sex, expected):
     assert rules.dosing_weight_kg(basis, weight_kg=D(weight), height_cm=height and D(height),
                                   sex=sex) == D(expected)
@@ -55,6 +58,7 @@ def test_dosing_weight(basis, weight, height, sex, expected):
         (None, "70", None),
     ],
 )
+@pytest.mark.req("URS-PRT-004")
 def test_dose_deviation_edges(given, prescribed, expected):
     deviation = rules.dose_deviation(day=2, given_g=given and D(given), prescribed_g=D(prescribed))
     assert (deviation.kind if deviation else None) == expected
@@ -80,11 +84,13 @@ def test_dose_tolerance_is_a_parameter():
         ("150", "70", True, True),
     ],
 )
+@pytest.mark.req("URS-PRT-008")
 def test_rate_deviation_edges(rate_ml_h, weight, at_risk, deviates):
     deviation = rules.rate_deviation(day=1, rate_ml_per_h=D(rate_ml_h), weight_kg=D(weight), at_risk=at_risk)
     assert (deviation is not None) is deviates
 
 
+@pytest.mark.req("URS-PRT-008")
 def test_rate_conversion():
     # mL/h = kg x mL/kg/min x 60
     assert rules.rate_ml_per_kg_min(D("168"), D("70")) == D("0.040")
@@ -98,6 +104,7 @@ def test_rate_conversion():
     "days_after_previous, deviates",
     [(28, False), (21, False), (35, False), (20, True), (36, True), (63, True)],
 )
+@pytest.mark.req("URS-PRT-007")
 def test_window_edges(days_after_previous, deviates):
     previous = date(2025, 1, 1)
     from datetime import timedelta
@@ -106,6 +113,7 @@ def test_window_edges(days_after_previous, deviates):
     assert (deviation is not None) is deviates
 
 
+@pytest.mark.req("URS-PRT-007")
 def test_first_cycle_has_no_window():
     assert rules.window_deviation(start=date(2025, 1, 1), previous_start=None) is None
     assert rules.planned_start(None) is None
@@ -122,6 +130,7 @@ def test_first_cycle_has_no_window():
         (None, None, []),
     ],
 )
+@pytest.mark.req("URS-PRT-006")
 def test_day_deviations(day1, day2, kinds):
     assert [(d.kind, d.day) for d in rules.day_deviations(day1=day1, day2=day2)] == kinds
 
@@ -176,6 +185,7 @@ def test_valid_cycle():
         ({"next_start": date(2025, 2, 1)}, ("start_date", "after_next_cycle")),
     ],
 )
+@pytest.mark.req("URS-CHK-002", "URS-CHK-003")
 def test_cycle_violation(overrides, expected):
     assert expected in cycle(**overrides)
 
@@ -211,10 +221,12 @@ def test_valid_infusion():
         ({"volume_ml": D("500")}, ("volume_ml", "volume_dose_mismatch")),
     ],
 )
+@pytest.mark.req("URS-CHK-002", "URS-PRT-006")
 def test_infusion_violation(overrides, expected):
     assert expected in infusion(**overrides)
 
 
+@pytest.mark.req("URS-CHK-002")
 def test_volume_matches_dose_within_ten_percent():
     assert ("volume_ml", "volume_dose_mismatch") not in infusion(volume_ml=D("770"))
     assert ("volume_ml", "volume_dose_mismatch") in infusion(volume_ml=D("780"))
@@ -222,6 +234,7 @@ def test_volume_matches_dose_within_ten_percent():
 
 # --- Assessments -------------------------------------------------------------
 
+@pytest.mark.req("URS-PRT-015")
 def test_mmt_total():
     assert rules.mmt_total([10] * 8) == 80
     assert rules.mmt_total([5, 6, 7, 8, 9, 10, 0, 1]) == 46
@@ -231,6 +244,7 @@ def test_mmt_total():
     assert rules.mmt_max_total("mrc") == 40
 
 
+@pytest.mark.req("URS-PRT-015")
 def test_kendall_to_mrc_table():
     assert rules.KENDALL_TO_MRC[0] == "0" and rules.KENDALL_TO_MRC[10] == "5"
     assert rules.KENDALL_TO_MRC[5] == "3" and rules.KENDALL_TO_MRC[8] == "4"
@@ -256,6 +270,7 @@ def assessment(**overrides):
     return {(v.field, v.code) for v in rules.assessment_violations(**values)}
 
 
+@pytest.mark.req("URS-CHK-001")
 def test_valid_assessment():
     assert assessment() == set()
     assert assessment(labs=[lab()]) == set()  # nothing measured, nothing required
@@ -280,5 +295,6 @@ def test_valid_assessment():
          ("assessment_date", "eot_before_last_cycle")),
     ],
 )
+@pytest.mark.req("URS-CHK-001")
 def test_assessment_violation(overrides, expected):
     assert expected in assessment(**overrides)

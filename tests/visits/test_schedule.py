@@ -23,6 +23,7 @@ PLANNED = START + timedelta(days=28)  # 2025-04-14
 
 # --- the rule, without a database ------------------------------------------------------
 
+@pytest.mark.req("URS-PRT-013")
 def test_next_cycle_is_28_days_after_the_last_start_with_a_7_day_window():
     schedule = next_cycle(on_study=True, last_start=START, enrolment_date=date(2025, 3, 10))
     assert (schedule.next_cycle_planned_date, schedule.next_cycle_window_start_date,
@@ -30,6 +31,7 @@ def test_next_cycle_is_28_days_after_the_last_start_with_a_7_day_window():
     assert schedule.schedule_rules_version == rules.RULES_VERSION
 
 
+@pytest.mark.req("URS-PRT-013")
 def test_the_first_cycle_is_planned_on_the_enrolment_date():
     schedule = next_cycle(on_study=True, last_start=None, enrolment_date=date(2025, 3, 10))
     assert (schedule.next_cycle_planned_date, schedule.next_cycle_window_start_date,
@@ -47,6 +49,7 @@ def test_a_patient_not_on_study_has_no_next_cycle():
     (date(2025, 4, 22), ScheduleStatus.OVERDUE, 1),     # the day after: 1 day late
     (date(2026, 4, 22), ScheduleStatus.OVERDUE, 366),   # a year late looks overdue
 ])
+@pytest.mark.req("URS-PRT-013")
 def test_schedule_state_at_the_window_edges(today, status, days):
     state = schedule_state(window_start=date(2025, 4, 7), window_end=date(2025, 4, 21), today=today)
     assert state.status == status
@@ -58,6 +61,7 @@ def test_no_window_no_state():
     assert schedule_state(window_start=None, window_end=None, today=date(2025, 4, 1)) is None
 
 
+@pytest.mark.req("URS-PRT-007")
 def test_the_window_agrees_with_the_window_deviation():
     """The schedule's window is the one the deviation rule judges: its ends are in, one day out is not."""
     schedule = next_cycle(on_study=True, last_start=START, enrolment_date=None)
@@ -144,6 +148,7 @@ def test_the_data_migration_fills_existing_patients(site_a):
 
 
 @pytestmark_db
+@pytest.mark.req("URS-CHG-001")
 def test_recompute_derived_reports_and_writes_a_stale_schedule(site_a):
     patient = PatientFactory(site=site_a)
     entered_cycle(patient)

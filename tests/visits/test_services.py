@@ -18,6 +18,7 @@ def patient(site_a):
                           enrolment_date=date(2025, 3, 1))
 
 
+@pytest.mark.req("URS-CHG-003")
 def test_moving_a_cycle_rechecks_the_next_cycle_window(patient):
     first = full_cycle(patient, number=1)
     full_cycle(patient, number=2)
@@ -39,6 +40,7 @@ def test_moving_a_cycle_rechecks_the_next_cycle_window(patient):
     assert kinds == [(1, "non_consecutive"), (2, "window")]
 
 
+@pytest.mark.req("URS-PRT-008")
 def test_risk_flag_lowers_the_rate_limit(patient):
     cycle = full_cycle(patient)  # 150 mL/h at 70 kg = 0.036 mL/kg/min
     assert deviations_refresh(cycle=cycle, reason="entry") == []
@@ -52,6 +54,7 @@ def test_risk_flag_lowers_the_rate_limit(patient):
     assert [(d.kind, d.day) for d in found] == [("rate", 1), ("rate", 2)]
 
 
+@pytest.mark.req("URS-PRT-005")
 def test_adjusted_body_weight_drives_the_prescription(patient):
     cycle = full_cycle(patient, weight_kg=Decimal("100"), height_cm=Decimal("165.1"), dosing_basis="adjusted")
     assert cycle.dosing_weight_kg == Decimal("74.2")  # female IBW 57 + 0.4 x (100 - 57)

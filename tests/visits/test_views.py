@@ -51,6 +51,7 @@ def create_url(patient):
     return reverse("visits:cycle_create", args=[patient.pk])
 
 
+@pytest.mark.req("URS-PRT-020")
 def test_record_cycle_without_deviation(client_for, clinician, patient):
     client = client_for(clinician)
     assert client.get(create_url(patient)).status_code == 200
@@ -68,6 +69,7 @@ def test_record_cycle_without_deviation(client_for, clinician, patient):
         assert rows and all(r.history_type == "+" and r.history_user == clinician for r in rows)
 
 
+@pytest.mark.req("URS-PRT-004")
 def test_underdose_on_day_2_is_a_deviation_everywhere(client_for, clinician, patient):
     client = client_for(clinician)
     response = client.post(create_url(patient), cycle_post(day2_dose="60"), follow=True)
@@ -82,12 +84,14 @@ def test_underdose_on_day_2_is_a_deviation_everywhere(client_for, clinician, pat
     assert list(log.context["deviations"]) == [deviation]
 
 
+@pytest.mark.req("URS-PRT-006")
 def test_missing_day_2_is_a_deviation(client_for, clinician, patient):
     client_for(clinician).post(create_url(patient), cycle_post(day2_dose=None))
     assert Infusion.objects.count() == 1
     assert ProtocolDeviation.objects.get().kind == "missing_day"
 
 
+@pytest.mark.req("URS-PRT-007")
 def test_late_cycle_is_a_window_deviation(client_for, clinician, patient):
     client = client_for(clinician)
     client.post(create_url(patient), cycle_post())
@@ -97,6 +101,7 @@ def test_late_cycle_is_a_window_deviation(client_for, clinician, patient):
     assert "+35 days from the planned 2025-04-14" in deviation.description
 
 
+@pytest.mark.req("URS-CHK-001")
 def test_negative_ck_is_a_field_error_and_stores_nothing(client_for, clinician, patient):
     response = client_for(clinician).post(create_url(patient), cycle_post(**{"assessment-ck_u_per_l": "-5"}))
     assert response.status_code == 200
@@ -132,6 +137,7 @@ def test_bad_input_gets_a_field_error(client_for, clinician, patient, overrides,
     assert not TreatmentCycle.objects.exists()
 
 
+@pytest.mark.req("URS-OPS-004")
 def test_infusion_after_withdrawal_is_refused(client_for, clinician, site_a):
     patient = PatientFactory(site=site_a, subject_id="01-002", status="withdrawn",
                              withdrawal_date=date(2025, 3, 16), withdrawal_reason="moved")
@@ -140,6 +146,7 @@ def test_infusion_after_withdrawal_is_refused(client_for, clinician, site_a):
     assert not TreatmentCycle.objects.exists()
 
 
+@pytest.mark.req("URS-PRO-007")
 def test_save_is_all_or_nothing(client_for, clinician, patient, monkeypatch):
     """A failure after the cycle row was written rolls everything back."""
     from visits import services
@@ -157,6 +164,7 @@ def test_save_is_all_or_nothing(client_for, clinician, patient, monkeypatch):
         assert not model.history.exists()
 
 
+@pytest.mark.req("URS-PRT-009")
 def test_correction_needs_a_reason_and_resolves_the_deviation(client_for, clinician, patient):
     client = client_for(clinician)
     client.post(create_url(patient), cycle_post(day2_dose="60"))
@@ -189,6 +197,7 @@ def test_correction_needs_a_reason_and_resolves_the_deviation(client_for, clinic
     assert page.status_code == 200
 
 
+@pytest.mark.req("URS-PRO-006")
 def test_stale_cycle_edit_overwrites_nothing(client_for, clinician, patient):
     client = client_for(clinician)
     client.post(create_url(patient), cycle_post())
@@ -287,6 +296,7 @@ def test_end_of_treatment_assessment(client_for, clinician, patient):
     assert response.context["rows"][-1].ck_change_pct == Decimal("-87.5")
 
 
+@pytest.mark.req("URS-PRT-009")
 def test_deviation_log_per_patient(client_for, monitor, patient, site_a):
     from visits.services import deviations_refresh
     other = PatientFactory(site=site_a, subject_id="01-002")
