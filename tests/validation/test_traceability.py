@@ -153,7 +153,8 @@ def run_pytest(tmp_path, test_source, *options):
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "validation.plugin", "-p", "no:django", "-p", "no:cacheprovider",
-         "-p", "no:randomly", *(options or ("-p", "no:xdist")), "-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path),
+         "-p", "no:randomly", *(options or ("-p", "no:xdist")),
+         "-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path),
          f"--junitxml={tmp_path / 'junit.xml'}", str(tmp_path / "test_stray.py")],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
