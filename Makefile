@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 DEV_STAMP := $(VENV)/.installed-dev-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test install install-dev migrate seed serve clean loadtest bench messages
+.PHONY: run test install install-dev migrate seed serve clean loadtest bench messages validate
 
 # The runtime packages only (make run, production).
 $(STAMP): requirements.txt
@@ -51,6 +51,22 @@ loadtest: $(DEV_STAMP)
 ## make bench: page, report, export and memory benchmarks on PostgreSQL; writes bench/results.md
 bench: $(DEV_STAMP)
 	bash bench/run.sh
+
+## make validate: the validation pack (python -m validation): the installed system (database created
+## if missing, migrated, static files collected, the app's role granted), installation qualification,
+## the whole suite with JUnit XML (VALIDATE_PYTEST_ARGS narrows it), the last bench and loadtest
+## results; writes validation/out/ (junit.xml, iq.json, report.html, report.pdf). Exits non-zero when
+## a high-risk requirement lacks passing evidence or an installation check failed. The local
+## PostgreSQL unless DATABASE_URL is set (then set APP_DATABASE_URL to the web processes' role too).
+VALIDATE_DB_URL := postgres://postgres@127.0.0.1:5432/ivigtrial_validate
+VALIDATE_APP_URL := postgres://ivigtrial_validate_app@127.0.0.1:5432/ivigtrial_validate
+ifeq ($(origin DATABASE_URL),undefined)
+validate: export DATABASE_URL = $(VALIDATE_DB_URL)
+validate: export APP_DATABASE_URL ?= $(VALIDATE_APP_URL)
+endif
+validate: export VALIDATE_COMMAND = make validate
+validate: $(DEV_STAMP)
+	$(PY) -m validation
 
 ## make messages: extract the translatable strings into locale/<lang>/LC_MESSAGES/*.po (English is
 ## the source, French is translated there) and compile the .mo files the app reads (committed,

@@ -142,6 +142,9 @@ TEMPLATE_EXCEPTIONS = {
     # Third-party API reference page (ReDoc); its own interface is English and the API is
     # language-neutral by design.
     "drf_spectacular/redoc.html": "ReDoc's page for the API reference (language-neutral API)",
+    # The validation report (python -m validation): an English quality document for the sponsor's
+    # auditor, made from the command line like the management commands' output; not a screen.
+    "validation/report.html": "the validation report, an English document for the quality auditor",
 }
 
 #: Words that read the same in every language of the study: units and codes.
