@@ -345,7 +345,7 @@ def test_the_dry_run_reads_in_a_number_of_queries_that_does_not_grow_with_the_ro
     def queries(n):
         lines = ["Subject,Date,CK,CK ULN,LDH,LDH ULN"]
         for i in range(n):
-            patient = PatientFactory(site=site_a, subject_id=f"01-{n:02d}{i:03d}")
+            patient = PatientFactory(site=site_a, subject_id=f"01-{100 + n * 10 + i:03d}")  # varchar(6): 01-110 .. 01-539
             cycle = CycleFactory(patient=patient, number=1)
             AssessmentFactory(cycle=cycle, patient=patient)
             lines.append(f"{patient.subject_id},{D1},{1000 + i},200,{300 + i},250")

@@ -124,7 +124,7 @@ def test_the_dry_run_page_runs_a_constant_number_of_queries(client_for, clinicia
     def queries(n):
         lines = ["Subject,Date,CK,CK ULN"]
         for i in range(n):
-            patient = PatientFactory(site=site_a, subject_id=f"01-{n:02d}{i:03d}")
+            patient = PatientFactory(site=site_a, subject_id=f"01-{100 + n * 10 + i:03d}")  # varchar(6): 01-110 .. 01-539
             AssessmentFactory(cycle=CycleFactory(patient=patient, number=1), patient=patient)
             lines.append(f"{patient.subject_id},{D1},{1000 + i},200")
         review = upload(client, "\n".join(lines) + "\n")

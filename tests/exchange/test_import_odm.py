@@ -508,7 +508,7 @@ def _manage(*arguments, database_url):
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0"}
     env.setdefault("SECRET_KEY", "odm-round-trip-test")
     return subprocess.run([sys.executable, "manage.py", *arguments], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=600)  # a bound, not a speed target: migrate is slow on a loaded machine
 
 
 @pytest.mark.req("URS-BCP-001")
