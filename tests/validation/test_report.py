@@ -3,24 +3,15 @@ verdicts, the counts, the exit status, the HTML and a PDF that pypdf reads back 
 same figures as the JUnit file. No suite is run here."""
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pytest
 from pypdf import PdfReader
 
 from validation import oq, performance
+from validation.catalogue import Requirement
 from validation.iq import FAILED, PASSED, WARNING, Check
 from validation.report import Report, decide, environment, summary, trace, unknown_ids
-
-
-@dataclass(frozen=True)
-class Requirement:
-    id: str
-    title: str
-    statement: str
-    source: str
-    risk: str
 
 
 REQUIREMENTS = [
