@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: freezes what it did), and the load generator (an HTTP client outside the app that types dates
 #: as a clinician would; the server judges them).
 SKIP_DIRS = {".venv", "tests", "migrations", "node_modules", "loadtest", ".git", "staticfiles"}
+#: Generated files (git-ignored): the validation report quotes the requirements, it is no code.
+SKIP_PATHS = {Path("validation/out")}
 RULES_MODULES = {Path("visits/rules.py")}
 NAMES = ("DOSE_G_PER_KG_PER_DAY", "DOSE_TOLERANCE", "MAX_RATE_ML_PER_KG_MIN", "MAX_RATE_AT_RISK_ML_PER_KG_MIN",
          "CYCLE_INTERVAL_DAYS", "CYCLE_WINDOW_DAYS")
@@ -49,6 +51,8 @@ def source_files():
     for path in ROOT.rglob("*"):
         relative = path.relative_to(ROOT)
         if path.suffix not in (".py", ".html") or any(part in SKIP_DIRS for part in relative.parts):
+            continue
+        if any(relative.is_relative_to(skipped) for skipped in SKIP_PATHS):
             continue
         if relative in RULES_MODULES:
             continue
